@@ -1,0 +1,78 @@
+/**
+ * Which stills can be scaled: a still's scale is determined only relative to stills it shares a reference with
+ * (an ASU hkl or a voxel observed by both). Stills with no usable observation, or in a connected component other than
+ * the largest one, have an undetermined scale and are excluded (and reported) rather than guessed.
+ *
+ * @packageDocumentation
+ */
+import type { ScalingObservations } from "./scaling-observations.ts";
+
+/** Stills kept for refinement and those excluded, with the reason. */
+export interface StillConnectivity {
+  /** Stills in the largest connected component, ascending. */
+  readonly included: Int32Array;
+  /** Stills with no usable observation (or only observations in single-member groups). */
+  readonly withoutData: Int32Array;
+  /** Stills with data that share no reference with the largest component. */
+  readonly disconnected: Int32Array;
+}
+
+function find(parent: Int32Array, i: number): number {
+  let root = i;
+  while (parent[root] !== root) root = parent[root];
+  let j = i;
+  while (parent[j] !== root) {
+    const next = parent[j];
+    parent[j] = root;
+    j = next;
+  }
+  return root;
+}
+
+/**
+ * Union–find over stills: two stills are connected when a group holds usable (weight > 0) observations of both.
+ * Ties between equally large components go to the one containing the smallest still index.
+ */
+export function analyseStillConnectivity(obs: ScalingObservations): StillConnectivity {
+  const nStills = obs.nStills;
+  const parent = new Int32Array(nStills);
+  for (let s = 0; s < nStills; s++) parent[s] = s;
+  const linked = new Uint8Array(nStills);
+  const { groupStart, still, weight } = obs;
+  for (let h = 0; h < obs.nGroups; h++) {
+    let first = -1;
+    let nUsed = 0;
+    for (let o = groupStart[h]; o < groupStart[h + 1]; o++) {
+      if (weight[o] === 0) continue;
+      nUsed++;
+      const s = still[o];
+      if (first < 0) {
+        first = s;
+        continue;
+      }
+      const a = find(parent, first);
+      const b = find(parent, s);
+      if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
+    }
+    if (nUsed >= 2) {
+      for (let o = groupStart[h]; o < groupStart[h + 1]; o++) if (weight[o] !== 0) linked[still[o]] = 1;
+    }
+  }
+  const size = new Int32Array(nStills);
+  for (let s = 0; s < nStills; s++) if (linked[s]) size[find(parent, s)]++;
+  let best = -1;
+  for (let s = 0; s < nStills; s++) if (size[s] > 0 && (best < 0 || size[s] > size[best])) best = s;
+  const included: number[] = [];
+  const withoutData: number[] = [];
+  const disconnected: number[] = [];
+  for (let s = 0; s < nStills; s++) {
+    if (!linked[s]) withoutData.push(s);
+    else if (find(parent, s) === best) included.push(s);
+    else disconnected.push(s);
+  }
+  return {
+    included: Int32Array.from(included),
+    withoutData: Int32Array.from(withoutData),
+    disconnected: Int32Array.from(disconnected),
+  };
+}

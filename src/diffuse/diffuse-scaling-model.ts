@@ -1,0 +1,397 @@
+/**
+ * `DiffuseScalingModel` (v1): one multiplicative scale per still and an optional shared resolution smoother a(|q|),
+ * refined jointly on Bragg reflections (grouped by ASU hkl) and binned diffuse observations (grouped by voxel).
+ * Panel, spatial and additive components are hard-disabled. See `joint-refinement.ts` for the refinement and
+ * `JointScalingProblem` for the objective, the gauge and the restraint.
+ *
+ * @packageDocumentation
+ */
+import { ConfigError, DisabledComponentAccess } from "../errors.ts";
+import { ScalingModel } from "../framework/scaling-model.ts";
+import { readComponentParameters } from "../framework/scaling-model.ts";
+import type { SpaceGroup } from "../symmetry/space-group.ts";
+import type { ReflectionTable } from "../table/reflection-table.ts";
+import { prepareBraggInput, type BraggSelectionCounts } from "./bragg-input.ts";
+import { PerStillMultiplierComponent } from "./components/per-still-multiplier-component.ts";
+import { ResolutionSmootherComponent } from "./components/resolution-smoother-component.ts";
+import {
+  checkParameterLimit,
+  resolveDiffuseScalingConfig,
+  type DiffuseScalingConfig,
+  type DiffuseScalingConfigInput,
+} from "./config.ts";
+import { prepareDiffuseInput, type BinnedPixelData, type DiffuseSelectionCounts } from "./diffuse-input.ts";
+import {
+  computeReferences,
+  findOutlierRows,
+  refineJointScaling,
+  type JointRefinementOptions,
+  type JointRefinementResult,
+} from "./joint-refinement.ts";
+import type { JointSmootherSetup } from "./joint-scaling-problem.ts";
+import { buildScalingObservations, type BraggInput, type DiffuseInput } from "./scaling-observations.ts";
+
+/** Options of {@link DiffuseScalingModel.refineParameters}. */
+export type RefineParametersOptions = JointRefinementOptions;
+
+/** Refined parameters of one still, in the spec's form. */
+export interface RefinedStillParameters {
+  /** b (geometric mean over refined stills = 1). */
+  multiplicativeScale: number;
+  /** Always 0 in v1. */
+  additiveOffset: 0;
+  /** Estimated standard deviation of b. */
+  esd: number;
+}
+
+/** Refinement statistics in the spec's form. */
+export interface RefinementStatistics {
+  /** Minimiser iterations over all cycles. */
+  nIterations: number;
+  /** R-factor at the initial parameters. */
+  initialRFactor: number;
+  /** R-factor at the final parameters and final references. */
+  finalRFactor: number;
+  /** True only when the RMSD convergence criterion was met. */
+  convergenceAchieved: boolean;
+  /** Largest absolute change of any per-still scale and of any smoother value between initial and refined model. */
+  parameterShifts: { per_still_scale: number; resolution_smoother: number };
+}
+
+/** What {@link DiffuseScalingModel.refineParameters} returns. */
+export interface RefineParametersResult {
+  /** Per refined still id. Stills that could not be refined are absent (see `details`). */
+  refinedParameters: Map<number, RefinedStillParameters>;
+  /** Statistics. */
+  statistics: RefinementStatistics;
+  /** Everything else: observations, references, outliers, history, excluded stills, input counts. */
+  details: JointRefinementResult & {
+    braggCounts: BraggSelectionCounts | undefined;
+    diffuseCounts: DiffuseSelectionCounts | undefined;
+    braggInput: BraggInput | undefined;
+    diffuseInput: DiffuseInput | undefined;
+  };
+}
+
+/** A reference intensity (weighted mean of the unscaled intensity) with its σ and multiplicity. */
+export interface ReferenceValue {
+  /** Ih. */
+  intensity: number;
+  /** 1/√Σwg². */
+  sigma: number;
+  /** Observations used. */
+  nObservations: number;
+}
+
+/** Options of the model constructor. */
+export interface DiffuseScalingModelOptions {
+  /** Number of stills (experiments); still ids are 0..nStills−1. */
+  nStills: number;
+  /** Space group for the Bragg ASU mapping (required to use Bragg reflections). @defaultValue undefined */
+  spaceGroup?: SpaceGroup;
+}
+
+const DISABLED = new Set(["panel_scale", "spatial_scale", "additive_offset"]);
+
+/** The v1 diffuse scaling model. */
+export class DiffuseScalingModel extends ScalingModel {
+  readonly id = "diffuse_v1";
+  /** The resolved configuration. */
+  readonly config: DiffuseScalingConfig;
+  /** Number of stills. */
+  readonly nStills: number;
+  /** Space group used for Bragg ASU mapping. */
+  readonly spaceGroup: SpaceGroup | undefined;
+  /** The last refinement, when one has run. */
+  lastRefinement: RefineParametersResult | undefined;
+
+  /**
+   * @param config - camelCase configuration (defaults filled in; see `resolveDiffuseScalingConfig`)
+   * @param options - still count and space group
+   * @throws {@link ConfigError}, {@link ParameterLimitExceeded} or {@link DisabledComponentAccess} for invalid configs
+   */
+  constructor(config: DiffuseScalingConfigInput, options: DiffuseScalingModelOptions) {
+    const resolved = resolveDiffuseScalingConfig(config);
+    const nStills = options.nStills;
+    if (!Number.isInteger(nStills) || nStills < 1)
+      throw new ConfigError(`nStills must be a positive integer, got ${nStills}`);
+    for (const id of resolved.perStillScale.initialValues.keys()) {
+      if (id >= nStills)
+        throw new ConfigError(`per_still_scale.initial_values: still id ${id} ≥ number of stills ${nStills}`);
+    }
+    const k = resolved.resolutionSmoother.enabled ? resolved.resolutionSmoother.nControlPoints : 0;
+    checkParameterLimit(nStills, nStills + Math.max(0, k - 1));
+    const corrections = ["per_still", ...(k > 0 ? ["resolution"] : [])];
+    super({
+      corrections,
+      n_stills: nStills,
+      partiality_threshold: resolved.partialityThreshold,
+      ...(k > 0
+        ? {
+            n_control_points: k,
+            restraint_weight: resolved.resolutionSmoother.restraintWeight,
+            ...(resolved.resolutionSmoother.resolutionRange === undefined
+              ? {}
+              : { resolution_range: [...resolved.resolutionSmoother.resolutionRange] }),
+          }
+        : {}),
+    });
+    this.config = resolved;
+    this.nStills = nStills;
+    this.spaceGroup = options.spaceGroup;
+    const initial = Float64Array.from({ length: nStills }, (_, s) => resolved.perStillScale.initialValues.get(s) ?? 1);
+    this.components.set("per_still", new PerStillMultiplierComponent(initial));
+    const range = resolved.resolutionSmoother.resolutionRange;
+    if (k > 0 && range !== undefined) this.addSmoother(range);
+  }
+
+  private addSmoother(range: readonly [number, number]): ResolutionSmootherComponent {
+    const k = this.config.resolutionSmoother.nControlPoints;
+    const c = new ResolutionSmootherComponent(
+      range,
+      new Float64Array(k).fill(1),
+      this.config.resolutionSmoother.restraintWeight,
+    );
+    this.components.set("resolution", c);
+    this.configdict.resolution_range = [range[0], range[1]];
+    return c;
+  }
+
+  /** The per-still multiplier. */
+  get perStillComponent(): PerStillMultiplierComponent {
+    const c = this.components.get("per_still");
+    if (!(c instanceof PerStillMultiplierComponent)) throw new ConfigError("model has no per_still component");
+    return c;
+  }
+
+  /** The resolution smoother, when enabled and its range is known. */
+  get resolutionComponent(): ResolutionSmootherComponent | undefined {
+    const c = this.components.get("resolution");
+    return c instanceof ResolutionSmootherComponent ? c : undefined;
+  }
+
+  /**
+   * A component by name; the v1-disabled ones (`panel_scale`, `spatial_scale`, `additive_offset`) throw.
+   *
+   * @throws {@link DisabledComponentAccess} for a disabled component; {@link ConfigError} for an unknown name.
+   */
+  component(name: string): PerStillMultiplierComponent | ResolutionSmootherComponent {
+    if (DISABLED.has(name)) throw new DisabledComponentAccess(`${name} does not exist in the v1 model`);
+    if (name === "per_still") return this.perStillComponent;
+    const r = this.resolutionComponent;
+    if (name === "resolution" && r !== undefined) return r;
+    throw new ConfigError(
+      `unknown or inactive component "${name}" (active: ${[...this.components.keys()].join(", ")})`,
+    );
+  }
+
+  /** Number of free parameters: N stills + (K − 1) smoother values. */
+  get nFreeParameters(): number {
+    const k = this.config.resolutionSmoother.enabled ? this.config.resolutionSmoother.nControlPoints : 0;
+    return this.nStills + Math.max(0, k - 1);
+  }
+
+  /**
+   * The scales for one observation: `[b_still · a(|q|), 0]` (multiplicative, additive offset).
+   *
+   * @throws {@link ConfigError} for an unknown still id or an invalid |q|.
+   */
+  getScalesForObservation(stillId: number, qMagnitude: number): [number, 0] {
+    if (!(qMagnitude >= 0 && Number.isFinite(qMagnitude)))
+      throw new ConfigError(`|q| must be finite and ≥ 0, got ${qMagnitude}`);
+    const b = this.perStillComponent.getScaleForStill(stillId);
+    const r = this.resolutionComponent;
+    return [b * (r === undefined ? 1 : r.valueAt(qMagnitude)), 0];
+  }
+
+  private prepareInputs(
+    binnedPixelData: BinnedPixelData | undefined,
+    braggReflections: ReflectionTable | undefined,
+  ): {
+    bragg: ReturnType<typeof prepareBraggInput> | undefined;
+    diffuse: ReturnType<typeof prepareDiffuseInput> | undefined;
+  } {
+    if (binnedPixelData === undefined && braggReflections === undefined) {
+      throw new ConfigError("no data: give binned diffuse observations, Bragg reflections, or both");
+    }
+    let bragg: ReturnType<typeof prepareBraggInput> | undefined;
+    if (braggReflections !== undefined) {
+      if (this.spaceGroup === undefined) throw new ConfigError("Bragg reflections need the model's spaceGroup option");
+      bragg = prepareBraggInput(
+        braggReflections,
+        this.spaceGroup,
+        this.nStills,
+        this.config.partialityThreshold,
+        "Bragg reflections",
+      );
+    }
+    const diffuse = binnedPixelData === undefined ? undefined : prepareDiffuseInput(binnedPixelData, this.nStills);
+    return { bragg, diffuse };
+  }
+
+  private smootherSetup(
+    bragg: BraggInput | undefined,
+    diffuse: DiffuseInput | undefined,
+  ): JointSmootherSetup | undefined {
+    if (!this.config.resolutionSmoother.enabled) return undefined;
+    let component = this.resolutionComponent;
+    if (component === undefined) {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const q of [bragg?.qMagnitude, diffuse?.qMagnitude]) {
+        if (q === undefined) continue;
+        for (const v of q) {
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
+      }
+      if (!(hi > lo)) throw new ConfigError("cannot derive a resolution range for the smoother: |q| has no spread");
+      component = this.addSmoother([lo, hi]);
+    }
+    return {
+      kernel: component.kernelState(),
+      qMin: component.qRange[0],
+      qMax: component.qRange[1],
+      initialValues: Float64Array.from(component.parameters),
+      restraintWeight: component.restraintWeight,
+    };
+  }
+
+  /**
+   * Refines the per-still scales (and the smoother) jointly on diffuse and Bragg data, and stores the result in the
+   * model's components (parameters and esds).
+   *
+   * @param binnedPixelData - Binned diffuse observations (flat layout), or undefined for Bragg only.
+   * @param braggReflections - Integrated Bragg reflections with `partiality`, or undefined for diffuse only.
+   * @param options - Iterations, tolerance, minimiser, outlier threshold, progress callback.
+   * @throws {@link RefinementFailure} when the refinement fails (no connected stills, non-finite values, divergence).
+   */
+  refineParameters(
+    binnedPixelData: BinnedPixelData | undefined,
+    braggReflections: ReflectionTable | undefined,
+    options: RefineParametersOptions = {},
+  ): RefineParametersResult {
+    const { bragg, diffuse } = this.prepareInputs(binnedPixelData, braggReflections);
+    const perStill = this.perStillComponent;
+    const initialScales = new Map<number, number>();
+    for (let s = 0; s < this.nStills; s++) initialScales.set(s, perStill.parameters[s]);
+    const smoother = this.smootherSetup(bragg?.input, diffuse?.input);
+    const result = refineJointScaling(
+      { nStills: this.nStills, initialScales, smoother },
+      bragg?.input,
+      diffuse?.input,
+      options,
+    );
+    const params = Float64Array.from(perStill.parameters);
+    const esds = new Float64Array(this.nStills);
+    const refinedParameters = new Map<number, RefinedStillParameters>();
+    result.includedStills.forEach((s, i) => {
+      params[s] = result.scales[i];
+      esds[s] = result.scaleEsds[i];
+      refinedParameters.set(s, { multiplicativeScale: result.scales[i], additiveOffset: 0, esd: result.scaleEsds[i] });
+    });
+    perStill.parameters = params;
+    perStill.parameterEsds = esds;
+    const r = this.resolutionComponent;
+    if (r !== undefined && result.smootherValues !== undefined) {
+      r.parameters = result.smootherValues;
+      r.parameterEsds = result.smootherEsds;
+    }
+    this.isScaled = true;
+    const s = result.statistics;
+    const out: RefineParametersResult = {
+      refinedParameters,
+      statistics: {
+        nIterations: s.nIterations,
+        initialRFactor: s.initialRFactor,
+        finalRFactor: s.finalRFactor,
+        convergenceAchieved: s.convergenceAchieved,
+        parameterShifts: { ...s.parameterShifts },
+      },
+      details: {
+        ...result,
+        braggCounts: bragg?.counts,
+        diffuseCounts: diffuse?.counts,
+        braggInput: bragg?.input,
+        diffuseInput: diffuse?.input,
+      },
+    };
+    this.lastRefinement = out;
+    return out;
+  }
+
+  /**
+   * References at the model's current scales, after outlier rejection (DIALS `standard`): Bragg keyed by the ASU
+   * index `"h,k,l"`, diffuse keyed by voxel index.
+   *
+   * @param options - `zmax` of the outlier rejection (0 disables it). @defaultValue `{ zmax: 6 }`
+   */
+  generateReferences(
+    binnedPixelData: BinnedPixelData | undefined,
+    braggReflections: ReflectionTable | undefined,
+    options: { zmax?: number } = {},
+  ): { bragg: Map<string, ReferenceValue>; diffuse: Map<number, ReferenceValue> } {
+    const { bragg, diffuse } = this.prepareInputs(binnedPixelData, braggReflections);
+    const obs = buildScalingObservations(this.nStills, bragg?.input, diffuse?.input);
+    const g = new Float64Array(obs.n);
+    for (let o = 0; o < obs.n; o++) g[o] = this.getScalesForObservation(obs.still[o], obs.qMagnitude[o])[0];
+    const zmax = options.zmax ?? 6;
+    if (zmax > 0 && Number.isFinite(zmax)) {
+      const usable = Uint8Array.from(obs.weight, (w) => (w > 0 ? 1 : 0));
+      for (const o of findOutlierRows(obs, usable, g, zmax)) obs.weight[o] = 0;
+    }
+    const refs = computeReferences(obs, g);
+    const braggRefs = new Map<string, ReferenceValue>();
+    const diffuseRefs = new Map<number, ReferenceValue>();
+    for (let h = 0; h < obs.nGroups; h++) {
+      if (refs.nObservations[h] === 0) continue;
+      const value = { intensity: refs.intensity[h], sigma: refs.sigma[h], nObservations: refs.nObservations[h] };
+      if (h < obs.nBraggGroups) {
+        braggRefs.set(`${obs.braggHkl[3 * h]},${obs.braggHkl[3 * h + 1]},${obs.braggHkl[3 * h + 2]}`, value);
+      } else {
+        diffuseRefs.set(obs.voxelIndex[h - obs.nBraggGroups], value);
+      }
+    }
+    return { bragg: braggRefs, diffuse: diffuseRefs };
+  }
+
+  /**
+   * Reads a model from its JSON form (`__id__: "diffuse_v1"`).
+   *
+   * @param d - The JSON object written by `toDict()`.
+   */
+  static fromModelDict(d: Record<string, unknown>): DiffuseScalingModel {
+    const cfg = (d.configuration_parameters ?? {}) as Record<string, unknown>;
+    const per = readComponentParameters(d, "per_still");
+    const nStills = per.parameters.length;
+    const k = typeof cfg.n_control_points === "number" ? cfg.n_control_points : 0;
+    const range = Array.isArray(cfg.resolution_range) ? (cfg.resolution_range as [number, number]) : undefined;
+    const model = new DiffuseScalingModel(
+      {
+        perStillScale: { initialValues: new Map(Array.from(per.parameters, (b, s) => [s, b])) },
+        ...(k > 0
+          ? {
+              resolutionSmoother: {
+                enabled: true,
+                nControlPoints: k,
+                ...(range === undefined ? {} : { resolutionRange: range }),
+                ...(typeof cfg.restraint_weight === "number" ? { restraintWeight: cfg.restraint_weight } : {}),
+              },
+            }
+          : {}),
+        ...(typeof cfg.partiality_threshold === "number" ? { partialityThreshold: cfg.partiality_threshold } : {}),
+      },
+      { nStills },
+    );
+    if (per.parameterEsds !== undefined) model.perStillComponent.parameterEsds = per.parameterEsds;
+    const r = model.resolutionComponent;
+    if (r !== undefined && d.resolution !== undefined) {
+      const rp = readComponentParameters(d, "resolution");
+      r.parameters = rp.parameters;
+      if (rp.parameterEsds !== undefined) r.parameterEsds = rp.parameterEsds;
+    }
+    return model;
+  }
+}
+
+ScalingModel.register("diffuse_v1", (d) => DiffuseScalingModel.fromModelDict(d));

@@ -1,0 +1,417 @@
+/**
+ * Joint refinement of the v1 model on Bragg + diffuse observations: still connectivity, macro-cycles of
+ * (outlier rejection → Levenberg–Marquardt or Gauss–Newton), statistics, ESDs and references.
+ *
+ * Outliers: DIALS's `standard` algorithm (zmax 6 by default) on Bragg groups and voxels, run at the refined scales
+ * after each cycle on all usable observations (so an early mistaken rejection can come back); cycles stop when the
+ * outlier set no longer changes (at most `maxCycles`). Weights change between cycles, never inside one.
+ *
+ * @packageDocumentation
+ */
+import { RefinementFailure } from "../errors.ts";
+import { choleskyFactor, choleskyInverse } from "../solve/cholesky.ts";
+import { gaussNewton } from "../solve/gauss-newton.ts";
+import { levenbergMarquardt } from "../solve/levenberg-marquardt.ts";
+import type { RefinementResult } from "../solve/least-squares-problem.ts";
+import { rejectOutliersStandard } from "../framework/outlier-rejection.ts";
+import { analyseStillConnectivity } from "./connectivity.ts";
+import { JointScalingProblem, type JointSmootherSetup } from "./joint-scaling-problem.ts";
+import {
+  buildScalingObservations,
+  type BraggInput,
+  type DiffuseInput,
+  type ScalingObservations,
+} from "./scaling-observations.ts";
+import { smootherFactor } from "../kernels/joint-normal-equations.ts";
+
+/** A progress event of the refinement (the library never prints; the CLI renders these). */
+export interface RefinementProgress {
+  /** Always "refine". */
+  phase: "refine";
+  /** Macro-cycle (0-based). */
+  cycle: number;
+  /** Iteration inside the cycle (0 = starting point). */
+  iteration: number;
+  /** RMSD √(Σwr²/n). */
+  rmsd: number;
+  /** R-factor at this iteration. */
+  rFactor: number;
+  /** Seconds since the refinement started. */
+  seconds: number;
+}
+
+/** One row of the refinement history (for reports). */
+export interface IterationRecord {
+  /** Macro-cycle (0-based). */
+  cycle: number;
+  /** Iteration inside the cycle. */
+  iteration: number;
+  /** RMSD. */
+  rmsd: number;
+  /** χ² = Σwr² over observations. */
+  chiSquared: number;
+  /** Reduced χ² (χ² / (n − p)). */
+  reducedChiSquared: number;
+  /** R-factor. */
+  rFactor: number;
+  /** Seconds since the start of refinement. */
+  seconds: number;
+}
+
+/** Options of {@link refineJointScaling}. */
+export interface JointRefinementOptions {
+  /** Maximum iterations per macro-cycle. @defaultValue 100 */
+  maxIterations?: number;
+  /** Relative RMSD change for convergence (DIALS `rmsd_tolerance`). @defaultValue 1e-4 */
+  convergenceTolerance?: number;
+  /** Minimiser. @defaultValue "lm" */
+  minimizerType?: "lm" | "gauss_newton";
+  /** Outlier rejection threshold; 0 or Infinity disables rejection. @defaultValue 6 */
+  outlierZmax?: number;
+  /** Maximum number of (outlier rejection, refinement) cycles. @defaultValue 3 */
+  maxCycles?: number;
+  /** Progress callback. @defaultValue undefined */
+  onProgress?: (event: RefinementProgress) => void;
+}
+
+/** The model setup handed to {@link refineJointScaling}. */
+export interface JointModelSetup {
+  /** Number of stills (experiments); still ids are 0..nStills−1. */
+  readonly nStills: number;
+  /** Initial b per still id (missing ids start at 1). */
+  readonly initialScales: ReadonlyMap<number, number>;
+  /** Smoother (values, range, restraint) or undefined when off. */
+  readonly smoother: JointSmootherSetup | undefined;
+}
+
+/** Per-group reference: the weighted mean of the unscaled intensity and its σ. */
+export interface GroupReferences {
+  /** Ih per group. */
+  readonly intensity: Float64Array;
+  /** 1/√(Σ w g²) per group. */
+  readonly sigma: Float64Array;
+  /** Number of used observations per group. */
+  readonly nObservations: Int32Array;
+}
+
+/** Everything the refinement produced. */
+export interface JointRefinementResult {
+  /** Stills that were refined, ascending. */
+  readonly includedStills: Int32Array;
+  /** Stills without usable data. */
+  readonly stillsWithoutData: Int32Array;
+  /** Stills that share no reference with the main set. */
+  readonly stillsDisconnected: Int32Array;
+  /** Refined b for each included still (geometric mean 1). */
+  readonly scales: Float64Array;
+  /** ESD of each b. */
+  readonly scaleEsds: Float64Array;
+  /** Initial b for each included still, in the same gauge. */
+  readonly initialScales: Float64Array;
+  /** Refined smoother values (first fixed at 1), or undefined. */
+  readonly smootherValues: Float64Array | undefined;
+  /** ESDs of the smoother values (0 for the fixed first value), or undefined. */
+  readonly smootherEsds: Float64Array | undefined;
+  /** The final observations (still indices are positions in `includedStills`; weight 0 = excluded). */
+  readonly observations: ScalingObservations;
+  /** Outlier rows (indices into `observations`). */
+  readonly outlierRows: Int32Array;
+  /** Final per-group references. */
+  readonly references: GroupReferences;
+  /** Statistics in the spec's form. */
+  readonly statistics: {
+    nIterations: number;
+    initialRFactor: number;
+    finalRFactor: number;
+    convergenceAchieved: boolean;
+    parameterShifts: { per_still_scale: number; resolution_smoother: number };
+    nCycles: number;
+    stopReason: string;
+    finalRmsd: number;
+    reducedChiSquared: number;
+  };
+  /** Per-iteration history. */
+  readonly history: IterationRecord[];
+}
+
+function keepRows<T extends BraggInput | DiffuseInput>(input: T, keep: (i: number) => boolean, remap: Int32Array): T {
+  const idx: number[] = [];
+  for (let i = 0; i < input.still.length; i++) if (keep(i)) idx.push(i);
+  const pick = <A extends Float64Array | Int32Array>(a: A, width: number): A => {
+    const out = new (a.constructor as new (n: number) => A)(idx.length * width);
+    for (let j = 0; j < idx.length; j++) for (let c = 0; c < width; c++) out[j * width + c] = a[idx[j] * width + c];
+    return out;
+  };
+  const still = Int32Array.from(idx, (i) => remap[input.still[i]]);
+  if ("asuHkl" in input) {
+    return {
+      still,
+      asuHkl: pick(input.asuHkl, 3),
+      intensity: pick(input.intensity, 1),
+      variance: pick(input.variance, 1),
+      qMagnitude: pick(input.qMagnitude, 1),
+      sourceRow: pick(input.sourceRow, 1),
+    } as T;
+  }
+  return {
+    still,
+    voxel: pick(input.voxel, 1),
+    intensity: pick(input.intensity, 1),
+    variance: pick(input.variance, 1),
+    qMagnitude: pick(input.qMagnitude, 1),
+    sourceRow: pick(input.sourceRow, 1),
+  } as T;
+}
+
+/** Per-observation inverse scale g at the problem's current parameters. */
+export function inverseScales(obs: ScalingObservations, problem: JointScalingProblem): Float64Array {
+  const state = problem.modelState();
+  const g = new Float64Array(obs.n);
+  const w3 = new Float64Array(8);
+  const count = new Int32Array(1);
+  for (let o = 0; o < obs.n; o++) {
+    const a =
+      state.smoother === undefined ? 1 : smootherFactor(state.smoother, obs.qMagnitude[o], w3, count, undefined);
+    g[o] = state.scales[obs.still[o]] * a;
+  }
+  return g;
+}
+
+/** References per group at the given inverse scales (weights as in `obs.weight`). */
+export function computeReferences(obs: ScalingObservations, g: Float64Array): GroupReferences {
+  const intensity = new Float64Array(obs.nGroups);
+  const sigma = new Float64Array(obs.nGroups);
+  const nObservations = new Int32Array(obs.nGroups);
+  for (let h = 0; h < obs.nGroups; h++) {
+    let S = 0;
+    let T = 0;
+    let n = 0;
+    for (let o = obs.groupStart[h]; o < obs.groupStart[h + 1]; o++) {
+      const w = obs.weight[o];
+      if (w === 0) continue;
+      S += w * g[o] * g[o];
+      T += w * g[o] * obs.intensity[o];
+      n++;
+    }
+    intensity[h] = S > 0 ? T / S : 0;
+    sigma[h] = S > 0 ? 1 / Math.sqrt(S) : 0;
+    nObservations[h] = n;
+  }
+  return { intensity, sigma, nObservations };
+}
+
+/** Outlier rows (DIALS `standard`) among the usable rows at inverse scales g, ascending. */
+export function findOutlierRows(
+  obs: ScalingObservations,
+  usable: Uint8Array,
+  g: Float64Array,
+  zmax: number,
+): Int32Array {
+  const rows: number[] = [];
+  for (let o = 0; o < obs.n; o++) if (usable[o]) rows.push(o);
+  const groupOf = new Int32Array(obs.n);
+  for (let h = 0; h < obs.nGroups; h++) for (let o = obs.groupStart[h]; o < obs.groupStart[h + 1]; o++) groupOf[o] = h;
+  const found = rejectOutliersStandard(
+    {
+      nGroups: obs.nGroups,
+      groupIndex: Int32Array.from(rows, (o) => groupOf[o]),
+      intensity: Float64Array.from(rows, (o) => obs.intensity[o]),
+      variance: Float64Array.from(rows, (o) => obs.variance[o]),
+      inverseScale: Float64Array.from(rows, (o) => g[o]),
+    },
+    { zmax },
+  );
+  return Int32Array.from(found, (i) => rows[i]).sort();
+}
+
+function sameRows(a: Int32Array, b: Int32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Variance–covariance of the parameters in the pinned gauge: χ²_red · P (N + γ11ᵀ)⁻¹ Pᵀ with P the projector that
+ * removes the common θ shift (N undamped, at the final parameters). Returns the diagonal.
+ */
+function gaugeProjectedVariances(problem: JointScalingProblem): { variances: Float64Array; reducedChiSquared: number } {
+  const ne = problem.buildNormalEquations();
+  const n = ne.n;
+  const dof = ne.nEquations - (n - 1);
+  const reducedChiSquared = dof > 0 ? (2 * ne.objective) / dof : 0;
+  const a = Float64Array.from(ne.matrix);
+  if (!choleskyFactor(a, n)) {
+    throw new RefinementFailure("normal matrix at the solution is not positive definite (undetermined parameters)");
+  }
+  const inv = choleskyInverse(a, n);
+  const ns = problem.nStills;
+  // Project the θ block: V_θ = (I − 11ᵀ/ns) V (I − 11ᵀ/ns); cross terms with the smoother are projected on one side.
+  const rowMean = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < ns; j++) s += inv[i * n + j];
+    rowMean[i] = ns > 0 ? s / ns : 0;
+  }
+  let grand = 0;
+  for (let i = 0; i < ns; i++) grand += rowMean[i];
+  grand = ns > 0 ? grand / ns : 0;
+  const variances = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let v = inv[i * n + i];
+    if (i < ns) v += -2 * rowMean[i] + grand;
+    variances[i] = Math.max(0, v) * reducedChiSquared;
+  }
+  return { variances, reducedChiSquared };
+}
+
+/**
+ * Refines per-still scales (and the shared smoother) jointly on Bragg and diffuse observations.
+ *
+ * @throws {@link RefinementFailure} when no still can be refined, the minimiser fails, or values become non-finite.
+ */
+export function refineJointScaling(
+  model: JointModelSetup,
+  bragg: BraggInput | undefined,
+  diffuse: DiffuseInput | undefined,
+  options: JointRefinementOptions = {},
+): JointRefinementResult {
+  const started = performance.now();
+  const maxIterations = options.maxIterations ?? 100;
+  const tolerance = options.convergenceTolerance ?? 1e-4;
+  const zmax = options.outlierZmax ?? 6;
+  const rejectOutliers = zmax > 0 && Number.isFinite(zmax);
+  const maxCycles = Math.max(1, options.maxCycles ?? 3);
+
+  const all = buildScalingObservations(model.nStills, bragg, diffuse);
+  const connectivity = analyseStillConnectivity(all);
+  const included = connectivity.included;
+  if (included.length < 2) {
+    throw new RefinementFailure(
+      `fewer than two stills share observations (${included.length} connected); relative scales are undetermined`,
+    );
+  }
+  let observations = all;
+  if (included.length !== model.nStills) {
+    const remap = new Int32Array(model.nStills).fill(-1);
+    included.forEach((s, i) => (remap[s] = i));
+    const keepStill = (s: number) => remap[s] >= 0;
+    observations = buildScalingObservations(
+      included.length,
+      bragg === undefined ? undefined : keepRows(bragg, (i) => keepStill(bragg.still[i]), remap),
+      diffuse === undefined ? undefined : keepRows(diffuse, (i) => keepStill(diffuse.still[i]), remap),
+    );
+  }
+  const usable = Uint8Array.from(observations.weight, (w) => (w > 0 ? 1 : 0));
+  const baseWeight = Float64Array.from(observations.weight);
+
+  const initial = Float64Array.from(included, (s) => model.initialScales.get(s) ?? 1);
+  const problem = new JointScalingProblem(observations, initial, model.smoother);
+  const initialScales = problem.scales();
+  const initialValues = problem.smootherValues();
+
+  const history: IterationRecord[] = [];
+  const nParams = problem.nParameters;
+  const record = (cycle: number, iteration: number): void => {
+    const acc = problem.accumulate(false);
+    const chi = 2 * acc.objective;
+    const rmsd = acc.nObservations > 0 ? Math.sqrt(chi / acc.nObservations) : 0;
+    const rFactor = acc.rDenominator > 0 ? acc.rNumerator / acc.rDenominator : 0;
+    const seconds = (performance.now() - started) / 1000;
+    const dof = acc.nObservations - (nParams - 1);
+    history.push({
+      cycle,
+      iteration,
+      rmsd,
+      chiSquared: chi,
+      reducedChiSquared: dof > 0 ? chi / dof : 0,
+      rFactor,
+      seconds,
+    });
+    options.onProgress?.({ phase: "refine", cycle, iteration, rmsd, rFactor, seconds });
+  };
+
+  let outliers: Int32Array = new Int32Array(0);
+  let nIterations = 0;
+  let last: RefinementResult | undefined;
+  let cycle = 0;
+  record(0, 0);
+  const initialRFactor = history[0].rFactor;
+  for (; cycle < maxCycles; cycle++) {
+    if (cycle > 0) record(cycle, 0);
+    const run = options.minimizerType === "gauss_newton" ? gaussNewton : levenbergMarquardt;
+    last = run(problem, {
+      maxIterations,
+      rmsdTolerance: tolerance,
+      onIteration: (info) => {
+        if (info.iteration > 0) record(cycle, info.iteration);
+      },
+    });
+    nIterations += last.nIterations;
+    for (let i = 0; i < problem.nParameters; i++) {
+      if (!Number.isFinite(last.parameters[i])) {
+        throw new RefinementFailure(`parameter ${problem.parameterNames()[i]} became non-finite`, last.parameters);
+      }
+    }
+    if (!rejectOutliers) break;
+    const g = inverseScales(observations, problem);
+    const found = findOutlierRows(observations, usable, g, zmax);
+    if (sameRows(found, outliers)) break;
+    outliers = found;
+    observations.weight.set(baseWeight);
+    for (const o of outliers) observations.weight[o] = 0;
+    if (cycle === maxCycles - 1) {
+      // The last rejection changed the weights: refine once more so the result matches the final outlier set.
+      last = run(problem, { maxIterations, rmsdTolerance: tolerance });
+      nIterations += last.nIterations;
+    }
+  }
+  if (last === undefined) throw new RefinementFailure("no refinement cycle ran");
+
+  const scales = problem.scales();
+  const smootherValues = problem.smootherValues();
+  const { variances, reducedChiSquared } = gaugeProjectedVariances(problem);
+  const scaleEsds = scales.map((b, s) => b * Math.sqrt(variances[s]));
+  let smootherEsds: Float64Array | undefined;
+  if (smootherValues !== undefined) {
+    smootherEsds = new Float64Array(smootherValues.length);
+    for (let k = 1; k < smootherValues.length; k++) smootherEsds[k] = Math.sqrt(variances[problem.nStills + k - 1]);
+  }
+  const g = inverseScales(observations, problem);
+  const references = computeReferences(observations, g);
+  const finalAcc = problem.accumulate(false);
+  let shiftB = 0;
+  for (let s = 0; s < scales.length; s++) shiftB = Math.max(shiftB, Math.abs(scales[s] - initialScales[s]));
+  let shiftC = 0;
+  if (smootherValues !== undefined && initialValues !== undefined) {
+    for (let k = 0; k < smootherValues.length; k++)
+      shiftC = Math.max(shiftC, Math.abs(smootherValues[k] - initialValues[k]));
+  }
+  for (const v of [...scales, ...scaleEsds, ...(smootherValues ?? []), ...(smootherEsds ?? [])]) {
+    if (!Number.isFinite(v)) throw new RefinementFailure("a refined value or its ESD is not finite", last.parameters);
+  }
+  return {
+    includedStills: included,
+    stillsWithoutData: connectivity.withoutData,
+    stillsDisconnected: connectivity.disconnected,
+    scales,
+    scaleEsds,
+    initialScales,
+    smootherValues,
+    smootherEsds,
+    observations,
+    outlierRows: outliers,
+    references,
+    statistics: {
+      nIterations,
+      initialRFactor,
+      finalRFactor: finalAcc.rDenominator > 0 ? finalAcc.rNumerator / finalAcc.rDenominator : 0,
+      convergenceAchieved: last.converged,
+      parameterShifts: { per_still_scale: shiftB, resolution_smoother: shiftC },
+      nCycles: Math.min(cycle + 1, maxCycles),
+      stopReason: last.stopReason,
+      finalRmsd: finalAcc.nObservations > 0 ? Math.sqrt((2 * finalAcc.objective) / finalAcc.nObservations) : 0,
+      reducedChiSquared,
+    },
+    history,
+  };
+}
