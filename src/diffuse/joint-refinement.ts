@@ -106,6 +106,11 @@ export interface JointRefinementResult {
   readonly scales: Float64Array;
   /** ESD of each b. */
   readonly scaleEsds: Float64Array;
+  /**
+   * Covariance of the refined parameters (θ_s = ln b_s for the included stills, then the free smoother values), P×P
+   * row-major, in the pinned gauge and scaled by the reduced χ².
+   */
+  readonly covariance: Float64Array;
   /** Initial b for each included still, in the same gauge. */
   readonly initialScales: Float64Array;
   /** Refined smoother values (first fixed at 1), or undefined. */
@@ -232,9 +237,14 @@ function sameRows(a: Int32Array, b: Int32Array): boolean {
 
 /**
  * Variance–covariance of the parameters in the pinned gauge: χ²_red · P (N + γ11ᵀ)⁻¹ Pᵀ with P the projector that
- * removes the common θ shift (N undamped, at the final parameters). Returns the diagonal.
+ * removes the common θ shift (N undamped, at the final parameters; χ²_red over nEquations − (nParameters − 1) degrees
+ * of freedom, the gauge taking one). DIALS uses the damped matrix of the last LM step; the undamped one is the honest
+ * curvature at the solution.
  */
-function gaugeProjectedVariances(problem: JointScalingProblem): { variances: Float64Array; reducedChiSquared: number } {
+function gaugeProjectedCovariance(problem: JointScalingProblem): {
+  covariance: Float64Array;
+  reducedChiSquared: number;
+} {
   const ne = problem.buildNormalEquations();
   const n = ne.n;
   const dof = ne.nEquations - (n - 1);
@@ -243,25 +253,22 @@ function gaugeProjectedVariances(problem: JointScalingProblem): { variances: Flo
   if (!choleskyFactor(a, n)) {
     throw new RefinementFailure("normal matrix at the solution is not positive definite (undetermined parameters)");
   }
-  const inv = choleskyInverse(a, n);
+  const v = choleskyInverse(a, n);
   const ns = problem.nStills;
-  // Project the θ block: V_θ = (I − 11ᵀ/ns) V (I − 11ᵀ/ns); cross terms with the smoother are projected on one side.
-  const rowMean = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < ns; j++) s += inv[i * n + j];
-    rowMean[i] = ns > 0 ? s / ns : 0;
+  // Rows: subtract the θ-mean of each column over the θ rows; then the same on columns.
+  for (let pass = 0; pass < 2; pass++) {
+    for (let j = 0; j < n; j++) {
+      let mean = 0;
+      for (let i = 0; i < ns; i++) mean += pass === 0 ? v[i * n + j] : v[j * n + i];
+      mean /= ns;
+      for (let i = 0; i < ns; i++) {
+        if (pass === 0) v[i * n + j] -= mean;
+        else v[j * n + i] -= mean;
+      }
+    }
   }
-  let grand = 0;
-  for (let i = 0; i < ns; i++) grand += rowMean[i];
-  grand = ns > 0 ? grand / ns : 0;
-  const variances = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let v = inv[i * n + i];
-    if (i < ns) v += -2 * rowMean[i] + grand;
-    variances[i] = Math.max(0, v) * reducedChiSquared;
-  }
-  return { variances, reducedChiSquared };
+  for (let i = 0; i < n * n; i++) v[i] *= reducedChiSquared;
+  return { covariance: v, reducedChiSquared };
 }
 
 /**
@@ -369,12 +376,14 @@ export function refineJointScaling(
 
   const scales = problem.scales();
   const smootherValues = problem.smootherValues();
-  const { variances, reducedChiSquared } = gaugeProjectedVariances(problem);
-  const scaleEsds = scales.map((b, s) => b * Math.sqrt(variances[s]));
+  const { covariance, reducedChiSquared } = gaugeProjectedCovariance(problem);
+  const np = problem.nParameters;
+  const variance = (i: number) => Math.max(0, covariance[i * np + i]);
+  const scaleEsds = scales.map((b, s) => b * Math.sqrt(variance(s)));
   let smootherEsds: Float64Array | undefined;
   if (smootherValues !== undefined) {
     smootherEsds = new Float64Array(smootherValues.length);
-    for (let k = 1; k < smootherValues.length; k++) smootherEsds[k] = Math.sqrt(variances[problem.nStills + k - 1]);
+    for (let k = 1; k < smootherValues.length; k++) smootherEsds[k] = Math.sqrt(variance(problem.nStills + k - 1));
   }
   const g = inverseScales(observations, problem);
   const references = computeReferences(observations, g);
@@ -395,6 +404,7 @@ export function refineJointScaling(
     stillsDisconnected: connectivity.disconnected,
     scales,
     scaleEsds,
+    covariance,
     initialScales,
     smootherValues,
     smootherEsds,

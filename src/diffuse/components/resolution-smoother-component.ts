@@ -81,6 +81,14 @@ export class ResolutionSmootherComponent extends ScaleComponent<ResolutionSmooth
     return this.smoother.valueWeight(this.clamp(q), this.params).value;
   }
 
+  /** ∂a/∂c_j at one point for the free values j = 1…K−1 (normalised weights w_j/Σw). */
+  derivativesAt(q: number): Float64Array {
+    const vw = this.smoother.valueWeight(this.clamp(q), this.params);
+    const out = new Float64Array(this.nParams - 1);
+    if (vw.sumweight > 0) for (let j = 1; j < this.nParams; j++) out[j - 1] = vw.weight[j] / vw.sumweight;
+    return out;
+  }
+
   override get freeParameters(): Float64Array {
     return this.params.subarray(1);
   }

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+/**
+ * The `diffuse-scale` command-line program. This file only wires commands together: each command lives in its own
+ * file and is added by one `register*` call in {@link createProgram}.
+ *
+ * @packageDocumentation
+ */
+import { realpathSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import { Command } from "commander";
+import { reportError } from "./errors.ts";
+import { registerInspect } from "./inspect.ts";
+import { registerScale } from "./scale.ts";
+import { registerVoxelize } from "./voxelize.ts";
+
+function packageVersion(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = require("../../package.json") as { version?: unknown };
+  return typeof pkg.version === "string" ? pkg.version : "0.0.0";
+}
+
+/**
+ * Build the `diffuse-scale` program with every command registered.
+ *
+ * @returns the commander program (not yet parsed)
+ */
+export function createProgram(): Command {
+  const program = new Command();
+  program
+    .name("diffuse-scale")
+    .version(packageVersion())
+    .description("Relative scaling of diffuse X-ray scattering from serial-crystallography stills")
+    .option("--debug", "print stack traces on errors")
+    .showHelpAfterError();
+  registerInspect(program);
+  registerVoxelize(program);
+  registerScale(program);
+  return program;
+}
+
+/**
+ * Run the program on `argv` (as `process.argv`: node, script, arguments...). Errors are printed as one line on
+ * stderr and turned into `process.exitCode` (see `./errors.ts`).
+ *
+ * @param argv - the full argument vector
+ * @returns the exit code that was set (0 on success)
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = createProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (err) {
+    const debug = program.opts<{ debug?: boolean }>().debug === true || argv.includes("--debug");
+    const code = reportError(err, { debug });
+    process.exitCode = code;
+    return code;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv.at(1);
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  await main(process.argv);
+}

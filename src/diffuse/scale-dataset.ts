@@ -1,0 +1,347 @@
+/**
+ * The whole `diffuse-scale scale` job as one library call: read the DIALS experiments and reflections (and the binned
+ * diffuse observations), build and refine the v1 model, merge the diffuse map, and write `scales.json`,
+ * `scaled.refl`, `scaled.expt`, `merged_diffuse.h5` and `refinement.json` (per-iteration history and diagnostics for
+ * the report). Every output is written atomically.
+ *
+ * @packageDocumentation
+ */
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ConfigError, InputError } from "../errors.ts";
+import { writeTextAtomic } from "../io/atomic-write.ts";
+import { readBinnedDiffuse, type BinnedDiffuseAttributes } from "../io/binned-diffuse.ts";
+import { readExperiments, writeExperiments, type ExperimentList } from "../io/expt.ts";
+import type { Mat3 } from "../io/geometry.ts";
+import { writeMergedDiffuse } from "../io/merged-diffuse.ts";
+import { readReflections } from "../io/refl-read.ts";
+import { writeReflections } from "../io/refl-write.ts";
+import { assertFiniteJson, writeScalesJson, type ScalesJson } from "../io/scales-json.ts";
+import { SpaceGroup } from "../symmetry/space-group.ts";
+import type { ReflectionTable } from "../table/reflection-table.ts";
+import { parseDiffuseScalingConfigJson, type DiffuseScalingConfigInput } from "./config.ts";
+import type { BinnedPixelData } from "./diffuse-input.ts";
+import { DiffuseScalingModel, type RefineParametersResult } from "./diffuse-scaling-model.ts";
+import type { RefinementProgress } from "./joint-refinement.ts";
+import { ccHalf, mergeDiffuse, type MergedDiffuse } from "./merge.ts";
+import { buildScaledReflections } from "./scaled-reflections.ts";
+import { makeVoxelGrid } from "./voxel-grid.ts";
+
+/** A progress event of the job. */
+export type ScaleDatasetProgress =
+  { phase: "read" | "merge" | "write"; done: number; total: number; label: string } | RefinementProgress;
+
+/** Options of {@link scaleDataset}. */
+export interface ScaleDatasetOptions {
+  /** DIALS experiment list (one experiment per still). */
+  exptPath: string;
+  /** DIALS reflection table (integrated, with `partiality`). */
+  reflPath: string;
+  /** Binned diffuse observations (`diffuse_binned.h5` layout). @defaultValue undefined (Bragg only) */
+  diffusePath?: string;
+  /** JSON configuration file (snake_case keys). @defaultValue undefined */
+  configPath?: string;
+  /** Number of smoother control points; enables the smoother (overrides the config). @defaultValue undefined */
+  smootherPoints?: number;
+  /** Minimiser. @defaultValue "lm" */
+  minimizer?: "lm" | "gauss_newton";
+  /** Output directory (created if needed). */
+  outDir: string;
+  /** Maximum iterations per cycle. @defaultValue 100 */
+  maxIterations?: number;
+  /** RMSD convergence tolerance. @defaultValue 1e-4 */
+  convergenceTolerance?: number;
+  /** Outlier z threshold (0 disables rejection). @defaultValue 6 */
+  outlierZmax?: number;
+  /** Seed of the half-set split. @defaultValue 0 */
+  seed?: number;
+  /** The command line, recorded in the outputs. @defaultValue "" */
+  commandLine?: string;
+  /** Progress callback. @defaultValue undefined */
+  onProgress?: (event: ScaleDatasetProgress) => void;
+}
+
+/** What {@link scaleDataset} produced. */
+export interface ScaleDatasetResult {
+  /** The scales.json document. */
+  scales: ScalesJson;
+  /** Paths written. */
+  outputs: {
+    scalesJson: string;
+    scaledRefl: string;
+    scaledExpt: string;
+    mergedDiffuse?: string;
+    refinementJson: string;
+  };
+  /** The refined model. */
+  model: DiffuseScalingModel;
+  /** The refinement. */
+  refinement: RefineParametersResult;
+  /** The merged diffuse map, when diffuse data were given. */
+  merged: MergedDiffuse | undefined;
+}
+
+function seconds(start: number): number {
+  return (performance.now() - start) / 1000;
+}
+
+/** Mean of the crystals' B matrices (for |q| of voxel centres). */
+function meanB(experiments: ExperimentList): Mat3 {
+  const B = new Float64Array(9);
+  let n = 0;
+  for (const e of experiments.experiments) {
+    if (e.crystal === undefined) continue;
+    for (let i = 0; i < 9; i++) B[i] += e.crystal.B[i];
+    n++;
+  }
+  for (let i = 0; i < 9; i++) B[i] /= Math.max(1, n);
+  return B;
+}
+
+/** The one space group of all crystals. */
+export function commonSpaceGroup(experiments: ExperimentList, source: string): SpaceGroup {
+  let hall: string | undefined;
+  experiments.experiments.forEach((e, i) => {
+    if (e.crystal === undefined) throw new InputError(`experiment ${i} has no crystal`, source);
+    const h = e.crystal.spaceGroupHall.trim();
+    if (hall === undefined) hall = h;
+    else if (h !== hall) {
+      throw new InputError(`experiment ${i} has space group "${h}" but experiment 0 has "${hall}"`, source);
+    }
+  });
+  if (hall === undefined) throw new InputError("no experiments", source);
+  return SpaceGroup.fromHall(hall);
+}
+
+async function readConfig(options: ScaleDatasetOptions): Promise<DiffuseScalingConfigInput> {
+  let config: DiffuseScalingConfigInput = {};
+  if (options.configPath !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(options.configPath, "utf8");
+    } catch (err) {
+      throw new InputError(`cannot read config: ${(err as Error).message}`, options.configPath);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new InputError(`not valid JSON: ${(err as Error).message}`, options.configPath);
+    }
+    config = parseDiffuseScalingConfigJson(json, options.configPath);
+  }
+  if (options.smootherPoints !== undefined) {
+    config = {
+      ...config,
+      resolutionSmoother: { ...config.resolutionSmoother, enabled: true, nControlPoints: options.smootherPoints },
+    };
+  }
+  return config;
+}
+
+/**
+ * Runs the scaling job end to end.
+ *
+ * @throws {@link InputError} for unreadable or malformed inputs, {@link ConfigError} (and the v1 guards) for invalid
+ * configuration, {@link RefinementFailure} when refinement fails.
+ */
+export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleDatasetResult> {
+  const progress = options.onProgress;
+  const tRead = performance.now();
+  progress?.({ phase: "read", done: 0, total: 3, label: "experiments" });
+  const config = await readConfig(options);
+  const experiments = await readExperiments(options.exptPath);
+  const spaceGroup = commonSpaceGroup(experiments, options.exptPath);
+  progress?.({ phase: "read", done: 1, total: 3, label: "reflections" });
+  const table: ReflectionTable = await readReflections(options.reflPath);
+  progress?.({ phase: "read", done: 2, total: 3, label: "diffuse" });
+  let binned: (BinnedPixelData & { attributes: BinnedDiffuseAttributes }) | undefined;
+  if (options.diffusePath !== undefined) binned = await readBinnedDiffuse(options.diffusePath);
+  progress?.({ phase: "read", done: 3, total: 3, label: "done" });
+  const readS = seconds(tRead);
+
+  const model = new DiffuseScalingModel(config, { nStills: experiments.length, spaceGroup });
+  const minimizer: string = options.minimizer ?? "lm";
+  if (minimizer !== "lm" && minimizer !== "gauss_newton") {
+    throw new ConfigError(`minimizer must be "lm" or "gauss_newton", got "${minimizer}"`);
+  }
+  const tRefine = performance.now();
+  const refinement = model.refineParameters(binned, table, {
+    maxIterations: options.maxIterations ?? 100,
+    convergenceTolerance: options.convergenceTolerance ?? 1e-4,
+    minimizerType: minimizer,
+    outlierZmax: options.outlierZmax ?? 6,
+    ...(progress === undefined ? {} : { onProgress: progress }),
+  });
+  const refineS = seconds(tRefine);
+  const details = refinement.details;
+
+  const tMerge = performance.now();
+  let merged: MergedDiffuse | undefined;
+  if (binned !== undefined) {
+    progress?.({ phase: "merge", done: 0, total: 1, label: "voxels" });
+    const grid = makeVoxelGrid(binned.attributes.ndiv, binned.attributes.hklMax);
+    const g = inverseScalesOf(model, details);
+    merged = mergeDiffuse(details.observations, g, grid, meanB(experiments), { seed: options.seed ?? 0 });
+    progress?.({ phase: "merge", done: 1, total: 1, label: "voxels" });
+  }
+  const mergeS = seconds(tMerge);
+
+  const tWrite = performance.now();
+  await mkdir(options.outDir, { recursive: true });
+  const outputs: ScaleDatasetResult["outputs"] = {
+    scalesJson: join(options.outDir, "scales.json"),
+    scaledRefl: join(options.outDir, "scaled.refl"),
+    scaledExpt: join(options.outDir, "scaled.expt"),
+    refinementJson: join(options.outDir, "refinement.json"),
+  };
+  const nWrites = binned === undefined ? 4 : 5;
+  progress?.({ phase: "write", done: 0, total: nWrites, label: "scaled.refl" });
+  const scaledTable = buildScaledReflections(table, braggUsedMask(refinement, table.nrows), model, refinement);
+  await writeReflections(outputs.scaledRefl, scaledTable);
+  progress?.({ phase: "write", done: 1, total: nWrites, label: "scaled.expt" });
+  experiments.experiments.forEach((_, i) => {
+    const b = model.perStillComponent.parameters[i];
+    const esd = model.perStillComponent.parameterEsds?.[i] ?? 0;
+    experiments.setScalingModel(i, {
+      __id__: "KB",
+      scale: { n_parameters: 1, parameters: [b], est_standard_devs: [esd], null_parameter_value: 1.0 },
+      configuration_parameters: { corrections: ["scale"] },
+    });
+  });
+  await writeExperiments(outputs.scaledExpt, experiments);
+  if (merged !== undefined && binned !== undefined && options.diffusePath !== undefined) {
+    progress?.({ phase: "write", done: 2, total: nWrites, label: "merged_diffuse.h5" });
+    outputs.mergedDiffuse = join(options.outDir, "merged_diffuse.h5");
+    await writeMergedDiffuse(
+      outputs.mergedDiffuse,
+      {
+        voxelIndex: merged.voxelIndex,
+        hkl: merged.hkl,
+        qMagnitude: merged.qMagnitude,
+        intensity: merged.intensity,
+        sigma: merged.sigma,
+        nObservations: merged.nObservations,
+        halfSet1: merged.halfSet1,
+        halfSet2: merged.halfSet2,
+      },
+      {
+        ndiv: binned.attributes.ndiv,
+        hkl_max: [...binned.attributes.hklMax],
+        voxel_grid_dims: [...binned.attributes.voxelGridDims],
+        voxel_index_rule: binned.attributes.voxelIndexRule,
+        half_set_seed: options.seed ?? 0,
+        source: options.diffusePath,
+      },
+    );
+  }
+  const scales = buildScalesJson(model, refinement, minimizer, { readS, refineS, mergeS, writeS: 0 });
+  const refinementDoc = {
+    command_line: options.commandLine ?? "",
+    inputs: {
+      expt: options.exptPath,
+      refl: options.reflPath,
+      diffuse: options.diffusePath ?? null,
+      config: options.configPath ?? null,
+    },
+    space_group: { hall: spaceGroup.hall, number: spaceGroup.number, symbol: spaceGroup.symbol },
+    history: details.history.map((h) => ({
+      cycle: h.cycle,
+      iteration: h.iteration,
+      rmsd: h.rmsd,
+      chi_squared: h.chiSquared,
+      reduced_chi_squared: h.reducedChiSquared,
+      r_factor: h.rFactor,
+      seconds: h.seconds,
+    })),
+    statistics: details.statistics,
+    bragg_counts: details.braggCounts ?? null,
+    diffuse_counts: details.diffuseCounts ?? null,
+    cc_half: merged === undefined ? null : ccHalf(merged),
+  };
+  assertFiniteJson(refinementDoc);
+  await writeTextAtomic(outputs.refinementJson, `${JSON.stringify(refinementDoc, null, 2)}\n`);
+  scales.timings.write_s = seconds(tWrite);
+  await writeScalesJson(outputs.scalesJson, scales);
+  progress?.({ phase: "write", done: nWrites, total: nWrites, label: "done" });
+  return { scales, outputs, model, refinement, merged };
+}
+
+/** Rows of the reflection table that entered scaling. */
+function braggUsedMask(refinement: RefineParametersResult, nrows: number): Uint8Array {
+  const mask = new Uint8Array(nrows);
+  const input = refinement.details.braggInput;
+  if (input !== undefined) for (const r of input.sourceRow) mask[r] = 1;
+  return mask;
+}
+
+/** Inverse scales of the final observations (still indices are positions among the included stills). */
+function inverseScalesOf(model: DiffuseScalingModel, details: RefineParametersResult["details"]): Float64Array {
+  const obs = details.observations;
+  const g = new Float64Array(obs.n);
+  for (let o = 0; o < obs.n; o++) {
+    g[o] = model.getScalesForObservation(details.includedStills[obs.still[o]], obs.qMagnitude[o])[0];
+  }
+  return g;
+}
+
+/** The scales.json document of a refined model. */
+export function buildScalesJson(
+  model: DiffuseScalingModel,
+  refinement: RefineParametersResult,
+  minimizer: "lm" | "gauss_newton",
+  timings: { readS: number; refineS: number; mergeS: number; writeS: number; voxelizeS?: number },
+): ScalesJson {
+  const details = refinement.details;
+  const refined: ScalesJson["refined_parameters"] = {};
+  for (const [s, p] of refinement.refinedParameters) {
+    refined[String(s)] = { multiplicative_scale: p.multiplicativeScale, additive_offset: 0.0, esd: p.esd };
+  }
+  const r = model.resolutionComponent;
+  const smoother: ScalesJson["resolution_smoother"] =
+    r === undefined
+      ? { enabled: false }
+      : {
+          enabled: true,
+          q_range: [r.qRange[0], r.qRange[1]],
+          n_control_points: r.nParams,
+          values: Array.from(r.parameters),
+          esds: Array.from(r.parameterEsds ?? new Float64Array(r.nParams)),
+        };
+  let nDiffuseUsed = 0;
+  const obs = details.observations;
+  for (let o = 0; o < obs.n; o++) if (!obs.isBragg[o] && obs.weight[o] > 0) nDiffuseUsed++;
+  const nOutlierRows = details.outlierRows.length;
+  const s = refinement.statistics;
+  return {
+    format: "diffuse-scaling/scales@1",
+    gauge: "geometric_mean_multiplicative_scale_equals_1",
+    refined_parameters: refined,
+    resolution_smoother: smoother,
+    refinement_statistics: {
+      n_iterations: s.nIterations,
+      initial_r_factor: s.initialRFactor,
+      final_r_factor: s.finalRFactor,
+      convergence_achieved: s.convergenceAchieved,
+      parameter_shifts: { ...s.parameterShifts },
+      minimizer,
+    },
+    data: {
+      n_stills: model.nStills,
+      n_bragg_used: details.braggCounts?.nUsed ?? 0,
+      n_bragg_below_partiality: details.braggCounts?.nBelowPartiality ?? 0,
+      n_diffuse_used: nDiffuseUsed,
+      n_outliers: nOutlierRows,
+      stills_without_data: Array.from(details.stillsWithoutData),
+      stills_disconnected: Array.from(details.stillsDisconnected),
+    },
+    timings: {
+      read_s: timings.readS,
+      ...(timings.voxelizeS === undefined ? {} : { voxelize_s: timings.voxelizeS }),
+      refine_s: timings.refineS,
+      merge_s: timings.mergeS,
+      write_s: timings.writeS,
+      threads: 1,
+    },
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * The scaled reflection table DIALS's own tools read (`dials.merge scaled.expt scaled.refl`): the input table plus
+ * `inverse_scale_factor`, `inverse_scale_factor_variance`, `intensity.scale.value`/`variance` (the partiality- and
+ * lp/qe-corrected sum intensity, as dials.scale writes it) and DIALS's scaling flags:
+ * `scaled` on rows used in the final refinement, `outlier_in_scaling` on rejected rows, `excluded_for_scaling` on
+ * every other row (below the partiality threshold, invalid, or of a still whose scale is undetermined).
+ *
+ * σ²(g) = jᵀVj with j = ∂g/∂p over the refined parameters (θ = ln b and the free smoother values) and V their
+ * covariance in the pinned gauge (DIALS's `calc_sigmasq`).
+ *
+ * @packageDocumentation
+ */
+import { ReflectionFlags, setFlags, unsetFlags } from "../table/flags.ts";
+import type { ReflectionTable } from "../table/reflection-table.ts";
+import type { DiffuseScalingModel, RefineParametersResult } from "./diffuse-scaling-model.ts";
+
+/**
+ * Returns a copy of `table` with the scaling columns and flags set.
+ *
+ * @param table - The input reflections (all rows are kept).
+ * @param usedMask - Rows that entered scaling (from `prepareBraggInput`).
+ * @param model - The refined model.
+ * @param result - The refinement result.
+ */
+export function buildScaledReflections(
+  table: ReflectionTable,
+  usedMask: Uint8Array,
+  model: DiffuseScalingModel,
+  result: RefineParametersResult,
+): ReflectionTable {
+  const n = table.nrows;
+  const out = table.select(Int32Array.from({ length: n }, (_, i) => i));
+  const id = table.getInt("id");
+  const d = table.getDouble("d");
+  const isum = table.getDouble("intensity.sum.value");
+  const vsum = table.getDouble("intensity.sum.variance");
+  const partiality = table.has("partiality") ? table.getDouble("partiality") : undefined;
+  const lp = table.has("lp") ? table.getDouble("lp") : undefined;
+  const qe = table.has("qe") ? table.getDouble("qe") : undefined;
+  const details = result.details;
+  const paramOf = new Int32Array(model.nStills).fill(-1);
+  details.includedStills.forEach((s, i) => (paramOf[s] = i));
+  const P = details.scales.length + (details.smootherValues === undefined ? 0 : details.smootherValues.length - 1);
+  const V = details.covariance;
+  const smoother = model.resolutionComponent;
+  const gColumn = new Float64Array(n).fill(1);
+  const gVariance = new Float64Array(n);
+  const iScale = new Float64Array(n);
+  const vScale = new Float64Array(n);
+  const scaled = new Uint8Array(n);
+  const outlier = new Uint8Array(n);
+  const excluded = new Uint8Array(n);
+  const j = new Float64Array(P);
+  for (let r = 0; r < n; r++) {
+    let conv = 1;
+    if (qe !== undefined && qe[r] > 0) conv /= qe[r];
+    if (lp !== undefined) conv *= lp[r];
+    const p = partiality === undefined ? 1 : partiality[r];
+    if (p > 0 && Number.isFinite(p) && Number.isFinite(conv)) {
+      const c = conv / p;
+      const I = isum[r] * c;
+      const Vv = vsum[r] * c * c;
+      if (Number.isFinite(I) && Number.isFinite(Vv)) {
+        iScale[r] = I;
+        vScale[r] = Vv;
+      }
+    }
+    const s = id[r];
+    const param = s >= 0 && s < model.nStills ? paramOf[s] : -1;
+    if (param < 0 || !(d[r] > 0 && Number.isFinite(d[r]))) {
+      excluded[r] = 1;
+      continue;
+    }
+    const q = 1 / d[r];
+    const g = model.getScalesForObservation(s, q)[0];
+    gColumn[r] = g;
+    j.fill(0);
+    j[param] = g;
+    if (smoother !== undefined) {
+      const derivatives = smoother.derivativesAt(q);
+      const b = model.perStillComponent.parameters[s];
+      for (let k = 0; k < derivatives.length; k++) j[details.scales.length + k] = b * derivatives[k];
+    }
+    let v = 0;
+    for (let a = 0; a < P; a++) {
+      if (j[a] === 0) continue;
+      for (let b = 0; b < P; b++) v += j[a] * V[a * P + b] * j[b];
+    }
+    gVariance[r] = Math.max(0, v);
+    if (!usedMask[r]) excluded[r] = 1;
+  }
+  for (const o of details.outlierRows) {
+    if (details.observations.isBragg[o]) outlier[details.observations.sourceRow[o]] = 1;
+  }
+  for (let r = 0; r < n; r++) {
+    if (excluded[r] || outlier[r]) continue;
+    scaled[r] = 1;
+  }
+  out.setColumn("inverse_scale_factor", { type: "double", data: gColumn });
+  out.setColumn("inverse_scale_factor_variance", { type: "double", data: gVariance });
+  out.setColumn("intensity.scale.value", { type: "double", data: iScale });
+  out.setColumn("intensity.scale.variance", { type: "double", data: vScale });
+  const all = new Uint8Array(n).fill(1);
+  unsetFlags(out, all, ReflectionFlags.scaled | ReflectionFlags.outlierInScaling | ReflectionFlags.excludedForScaling);
+  setFlags(out, scaled, ReflectionFlags.scaled);
+  setFlags(out, outlier, ReflectionFlags.outlierInScaling);
+  setFlags(out, excluded, ReflectionFlags.excludedForScaling);
+  return out;
+}

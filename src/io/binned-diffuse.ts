@@ -1,0 +1,359 @@
+/**
+ * Binned diffuse observations in HDF5: one row per diffuse pixel observation, as flat datasets at the file's root
+ * (the layout of `diffuse_binned.h5`):
+ *
+ * | dataset | dtype | shape |
+ * | --- | --- | --- |
+ * | `intensities` | float32 | (N,) |
+ * | `sigmas` | float32 | (N,) |
+ * | `still_ids` | int32 | (N,) |
+ * | `voxel_indices` | int64 | (N,) |
+ * | `q_vectors` | float32 | (N, 3), lab frame, Å⁻¹ |
+ *
+ * with root attributes `ndiv`, `hkl_max`, `voxel_grid_dims` and `voxel_index_rule`. Reads go through hyperslab
+ * slices so files of 10^8 rows stream with bounded memory.
+ *
+ * @packageDocumentation
+ */
+
+import type { Dataset, File as H5File } from "h5wasm/node";
+import { ConfigError, InputError } from "../errors.ts";
+import {
+  closeQuietly,
+  openH5Read,
+  readAttributes,
+  readRows,
+  requireDataset,
+  writeAttribute,
+  writeH5Atomic,
+  writeRowsChunked,
+} from "./hdf5.ts";
+import type { DatasetSpec } from "./hdf5.ts";
+
+/** Root attributes of a binned diffuse file. Attributes other than the four named ones are carried through as-is. */
+export interface BinnedDiffuseAttributes {
+  /** Voxel subdivisions per reciprocal-lattice unit (`sub = round(hkl·ndiv)`). */
+  ndiv: number;
+  /** Largest |h|, |k|, |l| covered by the voxel grid. */
+  hklMax: [number, number, number];
+  /** Voxel grid dimensions (`2·hklMax·ndiv + 1` per axis for the simulator's rule). */
+  voxelGridDims: [number, number, number];
+  /** Human-readable rule that maps a pixel to its linear voxel index. */
+  voxelIndexRule: string;
+  /** Any further attribute (read as number, string, number[] or string[]). */
+  [other: string]: unknown;
+}
+
+/** A block of consecutive rows. `start` is the index of its first row in the file. */
+export interface BinnedDiffuseChunk {
+  /** Index of the first row of this chunk in the file. */
+  start: number;
+  /** Observed intensities. */
+  intensities: Float32Array;
+  /** Their standard deviations. */
+  sigmas: Float32Array;
+  /** Still (experiment) index of each row. */
+  stillIds: Int32Array;
+  /** Linear voxel index (int64 on disk; checked exact, i.e. below 2^53, and inside the voxel grid). */
+  voxelIndices: Float64Array;
+  /** Scattering vectors, `n × 3` row-major, lab frame, Å⁻¹. */
+  qVectors: Float32Array;
+}
+
+/** An open binned diffuse file, read in slices. */
+export interface BinnedDiffuseFile {
+  /** The path it was opened with. */
+  path: string;
+  /** Number of rows. */
+  nObservations: number;
+  /** Root attributes. */
+  attributes: BinnedDiffuseAttributes;
+  /**
+   * Reads rows `[start, end)`.
+   *
+   * @throws {@link ConfigError} for a range outside `[0, nObservations]`; {@link InputError} for unreadable data or
+   * values out of range (negative still id, voxel index outside the grid)
+   */
+  readSlice(start: number, end: number): BinnedDiffuseChunk;
+  /**
+   * Iterates over consecutive chunks covering every row exactly once.
+   *
+   * @param rows - rows per chunk. @defaultValue `1 << 20`
+   */
+  chunks(rows?: number): Iterable<BinnedDiffuseChunk>;
+  /** Releases the file. Further reads throw. */
+  close(): void;
+}
+
+/** Options of {@link writeBinnedDiffuse}. */
+export interface WriteBinnedDiffuseOptions {
+  /**
+   * Deflate-compress the datasets (level 4). h5wasm applies one filter per dataset, so no shuffle filter is added;
+   * files written by h5py with gzip + shuffle read the same.
+   * @defaultValue true
+   */
+  compression?: boolean;
+  /**
+   * HDF5 chunk length in rows.
+   * @defaultValue `1 << 16`
+   */
+  chunkRows?: number;
+}
+
+const SPECS = {
+  intensities: { name: "intensities", kind: "float", size: 4, rank: 1 },
+  sigmas: { name: "sigmas", kind: "float", size: 4, rank: 1 },
+  stillIds: { name: "still_ids", kind: "int", size: 4, rank: 1 },
+  voxelIndices: { name: "voxel_indices", kind: "int", size: 8, rank: 1 },
+  qVectors: { name: "q_vectors", kind: "float", size: 4, rank: 2, columns: 3 },
+} as const satisfies Record<string, DatasetSpec>;
+
+const DEFAULT_CHUNK_ROWS = 1 << 20;
+
+function requireIntTriple(value: unknown, name: string, path: string, min: number): [number, number, number] {
+  if (
+    !Array.isArray(value) ||
+    value.length !== 3 ||
+    !value.every((v): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= min)
+  ) {
+    throw new InputError(`attribute '${name}' must be 3 integers >= ${min}, got ${JSON.stringify(value)}`, path);
+  }
+  return [value[0], value[1], value[2]];
+}
+
+/** Validates the raw root attributes into {@link BinnedDiffuseAttributes}. */
+function parseAttributes(raw: Record<string, unknown>, path: string): BinnedDiffuseAttributes {
+  const { ndiv: ndivRaw, hkl_max, voxel_grid_dims, voxel_index_rule, ...rest } = raw;
+  const ndiv = Array.isArray(ndivRaw) && ndivRaw.length === 1 ? (ndivRaw[0] as unknown) : ndivRaw;
+  if (ndiv === undefined) throw new InputError("missing attribute 'ndiv'", path);
+  if (typeof ndiv !== "number" || !Number.isSafeInteger(ndiv) || ndiv < 1) {
+    throw new InputError(`attribute 'ndiv' must be a positive integer, got ${JSON.stringify(ndiv)}`, path);
+  }
+  if (hkl_max === undefined) throw new InputError("missing attribute 'hkl_max'", path);
+  if (voxel_grid_dims === undefined) throw new InputError("missing attribute 'voxel_grid_dims'", path);
+  if (voxel_index_rule === undefined) throw new InputError("missing attribute 'voxel_index_rule'", path);
+  if (typeof voxel_index_rule !== "string") throw new InputError("attribute 'voxel_index_rule' must be a string", path);
+  const dims = requireIntTriple(voxel_grid_dims, "voxel_grid_dims", path, 1);
+  if (dims[0] * dims[1] * dims[2] > Number.MAX_SAFE_INTEGER) {
+    throw new InputError("attribute 'voxel_grid_dims' describes more than 2^53 voxels", path);
+  }
+  return {
+    ...rest,
+    ndiv,
+    hklMax: requireIntTriple(hkl_max, "hkl_max", path, 0),
+    voxelGridDims: dims,
+    voxelIndexRule: voxel_index_rule,
+  };
+}
+
+/**
+ * Opens a binned diffuse HDF5 file and validates it: all five datasets present with the right dtypes and ranks,
+ * `q_vectors` of shape (N, 3), equal row counts, and the four root attributes. No row data is read yet.
+ *
+ * @param path - the `.h5` file
+ * @returns the open file; call `close()` when done
+ * @throws {@link InputError} naming the file and the dataset or attribute at fault
+ */
+export async function openBinnedDiffuse(path: string): Promise<BinnedDiffuseFile> {
+  if (typeof path !== "string" || path === "")
+    throw new ConfigError("openBinnedDiffuse: path must be a non-empty string");
+  const file = await openH5Read(path);
+  try {
+    return makeReader(file, path);
+  } catch (error) {
+    closeQuietly(file);
+    throw error;
+  }
+}
+
+function makeReader(file: H5File, path: string): BinnedDiffuseFile {
+  const ds = {} as Record<keyof typeof SPECS, Dataset>;
+  let n = -1;
+  let first = "";
+  for (const [key, spec] of Object.entries(SPECS) as [keyof typeof SPECS, DatasetSpec][]) {
+    const { dataset, rows } = requireDataset(file, path, spec);
+    if (n < 0) {
+      n = rows;
+      first = spec.name;
+    } else if (rows !== n) {
+      throw new InputError(`dataset '${spec.name}' has ${rows} rows but '${first}' has ${n}`, path);
+    }
+    ds[key] = dataset;
+  }
+  const attributes = parseAttributes(readAttributes(file, path), path);
+  const [d0, d1, d2] = attributes.voxelGridDims;
+  const nVoxels = d0 * d1 * d2;
+  let open = true;
+
+  const readSlice = (start: number, end: number): BinnedDiffuseChunk => {
+    if (!open) throw new InputError("binned diffuse file already closed", path);
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > n) {
+      throw new ConfigError(`readSlice(${start}, ${end}): need integers 0 <= start <= end <= ${n}`);
+    }
+    const m = end - start;
+    if (m === 0) {
+      return {
+        start,
+        intensities: new Float32Array(0),
+        sigmas: new Float32Array(0),
+        stillIds: new Int32Array(0),
+        voxelIndices: new Float64Array(0),
+        qVectors: new Float32Array(0),
+      };
+    }
+    const intensities = readRows(ds.intensities, path, SPECS.intensities.name, start, end, 1, Float32Array);
+    const sigmas = readRows(ds.sigmas, path, SPECS.sigmas.name, start, end, 1, Float32Array);
+    const stillIds = readRows(ds.stillIds, path, SPECS.stillIds.name, start, end, 1, Int32Array);
+    const raw = readRows(ds.voxelIndices, path, SPECS.voxelIndices.name, start, end, 1, BigInt64Array);
+    const qVectors = readRows(ds.qVectors, path, SPECS.qVectors.name, start, end, 3, Float32Array);
+    const voxelIndices = new Float64Array(m);
+    for (let i = 0; i < m; i++) {
+      const v = Number(raw[i]);
+      if (!(v >= 0 && v < nVoxels)) {
+        throw new InputError(
+          `dataset 'voxel_indices' row ${start + i}: ${raw[i]} outside the voxel grid [0, ${nVoxels})`,
+          path,
+        );
+      }
+      voxelIndices[i] = v;
+      if (stillIds[i] < 0) {
+        throw new InputError(`dataset 'still_ids' row ${start + i}: negative still id ${stillIds[i]}`, path);
+      }
+    }
+    return { start, intensities, sigmas, stillIds, voxelIndices, qVectors };
+  };
+
+  return {
+    path,
+    nObservations: n,
+    attributes,
+    readSlice,
+    chunks(rows = DEFAULT_CHUNK_ROWS): Iterable<BinnedDiffuseChunk> {
+      if (!Number.isSafeInteger(rows) || rows < 1)
+        throw new ConfigError(`chunks(${rows}): rows must be a positive integer`);
+      return {
+        *[Symbol.iterator]() {
+          for (let s = 0; s < n; s += rows) yield readSlice(s, Math.min(n, s + rows));
+        },
+      };
+    },
+    close(): void {
+      if (open) {
+        open = false;
+        closeQuietly(file);
+      }
+    },
+  };
+}
+
+/**
+ * Reads every row of a binned diffuse file (convenience; streams internally in slices of 2^20 rows, so only the
+ * JavaScript-side result must fit in memory).
+ *
+ * @param path - the `.h5` file
+ * @returns all rows (`start` = 0) and the attributes
+ */
+export async function readBinnedDiffuse(
+  path: string,
+): Promise<BinnedDiffuseChunk & { attributes: BinnedDiffuseAttributes }> {
+  const f = await openBinnedDiffuse(path);
+  try {
+    const n = f.nObservations;
+    const out = {
+      start: 0,
+      intensities: new Float32Array(n),
+      sigmas: new Float32Array(n),
+      stillIds: new Int32Array(n),
+      voxelIndices: new Float64Array(n),
+      qVectors: new Float32Array(3 * n),
+      attributes: f.attributes,
+    };
+    for (const c of f.chunks()) {
+      out.intensities.set(c.intensities, c.start);
+      out.sigmas.set(c.sigmas, c.start);
+      out.stillIds.set(c.stillIds, c.start);
+      out.voxelIndices.set(c.voxelIndices, c.start);
+      out.qVectors.set(c.qVectors, 3 * c.start);
+    }
+    return out;
+  } finally {
+    f.close();
+  }
+}
+
+/** Root attribute names on disk for the typed attribute fields. */
+const ATTRIBUTE_NAMES = {
+  ndiv: "ndiv",
+  hklMax: "hkl_max",
+  voxelGridDims: "voxel_grid_dims",
+  voxelIndexRule: "voxel_index_rule",
+};
+
+/**
+ * Writes a binned diffuse file in the layout read by {@link openBinnedDiffuse}, atomically (a temporary file in the
+ * same directory, renamed on success).
+ *
+ * @param path - destination `.h5`
+ * @param data - the rows; all arrays of one length `n` (`qVectors` of `3n`)
+ * @param attributes - root attributes; extra keys are written too (number, string or number[])
+ * @param options - compression and chunking
+ * @throws {@link ConfigError} for inconsistent arguments; {@link InputError} when the file cannot be written
+ */
+export async function writeBinnedDiffuse(
+  path: string,
+  data: Omit<BinnedDiffuseChunk, "start">,
+  attributes: BinnedDiffuseAttributes,
+  options: WriteBinnedDiffuseOptions = {},
+): Promise<void> {
+  const compression = options.compression ?? true;
+  const chunkRows = options.chunkRows ?? 1 << 16;
+  if (!Number.isSafeInteger(chunkRows) || chunkRows < 1)
+    throw new ConfigError(`chunkRows must be a positive integer, got ${chunkRows}`);
+  const n = data.intensities.length;
+  const checks: [string, number, number][] = [
+    ["sigmas", data.sigmas.length, n],
+    ["stillIds", data.stillIds.length, n],
+    ["voxelIndices", data.voxelIndices.length, n],
+    ["qVectors", data.qVectors.length, 3 * n],
+  ];
+  for (const [name, got, want] of checks) {
+    if (got !== want) throw new ConfigError(`writeBinnedDiffuse: ${name} has length ${got}, expected ${want}`);
+  }
+  const voxel = new BigInt64Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = data.voxelIndices[i];
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw new ConfigError(`writeBinnedDiffuse: voxelIndices[${i}] = ${v} is not a non-negative integer below 2^53`);
+    }
+    voxel[i] = BigInt(v);
+  }
+  const { ndiv, hklMax, voxelGridDims, voxelIndexRule, ...rest } = attributes;
+  if (!Number.isSafeInteger(ndiv) || ndiv < 1)
+    throw new ConfigError(`writeBinnedDiffuse: ndiv must be a positive integer`);
+  for (const [name, t] of [
+    ["hklMax", hklMax],
+    ["voxelGridDims", voxelGridDims],
+  ] as const) {
+    const triple: readonly number[] = t;
+    if (triple.length !== 3 || !triple.every((v) => Number.isSafeInteger(v) && v >= 0)) {
+      throw new ConfigError(`writeBinnedDiffuse: ${name} must be 3 non-negative integers`);
+    }
+  }
+  for (const key of Object.keys(rest)) {
+    if (Object.values(ATTRIBUTE_NAMES).includes(key)) {
+      throw new ConfigError(`writeBinnedDiffuse: attribute '${key}' clashes with a typed attribute field`);
+    }
+  }
+  await writeH5Atomic(path, (file) => {
+    writeRowsChunked(file, path, SPECS.intensities.name, data.intensities, 1, "<f4", chunkRows, compression);
+    writeRowsChunked(file, path, SPECS.sigmas.name, data.sigmas, 1, "<f4", chunkRows, compression);
+    writeRowsChunked(file, path, SPECS.stillIds.name, data.stillIds, 1, "<i4", chunkRows, compression);
+    writeRowsChunked(file, path, SPECS.voxelIndices.name, voxel, 1, "<q", chunkRows, compression);
+    writeRowsChunked(file, path, SPECS.qVectors.name, data.qVectors, 3, "<f4", chunkRows, compression);
+    writeAttribute(file, path, ATTRIBUTE_NAMES.ndiv, ndiv);
+    writeAttribute(file, path, ATTRIBUTE_NAMES.hklMax, [...hklMax]);
+    writeAttribute(file, path, ATTRIBUTE_NAMES.voxelGridDims, [...voxelGridDims]);
+    writeAttribute(file, path, ATTRIBUTE_NAMES.voxelIndexRule, voxelIndexRule);
+    for (const [key, value] of Object.entries(rest)) writeAttribute(file, path, key, value);
+  });
+}

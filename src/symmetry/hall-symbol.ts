@@ -1,0 +1,401 @@
+/**
+ * Hall (1981) space-group symbols, parsed with the rules of cctbx's sgtbx, and the group closure.
+ *
+ * Operators are exact: integer rotation matrices and translations stored as integer numerators over
+ * {@link T_DEN}. An operator acts on fractional coordinates as x' = r·x + t/T_DEN (r row-major).
+ *
+ * @packageDocumentation
+ */
+import { ConfigError } from "../errors.ts";
+
+/** Denominator of every translation component (multiples of 1/24 cover 1/2, 1/3, 1/4, 1/6, 1/8, 1/12). */
+export const T_DEN = 24;
+
+/** A symmetry operator with exact arithmetic: `r` row-major 3×3 integers, `t` numerators over {@link T_DEN}. */
+export interface IntSymOp {
+  /** Rotation part, row-major, 9 integers. */
+  readonly r: Int32Array;
+  /** Translation numerators over {@link T_DEN}, reduced to 0 ≤ t < T_DEN. */
+  readonly t: Int32Array;
+}
+
+/** The result of parsing a Hall symbol: the whole group, closed under multiplication, translations modulo 1. */
+export interface HallGroup {
+  /** Every operator of the group (centring translations and inversion images included), identity first. */
+  readonly operators: readonly IntSymOp[];
+  /** Lattice symbol of the Hall symbol: `P A B C I R S T F`. */
+  readonly latticeSymbol: string;
+}
+
+const CENTRING: Readonly<Record<string, readonly (readonly [number, number, number])[]>> = {
+  P: [],
+  A: [[0, 12, 12]],
+  B: [[12, 0, 12]],
+  C: [[12, 12, 0]],
+  I: [[12, 12, 12]],
+  R: [
+    [16, 8, 8],
+    [8, 16, 16],
+  ],
+  S: [
+    [8, 8, 16],
+    [16, 16, 8],
+  ],
+  T: [
+    [8, 16, 8],
+    [16, 8, 16],
+  ],
+  F: [
+    [0, 12, 12],
+    [12, 0, 12],
+    [12, 12, 0],
+  ],
+};
+
+const TRANSLATION: Readonly<Record<string, readonly [number, number, number]>> = {
+  a: [12, 0, 0],
+  b: [0, 12, 0],
+  c: [0, 0, 12],
+  n: [12, 12, 12],
+  u: [6, 0, 0],
+  v: [0, 6, 0],
+  w: [0, 0, 6],
+  d: [6, 6, 6],
+};
+
+/** Rotation matrices for the z reference axis (Hall's table), keyed by order and direction code. */
+const ROT_Z: Readonly<Record<string, readonly number[]>> = {
+  "1": [1, 0, 0, 0, 1, 0, 0, 0, 1],
+  "2": [-1, 0, 0, 0, -1, 0, 0, 0, 1],
+  "2'": [0, -1, 0, -1, 0, 0, 0, 0, -1],
+  '2"': [0, 1, 0, 1, 0, 0, 0, 0, -1],
+  "3": [0, -1, 0, 1, -1, 0, 0, 0, 1],
+  "3*": [0, 0, 1, 1, 0, 0, 0, 1, 0],
+  "4": [0, -1, 0, 1, 0, 0, 0, 0, 1],
+  "6": [1, -1, 0, 1, 0, 0, 0, 0, 1],
+};
+
+const R3_111 = [0, 0, 1, 1, 0, 0, 0, 1, 0];
+const R3I_111 = [0, 1, 0, 0, 0, 1, 1, 0, 0];
+
+function matMul(a: ArrayLike<number>, b: ArrayLike<number>): number[] {
+  const c = new Array<number>(9);
+  for (let i = 0; i < 3; i++) {
+    for (let j = 0; j < 3; j++) {
+      c[i * 3 + j] = a[i * 3] * b[j] + a[i * 3 + 1] * b[3 + j] + a[i * 3 + 2] * b[6 + j];
+    }
+  }
+  return c;
+}
+
+function mod(a: number, n: number): number {
+  const m = a % n;
+  return m < 0 ? m + n : m;
+}
+
+/** Product of two operators, a·b (apply b first), translations reduced modulo 1. */
+export function multiplyOps(a: IntSymOp, b: IntSymOp): IntSymOp {
+  const r = new Int32Array(matMul(a.r, b.r));
+  const t = new Int32Array(3);
+  for (let i = 0; i < 3; i++) {
+    t[i] = mod(a.r[i * 3] * b.t[0] + a.r[i * 3 + 1] * b.t[1] + a.r[i * 3 + 2] * b.t[2] + a.t[i], T_DEN);
+  }
+  return { r, t };
+}
+
+/** A string key identifying an operator exactly (translation modulo 1). */
+export function opKey(op: IntSymOp): string {
+  return `${op.r.join(",")};${mod(op.t[0], T_DEN)},${mod(op.t[1], T_DEN)},${mod(op.t[2], T_DEN)}`;
+}
+
+function makeOp(r: ArrayLike<number>, t: ArrayLike<number>): IntSymOp {
+  const tt = new Int32Array(3);
+  for (let i = 0; i < 3; i++) tt[i] = mod(t[i], T_DEN);
+  return { r: Int32Array.from(r), t: tt };
+}
+
+/**
+ * Closes a set of generators into a group (breadth-first: every element times every generator).
+ *
+ * @param generators - Operators generating the group; identity need not be included.
+ * @param maxOrder - Safety limit on the group order.
+ * @returns Every element once, identity first, in breadth-first order.
+ */
+export function closeGroup(generators: readonly IntSymOp[], maxOrder = 192): IntSymOp[] {
+  const identity = makeOp([1, 0, 0, 0, 1, 0, 0, 0, 1], [0, 0, 0]);
+  const elements: IntSymOp[] = [identity];
+  const seen = new Set<string>([opKey(identity)]);
+  for (let i = 0; i < elements.length; i++) {
+    for (const g of generators) {
+      const p = multiplyOps(elements[i], g);
+      const k = opKey(p);
+      if (!seen.has(k)) {
+        seen.add(k);
+        elements.push(p);
+        if (elements.length > maxOrder) {
+          throw new ConfigError(`space group generated from the Hall symbol has more than ${maxOrder} operators`);
+        }
+      }
+    }
+  }
+  return elements;
+}
+
+/** Parsed rational affine map from an xyz string: `r` (row-major, 9 numbers) and `t` (3 numbers), both exact rationals as doubles. */
+export interface XyzOperator {
+  /** Linear part, row-major. */
+  readonly r: Float64Array;
+  /** Translation part. */
+  readonly t: Float64Array;
+}
+
+function parseNumber(s: string): number | undefined {
+  const m = /^(\d+(?:\.\d*)?|\.\d+)(?:\/(\d+))?$/.exec(s);
+  if (m === null) return undefined;
+  const num = Number(m[1]);
+  const denText = m[2] as string | undefined;
+  const den = denText === undefined ? 1 : Number(denText);
+  if (den === 0) return undefined;
+  return num / den;
+}
+
+/**
+ * Parses an operator in xyz form, e.g. `"-y,x-y,z+1/3"`, `"x+1/2,-z,1/4+y"`, `"-1/2*x+1/2*y,z,x"`.
+ *
+ * @param text - Three comma-separated affine expressions in x, y, z.
+ * @returns The rational operator.
+ * @throws ConfigError if the text is not a valid xyz operator.
+ */
+export function parseXyzOperator(text: string): XyzOperator {
+  const parts = text.replace(/\s+/g, "").toLowerCase().split(",");
+  if (parts.length !== 3) throw new ConfigError(`xyz operator "${text}" must have three comma-separated rows`);
+  const r = new Float64Array(9);
+  const t = new Float64Array(3);
+  for (let row = 0; row < 3; row++) {
+    const expr = parts[row];
+    if (expr.length === 0) throw new ConfigError(`xyz operator "${text}" has an empty row`);
+    const terms = expr.match(/[+-]?[^+-]+/g);
+    if (terms === null || terms.join("") !== expr) throw new ConfigError(`xyz operator "${text}" is malformed`);
+    for (const term of terms) {
+      let sign = 1;
+      let body = term;
+      if (body.startsWith("+")) body = body.slice(1);
+      else if (body.startsWith("-")) {
+        sign = -1;
+        body = body.slice(1);
+      }
+      const last = body.charAt(body.length - 1);
+      if (last === "x" || last === "y" || last === "z") {
+        let coefText = body.slice(0, -1);
+        if (coefText.endsWith("*")) coefText = coefText.slice(0, -1);
+        const coef = coefText === "" ? 1 : parseNumber(coefText);
+        if (coef === undefined) throw new ConfigError(`xyz operator "${text}" has a bad coefficient "${term}"`);
+        r[row * 3 + (last === "x" ? 0 : last === "y" ? 1 : 2)] += sign * coef;
+      } else {
+        const v = parseNumber(body);
+        if (v === undefined) throw new ConfigError(`xyz operator "${text}" has a bad term "${term}"`);
+        t[row] += sign * v;
+      }
+    }
+  }
+  return { r, t };
+}
+
+function invert3(m: ArrayLike<number>): number[] {
+  const [a, b, c, d, e, f, g, h, i] = [m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]];
+  const det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
+  if (Math.abs(det) < 1e-9) throw new ConfigError("change-of-basis operator in Hall symbol is not invertible");
+  return [
+    (e * i - f * h) / det,
+    (c * h - b * i) / det,
+    (b * f - c * e) / det,
+    (f * g - d * i) / det,
+    (a * i - c * g) / det,
+    (c * d - a * f) / det,
+    (d * h - e * g) / det,
+    (b * g - a * h) / det,
+    (a * e - b * d) / det,
+  ];
+}
+
+function roundExact(v: number, den: number, what: string): number {
+  const x = v * den;
+  const n = Math.round(x); // exact-value check below, not a DIALS rounding rule
+  if (Math.abs(x - n) > 1e-6) throw new ConfigError(`change of basis gives a non-representable ${what} (${v})`);
+  return n;
+}
+
+/** Applies the change of basis V: S' = V·S·V⁻¹ (cctbx `change_of_basis_op(V).apply`). */
+function changeBasis(ops: readonly IntSymOp[], v: XyzOperator): IntSymOp[] {
+  const vi = invert3(v.r);
+  // V⁻¹ translation: -vi·t
+  const viT = [0, 1, 2].map((i) => -(vi[i * 3] * v.t[0] + vi[i * 3 + 1] * v.t[1] + vi[i * 3 + 2] * v.t[2]));
+  return ops.map((s) => {
+    // S·V⁻¹ : r = s.r·vi, t = s.r·viT + s.t
+    const sr = Array.from(s.r);
+    const r1 = matMul(sr, vi);
+    const t1 = [0, 1, 2].map(
+      (i) => sr[i * 3] * viT[0] + sr[i * 3 + 1] * viT[1] + sr[i * 3 + 2] * viT[2] + s.t[i] / T_DEN,
+    );
+    const r2 = matMul(v.r, r1);
+    const t2 = [0, 1, 2].map((i) => v.r[i * 3] * t1[0] + v.r[i * 3 + 1] * t1[1] + v.r[i * 3 + 2] * t1[2] + v.t[i]);
+    return makeOp(
+      r2.map((x) => roundExact(x, 1, "rotation")),
+      t2.map((x) => roundExact(x, T_DEN, "translation")),
+    );
+  });
+}
+
+const isSpace = (c: string): boolean => c === "_" || c === " " || c === "\t" || c === "\n" || c === "\r";
+
+function fail(hall: string, why: string): never {
+  throw new ConfigError(`bad Hall symbol "${hall}": ${why}`);
+}
+
+/**
+ * Parses a Hall symbol with sgtbx's rules and returns the whole group.
+ *
+ * Supported: lattice symbol with optional leading `-` (centre of inversion at the origin); up to four matrix symbols,
+ * each `[-]N[screw][axis][translations]` with axis `x y z ' " *` (also `, .` for `'` and `; :` for `"`), default axes
+ * (first: z; second 2-fold: x after a 2 or 4, `'` after a 3 or 6; 3-fold after a 2 or 4, and third 3-fold: `*`),
+ * screw subscripts 1–5, translation letters `a b c n u v w d`; a change-of-basis suffix in short form `(0 0 4)`
+ * (twelfths) or xyz form `(x,y,z+1/3)`. Spaces or `_` separate tokens.
+ *
+ * @param hall - The Hall symbol, e.g. `" P 4nw 2abw"`, `"-P 2ac 2ab"`, `" P 31 2 (x,y,z+1/3)"`.
+ * @returns The closed group.
+ * @throws ConfigError on a malformed symbol.
+ */
+export function parseHallSymbol(hall: string): HallGroup {
+  const s = hall;
+  let p = 0;
+  const ch = (): string => (p < s.length ? s.charAt(p) : "");
+  const skipSpaces = (): void => {
+    while (p < s.length && isSpace(ch())) p++;
+  };
+  const generators: IntSymOp[] = [];
+  skipSpaces();
+  if (ch() === "-") {
+    generators.push(makeOp([-1, 0, 0, 0, -1, 0, 0, 0, -1], [0, 0, 0]));
+    p++;
+  }
+  const lattice = ch().toUpperCase();
+  const centring = CENTRING[lattice];
+  if (lattice === "" || !(lattice in CENTRING)) fail(hall, "lattice type must be one of P A B C I R S T F");
+  for (const c of centring) generators.push(makeOp([1, 0, 0, 0, 1, 0, 0, 0, 1], c));
+  p++;
+  skipSpaces();
+  let iMx = 0;
+  let firstOrder = 0;
+  let firstAxis = "";
+  while (ch() !== "" && ch() !== "(") {
+    let improper = false;
+    if (ch() === "-") {
+      improper = true;
+      p++;
+      if (ch() === "" || isSpace(ch())) fail(hall, "incomplete matrix symbol");
+    }
+    const order = "12346".includes(ch()) && ch() !== "" ? Number(ch()) : 0;
+    if (order === 0) fail(hall, `bad rotation order "${ch()}"`);
+    p++;
+    let screw = 0;
+    if ("12345".includes(ch()) && ch() !== "") {
+      screw = Number(ch());
+      if (screw >= order) fail(hall, "screw subscript must be below the rotation order");
+      p++;
+    }
+    let axis = "";
+    let dir = "";
+    const t = [0, 0, 0];
+    while (ch() !== "" && !isSpace(ch())) {
+      const c = ch();
+      const lc = c.toLowerCase();
+      if (lc === "x" || lc === "y" || lc === "z") {
+        if (axis !== "") fail(hall, "multiple axis symbols");
+        if (order === 1 || (order === 3 && dir === "*")) fail(hall, "inconsistent matrix symbol");
+        axis = lc;
+        p++;
+        continue;
+      }
+      const d =
+        c === "'" || c === "," || c === "." ? "'" : c === '"' || c === ";" || c === ":" ? '"' : c === "*" ? "*" : "";
+      if (d !== "") {
+        if (dir !== "") fail(hall, "multiple axis symbols");
+        if (!(order === 2 && (d === "'" || d === '"')) && !(order === 3 && d === "*")) {
+          fail(hall, "inconsistent matrix symbol");
+        }
+        if (screw !== 0) fail(hall, "screw translation for a non-principal direction");
+        dir = d;
+        p++;
+        continue;
+      }
+      const tr = TRANSLATION[lc] as readonly [number, number, number] | undefined;
+      if (tr !== undefined) {
+        for (let i = 0; i < 3; i++) t[i] = mod(t[i] + tr[i], T_DEN);
+        p++;
+        continue;
+      }
+      if (c === "(") break;
+      fail(hall, `unexpected character "${c}"`);
+    }
+    if (axis === "") {
+      if (iMx === 0) {
+        if (order !== 1 && !(order === 3 && dir === "*")) axis = "z";
+      } else if (iMx === 1) {
+        if (order === 2) {
+          if (firstOrder === 2 || firstOrder === 4) {
+            if (dir === "") axis = "x";
+          } else if (firstOrder === 3 || firstOrder === 6) {
+            if (dir === "") dir = "'";
+            axis = firstAxis;
+          }
+        } else if (order === 3 && (firstOrder === 2 || firstOrder === 4) && dir === "") {
+          dir = "*";
+        }
+      } else if (iMx === 2) {
+        if (order === 3 && dir === "") dir = "*";
+      }
+    }
+    if (axis === "" && (dir === '"' || dir === "'")) axis = "z";
+    if (axis === "" && order !== 1 && dir !== "*") fail(hall, "need an explicit axis symbol");
+    const base = ROT_Z[`${order}${dir}`] as readonly number[] | undefined;
+    if (base === undefined) fail(hall, "illegal matrix symbol");
+    let r = improper ? base.map((x) => -x) : base.slice();
+    if (axis === "x") r = matMul(matMul(R3_111, r), R3I_111);
+    else if (axis === "y") r = matMul(matMul(R3I_111, r), R3_111);
+    if (screw !== 0) {
+      const i = axis === "x" ? 0 : axis === "y" ? 1 : 2;
+      t[i] += (T_DEN * screw) / order;
+    }
+    generators.push(makeOp(r, t));
+    if (iMx === 0) {
+      firstOrder = order;
+      firstAxis = axis;
+    }
+    iMx++;
+    if (iMx > 4) fail(hall, "more than four matrix symbols");
+    skipSpaces();
+  }
+  let operators = closeGroup(generators);
+  if (ch() === "(") {
+    const close = s.indexOf(")", p);
+    if (close < 0) fail(hall, "closing parenthesis expected after the change-of-basis operator");
+    const inner = s.slice(p + 1, close).trim();
+    if (
+      s
+        .slice(close + 1)
+        .trim()
+        .replace(/_/g, "") !== ""
+    )
+      fail(hall, "unexpected characters after ')'");
+    let v: XyzOperator;
+    const short = /^(-?\d+)[\s,]+(-?\d+)[\s,]+(-?\d+)$/.exec(inner);
+    if (short !== null) {
+      const tv = new Float64Array([Number(short[1]) / 12, Number(short[2]) / 12, Number(short[3]) / 12]);
+      v = { r: new Float64Array([1, 0, 0, 0, 1, 0, 0, 0, 1]), t: tv };
+    } else {
+      v = parseXyzOperator(inner);
+    }
+    operators = closeGroup(changeBasis(operators, v));
+  }
+  return { operators, latticeSymbol: lattice };
+}
