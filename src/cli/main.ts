@@ -32,7 +32,15 @@ export function createProgram(): Command {
     .version(packageVersion())
     .description("Relative scaling of diffuse X-ray scattering from serial-crystallography stills")
     .option("--debug", "print stack traces on errors")
-    .showHelpAfterError();
+    // Usage errors must end the process with exit code 2 and one line on stderr (issue 7). exitOverride makes
+    // commander throw a CommanderError instead of calling process.exit (mapped in ./errors.ts), and silencing its
+    // stderr output stops it printing its own message and the help text; `main` prints the one line. Both settings
+    // are inherited by the commands registered below. `--help`/`--version` still print on stdout and exit 0.
+    .exitOverride()
+    .configureOutput({
+      writeErr: () => undefined,
+      outputError: () => undefined,
+    });
   registerInspect(program);
   registerVoxelize(program);
   registerScale(program);
@@ -41,7 +49,8 @@ export function createProgram(): Command {
 
 /**
  * Run the program on `argv` (as `process.argv`: node, script, arguments...). Errors are printed as one line on
- * stderr and turned into `process.exitCode` (see `./errors.ts`).
+ * stderr and turned into `process.exitCode` (see `./errors.ts`): 2 for bad input, configuration or usage (unknown
+ * or missing option), 1 for a refinement failure or an internal error, 0 after `--help`/`--version`.
  *
  * @param argv - the full argument vector
  * @returns the exit code that was set (0 on success)

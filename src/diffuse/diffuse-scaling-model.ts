@@ -52,7 +52,7 @@ export interface RefinementStatistics {
   initialRFactor: number;
   /** R-factor at the final parameters and final references. */
   finalRFactor: number;
-  /** True only when the RMSD convergence criterion was met. */
+  /** True when the RMSD convergence criterion was met (or the gradient vanished exactly); false on an iteration limit. */
   convergenceAchieved: boolean;
   /** Largest absolute change of any per-still scale and of any smoother value between initial and refined model. */
   parameterShifts: { per_still_scale: number; resolution_smoother: number };

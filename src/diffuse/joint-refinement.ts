@@ -415,7 +415,9 @@ export function refineJointScaling(
       nIterations,
       initialRFactor,
       finalRFactor: finalAcc.rDenominator > 0 ? finalAcc.rNumerator / finalAcc.rDenominator : 0,
-      convergenceAchieved: last.converged,
+      // Converged: the RMSD criterion was met, or the gradient vanished exactly (LM's predicted reduction is 0, which
+      // happens on exact data once the RMSD reaches 0). Never on an iteration limit or exhausted damping.
+      convergenceAchieved: last.converged || last.stopReason === "objective_flat",
       parameterShifts: { per_still_scale: shiftB, resolution_smoother: shiftC },
       nCycles: Math.min(cycle + 1, maxCycles),
       stopReason: last.stopReason,

@@ -24,6 +24,7 @@ import type { BinnedPixelData } from "./diffuse-input.ts";
 import { DiffuseScalingModel, type RefineParametersResult } from "./diffuse-scaling-model.ts";
 import type { RefinementProgress } from "./joint-refinement.ts";
 import { ccHalf, mergeDiffuse, type MergedDiffuse } from "./merge.ts";
+import { computeDiagnostics } from "./diagnostics.ts";
 import { buildScaledReflections } from "./scaled-reflections.ts";
 import { makeVoxelGrid } from "./voxel-grid.ts";
 
@@ -178,10 +179,10 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
 
   const tMerge = performance.now();
   let merged: MergedDiffuse | undefined;
+  const g = inverseScalesOf(model, details);
   if (binned !== undefined) {
     progress?.({ phase: "merge", done: 0, total: 1, label: "voxels" });
     const grid = makeVoxelGrid(binned.attributes.ndiv, binned.attributes.hklMax);
-    const g = inverseScalesOf(model, details);
     merged = mergeDiffuse(details.observations, g, grid, meanB(experiments), { seed: options.seed ?? 0 });
     progress?.({ phase: "merge", done: 1, total: 1, label: "voxels" });
   }
@@ -258,6 +259,19 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
     bragg_counts: details.braggCounts ?? null,
     diffuse_counts: details.diffuseCounts ?? null,
     cc_half: merged === undefined ? null : ccHalf(merged),
+    diagnostics: computeDiagnostics(
+      details,
+      g,
+      merged,
+      model.resolutionComponent === undefined
+        ? undefined
+        : {
+            valueAt: (q: number) => model.resolutionComponent?.valueAt(q) ?? 1,
+            qRange: model.resolutionComponent.qRange,
+            values: model.resolutionComponent.parameters,
+            esds: model.resolutionComponent.parameterEsds ?? new Float64Array(model.resolutionComponent.nParams),
+          },
+    ),
   };
   assertFiniteJson(refinementDoc);
   await writeTextAtomic(outputs.refinementJson, `${JSON.stringify(refinementDoc, null, 2)}\n`);

@@ -1,0 +1,205 @@
+/**
+ * Shared pieces of the DIALS Gaussian smoothers (`gaussian_smoother.h`, `gaussian_smoother_2D.h`,
+ * `gaussian_smoother_3D.h`): `boost::math::iround`, the per-axis geometry and the `idx_range` rule.
+ *
+ * @packageDocumentation
+ */
+import { ConfigError } from "../errors.ts";
+import { SparseMatrix } from "./sparse-matrix.ts";
+
+/**
+ * Round half away from zero, like `boost::math::iround` (JavaScript's `Math.round` rounds halves up, which changes
+ * the set of averaged smoother points on DIALS's own test case).
+ *
+ * @param x - value to round
+ * @returns the nearest integer, halves rounded away from zero
+ */
+export function iround(x: number): number {
+  return x >= 0 ? Math.floor(x + 0.5) : -Math.floor(-x + 0.5);
+}
+
+/**
+ * Number of smoother values for a number of intervals: 2 for 1, 3 for 2, otherwise `numIntervals + 2`.
+ *
+ * @param numIntervals - number of intervals (samples), at least 1
+ */
+export function smootherNumValues(numIntervals: number): number {
+  return numIntervals === 1 ? 2 : numIntervals === 2 ? 3 : numIntervals + 2;
+}
+
+/** Default smoother width for a number of averaged points: `0.65 + 0.05·(naverage − 2)`. */
+export function defaultSigma(naverage: number): number {
+  return 0.65 + 0.05 * (naverage - 2);
+}
+
+/**
+ * One axis of a Gaussian smoother: range origin, spacing, positions (normalised units) and the averaging window.
+ * Internal building block shared by {@link GaussianSmoother1D}-like classes.
+ */
+export class SmootherAxis {
+  /** Lower end of the data range (data units). */
+  readonly x0: number;
+  /** Number of intervals. */
+  readonly nSamples: number;
+  /** Number of values (parameters) along this axis. */
+  readonly nValues: number;
+  /** Interval width in data units. */
+  readonly spacing: number;
+  /** Positions of the values in normalised units. */
+  readonly positions: Float64Array;
+  /** Number of points averaged, `min(numAverage, nValues)`. */
+  nAverage = 0;
+  /** `nAverage / 2` as a floating-point number. */
+  halfNAverage = 0;
+
+  /**
+   * @param range - `[x0, x1]` data range, `x1 > x0`
+   * @param numIntervals - positive integer number of intervals
+   * @param label - axis name used in error messages
+   */
+  constructor(range: readonly [number, number], numIntervals: number, label: string) {
+    if (!Number.isInteger(numIntervals) || numIntervals < 1) {
+      throw new ConfigError(
+        `Gaussian smoother ${label}: number of intervals must be a positive integer, got ${numIntervals}`,
+      );
+    }
+    const [x0, x1] = range;
+    const spacing = (x1 - x0) / numIntervals;
+    if (!Number.isFinite(x0) || !Number.isFinite(x1) || !(spacing > 0)) {
+      throw new ConfigError(`Gaussian smoother ${label}: range [${x0}, ${x1}] must be finite and increasing`);
+    }
+    this.x0 = x0;
+    this.nSamples = numIntervals;
+    this.nValues = smootherNumValues(numIntervals);
+    this.spacing = spacing;
+    this.positions = new Float64Array(this.nValues);
+    const shift = this.nValues < 4 ? 0 : -0.5;
+    for (let i = 0; i < this.nValues; i++) this.positions[i] = i + shift;
+  }
+
+  /**
+   * Set the averaging window, `min(numAverage, nValues)`, which must lie in [1, 5].
+   *
+   * @param numAverage - requested number of averaged points
+   * @param label - axis name used in error messages
+   */
+  setAverage(numAverage: number, label: string): void {
+    const n = Math.min(numAverage, this.nValues);
+    if (!Number.isInteger(n) || n < 1 || n > 5) {
+      throw new ConfigError(
+        `Gaussian smoother ${label}: number of averaged points must be in [1, 5], got ${numAverage}`,
+      );
+    }
+    this.nAverage = n;
+    this.halfNAverage = n / 2;
+  }
+
+  /** Normalised coordinate `(x − x0)/spacing`. */
+  normalise(x: number): number {
+    return (x - this.x0) / this.spacing;
+  }
+
+  /**
+   * DIALS `idx_range`: the half-open index range `[out[o], out[o+1])` of values averaged at normalised coordinate z.
+   *
+   * @param z - normalised coordinate
+   * @param out - receives the range
+   * @param o - offset in `out`
+   */
+  indexRange(z: number, out: Int32Array, o: number): void {
+    const nv = this.nValues;
+    if (nv <= 3) {
+      out[o] = 0;
+      out[o + 1] = nv;
+      return;
+    }
+    let i1 = iround(z - this.halfNAverage) + 1;
+    let i2 = i1 + this.nAverage;
+    if (i1 < 0) {
+      i1 = 0;
+      i2 = Math.max(2, i2);
+    }
+    if (i2 > nv) {
+      i2 = nv;
+      i1 = Math.min(i1, nv - 2);
+    }
+    out[o] = i1;
+    out[o + 1] = i2;
+  }
+}
+
+/** Check a smoother sigma: finite and non-zero. */
+export function checkSigma(sigma: number): void {
+  if (!Number.isFinite(sigma) || sigma === 0) {
+    throw new ConfigError(`Gaussian smoother: sigma must be finite and non-zero, got ${sigma}`);
+  }
+}
+
+/** Check that a parameter vector has the smoother's number of values. */
+export function checkValues(values: ArrayLike<number>, n: number): void {
+  if (values.length !== n) {
+    throw new ConfigError(`Gaussian smoother: expected ${n} values, got ${values.length}`);
+  }
+}
+
+/**
+ * Growable row-wise (CSR) buffer used by the multi-point smoother evaluations; {@link RowBuilder.toCsc} turns it
+ * into the CSC weight matrix in O(nnz).
+ */
+export class RowBuilder {
+  /** Row pointers, length nRows + 1. */
+  readonly rowPtr: Int32Array;
+  private cols: Int32Array;
+  private vals: Float64Array;
+  private nnz = 0;
+  private row = 0;
+
+  /**
+   * @param nRows - number of rows (points)
+   * @param capacityPerRow - initial capacity per row
+   */
+  constructor(nRows: number, capacityPerRow: number) {
+    this.rowPtr = new Int32Array(nRows + 1);
+    const cap = Math.max(1, nRows * capacityPerRow);
+    this.cols = new Int32Array(cap);
+    this.vals = new Float64Array(cap);
+  }
+
+  /** Append an entry to the current row. */
+  push(col: number, v: number): void {
+    if (this.nnz === this.cols.length) {
+      const c = new Int32Array(this.nnz * 2);
+      c.set(this.cols);
+      this.cols = c;
+      const w = new Float64Array(this.nnz * 2);
+      w.set(this.vals);
+      this.vals = w;
+    }
+    this.cols[this.nnz] = col;
+    this.vals[this.nnz] = v;
+    this.nnz++;
+  }
+
+  /** Close the current row. */
+  endRow(): void {
+    this.row++;
+    this.rowPtr[this.row] = this.nnz;
+  }
+
+  /**
+   * The accumulated rows as a CSC matrix of shape nRows × nCols. Columns within each row must be increasing.
+   *
+   * @param nCols - number of columns
+   */
+  toCsc(nCols: number): SparseMatrix {
+    const nRows = this.rowPtr.length - 1;
+    // CSR of A is CSC of Aᵀ; transposing gives CSC of A with rows sorted within each column.
+    return new SparseMatrix(
+      nCols,
+      nRows,
+      this.rowPtr,
+      this.cols.slice(0, this.nnz),
+      this.vals.slice(0, this.nnz),
+    ).transpose();
+  }
+}
