@@ -75,3 +75,13 @@ export * from "./diffuse/voxelize-files.ts";
 export * from "./diffuse/merge.ts";
 export * from "./diffuse/scaled-reflections.ts";
 export * from "./diffuse/scale-dataset.ts";
+
+// The simulator
+export * from "./simulate/simulate-dataset.ts";
+export * from "./simulate/simulation-options.ts";
+
+// Report data and specs (rendering to SVG/HTML, which loads vega, lives in the "diffuse-scaling/report" entry)
+export * from "./report/report-data.ts";
+export * from "./report/specs.ts";
+export * from "./report/summary.ts";
+export { renderReportHtml, escapeHtml, type ReportPage } from "./report/html.ts";

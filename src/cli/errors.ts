@@ -4,6 +4,8 @@
  *
  * @packageDocumentation
  */
+import { CommanderError } from "commander";
+import { oneLine } from "../io/printable.ts";
 import {
   ConfigError,
   DisabledComponentAccess,
@@ -16,15 +18,28 @@ import {
 export const EXIT_INPUT = 2;
 /** Exit code for a refinement failure and for unexpected internal errors. */
 export const EXIT_FAILURE = 1;
+/** Exit code after `--help` or `--version` (commander reports them by throwing once `exitOverride()` is set). */
+export const EXIT_OK = 0;
+
+/** Commander "errors" that are really normal exits: the help or version text was printed on request. */
+const COMMANDER_NORMAL_EXITS: readonly string[] = ["commander.helpDisplayed", "commander.version"];
+
+/** Whether `err` is commander's report of `--help`/`--version` having been printed (exit 0, nothing to print). */
+export function isCommanderNormalExit(err: unknown): boolean {
+  return err instanceof CommanderError && COMMANDER_NORMAL_EXITS.includes(err.code);
+}
 
 /**
- * The exit code for an error: {@link InputError}, {@link ConfigError}, {@link ParameterLimitExceeded} and
- * {@link DisabledComponentAccess} → 2; {@link RefinementFailure} and anything else → 1.
+ * The exit code for an error: {@link InputError}, {@link ConfigError}, {@link ParameterLimitExceeded},
+ * {@link DisabledComponentAccess} and commander's usage errors (unknown option, missing required option, bad choice,
+ * missing command...) → 2; commander's `--help`/`--version` exits → 0; {@link RefinementFailure} and anything
+ * else → 1.
  *
  * @param err - the thrown value
  * @returns the process exit code
  */
 export function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) return isCommanderNormalExit(err) ? EXIT_OK : EXIT_INPUT;
   if (
     err instanceof InputError ||
     err instanceof ConfigError ||
@@ -37,14 +52,24 @@ export function exitCodeFor(err: unknown): number {
   return EXIT_FAILURE;
 }
 
+/** One line: line breaks become spaces, other control characters become `\uXXXX` escapes. */
+function flattenLine(message: string): string {
+  return oneLine(message).trim();
+}
+
 /**
  * The one-line message printed for an error: `diffuse-scale: <message>` for the library's typed errors,
+ * `diffuse-scale: <message> (see 'diffuse-scale --help')` for commander's usage errors, and
  * `diffuse-scale: internal error: <message>` for anything else. Newlines in the message become spaces.
  *
  * @param err - the thrown value
  * @returns a single line without a trailing newline
  */
 export function errorLine(err: unknown): string {
+  if (err instanceof CommanderError) {
+    const usage = err.code === "commander.help" ? "no command given" : err.message.replace(/^error:\s*/, "");
+    return `diffuse-scale: ${flattenLine(usage)} (see 'diffuse-scale --help')`;
+  }
   const known =
     err instanceof InputError ||
     err instanceof ConfigError ||
@@ -52,7 +77,7 @@ export function errorLine(err: unknown): string {
     err instanceof DisabledComponentAccess ||
     err instanceof RefinementFailure;
   const message = err instanceof Error ? err.message : String(err);
-  const flat = message.replace(/\s*[\r\n]+\s*/g, " ").trim();
+  const flat = flattenLine(message);
   return `diffuse-scale: ${known ? "" : "internal error: "}${flat}`;
 }
 
@@ -71,7 +96,8 @@ export interface ReportErrorOptions {
 }
 
 /**
- * Print an error as one line on stderr (and its stack with `debug`) and return the exit code to use.
+ * Print an error as one line on stderr (and its stack with `debug`) and return the exit code to use. Commander's
+ * `--help`/`--version` exits print nothing here (commander already wrote the text on stdout) and return 0.
  *
  * @param err - the thrown value
  * @param options - see {@link ReportErrorOptions}
@@ -83,6 +109,7 @@ export function reportError(err: unknown, options: ReportErrorOptions = {}): num
     ((text: string) => {
       process.stderr.write(text);
     });
+  if (isCommanderNormalExit(err)) return EXIT_OK;
   write(`${errorLine(err)}\n`);
   if (options.debug === true && err instanceof Error && err.stack !== undefined) write(`${err.stack}\n`);
   return exitCodeFor(err);

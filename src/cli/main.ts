@@ -10,8 +10,11 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { reportError } from "./errors.ts";
+import { registerDemo } from "./demo.ts";
 import { registerInspect } from "./inspect.ts";
+import { registerReport } from "./report.ts";
 import { registerScale } from "./scale.ts";
+import { registerSimulate } from "./simulate.ts";
 import { registerVoxelize } from "./voxelize.ts";
 
 function packageVersion(): string {
@@ -44,6 +47,9 @@ export function createProgram(): Command {
   registerInspect(program);
   registerVoxelize(program);
   registerScale(program);
+  registerReport(program);
+  registerDemo(program);
+  registerSimulate(program);
   return program;
 }
 

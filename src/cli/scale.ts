@@ -39,6 +39,7 @@ interface ScaleCliOptions {
   seed: number;
   quiet?: boolean;
   json?: boolean;
+  threads?: number;
 }
 
 /** Registers the `scale` command. */
@@ -61,6 +62,11 @@ export function registerScale(program: Command): void {
     .option("--tolerance <x>", "relative RMSD change for convergence", nonNegativeNumber("--tolerance"), 1e-4)
     .option("--zmax <z>", "outlier rejection threshold (0 disables)", nonNegativeNumber("--zmax"), 6)
     .option("--seed <n>", "seed of the half-set split of the merged map", nonNegativeNumber("--seed"), 0)
+    .option(
+      "--threads <n>",
+      "worker threads for the refinement passes (default: all cores; results are identical for any n)",
+      positiveInt("--threads"),
+    )
     .option("--quiet", "no progress bars")
     .option("--json", "print the scales.json summary on stdout")
     .addHelpText(
@@ -89,6 +95,7 @@ Exit codes: 0 success, 2 bad input or configuration, 1 refinement failure.`,
           convergenceTolerance: opts.tolerance,
           outlierZmax: opts.zmax,
           seed: opts.seed,
+          ...(opts.threads === undefined ? {} : { threads: opts.threads }),
           commandLine: ["diffuse-scale", ...process.argv.slice(2)].join(" "),
           onProgress: (e) => {
             progress.report(e);

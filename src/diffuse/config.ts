@@ -4,8 +4,10 @@
  *
  * @packageDocumentation
  */
+import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { ConfigError, DisabledComponentAccess, ParameterLimitExceeded } from "../errors.ts";
+import { printable } from "../io/printable.ts";
+import { ConfigError, DisabledComponentAccess, InputError, ParameterLimitExceeded } from "../errors.ts";
 
 /** Number of smoother control points a DIALS `GaussianSmoother1D` can have within the v1 limit. */
 export const ALLOWED_CONTROL_POINTS: readonly number[] = [2, 3, 5];
@@ -115,7 +117,8 @@ export function parseDiffuseScalingConfigJson(json: unknown, source: string): Di
     const issues: readonly { path: readonly PropertyKey[]; message: string }[] = parsed.error.issues;
     const first = issues.at(0);
     const where = first === undefined || first.path.length === 0 ? "(root)" : first.path.map(String).join(".");
-    throw new ConfigError(`${source}: ${where}: ${first?.message ?? "invalid configuration"}`);
+    // Keys and values quoted from the file may hold line breaks: keep the message one printable line (issue 7).
+    throw new ConfigError(`${source}: ${printable(where)}: ${printable(first?.message ?? "invalid configuration")}`);
   }
   const c = parsed.data;
   const input: DiffuseScalingConfigInput = {};
@@ -142,6 +145,35 @@ export function parseDiffuseScalingConfigJson(json: unknown, source: string): Di
   }
   if (c.partiality_threshold !== undefined) input.partialityThreshold = c.partiality_threshold;
   return input;
+}
+
+/**
+ * Reads and parses a configuration file (JSON, snake_case keys). Unreadable files and invalid JSON are
+ * {@link InputError}s naming the file; the message stays one printable line even when the JSON parser quotes
+ * control characters or line breaks from the file.
+ *
+ * @param path - The configuration file.
+ * @returns The camelCase input form (see {@link parseDiffuseScalingConfigJson}).
+ * @throws {@link InputError} when the file cannot be read or is not JSON; {@link ConfigError} when it does not match
+ * the schema.
+ */
+export async function readDiffuseScalingConfigFile(path: string): Promise<DiffuseScalingConfigInput> {
+  if (typeof path !== "string" || path === "") throw new ConfigError("config path must be a non-empty string");
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "file not found" : code === "EISDIR" ? "is a directory" : (err as Error).message;
+    throw new InputError(`cannot read config: ${printable(why)}`, path);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text.replace(/^\uFEFF/, ""));
+  } catch (err) {
+    throw new InputError(`not valid JSON: ${printable((err as Error).message, 200)}`, path);
+  }
+  return parseDiffuseScalingConfigJson(json, path);
 }
 
 function toInitialValues(

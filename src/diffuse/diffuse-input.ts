@@ -65,7 +65,11 @@ export function prepareDiffuseInput(
     intensity[t] = data.intensities[i];
     const sigma = data.sigmas[i];
     variance[t] = sigma * sigma;
-    qMagnitude[t] = Math.hypot(q[3 * i], q[3 * i + 1], q[3 * i + 2]);
+    const qx = q[3 * i];
+    const qy = q[3 * i + 1];
+    const qz = q[3 * i + 2];
+    // √(x² + y² + z²) directly: Math.hypot is several times slower and float32 inputs cannot overflow here
+    qMagnitude[t] = Math.sqrt(qx * qx + qy * qy + qz * qz);
     sourceRow[t] = firstRow + i;
     t++;
   }

@@ -15,7 +15,7 @@ import { levenbergMarquardt } from "../solve/levenberg-marquardt.ts";
 import type { RefinementResult } from "../solve/least-squares-problem.ts";
 import { rejectOutliersStandard } from "../framework/outlier-rejection.ts";
 import { analyseStillConnectivity } from "./connectivity.ts";
-import { JointScalingProblem, type JointSmootherSetup } from "./joint-scaling-problem.ts";
+import { ITERATIVE_SOLVER_ABOVE, JointScalingProblem, type JointSmootherSetup } from "./joint-scaling-problem.ts";
 import {
   buildScalingObservations,
   type BraggInput,
@@ -72,6 +72,24 @@ export interface JointRefinementOptions {
   maxCycles?: number;
   /** Progress callback. @defaultValue undefined */
   onProgress?: (event: RefinementProgress) => void;
+  /**
+   * Worker threads for the passes over observations; results are bit-identical for any value.
+   * @defaultValue 1
+   */
+  threads?: number;
+  /**
+   * Above this many stills the normal matrix is not formed: steps come from preconditioned conjugate gradients and
+   * ESDs from the diagonal of the normal matrix (see {@link JointRefinementResult.covariance}).
+   * @defaultValue 2000
+   */
+  iterativeAbove?: number;
+  /** Minimum rows per shard of the passes (a tuning and testing knob). @defaultValue 2^18, or P²/16 when dense */
+  shardRows?: number;
+  /**
+   * Solve matrix-free also when the dense formation would cost more than this many updates per (group, still) pair
+   * (`JointScalingProblemOptions.denseGroupLimit`). @defaultValue 64
+   */
+  denseGroupLimit?: number;
 }
 
 /** The model setup handed to {@link refineJointScaling}. */
@@ -108,7 +126,9 @@ export interface JointRefinementResult {
   readonly scaleEsds: Float64Array;
   /**
    * Covariance of the refined parameters (θ_s = ln b_s for the included stills, then the free smoother values), P×P
-   * row-major, in the pinned gauge and scaled by the reduced χ².
+   * row-major, in the pinned gauge and scaled by the reduced χ². With more stills than `iterativeAbove` (no dense
+   * matrix) only its diagonal is estimated, as χ²_red / N_ii (the conditional variances: a lower bound of the
+   * marginal ones), and the off-diagonal elements are 0.
    */
   readonly covariance: Float64Array;
   /** Initial b for each included still, in the same gauge. */
@@ -212,18 +232,27 @@ export function findOutlierRows(
   g: Float64Array,
   zmax: number,
 ): Int32Array {
-  const rows: number[] = [];
-  for (let o = 0; o < obs.n; o++) if (usable[o]) rows.push(o);
-  const groupOf = new Int32Array(obs.n);
-  for (let h = 0; h < obs.nGroups; h++) for (let o = obs.groupStart[h]; o < obs.groupStart[h + 1]; o++) groupOf[o] = h;
+  let nUsable = 0;
+  for (let o = 0; o < obs.n; o++) if (usable[o]) nUsable++;
+  const rows = new Int32Array(nUsable);
+  const groupIndex = new Int32Array(nUsable);
+  const intensity = new Float64Array(nUsable);
+  const variance = new Float64Array(nUsable);
+  const inverseScale = new Float64Array(nUsable);
+  let t = 0;
+  for (let h = 0; h < obs.nGroups; h++) {
+    for (let o = obs.groupStart[h]; o < obs.groupStart[h + 1]; o++) {
+      if (!usable[o]) continue;
+      rows[t] = o;
+      groupIndex[t] = h;
+      intensity[t] = obs.intensity[o];
+      variance[t] = obs.variance[o];
+      inverseScale[t] = g[o];
+      t++;
+    }
+  }
   const found = rejectOutliersStandard(
-    {
-      nGroups: obs.nGroups,
-      groupIndex: Int32Array.from(rows, (o) => groupOf[o]),
-      intensity: Float64Array.from(rows, (o) => obs.intensity[o]),
-      variance: Float64Array.from(rows, (o) => obs.variance[o]),
-      inverseScale: Float64Array.from(rows, (o) => g[o]),
-    },
+    { nGroups: obs.nGroups, groupIndex, intensity, variance, inverseScale },
     { zmax },
   );
   return Int32Array.from(found, (i) => rows[i]).sort();
@@ -245,7 +274,8 @@ function gaugeProjectedCovariance(problem: JointScalingProblem): {
   covariance: Float64Array;
   reducedChiSquared: number;
 } {
-  const ne = problem.buildNormalEquations();
+  const ne = problem.buildDenseNormalEquations();
+  if (ne === undefined) return diagonalCovariance(problem);
   const n = ne.n;
   const dof = ne.nEquations - (n - 1);
   const reducedChiSquared = dof > 0 ? (2 * ne.objective) / dof : 0;
@@ -271,6 +301,22 @@ function gaugeProjectedCovariance(problem: JointScalingProblem): {
   return { covariance: v, reducedChiSquared };
 }
 
+/** Diagonal-only covariance estimate of the iterative mode: χ²_red / N_ii (see the `covariance` field). */
+function diagonalCovariance(problem: JointScalingProblem): { covariance: Float64Array; reducedChiSquared: number } {
+  const ne = problem.buildNormalEquations();
+  const n = ne.n;
+  const dof = ne.nEquations - (n - 1);
+  const reducedChiSquared = dof > 0 ? (2 * ne.objective) / dof : 0;
+  const covariance = new Float64Array(n * n);
+  const diagonal = ne.operator?.diagonal;
+  if (diagonal === undefined) throw new RefinementFailure("iterative normal equations have no diagonal");
+  for (let i = 0; i < n; i++) {
+    if (!(diagonal[i] > 0)) throw new RefinementFailure(`normal matrix diagonal element ${i} is not positive`);
+    covariance[i * n + i] = reducedChiSquared / diagonal[i];
+  }
+  return { covariance, reducedChiSquared };
+}
+
 /**
  * Refines per-still scales (and the shared smoother) jointly on Bragg and diffuse observations.
  *
@@ -283,12 +329,6 @@ export function refineJointScaling(
   options: JointRefinementOptions = {},
 ): JointRefinementResult {
   const started = performance.now();
-  const maxIterations = options.maxIterations ?? 100;
-  const tolerance = options.convergenceTolerance ?? 1e-4;
-  const zmax = options.outlierZmax ?? 6;
-  const rejectOutliers = zmax > 0 && Number.isFinite(zmax);
-  const maxCycles = Math.max(1, options.maxCycles ?? 3);
-
   const all = buildScalingObservations(model.nStills, bragg, diffuse);
   const connectivity = analyseStillConnectivity(all);
   const included = connectivity.included;
@@ -308,18 +348,42 @@ export function refineJointScaling(
       diffuse === undefined ? undefined : keepRows(diffuse, (i) => keepStill(diffuse.still[i]), remap),
     );
   }
+  const initial = Float64Array.from(included, (s) => model.initialScales.get(s) ?? 1);
+  const problem = new JointScalingProblem(observations, initial, model.smoother, {
+    threads: options.threads ?? 1,
+    iterativeAbove: options.iterativeAbove ?? ITERATIVE_SOLVER_ABOVE,
+    ...(options.shardRows === undefined ? {} : { shardRows: options.shardRows }),
+    ...(options.denseGroupLimit === undefined ? {} : { denseGroupLimit: options.denseGroupLimit }),
+  });
+  try {
+    return runRefinement(problem, observations, included, connectivity, started, options);
+  } finally {
+    problem.close();
+  }
+}
+
+function runRefinement(
+  problem: JointScalingProblem,
+  observations: ScalingObservations,
+  included: Int32Array,
+  connectivity: ReturnType<typeof analyseStillConnectivity>,
+  started: number,
+  options: JointRefinementOptions,
+): JointRefinementResult {
+  const maxIterations = options.maxIterations ?? 100;
+  const tolerance = options.convergenceTolerance ?? 1e-4;
+  const zmax = options.outlierZmax ?? 6;
+  const rejectOutliers = zmax > 0 && Number.isFinite(zmax);
+  const maxCycles = Math.max(1, options.maxCycles ?? 3);
   const usable = Uint8Array.from(observations.weight, (w) => (w > 0 ? 1 : 0));
   const baseWeight = Float64Array.from(observations.weight);
-
-  const initial = Float64Array.from(included, (s) => model.initialScales.get(s) ?? 1);
-  const problem = new JointScalingProblem(observations, initial, model.smoother);
   const initialScales = problem.scales();
   const initialValues = problem.smootherValues();
 
   const history: IterationRecord[] = [];
   const nParams = problem.nParameters;
   const record = (cycle: number, iteration: number): void => {
-    const acc = problem.accumulate(false);
+    const acc = problem.accumulateReusing();
     const chi = 2 * acc.objective;
     const rmsd = acc.nObservations > 0 ? Math.sqrt(chi / acc.nObservations) : 0;
     const rFactor = acc.rDenominator > 0 ? acc.rNumerator / acc.rDenominator : 0;
@@ -349,6 +413,7 @@ export function refineJointScaling(
     last = run(problem, {
       maxIterations,
       rmsdTolerance: tolerance,
+      computeCovariance: false,
       onIteration: (info) => {
         if (info.iteration > 0) record(cycle, info.iteration);
       },
@@ -366,9 +431,10 @@ export function refineJointScaling(
     outliers = found;
     observations.weight.set(baseWeight);
     for (const o of outliers) observations.weight[o] = 0;
+    problem.invalidate();
     if (cycle === maxCycles - 1) {
       // The last rejection changed the weights: refine once more so the result matches the final outlier set.
-      last = run(problem, { maxIterations, rmsdTolerance: tolerance });
+      last = run(problem, { maxIterations, rmsdTolerance: tolerance, computeCovariance: false });
       nIterations += last.nIterations;
     }
   }
@@ -387,7 +453,7 @@ export function refineJointScaling(
   }
   const g = inverseScales(observations, problem);
   const references = computeReferences(observations, g);
-  const finalAcc = problem.accumulate(false);
+  const finalAcc = problem.accumulateReusing();
   let shiftB = 0;
   for (let s = 0; s < scales.length; s++) shiftB = Math.max(shiftB, Math.abs(scales[s] - initialScales[s]));
   let shiftC = 0;

@@ -14,16 +14,30 @@
  * Smoothness restraint: `λ·Σ_k (c_{k−1} − 2c_k + c_{k+1})²` over the interior values (K ≥ 3), or `λ·(c_1 − c_0)²` for a
  * 2-value smoother, as restraint rows with weight λ (DIALS's Jacobian-restraint form).
  *
+ * Passes over the observations run on fixed shards (`src/kernels/joint-pass.ts`), in this thread or on worker
+ * threads, with bit-identical results for any thread count.
+ *
+ * Solver: up to {@link JointScalingProblemOptions.iterativeAbove} stills the dense normal matrix is formed and the
+ * minimisers factor it (Cholesky). Above it the matrix is never formed: each pass stores the per-group low-rank
+ * factors of `JᵀWJ` (O(pairs of group and still) memory), and the damped, gauge-augmented system is solved by
+ * conjugate gradients with a Jacobi (diagonal) preconditioner to a relative residual of 1e-13, which reproduces the
+ * Cholesky step to ~1e-10.
+ *
  * @packageDocumentation
  */
 import type { LeastSquaresProblem, NormalEquations } from "../solve/least-squares-problem.ts";
 import {
-  accumulateJointNormalEquations,
-  createJointAccumulation,
+  addLowRankToDense,
+  applyLowRankBlocks,
+  groupPairStart,
   type GroupedColumns,
   type JointAccumulation,
   type JointModelState,
+  type LowRankSums,
 } from "../kernels/joint-normal-equations.ts";
+import { JointPassRunner, PassMode } from "../kernels/joint-pass.ts";
+import { choleskyFactorKernel, choleskySolveInPlace } from "../solve/cholesky.ts";
+import { conjugateGradient } from "../solve/conjugate-gradient.ts";
 import type { SmootherKernelState } from "../kernels/smoother-weights.ts";
 import { smoothnessRestraintRows } from "./smoothness-restraint.ts";
 
@@ -41,26 +55,80 @@ export interface JointSmootherSetup {
   readonly restraintWeight: number;
 }
 
+/** Options of {@link JointScalingProblem}. */
+export interface JointScalingProblemOptions {
+  /** Worker threads for the passes over observations (1 = in this thread; same numbers either way). @defaultValue 1 */
+  threads?: number;
+  /** Above this many stills the normal matrix is not formed and steps come from PCG. @defaultValue 2000 */
+  iterativeAbove?: number;
+  /** Minimum rows per shard of the passes (a tuning and testing knob). @defaultValue 2^18, or P²/16 when dense */
+  shardRows?: number;
+  /**
+   * Also solve matrix-free when forming the dense matrix would cost more than this many updates per (group, still)
+   * pair, i.e. when Σ_groups pairs² / Σ_groups pairs exceeds it (many stills per voxel: the dense formation grows with
+   * the square of the observations per voxel, the matrix-free pass linearly). Decided from the data only.
+   * @defaultValue 64
+   */
+  denseGroupLimit?: number;
+}
+
+/** Default of {@link JointScalingProblemOptions.denseGroupLimit}. */
+export const DENSE_GROUP_LIMIT = 64;
+
+/** Default of {@link JointScalingProblemOptions.iterativeAbove}. */
+export const ITERATIVE_SOLVER_ABOVE = 2000;
+
+/** Σ_groups pairs² / Σ_groups pairs, with pairs the distinct stills of a group (the dense update cost per pair). */
+function meanPairsPerGroupWeighted(groupStart: Int32Array, still: Int32Array): number {
+  const pairStart = groupPairStart(groupStart, still);
+  let sum = 0;
+  let sum2 = 0;
+  for (let h = 0; h + 1 < pairStart.length; h++) {
+    const p = pairStart[h + 1] - pairStart[h];
+    sum += p;
+    sum2 += p * p;
+  }
+  return sum > 0 ? sum2 / sum : 0;
+}
+
 /** The joint problem over grouped observations. */
 export class JointScalingProblem implements LeastSquaresProblem {
   readonly nParameters: number;
   readonly nStills: number;
   readonly nFreeSmoother: number;
   private readonly columns: GroupedColumns;
-  private readonly nGroups: number;
   private readonly theta: Float64Array;
   private readonly values: Float64Array | undefined;
   private readonly smoother: JointSmootherSetup | undefined;
   private readonly names: string[];
+  private readonly runner: JointPassRunner;
+  /** Whether steps are solved matrix-free (PCG). */
+  readonly iterative: boolean;
+  /** Whether a dense normal matrix may be formed (nStills ≤ iterativeAbove): exact ESDs, PCG fallback. */
+  readonly denseAvailable: boolean;
+  /** Iterations of the last PCG solve (0 in dense mode). */
+  lastSolverIterations = 0;
+  private memo: { x: Float64Array; acc: JointAccumulation } | undefined;
+  private lastLowRank: LowRankSums | undefined;
+  private lastGamma = 0;
+  /** Matrix-free damped solve (set only in iterative mode). */
+  readonly solveDamped?: (ne: NormalEquations, mu: number, rhs: Float64Array) => Float64Array | undefined;
+  /** Matrix-free problems provide no dense inverse (set only in iterative mode). */
+  readonly inverseDamped?: (ne: NormalEquations, mu: number) => Float64Array | undefined;
 
   /**
    * @param columns - Observations sorted by group then still.
    * @param initialScales - Initial b per still (positive).
    * @param smoother - The resolution smoother, or undefined when it is off.
+   * @param options - Threads and solver threshold.
    */
-  constructor(columns: GroupedColumns, initialScales: Float64Array, smoother: JointSmootherSetup | undefined) {
+  constructor(
+    columns: GroupedColumns,
+    initialScales: Float64Array,
+    smoother: JointSmootherSetup | undefined,
+    options: JointScalingProblemOptions = {},
+  ) {
     this.columns = columns;
-    this.nGroups = columns.groupStart.length - 1;
     this.nStills = initialScales.length;
     this.theta = new Float64Array(this.nStills);
     for (let s = 0; s < this.nStills; s++) this.theta[s] = Math.log(initialScales[s]);
@@ -71,7 +139,49 @@ export class JointScalingProblem implements LeastSquaresProblem {
     this.names = [];
     for (let s = 0; s < this.nStills; s++) this.names.push(`per_still_scale_param${s}`);
     for (let k = 1; k <= this.nFreeSmoother; k++) this.names.push(`resolution_smoother_param${k}`);
+    const iterativeAbove = options.iterativeAbove ?? ITERATIVE_SOLVER_ABOVE;
+    this.denseAvailable = this.nStills <= iterativeAbove;
+    this.iterative =
+      this.nStills > iterativeAbove ||
+      meanPairsPerGroupWeighted(columns.groupStart, columns.still) > (options.denseGroupLimit ?? DENSE_GROUP_LIMIT);
+    this.runner = new JointPassRunner(
+      columns,
+      this.nStills,
+      smoother === undefined
+        ? undefined
+        : { kernel: smoother.kernel, qMin: smoother.qMin, qMax: smoother.qMax, nValues: smoother.kernel.nValues },
+      {
+        threads: options.threads ?? 1,
+        dense: this.denseAvailable,
+        lowRank: this.iterative,
+        ...(options.shardRows === undefined ? {} : { shardRows: options.shardRows }),
+      },
+    );
+    if (this.iterative) {
+      this.solveDamped = (ne, mu, rhs) => this.solveIteratively(ne, mu, rhs);
+      this.inverseDamped = () => undefined;
+    }
     this.recentre();
+  }
+
+  /** Number of threads the passes run on. */
+  get threads(): number {
+    return this.runner.threads;
+  }
+
+  /** The observation columns the passes read (shared memory; change `weight` then call {@link invalidate}). */
+  get sharedColumns(): GroupedColumns {
+    return this.runner.columns;
+  }
+
+  /** Forgets the memoised last pass (call after changing weights). */
+  invalidate(): void {
+    this.memo = undefined;
+  }
+
+  /** Stops the worker threads (idempotent). */
+  close(): void {
+    this.runner.close();
   }
 
   parameterNames(): readonly string[] {
@@ -113,11 +223,31 @@ export class JointScalingProblem implements LeastSquaresProblem {
     };
   }
 
-  /** One pass over all observations. */
+  /**
+   * One pass over all observations (restraints not included). With `withMatrix`, the dense matrix, or in iterative
+   * mode the low-rank sums (and the group factors kept for {@link JointScalingProblem.applyNormalMatrix}).
+   */
   accumulate(withMatrix: boolean): JointAccumulation {
-    const acc = createJointAccumulation(this.nParameters, withMatrix);
-    accumulateJointNormalEquations(this.columns, this.modelState(), 0, this.nGroups, acc);
+    const mode = !withMatrix ? PassMode.objective : this.iterative ? PassMode.lowRank : PassMode.dense;
+    const acc = this.runner.run(mode, this.scales(), this.values);
+    // the memo keeps the data-only sums (callers add restraints to `acc` in place)
+    this.memo = { x: this.getParameters(), acc: { ...acc, gradient: acc.gradient.slice() } };
     return acc;
+  }
+
+  /**
+   * The objective-level sums at the current parameters, reusing the last pass when it was made at exactly these
+   * parameters (and weights), else running an objective pass.
+   */
+  accumulateReusing(): JointAccumulation {
+    const m = this.memo;
+    if (m !== undefined) {
+      const x = this.getParameters();
+      let same = x.length === m.x.length;
+      for (let i = 0; same && i < x.length; i++) same = Object.is(x[i], m.x[i]);
+      if (same) return m.acc;
+    }
+    return this.accumulate(false);
   }
 
   /** Adds the smoothness restraint rows to an accumulation; returns the number of restraint rows. */
@@ -157,6 +287,7 @@ export class JointScalingProblem implements LeastSquaresProblem {
   buildNormalEquations(): NormalEquations {
     const acc = this.accumulate(true);
     const nRestraints = this.addRestraints(acc);
+    if (this.iterative) return this.matrixFreeEquations(acc, nRestraints);
     const matrix = acc.matrix ?? new Float64Array(0);
     this.addGaugeTerm(matrix);
     return {
@@ -167,6 +298,141 @@ export class JointScalingProblem implements LeastSquaresProblem {
       nObservations: acc.nObservations,
       nEquations: acc.nObservations + nRestraints,
     };
+  }
+
+  /** Restraint normal-matrix block (kf × kf) and the normal equations in operator form (iterative mode). */
+  private matrixFreeEquations(acc: JointAccumulation, nRestraints: number): NormalEquations {
+    const P = this.nParameters;
+    const ns = this.nStills;
+    const kf = this.nFreeSmoother;
+    const sums = acc.lowRank;
+    const cache = this.runner.payload.cache;
+    if (sums === undefined || cache === undefined) throw new RangeError("matrix-free pass produced no factors");
+    const block = sums.smootherBlock.slice();
+    const diagonal = sums.diagonal.slice();
+    this.lastLowRank = { ...sums, smootherBlock: block };
+    if (kf > 0) {
+      const r = this.restraintBlock();
+      for (let k = 0; k < kf; k++) {
+        for (let l = 0; l < kf; l++) block[k * kf + l] += r[k * kf + l];
+        diagonal[ns + k] += r[k * kf + k];
+      }
+    }
+    let trace = 0;
+    for (let s = 0; s < ns; s++) trace += diagonal[s];
+    const gamma = ns > 0 && trace > 0 ? trace / (ns * ns) : 1;
+    for (let s = 0; s < ns; s++) diagonal[s] += gamma;
+    this.lastGamma = gamma;
+    const operatorSums = { ...sums, smootherBlock: block };
+    const apply = (x: Float64Array, out: Float64Array): void => {
+      applyLowRankBlocks(operatorSums, ns, kf, x, out);
+      this.runner.addGroupProduct(x, out);
+      let sum = 0;
+      for (let s = 0; s < ns; s++) sum += x[s];
+      const g = gamma * sum;
+      for (let s = 0; s < ns; s++) out[s] += g;
+    };
+    return {
+      n: P,
+      matrix: new Float64Array(0),
+      operator: { diagonal, apply },
+      gradient: acc.gradient,
+      objective: acc.objective,
+      nObservations: acc.nObservations,
+      nEquations: acc.nObservations + nRestraints,
+    };
+  }
+
+  /** The smoothness restraint's contribution to the normal matrix (kf × kf). */
+  private restraintBlock(): Float64Array {
+    const kf = this.nFreeSmoother;
+    const out = new Float64Array(kf * kf);
+    const c = this.values;
+    const smoother = this.smoother;
+    if (c === undefined || smoother === undefined) return out;
+    const lambda = smoother.restraintWeight;
+    const { entries } = smoothnessRestraintRows(c);
+    for (const [row, col, coeff] of entries) {
+      for (const [row2, col2, coeff2] of entries) if (row2 === row) out[col * kf + col2] += lambda * coeff * coeff2;
+    }
+    return out;
+  }
+
+  /**
+   * Solves (N + γ11ᵀ + μI) h = rhs by Jacobi-preconditioned conjugate gradients (iterative mode); undefined when
+   * PCG breaks down (not positive definite) or does not converge.
+   */
+  private solveIteratively(ne: NormalEquations, mu: number, rhs: Float64Array): Float64Array | undefined {
+    const op = ne.operator;
+    if (op === undefined) return undefined;
+    const n = ne.n;
+    const diagonal = new Float64Array(n);
+    for (let i = 0; i < n; i++) diagonal[i] = op.diagonal[i] + mu;
+    for (let i = 0; i < n; i++) if (!(diagonal[i] > 0)) return undefined;
+    const result = conjugateGradient(
+      (x, out) => {
+        op.apply(x, out);
+        for (let i = 0; i < n; i++) out[i] += mu * x[i];
+      },
+      rhs,
+      { tolerance: 1e-13, maxIterations: Math.max(100, 10 * n), preconditioner: { kind: "diagonal", diagonal } },
+    );
+    this.lastSolverIterations = result.iterations;
+    if (result.converged || result.relativeResidual < 1e-9) return result.x;
+    if (!this.denseAvailable) return undefined;
+    // PCG did not converge: dense Cholesky on the expanded matrix
+    const a = this.densify();
+    for (let i = 0; i < n; i++) a[i * n + i] += mu;
+    if (!choleskyFactorKernel(a, n)) return undefined;
+    const h = Float64Array.from(rhs);
+    choleskySolveInPlace(a, n, h);
+    return h;
+  }
+
+  /**
+   * The dense normal equations at the current parameters (restraints and gauge term included): in dense mode
+   * {@link JointScalingProblem.buildNormalEquations}; in iterative mode one dense pass (for the ESDs). Undefined when
+   * the dense matrix is not available (more stills than `iterativeAbove`).
+   */
+  buildDenseNormalEquations(): NormalEquations | undefined {
+    if (!this.iterative) return this.buildNormalEquations();
+    if (!this.denseAvailable) return undefined;
+    const acc = this.runner.run(PassMode.dense, this.scales(), this.values);
+    const nRestraints = this.addRestraints(acc);
+    const matrix = acc.matrix ?? new Float64Array(0);
+    this.addGaugeTerm(matrix);
+    return {
+      n: this.nParameters,
+      matrix,
+      gradient: acc.gradient,
+      objective: acc.objective,
+      nObservations: acc.nObservations,
+      nEquations: acc.nObservations + nRestraints,
+    };
+  }
+
+  /**
+   * Dense N + γ11ᵀ (restraints included) expanded from the factors of the last matrix-free pass (Σ pairs² work; the
+   * PCG fallback). Iterative mode only.
+   */
+  densify(): Float64Array {
+    const P = this.nParameters;
+    const ns = this.nStills;
+    const kf = this.nFreeSmoother;
+    const lr = this.lastLowRank;
+    const cache = this.runner.payload.cache;
+    if (lr === undefined || cache === undefined) throw new RangeError("no matrix-free factors to densify");
+    const m = new Float64Array(P * P);
+    addLowRankToDense(lr, cache, ns, kf, m);
+    const gamma = this.lastGamma;
+    for (let i = 0; i < ns; i++) for (let j = 0; j < ns; j++) m[i * P + j] += gamma;
+    return m;
+  }
+
+  /** y = (N + γ11ᵀ)·x from normal equations built in iterative mode. */
+  applyNormalMatrix(ne: NormalEquations, x: Float64Array, y: Float64Array): void {
+    if (ne.operator === undefined) throw new RangeError("normal equations have no operator (dense mode)");
+    ne.operator.apply(x, y);
   }
 
   computeObjective(): { objective: number; nObservations: number } {

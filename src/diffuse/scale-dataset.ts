@@ -6,7 +6,8 @@
  *
  * @packageDocumentation
  */
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { ConfigError, InputError } from "../errors.ts";
 import { writeTextAtomic } from "../io/atomic-write.ts";
@@ -19,7 +20,7 @@ import { writeReflections } from "../io/refl-write.ts";
 import { assertFiniteJson, writeScalesJson, type ScalesJson } from "../io/scales-json.ts";
 import { SpaceGroup } from "../symmetry/space-group.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";
-import { parseDiffuseScalingConfigJson, type DiffuseScalingConfigInput } from "./config.ts";
+import { readDiffuseScalingConfigFile, type DiffuseScalingConfigInput } from "./config.ts";
 import type { BinnedPixelData } from "./diffuse-input.ts";
 import { DiffuseScalingModel, type RefineParametersResult } from "./diffuse-scaling-model.ts";
 import type { RefinementProgress } from "./joint-refinement.ts";
@@ -60,6 +61,15 @@ export interface ScaleDatasetOptions {
   commandLine?: string;
   /** Progress callback. @defaultValue undefined */
   onProgress?: (event: ScaleDatasetProgress) => void;
+  /**
+   * Worker threads for the refinement passes (results are bit-identical for any value).
+   * @defaultValue `os.availableParallelism()`
+   */
+  threads?: number;
+  /** Minimum rows per shard of the refinement passes (a tuning and testing knob). @defaultValue 2^18 */
+  shardRows?: number;
+  /** Above this many stills the refinement solves matrix-free (PCG). @defaultValue 2000 */
+  iterativeAbove?: number;
 }
 
 /** What {@link scaleDataset} produced. */
@@ -73,6 +83,8 @@ export interface ScaleDatasetResult {
     scaledExpt: string;
     mergedDiffuse?: string;
     refinementJson: string;
+    /** The self-contained HTML report. */
+    report: string;
   };
   /** The refined model. */
   model: DiffuseScalingModel;
@@ -116,21 +128,8 @@ export function commonSpaceGroup(experiments: ExperimentList, source: string): S
 
 async function readConfig(options: ScaleDatasetOptions): Promise<DiffuseScalingConfigInput> {
   let config: DiffuseScalingConfigInput = {};
-  if (options.configPath !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(options.configPath, "utf8");
-    } catch (err) {
-      throw new InputError(`cannot read config: ${(err as Error).message}`, options.configPath);
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      throw new InputError(`not valid JSON: ${(err as Error).message}`, options.configPath);
-    }
-    config = parseDiffuseScalingConfigJson(json, options.configPath);
-  }
+  // issue 7: reading + JSON parsing live in config.ts, which keeps the error messages one printable line
+  if (options.configPath !== undefined) config = await readDiffuseScalingConfigFile(options.configPath);
   if (options.smootherPoints !== undefined) {
     config = {
       ...config,
@@ -166,8 +165,15 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
   if (minimizer !== "lm" && minimizer !== "gauss_newton") {
     throw new ConfigError(`minimizer must be "lm" or "gauss_newton", got "${minimizer}"`);
   }
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new ConfigError(`threads must be a positive integer, got ${threads}`);
+  }
   const tRefine = performance.now();
   const refinement = model.refineParameters(binned, table, {
+    threads,
+    ...(options.shardRows === undefined ? {} : { shardRows: options.shardRows }),
+    ...(options.iterativeAbove === undefined ? {} : { iterativeAbove: options.iterativeAbove }),
     maxIterations: options.maxIterations ?? 100,
     convergenceTolerance: options.convergenceTolerance ?? 1e-4,
     minimizerType: minimizer,
@@ -195,6 +201,7 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
     scaledRefl: join(options.outDir, "scaled.refl"),
     scaledExpt: join(options.outDir, "scaled.expt"),
     refinementJson: join(options.outDir, "refinement.json"),
+    report: join(options.outDir, "report.html"),
   };
   const nWrites = binned === undefined ? 4 : 5;
   progress?.({ phase: "write", done: 0, total: nWrites, label: "scaled.refl" });
@@ -236,7 +243,7 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
       },
     );
   }
-  const scales = buildScalesJson(model, refinement, minimizer, { readS, refineS, mergeS, writeS: 0 });
+  const scales = buildScalesJson(model, refinement, minimizer, { readS, refineS, mergeS, writeS: 0, threads });
   const refinementDoc = {
     command_line: options.commandLine ?? "",
     inputs: {
@@ -258,6 +265,7 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
     statistics: details.statistics,
     bragg_counts: details.braggCounts ?? null,
     diffuse_counts: details.diffuseCounts ?? null,
+    group_counts: groupCounts(details.observations),
     cc_half: merged === undefined ? null : ccHalf(merged),
     diagnostics: computeDiagnostics(
       details,
@@ -277,8 +285,39 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
   await writeTextAtomic(outputs.refinementJson, `${JSON.stringify(refinementDoc, null, 2)}\n`);
   scales.timings.write_s = seconds(tWrite);
   await writeScalesJson(outputs.scalesJson, scales);
+  progress?.({ phase: "write", done: nWrites - 1, total: nWrites, label: "report.html" });
+  // Loaded on demand so that the library entry does not load vega.
+  const { writeReport } = await import("../report/write-report.ts");
+  await writeReport(options.outDir, { outPath: outputs.report });
   progress?.({ phase: "write", done: nWrites, total: nWrites, label: "done" });
   return { scales, outputs, model, refinement, merged };
+}
+
+/**
+ * Groups (ASU hkl for Bragg, voxels for diffuse) of the final observations, and how many hold exactly one usable
+ * observation: such groups say nothing about relative scales (their reference is the observation itself), so they are
+ * reported rather than silently absorbed (issue 7).
+ */
+function groupCounts(obs: RefineParametersResult["details"]["observations"]): {
+  bragg_groups: number;
+  bragg_single_member: number;
+  voxels: number;
+  voxels_single_member: number;
+} {
+  const out = { bragg_groups: 0, bragg_single_member: 0, voxels: 0, voxels_single_member: 0 };
+  for (let h = 0; h < obs.nGroups; h++) {
+    let used = 0;
+    for (let o = obs.groupStart[h]; o < obs.groupStart[h + 1]; o++) if (obs.weight[o] > 0) used++;
+    if (used === 0) continue;
+    const bragg = h < obs.nBraggGroups;
+    if (bragg) out.bragg_groups++;
+    else out.voxels++;
+    if (used === 1) {
+      if (bragg) out.bragg_single_member++;
+      else out.voxels_single_member++;
+    }
+  }
+  return out;
 }
 
 /** Rows of the reflection table that entered scaling. */
@@ -304,7 +343,7 @@ export function buildScalesJson(
   model: DiffuseScalingModel,
   refinement: RefineParametersResult,
   minimizer: "lm" | "gauss_newton",
-  timings: { readS: number; refineS: number; mergeS: number; writeS: number; voxelizeS?: number },
+  timings: { readS: number; refineS: number; mergeS: number; writeS: number; voxelizeS?: number; threads?: number },
 ): ScalesJson {
   const details = refinement.details;
   const refined: ScalesJson["refined_parameters"] = {};
@@ -355,7 +394,7 @@ export function buildScalesJson(
       refine_s: timings.refineS,
       merge_s: timings.mergeS,
       write_s: timings.writeS,
-      threads: 1,
+      threads: timings.threads ?? 1,
     },
   };
 }

@@ -2,10 +2,13 @@
  * `ScalingObservations`: the Bragg and diffuse observations that enter joint scaling, as one struct of arrays sorted
  * by group (Bragg ASU hkl groups first, in (h,k,l) order, then voxels in increasing voxel index) and, inside a group,
  * by still. Bragg groups and voxels are separate namespaces: a voxel never shares a reference with a Bragg reflection.
+ * The columns the passes read (`groupStart`, `still`, `intensity`, `weight`, `qMagnitude`) live in
+ * `SharedArrayBuffer`s so worker threads read them without a copy.
  *
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
+import { sharedFloat64, sharedInt32 } from "../kernels/joint-pass.ts";
 
 /** Bragg observations before grouping (already filtered and partiality-corrected). */
 export interface BraggInput {
@@ -79,25 +82,168 @@ export function packHkl(h: number, k: number, l: number): number {
   return ((h + HKL_OFFSET) * HKL_RANGE + (k + HKL_OFFSET)) * HKL_RANGE + (l + HKL_OFFSET);
 }
 
-/** Assigns dense ids 0..nUnique-1 to keys in increasing key order. */
+/** Above this key range (max − min + 1), dense ids come from sorting instead of a lookup table. */
+const DENSE_TABLE_LIMIT = 1 << 27;
+
+/**
+ * Assigns dense ids 0..nUnique-1 to integer-valued keys in increasing key order: through a lookup table over the key
+ * range when it is small (voxel indices), else by sorting a copy and binary search (packed hkl). No per-row `Map`.
+ */
 function denseIds(keys: Float64Array): { ids: Int32Array; unique: Float64Array } {
-  const map = new Map<number, number>();
-  for (const key of keys) if (!map.has(key)) map.set(key, 0);
-  const unique = Float64Array.from(map.keys()).sort();
-  for (let i = 0; i < unique.length; i++) map.set(unique[i], i);
-  const ids = new Int32Array(keys.length);
-  for (let i = 0; i < keys.length; i++) ids[i] = map.get(keys[i]) ?? 0;
+  const n = keys.length;
+  const ids = new Int32Array(n);
+  if (n === 0) return { ids, unique: new Float64Array(0) };
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const k = keys[i];
+    if (k < min) min = k;
+    if (k > max) max = k;
+  }
+  const range = max - min + 1;
+  if (Number.isFinite(range) && range <= DENSE_TABLE_LIMIT && range <= 4 * n + 1024) {
+    const table = new Int32Array(range);
+    for (let i = 0; i < n; i++) table[keys[i] - min] = 1;
+    let nUnique = 0;
+    for (let j = 0; j < range; j++) if (table[j] !== 0) table[j] = ++nUnique;
+    const unique = new Float64Array(nUnique);
+    for (let j = 0; j < range; j++) if (table[j] !== 0) unique[table[j] - 1] = min + j;
+    for (let i = 0; i < n; i++) ids[i] = table[keys[i] - min] - 1;
+    return { ids, unique };
+  }
+  const sorted = Float64Array.from(keys).sort();
+  let nUnique = 0;
+  for (let i = 0; i < n; i++) if (i === 0 || sorted[i] !== sorted[nUnique - 1]) sorted[nUnique++] = sorted[i];
+  const unique = sorted.slice(0, nUnique);
+  for (let i = 0; i < n; i++) {
+    const k = keys[i];
+    let lo = 0;
+    let hi = nUnique - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (unique[mid] < k) lo = mid + 1;
+      else hi = mid;
+    }
+    ids[i] = lo;
+  }
   return { ids, unique };
 }
 
-/** Stable counting sort of `order` by `key[order[i]]` with keys in [0, nKeys). */
-function countingSort(order: Int32Array, key: Int32Array, nKeys: number): Int32Array {
-  const counts = new Int32Array(nKeys + 1);
-  for (const i of order) counts[key[i] + 1]++;
-  for (let k = 0; k < nKeys; k++) counts[k + 1] += counts[k];
-  const out = new Int32Array(order.length);
-  for (const i of order) out[counts[key[i]]++] = i;
-  return out;
+/** Writes group ids (offset) and stills of one input into the combined arrays, checking the still range. */
+function fillGroupAndStill(
+  group: Int32Array,
+  stillAll: Int32Array,
+  rowOffset: number,
+  ids: Int32Array,
+  groupOffset: number,
+  still: Int32Array,
+  nStills: number,
+): void {
+  const n = ids.length;
+  for (let i = 0; i < n; i++) {
+    const s = still[i];
+    if (!(s >= 0 && s < nStills)) {
+      throw new ConfigError(`observation ${rowOffset + i}: still index ${s} outside [0, ${nStills})`);
+    }
+    group[rowOffset + i] = groupOffset + ids[i];
+    stillAll[rowOffset + i] = s;
+  }
+}
+
+/**
+ * Row order sorted by group, then still, then row (stable): a counting sort by group, then an insertion sort by
+ * still inside each group (groups are small; the rows stay in cache).
+ */
+function sortByGroupThenStill(group: Int32Array, still: Int32Array, nGroups: number): Int32Array {
+  const n = group.length;
+  const start = new Int32Array(nGroups + 1);
+  for (let i = 0; i < n; i++) start[group[i] + 1]++;
+  for (let h = 0; h < nGroups; h++) start[h + 1] += start[h];
+  const next = start.slice(0, nGroups);
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[next[group[i]]++] = i;
+  // rows already ordered by still (files written still by still): the stable counting sort is enough
+  let sortedByStill = true;
+  for (let h = 0; h < nGroups && sortedByStill; h++) {
+    for (let j = start[h] + 1; j < start[h + 1]; j++) {
+      if (still[order[j]] < still[order[j - 1]]) {
+        sortedByStill = false;
+        break;
+      }
+    }
+  }
+  if (sortedByStill) return order;
+  const key = new Int32Array(n);
+  for (let j = 0; j < n; j++) key[j] = still[order[j]];
+  for (let h = 0; h < nGroups; h++) {
+    const end = start[h + 1];
+    if (end - start[h] > 64) {
+      // a large group: counting sort of its slice by still (stable)
+      sortSliceByStill(order, key, start[h], end);
+      continue;
+    }
+    for (let j = start[h] + 1; j < end; j++) {
+      const k = key[j];
+      const o = order[j];
+      let t = j - 1;
+      while (t >= start[h] && key[t] > k) {
+        key[t + 1] = key[t];
+        order[t + 1] = order[t];
+        t--;
+      }
+      key[t + 1] = k;
+      order[t + 1] = o;
+    }
+  }
+  return order;
+}
+
+/** Stable sort of `order[begin, end)` by `key` (non-negative stills), via a sort of (key, position) pairs. */
+function sortSliceByStill(order: Int32Array, key: Int32Array, begin: number, end: number): void {
+  const m = end - begin;
+  // key·m + position is unique and orders by key then by original position; exact below 2^53
+  const packed = new Float64Array(m);
+  for (let t = 0; t < m; t++) packed[t] = key[begin + t] * m + t;
+  packed.sort();
+  const o = order.slice(begin, end);
+  for (let t = 0; t < m; t++) {
+    const pos = packed[t] % m;
+    order[begin + t] = o[pos];
+    key[begin + t] = (packed[t] - pos) / m;
+  }
+}
+
+/**
+ * Copies one input's rows into the sorted columns: input row d goes to position `position[rowOffset + d]`
+ * (sequential reads, scattered writes: cheaper than a gather through the permutation).
+ */
+function scatterRows(
+  position: Int32Array,
+  rowOffset: number,
+  input: BraggInput | DiffuseInput,
+  out: {
+    intensity: Float64Array;
+    variance: Float64Array;
+    qMagnitude: Float64Array;
+    sourceRow: Int32Array;
+  },
+  isBragg: Uint8Array,
+  flag: number,
+): void {
+  const { intensity, variance, qMagnitude, sourceRow } = input;
+  const oI = out.intensity;
+  const oV = out.variance;
+  const oQ = out.qMagnitude;
+  const oS = out.sourceRow;
+  const n = input.still.length;
+  for (let d = 0; d < n; d++) {
+    const j = position[rowOffset + d];
+    oI[j] = intensity[d];
+    oV[j] = variance[d];
+    oQ[j] = qMagnitude[d];
+    oS[j] = sourceRow[d];
+    isBragg[j] = flag;
+  }
 }
 
 /**
@@ -134,51 +280,28 @@ export function buildScalingObservations(
 
   const group = new Int32Array(n);
   const stillAll = new Int32Array(n);
-  for (let i = 0; i < nB; i++) {
-    group[i] = bIds.ids[i];
-    stillAll[i] = bragg?.still[i] ?? 0;
-  }
-  for (let i = 0; i < nD; i++) {
-    group[nB + i] = nBraggGroups + dIds.ids[i];
-    stillAll[nB + i] = diffuse?.still[i] ?? 0;
-  }
-  for (let i = 0; i < n; i++) {
-    const s = stillAll[i];
-    if (!(s >= 0 && s < nStills)) {
-      throw new ConfigError(`observation ${i}: still index ${s} outside [0, ${nStills})`);
-    }
-  }
-  const identity = new Int32Array(n);
-  for (let i = 0; i < n; i++) identity[i] = i;
-  const order = countingSort(countingSort(identity, stillAll, nStills), group, nGroups);
+  if (bragg !== undefined) fillGroupAndStill(group, stillAll, 0, bIds.ids, 0, bragg.still, nStills);
+  if (diffuse !== undefined) fillGroupAndStill(group, stillAll, nB, dIds.ids, nBraggGroups, diffuse.still, nStills);
+  const order = sortByGroupThenStill(group, stillAll, nGroups);
 
-  const groupStart = new Int32Array(nGroups + 1);
+  const groupStart = sharedInt32(nGroups + 1);
   for (let i = 0; i < n; i++) groupStart[group[i] + 1]++;
   for (let h = 0; h < nGroups; h++) groupStart[h + 1] += groupStart[h];
 
-  const still = new Int32Array(n);
-  const intensity = new Float64Array(n);
+  const still = sharedInt32(n);
+  const intensity = sharedFloat64(n);
   const variance = new Float64Array(n);
-  const weight = new Float64Array(n);
-  const qMagnitude = new Float64Array(n);
+  const weight = sharedFloat64(n);
+  const qMagnitude = sharedFloat64(n);
   const sourceRow = new Int32Array(n);
   const isBragg = new Uint8Array(n);
+  const out = { intensity, variance, qMagnitude, sourceRow };
+  const position = new Int32Array(n);
+  for (let j = 0; j < n; j++) position[order[j]] = j;
+  for (let i = 0; i < n; i++) still[position[i]] = stillAll[i];
+  if (bragg !== undefined) scatterRows(position, 0, bragg, out, isBragg, 1);
+  if (diffuse !== undefined) scatterRows(position, nB, diffuse, out, isBragg, 0);
   for (let j = 0; j < n; j++) {
-    const i = order[j];
-    still[j] = stillAll[i];
-    if (i < nB && bragg !== undefined) {
-      intensity[j] = bragg.intensity[i];
-      variance[j] = bragg.variance[i];
-      qMagnitude[j] = bragg.qMagnitude[i];
-      sourceRow[j] = bragg.sourceRow[i];
-      isBragg[j] = 1;
-    } else if (diffuse !== undefined) {
-      const d = i - nB;
-      intensity[j] = diffuse.intensity[d];
-      variance[j] = diffuse.variance[d];
-      qMagnitude[j] = diffuse.qMagnitude[d];
-      sourceRow[j] = diffuse.sourceRow[d];
-    }
     const v = variance[j];
     weight[j] = v > 0 && Number.isFinite(v) && Number.isFinite(intensity[j]) ? 1 / v : 0;
   }

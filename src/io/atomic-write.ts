@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { open, rename, unlink, type FileHandle } from "node:fs/promises";
+import { open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { InputError } from "../errors.ts";
@@ -18,15 +18,87 @@ function reason(e: unknown): string {
 }
 
 /**
+ * Name of the temporary file for `path`: hidden, in the same directory, never the final name:
+ * `.<final name>.<pid>.<random hex>.tmp`. A SIGKILL between creating it and the rename can leave it behind; the next
+ * atomic write of the same `path` removes such files whose process is gone ({@link removeStaleTemporaryFiles}).
+ *
+ * @param path - the destination
+ * @returns the temporary path
+ */
+export function temporaryPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+}
+
+function processIsAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: the process exists but belongs to someone else
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes temporary files of `path` (named as {@link temporaryPathFor} names them, with a hex or UUID suffix) whose
+ * writing process no longer exists: leftovers of a killed run. Files of live processes are left alone, so two jobs
+ * writing into one directory do not break each other. Errors are ignored (cleanup is best effort).
+ *
+ * @param path - the destination whose leftovers to remove
+ * @returns the number of files removed
+ */
+export async function removeStaleTemporaryFiles(path: string): Promise<number> {
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith(".tmp")) continue;
+    const m = /^(\d+)\.[0-9a-f-]+\.tmp$/.exec(name.slice(prefix.length));
+    if (m === null || processIsAlive(Number(m[1]))) continue;
+    try {
+      await unlink(join(dir, name));
+      removed++;
+    } catch {
+      // already gone, or not ours to remove
+    }
+  }
+  return removed;
+}
+
+/**
+ * Environment variable of the kill tests (issue 7), for tests only: when it equals the final file name of an atomic
+ * write (e.g. `scaled.expt`), the process stops forever after the temporary file is complete and synced, just before
+ * the rename, so a test can SIGKILL it at that point. Never set it in production.
+ */
+export const TEST_STALL_ENV = "DIFFUSE_SCALING_TEST_STALL_BEFORE_RENAME";
+
+/** The test-only stall of {@link TEST_STALL_ENV} (a no-op unless the variable names this file). */
+export async function testStallBeforeRename(path: string): Promise<void> {
+  if (process.env[TEST_STALL_ENV] !== basename(path)) return;
+  await new Promise<never>(() => {
+    setInterval(() => undefined, 1 << 30);
+  });
+}
+
+/**
  * Write `path` atomically: `write` receives a handle to a fresh temporary file in the same directory (positioned at
  * offset 0); when it resolves the file is synced, closed and renamed over `path`. If `write` or any step fails, the
  * temporary file is removed and the error is rethrown (file-system failures of this function itself become
- * {@link InputError}s naming `path`).
+ * {@link InputError}s naming `path`). The temporary name is {@link temporaryPathFor}'s; leftovers of killed
+ * processes for the same `path` are removed first.
  */
 export async function writeFileAtomic(path: string, write: (fd: FileHandle) => Promise<void>): Promise<void> {
   if (typeof path !== "string" || path.length === 0)
     throw new InputError("writeFileAtomic: path must be a non-empty string");
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  await removeStaleTemporaryFiles(path);
+  const tmp = temporaryPathFor(path);
   let fh: FileHandle;
   try {
     fh = await open(tmp, "wx");
@@ -39,6 +111,7 @@ export async function writeFileAtomic(path: string, write: (fd: FileHandle) => P
     await fh.sync();
     await fh.close();
     ok = true;
+    await testStallBeforeRename(path);
     await rename(tmp, path);
   } catch (e) {
     if (!ok) await fh.close().catch(() => undefined);

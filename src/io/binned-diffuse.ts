@@ -16,6 +16,7 @@
  * @packageDocumentation
  */
 
+import { statSync } from "node:fs";
 import type { Dataset, File as H5File } from "h5wasm/node";
 import { ConfigError, InputError } from "../errors.ts";
 import {
@@ -146,6 +147,25 @@ function parseAttributes(raw: Record<string, unknown>, path: string): BinnedDiff
   };
 }
 
+/** Bytes one row occupies uncompressed: intensity f4, sigma f4, still id i4, voxel index i8, q f4×3. */
+const ROW_BYTES = 4 + 4 + 4 + 8 + 12;
+/** Deflate cannot shrink data by more than about 1032:1, so no real file holds more rows than this ratio allows. */
+const MAX_DEFLATE_RATIO = 1032;
+
+/**
+ * Rejects a declared row count that the file cannot hold (issue 7: a corrupt or hostile dataspace must not turn into
+ * a huge allocation). Even fully deflated, `n` rows need `n × 32 / 1032` bytes on disk.
+ */
+function checkRowsAgainstFileSize(n: number, path: string): void {
+  const size = statSync(path).size;
+  if (n * ROW_BYTES > size * MAX_DEFLATE_RATIO) {
+    throw new InputError(
+      `datasets declare ${n} rows (${n * ROW_BYTES} bytes uncompressed), more than a file of ${size} bytes can hold`,
+      path,
+    );
+  }
+}
+
 /**
  * Opens a binned diffuse HDF5 file and validates it: all five datasets present with the right dtypes and ranks,
  * `q_vectors` of shape (N, 3), equal row counts, and the four root attributes. No row data is read yet.
@@ -180,6 +200,7 @@ function makeReader(file: H5File, path: string): BinnedDiffuseFile {
     }
     ds[key] = dataset;
   }
+  checkRowsAgainstFileSize(n, path);
   const attributes = parseAttributes(readAttributes(file, path), path);
   const [d0, d1, d2] = attributes.voxelGridDims;
   const nVoxels = d0 * d1 * d2;

@@ -8,6 +8,7 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { InputError } from "../errors.ts";
+import { oneLine as printableLine } from "./printable.ts";
 import { writeTextAtomic } from "./atomic-write.ts";
 import {
   axisAngleMatrix,
@@ -265,14 +266,16 @@ function formatPath(prefix: string, path: readonly PropertyKey[]): string {
 }
 
 function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, " ");
+  // JSON.parse messages quote the offending text, which may hold CR, NUL or other control characters (found by the
+  // issue-7 fuzz tests): flatten line breaks and make other control characters visible, so the message stays one line.
+  return printableLine(s);
 }
 
 function check<T>(schema: z.ZodType<T>, value: unknown, where: string, file: string): T {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
-  const path = formatPath(where, issue.path);
+  const path = oneLine(formatPath(where, issue.path)); // keys come from the file
   const message = oneLine(issue.message.replace(/^Invalid input: /, ""));
   throw new InputError(`${path === "" ? "" : `${path}: `}${message}`, file);
 }

@@ -16,6 +16,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import h5wasm from "h5wasm/node";
 import type { Dataset, File as H5File, Group } from "h5wasm/node";
 import { ConfigError, InputError } from "../errors.ts";
+import { removeStaleTemporaryFiles, testStallBeforeRename } from "./atomic-write.ts";
 
 /** The h5wasm namespace, once its wasm module is ready. */
 export type H5Wasm = typeof h5wasm;
@@ -333,9 +334,17 @@ function toPlain(value: unknown, path: string, name: string): unknown {
   return value;
 }
 
+/** The timestamp (ms) written into HDF5 object headers: `SOURCE_DATE_EPOCH` seconds when valid, else 0. */
+function reproducibleEpochMs(): number {
+  const v = Number(process.env.SOURCE_DATE_EPOCH);
+  return Number.isSafeInteger(v) && v >= 0 ? v * 1000 : 0;
+}
+
 /**
  * Writes an HDF5 file atomically: `write` fills a temporary file in the same directory, which is renamed onto `path`
  * only after it was closed successfully; on any failure the temporary file is removed and `path` is left untouched.
+ * The temporary name is `.<name>.<pid>.<uuid>.tmp`; leftovers of killed processes are removed first. Object-header
+ * timestamps are fixed (`SOURCE_DATE_EPOCH` or 0), so equal data give byte-identical files.
  *
  * @param path - the destination
  * @param write - fills the open file
@@ -345,14 +354,27 @@ export async function writeH5Atomic(path: string, write: (file: H5File) => void)
   const full = resolve(path);
   const dir = dirname(full);
   if (!existsSync(dir)) throw new InputError("output directory does not exist", path);
+  await removeStaleTemporaryFiles(full);
   const tmp = join(dir, `.${basename(full)}.${process.pid}.${randomUUID()}.tmp`);
   let file: H5File | undefined;
+  // HDF5 stamps every object header with the wall-clock time (libhdf5 tracks object times by default and h5wasm
+  // cannot turn that off), which would make equal data give different bytes. The wasm module reads the clock
+  // through Date.now(), so the whole synchronous create/write/close runs under a fixed clock: SOURCE_DATE_EPOCH
+  // (seconds, the reproducible-builds convention) when set, else 0 (issue 7: byte-identical outputs).
+  const realNow = Date.now;
+  const epochMs = reproducibleEpochMs();
+  Date.now = () => epochMs;
   try {
-    file = guardH5(path, "cannot create HDF5 file", () => new h5.File(tmp, "w"));
-    write(file);
-    const f = file;
-    file = undefined;
-    guardH5(path, "closing HDF5 file", () => f.close());
+    try {
+      file = guardH5(path, "cannot create HDF5 file", () => new h5.File(tmp, "w"));
+      write(file);
+      const f = file;
+      file = undefined;
+      guardH5(path, "closing HDF5 file", () => f.close());
+    } finally {
+      Date.now = realNow;
+    }
+    await testStallBeforeRename(full);
     renameSync(tmp, full);
   } catch (error) {
     if (file !== undefined) closeQuietly(file);

@@ -7,6 +7,7 @@
  */
 import type { FileHandle } from "node:fs/promises";
 import { InputError } from "../errors.ts";
+import { printable } from "./printable.ts";
 
 /** Kinds of MessagePack token the walker reports. Integers of every width (signed or not) are `"int"`. */
 export type MsgpackTokenKind = "nil" | "bool" | "int" | "float" | "str" | "bin" | "array" | "map" | "ext";
@@ -73,7 +74,8 @@ export class MsgpackFileReader {
 
   /** Throw an {@link InputError} for this file with the offset appended. */
   fail(message: string, offset: number = this.position): never {
-    throw new InputError(`${message} (byte offset ${offset})`, this.path);
+    // Messages quote keys and type names read from the file: keep them one printable line (issue 7).
+    throw new InputError(`${printable(message, Infinity)} (byte offset ${offset})`, this.path);
   }
 
   async #fill(n: number, what: string): Promise<void> {

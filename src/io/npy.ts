@@ -11,6 +11,7 @@
 
 import { endianness } from "node:os";
 import { ConfigError, InputError } from "../errors.ts";
+import { printable } from "./printable.ts";
 
 /** Supported `descr` strings. Byte-sized types are normalised to numpy's `|` prefix when parsed. */
 export type NpyDtype =
@@ -89,7 +90,8 @@ class HeaderParser {
   }
   private fail(what: string): never {
     throw new InputError(
-      `npy header: ${what} at character ${this.pos} of ${JSON.stringify(this.text.trimEnd())}`,
+      // the header is untrusted: quoted printable, on one line (issue 7)
+      `npy header: ${what} at character ${this.pos} of "${printable(this.text.trimEnd())}"`,
       this.name,
     );
   }

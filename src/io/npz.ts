@@ -15,6 +15,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { crc32, deflateRawSync, inflateRawSync } from "node:zlib";
 import { ConfigError, InputError } from "../errors.ts";
 import { formatNpy, parseNpy } from "./npy.ts";
+import { printable } from "./printable.ts"; // member names come from the file: keep messages one printable line
 import type { NpyArray } from "./npy.ts";
 
 export type { NpyArray, NpyData, NpyDtype } from "./npy.ts";
@@ -168,7 +169,7 @@ function readDirectory(bytes: Uint8Array, path: string): { entries: ZipEntry[]; 
 /** Checks an entry's local header and returns the member's decompressed, CRC-checked bytes. */
 function extract(bytes: Uint8Array, entry: ZipEntry, dataLimit: number, path: string): Uint8Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const where = `member '${entry.name}'`;
+  const where = `member '${printable(entry.name)}'`;
   const p = entry.localOffset;
   if (p + 30 > dataLimit || view.getUint32(p, true) !== SIG_LOCAL) {
     throw new InputError(`zip: local header of ${where} missing at offset ${p}`, path);
@@ -242,7 +243,7 @@ export function readZipMembers(bytes: Uint8Array, path: string): Map<string, Uin
   const { entries, cdOffset } = readDirectory(bytes, path);
   const out = new Map<string, Uint8Array>();
   for (const e of entries) {
-    if (out.has(e.name)) throw new InputError(`zip: duplicate member '${e.name}'`, path);
+    if (out.has(e.name)) throw new InputError(`zip: duplicate member '${printable(e.name)}'`, path);
     out.set(e.name, extract(bytes, e, cdOffset, path));
   }
   return out;
@@ -278,8 +279,8 @@ export async function readNpz(path: string): Promise<Map<string, NpyArray>> {
 export function parseNpz(bytes: Uint8Array, path: string): Map<string, NpyArray> {
   const out = new Map<string, NpyArray>();
   for (const [name, member] of readZipMembers(bytes, path)) {
-    if (!name.endsWith(".npy")) throw new InputError(`npz: member '${name}' is not a .npy array`, path);
-    out.set(name.slice(0, -4), parseNpy(member, `${path}:${name}`));
+    if (!name.endsWith(".npy")) throw new InputError(`npz: member '${printable(name)}' is not a .npy array`, path);
+    out.set(name.slice(0, -4), parseNpy(member, `${path}:${printable(name)}`));
   }
   return out;
 }

@@ -26,6 +26,79 @@ export interface GroupedColumns {
   readonly weight: Float64Array;
   /** |q| of each row (1/Å), the smoother's coordinate. */
   readonly qMagnitude: Float64Array;
+  /**
+   * Precomputed normalised smoother weights per row (they depend on |q| only), or undefined to evaluate the smoother
+   * per row. See {@link precomputeSmootherWeights}.
+   */
+  readonly smootherWeights?: PrecomputedSmootherWeights;
+}
+
+/** Normalised smoother weights of every row: row o uses values `first[o] … first[o] + count[o] − 1`. */
+export interface PrecomputedSmootherWeights {
+  /** Weights per row slot. */
+  readonly stride: number;
+  /** Index of the first value used by each row. */
+  readonly first: Int32Array;
+  /** Number of values used by each row (≤ stride). */
+  readonly count: Uint8Array;
+  /** ŵ_j = w_j / Σw, row o at `o·stride`. */
+  readonly weights: Float64Array;
+}
+
+/**
+ * Normalised smoother weights of every row (clamped |q|), computed once: the passes then need no `exp`.
+ *
+ * @param smoother - Smoother constants and clamp range.
+ * @param qMagnitude - |q| per row.
+ * @param allocate - Allocator for the arrays (e.g. shared memory).
+ */
+export function precomputeSmootherWeights(
+  smoother: SmootherKernelState & { readonly qMin: number; readonly qMax: number },
+  qMagnitude: Float64Array,
+  allocate: { f64: (n: number) => Float64Array; i32: (n: number) => Int32Array; u8: (n: number) => Uint8Array },
+): PrecomputedSmootherWeights {
+  const n = qMagnitude.length;
+  const stride = Math.min(8, smoother.nValues);
+  const first = allocate.i32(n);
+  const count = allocate.u8(n);
+  const weights = allocate.f64(n * stride);
+  const w = new Float64Array(8);
+  const c = new Int32Array(1);
+  for (let o = 0; o < n; o++) {
+    const q = qMagnitude[o];
+    const x = q < smoother.qMin ? smoother.qMin : q > smoother.qMax ? smoother.qMax : q;
+    const f = smootherWeightsAt(smoother, x, w, c);
+    const m = Math.min(c[0], stride);
+    let sumW = 0;
+    for (let j = 0; j < m; j++) sumW += w[j];
+    first[o] = f;
+    count[o] = m;
+    for (let j = 0; j < m; j++) weights[o * stride + j] = sumW > 0 ? w[j] / sumW : 0;
+  }
+  return { stride, first, count, weights };
+}
+
+/** a(|q|) of row o from precomputed weights, and (when `dOut` is given) its normalised weights for the free values. */
+function precomputedFactor(
+  pre: PrecomputedSmootherWeights,
+  values: Float64Array,
+  o: number,
+  dOut: Float64Array | undefined,
+): number {
+  const base = o * pre.stride;
+  const first = pre.first[o];
+  const m = pre.count[o];
+  const weights = pre.weights;
+  let a = 0;
+  for (let j = 0; j < m; j++) a += weights[base + j] * values[first + j];
+  if (dOut !== undefined) {
+    dOut.fill(0);
+    for (let j = 0; j < m; j++) {
+      const idx = first + j;
+      if (idx > 0) dOut[idx - 1] = weights[base + j];
+    }
+  }
+  return a;
 }
 
 /** The current model: per-still scales and the optional smoother. */
@@ -45,16 +118,94 @@ export interface JointAccumulation {
   nObservations: number;
   /** JᵀWr, length P = nStills + K − 1. */
   readonly gradient: Float64Array;
-  /** JᵀWJ (P×P row-major, full), or undefined when only the objective/gradient are wanted. */
+  /**
+   * JᵀWJ (P×P row-major), or undefined when only the objective/gradient are wanted. The kernel fills the upper
+   * triangle only; {@link symmetrizeUpper} copies it to the lower one.
+   */
   readonly matrix: Float64Array | undefined;
   /** Σ |I/g − Ih| over rows in groups with ≥ 2 used members (R-factor numerator). */
   rNumerator: number;
   /** Σ |I/g| over the same rows (R-factor denominator). */
   rDenominator: number;
+  /**
+   * The parts of `JᵀWJ` that are not per-group low-rank terms, for the matrix-free operator (see {@link GroupCache}),
+   * or undefined when not wanted.
+   */
+  readonly lowRank: LowRankSums | undefined;
 }
 
-/** Allocates a zeroed accumulation for P parameters. */
-export function createJointAccumulation(nParameters: number, withMatrix: boolean): JointAccumulation {
+/**
+ * The "block" part of the normal matrix that the matrix-free operator adds to the per-group low-rank terms:
+ * `Σ_o w Ih² d_o d_oᵀ` (diagonal on θ, dense θ×c and c×c blocks), plus the full diagonal of `JᵀWJ`.
+ */
+export interface LowRankSums {
+  /** Σ Ih² Σ_o w g² per still (θθ diagonal of the first term), length nStills. */
+  readonly thetaDiagonal: Float64Array;
+  /** θ×c block of the first term, nStills × kf row-major. */
+  readonly thetaSmoother: Float64Array;
+  /** c×c block of the first term, kf × kf. */
+  readonly smootherBlock: Float64Array;
+  /** The full diagonal of `JᵀWJ` (both terms), length P (for the preconditioner and the gauge term). */
+  readonly diagonal: Float64Array;
+}
+
+/**
+ * Per-group low-rank factors of `JᵀWJ` written by the matrix-free pass: group h adds
+ * `Ih (a vᵀ + v aᵀ) + S v vᵀ` with `a`, `v` sparse over the stills of the group (pairs) and dense over the smoother.
+ * Slots are fixed from the data (`pairStart`, the number of distinct stills per group over all rows), so concurrent
+ * shards write disjoint ranges.
+ */
+export interface GroupCache {
+  /** CSR offsets of each group's pair slots, length nGroups + 1. */
+  readonly pairStart: Int32Array;
+  /** Pairs used by each group this pass (0 for a group without usable rows). */
+  readonly pairCount: Int32Array;
+  /** Still of each pair. */
+  readonly pairStill: Int32Array;
+  /** a_i = Σ w g² of the pair's rows. */
+  readonly pairA: Float64Array;
+  /** v_i = Σ w (I − 2 g Ih) g / S of the pair's rows. */
+  readonly pairV: Float64Array;
+  /** Ih per group. */
+  readonly groupIh: Float64Array;
+  /** S = Σ w g² per group. */
+  readonly groupS: Float64Array;
+  /** Smoother part of a per group (nGroups × kf). */
+  readonly groupSmootherA: Float64Array;
+  /** Smoother part of v per group (nGroups × kf). */
+  readonly groupSmootherV: Float64Array;
+}
+
+/** Slot offsets of a {@link GroupCache}: the number of distinct stills of each group over all rows (CSR). */
+export function groupPairStart(groupStart: Int32Array, still: Int32Array): Int32Array {
+  const nGroups = groupStart.length - 1;
+  const out = new Int32Array(nGroups + 1);
+  for (let h = 0; h < nGroups; h++) {
+    let count = 0;
+    let last = -1;
+    for (let o = groupStart[h]; o < groupStart[h + 1]; o++) {
+      if (still[o] !== last) {
+        count++;
+        last = still[o];
+      }
+    }
+    out[h + 1] = out[h] + count;
+  }
+  return out;
+}
+
+/**
+ * Allocates a zeroed accumulation for P parameters.
+ *
+ * @param nParameters - P.
+ * @param withMatrix - Whether to allocate the dense P×P matrix.
+ * @param lowRank - `{ nStills, nFreeSmoother }` to allocate the matrix-free sums, or undefined.
+ */
+export function createJointAccumulation(
+  nParameters: number,
+  withMatrix: boolean,
+  lowRank?: { nStills: number; nFreeSmoother: number },
+): JointAccumulation {
   return {
     objective: 0,
     nObservations: 0,
@@ -62,7 +213,57 @@ export function createJointAccumulation(nParameters: number, withMatrix: boolean
     matrix: withMatrix ? new Float64Array(nParameters * nParameters) : undefined,
     rNumerator: 0,
     rDenominator: 0,
+    lowRank:
+      lowRank === undefined
+        ? undefined
+        : {
+            thetaDiagonal: new Float64Array(lowRank.nStills),
+            thetaSmoother: new Float64Array(lowRank.nStills * lowRank.nFreeSmoother),
+            smootherBlock: new Float64Array(lowRank.nFreeSmoother * lowRank.nFreeSmoother),
+            diagonal: new Float64Array(nParameters),
+          },
   };
+}
+
+/** Copies the upper triangle of a P×P row-major matrix into its lower triangle. */
+export function symmetrizeUpper(matrix: Float64Array, P: number): void {
+  for (let i = 0; i < P; i++) for (let j = i + 1; j < P; j++) matrix[j * P + i] = matrix[i * P + j];
+}
+
+/** Resets an accumulation to zero (reused per shard). */
+export function clearJointAccumulation(acc: JointAccumulation): void {
+  acc.objective = 0;
+  acc.nObservations = 0;
+  acc.rNumerator = 0;
+  acc.rDenominator = 0;
+  acc.gradient.fill(0);
+  acc.matrix?.fill(0);
+  if (acc.lowRank !== undefined) {
+    acc.lowRank.thetaDiagonal.fill(0);
+    acc.lowRank.thetaSmoother.fill(0);
+    acc.lowRank.smootherBlock.fill(0);
+    acc.lowRank.diagonal.fill(0);
+  }
+}
+
+/** `into += from`, element by element (the fixed-order shard reduction). */
+export function addJointAccumulation(into: JointAccumulation, from: JointAccumulation): void {
+  into.objective += from.objective;
+  into.nObservations += from.nObservations;
+  into.rNumerator += from.rNumerator;
+  into.rDenominator += from.rDenominator;
+  addArray(into.gradient, from.gradient);
+  if (into.matrix !== undefined && from.matrix !== undefined) addArray(into.matrix, from.matrix);
+  if (into.lowRank !== undefined && from.lowRank !== undefined) {
+    addArray(into.lowRank.thetaDiagonal, from.lowRank.thetaDiagonal);
+    addArray(into.lowRank.thetaSmoother, from.lowRank.thetaSmoother);
+    addArray(into.lowRank.smootherBlock, from.lowRank.smootherBlock);
+    addArray(into.lowRank.diagonal, from.lowRank.diagonal);
+  }
+}
+
+function addArray(into: Float64Array, from: Float64Array): void {
+  for (let i = 0; i < into.length; i++) into[i] += from[i];
 }
 
 /** Scratch space reused across groups (sized for the largest group). */
@@ -141,6 +342,7 @@ export function smootherFactor(
 
 /**
  * Accumulates objective, gradient and (optionally) the normal matrix over groups `[groupBegin, groupEnd)` into `out`.
+ * With `cache` (and `out.lowRank`), also writes the per-group low-rank factors of the matrix-free operator.
  * Unchecked: columns must be consistent and sorted by group then still.
  */
 export function accumulateJointNormalEquations(
@@ -149,8 +351,10 @@ export function accumulateJointNormalEquations(
   groupBegin: number,
   groupEnd: number,
   out: JointAccumulation,
+  cache?: GroupCache,
 ): void {
   const { groupStart, still, intensity, weight, qMagnitude } = columns;
+  const pre = columns.smootherWeights;
   const scales = state.scales;
   const smoother = state.smoother;
   const nStills = scales.length;
@@ -164,8 +368,8 @@ export function accumulateJointNormalEquations(
     if (size > maxSize) maxSize = size;
   }
   const sc = createScratch(maxSize, kf);
-  const { supStill, supA, supV, supR, supE, smA, smV, smR, smCC, w3, count } = sc;
   const dj = new Float64Array(Math.max(1, kf));
+  const { supStill, supA, supV, supR, supE, smA, smV, smR, smCC, w3, count } = sc;
   let objective = 0;
   let nObs = 0;
   let rNum = 0;
@@ -181,13 +385,21 @@ export function accumulateJointNormalEquations(
     for (let o = start; o < end; o++) {
       const w = weight[o];
       if (w === 0) continue;
-      const a = smoother === undefined ? 1 : smootherFactor(smoother, qMagnitude[o], w3, count, undefined);
+      const a =
+        smoother === undefined
+          ? 1
+          : pre !== undefined
+            ? precomputedFactor(pre, smoother.values, o, undefined)
+            : smootherFactor(smoother, qMagnitude[o], w3, count, undefined);
       const g = scales[still[o]] * a;
       S += w * g * g;
       T += w * g * intensity[o];
       nUsed++;
     }
-    if (!(S > 0)) continue;
+    if (!(S > 0)) {
+      if (cache !== undefined) cache.pairCount[h] = 0;
+      continue;
+    }
     const Ih = T / S;
     // Pass 2: residuals and per-still / per-smoother-value sums.
     let m = -1;
@@ -204,7 +416,12 @@ export function accumulateJointNormalEquations(
       if (w === 0) continue;
       const s = still[o];
       const bs = scales[s];
-      const a = smoother === undefined ? 1 : smootherFactor(smoother, qMagnitude[o], w3, count, dj);
+      const a =
+        smoother === undefined
+          ? 1
+          : pre !== undefined
+            ? precomputedFactor(pre, smoother.values, o, dj)
+            : smootherFactor(smoother, qMagnitude[o], w3, count, dj);
       const g = bs * a;
       const I = intensity[o];
       const r = I - g * Ih;
@@ -248,6 +465,9 @@ export function accumulateJointNormalEquations(
     for (let k = 0; k < kf; k++) {
       grad[nStills + k] += -Ih * smR[k] - Q * smV[k] * invS;
     }
+    if (cache !== undefined && out.lowRank !== undefined) {
+      writeGroupCache(cache, out.lowRank, h, nm, Ih, S, nStills, kf, sc);
+    }
     if (N === undefined) continue;
     const Ih2 = Ih * Ih;
     for (let i = 0; i < nm; i++) {
@@ -256,22 +476,23 @@ export function accumulateJointNormalEquations(
       const vi = supV[i] * invS;
       const row = pi * P;
       N[row + pi] += Ih2 * ai;
-      for (let j = 0; j < nm; j++) {
+      // upper triangle only (supStill is increasing); see symmetrizeUpper
+      const c1 = Ih * ai;
+      const c2 = Ih * vi;
+      const c3 = S * vi;
+      for (let j = i; j < nm; j++) {
         const vj = supV[j] * invS;
-        N[row + supStill[j]] += Ih * (ai * vj + vi * supA[j]) + S * vi * vj;
+        N[row + supStill[j]] += c1 * vj + c2 * supA[j] + c3 * vj;
       }
       for (let k = 0; k < kf; k++) {
-        const pk = nStills + k;
         const svk = smV[k] * invS;
-        const val = Ih2 * supE[i * kf + k] + Ih * (ai * svk + vi * smA[k]) + S * vi * svk;
-        N[row + pk] += val;
-        N[pk * P + pi] += val;
+        N[row + nStills + k] += Ih2 * supE[i * kf + k] + Ih * (ai * svk + vi * smA[k]) + S * vi * svk;
       }
     }
     for (let k = 0; k < kf; k++) {
       const svk = smV[k] * invS;
       const rowK = (nStills + k) * P + nStills;
-      for (let l = 0; l < kf; l++) {
+      for (let l = k; l < kf; l++) {
         const svl = smV[l] * invS;
         N[rowK + l] += Ih2 * smCC[k * kf + l] + Ih * (smA[k] * svl + svk * smA[l]) + S * svk * svl;
       }
@@ -281,4 +502,173 @@ export function accumulateJointNormalEquations(
   out.nObservations += nObs;
   out.rNumerator += rNum;
   out.rDenominator += rDen;
+}
+
+/** Stores one group's low-rank factors and adds its block and diagonal terms (matrix-free pass). */
+function writeGroupCache(
+  cache: GroupCache,
+  sums: LowRankSums,
+  h: number,
+  nm: number,
+  Ih: number,
+  S: number,
+  nStills: number,
+  kf: number,
+  sc: Scratch,
+): void {
+  const { supStill, supA, supV, supE, smA, smV, smCC } = sc;
+  const invS = 1 / S;
+  const Ih2 = Ih * Ih;
+  const base = cache.pairStart[h];
+  cache.pairCount[h] = nm;
+  cache.groupIh[h] = Ih;
+  cache.groupS[h] = S;
+  const diag = sums.diagonal;
+  for (let i = 0; i < nm; i++) {
+    const pi = supStill[i];
+    const ai = supA[i];
+    const vi = supV[i] * invS;
+    cache.pairStill[base + i] = pi;
+    cache.pairA[base + i] = ai;
+    cache.pairV[base + i] = vi;
+    sums.thetaDiagonal[pi] += Ih2 * ai;
+    diag[pi] += Ih2 * ai + 2 * Ih * ai * vi + S * vi * vi;
+    for (let k = 0; k < kf; k++) sums.thetaSmoother[pi * kf + k] += Ih2 * supE[i * kf + k];
+  }
+  for (let k = 0; k < kf; k++) {
+    const svk = smV[k] * invS;
+    cache.groupSmootherA[h * kf + k] = smA[k];
+    cache.groupSmootherV[h * kf + k] = svk;
+    for (let l = 0; l < kf; l++) sums.smootherBlock[k * kf + l] += Ih2 * smCC[k * kf + l];
+    diag[nStills + k] += Ih2 * smCC[k * kf + k] + 2 * Ih * smA[k] * svk + S * svk * svk;
+  }
+}
+
+/**
+ * y = (JᵀWJ)·x from the sums and group factors of a matrix-free pass (no gauge, damping or restraints). Unchecked.
+ * Cost: O(pairs + groups·kf + nStills·kf).
+ */
+export function applyLowRankOperator(
+  sums: LowRankSums,
+  cache: GroupCache,
+  nStills: number,
+  kf: number,
+  x: Float64Array,
+  y: Float64Array,
+): void {
+  applyLowRankBlocks(sums, nStills, kf, x, y);
+  addLowRankGroupTerms(cache, nStills, kf, 0, cache.pairCount.length, x, y);
+}
+
+/** y = (block part of JᵀWJ)·x: the θ diagonal, θ×c and c×c blocks (overwrites y). Unchecked. */
+export function applyLowRankBlocks(
+  sums: LowRankSums,
+  nStills: number,
+  kf: number,
+  x: Float64Array,
+  y: Float64Array,
+): void {
+  const { thetaDiagonal, thetaSmoother, smootherBlock } = sums;
+  for (let s = 0; s < nStills; s++) {
+    let v = thetaDiagonal[s] * x[s];
+    for (let k = 0; k < kf; k++) v += thetaSmoother[s * kf + k] * x[nStills + k];
+    y[s] = v;
+  }
+  for (let k = 0; k < kf; k++) {
+    let v = 0;
+    for (let s = 0; s < nStills; s++) v += thetaSmoother[s * kf + k] * x[s];
+    for (let l = 0; l < kf; l++) v += smootherBlock[k * kf + l] * x[nStills + l];
+    y[nStills + k] = v;
+  }
+}
+
+/** y += Σ_groups [Ih (a vᵀ + v aᵀ) + S v vᵀ]·x over groups `[groupBegin, groupEnd)`. Unchecked. */
+export function addLowRankGroupTerms(
+  cache: GroupCache,
+  nStills: number,
+  kf: number,
+  groupBegin: number,
+  groupEnd: number,
+  x: Float64Array,
+  y: Float64Array,
+): void {
+  const { pairStart, pairCount, pairStill, pairA, pairV, groupIh, groupS, groupSmootherA, groupSmootherV } = cache;
+  for (let h = groupBegin; h < groupEnd; h++) {
+    const nm = pairCount[h];
+    if (nm === 0) continue;
+    const base = pairStart[h];
+    let vx = 0;
+    let ax = 0;
+    for (let i = base; i < base + nm; i++) {
+      const xs = x[pairStill[i]];
+      vx += pairV[i] * xs;
+      ax += pairA[i] * xs;
+    }
+    for (let k = 0; k < kf; k++) {
+      const xk = x[nStills + k];
+      vx += groupSmootherV[h * kf + k] * xk;
+      ax += groupSmootherA[h * kf + k] * xk;
+    }
+    const Ih = groupIh[h];
+    const cA = Ih * vx;
+    const cV = Ih * ax + groupS[h] * vx;
+    for (let i = base; i < base + nm; i++) y[pairStill[i]] += cA * pairA[i] + cV * pairV[i];
+    for (let k = 0; k < kf; k++) y[nStills + k] += cA * groupSmootherA[h * kf + k] + cV * groupSmootherV[h * kf + k];
+  }
+}
+
+/**
+ * Adds the normal matrix of a matrix-free pass to a dense P×P matrix (both triangles): the block sums plus every
+ * group's low-rank term. Costs Σ_groups pairs² (one dense formation), for ESDs or as a fallback. Unchecked.
+ */
+export function addLowRankToDense(
+  sums: LowRankSums,
+  cache: GroupCache,
+  nStills: number,
+  kf: number,
+  out: Float64Array,
+): void {
+  const P = nStills + kf;
+  const { thetaDiagonal, thetaSmoother, smootherBlock } = sums;
+  for (let s = 0; s < nStills; s++) {
+    out[s * P + s] += thetaDiagonal[s];
+    for (let k = 0; k < kf; k++) {
+      out[s * P + nStills + k] += thetaSmoother[s * kf + k];
+      out[(nStills + k) * P + s] += thetaSmoother[s * kf + k];
+    }
+  }
+  for (let k = 0; k < kf; k++)
+    for (let l = 0; l < kf; l++) out[(nStills + k) * P + nStills + l] += smootherBlock[k * kf + l];
+  const { pairStart, pairCount, pairStill, pairA, pairV, groupIh, groupS, groupSmootherA, groupSmootherV } = cache;
+  const nGroups = pairCount.length;
+  for (let h = 0; h < nGroups; h++) {
+    const nm = pairCount[h];
+    if (nm === 0) continue;
+    const base = pairStart[h];
+    const Ih = groupIh[h];
+    const S = groupS[h];
+    for (let i = base; i < base + nm; i++) {
+      const row = pairStill[i] * P;
+      const ai = pairA[i];
+      const vi = pairV[i];
+      for (let j = base; j < base + nm; j++)
+        out[row + pairStill[j]] += Ih * (ai * pairV[j] + vi * pairA[j]) + S * vi * pairV[j];
+      for (let k = 0; k < kf; k++) {
+        const val =
+          Ih * (ai * groupSmootherV[h * kf + k] + vi * groupSmootherA[h * kf + k]) +
+          S * vi * groupSmootherV[h * kf + k];
+        out[row + nStills + k] += val;
+        out[(nStills + k) * P + pairStill[i]] += val;
+      }
+    }
+    for (let k = 0; k < kf; k++) {
+      const ak = groupSmootherA[h * kf + k];
+      const vk = groupSmootherV[h * kf + k];
+      for (let l = 0; l < kf; l++) {
+        out[(nStills + k) * P + nStills + l] +=
+          Ih * (ak * groupSmootherV[h * kf + l] + vk * groupSmootherA[h * kf + l]) +
+          S * vk * groupSmootherV[h * kf + l];
+      }
+    }
+  }
 }

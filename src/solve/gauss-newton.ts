@@ -109,7 +109,10 @@ export function gaussNewton(problem: LeastSquaresProblem, options: RefinementOpt
     ne = buildChecked(problem, xOld);
   }
   problem.setParameters(x);
-  const { esds, varianceCovariance } = varianceCovarianceOf(problem, last.ne, 0, last.factor);
+  const { esds, varianceCovariance } =
+    options.computeCovariance === false
+      ? { esds: new Float64Array(n).fill(Number.NaN), varianceCovariance: new Float64Array(0) }
+      : varianceCovarianceOf(problem, last.ne, 0, last.factor);
   return {
     parameters: Float64Array.from(x),
     nIterations,

@@ -15,8 +15,13 @@
 export interface NormalEquations {
   /** Number of parameters (rows and columns of {@link NormalEquations.matrix}). */
   n: number;
-  /** JᵀWJ, n×n, row-major, both triangles filled, restraint rows included. */
+  /**
+   * JᵀWJ, n×n, row-major, both triangles filled, restraint rows included; length 0 when the problem is matrix-free
+   * (then {@link NormalEquations.operator} is set).
+   */
   matrix: Float64Array;
+  /** The normal matrix as an operator, for matrix-free problems (which must implement `solveDamped`). */
+  operator?: NormalOperator;
   /** JᵀWr, length n, where r is the unweighted residual and W the weights (the step solves N h = −gradient). */
   gradient: Float64Array;
   /** ½Σwr² including restraint rows. */
@@ -25,6 +30,14 @@ export interface NormalEquations {
   nObservations: number;
   /** Number of equations (observations plus restraint rows); used for the reduced χ². */
   nEquations: number;
+}
+
+/** A normal matrix given only through its products and its diagonal (matrix-free problems). */
+export interface NormalOperator {
+  /** The diagonal of the matrix, length n. */
+  readonly diagonal: Float64Array;
+  /** Writes matrix · x into `out` (both length n). */
+  apply(x: Float64Array, out: Float64Array): void;
 }
 
 /**
@@ -96,6 +109,12 @@ export interface RefinementOptions {
    * @defaultValue undefined (no callback)
    */
   onIteration?: (info: IterationInfo) => void;
+  /**
+   * Whether to compute the variance–covariance matrix and ESDs at the end (LM/GN; a dense inverse, n³). When false,
+   * `esds` are NaN and `varianceCovariance` is empty.
+   * @defaultValue true
+   */
+  computeCovariance?: boolean;
 }
 
 /**

@@ -65,7 +65,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, options: Refine
   checkDegreesOfFreedom(ne, n, x);
 
   let maxDiag = -Infinity;
-  for (let i = 0; i < n; i++) maxDiag = Math.max(maxDiag, ne.matrix[i * n + i]);
+  for (let i = 0; i < n; i++) maxDiag = Math.max(maxDiag, diagonalElement(ne, i));
   let mu = TAU * maxDiag;
   let nu = 2;
   let nIterations = 0;
@@ -143,7 +143,10 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, options: Refine
     }
   }
   problem.setParameters(x);
-  const { esds, varianceCovariance } = varianceCovarianceOf(problem, lastSolve.ne, lastSolve.mu, lastSolve.factor);
+  const { esds, varianceCovariance } =
+    options.computeCovariance === false
+      ? { esds: new Float64Array(n).fill(Number.NaN), varianceCovariance: new Float64Array(0) }
+      : varianceCovarianceOf(problem, lastSolve.ne, lastSolve.mu, lastSolve.factor);
   return {
     parameters: Float64Array.from(x),
     nIterations,
@@ -224,7 +227,9 @@ export function buildChecked(problem: LeastSquaresProblem, lastGood: Float64Arra
   const x = lastGood;
   const ne = problem.buildNormalEquations();
   const n = problem.nParameters;
-  if (ne.n !== n || ne.matrix.length !== n * n || ne.gradient.length !== n) {
+  const matrixFree = ne.operator !== undefined && problem.solveDamped !== undefined;
+  const matrixLength = matrixFree ? (ne.operator?.diagonal.length ?? 0) : ne.matrix.length;
+  if (ne.n !== n || matrixLength !== (matrixFree ? n : n * n) || ne.gradient.length !== n) {
     throw new RefinementFailure(
       `normal equations have order ${ne.n} (matrix ${ne.matrix.length}, gradient ${ne.gradient.length}) for ${n} parameters`,
       x,
@@ -239,7 +244,15 @@ export function buildChecked(problem: LeastSquaresProblem, lastGood: Float64Arra
       );
     }
   }
-  for (let i = 0; i < n * n; i++) {
+  for (let i = 0; i < n; i++) {
+    if (matrixFree && !Number.isFinite(diagonalElement(ne, i))) {
+      throw new RefinementFailure(
+        `normal matrix element (${i}, ${i}) is ${diagonalElement(ne, i)}`,
+        Float64Array.from(x),
+      );
+    }
+  }
+  for (let i = 0; i < ne.matrix.length; i++) {
     if (!Number.isFinite(ne.matrix[i])) {
       throw new RefinementFailure(
         `normal matrix element (${Math.floor(i / n)}, ${i % n}) is ${ne.matrix[i]}`,
@@ -248,6 +261,11 @@ export function buildChecked(problem: LeastSquaresProblem, lastGood: Float64Arra
     }
   }
   return ne;
+}
+
+/** Diagonal element i of the normal matrix (dense or operator form). @internal */
+export function diagonalElement(ne: NormalEquations, i: number): number {
+  return ne.operator === undefined ? ne.matrix[i * ne.n + i] : ne.operator.diagonal[i];
 }
 
 /** DIALS returns early when nEquations − nParameters < 1; here that is a failure. @internal */
@@ -308,7 +326,7 @@ export function varianceCovarianceOf(
     inv = choleskyInverseKernel(factor, n);
   } else if (problem.inverseDamped !== undefined) {
     inv = problem.inverseDamped(ne, mu);
-  } else if (n <= DENSE_INVERSE_LIMIT) {
+  } else if (n <= DENSE_INVERSE_LIMIT && ne.matrix.length === n * n) {
     const l = Float64Array.from(ne.matrix);
     for (let i = 0; i < n; i++) l[i * n + i] += mu;
     if (choleskyFactorKernel(l, n)) inv = choleskyInverseKernel(l, n);

@@ -9,8 +9,19 @@ import { describe, expect, it } from "vitest";
 import { runInspect } from "../../src/cli/inspect.ts";
 
 const shared = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url));
-const reference = JSON.parse(readFileSync(new URL("../fixtures/dials/inspect-dials.json", import.meta.url), "utf8")) as {
-  files: Record<string, { nrows?: number; columns?: string[]; identifiers?: Record<string, string>; n?: number; crystals?: [string, number[]][] }>;
+const reference = JSON.parse(
+  readFileSync(new URL("../fixtures/dials/inspect-dials.json", import.meta.url), "utf8"),
+) as {
+  files: Record<
+    string,
+    {
+      nrows?: number;
+      columns?: string[];
+      identifiers?: Record<string, string>;
+      n?: number;
+      crystals?: [string, number[]][];
+    }
+  >;
 };
 
 describe.skipIf(!existsSync(shared))("inspect --json agrees with DIALS", () => {

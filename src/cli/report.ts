@@ -1,0 +1,57 @@
+/**
+ * `diffuse-scale report DIR`: rebuilds `DIR/report.html` from the outputs of `diffuse-scale scale` (wiring of
+ * {@link writeReport}; no maths here).
+ *
+ * @packageDocumentation
+ */
+import type { Command } from "commander";
+import { writeReport } from "../report/write-report.ts";
+import { createProgressReporter } from "./progress.ts";
+
+/** Options as commander parses them. */
+interface ReportCliOptions {
+  out?: string;
+  title?: string;
+  quiet?: boolean;
+}
+
+/** Registers the `report` command. */
+export function registerReport(program: Command): void {
+  program
+    .command("report")
+    .description("rebuild the self-contained HTML report from the outputs of `diffuse-scale scale`")
+    .argument("<dir>", "output directory of `diffuse-scale scale` (with scales.json and refinement.json)")
+    .option("--out <file>", "where to write the page (default: DIR/report.html)")
+    .option("--title <text>", "page title")
+    .option("--quiet", "no progress bar and no message")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ diffuse-scale report scaled
+  $ diffuse-scale report scaled --out /tmp/run1.html --title "run 1"
+
+The page is one file with inline SVG plots: open it in any browser, offline.
+Exit codes: 0 success, 2 missing or malformed scales.json/refinement.json.`,
+    )
+    .action(async (dir: string, opts: ReportCliOptions) => {
+      const progress = createProgressReporter({ quiet: opts.quiet === true });
+      try {
+        const result = await writeReport(dir, {
+          ...(opts.out === undefined ? {} : { outPath: opts.out }),
+          ...(opts.title === undefined ? {} : { title: opts.title }),
+          onProgress: (e) => {
+            progress.report(e);
+          },
+        });
+        progress.stop();
+        if (opts.quiet !== true) {
+          process.stdout.write(
+            `report written to ${result.path} (${result.nPlots} plots${result.nMissing > 0 ? `, ${result.nMissing} absent` : ""})\n`,
+          );
+        }
+      } finally {
+        progress.stop();
+      }
+    });
+}

@@ -1,0 +1,163 @@
+/**
+ * The report's summary table as plain label/value rows: inputs, space group, still and observation counts (with
+ * rejection reasons), outliers, gauge, minimiser, iterations, R-factors, convergence, CC½ and timings.
+ *
+ * @packageDocumentation
+ */
+import type { ReportData } from "./report-data.ts";
+
+/** One row of the summary table. */
+export interface SummaryRow {
+  /** Group heading the row belongs to (e.g. "Inputs", "Refinement"). */
+  group: string;
+  /** Label (first column). */
+  label: string;
+  /** Value, already formatted (plain text; escaped when written). */
+  value: string;
+}
+
+/** Formats a number with `digits` significant digits (plain notation when reasonable). */
+export function formatNumber(x: number, digits = 4): string {
+  if (x === 0) return "0";
+  const a = Math.abs(x);
+  if (a >= 1e-3 && a < 1e6) return Number(x.toPrecision(digits)).toString();
+  return x.toExponential(digits - 1);
+}
+
+/** Formats a count with thousands separators (e.g. "15,801"). */
+export function formatCount(n: number): string {
+  return String(Math.trunc(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+/** Formats a duration in seconds. */
+export function formatSeconds(s: number): string {
+  return s < 10 ? `${s.toFixed(2)} s` : `${s.toFixed(1)} s`;
+}
+
+/** A list of still ids, shortened after `max` entries. */
+export function formatStillList(ids: readonly number[], max = 20): string {
+  if (ids.length === 0) return "none";
+  const shown = ids.slice(0, max).join(", ");
+  return ids.length > max ? `${ids.length}: ${shown}, …` : `${ids.length}: ${shown}`;
+}
+
+function reasons(parts: [string, number][]): string {
+  const nonZero = parts.filter(([, n]) => n > 0);
+  if (nonZero.length === 0) return "0";
+  const total = nonZero.reduce((s, [, n]) => s + n, 0);
+  return `${formatCount(total)} (${nonZero.map(([why, n]) => `${why} ${formatCount(n)}`).join(", ")})`;
+}
+
+/**
+ * The summary rows of a run.
+ *
+ * @param data - The validated report data.
+ * @param reportSeconds - Time spent rendering the report, if known (shown with the timings).
+ * @returns Rows in display order.
+ */
+export function buildSummaryRows(data: ReportData, reportSeconds?: number): SummaryRow[] {
+  const { scales, refinement } = data;
+  const rows: SummaryRow[] = [];
+  const add = (group: string, label: string, value: string): void => {
+    rows.push({ group, label, value });
+  };
+  const inputs = refinement.inputs;
+  add("Inputs", "Experiments (.expt)", inputs.expt);
+  add("Inputs", "Reflections (.refl)", inputs.refl);
+  add("Inputs", "Diffuse observations", inputs.diffuse ?? "none (Bragg only)");
+  add("Inputs", "Configuration", inputs.config ?? "defaults");
+  const sg = refinement.space_group;
+  add("Inputs", "Space group", `${sg.symbol} (No. ${sg.number}, Hall "${sg.hall}")`);
+
+  const data_ = scales.data;
+  const nRefined = Object.keys(scales.refined_parameters).length;
+  add("Stills", "Stills in the input", formatCount(data_.n_stills));
+  add("Stills", "Stills refined", formatCount(nRefined));
+  add("Stills", "Stills without data", formatStillList(data_.stills_without_data));
+  add("Stills", "Stills disconnected", formatStillList(data_.stills_disconnected));
+
+  const b = refinement.bragg_counts;
+  if (b === null) {
+    add("Bragg", "Bragg reflections used", formatCount(data_.n_bragg_used));
+  } else {
+    add("Bragg", "Bragg rows in the table", formatCount(b.nRows));
+    add("Bragg", "Bragg reflections used", formatCount(b.nUsed));
+    add("Bragg", "Below the partiality cutoff", formatCount(b.nBelowPartiality));
+    add(
+      "Bragg",
+      "Rejected (other reasons)",
+      reasons([
+        ["not integrated", b.nNotIntegrated],
+        ["unknown experiment", b.nUnknownExperiment],
+        ["invalid partiality", b.nInvalidPartiality],
+        ["invalid intensity or σ", b.nInvalidIntensity],
+      ]),
+    );
+  }
+  const dc = refinement.diffuse_counts;
+  if (dc === null) {
+    add("Diffuse", "Diffuse observations", "none");
+  } else {
+    add("Diffuse", "Diffuse observations in the file", formatCount(dc.nRows));
+    add("Diffuse", "Diffuse observations used", formatCount(dc.nUsed));
+    add(
+      "Diffuse",
+      "Diffuse rejected",
+      reasons([
+        ["non-finite intensity", dc.nNonFiniteIntensity],
+        ["bad σ", dc.nBadSigma],
+        ["unknown still", dc.nUnknownStill],
+      ]),
+    );
+  }
+  const o = refinement.diagnostics.nOutliers;
+  add(
+    "Outliers",
+    "Outliers rejected",
+    `${formatCount(data_.n_outliers)} (Bragg ${formatCount(o.bragg)}, diffuse ${formatCount(o.diffuse)})`,
+  );
+
+  const rs = scales.refinement_statistics;
+  const st = refinement.statistics;
+  add("Refinement", "Gauge", scales.gauge.replaceAll("_", " "));
+  add("Refinement", "Minimiser", rs.minimizer);
+  add(
+    "Refinement",
+    "Resolution smoother",
+    scales.resolution_smoother.enabled
+      ? `${scales.resolution_smoother.n_control_points} control points over |q| ${formatNumber(scales.resolution_smoother.q_range[0])}–${formatNumber(scales.resolution_smoother.q_range[1])} Å⁻¹`
+      : "off",
+  );
+  add(
+    "Refinement",
+    "Iterations",
+    st.nCycles === undefined ? String(rs.n_iterations) : `${rs.n_iterations} in ${st.nCycles} cycle(s)`,
+  );
+  add(
+    "Refinement",
+    "R-factor initial → final",
+    `${formatNumber(rs.initial_r_factor)} → ${formatNumber(rs.final_r_factor)}`,
+  );
+  if (st.reducedChiSquared !== undefined) add("Refinement", "Final reduced χ²", formatNumber(st.reducedChiSquared));
+  add(
+    "Refinement",
+    "Converged",
+    `${rs.convergence_achieved ? "yes" : "NO"}${st.stopReason === undefined ? "" : ` (${st.stopReason.replaceAll("_", " ")})`}`,
+  );
+  const cc = refinement.cc_half;
+  add(
+    "Refinement",
+    "Diffuse CC½ (overall)",
+    cc === null ? "n/a (no diffuse data)" : `${cc.cc.toFixed(4)} over ${formatCount(cc.n)} voxels`,
+  );
+
+  const t = scales.timings;
+  add("Timings", "Read", formatSeconds(t.read_s));
+  if (t.voxelize_s !== undefined) add("Timings", "Voxelize", formatSeconds(t.voxelize_s));
+  add("Timings", "Refine", formatSeconds(t.refine_s));
+  add("Timings", "Merge", formatSeconds(t.merge_s));
+  add("Timings", "Write", formatSeconds(t.write_s));
+  if (reportSeconds !== undefined) add("Timings", "Report", formatSeconds(reportSeconds));
+  add("Timings", "Threads", String(t.threads));
+  return rows;
+}

@@ -1,0 +1,169 @@
+/**
+ * `writeReport(dir)`: reads `scales.json` and `refinement.json` from a `diffuse-scale scale` output directory,
+ * validates them, renders every plot to SVG in Node and writes one self-contained `report.html` atomically.
+ *
+ * @packageDocumentation
+ */
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { InputError } from "../errors.ts";
+import { writeTextAtomic } from "../io/atomic-write.ts";
+import { renderReportHtml, type HtmlSection } from "./html.ts";
+import { renderSvg } from "./render-svg.ts";
+import { parseReportRefinement, parseReportScales, type ReportData } from "./report-data.ts";
+import { buildReportSections, isFigureSpec } from "./specs.ts";
+import { buildSummaryRows } from "./summary.ts";
+
+/** A progress event of {@link writeReport}: `done` of `total` plots rendered. */
+export interface ReportProgress {
+  phase: "report";
+  done: number;
+  total: number;
+  label: string;
+}
+
+/** Options of {@link renderReport}. */
+export interface RenderReportOptions {
+  /**
+   * Page title.
+   * @defaultValue "diffuse-scaling report"
+   */
+  title?: string;
+  /**
+   * Time stamp shown on the page.
+   * @defaultValue the current time
+   */
+  now?: Date;
+  /**
+   * Progress callback, called after each plot.
+   * @defaultValue undefined
+   */
+  onProgress?: (event: ReportProgress) => void;
+}
+
+/** Options of {@link writeReport}. */
+export interface WriteReportOptions extends RenderReportOptions {
+  /**
+   * Where to write the page.
+   * @defaultValue `join(dir, "report.html")`
+   */
+  outPath?: string;
+}
+
+/** What {@link renderReport} returns. */
+export interface RenderedReport {
+  /** The HTML document. */
+  html: string;
+  /** Number of plots rendered (inline SVGs). */
+  nPlots: number;
+  /** Number of figure slots shown as absent (with the reason). */
+  nMissing: number;
+  /** Seconds spent. */
+  seconds: number;
+}
+
+/** What {@link writeReport} returns. */
+export interface WriteReportResult extends RenderedReport {
+  /** The path written. */
+  path: string;
+}
+
+function generatorName(): string {
+  try {
+    const require = createRequire(import.meta.url);
+    const pkg = require("../../package.json") as { name?: unknown; version?: unknown };
+    if (typeof pkg.name === "string" && typeof pkg.version === "string") return `${pkg.name} ${pkg.version}`;
+  } catch {
+    // fall through: the package file is optional for the report
+  }
+  return "diffuse-scaling";
+}
+
+async function readJson(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new InputError(`cannot read: ${(err as Error).message}`, path);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InputError(`not valid JSON: ${(err as Error).message}`, path);
+  }
+}
+
+/**
+ * Reads and validates the report data of an output directory.
+ *
+ * @param dir - A `diffuse-scale scale` output directory.
+ * @returns The validated `scales.json` and `refinement.json`.
+ * @throws {@link InputError} naming the file (and JSON field) that is missing or malformed.
+ */
+export async function readReportData(dir: string): Promise<ReportData> {
+  if (typeof dir !== "string" || dir.length === 0) throw new InputError("report: directory must be a non-empty path");
+  const scalesPath = join(dir, "scales.json");
+  const refinementPath = join(dir, "refinement.json");
+  const scales = parseReportScales(await readJson(scalesPath), scalesPath);
+  const refinement = parseReportRefinement(await readJson(refinementPath), refinementPath);
+  return { scales, refinement };
+}
+
+/**
+ * Renders the report page of validated data (no file access).
+ *
+ * @param data - The report data (see {@link readReportData}).
+ * @param options - See {@link RenderReportOptions}.
+ * @returns The HTML and counts.
+ */
+export async function renderReport(data: ReportData, options: RenderReportOptions = {}): Promise<RenderedReport> {
+  const start = performance.now();
+  const sections = buildReportSections(data);
+  const total = sections.reduce((n, s) => n + s.figures.filter(isFigureSpec).length, 0);
+  let done = 0;
+  let nMissing = 0;
+  const htmlSections: HtmlSection[] = [];
+  for (const section of sections) {
+    const figures: HtmlSection["figures"] = [];
+    for (const f of section.figures) {
+      if (isFigureSpec(f)) {
+        const svg = await renderSvg(f.spec, { ariaLabel: f.title });
+        figures.push({ id: f.id, title: f.title, caption: f.caption, svg });
+        done++;
+        options.onProgress?.({ phase: "report", done, total, label: f.id });
+      } else {
+        figures.push(f);
+        nMissing++;
+      }
+    }
+    htmlSections.push({ id: section.id, title: section.title, figures });
+  }
+  const renderSeconds = (performance.now() - start) / 1000;
+  const html = renderReportHtml({
+    title: options.title ?? "diffuse-scaling report",
+    generatedAt: (options.now ?? new Date()).toISOString().replace(/\.\d+Z$/, "Z"),
+    generator: generatorName(),
+    summary: buildSummaryRows(data, renderSeconds),
+    commandLine: data.refinement.command_line === "" ? "(not recorded)" : data.refinement.command_line,
+    sections: htmlSections,
+  });
+  return { html, nPlots: done, nMissing, seconds: (performance.now() - start) / 1000 };
+}
+
+/**
+ * Builds `report.html` from the outputs in `dir` (`scales.json`, `refinement.json`) and writes it atomically.
+ *
+ * @param dir - A `diffuse-scale scale` output directory.
+ * @param options - See {@link WriteReportOptions}.
+ * @returns The path written and counts.
+ * @throws {@link InputError} when an input is missing or malformed (naming the file and field) or the page cannot
+ * be written.
+ */
+export async function writeReport(dir: string, options: WriteReportOptions = {}): Promise<WriteReportResult> {
+  const data = await readReportData(dir);
+  const rendered = await renderReport(data, options);
+  const path = options.outPath ?? join(dir, "report.html");
+  await writeTextAtomic(path, rendered.html);
+  return { ...rendered, path };
+}

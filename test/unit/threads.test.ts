@@ -1,0 +1,165 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { scaleDataset } from "../../src/diffuse/scale-dataset.ts";
+import { computeShards, JointPassRunner, PassMode } from "../../src/kernels/joint-pass.ts";
+import type { GroupedColumns } from "../../src/kernels/joint-normal-equations.ts";
+import { seededRandom } from "../../src/kernels/random.ts";
+import type { SmootherKernelState } from "../../src/kernels/smoother-weights.ts";
+
+const sim = fileURLToPath(new URL("../../../shared/fixtures/sim/tetragonal-40/", import.meta.url));
+
+/** Random grouped observations: nGroups groups, each seen by up to 8 distinct stills (sorted by still). */
+function randomColumns(nStills: number, nGroups: number, seed: number): GroupedColumns {
+  const rand = seededRandom(seed);
+  const groupStart = [0];
+  const still: number[] = [];
+  const intensity: number[] = [];
+  const weight: number[] = [];
+  const q: number[] = [];
+  for (let h = 0; h < nGroups; h++) {
+    const members = new Set<number>();
+    const m = 1 + Math.floor(rand() * 8);
+    for (let i = 0; i < m; i++) members.add(Math.floor(rand() * nStills));
+    for (const s of [...members].sort((a, b) => a - b)) {
+      still.push(s);
+      intensity.push(50 + 100 * rand());
+      weight.push(rand() < 0.05 ? 0 : 0.1 + rand());
+      q.push(0.05 + 0.4 * rand());
+    }
+    groupStart.push(still.length);
+  }
+  return {
+    groupStart: Int32Array.from(groupStart),
+    still: Int32Array.from(still),
+    intensity: Float64Array.from(intensity),
+    weight: Float64Array.from(weight),
+    qMagnitude: Float64Array.from(q),
+  };
+}
+
+const kernel: SmootherKernelState = {
+  nValues: 5,
+  x0: 0,
+  spacing: 0.5 / 3,
+  sigma: 0.7,
+  nAverage: 3,
+  positions: Float64Array.from([-0.5, 0.5, 1.5, 2.5, 3.5]),
+};
+
+function sameBits(a: Float64Array | undefined, b: Float64Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
+}
+
+describe("fixed shards", () => {
+  it("cut only at group boundaries, cover every group once and depend on the data only", () => {
+    const cols = randomColumns(50, 2000, 7);
+    const shards = computeShards(cols.groupStart, 500);
+    expect(shards[0]).toBe(0);
+    expect(shards[shards.length - 1]).toBe(2000);
+    for (let k = 0; k + 1 < shards.length; k++) {
+      expect(shards[k + 1]).toBeGreaterThan(shards[k]);
+      const rows = cols.groupStart[shards[k + 1]] - cols.groupStart[shards[k]];
+      // every shard but the last reaches the target, and dropping its last group would fall short
+      if (k + 2 < shards.length) {
+        expect(rows).toBeGreaterThanOrEqual(500);
+        expect(cols.groupStart[shards[k + 1] - 1] - cols.groupStart[shards[k]]).toBeLessThan(500);
+      }
+    }
+    expect(Array.from(computeShards(cols.groupStart, 500))).toEqual(Array.from(shards));
+  });
+});
+
+describe("threads 1 and 2 give bit-identical passes", () => {
+  const nStills = 40;
+  const cols = randomColumns(nStills, 3000, 11);
+  const rand = seededRandom(3);
+  const scales = Float64Array.from({ length: nStills }, () => 0.6 + 0.8 * rand());
+  const values = Float64Array.from([1, 0.9, 1.1, 1.05, 0.95]);
+  const smoother = { kernel, qMin: 0, qMax: 0.5, nValues: 5 };
+
+  for (const mode of [PassMode.objective, PassMode.dense, PassMode.lowRank]) {
+    it(`mode ${mode}, with the smoother, 11 shards`, () => {
+      const results = [1, 2].map((threads) => {
+        const runner = new JointPassRunner(cols, nStills, smoother, {
+          threads,
+          dense: mode === PassMode.dense,
+          lowRank: mode === PassMode.lowRank,
+          shardRows: 1200,
+        });
+        try {
+          expect(runner.threads).toBe(threads);
+          expect(runner.nShards).toBeGreaterThan(5);
+          const acc = runner.run(mode, scales, values);
+          const cache = runner.payload.cache;
+          let product: Float64Array | undefined;
+          if (mode === PassMode.lowRank) {
+            // the operator's group terms, also sharded and reduced in order
+            const x = Float64Array.from({ length: nStills + 4 }, (_, i) => Math.sin(i + 1));
+            product = new Float64Array(nStills + 4);
+            runner.addGroupProduct(x, product);
+          }
+          return { acc, pairA: cache?.pairA.slice(), pairV: cache?.pairV.slice(), product };
+        } finally {
+          runner.close();
+        }
+      });
+      const [one, two] = results;
+      expect(Object.is(one.acc.objective, two.acc.objective)).toBe(true);
+      expect(one.acc.nObservations).toBe(two.acc.nObservations);
+      expect(Object.is(one.acc.rNumerator, two.acc.rNumerator)).toBe(true);
+      expect(sameBits(one.acc.gradient, two.acc.gradient)).toBe(true);
+      expect(sameBits(one.acc.matrix, two.acc.matrix)).toBe(true);
+      expect(sameBits(one.acc.lowRank?.diagonal, two.acc.lowRank?.diagonal)).toBe(true);
+      expect(sameBits(one.acc.lowRank?.thetaSmoother, two.acc.lowRank?.thetaSmoother)).toBe(true);
+      expect(sameBits(one.pairA, two.pairA)).toBe(true);
+      expect(sameBits(one.pairV, two.pairV)).toBe(true);
+      expect(sameBits(one.product, two.product)).toBe(true);
+      if (mode === PassMode.lowRank) expect(one.product?.some((v) => v !== 0)).toBe(true);
+      expect(one.acc.objective).toBeGreaterThan(0);
+    });
+  }
+});
+
+describe("scaleDataset with threads 1 and 2", () => {
+  it("writes identical scales.json (minus timings) and bit-identical refined values (tetragonal-40, small shards)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "threads-"));
+    try {
+      const runs = [];
+      for (const threads of [1, 2]) {
+        const outDir = join(dir, `t${threads}`);
+        const result = await scaleDataset({
+          exptPath: join(sim, "stills.expt"),
+          reflPath: join(sim, "stills.refl"),
+          diffusePath: join(sim, "diffuse_binned.h5"),
+          smootherPoints: 3,
+          outDir,
+          threads,
+          shardRows: 2000,
+        });
+        const json = JSON.parse(await readFile(join(outDir, "scales.json"), "utf8")) as Record<string, unknown>;
+        runs.push({ result, json });
+      }
+      const [one, two] = runs;
+      expect((one.json.timings as { threads: number }).threads).toBe(1);
+      expect((two.json.timings as { threads: number }).threads).toBe(2);
+      delete one.json.timings;
+      delete two.json.timings;
+      expect(JSON.stringify(two.json)).toBe(JSON.stringify(one.json));
+      const a = one.result.refinement.details;
+      const b = two.result.refinement.details;
+      expect(sameBits(a.scales, b.scales)).toBe(true);
+      expect(sameBits(a.scaleEsds, b.scaleEsds)).toBe(true);
+      expect(sameBits(a.smootherValues, b.smootherValues)).toBe(true);
+      expect(a.statistics.nIterations).toBe(b.statistics.nIterations);
+      expect(a.statistics.nIterations).toBeGreaterThan(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
