@@ -375,8 +375,9 @@ function runRefinement(
   const zmax = options.outlierZmax ?? 6;
   const rejectOutliers = zmax > 0 && Number.isFinite(zmax);
   const maxCycles = Math.max(1, options.maxCycles ?? 3);
-  const usable = Uint8Array.from(observations.weight, (w) => (w > 0 ? 1 : 0));
-  const baseWeight = Float64Array.from(observations.weight);
+  const baseWeight = observations.weight.slice();
+  const usable = new Uint8Array(baseWeight.length);
+  for (let o = 0; o < baseWeight.length; o++) usable[o] = baseWeight[o] > 0 ? 1 : 0;
   const initialScales = problem.scales();
   const initialValues = problem.smootherValues();
 

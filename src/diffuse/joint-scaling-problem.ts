@@ -17,11 +17,15 @@
  * Passes over the observations run on fixed shards (`src/kernels/joint-pass.ts`), in this thread or on worker
  * threads, with bit-identical results for any thread count.
  *
- * Solver: up to {@link JointScalingProblemOptions.iterativeAbove} stills the dense normal matrix is formed and the
- * minimisers factor it (Cholesky). Above it the matrix is never formed: each pass stores the per-group low-rank
- * factors of `JᵀWJ` (O(pairs of group and still) memory), and the damped, gauge-augmented system is solved by
- * conjugate gradients with a Jacobi (diagonal) preconditioner to a relative residual of 1e-13, which reproduces the
- * Cholesky step to ~1e-10.
+ * Solver: the dense normal matrix is formed and the minimisers factor it (Cholesky) unless there are more than
+ * {@link JointScalingProblemOptions.iterativeAbove} stills (default 2000), or forming it would cost more than
+ * {@link JointScalingProblemOptions.denseGroupLimit} updates per (group, still) pair (many stills per voxel: the
+ * formation costs Σ pairs², which grows with the square of the observations per voxel). Then the matrix is not formed
+ * for the steps: each pass stores the per-group low-rank factors of `JᵀWJ` (~20 bytes per (group, still) pair), and
+ * the damped, gauge-augmented system is solved by conjugate gradients with a Jacobi (diagonal) preconditioner to a
+ * relative residual of 1e-13 (the group products run on the same fixed shards and threads), which reproduces the
+ * Cholesky step to ~1e-10 (tested to 1e-8). Should PCG not converge, the matrix is expanded from the factors and
+ * factored. ESDs: exact (one dense pass at the end) up to `iterativeAbove` stills; above it χ²_red / N_ii only.
  *
  * @packageDocumentation
  */
@@ -70,6 +74,14 @@ export interface JointScalingProblemOptions {
    * @defaultValue 64
    */
   denseGroupLimit?: number;
+  /**
+   * Make `computeObjective` a full pass (normal matrix or matrix-free factors included) and let the next
+   * `buildNormalEquations` reuse it when the parameters are the same up to the gauge shift of the re-centring (the
+   * normal equations are exactly invariant under it). Saves one pass per accepted LM step; costs a little more on a
+   * rejected one.
+   * @defaultValue true
+   */
+  speculativeNormalEquations?: boolean;
 }
 
 /** Default of {@link JointScalingProblemOptions.denseGroupLimit}. */
@@ -79,8 +91,7 @@ export const DENSE_GROUP_LIMIT = 64;
 export const ITERATIVE_SOLVER_ABOVE = 2000;
 
 /** Σ_groups pairs² / Σ_groups pairs, with pairs the distinct stills of a group (the dense update cost per pair). */
-function meanPairsPerGroupWeighted(groupStart: Int32Array, still: Int32Array): number {
-  const pairStart = groupPairStart(groupStart, still);
+function meanPairsPerGroupWeighted(pairStart: Int32Array): number {
   let sum = 0;
   let sum2 = 0;
   for (let h = 0; h + 1 < pairStart.length; h++) {
@@ -108,7 +119,8 @@ export class JointScalingProblem implements LeastSquaresProblem {
   readonly denseAvailable: boolean;
   /** Iterations of the last PCG solve (0 in dense mode). */
   lastSolverIterations = 0;
-  private memo: { x: Float64Array; acc: JointAccumulation } | undefined;
+  private memo: { x: Float64Array; acc: JointAccumulation; full: boolean } | undefined;
+  private readonly speculative: boolean;
   private lastLowRank: LowRankSums | undefined;
   private lastGamma = 0;
   /** Matrix-free damped solve (set only in iterative mode). */
@@ -141,9 +153,11 @@ export class JointScalingProblem implements LeastSquaresProblem {
     for (let k = 1; k <= this.nFreeSmoother; k++) this.names.push(`resolution_smoother_param${k}`);
     const iterativeAbove = options.iterativeAbove ?? ITERATIVE_SOLVER_ABOVE;
     this.denseAvailable = this.nStills <= iterativeAbove;
+    this.speculative = options.speculativeNormalEquations ?? true;
+    const pairStart = groupPairStart(columns.groupStart, columns.still);
     this.iterative =
       this.nStills > iterativeAbove ||
-      meanPairsPerGroupWeighted(columns.groupStart, columns.still) > (options.denseGroupLimit ?? DENSE_GROUP_LIMIT);
+      meanPairsPerGroupWeighted(pairStart) > (options.denseGroupLimit ?? DENSE_GROUP_LIMIT);
     this.runner = new JointPassRunner(
       columns,
       this.nStills,
@@ -154,6 +168,7 @@ export class JointScalingProblem implements LeastSquaresProblem {
         threads: options.threads ?? 1,
         dense: this.denseAvailable,
         lowRank: this.iterative,
+        pairStart,
         ...(options.shardRows === undefined ? {} : { shardRows: options.shardRows }),
       },
     );
@@ -231,7 +246,7 @@ export class JointScalingProblem implements LeastSquaresProblem {
     const mode = !withMatrix ? PassMode.objective : this.iterative ? PassMode.lowRank : PassMode.dense;
     const acc = this.runner.run(mode, this.scales(), this.values);
     // the memo keeps the data-only sums (callers add restraints to `acc` in place)
-    this.memo = { x: this.getParameters(), acc: { ...acc, gradient: acc.gradient.slice() } };
+    this.memo = { x: this.getParameters(), acc: { ...acc, gradient: acc.gradient.slice() }, full: withMatrix };
     return acc;
   }
 
@@ -241,13 +256,24 @@ export class JointScalingProblem implements LeastSquaresProblem {
    */
   accumulateReusing(): JointAccumulation {
     const m = this.memo;
-    if (m !== undefined) {
-      const x = this.getParameters();
-      let same = x.length === m.x.length;
-      for (let i = 0; same && i < x.length; i++) same = Object.is(x[i], m.x[i]);
-      if (same) return m.acc;
-    }
+    if (m !== undefined && this.sameUpToGauge(this.getParameters(), m.x)) return m.acc;
     return this.accumulate(false);
+  }
+
+  /**
+   * Whether `x` equals `y` up to a common shift of the θ part (smoother values bit-identical, θ differences equal to
+   * 1e-12): the objective, R-factor and normal equations are exactly invariant under that shift.
+   */
+  private sameUpToGauge(x: Float64Array, y: Float64Array): boolean {
+    if (x.length !== y.length) return false;
+    const ns = this.nStills;
+    for (let i = ns; i < x.length; i++) if (!Object.is(x[i], y[i])) return false;
+    if (ns === 0) return true;
+    const t = x[0] - y[0];
+    for (let s = 0; s < ns; s++) {
+      if (!(Math.abs(x[s] - y[s] - t) <= 1e-12 * (1 + Math.abs(x[s])))) return false;
+    }
+    return true;
   }
 
   /** Adds the smoothness restraint rows to an accumulation; returns the number of restraint rows. */
@@ -285,7 +311,19 @@ export class JointScalingProblem implements LeastSquaresProblem {
   }
 
   buildNormalEquations(): NormalEquations {
-    const acc = this.accumulate(true);
+    const m = this.memo;
+    let acc: JointAccumulation;
+    if (m?.full === true && this.sameUpToGauge(this.getParameters(), m.x)) {
+      // reuse the speculative full pass of computeObjective (once: restraints are added to it in place below)
+      acc = m.acc;
+      this.memo = {
+        x: m.x,
+        acc: { ...m.acc, gradient: m.acc.gradient.slice(), matrix: undefined, lowRank: undefined },
+        full: false,
+      };
+    } else {
+      acc = this.accumulate(true);
+    }
     const nRestraints = this.addRestraints(acc);
     if (this.iterative) return this.matrixFreeEquations(acc, nRestraints);
     const matrix = acc.matrix ?? new Float64Array(0);
@@ -436,9 +474,14 @@ export class JointScalingProblem implements LeastSquaresProblem {
   }
 
   computeObjective(): { objective: number; nObservations: number } {
-    const acc = this.accumulate(false);
-    this.addRestraints(acc);
-    return { objective: acc.objective, nObservations: acc.nObservations };
+    const acc = this.accumulate(this.speculative);
+    let objective = acc.objective;
+    const smoother = this.smoother;
+    if (smoother !== undefined && this.values !== undefined) {
+      const lambda = smoother.restraintWeight;
+      for (const r of smoothnessRestraintRows(this.values).residuals) objective += 0.5 * lambda * r * r;
+    }
+    return { objective, nObservations: acc.nObservations };
   }
 
   computeFunctionalAndGradient(): { f: number; gradient: Float64Array } {

@@ -50,7 +50,9 @@ export function buildScaledReflections(
   const scaled = new Uint8Array(n);
   const outlier = new Uint8Array(n);
   const excluded = new Uint8Array(n);
-  const j = new Float64Array(P);
+  // j = ∂g/∂p has at most 1 + (K − 1) non-zeros: the still's θ and the free smoother values.
+  const nz = new Int32Array(P);
+  const nzValue = new Float64Array(P);
   for (let r = 0; r < n; r++) {
     let conv = 1;
     if (qe !== undefined && qe[r] > 0) conv /= qe[r];
@@ -74,17 +76,22 @@ export function buildScaledReflections(
     const q = 1 / d[r];
     const g = model.getScalesForObservation(s, q)[0];
     gColumn[r] = g;
-    j.fill(0);
-    j[param] = g;
+    let m = 0;
+    nz[m] = param;
+    nzValue[m++] = g;
     if (smoother !== undefined) {
       const derivatives = smoother.derivativesAt(q);
       const b = model.perStillComponent.parameters[s];
-      for (let k = 0; k < derivatives.length; k++) j[details.scales.length + k] = b * derivatives[k];
+      for (let k = 0; k < derivatives.length; k++) {
+        if (derivatives[k] === 0) continue;
+        nz[m] = details.scales.length + k;
+        nzValue[m++] = b * derivatives[k];
+      }
     }
     let v = 0;
-    for (let a = 0; a < P; a++) {
-      if (j[a] === 0) continue;
-      for (let b = 0; b < P; b++) v += j[a] * V[a * P + b] * j[b];
+    for (let a = 0; a < m; a++) {
+      const row = nz[a] * P;
+      for (let c = 0; c < m; c++) v += nzValue[a] * V[row + nz[c]] * nzValue[c];
     }
     gVariance[r] = Math.max(0, v);
     if (!usedMask[r]) excluded[r] = 1;

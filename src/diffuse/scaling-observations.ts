@@ -154,7 +154,7 @@ function fillGroupAndStill(
  * Row order sorted by group, then still, then row (stable): a counting sort by group, then an insertion sort by
  * still inside each group (groups are small; the rows stay in cache).
  */
-function sortByGroupThenStill(group: Int32Array, still: Int32Array, nGroups: number): Int32Array {
+function sortByGroupThenStill(group: Int32Array, still: Int32Array, nGroups: number, nFirst: number): Int32Array {
   const n = group.length;
   const start = new Int32Array(nGroups + 1);
   for (let i = 0; i < n; i++) start[group[i] + 1]++;
@@ -163,6 +163,11 @@ function sortByGroupThenStill(group: Int32Array, still: Int32Array, nGroups: num
   const order = new Int32Array(n);
   for (let i = 0; i < n; i++) order[next[group[i]]++] = i;
   // rows already ordered by still (files written still by still): the stable counting sort is enough
+  // each group comes from one input (Bragg rows [0, nFirst), diffuse rows after): inputs that are each ordered by
+  // still give still-ordered groups after the stable sort
+  let inputsSorted = true;
+  for (let i = 1; i < n && inputsSorted; i++) if (i !== nFirst && still[i] < still[i - 1]) inputsSorted = false;
+  if (inputsSorted) return order;
   let sortedByStill = true;
   for (let h = 0; h < nGroups && sortedByStill; h++) {
     for (let j = start[h] + 1; j < start[h + 1]; j++) {
@@ -282,7 +287,7 @@ export function buildScalingObservations(
   const stillAll = new Int32Array(n);
   if (bragg !== undefined) fillGroupAndStill(group, stillAll, 0, bIds.ids, 0, bragg.still, nStills);
   if (diffuse !== undefined) fillGroupAndStill(group, stillAll, nB, dIds.ids, nBraggGroups, diffuse.still, nStills);
-  const order = sortByGroupThenStill(group, stillAll, nGroups);
+  const order = sortByGroupThenStill(group, stillAll, nGroups, nB);
 
   const groupStart = sharedInt32(nGroups + 1);
   for (let i = 0; i < n; i++) groupStart[group[i] + 1]++;

@@ -234,6 +234,8 @@ export interface JointPassRunnerOptions {
   precomputeSmoother?: boolean;
   /** Minimum rows per shard (tests use small shards). @defaultValue {@link shardRowsFor}(P, dense) */
   shardRows?: number;
+  /** Pair offsets already computed with {@link groupPairStart} (saves a pass). @defaultValue computed */
+  pairStart?: Int32Array;
 }
 
 /**
@@ -290,7 +292,7 @@ export class JointPassRunner {
     const nGroups = columns.groupStart.length - 1;
     let cache: GroupCache | undefined;
     if (lowRank) {
-      const pairStart = shareI32(groupPairStart(columns.groupStart, columns.still));
+      const pairStart = shareI32(options.pairStart ?? groupPairStart(columns.groupStart, columns.still));
       const nPairs = pairStart[nGroups];
       cache = {
         pairStart,

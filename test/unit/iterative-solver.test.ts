@@ -5,6 +5,7 @@ import { JointScalingProblem, type JointSmootherSetup } from "../../src/diffuse/
 import { buildScalingObservations, type DiffuseInput } from "../../src/diffuse/scaling-observations.ts";
 import { seededRandom } from "../../src/kernels/random.ts";
 import { choleskyFactorKernel, choleskySolveInPlace } from "../../src/solve/cholesky.ts";
+import { levenbergMarquardt } from "../../src/solve/levenberg-marquardt.ts";
 
 function smootherSetup(): JointSmootherSetup {
   return {
@@ -177,4 +178,41 @@ describe("matrix-free normal equations (iterative mode)", () => {
       expect(Math.abs(b.scaleEsds[s] - a.scaleEsds[s])).toBeLessThan(1e-6 * a.scaleEsds[s]);
     }
   });
+
+  for (const iterativeAbove of [2000, 10]) {
+    it(`reusing the speculative pass of computeObjective changes no LM step beyond rounding (${iterativeAbove === 10 ? "PCG" : "dense"})`, () => {
+      const run = (speculativeNormalEquations: boolean) => {
+        const problem = new JointScalingProblem(observations, start, smootherSetup(), {
+          iterativeAbove,
+          speculativeNormalEquations,
+        });
+        let passes = 0;
+        const accumulate = problem.accumulate.bind(problem);
+        problem.accumulate = (withMatrix: boolean) => {
+          passes++;
+          return accumulate(withMatrix);
+        };
+        const result = levenbergMarquardt(problem, {
+          rmsdTolerance: 1e-10,
+          maxIterations: 30,
+          computeCovariance: false,
+        });
+        return { result, passes };
+      };
+      const plain = run(false);
+      const spec = run(true);
+      expect(spec.result.nIterations).toBe(plain.result.nIterations);
+      expect(spec.result.nIterations).toBeGreaterThan(2);
+      // one pass per accepted step saved
+      expect(spec.passes).toBeLessThan(plain.passes);
+      for (let i = 0; i < P; i++) {
+        expect(Math.abs(spec.result.parameters[i] - plain.result.parameters[i])).toBeLessThan(1e-9);
+      }
+      for (let k = 0; k < plain.result.rmsdHistory.length; k++) {
+        expect(Math.abs(spec.result.rmsdHistory[k] - plain.result.rmsdHistory[k])).toBeLessThan(
+          1e-10 * plain.result.rmsdHistory[k],
+        );
+      }
+    });
+  }
 });
