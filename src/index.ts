@@ -75,6 +75,7 @@ export * from "./diffuse/voxelize-files.ts";
 export * from "./diffuse/merge.ts";
 export * from "./diffuse/scaled-reflections.ts";
 export * from "./diffuse/scale-dataset.ts";
+export * from "./diffuse/common-space-group.ts";
 
 // The simulator
 export * from "./simulate/simulate-dataset.ts";

@@ -193,7 +193,7 @@ export function inverseScales(obs: ScalingObservations, problem: JointScalingPro
   const state = problem.modelState();
   const g = new Float64Array(obs.n);
   const w3 = new Float64Array(8);
-  const count = new Int32Array(1);
+  const count = new Int32Array(2);
   for (let o = 0; o < obs.n; o++) {
     const a =
       state.smoother === undefined ? 1 : smootherFactor(state.smoother, obs.qMagnitude[o], w3, count, undefined);

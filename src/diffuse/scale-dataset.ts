@@ -9,7 +9,7 @@
 import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { ConfigError, InputError } from "../errors.ts";
+import { ConfigError } from "../errors.ts";
 import { writeTextAtomic } from "../io/atomic-write.ts";
 import { readBinnedDiffuse, type BinnedDiffuseAttributes } from "../io/binned-diffuse.ts";
 import { readExperiments, writeExperiments, type ExperimentList } from "../io/expt.ts";
@@ -18,7 +18,6 @@ import { writeMergedDiffuse } from "../io/merged-diffuse.ts";
 import { readReflections } from "../io/refl-read.ts";
 import { writeReflections } from "../io/refl-write.ts";
 import { assertFiniteJson, writeScalesJson, type ScalesJson } from "../io/scales-json.ts";
-import { SpaceGroup } from "../symmetry/space-group.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";
 import { readDiffuseScalingConfigFile, type DiffuseScalingConfigInput } from "./config.ts";
 import type { BinnedPixelData } from "./diffuse-input.ts";
@@ -28,6 +27,7 @@ import { ccHalf, mergeDiffuse, type MergedDiffuse } from "./merge.ts";
 import { computeDiagnostics } from "./diagnostics.ts";
 import { buildScaledReflections } from "./scaled-reflections.ts";
 import { makeVoxelGrid } from "./voxel-grid.ts";
+import { commonSpaceGroup } from "./common-space-group.ts";
 
 /** A progress event of the job. */
 export type ScaleDatasetProgress =
@@ -111,21 +111,6 @@ function meanB(experiments: ExperimentList): Mat3 {
   return B;
 }
 
-/** The one space group of all crystals. */
-export function commonSpaceGroup(experiments: ExperimentList, source: string): SpaceGroup {
-  let hall: string | undefined;
-  experiments.experiments.forEach((e, i) => {
-    if (e.crystal === undefined) throw new InputError(`experiment ${i} has no crystal`, source);
-    const h = e.crystal.spaceGroupHall.trim();
-    if (hall === undefined) hall = h;
-    else if (h !== hall) {
-      throw new InputError(`experiment ${i} has space group "${h}" but experiment 0 has "${hall}"`, source);
-    }
-  });
-  if (hall === undefined) throw new InputError("no experiments", source);
-  return SpaceGroup.fromHall(hall);
-}
-
 async function readConfig(options: ScaleDatasetOptions): Promise<DiffuseScalingConfigInput> {
   let config: DiffuseScalingConfigInput = {};
   // issue 7: reading + JSON parsing live in config.ts, which keeps the error messages one printable line
@@ -142,7 +127,7 @@ async function readConfig(options: ScaleDatasetOptions): Promise<DiffuseScalingC
 /**
  * Runs the scaling job end to end.
  *
- * @throws {@link InputError} for unreadable or malformed inputs, {@link ConfigError} (and the v1 guards) for invalid
+ * @throws `InputError` for unreadable or malformed inputs, {@link ConfigError} (and the v1 guards) for invalid
  * configuration, {@link RefinementFailure} when refinement fails.
  */
 export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleDatasetResult> {

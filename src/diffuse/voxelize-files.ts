@@ -13,7 +13,7 @@ import { writeBinnedDiffuse } from "../io/binned-diffuse.ts";
 import { readExperiments } from "../io/expt.ts";
 import { readNpz } from "../io/npz.ts";
 import type { NpyArray } from "../io/npy.ts";
-import { commonSpaceGroup } from "./scale-dataset.ts";
+import { commonSpaceGroup } from "./common-space-group.ts";
 import { VOXEL_INDEX_RULE } from "./voxel-grid.ts";
 import { gridForCrystals, voxelizeStill, type VoxelizeOptions } from "./voxelize.ts";
 

@@ -5,18 +5,14 @@
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
+import { smootherIndexRange } from "../kernels/smoother-weights.ts";
 import { SparseMatrix } from "./sparse-matrix.ts";
 
 /**
  * Round half away from zero, like `boost::math::iround` (JavaScript's `Math.round` rounds halves up, which changes
- * the set of averaged smoother points on DIALS's own test case).
- *
- * @param x - value to round
- * @returns the nearest integer, halves rounded away from zero
+ * the set of averaged smoother points on DIALS's own test case). The kernel layer's implementation.
  */
-export function iround(x: number): number {
-  return x >= 0 ? Math.floor(x + 0.5) : -Math.floor(-x + 0.5);
-}
+export { iround } from "../kernels/smoother-weights.ts";
 
 /**
  * Number of smoother values for a number of intervals: 2 for 1, 3 for 2, otherwise `numIntervals + 2`.
@@ -49,8 +45,6 @@ export class SmootherAxis {
   readonly positions: Float64Array;
   /** Number of points averaged, `min(numAverage, nValues)`. */
   nAverage = 0;
-  /** `nAverage / 2` as a floating-point number. */
-  halfNAverage = 0;
 
   /**
    * @param range - `[x0, x1]` data range, `x1 > x0`
@@ -91,7 +85,6 @@ export class SmootherAxis {
       );
     }
     this.nAverage = n;
-    this.halfNAverage = n / 2;
   }
 
   /** Normalised coordinate `(x − x0)/spacing`. */
@@ -107,24 +100,7 @@ export class SmootherAxis {
    * @param o - offset in `out`
    */
   indexRange(z: number, out: Int32Array, o: number): void {
-    const nv = this.nValues;
-    if (nv <= 3) {
-      out[o] = 0;
-      out[o + 1] = nv;
-      return;
-    }
-    let i1 = iround(z - this.halfNAverage) + 1;
-    let i2 = i1 + this.nAverage;
-    if (i1 < 0) {
-      i1 = 0;
-      i2 = Math.max(2, i2);
-    }
-    if (i2 > nv) {
-      i2 = nv;
-      i1 = Math.min(i1, nv - 2);
-    }
-    out[o] = i1;
-    out[o + 1] = i2;
+    smootherIndexRange(z, this.nValues, this.nAverage, out, o);
   }
 }
 

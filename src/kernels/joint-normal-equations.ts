@@ -63,7 +63,7 @@ export function precomputeSmootherWeights(
   const count = allocate.u8(n);
   const weights = allocate.f64(n * stride);
   const w = new Float64Array(8);
-  const c = new Int32Array(1);
+  const c = new Int32Array(2);
   for (let o = 0; o < n; o++) {
     const q = qMagnitude[o];
     const x = q < smoother.qMin ? smoother.qMin : q > smoother.qMax ? smoother.qMax : q;
@@ -295,7 +295,7 @@ function createScratch(maxGroupSize: number, nFreeSmoother: number): Scratch {
     smR: new Float64Array(k),
     smCC: new Float64Array(k * k),
     w3: new Float64Array(8),
-    count: new Int32Array(1),
+    count: new Int32Array(2),
   };
 }
 

@@ -31,9 +31,33 @@ export function iround(x: number): number {
 }
 
 /**
+ * DIALS's `idx_range`: writes the half-open range `[out[o], out[o+1])` of the values averaged at normalised
+ * coordinate `z` (all values when nValues ≤ 3; otherwise the `nAverage` nearest, clipped to the ends, using `iround`).
+ */
+export function smootherIndexRange(z: number, nValues: number, nAverage: number, out: Int32Array, o: number): void {
+  if (nValues <= 3) {
+    out[o] = 0;
+    out[o + 1] = nValues;
+    return;
+  }
+  let i1 = iround(z - nAverage / 2) + 1;
+  let i2 = i1 + nAverage;
+  if (i1 < 0) {
+    i1 = 0;
+    i2 = Math.max(2, i2);
+  }
+  if (i2 > nValues) {
+    i2 = nValues;
+    i1 = Math.min(i1, nValues - 2);
+  }
+  out[o] = i1;
+  out[o + 1] = i2;
+}
+
+/**
  * Fills `weights[0 .. count)` with the raw Gaussian weights of the values `first .. first + count − 1` at data
  * coordinate `x`, and returns `first`; the count is written to `countOut[0]`. At most `nAverage` (or all values when
- * nValues ≤ 3) are used, so `weights` needs room for `max(nAverage, 3)` entries.
+ * nValues ≤ 3) are used, so `weights` needs room for `max(nAverage, 3)` entries; `countOut` needs room for 2 entries.
  */
 export function smootherWeightsAt(
   state: SmootherKernelState,
@@ -41,25 +65,10 @@ export function smootherWeightsAt(
   weights: Float64Array,
   countOut: Int32Array,
 ): number {
-  const nValues = state.nValues;
   const z = (x - state.x0) / state.spacing;
-  let i1: number;
-  let i2: number;
-  if (nValues <= 3) {
-    i1 = 0;
-    i2 = nValues;
-  } else {
-    i1 = iround(z - state.nAverage / 2) + 1;
-    i2 = i1 + state.nAverage;
-    if (i1 < 0) {
-      i1 = 0;
-      i2 = Math.max(2, i2);
-    }
-    if (i2 > nValues) {
-      i2 = nValues;
-      i1 = Math.min(i1, nValues - 2);
-    }
-  }
+  smootherIndexRange(z, state.nValues, state.nAverage, countOut, 0);
+  const i1 = countOut[0];
+  const i2 = countOut[1];
   const sigma = state.sigma;
   const positions = state.positions;
   for (let j = i1; j < i2; j++) {
