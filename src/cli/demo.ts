@@ -12,6 +12,7 @@ import { Option, type Command } from "commander";
 import { scaleDataset } from "../diffuse/scale-dataset.ts";
 import { InputError } from "../errors.ts";
 import { createProgressReporter } from "./progress.ts";
+import { parsedArgv } from "./argv.ts";
 
 /** The bundled example files, relative to the package root. */
 export const DEMO_FILES = {
@@ -27,15 +28,6 @@ export const DEMO_FILES = {
  */
 export function examplesDir(): string {
   return fileURLToPath(new URL("../../examples/", import.meta.url));
-}
-
-/**
- * The argument vector the program was parsed from (commander keeps it as `rawArgs`, which its typings omit); it
- * differs from `process.argv` when `main()` is called in-process.
- */
-function parsedArgv(command: Command): readonly string[] {
-  const raw = (command.parent as { rawArgs?: unknown } | null)?.rawArgs;
-  return Array.isArray(raw) && raw.every((a) => typeof a === "string") ? raw : process.argv;
 }
 
 /** Options as commander parses them. */

@@ -220,6 +220,16 @@ export function registerInspect(program: Command): void {
     .description("summarise a DIALS experiment list (.expt) or reflection table (.refl)")
     .argument("<file>", "the .expt or .refl file")
     .option("--json", "print one JSON object instead of a readable summary")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ diffuse-scale inspect stills.refl
+  $ diffuse-scale inspect --json stills.expt
+  $ diffuse-scale inspect --json integrated.refl | jq .nrows
+
+Exit codes: 0 success, 2 unreadable or malformed file (one line on stderr).`,
+    )
     .action(async (file: string, opts: { json?: boolean }) => {
       const text = await runInspect(file, { json: opts.json === true });
       process.stdout.write(text);

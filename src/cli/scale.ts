@@ -7,6 +7,7 @@ import { Option, type Command } from "commander";
 import { ConfigError } from "../errors.ts";
 import { scaleDataset } from "../diffuse/scale-dataset.ts";
 import { createProgressReporter } from "./progress.ts";
+import { parsedArgv } from "./argv.ts";
 
 function positiveInt(name: string): (v: string) => number {
   return (v) => {
@@ -80,7 +81,7 @@ Examples:
 Outputs in --out: scales.json, scaled.refl, scaled.expt, refinement.json, merged_diffuse.h5 (with --diffuse).
 Exit codes: 0 success, 2 bad input or configuration, 1 refinement failure.`,
     )
-    .action(async (opts: ScaleCliOptions) => {
+    .action(async (opts: ScaleCliOptions, command: Command) => {
       const progress = createProgressReporter({ quiet: opts.quiet === true || opts.json === true });
       try {
         const result = await scaleDataset({
@@ -96,7 +97,7 @@ Exit codes: 0 success, 2 bad input or configuration, 1 refinement failure.`,
           outlierZmax: opts.zmax,
           seed: opts.seed,
           ...(opts.threads === undefined ? {} : { threads: opts.threads }),
-          commandLine: ["diffuse-scale", ...process.argv.slice(2)].join(" "),
+          commandLine: ["diffuse-scale", ...parsedArgv(command).slice(2)].join(" "),
           onProgress: (e) => {
             progress.report(e);
           },
