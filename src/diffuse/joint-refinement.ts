@@ -128,9 +128,14 @@ export interface JointRefinementResult {
    * Covariance of the refined parameters (θ_s = ln b_s for the included stills, then the free smoother values), P×P
    * row-major, in the pinned gauge and scaled by the reduced χ². With more stills than `iterativeAbove` (no dense
    * matrix) only its diagonal is estimated, as χ²_red / N_ii (the conditional variances: a lower bound of the
-   * marginal ones), and the off-diagonal elements are 0.
+   * marginal ones), stored as a vector of length P (see `covarianceIsDiagonal`).
    */
   readonly covariance: Float64Array;
+  /**
+   * True when only the diagonal was estimated (iterative mode): `covariance` then has length P (the variances), so its
+   * size stays linear in the number of stills.
+   */
+  readonly covarianceIsDiagonal: boolean;
   /** Initial b for each included still, in the same gauge. */
   readonly initialScales: Float64Array;
   /** Refined smoother values (first fixed at 1), or undefined. */
@@ -273,6 +278,7 @@ function sameRows(a: Int32Array, b: Int32Array): boolean {
 function gaugeProjectedCovariance(problem: JointScalingProblem): {
   covariance: Float64Array;
   reducedChiSquared: number;
+  diagonalOnly: boolean;
 } {
   const ne = problem.buildDenseNormalEquations();
   if (ne === undefined) return diagonalCovariance(problem);
@@ -298,23 +304,27 @@ function gaugeProjectedCovariance(problem: JointScalingProblem): {
     }
   }
   for (let i = 0; i < n * n; i++) v[i] *= reducedChiSquared;
-  return { covariance: v, reducedChiSquared };
+  return { covariance: v, reducedChiSquared, diagonalOnly: false };
 }
 
 /** Diagonal-only covariance estimate of the iterative mode: χ²_red / N_ii (see the `covariance` field). */
-function diagonalCovariance(problem: JointScalingProblem): { covariance: Float64Array; reducedChiSquared: number } {
+function diagonalCovariance(problem: JointScalingProblem): {
+  covariance: Float64Array;
+  reducedChiSquared: number;
+  diagonalOnly: true;
+} {
   const ne = problem.buildNormalEquations();
   const n = ne.n;
   const dof = ne.nEquations - (n - 1);
   const reducedChiSquared = dof > 0 ? (2 * ne.objective) / dof : 0;
-  const covariance = new Float64Array(n * n);
+  const covariance = new Float64Array(n);
   const diagonal = ne.operator?.diagonal;
   if (diagonal === undefined) throw new RefinementFailure("iterative normal equations have no diagonal");
   for (let i = 0; i < n; i++) {
     if (!(diagonal[i] > 0)) throw new RefinementFailure(`normal matrix diagonal element ${i} is not positive`);
-    covariance[i * n + i] = reducedChiSquared / diagonal[i];
+    covariance[i] = reducedChiSquared / diagonal[i];
   }
-  return { covariance, reducedChiSquared };
+  return { covariance, reducedChiSquared, diagonalOnly: true };
 }
 
 /**
@@ -443,9 +453,9 @@ function runRefinement(
 
   const scales = problem.scales();
   const smootherValues = problem.smootherValues();
-  const { covariance, reducedChiSquared } = gaugeProjectedCovariance(problem);
+  const { covariance, reducedChiSquared, diagonalOnly } = gaugeProjectedCovariance(problem);
   const np = problem.nParameters;
-  const variance = (i: number) => Math.max(0, covariance[i * np + i]);
+  const variance = (i: number) => Math.max(0, covariance[diagonalOnly ? i : i * np + i]);
   const scaleEsds = scales.map((b, s) => b * Math.sqrt(variance(s)));
   let smootherEsds: Float64Array | undefined;
   if (smootherValues !== undefined) {
@@ -472,6 +482,7 @@ function runRefinement(
     scales,
     scaleEsds,
     covariance,
+    covarianceIsDiagonal: diagonalOnly,
     initialScales,
     smootherValues,
     smootherEsds,

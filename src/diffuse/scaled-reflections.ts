@@ -89,9 +89,13 @@ export function buildScaledReflections(
       }
     }
     let v = 0;
-    for (let a = 0; a < m; a++) {
-      const row = nz[a] * P;
-      for (let c = 0; c < m; c++) v += nzValue[a] * V[row + nz[c]] * nzValue[c];
+    if (details.covarianceIsDiagonal) {
+      for (let a = 0; a < m; a++) v += nzValue[a] * V[nz[a]] * nzValue[a];
+    } else {
+      for (let a = 0; a < m; a++) {
+        const row = nz[a] * P;
+        for (let c = 0; c < m; c++) v += nzValue[a] * V[row + nz[c]] * nzValue[c];
+      }
     }
     gVariance[r] = Math.max(0, v);
     if (!usedMask[r]) excluded[r] = 1;
