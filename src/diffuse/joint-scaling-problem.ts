@@ -326,6 +326,11 @@ export class JointScalingProblem implements LeastSquaresProblem {
     }
     const nRestraints = this.addRestraints(acc);
     if (this.iterative) return this.matrixFreeEquations(acc, nRestraints);
+    return this.denseEquations(acc, nRestraints);
+  }
+
+  /** Dense normal equations from a pass with the matrix: adds the gauge term and counts the restraint rows. */
+  private denseEquations(acc: JointAccumulation, nRestraints: number): NormalEquations {
     const matrix = acc.matrix ?? new Float64Array(0);
     this.addGaugeTerm(matrix);
     return {
@@ -436,17 +441,7 @@ export class JointScalingProblem implements LeastSquaresProblem {
     if (!this.iterative) return this.buildNormalEquations();
     if (!this.denseAvailable) return undefined;
     const acc = this.runner.run(PassMode.dense, this.scales(), this.values);
-    const nRestraints = this.addRestraints(acc);
-    const matrix = acc.matrix ?? new Float64Array(0);
-    this.addGaugeTerm(matrix);
-    return {
-      n: this.nParameters,
-      matrix,
-      gradient: acc.gradient,
-      objective: acc.objective,
-      nObservations: acc.nObservations,
-      nEquations: acc.nObservations + nRestraints,
-    };
+    return this.denseEquations(acc, this.addRestraints(acc));
   }
 
   /**

@@ -21,7 +21,7 @@ import {
   resolveOptions,
   rmsdConverged,
   solveShifted,
-  varianceCovarianceOf,
+  refinementResult,
 } from "./levenberg-marquardt.ts";
 
 /**
@@ -109,18 +109,11 @@ export function gaussNewton(problem: LeastSquaresProblem, options: RefinementOpt
     ne = buildChecked(problem, xOld);
   }
   problem.setParameters(x);
-  const { esds, varianceCovariance } =
-    options.computeCovariance === false
-      ? { esds: new Float64Array(n).fill(Number.NaN), varianceCovariance: new Float64Array(0) }
-      : varianceCovarianceOf(problem, last.ne, 0, last.factor);
-  return {
-    parameters: Float64Array.from(x),
-    nIterations,
-    converged: stopReason === "rmsd_converged",
-    stopReason,
-    rmsdHistory,
-    objectiveHistory,
-    esds,
-    varianceCovariance,
-  };
+  return refinementResult(
+    problem,
+    options,
+    x,
+    { nIterations, stopReason, rmsdHistory, objectiveHistory },
+    { ne: last.ne, mu: 0, factor: last.factor },
+  );
 }

@@ -143,17 +143,30 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, options: Refine
     }
   }
   problem.setParameters(x);
+  return refinementResult(problem, options, x, { nIterations, stopReason, rmsdHistory, objectiveHistory }, lastSolve);
+}
+
+/**
+ * The result of a full-matrix minimiser (LM or GN): the final parameters, the history, and the ESDs and var-cov from
+ * the last solve (`mu` = 0 for Gauss–Newton), unless `options.computeCovariance` is false.
+ * @internal
+ */
+export function refinementResult(
+  problem: LeastSquaresProblem,
+  options: RefinementOptions,
+  x: Float64Array,
+  run: Pick<RefinementResult, "nIterations" | "stopReason" | "rmsdHistory" | "objectiveHistory">,
+  lastSolve: { ne: NormalEquations; mu: number; factor: Float64Array | undefined },
+): RefinementResult {
+  const n = problem.nParameters;
   const { esds, varianceCovariance } =
     options.computeCovariance === false
       ? { esds: new Float64Array(n).fill(Number.NaN), varianceCovariance: new Float64Array(0) }
       : varianceCovarianceOf(problem, lastSolve.ne, lastSolve.mu, lastSolve.factor);
   return {
     parameters: Float64Array.from(x),
-    nIterations,
-    converged: stopReason === "rmsd_converged",
-    stopReason,
-    rmsdHistory,
-    objectiveHistory,
+    ...run,
+    converged: run.stopReason === "rmsd_converged",
     esds,
     varianceCovariance,
   };
