@@ -11,17 +11,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InputError } from "../../src/errors.ts";
 import { parseExperiments, readExperiments } from "../../src/io/expt.ts";
 import {
-  CASE_TIME_LIMIT_MS,
   Tally,
   applyMutation,
-  classify,
   expectClean,
   findAll,
   mutationArb,
-  withTimeout,
+  runCase,
+  runCaseSync,
   type SwapSite,
 } from "./fuzz-harness.ts";
 
@@ -141,17 +139,10 @@ function fuzzStruct(t: Tally, file: string, numRuns: number, seed: number): void
   fc.assert(
     fc.property(structArb(paths.length), (muts) => {
       const json = applyStruct(doc, paths, muts);
-      const start = performance.now();
-      try {
+      return runCaseSync(t, NAME, () => {
         const list = parseExperiments(json, NAME);
         expect(list.length).toBeGreaterThanOrEqual(0);
-        t.record("valid", performance.now() - start);
-        return true;
-      } catch (err) {
-        const c = classify(err, [InputError], NAME);
-        t.record(c.outcome, performance.now() - start, c.detail);
-        return true; // tallied; expectClean reports every non-typed outcome with samples
-      }
+      });
     }),
     { seed, numRuns },
   );
@@ -177,16 +168,7 @@ async function fuzzBytes(t: Tally, file: string, numRuns: number, seed: number):
   await fc.assert(
     fc.asyncProperty(mutationArb(0, swaps.length), async (m) => {
       writeFileSync(path, applyMutation(base, m, [], swaps));
-      const start = performance.now();
-      try {
-        await withTimeout(readExperiments(path), CASE_TIME_LIMIT_MS);
-        t.record("valid", performance.now() - start);
-        return true;
-      } catch (err) {
-        const c = classify(err, [InputError], path);
-        t.record(c.outcome, performance.now() - start, c.detail);
-        return true; // tallied; expectClean reports every non-typed outcome with samples
-      }
+      return runCase(t, path, () => readExperiments(path));
     }),
     { seed, numRuns },
   );

@@ -7,6 +7,7 @@
  */
 import fc from "fast-check";
 import { expect } from "vitest";
+import { InputError } from "../../src/errors.ts";
 import { isControl } from "../../src/io/printable.ts";
 
 /** An integer field of a valid file whose value a "length lie" replaces. */
@@ -274,4 +275,34 @@ export function expectClean(t: Tally, minCases: number): void {
   expect(t.typed + t.valid).toBe(t.cases);
   expect(t.slowest).toBeLessThan(CASE_TIME_LIMIT_MS);
   expect(t.peakRssGrowth).toBeLessThan(RSS_GROWTH_LIMIT);
+}
+
+/**
+ * Runs one synchronous fuzz case: `read` returning means a valid input ("valid"); a throw is classified with
+ * {@link classify} (typed = `InputError` naming `file`). The outcome and duration go into the tally; the result is
+ * always true because the tally, checked by {@link expectClean}, is the verdict.
+ */
+export function runCaseSync(t: Tally, file: string, read: () => unknown): true {
+  const start = performance.now();
+  try {
+    read();
+    t.record("valid", performance.now() - start);
+  } catch (err) {
+    const c = classify(err, [InputError], file);
+    t.record(c.outcome, performance.now() - start, c.detail);
+  }
+  return true;
+}
+
+/** {@link runCaseSync} for an asynchronous reader, bounded by {@link CASE_TIME_LIMIT_MS}. */
+export async function runCase(t: Tally, file: string, read: () => Promise<unknown>): Promise<true> {
+  const start = performance.now();
+  try {
+    await withTimeout(read(), CASE_TIME_LIMIT_MS);
+    t.record("valid", performance.now() - start);
+  } catch (err) {
+    const c = classify(err, [InputError], file);
+    t.record(c.outcome, performance.now() - start, c.detail);
+  }
+  return true;
 }

@@ -12,16 +12,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InputError } from "../../src/errors.ts";
 import { parseNpz, readZipMembers, writeNpz, type NpyArray } from "../../src/io/npz.ts";
 import { parseNpy } from "../../src/io/npy.ts";
 import {
   Tally,
   applyMutation,
-  classify,
   expectClean,
   findAll,
   mutationArb,
+  runCaseSync,
   type IntSite,
   type SwapSite,
 } from "./fuzz-harness.ts";
@@ -152,16 +151,9 @@ function fuzzNpy(t: Tally, base: Uint8Array, numRuns: number, seed: number): voi
   fc.assert(
     fc.property(mutationArb(ints.length, swaps.length), (m) => {
       const bytes = applyMutation(base, m, ints, swaps);
-      const start = performance.now();
-      try {
+      return runCaseSync(t, NAME, () => {
         checkArrays(new Map([["x", parseNpy(bytes, NAME)]]));
-        t.record("valid", performance.now() - start);
-        return true;
-      } catch (err) {
-        const c = classify(err, [InputError], NAME);
-        t.record(c.outcome, performance.now() - start, c.detail);
-        return true; // tallied; expectClean reports every non-typed outcome with samples
-      }
+      });
     }),
     { seed, numRuns },
   );
@@ -174,16 +166,9 @@ function fuzz(t: Tally, base: Uint8Array, numRuns: number, seed: number): void {
   fc.assert(
     fc.property(mutationArb(ints.length, swaps.length), (m) => {
       const bytes = applyMutation(base, m, ints, swaps);
-      const start = performance.now();
-      try {
+      return runCaseSync(t, NAME, () => {
         checkArrays(parseNpz(bytes, NAME));
-        t.record("valid", performance.now() - start);
-        return true;
-      } catch (err) {
-        const c = classify(err, [InputError], NAME);
-        t.record(c.outcome, performance.now() - start, c.detail);
-        return true; // tallied; expectClean reports every non-typed outcome with samples
-      }
+      });
     }),
     { seed, numRuns },
   );

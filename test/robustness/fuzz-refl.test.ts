@@ -11,20 +11,17 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InputError } from "../../src/errors.ts";
 import { readReflections } from "../../src/io/refl-read.ts";
 import { writeReflections } from "../../src/io/refl-write.ts";
 import { ReflectionTable } from "../../src/table/reflection-table.ts";
 import { COLUMN_TYPES } from "../../src/table/column-types.ts";
 import {
-  CASE_TIME_LIMIT_MS,
   Tally,
   applyMutation,
-  classify,
   expectClean,
   findAll,
   mutationArb,
-  withTimeout,
+  runCase,
   type IntSite,
   type SwapSite,
 } from "./fuzz-harness.ts";
@@ -184,18 +181,11 @@ async function fuzz(t: Tally, base: Uint8Array, numRuns: number, seed: number): 
   await fc.assert(
     fc.asyncProperty(mutationArb(ints.length, swaps.length), async (m) => {
       writeFileSync(path, applyMutation(base, m, ints, swaps));
-      const start = performance.now();
-      try {
-        const table = await withTimeout(readReflections(path), CASE_TIME_LIMIT_MS);
+      return runCase(t, path, async () => {
+        const table = await readReflections(path);
         // A table that was accepted must be self-consistent.
         for (const name of table.columnNames()) table.column(name);
-        t.record("valid", performance.now() - start);
-        return true;
-      } catch (err) {
-        const c = classify(err, [InputError], path);
-        t.record(c.outcome, performance.now() - start, c.detail);
-        return true; // tallied; expectClean reports every non-typed outcome with samples
-      }
+      });
     }),
     { seed, numRuns },
   );
