@@ -146,6 +146,8 @@ export interface JointRefinementResult {
   readonly observations: ScalingObservations;
   /** Outlier rows (indices into `observations`). */
   readonly outlierRows: Int32Array;
+  /** Inverse scale g of every final observation at the refined parameters (the g of `references`). */
+  readonly inverseScales: Float64Array;
   /** Final per-group references. */
   readonly references: GroupReferences;
   /** Statistics in the spec's form. */
@@ -488,6 +490,7 @@ function runRefinement(
     smootherEsds,
     observations,
     outlierRows: outliers,
+    inverseScales: g,
     references,
     statistics: {
       nIterations,

@@ -170,7 +170,7 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
 
   const tMerge = performance.now();
   let merged: MergedDiffuse | undefined;
-  const g = inverseScalesOf(model, details);
+  const g = details.inverseScales;
   if (binned !== undefined) {
     progress?.({ phase: "merge", done: 0, total: 1, label: "voxels" });
     const grid = makeVoxelGrid(binned.attributes.ndiv, binned.attributes.hklMax);
@@ -311,16 +311,6 @@ function braggUsedMask(refinement: RefineParametersResult, nrows: number): Uint8
   const input = refinement.details.braggInput;
   if (input !== undefined) for (const r of input.sourceRow) mask[r] = 1;
   return mask;
-}
-
-/** Inverse scales of the final observations (still indices are positions among the included stills). */
-function inverseScalesOf(model: DiffuseScalingModel, details: RefineParametersResult["details"]): Float64Array {
-  const obs = details.observations;
-  const g = new Float64Array(obs.n);
-  for (let o = 0; o < obs.n; o++) {
-    g[o] = model.getScalesForObservation(details.includedStills[obs.still[o]], obs.qMagnitude[o])[0];
-  }
-  return g;
 }
 
 /** The scales.json document of a refined model. */
