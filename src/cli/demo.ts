@@ -1,7 +1,7 @@
 /**
  * `diffuse-scale demo`: scales the bundled example dataset (`examples/`: 40 simulated stills with Bragg and diffuse
  * data, made with DIALS/cctbx) with the resolution smoother on, and writes the outputs and `report.html` to
- * `--out` (default `demo-output`). `npm start` runs it. Wiring only: the work is {@link scaleDataset}.
+ * `--out` (default `demo-output`). `npm start` runs it. Wiring only: the work is `scaleDataset`.
  *
  * @packageDocumentation
  */
@@ -9,7 +9,6 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Option, type Command } from "commander";
-import { scaleDataset } from "../diffuse/scale-dataset.ts";
 import { InputError } from "../errors.ts";
 import { createProgressReporter } from "./progress.ts";
 import { parsedArgv } from "./argv.ts";
@@ -74,6 +73,7 @@ see examples/README.md). Outputs: the files of \`diffuse-scale scale\` and repor
       }
       const progress = createProgressReporter({ quiet: opts.quiet === true });
       try {
+        const { scaleDataset } = await import("../diffuse/scale-dataset.ts");
         const result = await scaleDataset({
           exptPath: paths.expt,
           reflPath: paths.refl,

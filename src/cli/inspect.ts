@@ -8,9 +8,7 @@ import { open } from "node:fs/promises";
 import { extname } from "node:path";
 import type { Command } from "commander";
 import { InputError } from "../errors.ts";
-import { readExperiments } from "../io/expt.ts";
 import type { ExperimentList } from "../io/expt.ts";
-import { readReflections } from "../io/refl-read.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";
 
 /** Summary of an experiment list, as printed by `inspect --json`. */
@@ -202,9 +200,11 @@ export interface InspectOptions {
 export async function runInspect(path: string, options: InspectOptions = {}): Promise<string> {
   const kind = await detectDialsFileKind(path);
   if (kind === "experiments") {
+    const { readExperiments } = await import("../io/expt.ts");
     const list = await readExperiments(path);
     return options.json === true ? `${JSON.stringify(summariseExperiments(list))}\n` : describeExperiments(path, list);
   }
+  const { readReflections } = await import("../io/refl-read.ts");
   const t = await readReflections(path);
   return options.json === true ? `${JSON.stringify(summariseReflections(t))}\n` : describeReflections(path, t);
 }

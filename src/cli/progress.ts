@@ -4,7 +4,14 @@
  *
  * @packageDocumentation
  */
-import cliProgress from "cli-progress";
+import { createRequire } from "node:module";
+import type cliProgressNamespace from "cli-progress";
+
+/** Loads cli-progress (CommonJS) synchronously, only when a bar is really shown (stderr is a TTY). */
+function loadCliProgress(): typeof cliProgressNamespace {
+  const require = createRequire(import.meta.url);
+  return require("cli-progress") as typeof cliProgressNamespace;
+}
 
 /** A progress event as the library reports it. */
 export type ProgressEvent =
@@ -29,10 +36,11 @@ export function createProgressReporter(
 ): ProgressReporter {
   const stream = options.stream ?? process.stderr;
   if (options.quiet === true || !stream.isTTY) return { report: () => undefined, stop: () => undefined };
-  let bar: cliProgress.SingleBar | undefined;
+  const cliProgress = loadCliProgress();
+  let bar: cliProgressNamespace.SingleBar | undefined;
   let phase = "";
   let lastIterationTime = 0;
-  const start = (name: string, total: number, format: string): cliProgress.SingleBar => {
+  const start = (name: string, total: number, format: string): cliProgressNamespace.SingleBar => {
     bar?.stop();
     phase = name;
     const b = new cliProgress.SingleBar(

@@ -1,11 +1,10 @@
 /**
  * `diffuse-scale report DIR`: rebuilds `DIR/report.html` from the outputs of `diffuse-scale scale` (wiring of
- * {@link writeReport}; no maths here).
+ * `writeReport`; no maths here).
  *
  * @packageDocumentation
  */
 import type { Command } from "commander";
-import { writeReport } from "../report/write-report.ts";
 import { createProgressReporter } from "./progress.ts";
 
 /** Options as commander parses them. */
@@ -37,6 +36,7 @@ Exit codes: 0 success, 2 missing or malformed scales.json/refinement.json.`,
     .action(async (dir: string, opts: ReportCliOptions) => {
       const progress = createProgressReporter({ quiet: opts.quiet === true });
       try {
+        const { writeReport } = await import("../report/write-report.ts");
         const result = await writeReport(dir, {
           ...(opts.out === undefined ? {} : { outPath: opts.out }),
           ...(opts.title === undefined ? {} : { title: opts.title }),

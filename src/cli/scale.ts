@@ -1,11 +1,10 @@
 /**
- * `diffuse-scale scale`: wiring of {@link scaleDataset} (no maths here).
+ * `diffuse-scale scale`: wiring of `scaleDataset` (no maths here).
  *
  * @packageDocumentation
  */
 import { Option, type Command } from "commander";
 import { ConfigError } from "../errors.ts";
-import { scaleDataset } from "../diffuse/scale-dataset.ts";
 import { createProgressReporter } from "./progress.ts";
 import { parsedArgv } from "./argv.ts";
 
@@ -84,6 +83,8 @@ Exit codes: 0 success, 2 bad input or configuration, 1 refinement failure.`,
     .action(async (opts: ScaleCliOptions, command: Command) => {
       const progress = createProgressReporter({ quiet: opts.quiet === true || opts.json === true });
       try {
+        // Loaded here, not at start-up: `--help`/`--version` and the other commands never load the pipeline.
+        const { scaleDataset } = await import("../diffuse/scale-dataset.ts");
         const result = await scaleDataset({
           exptPath: opts.expt,
           reflPath: opts.refl,

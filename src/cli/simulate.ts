@@ -1,11 +1,10 @@
 /**
- * `diffuse-scale simulate`: wiring of {@link simulateDataset} (no maths here).
+ * `diffuse-scale simulate`: wiring of `simulateDataset` (no maths here).
  *
  * @packageDocumentation
  */
 import type { Command } from "commander";
 import { ConfigError } from "../errors.ts";
-import { simulateDataset } from "../simulate/simulate-dataset.ts";
 import { createProgressReporter } from "./progress.ts";
 
 function integerFlag(name: string): (v: string) => number {
@@ -99,6 +98,7 @@ Examples:
       }) => {
         const progress = createProgressReporter({ quiet: opts.quiet === true || opts.json === true });
         try {
+          const { simulateDataset } = await import("../simulate/simulate-dataset.ts");
           const result = await simulateDataset({
             outDir: opts.out,
             stills: opts.stills,

@@ -1,11 +1,10 @@
 /**
- * `diffuse-scale voxelize`: wiring of {@link voxelizeFiles} (no maths here).
+ * `diffuse-scale voxelize`: wiring of `voxelizeFiles` (no maths here).
  *
  * @packageDocumentation
  */
 import type { Command } from "commander";
 import { ConfigError } from "../errors.ts";
-import { voxelizeFiles } from "../diffuse/voxelize-files.ts";
 import { createProgressReporter } from "./progress.ts";
 
 function positiveNumber(name: string): (v: string) => number {
@@ -50,6 +49,7 @@ Examples:
         if (!Number.isInteger(opts.ndiv)) throw new ConfigError(`--ndiv must be an integer, got ${opts.ndiv}`);
         const progress = createProgressReporter({ quiet: opts.quiet === true || opts.json === true });
         try {
+          const { voxelizeFiles } = await import("../diffuse/voxelize-files.ts");
           const summary = await voxelizeFiles({
             exptPath: opts.expt,
             pixels: opts.pixels,

@@ -65,35 +65,110 @@ export interface ScalingDiagnostics {
   nOutliers: { bragg: number; diffuse: number };
 }
 
-function summariseResiduals(delta: number[]): ResidualSummary | null {
+/** Below this many values the order statistics come from a plain sort. */
+const SORT_BELOW = 4096;
+
+/**
+ * The values that a full ascending sort of `values` would put at positions `ranks` (ascending), without sorting
+ * everything: the values are counted into buckets of a monotone map of value to bucket (equal widths over
+ * mean ± 10 sd, one overflow bucket at either end), and only the buckets that hold a wanted rank are gathered and
+ * sorted. Exact whatever the distribution (a crowded bucket only costs time). The values must be finite.
+ *
+ * @param values - The values (not modified).
+ * @param ranks - Wanted positions in the sorted order, ascending integers in `[0, values.length)`.
+ * @param mean - Mean of the values (centres the bucket range).
+ * @param sd - Standard deviation of the values (sets the bucket range).
+ * @returns The order statistics, one per rank.
+ * @internal
+ */
+export function orderStatistics(values: Float64Array, ranks: Float64Array, mean: number, sd: number): Float64Array {
+  const n = values.length;
+  const out = new Float64Array(ranks.length);
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const lo = Math.max(min, mean - 10 * sd);
+  const hi = Math.min(max, mean + 10 * sd);
+  const nInner = Math.min(1 << 16, Math.max(1024, n >> 4));
+  const scale = nInner / (hi - lo);
+  if (n < SORT_BELOW || !(hi > lo) || !Number.isFinite(scale) || !(scale > 0)) {
+    const sorted = values.slice().sort();
+    for (let j = 0; j < ranks.length; j++) out[j] = sorted[ranks[j]];
+    return out;
+  }
+  // bucket 0: v < lo; 1..nInner: [lo, hi) in equal widths; nInner + 1: v ≥ hi (monotone non-decreasing in v)
+  const nBuckets = nInner + 2;
+  const bucketOf = (v: number): number =>
+    v < lo ? 0 : v >= hi ? nBuckets - 1 : 1 + Math.min(nInner - 1, Math.floor((v - lo) * scale));
+  const start = new Int32Array(nBuckets + 1);
+  for (let i = 0; i < n; i++) start[bucketOf(values[i]) + 1]++;
+  for (let b = 0; b < nBuckets; b++) start[b + 1] += start[b];
+  // the buckets holding wanted ranks, and where their values go in the gather buffer
+  const slot = new Int32Array(nBuckets).fill(-1);
+  const bucketOfRank = new Int32Array(ranks.length);
+  let gathered = 0;
+  let b = 0;
+  for (let j = 0; j < ranks.length; j++) {
+    while (start[b + 1] <= ranks[j]) b++;
+    bucketOfRank[j] = b;
+    if (slot[b] < 0) {
+      slot[b] = gathered;
+      gathered += start[b + 1] - start[b];
+    }
+  }
+  const buffer = new Float64Array(gathered);
+  const fill = slot.slice();
+  for (let i = 0; i < n; i++) {
+    const bucket = bucketOf(values[i]);
+    const k = fill[bucket];
+    if (k >= 0) {
+      buffer[k] = values[i];
+      fill[bucket] = k + 1;
+    }
+  }
+  let lastSorted = -1;
+  for (let j = 0; j < ranks.length; j++) {
+    const bj = bucketOfRank[j];
+    const offset = slot[bj];
+    if (bj !== lastSorted) {
+      buffer.subarray(offset, offset + start[bj + 1] - start[bj]).sort();
+      lastSorted = bj;
+    }
+    out[j] = buffer[offset + ranks[j] - start[bj]];
+  }
+  return out;
+}
+
+function summariseResiduals(delta: Float64Array): ResidualSummary | null {
   const n = delta.length;
   if (n === 0) return null;
   let mean = 0;
-  for (const d of delta) mean += d;
+  for (let i = 0; i < n; i++) mean += delta[i];
   mean /= n;
   let ss = 0;
-  for (const d of delta) ss += (d - mean) ** 2;
+  for (let i = 0; i < n; i++) ss += (delta[i] - mean) ** 2;
   const nBins = 48;
   const edges = Array.from({ length: nBins + 1 }, (_, i) => -6 + (12 * i) / nBins);
-  const counts = new Array<number>(nBins).fill(0);
-  for (const d of delta) {
-    const b = Math.min(nBins - 1, Math.max(0, Math.floor(((d + 6) / 12) * nBins)));
-    counts[b]++;
+  const binCounts = new Float64Array(nBins);
+  for (let i = 0; i < n; i++) {
+    const b = Math.min(nBins - 1, Math.max(0, Math.floor(((delta[i] + 6) / 12) * nBins)));
+    binCounts[b]++;
   }
-  const sorted = Float64Array.from(delta).sort();
   const m = Math.min(400, n);
-  const expected: number[] = [];
-  const observed: number[] = [];
-  for (let j = 0; j < m; j++) {
-    const i = m === n ? j : Math.round((j * (n - 1)) / (m - 1));
-    expected.push(normalQuantile((i + 0.5) / n));
-    observed.push(sorted[i]);
-  }
+  const ranks = new Float64Array(m);
+  for (let j = 0; j < m; j++) ranks[j] = m === n ? j : Math.round((j * (n - 1)) / (m - 1));
+  const sd = n > 1 ? Math.sqrt(ss / (n - 1)) : 0;
+  const observed = Array.from(orderStatistics(delta, ranks, mean, sd));
+  const expected = Array.from(ranks, (i) => normalQuantile((i + 0.5) / n));
   return {
     n,
     mean,
-    sd: n > 1 ? Math.sqrt(ss / (n - 1)) : 0,
-    histogram: { edges, counts },
+    sd,
+    histogram: { edges, counts: Array.from(binCounts) },
     normalProbability: { expected, observed },
   };
 }
@@ -142,17 +217,25 @@ export function computeDiagnostics(
   const nIncluded = result.includedStills.length;
   const nBragg = new Array<number>(nIncluded).fill(0);
   const nDiffuse = new Array<number>(nIncluded).fill(0);
-  const deltaBragg: number[] = [];
-  const deltaDiffuse: number[] = [];
-  const multBragg: number[] = [];
-  const multDiffuse: number[] = [];
+  const nBraggRows = obs.groupStart[obs.nBraggGroups];
+  const deltaBragg = new Float64Array(nBraggRows);
+  const deltaDiffuse = new Float64Array(obs.groupStart[obs.nGroups] - nBraggRows);
+  let nDeltaBragg = 0;
+  let nDeltaDiffuse = 0;
+  const multBragg = new Int32Array(obs.nBraggGroups);
+  const multDiffuse = new Int32Array(obs.nGroups - obs.nBraggGroups);
+  let nMultBragg = 0;
+  let nMultDiffuse = 0;
   const refs = result.references;
   let qMinB = Infinity;
   let qMaxB = -Infinity;
   for (let h = 0; h < obs.nGroups; h++) {
     const n = refs.nObservations[h];
     const bragg = h < obs.nBraggGroups;
-    if (n > 0) (bragg ? multBragg : multDiffuse).push(n);
+    if (n > 0) {
+      if (bragg) multBragg[nMultBragg++] = n;
+      else multDiffuse[nMultDiffuse++] = n;
+    }
     for (let o = obs.groupStart[h]; o < obs.groupStart[h + 1]; o++) {
       if (obs.weight[o] === 0) continue;
       if (bragg) {
@@ -165,7 +248,9 @@ export function computeDiagnostics(
       const varResidual = varScaled - refs.sigma[h] * refs.sigma[h];
       if (!(varResidual > 0)) continue;
       const d = (obs.intensity[o] / g[o] - refs.intensity[h]) / Math.sqrt(varResidual);
-      if (Number.isFinite(d)) (bragg ? deltaBragg : deltaDiffuse).push(d);
+      if (!Number.isFinite(d)) continue;
+      if (bragg) deltaBragg[nDeltaBragg++] = d;
+      else deltaDiffuse[nDeltaDiffuse++] = d;
     }
   }
   let braggIOverSigma: ShellTable | null = null;
@@ -271,11 +356,17 @@ export function computeDiagnostics(
       nDiffuse,
     },
     smoother: smootherOut,
-    residuals: { bragg: summariseResiduals(deltaBragg), diffuse: summariseResiduals(deltaDiffuse) },
+    residuals: {
+      bragg: summariseResiduals(deltaBragg.subarray(0, nDeltaBragg)),
+      diffuse: summariseResiduals(deltaDiffuse.subarray(0, nDeltaDiffuse)),
+    },
     braggIOverSigma,
     diffuseMeanIntensity,
     diffuseCcHalf,
-    multiplicity: { bragg: integerHistogram(multBragg, 60), diffuse: integerHistogram(multDiffuse, 60) },
+    multiplicity: {
+      bragg: integerHistogram(multBragg.subarray(0, nMultBragg), 60),
+      diffuse: integerHistogram(multDiffuse.subarray(0, nMultDiffuse), 60),
+    },
     nOutliers: { bragg: outB, diffuse: outD },
   };
 }

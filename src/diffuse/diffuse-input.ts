@@ -4,8 +4,8 @@
  *
  * @packageDocumentation
  */
-import type { BinnedDiffuseChunk } from "../io/binned-diffuse.ts";
-import type { DiffuseInput } from "./scaling-observations.ts";
+import type { BinnedDiffuseChunk, BinnedDiffuseFile } from "../io/binned-diffuse.ts";
+import type { DiffuseChunkSource, DiffuseInput } from "./scaling-observations.ts";
 
 /** Why diffuse rows were not used. */
 export interface DiffuseSelectionCounts {
@@ -74,4 +74,90 @@ export function prepareDiffuseInput(
     t++;
   }
   return { input: { still, voxel, intensity, variance, qMagnitude, sourceRow }, counts };
+}
+
+/** Rows per chunk when diffuse data are grouped from memory or from a file. */
+const SOURCE_CHUNK_ROWS = 1 << 20;
+
+/** Whether `data` is an open file rather than rows in memory. */
+function isFile(data: BinnedPixelData | BinnedDiffuseFile): data is BinnedDiffuseFile {
+  return "readSlice" in data;
+}
+
+/**
+ * Diffuse rows as a chunked source for grouping, from rows in memory or from an open `diffuse_binned.h5`, read in
+ * slices of 2^20 rows, never whole: grouping reads the voxel indices once (8 of a row's 32 bytes), then every column
+ * once. Unusable rows are skipped and counted in `counts`, which is complete once `chunks()` has been iterated.
+ *
+ * @param data - Rows in memory, or an open binned file.
+ * @param nStills - Number of experiments.
+ */
+export function diffuseChunkSource(
+  data: BinnedPixelData | BinnedDiffuseFile,
+  nStills: number,
+): { source: DiffuseChunkSource; counts: DiffuseSelectionCounts } {
+  const counts: DiffuseSelectionCounts = { nRows: 0, nUsed: 0, nNonFiniteIntensity: 0, nBadSigma: 0, nUnknownStill: 0 };
+  let passes = 0;
+  let maxRows: number;
+  let voxelBounds: [number, number];
+  let raw: () => Iterable<BinnedDiffuseChunk>;
+  let voxelChunks: () => Iterable<Float64Array>;
+  if (isFile(data)) {
+    maxRows = data.nObservations;
+    const dims = data.attributes.voxelGridDims;
+    voxelBounds = [0, Math.max(0, dims[0] * dims[1] * dims[2] - 1)];
+    raw = () => data.chunks(SOURCE_CHUNK_ROWS);
+    voxelChunks = function* () {
+      for (let start = 0; start < maxRows; start += SOURCE_CHUNK_ROWS) {
+        yield data.readVoxelIndices(start, Math.min(maxRows, start + SOURCE_CHUNK_ROWS));
+      }
+    };
+  } else {
+    maxRows = data.intensities.length;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const v of data.voxelIndices) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    voxelBounds = maxRows === 0 ? [0, 0] : [lo, hi];
+    voxelChunks = function* () {
+      for (let start = 0; start < maxRows; start += SOURCE_CHUNK_ROWS) {
+        yield data.voxelIndices.subarray(start, Math.min(maxRows, start + SOURCE_CHUNK_ROWS));
+      }
+    };
+    raw = function* () {
+      for (let start = 0; start < maxRows; start += SOURCE_CHUNK_ROWS) {
+        const end = Math.min(maxRows, start + SOURCE_CHUNK_ROWS);
+        yield {
+          start,
+          intensities: data.intensities.subarray(start, end),
+          sigmas: data.sigmas.subarray(start, end),
+          stillIds: data.stillIds.subarray(start, end),
+          voxelIndices: data.voxelIndices.subarray(start, end),
+          qVectors: data.qVectors.subarray(3 * start, 3 * end),
+        };
+      }
+    };
+  }
+  const source: DiffuseChunkSource = {
+    maxRows,
+    voxelBounds,
+    voxelChunks,
+    *chunks() {
+      const first = passes++ === 0;
+      for (const chunk of raw()) {
+        const prepared = prepareDiffuseInput(chunk, nStills, chunk.start);
+        if (first) {
+          counts.nRows += prepared.counts.nRows;
+          counts.nUsed += prepared.counts.nUsed;
+          counts.nNonFiniteIntensity += prepared.counts.nNonFiniteIntensity;
+          counts.nBadSigma += prepared.counts.nBadSigma;
+          counts.nUnknownStill += prepared.counts.nUnknownStill;
+        }
+        yield prepared.input;
+      }
+    },
+  };
+  return { source, counts };
 }

@@ -20,16 +20,17 @@ import {
   type DiffuseScalingConfig,
   type DiffuseScalingConfigInput,
 } from "./config.ts";
-import { prepareDiffuseInput, type BinnedPixelData, type DiffuseSelectionCounts } from "./diffuse-input.ts";
+import type { BinnedDiffuseFile } from "../io/binned-diffuse.ts";
+import { diffuseChunkSource, type BinnedPixelData, type DiffuseSelectionCounts } from "./diffuse-input.ts";
 import {
   computeReferences,
   findOutlierRows,
-  refineJointScaling,
+  refineGroupedObservations,
   type JointRefinementOptions,
   type JointRefinementResult,
 } from "./joint-refinement.ts";
 import type { JointSmootherSetup } from "./joint-scaling-problem.ts";
-import { buildScalingObservations, type BraggInput, type DiffuseInput } from "./scaling-observations.ts";
+import { buildScalingObservations, type BraggInput, type ScalingObservations } from "./scaling-observations.ts";
 
 /** Options of {@link DiffuseScalingModel.refineParameters}. */
 export type RefineParametersOptions = JointRefinementOptions;
@@ -69,7 +70,8 @@ export interface RefineParametersResult {
     braggCounts: BraggSelectionCounts | undefined;
     diffuseCounts: DiffuseSelectionCounts | undefined;
     braggInput: BraggInput | undefined;
-    diffuseInput: DiffuseInput | undefined;
+    /** Seconds spent selecting and grouping the observations (streaming the diffuse rows), before refinement. */
+    groupingSeconds: number;
   };
 }
 
@@ -204,12 +206,14 @@ export class DiffuseScalingModel extends ScalingModel {
     return [b * (r === undefined ? 1 : r.valueAt(qMagnitude)), 0];
   }
 
+  /** Selects and groups the observations (diffuse rows are read in chunks, twice, never copied whole). */
   private prepareInputs(
-    binnedPixelData: BinnedPixelData | undefined,
+    binnedPixelData: BinnedPixelData | BinnedDiffuseFile | undefined,
     braggReflections: ReflectionTable | undefined,
   ): {
     bragg: ReturnType<typeof prepareBraggInput> | undefined;
-    diffuse: ReturnType<typeof prepareDiffuseInput> | undefined;
+    diffuseCounts: DiffuseSelectionCounts | undefined;
+    observations: ScalingObservations;
   } {
     if (binnedPixelData === undefined && braggReflections === undefined) {
       throw new ConfigError("no data: give binned diffuse observations, Bragg reflections, or both");
@@ -225,25 +229,20 @@ export class DiffuseScalingModel extends ScalingModel {
         "Bragg reflections",
       );
     }
-    const diffuse = binnedPixelData === undefined ? undefined : prepareDiffuseInput(binnedPixelData, this.nStills);
-    return { bragg, diffuse };
+    const diffuse = binnedPixelData === undefined ? undefined : diffuseChunkSource(binnedPixelData, this.nStills);
+    const observations = buildScalingObservations(this.nStills, bragg?.input, diffuse?.source);
+    return { bragg, diffuseCounts: diffuse?.counts, observations };
   }
 
-  private smootherSetup(
-    bragg: BraggInput | undefined,
-    diffuse: DiffuseInput | undefined,
-  ): JointSmootherSetup | undefined {
+  private smootherSetup(observations: ScalingObservations): JointSmootherSetup | undefined {
     if (!this.config.resolutionSmoother.enabled) return undefined;
     let component = this.resolutionComponent;
     if (component === undefined) {
       let lo = Infinity;
       let hi = -Infinity;
-      for (const q of [bragg?.qMagnitude, diffuse?.qMagnitude]) {
-        if (q === undefined) continue;
-        for (const v of q) {
-          if (v < lo) lo = v;
-          if (v > hi) hi = v;
-        }
+      for (const v of observations.qMagnitude) {
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
       }
       if (!(hi > lo)) throw new ConfigError("cannot derive a resolution range for the smoother: |q| has no spread");
       component = this.addSmoother([lo, hi]);
@@ -261,26 +260,29 @@ export class DiffuseScalingModel extends ScalingModel {
    * Refines the per-still scales (and the smoother) jointly on diffuse and Bragg data, and stores the result in the
    * model's components (parameters and esds).
    *
-   * @param binnedPixelData - Binned diffuse observations (flat layout), or undefined for Bragg only.
+   * @param binnedPixelData - Binned diffuse observations (flat layout): rows in memory or an open file (streamed in
+   * slices), or undefined for Bragg only.
    * @param braggReflections - Integrated Bragg reflections with `partiality`, or undefined for diffuse only.
    * @param options - Iterations, tolerance, minimiser, outlier threshold, progress callback.
    * @throws {@link RefinementFailure} when the refinement fails (no connected stills, non-finite values, divergence).
    */
   refineParameters(
-    binnedPixelData: BinnedPixelData | undefined,
+    binnedPixelData: BinnedPixelData | BinnedDiffuseFile | undefined,
     braggReflections: ReflectionTable | undefined,
     options: RefineParametersOptions = {},
   ): RefineParametersResult {
-    const { bragg, diffuse } = this.prepareInputs(binnedPixelData, braggReflections);
+    const started = performance.now();
+    const { bragg, diffuseCounts, observations } = this.prepareInputs(binnedPixelData, braggReflections);
+    const groupingSeconds = (performance.now() - started) / 1000;
     const perStill = this.perStillComponent;
     const initialScales = new Map<number, number>();
     for (let s = 0; s < this.nStills; s++) initialScales.set(s, perStill.parameters[s]);
-    const smoother = this.smootherSetup(bragg?.input, diffuse?.input);
-    const result = refineJointScaling(
+    const smoother = this.smootherSetup(observations);
+    const result = refineGroupedObservations(
       { nStills: this.nStills, initialScales, smoother },
-      bragg?.input,
-      diffuse?.input,
+      observations,
       options,
+      started,
     );
     const params = Float64Array.from(perStill.parameters);
     const esds = new Float64Array(this.nStills);
@@ -311,9 +313,9 @@ export class DiffuseScalingModel extends ScalingModel {
       details: {
         ...result,
         braggCounts: bragg?.counts,
-        diffuseCounts: diffuse?.counts,
+        diffuseCounts,
         braggInput: bragg?.input,
-        diffuseInput: diffuse?.input,
+        groupingSeconds,
       },
     };
     this.lastRefinement = out;
@@ -327,12 +329,11 @@ export class DiffuseScalingModel extends ScalingModel {
    * @param options - `zmax` of the outlier rejection (0 disables it). @defaultValue `{ zmax: 6 }`
    */
   generateReferences(
-    binnedPixelData: BinnedPixelData | undefined,
+    binnedPixelData: BinnedPixelData | BinnedDiffuseFile | undefined,
     braggReflections: ReflectionTable | undefined,
     options: { zmax?: number } = {},
   ): { bragg: Map<string, ReferenceValue>; diffuse: Map<number, ReferenceValue> } {
-    const { bragg, diffuse } = this.prepareInputs(binnedPixelData, braggReflections);
-    const obs = buildScalingObservations(this.nStills, bragg?.input, diffuse?.input);
+    const obs = this.prepareInputs(binnedPixelData, braggReflections).observations;
     const g = new Float64Array(obs.n);
     for (let o = 0; o < obs.n; o++) g[o] = this.getScalesForObservation(obs.still[o], obs.qMagnitude[o])[0];
     const zmax = options.zmax ?? 6;

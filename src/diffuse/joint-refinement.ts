@@ -13,12 +13,14 @@ import { choleskyFactor, choleskyInverse } from "../solve/cholesky.ts";
 import { gaussNewton } from "../solve/gauss-newton.ts";
 import { levenbergMarquardt } from "../solve/levenberg-marquardt.ts";
 import type { RefinementResult } from "../solve/least-squares-problem.ts";
-import { rejectOutliersStandard } from "../framework/outlier-rejection.ts";
+import { rejectOutliersStandardGrouped } from "../framework/outlier-rejection.ts";
 import { analyseStillConnectivity } from "./connectivity.ts";
 import { ITERATIVE_SOLVER_ABOVE, JointScalingProblem, type JointSmootherSetup } from "./joint-scaling-problem.ts";
 import {
   buildScalingObservations,
+  restrictToStills,
   type BraggInput,
+  type DiffuseChunkSource,
   type DiffuseInput,
   type ScalingObservations,
 } from "./scaling-observations.ts";
@@ -166,35 +168,6 @@ export interface JointRefinementResult {
   readonly history: IterationRecord[];
 }
 
-function keepRows<T extends BraggInput | DiffuseInput>(input: T, keep: (i: number) => boolean, remap: Int32Array): T {
-  const idx: number[] = [];
-  for (let i = 0; i < input.still.length; i++) if (keep(i)) idx.push(i);
-  const pick = <A extends Float64Array | Int32Array>(a: A, width: number): A => {
-    const out = new (a.constructor as new (n: number) => A)(idx.length * width);
-    for (let j = 0; j < idx.length; j++) for (let c = 0; c < width; c++) out[j * width + c] = a[idx[j] * width + c];
-    return out;
-  };
-  const still = Int32Array.from(idx, (i) => remap[input.still[i]]);
-  if ("asuHkl" in input) {
-    return {
-      still,
-      asuHkl: pick(input.asuHkl, 3),
-      intensity: pick(input.intensity, 1),
-      variance: pick(input.variance, 1),
-      qMagnitude: pick(input.qMagnitude, 1),
-      sourceRow: pick(input.sourceRow, 1),
-    } as T;
-  }
-  return {
-    still,
-    voxel: pick(input.voxel, 1),
-    intensity: pick(input.intensity, 1),
-    variance: pick(input.variance, 1),
-    qMagnitude: pick(input.qMagnitude, 1),
-    sourceRow: pick(input.sourceRow, 1),
-  } as T;
-}
-
 /** Per-observation inverse scale g at the problem's current parameters. */
 export function inverseScales(obs: ScalingObservations, problem: JointScalingProblem): Float64Array {
   const state = problem.modelState();
@@ -232,37 +205,17 @@ export function computeReferences(obs: ScalingObservations, g: Float64Array): Gr
   return { intensity, sigma, nObservations };
 }
 
-/** Outlier rows (DIALS `standard`) among the usable rows at inverse scales g, ascending. */
+/**
+ * Outlier rows (DIALS `standard`) among the usable rows at inverse scales g, ascending. The rows are read in place,
+ * group by group (see {@link rejectOutliersStandardGrouped}).
+ */
 export function findOutlierRows(
   obs: ScalingObservations,
   usable: Uint8Array,
   g: Float64Array,
   zmax: number,
 ): Int32Array {
-  let nUsable = 0;
-  for (let o = 0; o < obs.n; o++) if (usable[o]) nUsable++;
-  const rows = new Int32Array(nUsable);
-  const groupIndex = new Int32Array(nUsable);
-  const intensity = new Float64Array(nUsable);
-  const variance = new Float64Array(nUsable);
-  const inverseScale = new Float64Array(nUsable);
-  let t = 0;
-  for (let h = 0; h < obs.nGroups; h++) {
-    for (let o = obs.groupStart[h]; o < obs.groupStart[h + 1]; o++) {
-      if (!usable[o]) continue;
-      rows[t] = o;
-      groupIndex[t] = h;
-      intensity[t] = obs.intensity[o];
-      variance[t] = obs.variance[o];
-      inverseScale[t] = g[o];
-      t++;
-    }
-  }
-  const found = rejectOutliersStandard(
-    { nGroups: obs.nGroups, groupIndex, intensity, variance, inverseScale },
-    { zmax },
-  );
-  return Int32Array.from(found, (i) => rows[i]).sort();
+  return rejectOutliersStandardGrouped(obs, usable, g, { zmax });
 }
 
 function sameRows(a: Int32Array, b: Int32Array): boolean {
@@ -282,31 +235,56 @@ function gaugeProjectedCovariance(problem: JointScalingProblem): {
   reducedChiSquared: number;
   diagonalOnly: boolean;
 } {
-  const ne = problem.buildDenseNormalEquations();
-  if (ne === undefined) return diagonalCovariance(problem);
+  if (!problem.denseAvailable) return diagonalCovariance(problem);
+  let ne: ReturnType<JointScalingProblem["buildNormalEquations"]>;
+  let a: Float64Array;
+  if (problem.iterative) {
+    // Matrix-free mode: one matrix-free pass at these parameters (reused when the last pass was made here), its
+    // per-group factors expanded into N + γ11ᵀ (Σ pairs²/2 work), instead of a dense pass over the observations,
+    // which would pay that Σ pairs² work and the per-observation work together.
+    ne = problem.buildNormalEquations();
+    a = problem.densify();
+  } else {
+    const dense = problem.buildDenseNormalEquations();
+    if (dense === undefined) return diagonalCovariance(problem);
+    ne = dense;
+    a = Float64Array.from(ne.matrix);
+  }
   const n = ne.n;
   const dof = ne.nEquations - (n - 1);
   const reducedChiSquared = dof > 0 ? (2 * ne.objective) / dof : 0;
-  const a = Float64Array.from(ne.matrix);
   if (!choleskyFactor(a, n)) {
     throw new RefinementFailure("normal matrix at the solution is not positive definite (undetermined parameters)");
   }
   const v = choleskyInverse(a, n);
-  const ns = problem.nStills;
-  // Rows: subtract the θ-mean of each column over the θ rows; then the same on columns.
-  for (let pass = 0; pass < 2; pass++) {
-    for (let j = 0; j < n; j++) {
-      let mean = 0;
-      for (let i = 0; i < ns; i++) mean += pass === 0 ? v[i * n + j] : v[j * n + i];
-      mean /= ns;
-      for (let i = 0; i < ns; i++) {
-        if (pass === 0) v[i * n + j] -= mean;
-        else v[j * n + i] -= mean;
-      }
-    }
-  }
+  projectOutThetaMean(v, n, problem.nStills);
   for (let i = 0; i < n * n; i++) v[i] *= reducedChiSquared;
   return { covariance: v, reducedChiSquared, diagonalOnly: false };
+}
+
+/**
+ * V ← P V Pᵀ with P the projector that removes the mean over the first `ns` (θ) coordinates: first each column's mean
+ * over the θ rows is subtracted from those rows, then each row's mean over the θ columns from those columns. Row by
+ * row (contiguous), with every mean summed in ascending index order.
+ */
+function projectOutThetaMean(v: Float64Array, n: number, ns: number): void {
+  const mean = new Float64Array(n);
+  for (let i = 0; i < ns; i++) {
+    const row = i * n;
+    for (let j = 0; j < n; j++) mean[j] += v[row + j];
+  }
+  for (let j = 0; j < n; j++) mean[j] /= ns;
+  for (let i = 0; i < ns; i++) {
+    const row = i * n;
+    for (let j = 0; j < n; j++) v[row + j] -= mean[j];
+  }
+  for (let j = 0; j < n; j++) {
+    const row = j * n;
+    let m = 0;
+    for (let i = 0; i < ns; i++) m += v[row + i];
+    m /= ns;
+    for (let i = 0; i < ns; i++) v[row + i] -= m;
+  }
 }
 
 /** Diagonal-only covariance estimate of the iterative mode: χ²_red / N_ii (see the `covariance` field). */
@@ -337,11 +315,25 @@ function diagonalCovariance(problem: JointScalingProblem): {
 export function refineJointScaling(
   model: JointModelSetup,
   bragg: BraggInput | undefined,
-  diffuse: DiffuseInput | undefined,
+  diffuse: DiffuseInput | DiffuseChunkSource | undefined,
   options: JointRefinementOptions = {},
 ): JointRefinementResult {
   const started = performance.now();
-  const all = buildScalingObservations(model.nStills, bragg, diffuse);
+  return refineGroupedObservations(model, buildScalingObservations(model.nStills, bragg, diffuse), options, started);
+}
+
+/**
+ * {@link refineJointScaling} on observations already grouped (they are restricted in place to the connected stills,
+ * so `all` must not be used afterwards).
+ *
+ * @param started - `performance.now()` at the start of the job (for the history's seconds). @defaultValue now
+ */
+export function refineGroupedObservations(
+  model: JointModelSetup,
+  all: ScalingObservations,
+  options: JointRefinementOptions = {},
+  started = performance.now(),
+): JointRefinementResult {
   const connectivity = analyseStillConnectivity(all);
   const included = connectivity.included;
   if (included.length < 2) {
@@ -353,12 +345,7 @@ export function refineJointScaling(
   if (included.length !== model.nStills) {
     const remap = new Int32Array(model.nStills).fill(-1);
     included.forEach((s, i) => (remap[s] = i));
-    const keepStill = (s: number) => remap[s] >= 0;
-    observations = buildScalingObservations(
-      included.length,
-      bragg === undefined ? undefined : keepRows(bragg, (i) => keepStill(bragg.still[i]), remap),
-      diffuse === undefined ? undefined : keepRows(diffuse, (i) => keepStill(diffuse.still[i]), remap),
-    );
+    observations = restrictToStills(all, remap, included.length);
   }
   const initial = Float64Array.from(included, (s) => model.initialScales.get(s) ?? 1);
   const problem = new JointScalingProblem(observations, initial, model.smoother, {
@@ -387,9 +374,9 @@ function runRefinement(
   const zmax = options.outlierZmax ?? 6;
   const rejectOutliers = zmax > 0 && Number.isFinite(zmax);
   const maxCycles = Math.max(1, options.maxCycles ?? 3);
-  const baseWeight = observations.weight.slice();
-  const usable = new Uint8Array(baseWeight.length);
-  for (let o = 0; o < baseWeight.length; o++) usable[o] = baseWeight[o] > 0 ? 1 : 0;
+  // the weights before rejection are 1/variance on usable rows (as grouping set them): no full copy is kept
+  const usable = new Uint8Array(observations.n);
+  for (let o = 0; o < observations.n; o++) usable[o] = observations.weight[o] > 0 ? 1 : 0;
   const initialScales = problem.scales();
   const initialValues = problem.smootherValues();
 
@@ -442,8 +429,9 @@ function runRefinement(
     const found = findOutlierRows(observations, usable, g, zmax);
     if (sameRows(found, outliers)) break;
     outliers = found;
-    observations.weight.set(baseWeight);
-    for (const o of outliers) observations.weight[o] = 0;
+    const { weight, variance } = observations;
+    for (let o = 0; o < observations.n; o++) weight[o] = usable[o] ? 1 / variance[o] : 0;
+    for (const o of outliers) weight[o] = 0;
     problem.invalidate();
     if (cycle === maxCycles - 1) {
       // The last rejection changed the weights: refine once more so the result matches the final outlier set.

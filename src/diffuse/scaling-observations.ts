@@ -2,13 +2,17 @@
  * `ScalingObservations`: the Bragg and diffuse observations that enter joint scaling, as one struct of arrays sorted
  * by group (Bragg ASU hkl groups first, in (h,k,l) order, then voxels in increasing voxel index) and, inside a group,
  * by still. Bragg groups and voxels are separate namespaces: a voxel never shares a reference with a Bragg reflection.
- * The columns the passes read (`groupStart`, `still`, `intensity`, `weight`, `qMagnitude`) live in
+ *
+ * Storage is compact (issue 5): intensities, variances, weights and |q| are float32 (the diffuse input is float32;
+ * every pass accumulates in float64): 21 bytes per row in all. Diffuse rows are grouped straight from their source in
+ * chunks — one pass counts the rows of every voxel, a second writes each row to its final slot — so no full-size
+ * intermediate copy exists and a file is never loaded whole. The columns the passes read live in
  * `SharedArrayBuffer`s so worker threads read them without a copy.
  *
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
-import { sharedFloat64, sharedInt32 } from "../kernels/joint-pass.ts";
+import { sharedFloat32, sharedInt32, sharedUint8 } from "../kernels/joint-pass.ts";
 
 /** Bragg observations before grouping (already filtered and partiality-corrected). */
 export interface BraggInput {
@@ -26,20 +30,55 @@ export interface BraggInput {
   readonly sourceRow: Int32Array;
 }
 
-/** Diffuse observations before grouping. */
+/** Diffuse observations before grouping (one chunk of a source, or all of it). */
 export interface DiffuseInput {
   /** Still index of each row. */
   readonly still: Int32Array;
   /** Linear voxel index of each row (integer-valued). */
   readonly voxel: Float64Array;
   /** Intensity. */
-  readonly intensity: Float64Array;
+  readonly intensity: Float64Array | Float32Array;
   /** Variance σ². */
-  readonly variance: Float64Array;
+  readonly variance: Float64Array | Float32Array;
   /** |q| (1/Å). */
-  readonly qMagnitude: Float64Array;
+  readonly qMagnitude: Float64Array | Float32Array;
   /** Row of the source binned file. */
   readonly sourceRow: Int32Array;
+}
+
+/**
+ * Diffuse observations delivered in chunks, e.g. slices of a `diffuse_binned.h5` file: grouping iterates it twice, so
+ * `chunks()` must yield the same rows in the same order every time.
+ */
+export interface DiffuseChunkSource {
+  /** Upper bound on the number of rows over all chunks. */
+  readonly maxRows: number;
+  /** Inclusive bounds [lo, hi] of every voxel index (a superset is fine: e.g. the voxel grid). */
+  readonly voxelBounds: readonly [number, number];
+  /** The rows, chunk by chunk. */
+  chunks(): Iterable<DiffuseInput>;
+  /**
+   * The voxel index of every row before selection, chunk by chunk, in the order `chunks()` yields them, or undefined.
+   * When given, grouping counts voxels from it (reading a quarter of a row's bytes from a file) and `chunks()` may
+   * skip rows (unusable ones): the holes they leave are closed afterwards.
+   */
+  voxelChunks?(): Iterable<Float64Array>;
+}
+
+/** Wraps in-memory diffuse input as a one-chunk source. */
+export function singleChunkSource(input: DiffuseInput): DiffuseChunkSource {
+  let lo = Infinity;
+  let hi = -Infinity;
+  const v = input.voxel;
+  for (let i = 0; i < v.length; i++) {
+    if (v[i] < lo) lo = v[i];
+    if (v[i] > hi) hi = v[i];
+  }
+  return {
+    maxRows: v.length,
+    voxelBounds: v.length === 0 ? [0, 0] : [lo, hi],
+    chunks: () => [input],
+  };
 }
 
 /** Observations sorted by group then still, with CSR group offsets. */
@@ -52,19 +91,21 @@ export interface ScalingObservations {
   readonly nGroups: number;
   /** Number of Bragg groups. */
   readonly nBraggGroups: number;
+  /** Number of Bragg rows: rows `[0, nBraggRows)` are Bragg, the rest diffuse. */
+  readonly nBraggRows: number;
   /** CSR offsets, length nGroups + 1. */
   readonly groupStart: Int32Array;
   /** Still of each row. */
   readonly still: Int32Array;
   /** Intensity of each row. */
-  readonly intensity: Float64Array;
+  readonly intensity: Float32Array;
   /** Variance of each row. */
-  readonly variance: Float64Array;
+  readonly variance: Float32Array;
   /** Weight of each row (1/σ², 0 when excluded). */
-  readonly weight: Float64Array;
+  readonly weight: Float32Array;
   /** |q| of each row. */
-  readonly qMagnitude: Float64Array;
-  /** Source row (Bragg table row or diffuse file row). */
+  readonly qMagnitude: Float32Array;
+  /** Source row in the reflection table of each Bragg row (length nBraggRows; diffuse rows keep no source row). */
   readonly sourceRow: Int32Array;
   /** Whether each row is a Bragg observation (1) or diffuse (0). */
   readonly isBragg: Uint8Array;
@@ -82,35 +123,17 @@ export function packHkl(h: number, k: number, l: number): number {
   return ((h + HKL_OFFSET) * HKL_RANGE + (k + HKL_OFFSET)) * HKL_RANGE + (l + HKL_OFFSET);
 }
 
-/** Above this key range (max − min + 1), dense ids come from sorting instead of a lookup table. */
+/** Above this key range (max − min + 1), voxel slots come from sorting the keys instead of a table over the range. */
 const DENSE_TABLE_LIMIT = 1 << 27;
 
 /**
- * Assigns dense ids 0..nUnique-1 to integer-valued keys in increasing key order: through a lookup table over the key
- * range when it is small (voxel indices), else by sorting a copy and binary search (packed hkl). No per-row `Map`.
+ * Assigns dense ids 0..nUnique-1 to integer-valued keys in increasing key order, by sorting a copy and binary search
+ * (packed hkl, and voxel indices spread over a huge range). No per-row `Map`.
  */
 function denseIds(keys: Float64Array): { ids: Int32Array; unique: Float64Array } {
   const n = keys.length;
   const ids = new Int32Array(n);
   if (n === 0) return { ids, unique: new Float64Array(0) };
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const k = keys[i];
-    if (k < min) min = k;
-    if (k > max) max = k;
-  }
-  const range = max - min + 1;
-  if (Number.isFinite(range) && range <= DENSE_TABLE_LIMIT && range <= 4 * n + 1024) {
-    const table = new Int32Array(range);
-    for (let i = 0; i < n; i++) table[keys[i] - min] = 1;
-    let nUnique = 0;
-    for (let j = 0; j < range; j++) if (table[j] !== 0) table[j] = ++nUnique;
-    const unique = new Float64Array(nUnique);
-    for (let j = 0; j < range; j++) if (table[j] !== 0) unique[table[j] - 1] = min + j;
-    for (let i = 0; i < n; i++) ids[i] = table[keys[i] - min] - 1;
-    return { ids, unique };
-  }
   const sorted = Float64Array.from(keys).sort();
   let nUnique = 0;
   for (let i = 0; i < n; i++) if (i === 0 || sorted[i] !== sorted[nUnique - 1]) sorted[nUnique++] = sorted[i];
@@ -129,130 +152,133 @@ function denseIds(keys: Float64Array): { ids: Int32Array; unique: Float64Array }
   return { ids, unique };
 }
 
-/** Writes group ids (offset) and stills of one input into the combined arrays, checking the still range. */
-function fillGroupAndStill(
-  group: Int32Array,
-  stillAll: Int32Array,
-  rowOffset: number,
-  ids: Int32Array,
-  groupOffset: number,
-  still: Int32Array,
-  nStills: number,
-): void {
-  const n = ids.length;
-  for (let i = 0; i < n; i++) {
+/** Throws unless every still of `still` lies in [0, nStills). */
+function checkStills(still: Int32Array, nStills: number, rowOffset: number): void {
+  for (let i = 0; i < still.length; i++) {
     const s = still[i];
     if (!(s >= 0 && s < nStills)) {
       throw new ConfigError(`observation ${rowOffset + i}: still index ${s} outside [0, ${nStills})`);
     }
-    group[rowOffset + i] = groupOffset + ids[i];
-    stillAll[rowOffset + i] = s;
   }
 }
 
+/** The grouped columns being filled (all of final size). */
+interface Columns {
+  still: Int32Array;
+  intensity: Float32Array;
+  variance: Float32Array;
+  qMagnitude: Float32Array;
+}
+
 /**
- * Row order sorted by group, then still, then row (stable): a counting sort by group, then an insertion sort by
- * still inside each group (groups are small; the rows stay in cache).
+ * Stable sort of each group's rows by still, for groups `[groupBegin, groupEnd)` whose rows are not already in still
+ * order (rows arrive in source order; sources written still by still need nothing).
  */
-function sortByGroupThenStill(group: Int32Array, still: Int32Array, nGroups: number, nFirst: number): Int32Array {
-  const n = group.length;
-  const start = new Int32Array(nGroups + 1);
-  for (let i = 0; i < n; i++) start[group[i] + 1]++;
-  for (let h = 0; h < nGroups; h++) start[h + 1] += start[h];
-  const next = start.slice(0, nGroups);
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[next[group[i]]++] = i;
-  // rows already ordered by still (files written still by still): the stable counting sort is enough
-  // each group comes from one input (Bragg rows [0, nFirst), diffuse rows after): inputs that are each ordered by
-  // still give still-ordered groups after the stable sort
-  let inputsSorted = true;
-  for (let i = 1; i < n && inputsSorted; i++) if (i !== nFirst && still[i] < still[i - 1]) inputsSorted = false;
-  if (inputsSorted) return order;
-  let sortedByStill = true;
-  for (let h = 0; h < nGroups && sortedByStill; h++) {
-    for (let j = start[h] + 1; j < start[h + 1]; j++) {
-      if (still[order[j]] < still[order[j - 1]]) {
-        sortedByStill = false;
-        break;
-      }
+function sortGroupsByStill(cols: Columns, groupStart: Int32Array, groupBegin: number, groupEnd: number): void {
+  for (let h = groupBegin; h < groupEnd; h++) {
+    const begin = groupStart[h];
+    const end = groupStart[h + 1];
+    let sorted = true;
+    for (let o = begin + 1; o < end && sorted; o++) if (cols.still[o] < cols.still[o - 1]) sorted = false;
+    if (sorted) continue;
+    const m = end - begin;
+    // still·m + position is unique and orders by still, then by position (stable); exact below 2^53
+    const packed = new Float64Array(m);
+    for (let t = 0; t < m; t++) packed[t] = cols.still[begin + t] * m + t;
+    packed.sort();
+    const from = new Int32Array(m);
+    for (let t = 0; t < m; t++) from[t] = packed[t] % m;
+    for (const column of [cols.still, cols.intensity, cols.variance, cols.qMagnitude]) {
+      const copy = column.slice(begin, end);
+      for (let t = 0; t < m; t++) column[begin + t] = copy[from[t]];
     }
   }
-  if (sortedByStill) return order;
-  const key = new Int32Array(n);
-  for (let j = 0; j < n; j++) key[j] = still[order[j]];
-  for (let h = 0; h < nGroups; h++) {
-    const end = start[h + 1];
-    if (end - start[h] > 64) {
-      // a large group: counting sort of its slice by still (stable)
-      sortSliceByStill(order, key, start[h], end);
-      continue;
-    }
-    for (let j = start[h] + 1; j < end; j++) {
-      const k = key[j];
-      const o = order[j];
-      let t = j - 1;
-      while (t >= start[h] && key[t] > k) {
-        key[t + 1] = key[t];
-        order[t + 1] = order[t];
-        t--;
-      }
-      key[t + 1] = k;
-      order[t + 1] = o;
-    }
-  }
-  return order;
 }
 
-/** Stable sort of `order[begin, end)` by `key` (non-negative stills), via a sort of (key, position) pairs. */
-function sortSliceByStill(order: Int32Array, key: Int32Array, begin: number, end: number): void {
-  const m = end - begin;
-  // key·m + position is unique and orders by key then by original position; exact below 2^53
-  const packed = new Float64Array(m);
-  for (let t = 0; t < m; t++) packed[t] = key[begin + t] * m + t;
-  packed.sort();
-  const o = order.slice(begin, end);
-  for (let t = 0; t < m; t++) {
-    const pos = packed[t] % m;
-    order[begin + t] = o[pos];
-    key[begin + t] = (packed[t] - pos) / m;
+/** The voxels of a diffuse source: their indices, row counts (before selection) and how a row finds its voxel. */
+interface VoxelSlots {
+  /** Rows counted (before selection when the source has `voxelChunks`). */
+  readonly nRows: number;
+  /** Voxel indices, ascending. */
+  readonly unique: Float64Array;
+  /** Rows per voxel. */
+  readonly counts: Int32Array;
+  /** Dense voxel id by `voxel − lo` (small ranges), or undefined: ids by binary search in `unique`. */
+  readonly table: Int32Array | undefined;
+  /** Lower voxel bound of the table. */
+  readonly lo: number;
+}
+
+/** The voxel index of every row, chunk by chunk: the source's own voxel pass, or its rows. */
+function* voxelsOf(source: DiffuseChunkSource): Iterable<Float64Array> {
+  if (source.voxelChunks !== undefined) {
+    yield* source.voxelChunks();
+    return;
   }
+  for (const chunk of source.chunks()) yield chunk.voxel;
+}
+
+/** Pass 1 over a diffuse source: counts the rows of every voxel and numbers the voxels. */
+function countVoxels(source: DiffuseChunkSource): VoxelSlots {
+  const [lo, hi] = source.voxelBounds;
+  const range = hi - lo + 1;
+  const outside = (row: number, v: number): ConfigError =>
+    new ConfigError(`diffuse row ${row}: voxel index ${v} outside [${lo}, ${hi}]`);
+  if (Number.isFinite(range) && range <= DENSE_TABLE_LIMIT && range <= 4 * source.maxRows + (1 << 20)) {
+    const table = new Int32Array(Math.max(1, range));
+    let nRows = 0;
+    for (const v of voxelsOf(source)) {
+      for (let i = 0; i < v.length; i++) {
+        const j = v[i] - lo;
+        if (!(j >= 0 && j < range)) throw outside(nRows + i, v[i]);
+        table[j]++;
+      }
+      nRows += v.length;
+    }
+    let nUnique = 0;
+    for (let j = 0; j < range; j++) if (table[j] !== 0) nUnique++;
+    const unique = new Float64Array(nUnique);
+    const counts = new Int32Array(nUnique);
+    for (let j = 0, u = 0; j < range; j++) {
+      if (table[j] === 0) continue;
+      unique[u] = lo + j;
+      counts[u] = table[j];
+      table[j] = u++; // from now on: the dense id
+    }
+    return { nRows, unique, counts, table, lo };
+  }
+  // a huge voxel range: collect the keys once and number them by sorting (rows find their id by binary search)
+  const keys = new Float64Array(source.maxRows);
+  let nRows = 0;
+  for (const v of voxelsOf(source)) {
+    if (nRows + v.length > keys.length) throw new ConfigError("diffuse source yielded more rows than it announced");
+    for (let i = 0; i < v.length; i++) if (!(v[i] >= lo && v[i] <= hi)) throw outside(nRows + i, v[i]);
+    keys.set(v, nRows);
+    nRows += v.length;
+  }
+  const { ids, unique } = denseIds(keys.subarray(0, nRows));
+  const counts = new Int32Array(unique.length);
+  for (let i = 0; i < nRows; i++) counts[ids[i]]++;
+  return { nRows, unique, counts, table: undefined, lo };
+}
+
+/** Dense id of voxel `v` (which is one of `unique`). */
+function voxelId(slots: VoxelSlots, v: number): number {
+  if (slots.table !== undefined) return slots.table[v - slots.lo];
+  const unique = slots.unique;
+  let lo = 0;
+  let hi = unique.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (unique[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /**
- * Copies one input's rows into the sorted columns: input row d goes to position `position[rowOffset + d]`
- * (sequential reads, scattered writes: cheaper than a gather through the permutation).
- */
-function scatterRows(
-  position: Int32Array,
-  rowOffset: number,
-  input: BraggInput | DiffuseInput,
-  out: {
-    intensity: Float64Array;
-    variance: Float64Array;
-    qMagnitude: Float64Array;
-    sourceRow: Int32Array;
-  },
-  isBragg: Uint8Array,
-  flag: number,
-): void {
-  const { intensity, variance, qMagnitude, sourceRow } = input;
-  const oI = out.intensity;
-  const oV = out.variance;
-  const oQ = out.qMagnitude;
-  const oS = out.sourceRow;
-  const n = input.still.length;
-  for (let d = 0; d < n; d++) {
-    const j = position[rowOffset + d];
-    oI[j] = intensity[d];
-    oV[j] = variance[d];
-    oQ[j] = qMagnitude[d];
-    oS[j] = sourceRow[d];
-    isBragg[j] = flag;
-  }
-}
-
-/**
- * Groups Bragg and diffuse observations for joint scaling.
+ * Groups Bragg and diffuse observations for joint scaling. Diffuse input is either in memory ({@link DiffuseInput})
+ * or a {@link DiffuseChunkSource}, read twice (count, then place) without a full-size copy.
  *
  * @param nStills - Number of stills; every `still` value must lie in [0, nStills).
  * @throws {@link ConfigError} when a still index is out of range or an hkl is too large to pack.
@@ -260,13 +286,13 @@ function scatterRows(
 export function buildScalingObservations(
   nStills: number,
   bragg: BraggInput | undefined,
-  diffuse: DiffuseInput | undefined,
+  diffuse: DiffuseInput | DiffuseChunkSource | undefined,
 ): ScalingObservations {
+  const source = diffuse === undefined ? undefined : "chunks" in diffuse ? diffuse : singleChunkSource(diffuse);
   const nB = bragg?.still.length ?? 0;
-  const nD = diffuse?.still.length ?? 0;
-  const n = nB + nD;
   const braggKeys = new Float64Array(nB);
   if (bragg !== undefined) {
+    checkStills(bragg.still, nStills, 0);
     const hkl = bragg.asuHkl;
     for (let i = 0; i < nB; i++) {
       const h = hkl[3 * i];
@@ -279,36 +305,73 @@ export function buildScalingObservations(
     }
   }
   const bIds = denseIds(braggKeys);
-  const dIds = denseIds(diffuse?.voxel ?? new Float64Array(0));
   const nBraggGroups = bIds.unique.length;
-  const nGroups = nBraggGroups + dIds.unique.length;
-
-  const group = new Int32Array(n);
-  const stillAll = new Int32Array(n);
-  if (bragg !== undefined) fillGroupAndStill(group, stillAll, 0, bIds.ids, 0, bragg.still, nStills);
-  if (diffuse !== undefined) fillGroupAndStill(group, stillAll, nB, dIds.ids, nBraggGroups, diffuse.still, nStills);
-  const order = sortByGroupThenStill(group, stillAll, nGroups, nB);
+  const slots = source === undefined ? undefined : countVoxels(source);
+  const nCounted = nB + (slots?.nRows ?? 0);
+  let nGroups = nBraggGroups + (slots?.unique.length ?? 0);
 
   const groupStart = sharedInt32(nGroups + 1);
-  for (let i = 0; i < n; i++) groupStart[group[i] + 1]++;
+  for (let i = 0; i < nB; i++) groupStart[bIds.ids[i] + 1]++;
+  if (slots !== undefined) {
+    for (let v = 0; v < slots.unique.length; v++) groupStart[nBraggGroups + v + 1] = slots.counts[v];
+  }
   for (let h = 0; h < nGroups; h++) groupStart[h + 1] += groupStart[h];
 
-  const still = sharedInt32(n);
-  const intensity = sharedFloat64(n);
-  const variance = new Float64Array(n);
-  const weight = sharedFloat64(n);
-  const qMagnitude = sharedFloat64(n);
-  const sourceRow = new Int32Array(n);
-  const isBragg = new Uint8Array(n);
-  const out = { intensity, variance, qMagnitude, sourceRow };
-  const position = new Int32Array(n);
-  for (let j = 0; j < n; j++) position[order[j]] = j;
-  for (let i = 0; i < n; i++) still[position[i]] = stillAll[i];
-  if (bragg !== undefined) scatterRows(position, 0, bragg, out, isBragg, 1);
-  if (diffuse !== undefined) scatterRows(position, nB, diffuse, out, isBragg, 0);
+  let cols: Columns = {
+    still: sharedInt32(nCounted),
+    intensity: sharedFloat32(nCounted),
+    variance: sharedFloat32(nCounted),
+    qMagnitude: sharedFloat32(nCounted),
+  };
+  const sourceRow = new Int32Array(nB);
+
+  if (bragg !== undefined) {
+    const next = groupStart.slice(0, nBraggGroups);
+    for (let i = 0; i < nB; i++) {
+      const j = next[bIds.ids[i]]++;
+      cols.still[j] = bragg.still[i];
+      cols.intensity[j] = bragg.intensity[i];
+      cols.variance[j] = bragg.variance[i];
+      cols.qMagnitude[j] = bragg.qMagnitude[i];
+      sourceRow[j] = bragg.sourceRow[i];
+    }
+    sortBraggGroups(cols, sourceRow, groupStart, nBraggGroups);
+  }
+  const weightAll = sharedFloat32(nCounted);
+  let voxelIndex = slots?.unique ?? new Float64Array(0);
+  if (source !== undefined && slots !== undefined) {
+    // the weight column (filled last) holds each slot's voxel id while rows are placed
+    const written = placeDiffuseRows(
+      source,
+      slots,
+      groupStart,
+      nBraggGroups,
+      nStills,
+      cols,
+      new Int32Array(weightAll.buffer),
+    );
+    if (written.some((m, v) => m !== slots.counts[v])) {
+      const nVoxels = closeHoles(cols, groupStart, nBraggGroups, written, slots.unique);
+      nGroups = nBraggGroups + nVoxels;
+      voxelIndex = slots.unique.slice(0, nVoxels);
+    }
+    sortGroupsByStill(cols, groupStart, nBraggGroups, nGroups);
+  }
+  const n = groupStart[nGroups];
+  if (n !== nCounted) {
+    cols = {
+      still: cols.still.subarray(0, n),
+      intensity: cols.intensity.subarray(0, n),
+      variance: cols.variance.subarray(0, n),
+      qMagnitude: cols.qMagnitude.subarray(0, n),
+    };
+  }
+  const weight = weightAll.subarray(0, n);
+  const isBragg = sharedUint8(n);
+  isBragg.fill(1, 0, nB);
   for (let j = 0; j < n; j++) {
-    const v = variance[j];
-    weight[j] = v > 0 && Number.isFinite(v) && Number.isFinite(intensity[j]) ? 1 / v : 0;
+    const v = cols.variance[j];
+    weight[j] = v > 0 && Number.isFinite(v) && Number.isFinite(cols.intensity[j]) ? 1 / v : 0;
   }
   const braggHkl = new Int32Array(nBraggGroups * 3);
   for (let g = 0; g < nBraggGroups; g++) {
@@ -326,15 +389,227 @@ export function buildScalingObservations(
     nStills,
     nGroups,
     nBraggGroups,
-    groupStart,
-    still,
-    intensity,
-    variance,
+    nBraggRows: nB,
+    groupStart: groupStart.subarray(0, nGroups + 1),
+    still: cols.still,
+    intensity: cols.intensity,
+    variance: cols.variance,
     weight,
-    qMagnitude,
+    qMagnitude: cols.qMagnitude,
     sourceRow,
     isBragg,
     braggHkl,
-    voxelIndex: dIds.unique,
+    voxelIndex,
+  };
+}
+
+/** Stable sort of the Bragg groups' rows by still (source rows travel with them). */
+function sortBraggGroups(cols: Columns, sourceRow: Int32Array, groupStart: Int32Array, nBraggGroups: number): void {
+  for (let h = 0; h < nBraggGroups; h++) {
+    const begin = groupStart[h];
+    const end = groupStart[h + 1];
+    // insertion sort: Bragg groups are small (a few symmetry mates per still)
+    for (let j = begin + 1; j < end; j++) {
+      const s = cols.still[j];
+      if (s >= cols.still[j - 1]) continue;
+      const I = cols.intensity[j];
+      const V = cols.variance[j];
+      const Q = cols.qMagnitude[j];
+      const R = sourceRow[j];
+      let t = j - 1;
+      while (t >= begin && cols.still[t] > s) {
+        cols.still[t + 1] = cols.still[t];
+        cols.intensity[t + 1] = cols.intensity[t];
+        cols.variance[t + 1] = cols.variance[t];
+        cols.qMagnitude[t + 1] = cols.qMagnitude[t];
+        sourceRow[t + 1] = sourceRow[t];
+        t--;
+      }
+      cols.still[t + 1] = s;
+      cols.intensity[t + 1] = I;
+      cols.variance[t + 1] = V;
+      cols.qMagnitude[t + 1] = Q;
+      sourceRow[t + 1] = R;
+    }
+  }
+}
+
+/** Number of voxel buckets of the first placement step (keeps the pages written to at once few: see below). */
+const PLACEMENT_BUCKETS = 512;
+
+/**
+ * Pass 2 over a diffuse source: writes every row to the next free slot of its voxel (source order inside a voxel).
+ * Returns the rows written per voxel (fewer than counted when the source skipped unusable rows).
+ *
+ * Writing each row straight to its voxel's slot touches one page per voxel per column at a time (tens of thousands):
+ * TLB and cache misses made that ~250 ns per row. Instead rows go first to one of {@link PLACEMENT_BUCKETS} buckets of
+ * consecutive voxels — each bucket's rows occupy a contiguous range of the final columns, so this is a scatter with
+ * few active pages — and then each bucket (small, in cache) is ordered by voxel. Both steps are stable, so every row
+ * lands in exactly the slot the direct scatter would give it.
+ */
+function placeDiffuseRows(
+  source: DiffuseChunkSource,
+  slots: VoxelSlots,
+  groupStart: Int32Array,
+  nBraggGroups: number,
+  nStills: number,
+  cols: Columns,
+  voxelOfSlot: Int32Array,
+): Int32Array {
+  const { still, intensity, variance, qMagnitude } = cols;
+  const nVoxels = slots.unique.length;
+  const nBuckets = Math.max(1, Math.min(PLACEMENT_BUCKETS, nVoxels));
+  const bucketOfVoxel = new Int32Array(nVoxels);
+  const firstVoxel = new Int32Array(nBuckets + 1);
+  for (let v = 0; v < nVoxels; v++) bucketOfVoxel[v] = Math.floor((v * nBuckets) / nVoxels);
+  for (let b = 0, v = 0; b <= nBuckets; b++) {
+    while (v < nVoxels && bucketOfVoxel[v] < b) v++;
+    firstVoxel[b] = b === nBuckets ? nVoxels : v;
+  }
+  const slotOfVoxel = (v: number): number => groupStart[nBraggGroups + v];
+  const bucketCursor = new Int32Array(nBuckets);
+  for (let b = 0; b < nBuckets; b++) bucketCursor[b] = slotOfVoxel(firstVoxel[b]);
+  const rowOffset = slotOfVoxel(0);
+  const notCounted = (): ConfigError => new ConfigError("diffuse source yielded rows its voxel pass did not count");
+  let row = 0;
+  for (const chunk of source.chunks()) {
+    const m = chunk.voxel.length;
+    checkStills(chunk.still, nStills, rowOffset + row);
+    for (let i = 0; i < m; i++) {
+      const v = chunk.voxel[i];
+      const id = voxelId(slots, v);
+      if (!(id >= 0 && slots.unique[id] === v)) throw notCounted();
+      const b = bucketOfVoxel[id];
+      const j = bucketCursor[b]++;
+      if (j >= slotOfVoxel(firstVoxel[b + 1])) throw notCounted();
+      still[j] = chunk.still[i];
+      intensity[j] = chunk.intensity[i];
+      variance[j] = chunk.variance[i];
+      qMagnitude[j] = chunk.qMagnitude[i];
+      voxelOfSlot[j] = id;
+    }
+    row += m;
+  }
+  if (source.voxelChunks === undefined && row !== slots.nRows) {
+    throw new ConfigError("diffuse source yielded different rows on its second pass");
+  }
+  // step 2: order each bucket by voxel (a stable counting sort through scratch copies of the bucket's rows)
+  let longest = 0;
+  for (let b = 0; b < nBuckets; b++) longest = Math.max(longest, bucketCursor[b] - slotOfVoxel(firstVoxel[b]));
+  const tStill = new Int32Array(longest);
+  const tIntensity = new Float32Array(longest);
+  const tVariance = new Float32Array(longest);
+  const tQ = new Float32Array(longest);
+  const tVoxel = new Int32Array(longest);
+  const written = new Int32Array(nVoxels);
+  for (let b = 0; b < nBuckets; b++) {
+    const begin = slotOfVoxel(firstVoxel[b]);
+    const m = bucketCursor[b] - begin;
+    tStill.set(still.subarray(begin, begin + m));
+    tIntensity.set(intensity.subarray(begin, begin + m));
+    tVariance.set(variance.subarray(begin, begin + m));
+    tQ.set(qMagnitude.subarray(begin, begin + m));
+    tVoxel.set(voxelOfSlot.subarray(begin, begin + m));
+    for (let t = 0; t < m; t++) {
+      const id = tVoxel[t];
+      const j = slotOfVoxel(id) + written[id]++;
+      still[j] = tStill[t];
+      intensity[j] = tIntensity[t];
+      variance[j] = tVariance[t];
+      qMagnitude[j] = tQ[t];
+    }
+  }
+  return written;
+}
+
+/**
+ * Closes the holes left by skipped rows: moves each voxel's written rows down and drops voxels left empty. Returns
+ * the number of diffuse groups kept (groupStart and voxel indices are rewritten in place).
+ */
+function closeHoles(
+  cols: Columns,
+  groupStart: Int32Array,
+  nBraggGroups: number,
+  written: Int32Array,
+  unique: Float64Array,
+): number {
+  const { still, intensity, variance, qMagnitude } = cols;
+  let t = groupStart[nBraggGroups];
+  let kept = 0;
+  for (let v = 0; v < written.length; v++) {
+    const begin = groupStart[nBraggGroups + v];
+    const m = written[v];
+    if (m === 0) continue;
+    const h = nBraggGroups + kept;
+    if (t !== begin) {
+      still.copyWithin(t, begin, begin + m);
+      intensity.copyWithin(t, begin, begin + m);
+      variance.copyWithin(t, begin, begin + m);
+      qMagnitude.copyWithin(t, begin, begin + m);
+    }
+    groupStart[h] = t;
+    unique[kept] = unique[v];
+    t += m;
+    kept++;
+  }
+  groupStart[nBraggGroups + kept] = t;
+  return kept;
+}
+
+/**
+ * Keeps only the rows of stills with `remap[s] ≥ 0`, renumbered to `remap[s]`, and drops groups left empty. Works in
+ * place: the result views the same buffers, so `obs` must not be used afterwards.
+ *
+ * @param remap - New still index per old still, −1 to drop (length obs.nStills).
+ * @param nStills - Number of stills kept.
+ */
+export function restrictToStills(obs: ScalingObservations, remap: Int32Array, nStills: number): ScalingObservations {
+  const { groupStart, still, intensity, variance, weight, qMagnitude, sourceRow, isBragg, braggHkl, voxelIndex } = obs;
+  let t = 0;
+  let kept = 0;
+  let nBraggGroups = 0;
+  let nBraggRows = 0;
+  for (let h = 0; h < obs.nGroups; h++) {
+    const begin = t;
+    for (let o = groupStart[h]; o < groupStart[h + 1]; o++) {
+      const s = remap[still[o]];
+      if (s < 0) continue;
+      still[t] = s;
+      intensity[t] = intensity[o];
+      variance[t] = variance[o];
+      weight[t] = weight[o];
+      qMagnitude[t] = qMagnitude[o];
+      isBragg[t] = isBragg[o];
+      if (o < obs.nBraggRows) sourceRow[t] = sourceRow[o];
+      t++;
+    }
+    if (t === begin) continue;
+    if (h < obs.nBraggGroups) {
+      for (let c = 0; c < 3; c++) braggHkl[3 * kept + c] = braggHkl[3 * h + c];
+      nBraggGroups++;
+      nBraggRows = t;
+    } else {
+      voxelIndex[kept - nBraggGroups] = voxelIndex[h - obs.nBraggGroups];
+    }
+    groupStart[kept] = begin;
+    kept++;
+  }
+  groupStart[kept] = t;
+  return {
+    n: t,
+    nStills,
+    nGroups: kept,
+    nBraggGroups,
+    nBraggRows,
+    groupStart: groupStart.subarray(0, kept + 1),
+    still: still.subarray(0, t),
+    intensity: intensity.subarray(0, t),
+    variance: variance.subarray(0, t),
+    weight: weight.subarray(0, t),
+    qMagnitude: qMagnitude.subarray(0, t),
+    sourceRow: sourceRow.subarray(0, nBraggRows),
+    isBragg: isBragg.subarray(0, t),
+    braggHkl: braggHkl.subarray(0, 3 * nBraggGroups),
+    voxelIndex: voxelIndex.subarray(0, kept - nBraggGroups),
   };
 }

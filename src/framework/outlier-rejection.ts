@@ -58,13 +58,85 @@ function checkedWeights(obs: GroupedObservations, where: string): Float64Array {
   return w;
 }
 
-/** Median of `values[lo..hi)` (mean of the two central values for an even count), as scitbx `median_functor`. */
-function medianOf(values: Float64Array): number {
-  const n = values.length;
+/** Below this many values, selection is done by insertion sort. */
+const SMALL_SELECT = 24;
+
+/** Sorts `a[lo..hi]` (inclusive) ascending by insertion (a NaN-free range). */
+function insertionSort(a: Float64Array, lo: number, hi: number): void {
+  for (let i = lo + 1; i <= hi; i++) {
+    const v = a[i];
+    let j = i - 1;
+    while (j >= lo && a[j] > v) {
+      a[j + 1] = a[j];
+      j--;
+    }
+    a[j + 1] = v;
+  }
+}
+
+/**
+ * Partial sort in place (`nth_element`): afterwards `a[k]` holds the value that a full ascending sort of `a[0..n)`
+ * would put there, with no larger value before it and no smaller one after it. Hoare partitioning around a
+ * median-of-three pivot; the range must hold no NaN.
+ */
+function selectInPlace(a: Float64Array, n: number, k: number): void {
+  let lo = 0;
+  let hi = n - 1;
+  while (hi - lo > SMALL_SELECT) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < a[lo]) swap(a, mid, lo);
+    if (a[hi] < a[lo]) swap(a, hi, lo);
+    if (a[hi] < a[mid]) swap(a, hi, mid);
+    const pivot = a[mid];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        swap(a, i, j);
+        i++;
+        j--;
+      }
+    }
+    // a[lo..j] ≤ pivot ≤ a[i..hi]; anything strictly between j and i equals the pivot
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return;
+  }
+  insertionSort(a, lo, hi);
+}
+
+function swap(a: Float64Array, i: number, j: number): void {
+  const t = a[i];
+  a[i] = a[j];
+  a[j] = t;
+}
+
+/**
+ * Median of `values[0..n)` (mean of the two central values for an even count), as scitbx `median_functor`; the
+ * values are reordered. Exactly the median of a full sort: the central order statistics come from a selection.
+ *
+ * @internal
+ */
+export function medianInPlace(values: Float64Array, n: number): number {
   if (n === 1) return values[0];
-  values.sort();
+  for (let i = 0; i < n; i++) {
+    if (Number.isNaN(values[i])) {
+      // a typed-array sort puts NaN last; keep exactly that behaviour for such (invalid) input
+      const sorted = values.subarray(0, n).sort();
+      const h = n >> 1;
+      return n % 2 === 1 ? sorted[h] : (sorted[h - 1] + sorted[h]) / 2;
+    }
+  }
   const k = n >> 1;
-  return n % 2 === 1 ? values[k] : (values[k - 1] + values[k]) / 2;
+  if (n <= SMALL_SELECT) insertionSort(values, 0, n - 1);
+  else selectInPlace(values, n, k);
+  if (n % 2 === 1) return values[k];
+  // the (k−1)-th order statistic is the largest value left of position k
+  let below = values[0];
+  for (let i = 1; i < k; i++) if (values[i] > below) below = values[i];
+  return (below + values[k]) / 2;
 }
 
 /**
@@ -94,13 +166,15 @@ export function limitOutlierWeights(weights: Float64Array, groupIndex: Int32Arra
 function limitOutlierWeightsUnchecked(weights: Float64Array, groupIndex: Int32Array, nGroups: number): Float64Array {
   const out = weights.slice();
   const { start, rows } = groupRows(groupIndex, nGroups);
+  let largest = 0;
+  for (let j = 0; j < nGroups; j++) largest = Math.max(largest, start[j + 1] - start[j]);
+  const buf = new Float64Array(largest);
   for (let j = 0; j < nGroups; j++) {
     const s = start[j];
     const e = start[j + 1];
     if (e === s) continue;
-    const buf = new Float64Array(e - s);
     for (let k = s; k < e; k++) buf[k - s] = weights[rows[k]];
-    const ceiling = 10 * medianOf(buf);
+    const ceiling = 10 * medianInPlace(buf, e - s);
     for (let k = s; k < e; k++) {
       const r = rows[k];
       if (out[r] > ceiling) out[r] = ceiling;
@@ -130,6 +204,148 @@ export function rejectOutliersStandard(obs: GroupedObservations, options?: Outli
   const zmax = resolveZmax(options, where);
   const w = limitOutlierWeightsUnchecked(checkedWeights(obs, where), obs.groupIndex, obs.nGroups);
   return standardKernel(obs.groupIndex, obs.nGroups, obs.intensity, obs.inverseScale, w, zmax);
+}
+
+/** Rows stored group by group (compressed): what {@link rejectOutliersStandardGrouped} reads. */
+export interface GroupedRowColumns {
+  /** Offsets: the rows of group h are `groupStart[h] .. groupStart[h+1]` (length nGroups + 1, from 0, non-decreasing). */
+  readonly groupStart: Int32Array;
+  /** Unscaled intensity `I` of each row (single or double precision; all sums are in double precision). */
+  readonly intensity: Float32Array | Float64Array;
+  /** Variance `σ²` of each row; the weight is `1/σ²`. */
+  readonly variance: Float32Array | Float64Array;
+}
+
+/**
+ * {@link rejectOutliersStandard} on rows that are already stored group by group, restricted to the rows flagged in
+ * `usable`, without copying them: the same outliers (same weights capped at 10 × the group median of the usable rows,
+ * same sums in the same order, same tie-breaks) as `rejectOutliersStandard` on the usable rows taken in storage order,
+ * returned as row indices in ascending order. Groups are independent, so each is iterated to completion in turn; the
+ * median is found by selection, not sorting. Cost O(rows) per round.
+ *
+ * @param columns - Group offsets, intensities and variances.
+ * @param usable - 1 for the rows that take part (length = number of rows).
+ * @param inverseScale - Inverse scale `g` of each row.
+ * @param options - See {@link OutlierRejectionOptions}.
+ * @returns Outlier rows, ascending.
+ * @throws {@link ConfigError} on inconsistent lengths or offsets, a usable row whose weight 1/σ² is not finite and
+ *   positive, or a bad zmax.
+ */
+export function rejectOutliersStandardGrouped(
+  columns: GroupedRowColumns,
+  usable: Uint8Array,
+  inverseScale: Float32Array | Float64Array,
+  options?: OutlierRejectionOptions,
+): Int32Array {
+  const where = "rejectOutliersStandardGrouped";
+  const zmax = resolveZmax(options, where);
+  const { groupStart, intensity, variance } = columns;
+  const n = intensity.length;
+  const nGroups = groupStart.length - 1;
+  if (nGroups < 0 || groupStart[0] !== 0 || groupStart[nGroups] !== n) {
+    throw new ConfigError(`${where}: groupStart must run from 0 to the number of rows ${n}`);
+  }
+  for (let h = 0; h < nGroups; h++) {
+    if (groupStart[h + 1] < groupStart[h]) {
+      throw new ConfigError(`${where}: groupStart decreases at group ${h}`);
+    }
+  }
+  const lengths: [string, number][] = [
+    ["variance", variance.length],
+    ["usable", usable.length],
+    ["inverseScale", inverseScale.length],
+  ];
+  for (const [name, length] of lengths) {
+    if (length !== n) throw new ConfigError(`${where}: ${name} has length ${length}, expected ${n}`);
+  }
+  for (let o = 0; o < n; o++) {
+    if (usable[o] === 0) continue;
+    const w = 1 / variance[o];
+    if (!(w > 0) || !Number.isFinite(w)) {
+      throw new ConfigError(`${where}: weight of row ${o} is ${w}; weights 1/variance must be finite and > 0`);
+    }
+  }
+  return standardGroupedKernel(groupStart, intensity, variance, usable, inverseScale, zmax);
+}
+
+/** Whether row o is among `found[from..to)` (the few outliers already taken from the current group). */
+function alreadyFound(found: Int32Array, from: number, to: number, o: number): boolean {
+  for (let t = from; t < to; t++) if (found[t] === o) return true;
+  return false;
+}
+
+function standardGroupedKernel(
+  groupStart: Int32Array,
+  intensity: Float32Array | Float64Array,
+  variance: Float32Array | Float64Array,
+  usable: Uint8Array,
+  g: Float32Array | Float64Array,
+  zmax: number,
+): Int32Array {
+  const nGroups = groupStart.length - 1;
+  let largest = 0;
+  for (let h = 0; h < nGroups; h++) largest = Math.max(largest, groupStart[h + 1] - groupStart[h]);
+  // capped weight of each usable row of the current group, in row order; and a copy that the median selection permutes
+  const weights = new Float64Array(largest);
+  const selection = new Float64Array(largest);
+  let found = new Int32Array(64);
+  let nFound = 0;
+  for (let h = 0; h < nGroups; h++) {
+    const b = groupStart[h];
+    const e = groupStart[h + 1];
+    let m = 0;
+    for (let o = b; o < e; o++) {
+      if (usable[o] === 0) continue;
+      const w = 1 / variance[o];
+      weights[m] = w;
+      selection[m] = w;
+      m++;
+    }
+    // groups of two or fewer members are never tested (and their weight cap is irrelevant)
+    if (m <= 2) continue;
+    const ceiling = 10 * medianInPlace(selection, m);
+    for (let t = 0; t < m; t++) if (weights[t] > ceiling) weights[t] = ceiling;
+    const first = nFound;
+    for (let nActive = m; nActive > 2; nActive--) {
+      const skip = nFound > first;
+      let sumWgI = 0;
+      let sumWg2 = 0;
+      for (let o = b, t = 0; o < e; o++) {
+        if (usable[o] === 0) continue;
+        const w = weights[t++];
+        if (skip && alreadyFound(found, first, nFound, o)) continue;
+        sumWgI += w * g[o] * intensity[o];
+        sumWg2 += w * g[o] * g[o];
+      }
+      let maxZ = zmax;
+      let argMax = -1;
+      for (let o = b, t = 0; o < e; o++) {
+        if (usable[o] === 0) continue;
+        const w = weights[t++];
+        if (skip && alreadyFound(found, first, nFound, o)) continue;
+        const gi = g[o];
+        const I = intensity[o];
+        const othersWgI = sumWgI - w * gi * I;
+        const othersWg2 = sumWg2 - w * gi * gi;
+        const z =
+          othersWg2 === 0
+            ? ZERO_SUM_Z
+            : Math.abs((I - (gi * othersWgI) / othersWg2) / Math.sqrt(1 / w + (gi * gi) / othersWg2));
+        if (z > maxZ) {
+          maxZ = z;
+          argMax = o;
+        }
+      }
+      if (argMax < 0) break;
+      if (nFound === found.length) {
+        const grown = new Int32Array(2 * found.length);
+        grown.set(found);
+        found = grown;
+      }
+      found[nFound++] = argMax;
+    }
+  }
+  return found.slice(0, nFound).sort();
 }
 
 function standardKernel(

@@ -77,6 +77,12 @@ export interface BinnedDiffuseFile {
    */
   readSlice(start: number, end: number): BinnedDiffuseChunk;
   /**
+   * Reads only the voxel indices of rows `[start, end)` (a quarter of a row's bytes: grouping counts voxels first).
+   *
+   * @throws as {@link BinnedDiffuseFile.readSlice}
+   */
+  readVoxelIndices(start: number, end: number): Float64Array;
+  /**
    * Iterates over consecutive chunks covering every row exactly once.
    *
    * @param rows - rows per chunk. @defaultValue `1 << 20`
@@ -206,11 +212,33 @@ function makeReader(file: H5File, path: string): BinnedDiffuseFile {
   const nVoxels = d0 * d1 * d2;
   let open = true;
 
-  const readSlice = (start: number, end: number): BinnedDiffuseChunk => {
+  const checkRange = (what: string, start: number, end: number): void => {
     if (!open) throw new InputError("binned diffuse file already closed", path);
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > n) {
-      throw new ConfigError(`readSlice(${start}, ${end}): need integers 0 <= start <= end <= ${n}`);
+      throw new ConfigError(`${what}(${start}, ${end}): need integers 0 <= start <= end <= ${n}`);
     }
+  };
+  const readVoxelIndices = (start: number, end: number): Float64Array => {
+    checkRange("readVoxelIndices", start, end);
+    const m = end - start;
+    const voxelIndices = new Float64Array(m);
+    if (m === 0) return voxelIndices;
+    const raw = readRows(ds.voxelIndices, path, SPECS.voxelIndices.name, start, end, 1, BigInt64Array);
+    for (let i = 0; i < m; i++) {
+      const v = Number(raw[i]);
+      if (!(v >= 0 && v < nVoxels)) {
+        throw new InputError(
+          `dataset 'voxel_indices' row ${start + i}: ${raw[i]} outside the voxel grid [0, ${nVoxels})`,
+          path,
+        );
+      }
+      voxelIndices[i] = v;
+    }
+    return voxelIndices;
+  };
+
+  const readSlice = (start: number, end: number): BinnedDiffuseChunk => {
+    checkRange("readSlice", start, end);
     const m = end - start;
     if (m === 0) {
       return {
@@ -225,18 +253,9 @@ function makeReader(file: H5File, path: string): BinnedDiffuseFile {
     const intensities = readRows(ds.intensities, path, SPECS.intensities.name, start, end, 1, Float32Array);
     const sigmas = readRows(ds.sigmas, path, SPECS.sigmas.name, start, end, 1, Float32Array);
     const stillIds = readRows(ds.stillIds, path, SPECS.stillIds.name, start, end, 1, Int32Array);
-    const raw = readRows(ds.voxelIndices, path, SPECS.voxelIndices.name, start, end, 1, BigInt64Array);
+    const voxelIndices = readVoxelIndices(start, end);
     const qVectors = readRows(ds.qVectors, path, SPECS.qVectors.name, start, end, 3, Float32Array);
-    const voxelIndices = new Float64Array(m);
     for (let i = 0; i < m; i++) {
-      const v = Number(raw[i]);
-      if (!(v >= 0 && v < nVoxels)) {
-        throw new InputError(
-          `dataset 'voxel_indices' row ${start + i}: ${raw[i]} outside the voxel grid [0, ${nVoxels})`,
-          path,
-        );
-      }
-      voxelIndices[i] = v;
       if (stillIds[i] < 0) {
         throw new InputError(`dataset 'still_ids' row ${start + i}: negative still id ${stillIds[i]}`, path);
       }
@@ -249,6 +268,7 @@ function makeReader(file: H5File, path: string): BinnedDiffuseFile {
     nObservations: n,
     attributes,
     readSlice,
+    readVoxelIndices,
     chunks(rows = DEFAULT_CHUNK_ROWS): Iterable<BinnedDiffuseChunk> {
       if (!Number.isSafeInteger(rows) || rows < 1)
         throw new ConfigError(`chunks(${rows}): rows must be a positive integer`);

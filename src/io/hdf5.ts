@@ -13,31 +13,42 @@
 import { existsSync, renameSync, rmSync, statSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
-import h5wasm from "h5wasm/node";
+import type h5wasmNamespace from "h5wasm/node";
 import type { Dataset, File as H5File, Group } from "h5wasm/node";
 import { ConfigError, InputError } from "../errors.ts";
 import { removeStaleTemporaryFiles, testStallBeforeRename } from "./atomic-write.ts";
 
 /** The h5wasm namespace, once its wasm module is ready. */
-export type H5Wasm = typeof h5wasm;
+export type H5Wasm = typeof h5wasmNamespace;
 
 /** The HDF5 datatype class codes h5wasm reports in `metadata.type`. */
 export const H5_CLASS = { integer: 0, float: 1, string: 3 } as const;
 
 let ready: Promise<H5Wasm> | undefined;
+/** The loaded namespace (set once {@link loadH5wasm} resolved); every h5wasm object exists only after that. */
+let loaded: H5Wasm | undefined;
 
 /**
  * Loads h5wasm once and activates HDF5's throwing error handler (by default HDF5 prints its error stack and returns
- * negative ids instead of throwing).
+ * negative ids instead of throwing). The module (and its wasm compile) is imported here on first use, not when this
+ * file is imported, so commands that touch no HDF5 file never pay for it.
  *
  * @returns the h5wasm namespace, ready for use
  */
 export function loadH5wasm(): Promise<H5Wasm> {
-  ready ??= h5wasm.ready.then((module) => {
+  ready ??= import("h5wasm/node").then(async ({ default: h5 }) => {
+    const module = await h5.ready;
     module.activate_throwing_error_handler();
-    return h5wasm;
+    loaded = h5;
+    return h5;
   });
   return ready;
+}
+
+/** The loaded h5wasm namespace; only called where an h5wasm object already exists (so it was loaded). */
+function h5wasmLoaded(): H5Wasm {
+  if (loaded === undefined) throw new Error("h5wasm used before loadH5wasm() resolved");
+  return loaded;
 }
 
 /**
@@ -136,7 +147,7 @@ function specName(kind: "float" | "int", size: number): string {
 export function requireDataset(file: Group, path: string, spec: DatasetSpec): { dataset: Dataset; rows: number } {
   const entity = guardH5(path, `looking up dataset '${spec.name}'`, () => file.get(spec.name));
   if (entity === null) throw new InputError(`missing dataset '${spec.name}'`, path);
-  if (!(entity instanceof h5wasm.Dataset)) throw new InputError(`'${spec.name}' is not a dataset`, path);
+  if (!(entity instanceof h5wasmLoaded().Dataset)) throw new InputError(`'${spec.name}' is not a dataset`, path);
   const meta = guardH5(path, `reading metadata of dataset '${spec.name}'`, () => entity.metadata);
   const wantClass = spec.kind === "float" ? H5_CLASS.float : H5_CLASS.integer;
   const signedOk = spec.kind === "float" || meta.signed;

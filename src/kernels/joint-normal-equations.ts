@@ -20,12 +20,12 @@ export interface GroupedColumns {
   readonly groupStart: Int32Array;
   /** Still (parameter) index of each row. */
   readonly still: Int32Array;
-  /** Intensity of each row. */
-  readonly intensity: Float64Array;
+  /** Intensity of each row (float32 storage; the passes accumulate in float64). */
+  readonly intensity: Float32Array;
   /** Weight 1/σ² of each row; 0 excludes the row (outlier or unusable). */
-  readonly weight: Float64Array;
+  readonly weight: Float32Array;
   /** |q| of each row (1/Å), the smoother's coordinate. */
-  readonly qMagnitude: Float64Array;
+  readonly qMagnitude: Float32Array;
   /**
    * Precomputed normalised smoother weights per row (they depend on |q| only), or undefined to evaluate the smoother
    * per row. See {@link precomputeSmootherWeights}.
@@ -54,7 +54,7 @@ export interface PrecomputedSmootherWeights {
  */
 export function precomputeSmootherWeights(
   smoother: SmootherKernelState & { readonly qMin: number; readonly qMax: number },
-  qMagnitude: Float64Array,
+  qMagnitude: Float32Array,
   allocate: { f64: (n: number) => Float64Array; i32: (n: number) => Int32Array; u8: (n: number) => Uint8Array },
 ): PrecomputedSmootherWeights {
   const n = qMagnitude.length;
@@ -618,8 +618,14 @@ export function addLowRankGroupTerms(
 }
 
 /**
- * Adds the normal matrix of a matrix-free pass to a dense P×P matrix (both triangles): the block sums plus every
- * group's low-rank term. Costs Σ_groups pairs² (one dense formation), for ESDs or as a fallback. Unchecked.
+ * Adds the normal matrix of a matrix-free pass to a dense P×P matrix: the block sums plus every group's low-rank
+ * term. Costs Σ_groups pairs²/2 (one dense formation), for ESDs or as a fallback. Unchecked.
+ *
+ * Only the upper triangle is accumulated, then copied onto the lower one, so `out` must be symmetric on entry (e.g.
+ * zeros); the result is exactly symmetric. A group's term for the element of pairs i ≤ j is
+ * `Ih (a_i v_j + v_i a_j) + S v_i v_j`, evaluated as `c_i v_j + d_i a_j` with the row constants `c_i = Ih a_i + S v_i`
+ * and `d_i = Ih v_i` (the same for the smoother coordinates), four rows at a time so that each column's factors are
+ * loaded once for four updates. The pairs of a group must be in ascending still order (as the pass stores them).
  */
 export function addLowRankToDense(
   sums: LowRankSums,
@@ -631,43 +637,106 @@ export function addLowRankToDense(
   const P = nStills + kf;
   const { thetaDiagonal, thetaSmoother, smootherBlock } = sums;
   for (let s = 0; s < nStills; s++) {
-    out[s * P + s] += thetaDiagonal[s];
-    for (let k = 0; k < kf; k++) {
-      out[s * P + nStills + k] += thetaSmoother[s * kf + k];
-      out[(nStills + k) * P + s] += thetaSmoother[s * kf + k];
-    }
+    const row = s * P;
+    out[row + s] += thetaDiagonal[s];
+    for (let k = 0; k < kf; k++) out[row + nStills + k] += thetaSmoother[s * kf + k];
   }
-  for (let k = 0; k < kf; k++)
-    for (let l = 0; l < kf; l++) out[(nStills + k) * P + nStills + l] += smootherBlock[k * kf + l];
+  for (let k = 0; k < kf; k++) {
+    const row = (nStills + k) * P + nStills;
+    for (let l = k; l < kf; l++) out[row + l] += smootherBlock[k * kf + l];
+  }
   const { pairStart, pairCount, pairStill, pairA, pairV, groupIh, groupS, groupSmootherA, groupSmootherV } = cache;
   const nGroups = pairCount.length;
   for (let h = 0; h < nGroups; h++) {
     const nm = pairCount[h];
     if (nm === 0) continue;
     const base = pairStart[h];
+    const end = base + nm;
     const Ih = groupIh[h];
     const S = groupS[h];
-    for (let i = base; i < base + nm; i++) {
-      const row = pairStill[i] * P;
-      const ai = pairA[i];
-      const vi = pairV[i];
-      for (let j = base; j < base + nm; j++)
-        out[row + pairStill[j]] += Ih * (ai * pairV[j] + vi * pairA[j]) + S * vi * pairV[j];
-      for (let k = 0; k < kf; k++) {
-        const val =
-          Ih * (ai * groupSmootherV[h * kf + k] + vi * groupSmootherA[h * kf + k]) +
-          S * vi * groupSmootherV[h * kf + k];
-        out[row + nStills + k] += val;
-        out[(nStills + k) * P + pairStill[i]] += val;
-      }
+    addGroupThetaTerms(pairStill, pairA, pairV, base, end, Ih, S, P, out);
+    if (kf === 0) continue;
+    const hk = h * kf;
+    for (let p = base; p < end; p++) {
+      const row = pairStill[p] * P + nStills;
+      const c = Ih * pairA[p] + S * pairV[p];
+      const d = Ih * pairV[p];
+      for (let k = 0; k < kf; k++) out[row + k] += c * groupSmootherV[hk + k] + d * groupSmootherA[hk + k];
     }
     for (let k = 0; k < kf; k++) {
-      const ak = groupSmootherA[h * kf + k];
-      const vk = groupSmootherV[h * kf + k];
-      for (let l = 0; l < kf; l++) {
-        out[(nStills + k) * P + nStills + l] +=
-          Ih * (ak * groupSmootherV[h * kf + l] + vk * groupSmootherA[h * kf + l]) +
-          S * vk * groupSmootherV[h * kf + l];
+      const row = (nStills + k) * P + nStills;
+      const c = Ih * groupSmootherA[hk + k] + S * groupSmootherV[hk + k];
+      const d = Ih * groupSmootherV[hk + k];
+      for (let l = k; l < kf; l++) out[row + l] += c * groupSmootherV[hk + l] + d * groupSmootherA[hk + l];
+    }
+  }
+  mirrorUpperOntoLower(out, P);
+}
+
+/** The θ×θ part of one group's term in {@link addLowRankToDense} (upper triangle, pairs `[base, end)`). */
+function addGroupThetaTerms(
+  pairStill: Int32Array,
+  pairA: Float64Array,
+  pairV: Float64Array,
+  base: number,
+  end: number,
+  Ih: number,
+  S: number,
+  P: number,
+  out: Float64Array,
+): void {
+  let p = base;
+  for (; p + 3 < end; p += 4) {
+    const r0 = pairStill[p] * P;
+    const r1 = pairStill[p + 1] * P;
+    const r2 = pairStill[p + 2] * P;
+    const r3 = pairStill[p + 3] * P;
+    const c0 = Ih * pairA[p] + S * pairV[p];
+    const c1 = Ih * pairA[p + 1] + S * pairV[p + 1];
+    const c2 = Ih * pairA[p + 2] + S * pairV[p + 2];
+    const c3 = Ih * pairA[p + 3] + S * pairV[p + 3];
+    const d0 = Ih * pairV[p];
+    const d1 = Ih * pairV[p + 1];
+    const d2 = Ih * pairV[p + 2];
+    const d3 = Ih * pairV[p + 3];
+    // the triangle among the four rows themselves
+    for (let q = p; q < p + 4; q++) {
+      const s = pairStill[q];
+      const v = pairV[q];
+      const a = pairA[q];
+      out[r0 + s] += c0 * v + d0 * a;
+      if (q > p) out[r1 + s] += c1 * v + d1 * a;
+      if (q > p + 1) out[r2 + s] += c2 * v + d2 * a;
+      if (q > p + 2) out[r3 + s] += c3 * v + d3 * a;
+    }
+    for (let q = p + 4; q < end; q++) {
+      const s = pairStill[q];
+      const v = pairV[q];
+      const a = pairA[q];
+      out[r0 + s] += c0 * v + d0 * a;
+      out[r1 + s] += c1 * v + d1 * a;
+      out[r2 + s] += c2 * v + d2 * a;
+      out[r3 + s] += c3 * v + d3 * a;
+    }
+  }
+  for (; p < end; p++) {
+    const row = pairStill[p] * P;
+    const c = Ih * pairA[p] + S * pairV[p];
+    const d = Ih * pairV[p];
+    for (let q = p; q < end; q++) out[row + pairStill[q]] += c * pairV[q] + d * pairA[q];
+  }
+}
+
+/** Copies the strict upper triangle of the P×P row-major matrix onto the lower one, in cache-sized tiles. */
+function mirrorUpperOntoLower(m: Float64Array, P: number): void {
+  const T = 64;
+  for (let r0 = 0; r0 < P; r0 += T) {
+    const r1 = Math.min(r0 + T, P);
+    for (let c0 = r0; c0 < P; c0 += T) {
+      const c1 = Math.min(c0 + T, P);
+      for (let r = r0; r < r1; r++) {
+        const row = r * P;
+        for (let c = Math.max(c0, r + 1); c < c1; c++) m[c * P + r] = m[row + c];
       }
     }
   }

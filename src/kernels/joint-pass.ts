@@ -27,6 +27,9 @@ import { siblingWorkerEntry, SyncWorkerPool } from "./worker-pool.ts";
 /** Minimum number of rows per shard. */
 export const SHARD_ROWS = 1 << 18;
 
+/** Above this many precomputed smoother weights (rows × values) the passes evaluate the smoother per row. */
+export const PRECOMPUTE_SMOOTHER_MAX_WEIGHTS = 1 << 26;
+
 /** What a pass computes. */
 export const PassMode = {
   /** Objective, gradient and R-factor sums. */
@@ -76,6 +79,11 @@ export function sharedFloat64(n: number): Float64Array {
   return new Float64Array(new SharedArrayBuffer(Math.max(1, n) * 8)).subarray(0, n);
 }
 
+/** Allocates a Float32Array over a SharedArrayBuffer. */
+export function sharedFloat32(n: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(Math.max(1, n) * 4)).subarray(0, n);
+}
+
 /** Allocates an Int32Array over a SharedArrayBuffer. */
 export function sharedInt32(n: number): Int32Array {
   return new Int32Array(new SharedArrayBuffer(Math.max(1, n) * 4)).subarray(0, n);
@@ -87,9 +95,9 @@ export function sharedUint8(n: number): Uint8Array {
 }
 
 /** Copies into shared memory unless already shared. */
-function shareF64(a: Float64Array): Float64Array {
+function shareF32(a: Float32Array): Float32Array {
   if (a.buffer instanceof SharedArrayBuffer) return a;
-  const s = sharedFloat64(a.length);
+  const s = sharedFloat32(a.length);
   s.set(a);
   return s;
 }
@@ -228,8 +236,10 @@ export interface JointPassRunnerOptions {
   /** Allow matrix-free passes (allocates the group cache: ~20 bytes per (group, still) pair). @defaultValue false */
   lowRank?: boolean;
   /**
-   * Precompute the normalised smoother weights of every row once (stride·12 bytes per row) instead of evaluating the
-   * Gaussians in every pass. @defaultValue true
+   * Precompute the normalised smoother weights of every row once (about 8·stride + 5 bytes per row) instead of
+   * evaluating the Gaussians in every pass. @defaultValue true while they take at most 512 MiB
+   * ({@link PRECOMPUTE_SMOOTHER_MAX_WEIGHTS} weights), else false (the default depends on the data only, so results
+   * are the same for any thread count)
    */
   precomputeSmoother?: boolean;
   /** Minimum rows per shard (tests use small shards). @defaultValue {@link shardRowsFor}(P, dense) */
@@ -268,14 +278,15 @@ export class JointPassRunner {
     const lowRank = options.lowRank ?? false;
     const kf = smoother === undefined ? 0 : smoother.nValues - 1;
     const P = nStills + kf;
-    const qMagnitude = shareF64(columns.qMagnitude);
+    const qMagnitude = shareF32(columns.qMagnitude);
     const shared: GroupedColumns = {
       groupStart: shareI32(columns.groupStart),
       still: shareI32(columns.still),
-      intensity: shareF64(columns.intensity),
-      weight: shareF64(columns.weight),
+      intensity: shareF32(columns.intensity),
+      weight: shareF32(columns.weight),
       qMagnitude,
-      ...(smoother === undefined || options.precomputeSmoother === false
+      ...(smoother === undefined ||
+      !(options.precomputeSmoother ?? columns.qMagnitude.length * smoother.nValues <= PRECOMPUTE_SMOOTHER_MAX_WEIGHTS)
         ? {}
         : {
             smootherWeights: precomputeSmootherWeights(

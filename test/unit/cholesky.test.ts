@@ -228,3 +228,75 @@ describe("conjugateGradient", () => {
     expect(r.converged).toBe(true);
   });
 });
+
+describe("blocked Cholesky kernels across block boundaries", () => {
+  /** The textbook row-oriented Cholesky–Banachiewicz factor and L⁻ᵀ·L⁻¹ inverse, every sum k-ascending. */
+  function textbook(a: Float64Array, n: number): { l: Float64Array; inv: Float64Array } {
+    const l = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j <= i; j++) {
+        let s = a[i * n + j];
+        for (let k = 0; k < j; k++) s -= l[i * n + k] * l[j * n + k];
+        l[i * n + j] = i === j ? Math.sqrt(s) : s / l[j * n + j];
+      }
+    }
+    const u = new Float64Array(n * n);
+    for (let j = 0; j < n; j++) {
+      u[j * n + j] = 1 / l[j * n + j];
+      for (let i = j + 1; i < n; i++) {
+        let s = 0;
+        for (let k = j; k < i; k++) s -= l[i * n + k] * u[j * n + k];
+        u[j * n + i] = s / l[i * n + i];
+      }
+    }
+    const inv = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j <= i; j++) {
+        let s = 0;
+        for (let k = i; k < n; k++) s += u[i * n + k] * u[j * n + k];
+        inv[i * n + j] = s;
+        inv[j * n + i] = s;
+      }
+    }
+    return { l, inv };
+  }
+
+  for (const n of [31, 33, 64, 67, 97, 130]) {
+    it(`factor and inverse equal the unblocked k-ascending sums exactly (n = ${n})`, () => {
+      let x = n;
+      const next = (): number => {
+        x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+        return x / 2 ** 32 - 0.5;
+      };
+      const b = Float64Array.from({ length: n * n }, next);
+      const a = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j <= i; j++) {
+          let s = i === j ? 0.5 * n : 0;
+          for (let k = 0; k < n; k++) s += b[i * n + k] * b[j * n + k];
+          a[i * n + j] = a[j * n + i] = s;
+        }
+      }
+      const ref = textbook(a, n);
+      const l = a.slice();
+      expect(choleskyFactor(l, n)).toBe(true);
+      let factorMismatch = 0;
+      for (let i = 0; i < n * n; i++) if (l[i] !== ref.l[i]) factorMismatch++;
+      expect(factorMismatch).toBe(0);
+      const inv = choleskyInverse(l, n);
+      let inverseMismatch = 0;
+      for (let i = 0; i < n * n; i++) if (inv[i] !== ref.inv[i]) inverseMismatch++;
+      expect(inverseMismatch).toBe(0);
+      // and it is the inverse: A·A⁻¹ = I
+      let worst = 0;
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let k = 0; k < n; k++) s += a[i * n + k] * inv[k * n + j];
+          worst = Math.max(worst, Math.abs(s - (i === j ? 1 : 0)));
+        }
+      }
+      expect(worst).toBeLessThan(1e-10);
+    });
+  }
+});

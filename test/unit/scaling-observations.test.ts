@@ -1,0 +1,202 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { diffuseChunkSource, type BinnedPixelData } from "../../src/diffuse/diffuse-input.ts";
+import {
+  buildScalingObservations,
+  restrictToStills,
+  type DiffuseChunkSource,
+  type DiffuseInput,
+  type ScalingObservations,
+} from "../../src/diffuse/scaling-observations.ts";
+import { openBinnedDiffuse, writeBinnedDiffuse } from "../../src/io/binned-diffuse.ts";
+import { seededRandom } from "../../src/kernels/random.ts";
+import { ConfigError } from "../../src/errors.ts";
+
+const nStills = 25;
+const nRows = 5000;
+
+/** Rows written still by still (as files are), voxels spread over [100, 100 + 3·400). */
+function pixelData(seed: number): BinnedPixelData {
+  const rand = seededRandom(seed);
+  const still = Int32Array.from({ length: nRows }, (_, i) => Math.floor((i * nStills) / nRows));
+  return {
+    stillIds: still,
+    voxelIndices: Float64Array.from({ length: nRows }, () => 100 + 3 * Math.floor(rand() * 400)),
+    intensities: Float32Array.from({ length: nRows }, (_, i) => (i % 97 === 5 ? NaN : 10 + 90 * rand())),
+    sigmas: Float32Array.from({ length: nRows }, (_, i) => (i % 89 === 3 ? 0 : 1 + rand())),
+    qVectors: Float32Array.from({ length: 3 * nRows }, () => rand() - 0.5),
+  };
+}
+
+/** The same rows as in-memory input, one row at a time (reference: every row checked individually). */
+function expectedRows(data: BinnedPixelData): Map<number, [number, number, number, number][]> {
+  const byVoxel = new Map<number, [number, number, number, number][]>();
+  for (let i = 0; i < nRows; i++) {
+    const I = data.intensities[i];
+    const s = data.sigmas[i];
+    if (!Number.isFinite(I) || !(s > 0)) continue;
+    const q = data.qVectors.subarray(3 * i, 3 * i + 3);
+    const row: [number, number, number, number] = [
+      data.stillIds[i],
+      I,
+      Math.fround(s * s),
+      Math.fround(Math.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2])),
+    ];
+    const v = data.voxelIndices[i];
+    byVoxel.set(v, [...(byVoxel.get(v) ?? []), row]);
+  }
+  return byVoxel;
+}
+
+function rowsOf(obs: ScalingObservations, h: number): [number, number, number, number][] {
+  const out: [number, number, number, number][] = [];
+  for (let o = obs.groupStart[h]; o < obs.groupStart[h + 1]; o++) {
+    out.push([obs.still[o], obs.intensity[o], obs.variance[o], obs.qMagnitude[o]]);
+  }
+  return out;
+}
+
+function sameObservations(a: ScalingObservations, b: ScalingObservations): void {
+  expect(a.n).toBe(b.n);
+  expect(Array.from(a.groupStart)).toEqual(Array.from(b.groupStart));
+  expect(Array.from(a.voxelIndex)).toEqual(Array.from(b.voxelIndex));
+  for (const key of ["still", "intensity", "variance", "weight", "qMagnitude", "isBragg"] as const) {
+    expect(Array.from(a[key])).toEqual(Array.from(b[key]));
+  }
+}
+
+describe("grouping diffuse rows from a chunked source", () => {
+  const data = pixelData(3);
+  let dir = "";
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "scaling-obs-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("puts every usable row in its voxel, in still order, float32 columns, and counts the unusable ones", () => {
+    const { source, counts } = diffuseChunkSource(data, nStills);
+    const obs = buildScalingObservations(nStills, undefined, source);
+    const expected = expectedRows(data);
+    expect(counts.nRows).toBe(nRows);
+    expect(counts.nUsed).toBe(obs.n);
+    expect(counts.nNonFiniteIntensity + counts.nBadSigma).toBe(nRows - obs.n);
+    expect(counts.nNonFiniteIntensity).toBeGreaterThan(0);
+    expect(counts.nBadSigma).toBeGreaterThan(0);
+    expect(obs.intensity).toBeInstanceOf(Float32Array);
+    expect(obs.nBraggRows).toBe(0);
+    expect(obs.nGroups).toBe(expected.size);
+    const voxels = [...expected.keys()].sort((x, y) => x - y);
+    expect(Array.from(obs.voxelIndex)).toEqual(voxels);
+    voxels.forEach((v, h) => {
+      expect(rowsOf(obs, h)).toEqual(expected.get(v));
+    });
+    for (let o = 0; o < obs.n; o++) expect(obs.weight[o]).toBe(Math.fround(1 / obs.variance[o]));
+  });
+
+  it("gives the same columns from a streamed HDF5 file (slices) as from memory", async () => {
+    const path = join(dir, "binned.h5");
+    await writeBinnedDiffuse(path, data, {
+      ndiv: 1,
+      hklMax: [10, 10, 10],
+      voxelGridDims: [21, 21, 21],
+      voxelIndexRule: "test",
+    });
+    const file = await openBinnedDiffuse(path);
+    try {
+      const fromFile = diffuseChunkSource(file, nStills);
+      const a = buildScalingObservations(nStills, undefined, fromFile.source);
+      const b = buildScalingObservations(nStills, undefined, diffuseChunkSource(data, nStills).source);
+      sameObservations(a, b);
+      expect(fromFile.counts.nUsed).toBe(a.n);
+    } finally {
+      file.close();
+    }
+  });
+
+  it("is independent of the chunking and of the voxel numbering path (table or sort)", () => {
+    const whole = buildScalingObservations(nStills, undefined, diffuseChunkSource(data, nStills).source);
+    const input = (lo: number, hi: number, offset: number): DiffuseInput => ({
+      still: data.stillIds.slice(lo, hi),
+      voxel: Float64Array.from(data.voxelIndices.subarray(lo, hi), (v) => v + offset),
+      intensity: data.intensities.slice(lo, hi),
+      variance: Float64Array.from(data.sigmas.subarray(lo, hi), (s) => s * s),
+      qMagnitude: Float32Array.from({ length: hi - lo }, (_, i) => {
+        const q = data.qVectors.subarray(3 * (lo + i), 3 * (lo + i) + 3);
+        return Math.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2]);
+      }),
+      sourceRow: Int32Array.from({ length: hi - lo }, (_, i) => lo + i),
+    });
+    const usable = (d: DiffuseInput): DiffuseInput => {
+      const keep: number[] = [];
+      for (let i = 0; i < d.still.length; i++) if (Number.isFinite(d.intensity[i]) && d.variance[i] > 0) keep.push(i);
+      return {
+        still: Int32Array.from(keep, (i) => d.still[i]),
+        voxel: Float64Array.from(keep, (i) => d.voxel[i]),
+        intensity: Float64Array.from(keep, (i) => d.intensity[i]),
+        variance: Float64Array.from(keep, (i) => d.variance[i]),
+        qMagnitude: Float64Array.from(keep, (i) => d.qMagnitude[i]),
+        sourceRow: Int32Array.from(keep, (i) => d.sourceRow[i]),
+      };
+    };
+    const chunked = (offset: number, bounds: [number, number]): DiffuseChunkSource => ({
+      maxRows: nRows,
+      voxelBounds: bounds,
+      chunks: () => [0, 777, 3000, nRows].slice(0, -1).map((lo, k, a) => usable(input(lo, a[k + 1] ?? nRows, offset))),
+    });
+    sameObservations(buildScalingObservations(nStills, undefined, chunked(0, [100, 1300])), whole);
+    // voxel indices spread over 2^40: numbered by sorting instead of a table over the range
+    const big = buildScalingObservations(nStills, undefined, chunked(2 ** 40, [0, 2 ** 41]));
+    expect(Array.from(big.voxelIndex)).toEqual(Array.from(whole.voxelIndex, (v) => v + 2 ** 40));
+    expect(Array.from(big.intensity)).toEqual(Array.from(whole.intensity));
+    expect(Array.from(big.groupStart)).toEqual(Array.from(whole.groupStart));
+  });
+
+  it("refuses a voxel outside the announced bounds and a still out of range", () => {
+    const bad = (voxel: number, still: number): DiffuseChunkSource => ({
+      maxRows: 1,
+      voxelBounds: [0, 10],
+      chunks: () => [
+        {
+          still: Int32Array.of(still),
+          voxel: Float64Array.of(voxel),
+          intensity: Float64Array.of(1),
+          variance: Float64Array.of(1),
+          qMagnitude: Float64Array.of(0.1),
+          sourceRow: Int32Array.of(41),
+        },
+      ],
+    });
+    expect(() => buildScalingObservations(2, undefined, bad(11, 0))).toThrow(
+      /diffuse row 0: voxel index 11 outside \[0, 10\]/,
+    );
+    expect(() => buildScalingObservations(2, undefined, bad(3, 2))).toThrow(ConfigError);
+  });
+});
+
+describe("restrictToStills", () => {
+  it("drops the rows of removed stills and empty groups, renumbers stills, in place", () => {
+    const data = pixelData(8);
+    const full = buildScalingObservations(nStills, undefined, diffuseChunkSource(data, nStills).source);
+    const expectedGroups = new Map<number, [number, number, number, number][]>();
+    for (let h = 0; h < full.nGroups; h++) {
+      const kept = rowsOf(full, h)
+        .filter((r) => r[0] % 3 !== 0)
+        .map((r): [number, number, number, number] => [r[0] - Math.floor(r[0] / 3) - 1, r[1], r[2], r[3]]);
+      if (kept.length > 0) expectedGroups.set(full.voxelIndex[h], kept);
+    }
+    const remap = Int32Array.from({ length: nStills }, (_, s) => (s % 3 === 0 ? -1 : s - Math.floor(s / 3) - 1));
+    const nKept = remap.filter((s) => s >= 0).length;
+    const restricted = restrictToStills(full, remap, nKept);
+    expect(restricted.nStills).toBe(nKept);
+    expect(restricted.nGroups).toBe(expectedGroups.size);
+    expect(Array.from(restricted.voxelIndex)).toEqual([...expectedGroups.keys()]);
+    for (let h = 0; h < restricted.nGroups; h++) {
+      expect(rowsOf(restricted, h)).toEqual(expectedGroups.get(restricted.voxelIndex[h]));
+    }
+    expect(restricted.n).toBe(restricted.groupStart[restricted.nGroups]);
+  });
+});
