@@ -41,6 +41,7 @@ export function analyseStillConnectivity(obs: ScalingObservations): StillConnect
   const { groupStart, still, weight } = obs;
   for (let h = 0; h < obs.nGroups; h++) {
     let first = -1;
+    let last = -1;
     let nUsed = 0;
     for (let o = groupStart[h]; o < groupStart[h + 1]; o++) {
       if (weight[o] === 0) continue;
@@ -48,8 +49,12 @@ export function analyseStillConnectivity(obs: ScalingObservations): StillConnect
       const s = still[o];
       if (first < 0) {
         first = s;
+        last = s;
         continue;
       }
+      // rows are sorted by still inside a group: a run of one still needs one union
+      if (s === last) continue;
+      last = s;
       const a = find(parent, first);
       const b = find(parent, s);
       if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);

@@ -149,7 +149,7 @@ export interface JointRefinementResult {
   /** Outlier rows (indices into `observations`). */
   readonly outlierRows: Int32Array;
   /** Inverse scale g of every final observation at the refined parameters (the g of `references`). */
-  readonly inverseScales: Float64Array;
+  readonly inverseScales: Float32Array;
   /** Final per-group references. */
   readonly references: GroupReferences;
   /** Statistics in the spec's form. */
@@ -168,22 +168,23 @@ export interface JointRefinementResult {
   readonly history: IterationRecord[];
 }
 
-/** Per-observation inverse scale g at the problem's current parameters. */
-export function inverseScales(obs: ScalingObservations, problem: JointScalingProblem): Float64Array {
-  const state = problem.modelState();
-  const g = new Float64Array(obs.n);
+/** Per-observation inverse scale g at the problem's current parameters (float32 storage, like the columns). */
+export function inverseScales(obs: ScalingObservations, problem: JointScalingProblem): Float32Array {
+  const { scales, smoother } = problem.modelState();
+  const { n, still, qMagnitude } = obs;
+  const g = new Float32Array(n);
+  if (smoother === undefined) {
+    for (let o = 0; o < n; o++) g[o] = scales[still[o]];
+    return g;
+  }
   const w3 = new Float64Array(8);
   const count = new Int32Array(2);
-  for (let o = 0; o < obs.n; o++) {
-    const a =
-      state.smoother === undefined ? 1 : smootherFactor(state.smoother, obs.qMagnitude[o], w3, count, undefined);
-    g[o] = state.scales[obs.still[o]] * a;
-  }
+  for (let o = 0; o < n; o++) g[o] = scales[still[o]] * smootherFactor(smoother, qMagnitude[o], w3, count, undefined);
   return g;
 }
 
 /** References per group at the given inverse scales (weights as in `obs.weight`). */
-export function computeReferences(obs: ScalingObservations, g: Float64Array): GroupReferences {
+export function computeReferences(obs: ScalingObservations, g: Float32Array | Float64Array): GroupReferences {
   const intensity = new Float64Array(obs.nGroups);
   const sigma = new Float64Array(obs.nGroups);
   const nObservations = new Int32Array(obs.nGroups);
@@ -212,7 +213,7 @@ export function computeReferences(obs: ScalingObservations, g: Float64Array): Gr
 export function findOutlierRows(
   obs: ScalingObservations,
   usable: Uint8Array,
-  g: Float64Array,
+  g: Float32Array | Float64Array,
   zmax: number,
 ): Int32Array {
   return rejectOutliersStandardGrouped(obs, usable, g, { zmax });

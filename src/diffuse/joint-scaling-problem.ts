@@ -122,6 +122,8 @@ export class JointScalingProblem implements LeastSquaresProblem {
   private memo: { x: Float64Array; acc: JointAccumulation; full: boolean } | undefined;
   private readonly speculative: boolean;
   private lastLowRank: LowRankSums | undefined;
+  /** Parameters of the last matrix-free pass (its group factors are still in the runner's cache). */
+  private lowRankX: Float64Array | undefined;
   private lastGamma = 0;
   /** Matrix-free damped solve (set only in iterative mode). */
   readonly solveDamped?: (ne: NormalEquations, mu: number, rhs: Float64Array) => Float64Array | undefined;
@@ -192,6 +194,7 @@ export class JointScalingProblem implements LeastSquaresProblem {
   /** Forgets the memoised last pass (call after changing weights). */
   invalidate(): void {
     this.memo = undefined;
+    this.lowRankX = undefined;
   }
 
   /** Stops the worker threads (idempotent). */
@@ -247,6 +250,7 @@ export class JointScalingProblem implements LeastSquaresProblem {
     const acc = this.runner.run(mode, this.scales(), this.values);
     // the memo keeps the data-only sums (callers add restraints to `acc` in place)
     this.memo = { x: this.getParameters(), acc: { ...acc, gradient: acc.gradient.slice() }, full: withMatrix };
+    if (mode === PassMode.lowRank) this.lowRankX = this.memo.x;
     return acc;
   }
 
@@ -321,6 +325,17 @@ export class JointScalingProblem implements LeastSquaresProblem {
         acc: { ...m.acc, gradient: m.acc.gradient.slice(), matrix: undefined, lowRank: undefined },
         full: false,
       };
+    } else if (
+      this.iterative &&
+      m !== undefined &&
+      this.lastLowRank !== undefined &&
+      this.lowRankX !== undefined &&
+      this.sameUpToGauge(this.getParameters(), m.x) &&
+      this.sameUpToGauge(m.x, this.lowRankX)
+    ) {
+      // the group factors of the last matrix-free pass are at these parameters (only objective passes at other
+      // points ran since, which leave them alone): the normal equations need no pass (e.g. the ESDs at the solution)
+      acc = { ...m.acc, gradient: m.acc.gradient.slice(), lowRank: this.lastLowRank };
     } else {
       acc = this.accumulate(true);
     }

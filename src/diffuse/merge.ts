@@ -54,7 +54,7 @@ export interface MergeOptions {
  */
 export function mergeDiffuse(
   obs: ScalingObservations,
-  g: Float64Array,
+  g: Float32Array | Float64Array,
   grid: VoxelGrid,
   reciprocalB: Mat3,
   options: MergeOptions = {},

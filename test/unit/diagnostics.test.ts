@@ -119,7 +119,8 @@ describe("computeDiagnostics residuals", () => {
       for (let o = 5 * h; o < 5 * h + 5; o++) {
         if (weight[o] === 0) continue;
         const varResidual = variance[o] / (g[o] * g[o]) - refSigma[h] ** 2;
-        expectedDelta.push((intensity[o] / g[o] - refI[h]) / Math.sqrt(varResidual));
+        // computed in float64, kept in float32 (the residual arrays are float32)
+        expectedDelta.push(Math.fround((intensity[o] / g[o] - refI[h]) / Math.sqrt(varResidual)));
       }
     }
     const res = diag.residuals.diffuse;
