@@ -3,7 +3,7 @@
  *
  * Cases:
  * 1. Bragg-only scaling of `../shared/fixtures/sim/tetragonal-40` and of simulated 300- and 3000-still sets.
- * 2. Joint scaling with 10^6, 10^7 (and, with `--max-obs 1e8`, 10^8) simulated diffuse observations, threads 1 and 2.
+ * 2. Joint scaling with 10^6, 10^7 and 10^8 simulated diffuse observations (`--max-obs` caps it), threads 1 and 2.
  * 3. The per-iteration throughput of an mdx2-style ALS loop (`bench/mdx2_als.py`, numpy/scipy) on the same data.
  * 4. The real `dials.scale` (KB model, no decay, partiality cutoff 0.1) on the 300-still Bragg data, when installed,
  *    timed in the same run as ours.
@@ -12,11 +12,20 @@
  * first unless `--no-build`), so peak RSS is the run's own; runs are timed with `/usr/bin/time`. The table is printed
  * and written to `bench/results.json` together with a description of the machine.
  *
- * Options: `--max-obs N` (largest joint case, default 1e7), `--skip-dials`, `--skip-mdx2`, `--no-build`, `--work DIR`
+ * Options: `--max-obs N` (largest joint case, default 1e8), `--skip-dials`, `--skip-mdx2`, `--no-build`, `--work DIR`
  * (where the simulated data go, default `$TMPDIR/diffuse-scaling-bench`; data already there are reused).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,7 +38,7 @@ function option(name: string): string | undefined {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 }
-const maxObs = Number(option("--max-obs") ?? 1e7);
+const maxObs = Number(option("--max-obs") ?? 1e8);
 const work = option("--work") ?? join(tmpdir(), "diffuse-scaling-bench");
 const skipDials = args.includes("--skip-dials");
 const skipMdx2 = args.includes("--skip-mdx2");
@@ -141,15 +150,21 @@ async function exportForPython(dir: string): Promise<string> {
   const prefix = join(dir, "als");
   if (existsSync(`${prefix}.sigma`)) return prefix;
   const f = await openBinnedDiffuse(join(dir, "diffuse_binned.h5"));
+  // slice by slice: a 10^8-row file does not fit the wasm heap in one read; `.sigma` last marks a complete export
+  const names = ["still", "voxel", "intensity", "sigma"] as const;
+  const fds = names.map((name) => openSync(`${prefix}.${name}.part`, "w"));
   try {
-    const c = f.readSlice(0, f.nObservations);
-    writeFileSync(`${prefix}.still`, c.stillIds);
-    writeFileSync(`${prefix}.voxel`, c.voxelIndices);
-    writeFileSync(`${prefix}.intensity`, c.intensities);
-    writeFileSync(`${prefix}.sigma`, c.sigmas);
+    for (const c of f.chunks()) {
+      writeSync(fds[0], c.stillIds);
+      writeSync(fds[1], c.voxelIndices);
+      writeSync(fds[2], c.intensities);
+      writeSync(fds[3], c.sigmas);
+    }
   } finally {
     f.close();
+    for (const fd of fds) closeSync(fd);
   }
+  for (const name of names) renameSync(`${prefix}.${name}.part`, `${prefix}.${name}`);
   return prefix;
 }
 

@@ -76,6 +76,7 @@ export function prepareBraggInput(
     nInvalidIntensity: 0,
   };
   const candidate = new Uint8Array(n);
+  let nCandidates = 0;
   for (let i = 0; i < n; i++) {
     if (!(id[i] >= 0 && id[i] < nStills)) {
       counts.nUnknownExperiment++;
@@ -101,13 +102,13 @@ export function prepareBraggInput(
       continue;
     }
     candidate[i] = 1;
+    nCandidates++;
   }
-  const subset = table.select(candidate);
-  const subsetRows: number[] = [];
-  for (let i = 0; i < n; i++) if (candidate[i]) subsetRows.push(i);
-  const selected = selectReflectionsForScaling(subset, {
+  // the candidate rows are selected in place (rowMask), without gathering them into a new table
+  const selected = selectReflectionsForScaling(table, {
     partialityCutoff: partialityThreshold,
     nDatasets: nStills,
+    rowMask: candidate,
     source,
   });
   const usedMask = new Uint8Array(n);
@@ -122,9 +123,11 @@ export function prepareBraggInput(
   let t = 0;
   for (const ds of selected.datasets) {
     for (let j = 0; j < ds.rows.length; j++, t++) {
-      const row = subsetRows[ds.rows[j]];
+      const row = ds.rows[j];
       still[t] = ds.id;
-      hkl.set(ds.millerIndex.subarray(3 * j, 3 * j + 3), 3 * t);
+      hkl[3 * t] = ds.millerIndex[3 * j];
+      hkl[3 * t + 1] = ds.millerIndex[3 * j + 1];
+      hkl[3 * t + 2] = ds.millerIndex[3 * j + 2];
       intensity[t] = ds.intensity[j];
       variance[t] = ds.variance[j];
       qMagnitude[t] = 1 / d[row];
@@ -133,7 +136,7 @@ export function prepareBraggInput(
     }
   }
   counts.nUsed = m;
-  counts.nInvalidIntensity += subsetRows.length - m;
+  counts.nInvalidIntensity += nCandidates - m;
   const asuHkl = spaceGroup.mapToAsuBatch(hkl, false);
   return { input: { still, asuHkl, intensity, variance, qMagnitude, sourceRow }, usedMask, counts };
 }

@@ -403,6 +403,8 @@ function runRefinement(
   };
 
   let outliers: Int32Array = new Int32Array(0);
+  // inverse scales at the final parameters when the last outlier check ran there (the usual case)
+  let finalG: Float32Array | undefined;
   let nIterations = 0;
   let last: RefinementResult | undefined;
   let cycle = 0;
@@ -428,7 +430,10 @@ function runRefinement(
     if (!rejectOutliers) break;
     const g = inverseScales(observations, problem);
     const found = findOutlierRows(observations, usable, g, zmax);
-    if (sameRows(found, outliers)) break;
+    if (sameRows(found, outliers)) {
+      finalG = g;
+      break;
+    }
     outliers = found;
     const { weight, variance } = observations;
     for (let o = 0; o < observations.n; o++) weight[o] = usable[o] ? 1 / variance[o] : 0;
@@ -453,7 +458,7 @@ function runRefinement(
     smootherEsds = new Float64Array(smootherValues.length);
     for (let k = 1; k < smootherValues.length; k++) smootherEsds[k] = Math.sqrt(variance(problem.nStills + k - 1));
   }
-  const g = inverseScales(observations, problem);
+  const g = finalG ?? inverseScales(observations, problem);
   const references = computeReferences(observations, g);
   const finalAcc = problem.accumulateReusing();
   let shiftB = 0;

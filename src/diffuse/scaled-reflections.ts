@@ -29,7 +29,7 @@ export function buildScaledReflections(
   result: RefineParametersResult,
 ): ReflectionTable {
   const n = table.nrows;
-  const out = table.select(Int32Array.from({ length: n }, (_, i) => i));
+  const out = table.copy();
   const id = table.getInt("id");
   const d = table.getDouble("d");
   const isum = table.getDouble("intensity.sum.value");
@@ -39,10 +39,15 @@ export function buildScaledReflections(
   const qe = table.has("qe") ? table.getDouble("qe") : undefined;
   const details = result.details;
   const paramOf = new Int32Array(model.nStills).fill(-1);
-  details.includedStills.forEach((s, i) => (paramOf[s] = i));
+  const included = details.includedStills;
+  for (let i = 0; i < included.length; i++) paramOf[included[i]] = i;
   const P = details.scales.length + (details.smootherValues === undefined ? 0 : details.smootherValues.length - 1);
   const V = details.covariance;
   const smoother = model.resolutionComponent;
+  const b = model.perStillComponent.parameters;
+  const nStills = model.nStills;
+  const nScales = details.scales.length;
+  const diagonal = details.covarianceIsDiagonal;
   const gColumn = new Float64Array(n).fill(1);
   const gVariance = new Float64Array(n);
   const iScale = new Float64Array(n);
@@ -68,7 +73,7 @@ export function buildScaledReflections(
       }
     }
     const s = id[r];
-    const param = s >= 0 && s < model.nStills ? paramOf[s] : -1;
+    const param = s >= 0 && s < nStills ? paramOf[s] : -1;
     if (param < 0 || !(d[r] > 0 && Number.isFinite(d[r]))) {
       excluded[r] = 1;
       continue;
@@ -81,15 +86,14 @@ export function buildScaledReflections(
     nzValue[m++] = g;
     if (smoother !== undefined) {
       const derivatives = smoother.derivativesAt(q);
-      const b = model.perStillComponent.parameters[s];
       for (let k = 0; k < derivatives.length; k++) {
         if (derivatives[k] === 0) continue;
-        nz[m] = details.scales.length + k;
-        nzValue[m++] = b * derivatives[k];
+        nz[m] = nScales + k;
+        nzValue[m++] = b[s] * derivatives[k];
       }
     }
     let v = 0;
-    if (details.covarianceIsDiagonal) {
+    if (diagonal) {
       for (let a = 0; a < m; a++) v += nzValue[a] * V[nz[a]] * nzValue[a];
     } else {
       for (let a = 0; a < m; a++) {
@@ -100,8 +104,9 @@ export function buildScaledReflections(
     gVariance[r] = Math.max(0, v);
     if (!usedMask[r]) excluded[r] = 1;
   }
+  const { isBragg, sourceRow } = details.observations;
   for (const o of details.outlierRows) {
-    if (details.observations.isBragg[o]) outlier[details.observations.sourceRow[o]] = 1;
+    if (isBragg[o]) outlier[sourceRow[o]] = 1;
   }
   for (let r = 0; r < n; r++) {
     if (excluded[r] || outlier[r]) continue;

@@ -37,6 +37,14 @@ export interface ReflectionSelectionOptions {
    */
   nDatasets?: number;
   /**
+   * Rows to consider (`Uint8Array` of length `nrows`, nonzero = consider). Rows outside the mask are treated as if
+   * they were not in the table: they are never selected and do not count towards the largest `id`. The result's
+   * `rows` and `mask` still refer to rows of the whole table. Equivalent to selecting the masked rows first, without
+   * copying them.
+   * @defaultValue undefined (every row)
+   */
+  rowMask?: Uint8Array;
+  /**
    * Name of the table, used in error messages.
    * @defaultValue "reflection table"
    */
@@ -92,6 +100,10 @@ export function selectReflectionsForScaling(
     if (!table.has(name)) throw new InputError(`missing column "${name}" needed for scaling`, source);
   }
   const n = table.nrows;
+  const rowMask = options.rowMask;
+  if (rowMask !== undefined && !(rowMask instanceof Uint8Array && rowMask.length === n)) {
+    throw new ConfigError(`rowMask must be a Uint8Array of length ${n} (the table's rows)`);
+  }
   const id = table.getInt("id");
   const hkl = table.getMillerIndex();
   const Isum = table.getDouble("intensity.sum.value");
@@ -104,7 +116,11 @@ export function selectReflectionsForScaling(
   const userExcluded = getFlags(table, ReflectionFlags.userExcludedInScaling);
 
   let maxId = -1;
-  for (let i = 0; i < n; i++) if (id[i] > maxId) maxId = id[i];
+  if (rowMask === undefined) {
+    for (let i = 0; i < n; i++) if (id[i] > maxId) maxId = id[i];
+  } else {
+    for (let i = 0; i < n; i++) if (rowMask[i] !== 0 && id[i] > maxId) maxId = id[i];
+  }
   const nDatasets = options.nDatasets ?? maxId + 1;
   if (!Number.isInteger(nDatasets) || nDatasets < 0) {
     throw new ConfigError(`nDatasets must be a non-negative integer, got ${nDatasets}`);
@@ -118,6 +134,7 @@ export function selectReflectionsForScaling(
   const V = new Float64Array(n);
   const counts = new Int32Array(nDatasets);
   for (let i = 0; i < n; i++) {
+    if (rowMask !== undefined && rowMask[i] === 0) continue;
     if (id[i] < 0 || integrated[i] === 0 || userExcluded[i] !== 0) continue;
     if (!(Vsum[i] > 0)) continue;
     let conv = 1;

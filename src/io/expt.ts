@@ -675,51 +675,38 @@ function formatNumber(x: number): string {
  * @returns the JSON text
  */
 export function formatExperimentJson(value: unknown): string {
-  const out: string[] = [];
-  const write = (v: unknown, indent: string): void => {
-    if (v === null || v === undefined || typeof v === "function" || typeof v === "symbol") {
-      out.push("null");
-    } else if (typeof v === "number") {
-      out.push(formatNumber(v));
-    } else if (typeof v === "string" || typeof v === "boolean") {
-      out.push(JSON.stringify(v));
-    } else if (typeof v === "bigint") {
-      out.push(v.toString());
-    } else if (Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView))) {
-      const items = Array.from(v as ArrayLike<unknown>);
-      if (items.length === 0) {
-        out.push("[]");
-        return;
-      }
-      const inner = `${indent}  `;
-      out.push("[");
-      items.forEach((item, i) => {
-        out.push(`${i === 0 ? "" : ","}\n${inner}`);
-        write(item, inner);
-      });
-      out.push(`\n${indent}]`);
-    } else if (typeof v === "object") {
-      const o = v as JsonObject & { toJSON?: unknown };
-      if (typeof o.toJSON === "function") {
-        write((o.toJSON as () => unknown).call(o), indent);
-        return;
-      }
-      const entries = Object.entries(o).filter(([, x]) => x !== undefined && typeof x !== "function");
-      if (entries.length === 0) {
-        out.push("{}");
-        return;
-      }
-      const inner = `${indent}  `;
-      out.push("{");
-      entries.forEach(([k, x], i) => {
-        out.push(`${i === 0 ? "" : ","}\n${inner}${JSON.stringify(k)}: `);
-        write(x, inner);
-      });
-      out.push(`\n${indent}}`);
+  return formatJsonValue(value, "");
+}
+
+/** One value of {@link formatExperimentJson} at nesting `indent` (built by string concatenation, no closures). */
+function formatJsonValue(v: unknown, indent: string): string {
+  if (v === null || v === undefined || typeof v === "function" || typeof v === "symbol") return "null";
+  if (typeof v === "number") return formatNumber(v);
+  if (typeof v === "string" || typeof v === "boolean") return JSON.stringify(v);
+  if (typeof v === "bigint") return v.toString();
+  if (Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView))) {
+    const items = v as ArrayLike<unknown>;
+    const n = items.length;
+    if (n === 0) return "[]";
+    const inner = `${indent}  `;
+    const sep = `,\n${inner}`;
+    let s = `[\n${inner}${formatJsonValue(items[0], inner)}`;
+    for (let i = 1; i < n; i++) s += sep + formatJsonValue(items[i], inner);
+    return `${s}\n${indent}]`;
+  }
+  if (typeof v === "object") {
+    const o = v as JsonObject & { toJSON?: unknown };
+    if (typeof o.toJSON === "function") return formatJsonValue((o.toJSON as () => unknown).call(o), indent);
+    const inner = `${indent}  `;
+    let s = "";
+    for (const k of Object.keys(o)) {
+      const x = o[k];
+      if (x === undefined || typeof x === "function") continue;
+      s += `${s === "" ? "{" : ","}\n${inner}${JSON.stringify(k)}: ${formatJsonValue(x, inner)}`;
     }
-  };
-  write(value, "");
-  return out.join("");
+    return s === "" ? "{}" : `${s}\n${indent}}`;
+  }
+  return "";
 }
 
 function describeFsError(err: unknown): string {

@@ -31,15 +31,46 @@ function groupKey(ops: readonly IntSymOp[]): string {
 }
 
 let tableKeys: Map<string, number> | undefined;
+let tableNumberByHall: Map<string, number> | undefined;
+/** Operator-set key of each reference setting, computed on demand (index = number − 1). */
+const entryKeys: (string | undefined)[] = [];
 
-/** Operator-set key of each of the 230 reference settings, built once. */
+/** Operator-set key of reference setting `number` (parsed once). */
+function entryKey(number: number): string {
+  let k = entryKeys[number - 1];
+  if (k === undefined) {
+    k = groupKey(parseHallSymbol(SPACE_GROUP_TABLE[number - 1].hall).operators);
+    entryKeys[number - 1] = k;
+  }
+  return k;
+}
+
+/** Operator-set key of each of the 230 reference settings, built once (only when a symbol is not a table entry). */
 function referenceKeys(): Map<string, number> {
   if (tableKeys === undefined) {
     const m = new Map<string, number>();
-    for (const e of SPACE_GROUP_TABLE) m.set(groupKey(parseHallSymbol(e.hall).operators), e.number);
+    for (const e of SPACE_GROUP_TABLE) m.set(entryKey(e.number), e.number);
     tableKeys = m;
   }
   return tableKeys;
+}
+
+/**
+ * International Tables number of the operator set `ops` (parsed from `hall`), or undefined when it is not a reference
+ * setting. A symbol spelt as in the table (up to surrounding white space) is checked against that one entry first,
+ * so that the common case parses one Hall symbol rather than all 230; every other symbol is matched against the full
+ * set of operator-set keys. Both paths give the same number.
+ */
+function referenceNumber(hall: string, ops: readonly IntSymOp[]): number | undefined {
+  const key = groupKey(ops);
+  if (tableNumberByHall === undefined) {
+    const m = new Map<string, number>();
+    for (const e of SPACE_GROUP_TABLE) m.set(e.hall.trim(), e.number);
+    tableNumberByHall = m;
+  }
+  const candidate = tableNumberByHall.get(hall.trim());
+  if (candidate !== undefined && entryKey(candidate) === key) return candidate;
+  return referenceKeys().get(key);
 }
 
 function checkIndex(h: number, k: number, l: number): void {
@@ -121,7 +152,7 @@ export class SpaceGroup {
   readonly #allOps: Int32Array;
 
   private constructor(hall: string, ops: readonly IntSymOp[], latticeSymbol: string) {
-    const num = referenceKeys().get(groupKey(ops));
+    const num = referenceNumber(hall, ops);
     if (num === undefined) {
       throw new ConfigError(
         `Hall symbol "${hall}" is not one of the 230 reference settings; transform the data to the reference setting first`,

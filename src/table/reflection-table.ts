@@ -9,8 +9,6 @@ import { elementWidth, type Column, type ColumnTypeName, type ShoeboxColumn } fr
 /** A row selection: a boolean mask (`Uint8Array` of length `nrows`, nonzero = keep) or a list of row indices. */
 export type RowSelection = Uint8Array | Int32Array | Uint32Array | readonly number[];
 
-type NumericData = Uint8Array | Int32Array | Float64Array;
-
 const utf8 = new TextEncoder();
 
 /** Compare two strings by their UTF-8 bytes, as `std::map<std::string, ...>` orders its keys. */
@@ -170,6 +168,18 @@ export class ReflectionTable {
     }
     return out;
   }
+
+  /**
+   * A deep copy: the same rows, columns (in the same order) and identifiers, every column in fresh typed arrays.
+   * Equal to selecting every row in order, at the cost of one block copy per column.
+   */
+  copy(): ReflectionTable {
+    const out = new ReflectionTable(this.nrows, this.identifiers);
+    for (const [name, col] of this.#columns) {
+      out.#columns.set(name, copyColumn(col));
+    }
+    return out;
+  }
 }
 
 function isExpectedArray(column: Column): boolean {
@@ -212,84 +222,174 @@ function validateShoeboxShape(name: string, sb: ShoeboxColumn, nrows: number): v
   }
 }
 
-function selectionToIndices(selection: RowSelection, nrows: number): Uint32Array | Float64Array {
+/** Row indices of a selection: 32-bit when every row number fits (always for tables whose columns can exist). */
+type RowIndices = Uint32Array | Float64Array;
+
+function selectionToIndices(selection: RowSelection, nrows: number): RowIndices {
+  const wide = nrows > 2 ** 32;
   if (selection instanceof Uint8Array) {
     if (selection.length !== nrows) {
       throw new InputError(`reflection table: selection mask has length ${selection.length}, expected ${nrows}`);
     }
     let count = 0;
     for (let i = 0; i < nrows; i++) if (selection[i] !== 0) count++;
-    const idx = nrows < 2 ** 32 ? new Uint32Array(count) : new Float64Array(count);
+    const idx = wide ? new Float64Array(count) : new Uint32Array(count);
     let j = 0;
     for (let i = 0; i < nrows; i++) if (selection[i] !== 0) idx[j++] = i;
     return idx;
   }
   const n = selection.length;
-  const idx = new Float64Array(n);
+  const idx = wide ? new Float64Array(n) : new Uint32Array(n);
+  if (selection instanceof Int32Array || selection instanceof Uint32Array) {
+    // integers already: only the range needs checking
+    for (let j = 0; j < n; j++) {
+      const v = selection[j];
+      if (v < 0 || v >= nrows) throw badIndex(v, j, nrows);
+      idx[j] = v;
+    }
+    return idx;
+  }
   for (let j = 0; j < n; j++) {
     const v = selection[j];
-    if (!Number.isInteger(v) || v < 0 || v >= nrows) {
-      throw new InputError(`reflection table: selection index ${String(v)} at position ${j} is outside [0, ${nrows})`);
-    }
+    if (!Number.isInteger(v) || v < 0 || v >= nrows) throw badIndex(v, j, nrows);
     idx[j] = v;
   }
   return idx;
 }
 
-function gatherNumeric<T extends NumericData | BigUint64Array>(
-  src: T,
-  idx: Uint32Array | Float64Array,
-  w: number,
-  make: (n: number) => T,
-): T {
+function badIndex(v: number, j: number, nrows: number): InputError {
+  return new InputError(`reflection table: selection index ${String(v)} at position ${j} is outside [0, ${nrows})`);
+}
+
+/*
+ * The gathers below are one tight loop per element size, over integer views of the column buffers: 8-byte elements
+ * (double, vec2/vec3/mat3, std::size_t) are moved as pairs of 32-bit words, so every bit pattern (NaN payloads, 64-bit
+ * flags) is copied exactly and no BigInt or boxed number is made per row.
+ */
+
+function gather8(src: Uint8Array, idx: RowIndices, w: number): Uint8Array {
   const n = idx.length;
-  const out = make(n * w);
+  const out = new Uint8Array(n * w);
   if (w === 1) {
     for (let j = 0; j < n; j++) out[j] = src[idx[j]];
   } else {
-    for (let j = 0; j < n; j++) {
+    for (let j = 0, d = 0; j < n; j++) {
       const s = idx[j] * w;
-      const d = j * w;
-      for (let k = 0; k < w; k++) out[d + k] = src[s + k];
+      for (let k = 0; k < w; k++) out[d++] = src[s + k];
     }
   }
   return out;
 }
 
-function gatherShoebox(sb: ShoeboxColumn, idx: Uint32Array | Float64Array): ShoeboxColumn {
+function gather32(src: Uint32Array, idx: RowIndices, w: number): Uint32Array {
+  const n = idx.length;
+  const out = new Uint32Array(n * w);
+  switch (w) {
+    case 1:
+      for (let j = 0; j < n; j++) out[j] = src[idx[j]];
+      break;
+    case 2:
+      for (let j = 0, d = 0; j < n; j++, d += 2) {
+        const s = 2 * idx[j];
+        out[d] = src[s];
+        out[d + 1] = src[s + 1];
+      }
+      break;
+    case 3:
+      for (let j = 0, d = 0; j < n; j++, d += 3) {
+        const s = 3 * idx[j];
+        out[d] = src[s];
+        out[d + 1] = src[s + 1];
+        out[d + 2] = src[s + 2];
+      }
+      break;
+    case 6:
+      for (let j = 0, d = 0; j < n; j++, d += 6) {
+        const s = 6 * idx[j];
+        out[d] = src[s];
+        out[d + 1] = src[s + 1];
+        out[d + 2] = src[s + 2];
+        out[d + 3] = src[s + 3];
+        out[d + 4] = src[s + 4];
+        out[d + 5] = src[s + 5];
+      }
+      break;
+    default:
+      for (let j = 0, d = 0; j < n; j++) {
+        const s = idx[j] * w;
+        for (let k = 0; k < w; k++) out[d++] = src[s + k];
+      }
+  }
+  return out;
+}
+
+/** A 32-bit word view of a 4- or 8-byte-element typed array (no copy). */
+function words(a: Int32Array | Float64Array | BigUint64Array): Uint32Array {
+  return new Uint32Array(a.buffer, a.byteOffset, a.byteLength / 4);
+}
+
+function gatherShoebox(sb: ShoeboxColumn, idx: RowIndices): ShoeboxColumn {
   const n = idx.length;
   const offsets = new Float64Array(n + 1);
+  const src = sb.offsets;
   let total = 0;
   for (let j = 0; j < n; j++) {
     const i = idx[j];
-    total += sb.offsets[i + 1] - sb.offsets[i];
+    total += src[i + 1] - src[i];
     offsets[j + 1] = total;
   }
   const bytes = new Uint8Array(total);
   for (let j = 0; j < n; j++) {
     const i = idx[j];
-    bytes.set(sb.bytes.subarray(sb.offsets[i], sb.offsets[i + 1]), offsets[j]);
+    bytes.set(sb.bytes.subarray(src[i], src[i + 1]), offsets[j]);
   }
   return { offsets, bytes };
 }
 
-function gatherColumn(col: Column, idx: Uint32Array | Float64Array): Column {
+function gatherColumn(col: Column, idx: RowIndices): Column {
   const w = elementWidth(col.type);
   switch (col.type) {
     case "bool":
-      return { type: col.type, data: gatherNumeric(col.data, idx, w, (m) => new Uint8Array(m)) };
+      return { type: col.type, data: gather8(col.data, idx, w) };
+    case "int":
+    case "int6":
+    case "cctbx::miller::index<>": {
+      const g = gather32(words(col.data), idx, w);
+      return { type: col.type, data: new Int32Array(g.buffer, g.byteOffset, g.length) };
+    }
+    case "std::size_t": {
+      const g = gather32(words(col.data), idx, 2 * w);
+      return { type: col.type, data: new BigUint64Array(g.buffer, g.byteOffset, g.length / 2) };
+    }
+    case "double":
+    case "vec2<double>":
+    case "vec3<double>":
+    case "mat3<double>": {
+      const g = gather32(words(col.data), idx, 2 * w);
+      return { type: col.type, data: new Float64Array(g.buffer, g.byteOffset, g.length / 2) };
+    }
+    case "Shoebox<>":
+      return { type: col.type, data: gatherShoebox(col.data, idx) };
+  }
+}
+
+/** A deep copy of one column (fresh buffers of exactly the column's size). */
+function copyColumn(col: Column): Column {
+  switch (col.type) {
+    case "bool":
+      return { type: col.type, data: col.data.slice() };
     case "int":
     case "int6":
     case "cctbx::miller::index<>":
-      return { type: col.type, data: gatherNumeric(col.data, idx, w, (m) => new Int32Array(m)) };
+      return { type: col.type, data: col.data.slice() };
     case "std::size_t":
-      return { type: col.type, data: gatherNumeric(col.data, idx, w, (m) => new BigUint64Array(m)) };
+      return { type: col.type, data: col.data.slice() };
     case "double":
     case "vec2<double>":
     case "vec3<double>":
     case "mat3<double>":
-      return { type: col.type, data: gatherNumeric(col.data, idx, w, (m) => new Float64Array(m)) };
+      return { type: col.type, data: col.data.slice() };
     case "Shoebox<>":
-      return { type: col.type, data: gatherShoebox(col.data, idx) };
+      return { type: col.type, data: { offsets: col.data.offsets.slice(), bytes: col.data.bytes.slice() } };
   }
 }
