@@ -31,7 +31,6 @@
  */
 import type { LeastSquaresProblem, NormalEquations } from "../solve/least-squares-problem.ts";
 import {
-  addLowRankToDense,
   applyLowRankBlocks,
   groupPairStart,
   type GroupedColumns,
@@ -122,6 +121,8 @@ export class JointScalingProblem implements LeastSquaresProblem {
   private memo: { x: Float64Array; acc: JointAccumulation; full: boolean } | undefined;
   private readonly speculative: boolean;
   private lastLowRank: LowRankSums | undefined;
+  /** The block sums exactly as the last matrix-free pass produced them (no restraints). */
+  private lastLowRankSums: LowRankSums | undefined;
   /** Parameters of the last matrix-free pass (its group factors are still in the runner's cache). */
   private lowRankX: Float64Array | undefined;
   private lastGamma = 0;
@@ -328,14 +329,14 @@ export class JointScalingProblem implements LeastSquaresProblem {
     } else if (
       this.iterative &&
       m !== undefined &&
-      this.lastLowRank !== undefined &&
+      this.lastLowRankSums !== undefined &&
       this.lowRankX !== undefined &&
       this.sameUpToGauge(this.getParameters(), m.x) &&
       this.sameUpToGauge(m.x, this.lowRankX)
     ) {
       // the group factors of the last matrix-free pass are at these parameters (only objective passes at other
       // points ran since, which leave them alone): the normal equations need no pass (e.g. the ESDs at the solution)
-      acc = { ...m.acc, gradient: m.acc.gradient.slice(), lowRank: this.lastLowRank };
+      acc = { ...m.acc, gradient: m.acc.gradient.slice(), lowRank: this.lastLowRankSums };
     } else {
       acc = this.accumulate(true);
     }
@@ -368,6 +369,7 @@ export class JointScalingProblem implements LeastSquaresProblem {
     if (sums === undefined || cache === undefined) throw new RangeError("matrix-free pass produced no factors");
     const block = sums.smootherBlock.slice();
     const diagonal = sums.diagonal.slice();
+    this.lastLowRankSums = sums;
     this.lastLowRank = { ...sums, smootherBlock: block };
     if (kf > 0) {
       const r = this.restraintBlock();
@@ -466,12 +468,9 @@ export class JointScalingProblem implements LeastSquaresProblem {
   densify(): Float64Array {
     const P = this.nParameters;
     const ns = this.nStills;
-    const kf = this.nFreeSmoother;
     const lr = this.lastLowRank;
-    const cache = this.runner.payload.cache;
-    if (lr === undefined || cache === undefined) throw new RangeError("no matrix-free factors to densify");
-    const m = new Float64Array(P * P);
-    addLowRankToDense(lr, cache, ns, kf, m);
+    if (lr === undefined) throw new RangeError("no matrix-free factors to densify");
+    const m = this.runner.densify(lr);
     const gamma = this.lastGamma;
     for (let i = 0; i < ns; i++) for (let j = 0; j < ns; j++) m[i * P + j] += gamma;
     return m;

@@ -225,9 +225,19 @@ export function createJointAccumulation(
   };
 }
 
-/** Copies the upper triangle of a P×P row-major matrix into its lower triangle. */
+/** Copies the strict upper triangle of a P×P row-major matrix onto its lower one, in cache-sized tiles. */
 export function symmetrizeUpper(matrix: Float64Array, P: number): void {
-  for (let i = 0; i < P; i++) for (let j = i + 1; j < P; j++) matrix[j * P + i] = matrix[i * P + j];
+  const T = 64;
+  for (let r0 = 0; r0 < P; r0 += T) {
+    const r1 = Math.min(r0 + T, P);
+    for (let c0 = r0; c0 < P; c0 += T) {
+      const c1 = Math.min(c0 + T, P);
+      for (let r = r0; r < r1; r++) {
+        const row = r * P;
+        for (let c = Math.max(c0, r + 1); c < c1; c++) matrix[c * P + r] = matrix[row + c];
+      }
+    }
+  }
 }
 
 /** Resets an accumulation to zero (reused per shard). */
@@ -635,6 +645,14 @@ export function addLowRankToDense(
   out: Float64Array,
 ): void {
   const P = nStills + kf;
+  addLowRankBlocksToDenseUpper(sums, nStills, kf, out);
+  addLowRankGroupsToDenseUpper(cache, nStills, kf, 0, cache.pairCount.length, out);
+  symmetrizeUpper(out, P);
+}
+
+/** The block sums of a matrix-free pass added to the upper triangle of a dense P×P matrix. Unchecked. */
+export function addLowRankBlocksToDenseUpper(sums: LowRankSums, nStills: number, kf: number, out: Float64Array): void {
+  const P = nStills + kf;
   const { thetaDiagonal, thetaSmoother, smootherBlock } = sums;
   for (let s = 0; s < nStills; s++) {
     const row = s * P;
@@ -645,9 +663,23 @@ export function addLowRankToDense(
     const row = (nStills + k) * P + nStills;
     for (let l = k; l < kf; l++) out[row + l] += smootherBlock[k * kf + l];
   }
+}
+
+/**
+ * The low-rank terms of groups `[groupBegin, groupEnd)` added to the upper triangle of a dense P×P matrix (Σ pairs²
+ * work; the shards of a parallel densification). Unchecked.
+ */
+export function addLowRankGroupsToDenseUpper(
+  cache: GroupCache,
+  nStills: number,
+  kf: number,
+  groupBegin: number,
+  groupEnd: number,
+  out: Float64Array,
+): void {
+  const P = nStills + kf;
   const { pairStart, pairCount, pairStill, pairA, pairV, groupIh, groupS, groupSmootherA, groupSmootherV } = cache;
-  const nGroups = pairCount.length;
-  for (let h = 0; h < nGroups; h++) {
+  for (let h = groupBegin; h < groupEnd; h++) {
     const nm = pairCount[h];
     if (nm === 0) continue;
     const base = pairStart[h];
@@ -670,7 +702,6 @@ export function addLowRankToDense(
       for (let l = k; l < kf; l++) out[row + l] += c * groupSmootherV[hk + l] + d * groupSmootherA[hk + l];
     }
   }
-  mirrorUpperOntoLower(out, P);
 }
 
 /** The θ×θ part of one group's term in {@link addLowRankToDense} (upper triangle, pairs `[base, end)`). */
@@ -724,20 +755,5 @@ function addGroupThetaTerms(
     const c = Ih * pairA[p] + S * pairV[p];
     const d = Ih * pairV[p];
     for (let q = p; q < end; q++) out[row + pairStill[q]] += c * pairV[q] + d * pairA[q];
-  }
-}
-
-/** Copies the strict upper triangle of the P×P row-major matrix onto the lower one, in cache-sized tiles. */
-function mirrorUpperOntoLower(m: Float64Array, P: number): void {
-  const T = 64;
-  for (let r0 = 0; r0 < P; r0 += T) {
-    const r1 = Math.min(r0 + T, P);
-    for (let c0 = r0; c0 < P; c0 += T) {
-      const c1 = Math.min(c0 + T, P);
-      for (let r = r0; r < r1; r++) {
-        const row = r * P;
-        for (let c = Math.max(c0, r + 1); c < c1; c++) m[c * P + r] = m[row + c];
-      }
-    }
   }
 }

@@ -9,6 +9,8 @@
  */
 import {
   accumulateJointNormalEquations,
+  addLowRankBlocksToDenseUpper,
+  addLowRankGroupsToDenseUpper,
   addLowRankGroupTerms,
   clearJointAccumulation,
   createJointAccumulation,
@@ -40,6 +42,8 @@ export const PassMode = {
   lowRank: 3,
   /** The group terms of the matrix-free operator applied to `vectorX`, into `vectorY` (after a lowRank pass). */
   groupProduct: 4,
+  /** The group terms of the last lowRank pass expanded into the dense matrix (upper triangle; Σ pairs² work). */
+  densify: 5,
 } as const;
 /** One of {@link PassMode}'s values. */
 export type PassModeValue = (typeof PassMode)[keyof typeof PassMode];
@@ -62,9 +66,16 @@ export function computeShards(groupStart: Int32Array, targetRows: number): Int32
   return Int32Array.from(cuts);
 }
 
-/** Rows per shard for P parameters: 2^18, or P²/16 when the dense matrix is formed (keeps the reduction cheap). */
-export function shardRowsFor(nParameters: number, dense: boolean): number {
-  return dense ? Math.max(SHARD_ROWS, Math.ceil((nParameters * nParameters) / 16)) : SHARD_ROWS;
+/** Largest number of shards a pass is cut into (more only costs synchronisation: each shard is one ordered turn). */
+export const MAX_SHARDS = 128;
+
+/**
+ * Rows per shard for P parameters and n rows: 2^18, at least n/{@link MAX_SHARDS}, and at least P²/16 when the dense
+ * matrix is formed (keeps the reduction cheap). Depends on the data only, never on the thread count.
+ */
+export function shardRowsFor(nParameters: number, dense: boolean, nRows = 0): number {
+  const rows = Math.max(SHARD_ROWS, Math.ceil(nRows / MAX_SHARDS));
+  return dense ? Math.max(rows, Math.ceil((nParameters * nParameters) / 16)) : rows;
 }
 
 /** A full symmetric copy of an upper-triangle accumulation. */
@@ -165,7 +176,7 @@ export function createPartial(p: JointPassPayload, mode: PassModeValue): JointAc
   const P = p.nStills + kf;
   return createJointAccumulation(
     P,
-    mode === PassMode.dense,
+    mode === PassMode.dense || mode === PassMode.densify,
     mode === PassMode.lowRank ? { nStills: p.nStills, nFreeSmoother: kf } : undefined,
   );
 }
@@ -173,6 +184,12 @@ export function createPartial(p: JointPassPayload, mode: PassModeValue): JointAc
 /** Accumulates shard k into `partial` (cleared first). */
 export function computeShard(p: JointPassPayload, mode: PassModeValue, k: number, partial: JointAccumulation): void {
   clearJointAccumulation(partial);
+  if (mode === PassMode.densify) {
+    if (p.cache === undefined || partial.matrix === undefined) return;
+    const kf = p.values.length > 0 ? p.values.length - 1 : 0;
+    addLowRankGroupsToDenseUpper(p.cache, p.nStills, kf, p.shards[k], p.shards[k + 1], partial.matrix);
+    return;
+  }
   if (mode === PassMode.groupProduct) {
     if (p.cache === undefined) return;
     const kf = p.values.length > 0 ? p.values.length - 1 : 0;
@@ -199,6 +216,10 @@ export function reduceShard(p: JointPassPayload, mode: PassModeValue, partial: J
     addInto(p.vectorY, partial.gradient);
     return;
   }
+  if (mode === PassMode.densify) {
+    if (partial.matrix !== undefined) addInto(p.matrix, partial.matrix);
+    return;
+  }
   const hdr = p.header;
   hdr[0] += partial.objective;
   hdr[1] += partial.nObservations;
@@ -218,7 +239,7 @@ export function reduceShard(p: JointPassPayload, mode: PassModeValue, partial: J
 function clearResult(p: JointPassPayload, mode: PassModeValue): void {
   p.header.fill(0);
   p.gradient.fill(0);
-  if (mode === PassMode.dense) p.matrix.fill(0);
+  if (mode === PassMode.dense || mode === PassMode.densify) p.matrix.fill(0);
   if (mode === PassMode.lowRank && p.lowRank !== undefined) {
     p.lowRank.thetaDiagonal.fill(0);
     p.lowRank.thetaSmoother.fill(0);
@@ -242,7 +263,7 @@ export interface JointPassRunnerOptions {
    * are the same for any thread count)
    */
   precomputeSmoother?: boolean;
-  /** Minimum rows per shard (tests use small shards). @defaultValue {@link shardRowsFor}(P, dense) */
+  /** Minimum rows per shard (tests use small shards). @defaultValue {@link shardRowsFor}(P, dense, rows) */
   shardRows?: number;
   /** Pair offsets already computed with {@link groupPairStart} (saves a pass). @defaultValue computed */
   pairStart?: Int32Array;
@@ -319,7 +340,12 @@ export class JointPassRunner {
     }
     this.payload = {
       columns: shared,
-      shards: shareI32(computeShards(columns.groupStart, Math.max(1, options.shardRows ?? shardRowsFor(P, dense)))),
+      shards: shareI32(
+        computeShards(
+          columns.groupStart,
+          Math.max(1, options.shardRows ?? shardRowsFor(P, dense, columns.still.length)),
+        ),
+      ),
       nStills,
       smoother:
         smoother === undefined ? undefined : { kernel: smoother.kernel, qMin: smoother.qMin, qMax: smoother.qMax },
@@ -397,6 +423,36 @@ export class JointPassRunner {
     p.vectorY.fill(0);
     this.dispatch(PassMode.groupProduct);
     for (let i = 0; i < y.length; i++) y[i] += p.vectorY[i];
+  }
+
+  /**
+   * The dense normal matrix (both triangles, no gauge term or restraints) from the block sums and the group factors of
+   * the last matrix-free pass, the group terms accumulated over the fixed shards (in this thread or on the workers,
+   * same order). Requires the runner to allow matrix-free passes.
+   */
+  densify(sums: LowRankSums): Float64Array {
+    const p = this.payload;
+    const P = p.gradient.length;
+    const cache = p.cache;
+    if (cache === undefined) throw new RangeError("densify needs a runner that allows matrix-free passes");
+    let m: Float64Array;
+    if (p.matrix.length === P * P) {
+      clearResult(p, PassMode.densify);
+      this.dispatch(PassMode.densify);
+      m = p.matrix.slice();
+    } else {
+      // no shared dense matrix (more stills than dense passes allow): the same shards, in this thread
+      m = new Float64Array(P * P);
+      const partial = new Float64Array(P * P);
+      for (let k = 0; k < this.nShards; k++) {
+        partial.fill(0);
+        addLowRankGroupsToDenseUpper(cache, p.nStills, P - p.nStills, p.shards[k], p.shards[k + 1], partial);
+        addInto(m, partial);
+      }
+    }
+    addLowRankBlocksToDenseUpper(sums, p.nStills, P - p.nStills, m);
+    symmetrizeUpper(m, P);
+    return m;
   }
 
   /** Runs one command over all shards (workers or this thread), reducing in shard order. */

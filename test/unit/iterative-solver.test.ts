@@ -177,6 +177,12 @@ describe("matrix-free normal equations (iterative mode)", () => {
       expect(Math.abs(b.scales[s] - a.scales[s])).toBeLessThan(1e-8 * a.scales[s]);
       expect(Math.abs(b.scaleEsds[s] - a.scaleEsds[s])).toBeLessThan(1e-6 * a.scaleEsds[s]);
     }
+    // the smoother block too (the ESD step reuses the last matrix-free factors: restraints must enter once)
+    const ea = a.smootherEsds ?? new Float64Array(0);
+    const eb = b.smootherEsds ?? new Float64Array(0);
+    expect(ea.length).toBeGreaterThan(1);
+    expect(eb.length).toBe(ea.length);
+    for (let k = 1; k < ea.length; k++) expect(Math.abs(eb[k] - ea[k])).toBeLessThan(1e-6 * ea[k]);
   });
 
   for (const iterativeAbove of [2000, 10]) {

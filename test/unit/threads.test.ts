@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { scaleDataset } from "../../src/diffuse/scale-dataset.ts";
 import { buildScalingObservations, type DiffuseInput } from "../../src/diffuse/scaling-observations.ts";
 import { computeShards, JointPassRunner, PassMode } from "../../src/kernels/joint-pass.ts";
-import type { GroupedColumns } from "../../src/kernels/joint-normal-equations.ts";
+import { addLowRankToDense, type GroupedColumns } from "../../src/kernels/joint-normal-equations.ts";
 import { seededRandom } from "../../src/kernels/random.ts";
 import type { SmootherKernelState } from "../../src/kernels/smoother-weights.ts";
 
@@ -127,7 +127,8 @@ describe("threads 1 and 2 give bit-identical passes", () => {
       const results = [1, 2].map((threads) => {
         const runner = new JointPassRunner(cols, nStills, smoother, {
           threads,
-          dense: mode === PassMode.dense,
+          // the lowRank runner may also densify (in shards, with a dense partial per thread)
+          dense: mode !== PassMode.objective,
           lowRank: mode === PassMode.lowRank,
           shardRows: 1200,
         });
@@ -137,13 +138,21 @@ describe("threads 1 and 2 give bit-identical passes", () => {
           const acc = runner.run(mode, scales, values);
           const cache = runner.payload.cache;
           let product: Float64Array | undefined;
+          let expanded: Float64Array | undefined;
+          let expandedInThread: Float64Array | undefined;
+          if (mode === PassMode.lowRank && acc.lowRank !== undefined) {
+            expanded = runner.densify(acc.lowRank);
+            // the reference: the whole expansion in one sequential sweep (equal to rounding, not bit for bit)
+            expandedInThread = new Float64Array((nStills + 4) ** 2);
+            if (cache !== undefined) addLowRankToDense(acc.lowRank, cache, nStills, 4, expandedInThread);
+          }
           if (mode === PassMode.lowRank) {
             // the operator's group terms, also sharded and reduced in order
             const x = Float64Array.from({ length: nStills + 4 }, (_, i) => Math.sin(i + 1));
             product = new Float64Array(nStills + 4);
             runner.addGroupProduct(x, product);
           }
-          return { acc, pairA: cache?.pairA.slice(), pairV: cache?.pairV.slice(), product };
+          return { acc, pairA: cache?.pairA.slice(), pairV: cache?.pairV.slice(), product, expanded, expandedInThread };
         } finally {
           runner.close();
         }
@@ -159,7 +168,15 @@ describe("threads 1 and 2 give bit-identical passes", () => {
       expect(sameBits(one.pairA, two.pairA)).toBe(true);
       expect(sameBits(one.pairV, two.pairV)).toBe(true);
       expect(sameBits(one.product, two.product)).toBe(true);
-      if (mode === PassMode.lowRank) expect(one.product?.some((v) => v !== 0)).toBe(true);
+      expect(sameBits(one.expanded, two.expanded)).toBe(true);
+      if (mode === PassMode.lowRank) {
+        expect(one.product?.some((v) => v !== 0)).toBe(true);
+        const e = one.expanded ?? new Float64Array(0);
+        const ref = one.expandedInThread ?? new Float64Array(1);
+        expect(e.length).toBe(ref.length);
+        const scale = ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        for (let i = 0; i < e.length; i++) expect(Math.abs(e[i] - ref[i])).toBeLessThanOrEqual(1e-12 * scale);
+      }
       expect(one.acc.objective).toBeGreaterThan(0);
     });
   }
