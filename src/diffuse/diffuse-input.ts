@@ -25,7 +25,7 @@ export interface DiffuseSelectionCounts {
 export type BinnedPixelData = Omit<BinnedDiffuseChunk, "start">;
 
 /**
- * Converts binned pixel data into diffuse scaling input (float64 working copies, |q| from the q vectors).
+ * Converts binned pixel data into diffuse scaling input (float32 σ² and |q| from the q vectors; unusable rows dropped).
  *
  * @param data - The binned observations (rows of one or more chunks concatenated).
  * @param nStills - Number of experiments.
@@ -52,9 +52,10 @@ export function prepareDiffuseInput(
   const m = counts.nUsed;
   const still = new Int32Array(m);
   const voxel = new Float64Array(m);
-  const intensity = new Float64Array(m);
-  const variance = new Float64Array(m);
-  const qMagnitude = new Float64Array(m);
+  // float32, as the grouped columns store them (σ² and |q| are computed in float64 and rounded once)
+  const intensity = new Float32Array(m);
+  const variance = new Float32Array(m);
+  const qMagnitude = new Float32Array(m);
   const sourceRow = new Int32Array(m);
   const q = data.qVectors;
   let t = 0;
