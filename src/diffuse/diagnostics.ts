@@ -81,7 +81,12 @@ const SORT_BELOW = 4096;
  * @returns The order statistics, one per rank.
  * @internal
  */
-export function orderStatistics(values: Float32Array | Float64Array, ranks: Float64Array, mean: number, sd: number): Float64Array {
+export function orderStatistics(
+  values: Float32Array | Float64Array,
+  ranks: Float64Array,
+  mean: number,
+  sd: number,
+): Float64Array {
   const n = values.length;
   const out = new Float64Array(ranks.length);
   let min = Infinity;

@@ -354,6 +354,7 @@ export function refineGroupedObservations(
     iterativeAbove: options.iterativeAbove ?? ITERATIVE_SOLVER_ABOVE,
     ...(options.shardRows === undefined ? {} : { shardRows: options.shardRows }),
     ...(options.denseGroupLimit === undefined ? {} : { denseGroupLimit: options.denseGroupLimit }),
+    rowVariance: observations.variance,
   });
   try {
     return runRefinement(problem, observations, included, connectivity, started, options);
@@ -376,7 +377,7 @@ function runRefinement(
   const rejectOutliers = zmax > 0 && Number.isFinite(zmax);
   const maxCycles = Math.max(1, options.maxCycles ?? 3);
   // the weights before rejection are 1/variance on usable rows (as grouping set them): no full copy is kept
-  const usable = new Uint8Array(observations.n);
+  const usable = problem.usableRows;
   for (let o = 0; o < observations.n; o++) usable[o] = observations.weight[o] > 0 ? 1 : 0;
   const initialScales = problem.scales();
   const initialValues = problem.smootherValues();
@@ -428,8 +429,9 @@ function runRefinement(
       }
     }
     if (!rejectOutliers) break;
-    const g = inverseScales(observations, problem);
-    const found = findOutlierRows(observations, usable, g, zmax);
+    // both in parallel over the shards; the same numbers as inverseScales() and findOutlierRows() in one thread
+    const g = problem.inverseScales();
+    const found = problem.outlierRows(zmax);
     if (sameRows(found, outliers)) {
       finalG = g;
       break;
@@ -458,7 +460,7 @@ function runRefinement(
     smootherEsds = new Float64Array(smootherValues.length);
     for (let k = 1; k < smootherValues.length; k++) smootherEsds[k] = Math.sqrt(variance(problem.nStills + k - 1));
   }
-  const g = finalG ?? inverseScales(observations, problem);
+  const g = finalG ?? problem.inverseScales();
   const references = computeReferences(observations, g);
   const finalAcc = problem.accumulateReusing();
   let shiftB = 0;

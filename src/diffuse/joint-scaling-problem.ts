@@ -81,6 +81,11 @@ export interface JointScalingProblemOptions {
    * @defaultValue true
    */
   speculativeNormalEquations?: boolean;
+  /**
+   * Variance of every row: enables the parallel row passes ({@link JointScalingProblem.inverseScales},
+   * {@link JointScalingProblem.outlierRows}; 6 shared bytes per row). @defaultValue undefined (not enabled)
+   */
+  rowVariance?: Float32Array;
 }
 
 /** Default of {@link JointScalingProblemOptions.denseGroupLimit}. */
@@ -173,6 +178,7 @@ export class JointScalingProblem implements LeastSquaresProblem {
         lowRank: this.iterative,
         pairStart,
         ...(options.shardRows === undefined ? {} : { shardRows: options.shardRows }),
+        ...(options.rowVariance === undefined ? {} : { rowPasses: { variance: options.rowVariance } }),
       },
     );
     if (this.iterative) {
@@ -180,6 +186,26 @@ export class JointScalingProblem implements LeastSquaresProblem {
       this.inverseDamped = () => undefined;
     }
     this.recentre();
+  }
+
+  /**
+   * The usable-row flags the outlier passes read (shared; fill before {@link JointScalingProblem.outlierRows}).
+   * Requires the `rowVariance` option.
+   */
+  get usableRows(): Uint8Array {
+    const rows = this.runner.payload.rows;
+    if (rows === undefined) throw new RangeError("row passes need the rowVariance option");
+    return rows.usable;
+  }
+
+  /** Inverse scale g of every row at the current parameters (parallel; shared array valid until the next call). */
+  inverseScales(): Float32Array {
+    return this.runner.inverseScales(this.scales(), this.values);
+  }
+
+  /** DIALS standard outliers among {@link JointScalingProblem.usableRows} at the last {@link JointScalingProblem.inverseScales}, ascending (parallel). */
+  outlierRows(zmax: number): Int32Array {
+    return this.runner.outlierRows(zmax);
   }
 
   /** Number of threads the passes run on. */

@@ -274,23 +274,31 @@ function alreadyFound(found: Int32Array, from: number, to: number, o: number): b
   return false;
 }
 
-function standardGroupedKernel(
+/**
+ * The grouped standard outlier search over groups `[groupBegin, groupEnd)`: sets `flags[o] = 1` for every outlier row
+ * (other rows untouched). Groups are independent, so disjoint group ranges can run in parallel. Unchecked.
+ *
+ * @internal
+ */
+export function standardGroupedOutliersInRange(
   groupStart: Int32Array,
   intensity: Float32Array | Float64Array,
   variance: Float32Array | Float64Array,
   usable: Uint8Array,
   g: Float32Array | Float64Array,
   zmax: number,
-): Int32Array {
-  const nGroups = groupStart.length - 1;
+  groupBegin: number,
+  groupEnd: number,
+  flags: Uint8Array,
+): void {
   let largest = 0;
-  for (let h = 0; h < nGroups; h++) largest = Math.max(largest, groupStart[h + 1] - groupStart[h]);
+  for (let h = groupBegin; h < groupEnd; h++) largest = Math.max(largest, groupStart[h + 1] - groupStart[h]);
   // capped weight of each usable row of the current group, in row order; and a copy that the median selection permutes
   const weights = new Float64Array(largest);
   const selection = new Float64Array(largest);
   let found = new Int32Array(64);
   let nFound = 0;
-  for (let h = 0; h < nGroups; h++) {
+  for (let h = groupBegin; h < groupEnd; h++) {
     const b = groupStart[h];
     const e = groupStart[h + 1];
     let m = 0;
@@ -345,7 +353,29 @@ function standardGroupedKernel(
       found[nFound++] = argMax;
     }
   }
-  return found.slice(0, nFound).sort();
+  for (let t = 0; t < nFound; t++) flags[found[t]] = 1;
+}
+
+function standardGroupedKernel(
+  groupStart: Int32Array,
+  intensity: Float32Array | Float64Array,
+  variance: Float32Array | Float64Array,
+  usable: Uint8Array,
+  g: Float32Array | Float64Array,
+  zmax: number,
+): Int32Array {
+  const flags = new Uint8Array(intensity.length);
+  standardGroupedOutliersInRange(groupStart, intensity, variance, usable, g, zmax, 0, groupStart.length - 1, flags);
+  return flaggedRows(flags);
+}
+
+/** The indices of the rows flagged 1, ascending. */
+export function flaggedRows(flags: Uint8Array): Int32Array {
+  let n = 0;
+  for (let o = 0; o < flags.length; o++) if (flags[o] !== 0) n++;
+  const rows = new Int32Array(n);
+  for (let o = 0, t = 0; o < flags.length; o++) if (flags[o] !== 0) rows[t++] = o;
+  return rows;
 }
 
 function standardKernel(

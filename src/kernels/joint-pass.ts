@@ -21,8 +21,10 @@ import {
   type JointModelState,
   type LowRankSums,
   precomputeSmootherWeights,
+  smootherFactor,
   symmetrizeUpper,
 } from "./joint-normal-equations.ts";
+import { flaggedRows, standardGroupedOutliersInRange } from "../framework/outlier-rejection.ts";
 import type { SmootherKernelState } from "./smoother-weights.ts";
 import { siblingWorkerEntry, SyncWorkerPool } from "./worker-pool.ts";
 
@@ -44,6 +46,10 @@ export const PassMode = {
   groupProduct: 4,
   /** The group terms of the last lowRank pass expanded into the dense matrix (upper triangle; Σ pairs² work). */
   densify: 5,
+  /** The inverse scale g of every row, into {@link RowPassArrays.inverseScale}. */
+  inverseScales: 6,
+  /** DIALS standard outliers among the usable rows at those g, flagged in {@link RowPassArrays.outlierFlag}. */
+  outliers: 7,
 } as const;
 /** One of {@link PassMode}'s values. */
 export type PassModeValue = (typeof PassMode)[keyof typeof PassMode];
@@ -129,6 +135,20 @@ export interface PassSmootherConstants {
   readonly qMax: number;
 }
 
+/** Per-row arrays of the row passes (inverse scales, outliers), all shared. */
+export interface RowPassArrays {
+  /** Variance of each row (the outlier weights are 1/variance). */
+  readonly variance: Float32Array;
+  /** 1 for rows that take part in outlier rejection (set by the caller). */
+  readonly usable: Uint8Array;
+  /** Inverse scale g of each row (written by an inverseScales pass). */
+  readonly inverseScale: Float32Array;
+  /** 1 for the outliers found by the last outliers pass. */
+  readonly outlierFlag: Uint8Array;
+  /** [zmax] of the outliers pass. */
+  readonly zmax: Float64Array;
+}
+
 /** Everything a pass reads and writes; every array is in shared memory. */
 export interface JointPassPayload {
   /** The observations. */
@@ -157,6 +177,8 @@ export interface JointPassPayload {
   readonly vectorX: Float64Array;
   /** Output vector of {@link PassMode.groupProduct}. */
   readonly vectorY: Float64Array;
+  /** Arrays of the row passes, or undefined when they are not allowed. */
+  readonly rows: RowPassArrays | undefined;
 }
 
 /** Model state view for the kernels. */
@@ -184,6 +206,10 @@ export function createPartial(p: JointPassPayload, mode: PassModeValue): JointAc
 /** Accumulates shard k into `partial` (cleared first). */
 export function computeShard(p: JointPassPayload, mode: PassModeValue, k: number, partial: JointAccumulation): void {
   clearJointAccumulation(partial);
+  if (mode === PassMode.inverseScales || mode === PassMode.outliers) {
+    if (p.rows !== undefined) rowPass(p, p.rows, mode, k);
+    return;
+  }
   if (mode === PassMode.densify) {
     if (p.cache === undefined || partial.matrix === undefined) return;
     const kf = p.values.length > 0 ? p.values.length - 1 : 0;
@@ -210,8 +236,43 @@ function addInto(into: Float64Array, from: Float64Array): void {
   for (let i = 0; i < from.length; i++) into[i] += from[i];
 }
 
+/** The row passes of shard k: each writes only its own rows, so they need no reduction. */
+function rowPass(p: JointPassPayload, rows: RowPassArrays, mode: PassModeValue, k: number): void {
+  const { groupStart, still, intensity, qMagnitude } = p.columns;
+  const begin = groupStart[p.shards[k]];
+  const end = groupStart[p.shards[k + 1]];
+  if (mode === PassMode.inverseScales) {
+    // exactly the per-row expression of the serial `inverseScales` (joint-refinement.ts)
+    const { scales, smoother } = stateOf(p);
+    const g = rows.inverseScale;
+    if (smoother === undefined) {
+      for (let o = begin; o < end; o++) g[o] = scales[still[o]];
+      return;
+    }
+    const w3 = new Float64Array(8);
+    const count = new Int32Array(2);
+    for (let o = begin; o < end; o++) {
+      g[o] = scales[still[o]] * smootherFactor(smoother, qMagnitude[o], w3, count, undefined);
+    }
+    return;
+  }
+  rows.outlierFlag.fill(0, begin, end);
+  standardGroupedOutliersInRange(
+    groupStart,
+    intensity,
+    rows.variance,
+    rows.usable,
+    rows.inverseScale,
+    rows.zmax[0],
+    p.shards[k],
+    p.shards[k + 1],
+    rows.outlierFlag,
+  );
+}
+
 /** Adds a shard's partial into the shared result (called in shard order). */
 export function reduceShard(p: JointPassPayload, mode: PassModeValue, partial: JointAccumulation): void {
+  if (mode === PassMode.inverseScales || mode === PassMode.outliers) return;
   if (mode === PassMode.groupProduct) {
     addInto(p.vectorY, partial.gradient);
     return;
@@ -265,6 +326,11 @@ export interface JointPassRunnerOptions {
   precomputeSmoother?: boolean;
   /** Minimum rows per shard (tests use small shards). @defaultValue {@link shardRowsFor}(P, dense, rows) */
   shardRows?: number;
+  /**
+   * Allow the row passes (inverse scales and outlier rejection, in parallel) over these variances (allocates 6 shared
+   * bytes per row). @defaultValue undefined (not allowed)
+   */
+  rowPasses?: { variance: Float32Array };
   /** Pair offsets already computed with {@link groupPairStart} (saves a pass). @defaultValue computed */
   pairStart?: Int32Array;
 }
@@ -365,6 +431,16 @@ export class JointPassRunner {
       cache,
       vectorX: sharedFloat64(lowRank ? P : 0),
       vectorY: sharedFloat64(lowRank ? P : 0),
+      rows:
+        options.rowPasses === undefined
+          ? undefined
+          : {
+              variance: shareF32(options.rowPasses.variance),
+              usable: sharedUint8(columns.still.length),
+              inverseScale: sharedFloat32(columns.still.length),
+              outlierFlag: sharedUint8(columns.still.length),
+              zmax: sharedFloat64(1),
+            },
     };
     const nShards = this.payload.shards.length - 1;
     this.threads = Math.max(1, Math.min(threads, nShards));
@@ -453,6 +529,31 @@ export class JointPassRunner {
     addLowRankBlocksToDenseUpper(sums, p.nStills, P - p.nStills, m);
     symmetrizeUpper(m, P);
     return m;
+  }
+
+  /**
+   * The inverse scale g of every row at these parameters, computed over the shards (in this thread or on the
+   * workers). Returns the shared array, valid until the next call. Requires `rowPasses`.
+   */
+  inverseScales(scales: Float64Array, values: Float64Array | undefined): Float32Array {
+    const p = this.payload;
+    if (p.rows === undefined) throw new RangeError("inverseScales needs a runner that allows row passes");
+    p.scales.set(scales);
+    if (values !== undefined) p.values.set(values);
+    this.dispatch(PassMode.inverseScales);
+    return p.rows.inverseScale;
+  }
+
+  /**
+   * DIALS standard outliers (see `rejectOutliersStandardGrouped`) among the rows flagged in `rows.usable`, at the
+   * inverse scales of the last {@link JointPassRunner.inverseScales} call, over the shards. Returns the rows ascending.
+   */
+  outlierRows(zmax: number): Int32Array {
+    const p = this.payload;
+    if (p.rows === undefined) throw new RangeError("outlierRows needs a runner that allows row passes");
+    p.rows.zmax[0] = zmax;
+    this.dispatch(PassMode.outliers);
+    return flaggedRows(p.rows.outlierFlag);
   }
 
   /** Runs one command over all shards (workers or this thread), reducing in shard order. */

@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { findOutlierRows, inverseScales } from "../../src/diffuse/joint-refinement.ts";
+import { JointScalingProblem, type JointSmootherSetup } from "../../src/diffuse/joint-scaling-problem.ts";
 import { scaleDataset } from "../../src/diffuse/scale-dataset.ts";
 import { buildScalingObservations, type DiffuseInput } from "../../src/diffuse/scaling-observations.ts";
 import { computeShards, JointPassRunner, PassMode } from "../../src/kernels/joint-pass.ts";
@@ -217,5 +219,57 @@ describe.skipIf(!existsSync(sim))("scaleDataset with threads 1 and 2", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("row passes (inverse scales, outliers) over the shards", () => {
+  it("equal the serial inverseScales and findOutlierRows, bit for bit, with 1 and 2 threads", () => {
+    const nStills = 30;
+    const rand = seededRandom(21);
+    const n = 40000;
+    const truth = Float64Array.from({ length: nStills }, () => 0.5 + rand());
+    const still = Int32Array.from({ length: n }, (_, i) => Math.floor((i * nStills) / n));
+    const voxel = Float64Array.from({ length: n }, () => Math.floor(rand() * 900));
+    const intensity = Float64Array.from(still, (s, i) => {
+      const value = truth[s] * (50 + (voxel[i] % 37)) + 3 * (rand() - 0.5);
+      return i % 501 === 7 ? value * 4 : value; // a few gross outliers
+    });
+    const input: DiffuseInput = {
+      still,
+      voxel,
+      intensity,
+      variance: Float64Array.from({ length: n }, () => 1 + rand()),
+      qMagnitude: Float64Array.from({ length: n }, () => 0.05 + 0.4 * rand()),
+      sourceRow: Int32Array.from({ length: n }, (_, i) => i),
+    };
+    const smoother: JointSmootherSetup = {
+      kernel,
+      qMin: 0,
+      qMax: 0.5,
+      initialValues: Float64Array.from([1, 0.9, 1.1, 1.05, 0.95]),
+      restraintWeight: 0,
+    };
+    const results = [1, 2].map((threads) => {
+      const obs = buildScalingObservations(nStills, undefined, input);
+      const problem = new JointScalingProblem(obs, truth, smoother, {
+        threads,
+        shardRows: 3000,
+        rowVariance: obs.variance,
+      });
+      try {
+        const usable = problem.usableRows;
+        for (let o = 0; o < obs.n; o++) usable[o] = obs.weight[o] > 0 ? 1 : 0;
+        const g = problem.inverseScales().slice();
+        const outliers = problem.outlierRows(6);
+        expect(sameBits(Float64Array.from(g), Float64Array.from(inverseScales(obs, problem)))).toBe(true);
+        expect(Array.from(outliers)).toEqual(Array.from(findOutlierRows(obs, usable, g, 6)));
+        return { g, outliers };
+      } finally {
+        problem.close();
+      }
+    });
+    expect(results[0].outliers.length).toBeGreaterThan(40);
+    expect(Array.from(results[1].outliers)).toEqual(Array.from(results[0].outliers));
+    expect(sameBits(Float64Array.from(results[1].g), Float64Array.from(results[0].g))).toBe(true);
   });
 });
