@@ -265,7 +265,9 @@ export function rejectOutliersStandardGrouped(
       throw new ConfigError(`${where}: weight of row ${o} is ${w}; weights 1/variance must be finite and > 0`);
     }
   }
-  return standardGroupedKernel(groupStart, intensity, variance, usable, inverseScale, zmax);
+  const flags = new Uint8Array(n);
+  standardGroupedOutliersInRange(groupStart, intensity, variance, usable, inverseScale, zmax, 0, nGroups, flags);
+  return flaggedRows(flags);
 }
 
 /** Whether row o is among `found[from..to)` (the few outliers already taken from the current group). */
@@ -354,19 +356,6 @@ export function standardGroupedOutliersInRange(
     }
   }
   for (let t = 0; t < nFound; t++) flags[found[t]] = 1;
-}
-
-function standardGroupedKernel(
-  groupStart: Int32Array,
-  intensity: Float32Array | Float64Array,
-  variance: Float32Array | Float64Array,
-  usable: Uint8Array,
-  g: Float32Array | Float64Array,
-  zmax: number,
-): Int32Array {
-  const flags = new Uint8Array(intensity.length);
-  standardGroupedOutliersInRange(groupStart, intensity, variance, usable, g, zmax, 0, groupStart.length - 1, flags);
-  return flaggedRows(flags);
 }
 
 /** The indices of the rows flagged 1, ascending. */
