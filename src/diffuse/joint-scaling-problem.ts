@@ -25,7 +25,9 @@
  * the damped, gauge-augmented system is solved by conjugate gradients with a Jacobi (diagonal) preconditioner to a
  * relative residual of 1e-13 (the group products run on the same fixed shards and threads), which reproduces the
  * Cholesky step to ~1e-10 (tested to 1e-8). Should PCG not converge, the matrix is expanded from the factors and
- * factored. ESDs: exact (one dense pass at the end) up to `iterativeAbove` stills; above it χ²_red / N_ii only.
+ * factored. ESDs: exact up to `iterativeAbove` stills — the dense matrix of the final pass, or in matrix-free mode
+ * the matrix expanded from the last factors (in parallel over the shards; no pass when they are at the solution) —
+ * and above it χ²_red / N_ii only.
  *
  * @packageDocumentation
  */
@@ -477,7 +479,8 @@ export class JointScalingProblem implements LeastSquaresProblem {
 
   /**
    * The dense normal equations at the current parameters (restraints and gauge term included): in dense mode
-   * {@link JointScalingProblem.buildNormalEquations}; in iterative mode one dense pass (for the ESDs). Undefined when
+   * {@link JointScalingProblem.buildNormalEquations}; in iterative mode one dense pass over the observations (the ESDs
+   * use {@link JointScalingProblem.densify} instead, which needs no pass). Undefined when
    * the dense matrix is not available (more stills than `iterativeAbove`).
    */
   buildDenseNormalEquations(): NormalEquations | undefined {
