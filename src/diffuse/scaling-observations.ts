@@ -11,6 +11,7 @@
  *
  * @packageDocumentation
  */
+import { totalmem } from "node:os";
 import { ConfigError } from "../errors.ts";
 import { sharedFloat32, sharedInt32, sharedUint8 } from "../kernels/joint-pass.ts";
 
@@ -276,20 +277,58 @@ function voxelId(slots: VoxelSlots, v: number): number {
   return lo;
 }
 
+/** Options of {@link buildScalingObservations}. */
+export interface BuildScalingObservationsOptions {
+  /**
+   * Refuse, before reading any row, inputs whose grouped columns alone ({@link BYTES_PER_OBSERVATION} bytes per
+   * observation) would exceed this many bytes. @defaultValue the machine's total memory (`os.totalmem()`)
+   */
+  memoryLimitBytes?: number;
+}
+
+/** Bytes per observation of the grouped columns (still id, I, σ², weight, |q| in 4 bytes each, and a flag byte). */
+export const BYTES_PER_OBSERVATION = 21;
+
+/** Most observations one grouping can hold: row offsets are 32-bit. */
+export const MAX_OBSERVATIONS = 2 ** 31 - 1;
+
+/**
+ * Fails early, with what to do about it, when the observations cannot be held: more rows than 32-bit offsets address,
+ * or columns larger than the memory limit (the input is streamed, but the grouped columns live in memory).
+ */
+function checkCapacity(nRows: number, memoryLimitBytes: number): void {
+  if (nRows > MAX_OBSERVATIONS) {
+    throw new ConfigError(
+      `${nRows} observations are more than one scaling job holds (${MAX_OBSERVATIONS}); scale the stills in parts`,
+    );
+  }
+  const bytes = nRows * BYTES_PER_OBSERVATION;
+  if (bytes > memoryLimitBytes) {
+    const gb = (b: number) => (b / 2 ** 30).toFixed(1);
+    throw new ConfigError(
+      `${nRows} observations need ${gb(bytes)} GiB for their grouped columns alone, over the memory limit of ${gb(memoryLimitBytes)} GiB; scale the stills in parts or use a machine with more memory`,
+    );
+  }
+}
+
 /**
  * Groups Bragg and diffuse observations for joint scaling. Diffuse input is either in memory ({@link DiffuseInput})
  * or a {@link DiffuseChunkSource}, read twice (count, then place) without a full-size copy.
  *
  * @param nStills - Number of stills; every `still` value must lie in [0, nStills).
- * @throws {@link ConfigError} when a still index is out of range or an hkl is too large to pack.
+ * @param options - The memory limit.
+ * @throws {@link ConfigError} when a still index is out of range, an hkl is too large to pack, or the observations
+ *   cannot be held (see {@link BuildScalingObservationsOptions.memoryLimitBytes}).
  */
 export function buildScalingObservations(
   nStills: number,
   bragg: BraggInput | undefined,
   diffuse: DiffuseInput | DiffuseChunkSource | undefined,
+  options: BuildScalingObservationsOptions = {},
 ): ScalingObservations {
   const source = diffuse === undefined ? undefined : "chunks" in diffuse ? diffuse : singleChunkSource(diffuse);
   const nB = bragg?.still.length ?? 0;
+  checkCapacity(nB + (source?.maxRows ?? 0), options.memoryLimitBytes ?? totalmem());
   const braggKeys = new Float64Array(nB);
   if (bragg !== undefined) {
     checkStills(bragg.still, nStills, 0);

@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { diffuseChunkSource, type BinnedPixelData } from "../../src/diffuse/diffuse-input.ts";
 import {
+  BYTES_PER_OBSERVATION,
   buildScalingObservations,
+  MAX_OBSERVATIONS,
   restrictToStills,
   type DiffuseChunkSource,
   type DiffuseInput,
@@ -198,5 +200,34 @@ describe("restrictToStills", () => {
       expect(rowsOf(restricted, h)).toEqual(expectedGroups.get(restricted.voxelIndex[h]));
     }
     expect(restricted.n).toBe(restricted.groupStart[restricted.nGroups]);
+  });
+});
+
+describe("capacity", () => {
+  const never = (maxRows: number): DiffuseChunkSource => ({
+    maxRows,
+    voxelBounds: [0, 10],
+    chunks: () => {
+      throw new Error("must not be read");
+    },
+    voxelChunks: () => {
+      throw new Error("must not be read");
+    },
+  });
+
+  it("refuses, before reading a row, more observations than 32-bit offsets address", () => {
+    expect(() => buildScalingObservations(2, undefined, never(MAX_OBSERVATIONS + 1))).toThrow(
+      /2147483648 observations are more than one scaling job holds \(2147483647\); scale the stills in parts/,
+    );
+  });
+
+  it("refuses, before reading a row, columns larger than the memory limit, and says how large", () => {
+    const n = 1_000_000;
+    expect(() =>
+      buildScalingObservations(2, undefined, never(n), { memoryLimitBytes: n * BYTES_PER_OBSERVATION - 1 }),
+    ).toThrow(/1000000 observations need 0\.0 GiB .* over the memory limit of 0\.0 GiB; scale the stills in parts/);
+    expect(() => buildScalingObservations(2, undefined, never(n), { memoryLimitBytes: 2 ** 40 })).toThrow(
+      "must not be read",
+    );
   });
 });
