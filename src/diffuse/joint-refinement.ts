@@ -24,7 +24,7 @@ import {
   type DiffuseInput,
   type ScalingObservations,
 } from "./scaling-observations.ts";
-import { smootherFactor } from "../kernels/joint-normal-equations.ts";
+import { inverseScalesInRange } from "../kernels/joint-normal-equations.ts";
 
 /** A progress event of the refinement (the library never prints; the CLI renders these). */
 export interface RefinementProgress {
@@ -170,16 +170,8 @@ export interface JointRefinementResult {
 
 /** Per-observation inverse scale g at the problem's current parameters (float32 storage, like the columns). */
 export function inverseScales(obs: ScalingObservations, problem: JointScalingProblem): Float32Array {
-  const { scales, smoother } = problem.modelState();
-  const { n, still, qMagnitude } = obs;
-  const g = new Float32Array(n);
-  if (smoother === undefined) {
-    for (let o = 0; o < n; o++) g[o] = scales[still[o]];
-    return g;
-  }
-  const w3 = new Float64Array(8);
-  const count = new Int32Array(2);
-  for (let o = 0; o < n; o++) g[o] = scales[still[o]] * smootherFactor(smoother, qMagnitude[o], w3, count, undefined);
+  const g = new Float32Array(obs.n);
+  inverseScalesInRange(problem.modelState(), obs.still, obs.qMagnitude, 0, obs.n, g);
   return g;
 }
 

@@ -351,6 +351,30 @@ export function smootherFactor(
 }
 
 /**
+ * The model's inverse scale `g = b_still · a(|q|)` of rows `[begin, end)`, into `out` (float32, like the columns).
+ * Unchecked.
+ */
+export function inverseScalesInRange(
+  state: JointModelState,
+  still: Int32Array,
+  qMagnitude: Float32Array,
+  begin: number,
+  end: number,
+  out: Float32Array,
+): void {
+  const { scales, smoother } = state;
+  if (smoother === undefined) {
+    for (let o = begin; o < end; o++) out[o] = scales[still[o]];
+    return;
+  }
+  const w3 = new Float64Array(8);
+  const count = new Int32Array(2);
+  for (let o = begin; o < end; o++) {
+    out[o] = scales[still[o]] * smootherFactor(smoother, qMagnitude[o], w3, count, undefined);
+  }
+}
+
+/**
  * Accumulates objective, gradient and (optionally) the normal matrix over groups `[groupBegin, groupEnd)` into `out`.
  * With `cache` (and `out.lowRank`), also writes the per-group low-rank factors of the matrix-free operator.
  * Unchecked: columns must be consistent and sorted by group then still.

@@ -21,7 +21,7 @@ import {
   type JointModelState,
   type LowRankSums,
   precomputeSmootherWeights,
-  smootherFactor,
+  inverseScalesInRange,
   symmetrizeUpper,
 } from "./joint-normal-equations.ts";
 import { flaggedRows, standardGroupedOutliersInRange } from "../framework/outlier-rejection.ts";
@@ -242,18 +242,7 @@ function rowPass(p: JointPassPayload, rows: RowPassArrays, mode: PassModeValue, 
   const begin = groupStart[p.shards[k]];
   const end = groupStart[p.shards[k + 1]];
   if (mode === PassMode.inverseScales) {
-    // exactly the per-row expression of the serial `inverseScales` (joint-refinement.ts)
-    const { scales, smoother } = stateOf(p);
-    const g = rows.inverseScale;
-    if (smoother === undefined) {
-      for (let o = begin; o < end; o++) g[o] = scales[still[o]];
-      return;
-    }
-    const w3 = new Float64Array(8);
-    const count = new Int32Array(2);
-    for (let o = begin; o < end; o++) {
-      g[o] = scales[still[o]] * smootherFactor(smoother, qMagnitude[o], w3, count, undefined);
-    }
+    inverseScalesInRange(stateOf(p), still, qMagnitude, begin, end, rows.inverseScale);
     return;
   }
   rows.outlierFlag.fill(0, begin, end);
