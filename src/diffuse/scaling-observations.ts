@@ -173,23 +173,30 @@ interface Columns {
 
 /**
  * Stable sort of each group's rows by still, for groups `[groupBegin, groupEnd)` whose rows are not already in still
- * order (rows arrive in source order; sources written still by still need nothing).
+ * order (rows arrive in source order; sources written still by still need nothing). The `carried` columns move with
+ * the stills.
  */
-function sortGroupsByStill(cols: Columns, groupStart: Int32Array, groupBegin: number, groupEnd: number): void {
+function sortGroupsByStill(
+  still: Int32Array,
+  carried: readonly (Float32Array | Int32Array)[],
+  groupStart: Int32Array,
+  groupBegin: number,
+  groupEnd: number,
+): void {
   for (let h = groupBegin; h < groupEnd; h++) {
     const begin = groupStart[h];
     const end = groupStart[h + 1];
     let sorted = true;
-    for (let o = begin + 1; o < end && sorted; o++) if (cols.still[o] < cols.still[o - 1]) sorted = false;
+    for (let o = begin + 1; o < end && sorted; o++) if (still[o] < still[o - 1]) sorted = false;
     if (sorted) continue;
     const m = end - begin;
     // still·m + position is unique and orders by still, then by position (stable); exact below 2^53
     const packed = new Float64Array(m);
-    for (let t = 0; t < m; t++) packed[t] = cols.still[begin + t] * m + t;
+    for (let t = 0; t < m; t++) packed[t] = still[begin + t] * m + t;
     packed.sort();
     const from = new Int32Array(m);
     for (let t = 0; t < m; t++) from[t] = packed[t] % m;
-    for (const column of [cols.still, cols.intensity, cols.variance, cols.qMagnitude]) {
+    for (const column of [still, ...carried]) {
       const copy = column.slice(begin, end);
       for (let t = 0; t < m; t++) column[begin + t] = copy[from[t]];
     }
@@ -374,7 +381,13 @@ export function buildScalingObservations(
       cols.qMagnitude[j] = bragg.qMagnitude[i];
       sourceRow[j] = bragg.sourceRow[i];
     }
-    sortBraggGroups(cols, sourceRow, groupStart, nBraggGroups);
+    sortGroupsByStill(
+      cols.still,
+      [cols.intensity, cols.variance, cols.qMagnitude, sourceRow],
+      groupStart,
+      0,
+      nBraggGroups,
+    );
   }
   const weightAll = sharedFloat32(nCounted);
   let voxelIndex = slots?.unique ?? new Float64Array(0);
@@ -394,7 +407,7 @@ export function buildScalingObservations(
       nGroups = nBraggGroups + nVoxels;
       voxelIndex = slots.unique.slice(0, nVoxels);
     }
-    sortGroupsByStill(cols, groupStart, nBraggGroups, nGroups);
+    sortGroupsByStill(cols.still, [cols.intensity, cols.variance, cols.qMagnitude], groupStart, nBraggGroups, nGroups);
   }
   const n = groupStart[nGroups];
   if (n !== nCounted) {
@@ -440,37 +453,6 @@ export function buildScalingObservations(
     braggHkl,
     voxelIndex,
   };
-}
-
-/** Stable sort of the Bragg groups' rows by still (source rows travel with them). */
-function sortBraggGroups(cols: Columns, sourceRow: Int32Array, groupStart: Int32Array, nBraggGroups: number): void {
-  for (let h = 0; h < nBraggGroups; h++) {
-    const begin = groupStart[h];
-    const end = groupStart[h + 1];
-    // insertion sort: Bragg groups are small (a few symmetry mates per still)
-    for (let j = begin + 1; j < end; j++) {
-      const s = cols.still[j];
-      if (s >= cols.still[j - 1]) continue;
-      const I = cols.intensity[j];
-      const V = cols.variance[j];
-      const Q = cols.qMagnitude[j];
-      const R = sourceRow[j];
-      let t = j - 1;
-      while (t >= begin && cols.still[t] > s) {
-        cols.still[t + 1] = cols.still[t];
-        cols.intensity[t + 1] = cols.intensity[t];
-        cols.variance[t + 1] = cols.variance[t];
-        cols.qMagnitude[t + 1] = cols.qMagnitude[t];
-        sourceRow[t + 1] = sourceRow[t];
-        t--;
-      }
-      cols.still[t + 1] = s;
-      cols.intensity[t + 1] = I;
-      cols.variance[t + 1] = V;
-      cols.qMagnitude[t + 1] = Q;
-      sourceRow[t + 1] = R;
-    }
-  }
 }
 
 /** Number of voxel buckets of the first placement step (keeps the pages written to at once few: see below). */
