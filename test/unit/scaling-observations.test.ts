@@ -8,6 +8,7 @@ import {
   buildScalingObservations,
   MAX_OBSERVATIONS,
   restrictToStills,
+  type BraggInput,
   type DiffuseChunkSource,
   type DiffuseInput,
   type ScalingObservations,
@@ -229,5 +230,41 @@ describe("capacity", () => {
     expect(() => buildScalingObservations(2, undefined, never(n), { memoryLimitBytes: 2 ** 40 })).toThrow(
       "must not be read",
     );
+  });
+});
+
+describe("Bragg grouping", () => {
+  it("orders each hkl group by still, stably, with the source rows travelling along (any input order)", () => {
+    const rand = seededRandom(5);
+    const rows = Array.from({ length: 600 }, (_, i) => ({
+      still: Math.floor(rand() * 12),
+      h: Math.floor(rand() * 4),
+      I: i, // the intensity carries the input row (exact in float32)
+      row: 1000 + i,
+    }));
+    const input = (order: typeof rows): BraggInput => ({
+      still: Int32Array.from(order, (r) => r.still),
+      asuHkl: Int32Array.from(order.flatMap((r) => [r.h, 0, 1])),
+      intensity: Float64Array.from(order, (r) => r.I),
+      variance: Float64Array.from(order, () => 1),
+      qMagnitude: Float64Array.from(order, () => 0.2),
+      sourceRow: Int32Array.from(order, (r) => r.row),
+    });
+    const shuffled = buildScalingObservations(12, input(rows), undefined);
+    const byStill = buildScalingObservations(12, input([...rows].sort((a, b) => a.still - b.still)), undefined);
+    expect(shuffled.nBraggGroups).toBe(4);
+    expect(shuffled.nBraggRows).toBe(600);
+    for (const key of ["still", "intensity", "sourceRow"] as const) {
+      expect(Array.from(shuffled[key])).toEqual(Array.from(byStill[key]));
+    }
+    for (let h = 0; h < shuffled.nGroups; h++) {
+      for (let o = shuffled.groupStart[h] + 1; o < shuffled.groupStart[h + 1]; o++) {
+        const a = shuffled.still[o - 1];
+        const b = shuffled.still[o];
+        expect(b).toBeGreaterThanOrEqual(a);
+        if (a === b) expect(shuffled.intensity[o]).toBeGreaterThan(shuffled.intensity[o - 1]);
+        expect(shuffled.sourceRow[o]).toBe(1000 + shuffled.intensity[o]);
+      }
+    }
   });
 });
