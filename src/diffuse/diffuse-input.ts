@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import type { BinnedDiffuseChunk, BinnedDiffuseFile } from "../io/binned-diffuse.ts";
-import type { DiffuseChunkSource, DiffuseInput } from "./scaling-observations.ts";
+import { voxelBoundsOf, type DiffuseChunkSource, type DiffuseInput } from "./scaling-observations.ts";
 
 /** Why diffuse rows were not used. */
 export interface DiffuseSelectionCounts {
@@ -115,13 +115,7 @@ export function diffuseChunkSource(
     };
   } else {
     maxRows = data.intensities.length;
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (const v of data.voxelIndices) {
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
-    voxelBounds = maxRows === 0 ? [0, 0] : [lo, hi];
+    voxelBounds = voxelBoundsOf(data.voxelIndices);
     voxelChunks = function* () {
       for (let start = 0; start < maxRows; start += SOURCE_CHUNK_ROWS) {
         yield data.voxelIndices.subarray(start, Math.min(maxRows, start + SOURCE_CHUNK_ROWS));

@@ -66,20 +66,21 @@ export interface DiffuseChunkSource {
   voxelChunks?(): Iterable<Float64Array>;
 }
 
-/** Wraps in-memory diffuse input as a one-chunk source. */
-export function singleChunkSource(input: DiffuseInput): DiffuseChunkSource {
+/** Inclusive bounds [min, max] of voxel indices held in memory ([0, 0] when there are none). */
+export function voxelBoundsOf(voxel: Float64Array): [number, number] {
+  if (voxel.length === 0) return [0, 0];
   let lo = Infinity;
   let hi = -Infinity;
-  const v = input.voxel;
-  for (let i = 0; i < v.length; i++) {
-    if (v[i] < lo) lo = v[i];
-    if (v[i] > hi) hi = v[i];
+  for (let i = 0; i < voxel.length; i++) {
+    if (voxel[i] < lo) lo = voxel[i];
+    if (voxel[i] > hi) hi = voxel[i];
   }
-  return {
-    maxRows: v.length,
-    voxelBounds: v.length === 0 ? [0, 0] : [lo, hi],
-    chunks: () => [input],
-  };
+  return [lo, hi];
+}
+
+/** Wraps in-memory diffuse input as a one-chunk source. */
+export function singleChunkSource(input: DiffuseInput): DiffuseChunkSource {
+  return { maxRows: input.voxel.length, voxelBounds: voxelBoundsOf(input.voxel), chunks: () => [input] };
 }
 
 /** Observations sorted by group then still, with CSR group offsets. */
