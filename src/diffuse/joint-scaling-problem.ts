@@ -127,7 +127,8 @@ export class JointScalingProblem implements LeastSquaresProblem {
   lastSolverIterations = 0;
   private memo: { x: Float64Array; acc: JointAccumulation; full: boolean } | undefined;
   private readonly speculative: boolean;
-  private lastLowRank: LowRankSums | undefined;
+  /** The block sums of the last matrix-free operator (restraint block included): what densify expands. */
+  private lastOperatorSums: LowRankSums | undefined;
   /** The block sums exactly as the last matrix-free pass produced them (no restraints). */
   private lastLowRankSums: LowRankSums | undefined;
   /** Parameters of the last matrix-free pass (its group factors are still in the runner's cache). */
@@ -398,7 +399,6 @@ export class JointScalingProblem implements LeastSquaresProblem {
     const block = sums.smootherBlock.slice();
     const diagonal = sums.diagonal.slice();
     this.lastLowRankSums = sums;
-    this.lastLowRank = { ...sums, smootherBlock: block };
     if (kf > 0) {
       const r = this.restraintBlock();
       for (let k = 0; k < kf; k++) {
@@ -412,6 +412,7 @@ export class JointScalingProblem implements LeastSquaresProblem {
     for (let s = 0; s < ns; s++) diagonal[s] += gamma;
     this.lastGamma = gamma;
     const operatorSums = { ...sums, smootherBlock: block };
+    this.lastOperatorSums = operatorSums;
     const apply = (x: Float64Array, out: Float64Array): void => {
       applyLowRankBlocks(operatorSums, ns, kf, x, out);
       this.runner.addGroupProduct(x, out);
@@ -497,7 +498,7 @@ export class JointScalingProblem implements LeastSquaresProblem {
   densify(): Float64Array {
     const P = this.nParameters;
     const ns = this.nStills;
-    const lr = this.lastLowRank;
+    const lr = this.lastOperatorSums;
     if (lr === undefined) throw new RangeError("no matrix-free factors to densify");
     const m = this.runner.densify(lr);
     const gamma = this.lastGamma;
