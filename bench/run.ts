@@ -7,6 +7,8 @@
  * 3. The per-iteration throughput of an mdx2-style ALS loop (`bench/mdx2_als.py`, numpy/scipy) on the same data.
  * 4. The real `dials.scale` (KB model, no decay, partiality cutoff 0.1) on the 300-still Bragg data, when installed,
  *    timed in the same run as ours.
+ * 5. The 10^7 and 10^8 joint cases again with a memory limit far below their grouped columns, so the rows are paged
+ *    from a scratch file (inputs larger than memory): wall time, peak RSS, and whether scales.json is identical.
  *
  * Every scaling run is a separate `node` process running the built CLI (`dist/cli/main.js`; the bench builds it
  * first unless `--no-build`), so peak RSS is the run's own; runs are timed with `/usr/bin/time`. The table is printed
@@ -91,7 +93,7 @@ interface ScalesDoc {
   data: { n_bragg_used: number; n_diffuse_used: number };
 }
 
-function scale(caseName: string, dir: string, diffuse: boolean, threads: number): Row {
+function scale(caseName: string, dir: string, diffuse: boolean, threads: number, extra: string[] = []): Row {
   const out = join(work, "out", `${caseName}-t${threads}`);
   const cli = [
     join(root, "dist", "cli", "main.js"),
@@ -106,6 +108,7 @@ function scale(caseName: string, dir: string, diffuse: boolean, threads: number)
     "--threads",
     String(threads),
     "--quiet",
+    ...extra,
   ];
   const { wall, rssMb } = timed(process.execPath, cli, root);
   const doc = JSON.parse(readFileSync(join(out, "scales.json"), "utf8")) as ScalesDoc;
@@ -235,6 +238,19 @@ function dialsScale(dir: string): number | undefined {
   return wall;
 }
 
+/** Memory limit of the paged cases (GiB): well below the grouped columns of 10^7 (0.2 GB) and 10^8 (2 GB) rows. */
+const pagedLimitGiB = "0.1";
+
+/** Whether two runs wrote the same scales.json apart from their timings. */
+function sameScales(a: string, b: string): boolean {
+  const read = (dir: string): string => {
+    const doc = JSON.parse(readFileSync(join(dir, "scales.json"), "utf8")) as Record<string, unknown>;
+    delete doc.timings;
+    return JSON.stringify(doc);
+  };
+  return read(a) === read(b);
+}
+
 async function main(): Promise<void> {
   const started = new Date().toISOString();
   if (!args.includes("--no-build")) {
@@ -261,6 +277,12 @@ async function main(): Promise<void> {
   if (maxObs >= 1e8) joint.push(["joint-1e8", await simulated("s1000x1e5", 1000, 100000)]);
   for (const [name, dir] of joint) {
     for (const threads of [1, 2]) scale(name, dir, true, threads);
+    // 5. the same data paged from a scratch file (a memory limit below the columns' size): same scales.json
+    if (name !== "joint-1e6") {
+      const paged = scale(`${name} paged`, dir, true, 2, ["--memory-limit", pagedLimitGiB]);
+      const same = sameScales(join(work, "out", `${name}-t2`), join(work, "out", `${name} paged-t2`));
+      paged.note = `--memory-limit ${pagedLimitGiB} GiB; scales.json ${same ? "identical" : "DIFFERENT"} (minus timings)`;
+    }
     // 3. mdx2-style loop on the same binned data
     if (!skipMdx2) {
       await exportForPython(dir);

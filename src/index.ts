@@ -21,6 +21,7 @@ export * from "./io/merged-diffuse.ts";
 export * from "./io/npz.ts";
 export { parseNpy, formatNpy } from "./io/npy.ts";
 export * from "./io/scales-json.ts";
+export { ColumnFile, type ColumnFileLayout, type ColumnArray } from "./io/column-file.ts";
 
 // Symmetry
 export * from "./symmetry/space-group.ts";
@@ -65,6 +66,8 @@ export * from "./diffuse/components/per-still-multiplier-component.ts";
 export * from "./diffuse/components/resolution-smoother-component.ts";
 export * from "./diffuse/diffuse-scaling-model.ts";
 export * from "./diffuse/scaling-observations.ts";
+export * from "./diffuse/observation-windows.ts";
+export * from "./diffuse/inverse-scale-batches.ts";
 export * from "./diffuse/bragg-input.ts";
 export * from "./diffuse/diffuse-input.ts";
 export * from "./diffuse/joint-scaling-problem.ts";

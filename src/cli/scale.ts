@@ -24,6 +24,14 @@ function nonNegativeNumber(name: string): (v: string) => number {
   };
 }
 
+function positiveNumber(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!(Number.isFinite(n) && n > 0)) throw new ConfigError(`${name} must be a positive number, got "${v}"`);
+    return n;
+  };
+}
+
 /** Options as commander parses them. */
 interface ScaleCliOptions {
   expt: string;
@@ -40,6 +48,8 @@ interface ScaleCliOptions {
   quiet?: boolean;
   json?: boolean;
   threads?: number;
+  memoryLimit?: number;
+  scratchDir?: string;
 }
 
 /** Registers the `scale` command. */
@@ -67,6 +77,13 @@ export function registerScale(program: Command): void {
       "worker threads for the refinement passes (default: all cores; results are identical for any n)",
       positiveInt("--threads"),
     )
+    .option(
+      "--memory-limit <GiB>",
+      "keep the grouped observations in memory up to this size; above it they are paged from a scratch file " +
+        "(default: half the machine's memory; results are identical either way)",
+      positiveNumber("--memory-limit"),
+    )
+    .option("--scratch-dir <dir>", "directory of the scratch file of paged observations (default: the system's temp)")
     .option("--quiet", "no progress bars")
     .option("--json", "print the scales.json summary on stdout")
     .addHelpText(
@@ -76,6 +93,7 @@ Examples:
   $ diffuse-scale scale --expt stills.expt --refl stills.refl --out scaled
   $ diffuse-scale scale --expt stills.expt --refl stills.refl --diffuse diffuse_binned.h5 --smoother-points 3
   $ diffuse-scale scale --expt stills.expt --refl stills.refl --diffuse binned.h5 --config model.json --json
+  $ diffuse-scale scale --expt stills.expt --refl stills.refl --diffuse huge.h5 --memory-limit 4 --scratch-dir /fast/tmp
 
 Outputs in --out: scales.json, scaled.refl, scaled.expt, refinement.json, merged_diffuse.h5 (with --diffuse).
 Exit codes: 0 success, 2 bad input or configuration, 1 refinement failure.`,
@@ -98,6 +116,8 @@ Exit codes: 0 success, 2 bad input or configuration, 1 refinement failure.`,
           outlierZmax: opts.zmax,
           seed: opts.seed,
           ...(opts.threads === undefined ? {} : { threads: opts.threads }),
+          ...(opts.memoryLimit === undefined ? {} : { memoryLimitBytes: Math.round(opts.memoryLimit * 2 ** 30) }),
+          ...(opts.scratchDir === undefined ? {} : { scratchDirectory: opts.scratchDir }),
           commandLine: ["diffuse-scale", ...parsedArgv(command).slice(2)].join(" "),
           onProgress: (e) => {
             progress.report(e);

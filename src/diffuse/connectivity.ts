@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import { forEachWindow } from "./observation-windows.ts";
 import type { ScalingObservations } from "./scaling-observations.ts";
 
 /** Stills kept for refinement and those excluded, with the reason. */
@@ -31,38 +32,45 @@ function find(parent: Int32Array, i: number): number {
 
 /**
  * Union–find over stills: two stills are connected when a group holds usable (weight > 0) observations of both.
- * Ties between equally large components go to the one containing the smallest still index.
+ * Ties between equally large components go to the one containing the smallest still index. Resident or paged
+ * observations alike (one pass over the rows, window by window).
  */
 export function analyseStillConnectivity(obs: ScalingObservations): StillConnectivity {
   const nStills = obs.nStills;
   const parent = new Int32Array(nStills);
   for (let s = 0; s < nStills; s++) parent[s] = s;
   const linked = new Uint8Array(nStills);
-  const { groupStart, still, weight } = obs;
-  for (let h = 0; h < obs.nGroups; h++) {
-    let first = -1;
-    let last = -1;
-    let nUsed = 0;
-    for (let o = groupStart[h]; o < groupStart[h + 1]; o++) {
-      if (weight[o] === 0) continue;
-      nUsed++;
-      const s = still[o];
-      if (first < 0) {
-        first = s;
+  const groupStart = obs.groupStart;
+  // one pass over the rows, window by window (resident rows are one window); nothing per row is allocated
+  forEachWindow(obs, (window) => {
+    const { still, weight, rowBegin } = window;
+    for (let h = window.groupBegin; h < window.groupEnd; h++) {
+      const begin = groupStart[h] - rowBegin;
+      const end = groupStart[h + 1] - rowBegin;
+      let first = -1;
+      let last = -1;
+      let nUsed = 0;
+      for (let o = begin; o < end; o++) {
+        if (weight[o] === 0) continue;
+        nUsed++;
+        const s = still[o];
+        if (first < 0) {
+          first = s;
+          last = s;
+          continue;
+        }
+        // rows are sorted by still inside a group: a run of one still needs one union
+        if (s === last) continue;
         last = s;
-        continue;
+        const a = find(parent, first);
+        const b = find(parent, s);
+        if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
       }
-      // rows are sorted by still inside a group: a run of one still needs one union
-      if (s === last) continue;
-      last = s;
-      const a = find(parent, first);
-      const b = find(parent, s);
-      if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
+      if (nUsed >= 2) {
+        for (let o = begin; o < end; o++) if (weight[o] !== 0) linked[still[o]] = 1;
+      }
     }
-    if (nUsed >= 2) {
-      for (let o = groupStart[h]; o < groupStart[h + 1]; o++) if (weight[o] !== 0) linked[still[o]] = 1;
-    }
-  }
+  });
   const size = new Int32Array(nStills);
   for (let s = 0; s < nStills; s++) if (linked[s]) size[find(parent, s)]++;
   let best = -1;

@@ -14,6 +14,7 @@
  */
 import { normalQuantile } from "../framework/normal-distribution.ts";
 import type { JointRefinementResult } from "./joint-refinement.ts";
+import { checkModelState, forEachInverseScaleBatch } from "./inverse-scale-batches.ts";
 import type { MergedDiffuse } from "./merge.ts";
 
 /** A histogram: `counts[i]` values in `[edges[i], edges[i+1])`. */
@@ -65,117 +66,292 @@ export interface ScalingDiagnostics {
   nOutliers: { bragg: number; diffuse: number };
 }
 
-/** Below this many values the order statistics come from a plain sort. */
-const SORT_BELOW = 4096;
+/** Bits of the sortable float32 key resolved by each round of {@link Float32OrderStatistics}: 11 + 11 + 10 = 32. */
+const ROUND_BITS = [11, 11, 10] as const;
 
 /**
- * The values that a full ascending sort of `values` would put at positions `ranks` (ascending), without sorting
- * everything: the values are counted into buckets of a monotone map of value to bucket (equal widths over
- * mean ± 10 sd, one overflow bucket at either end), and only the buckets that hold a wanted rank are gathered and
- * sorted. Exact whatever the distribution (a crowded bucket only costs time). The values must be finite.
+ * Exact order statistics of a stream of float32 values, in three passes over the values and bounded memory (no copy of
+ * the values): a radix selection on the 32-bit key of each value whose unsigned order is the order of a full
+ * ascending sort of a `Float32Array` (−0 before +0). Round 1 counts the values by the top 11 key bits; rounds 2 and 3
+ * count, inside each bin that holds a wanted rank, the next 11 and the last 10 bits. After round 3 every wanted rank's
+ * key, hence its value, is known exactly, whatever the distribution (ties, tails, constant values). Memory: at most
+ * (number of ranks) × 2048 counters.
  *
- * @param values - The values (not modified).
- * @param ranks - Wanted positions in the sorted order, ascending integers in `[0, values.length)`.
- * @param mean - Mean of the values (centres the bucket range).
- * @param sd - Standard deviation of the values (sets the bucket range).
- * @returns The order statistics, one per rank.
+ * Use: `add` every value (round 1), `setRanks`, `add` every value again (round 2), `nextRound`, `add` every value a
+ * third time (round 3), then `values`. The values must not be NaN and must be the same, in any order, in every round.
  * @internal
  */
-export function orderStatistics(
-  values: Float32Array | Float64Array,
-  ranks: Float64Array,
-  mean: number,
-  sd: number,
-): Float64Array {
-  const n = values.length;
-  const out = new Float64Array(ranks.length);
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (v < min) min = v;
-    if (v > max) max = v;
+export class Float32OrderStatistics {
+  private readonly f32 = new Float32Array(1);
+  private readonly u32 = new Uint32Array(this.f32.buffer);
+  private round = 0;
+  private count = 0;
+  /** Counts of round 1 (by the top 11 key bits). */
+  private readonly counts1 = new Float64Array(1 << ROUND_BITS[0]);
+  /** Round-2 segment of each round-1 bin holding a wanted rank, −1 for the others. */
+  private readonly slot1 = new Int32Array(1 << ROUND_BITS[0]).fill(-1);
+  /** Round-2 counts, one segment of 2^11 per round-1 bin in `slot1`. */
+  private counts2 = new Float64Array(0);
+  /** Round-3 segment of each (round-2 segment, bin) holding a wanted rank, −1 for the others. */
+  private slot2 = new Int32Array(0);
+  /** Round-3 counts, one segment of 2^10 per entry of `slot2`. */
+  private counts3 = new Float64Array(0);
+  /** Per wanted rank: its key so far (the bits resolved) and its rank inside the current bin. */
+  private rankKey = new Float64Array(0);
+  private rankRest = new Float64Array(0);
+  /** Per wanted rank: its segment in the current round's counts. */
+  private rankSlot = new Int32Array(0);
+
+  /** Number of values added in round 1. */
+  get n(): number {
+    return this.count;
   }
-  const lo = Math.max(min, mean - 10 * sd);
-  const hi = Math.min(max, mean + 10 * sd);
-  const nInner = Math.min(1 << 16, Math.max(1024, n >> 4));
-  const scale = nInner / (hi - lo);
-  if (n < SORT_BELOW || !(hi > lo) || !Number.isFinite(scale) || !(scale > 0)) {
-    const sorted = values.slice().sort();
-    for (let j = 0; j < ranks.length; j++) out[j] = sorted[ranks[j]];
+
+  private key(v: number): number {
+    this.f32[0] = v;
+    const bits = this.u32[0];
+    return bits >= 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
+  }
+
+  /** Adds one value (a float32 value: it is rounded to float32 otherwise) to the current round. */
+  add(v: number): void {
+    const key = this.key(v);
+    const b1 = key >>> 21;
+    if (this.round === 0) {
+      this.counts1[b1]++;
+      this.count++;
+      return;
+    }
+    const s1 = this.slot1[b1];
+    if (s1 < 0) return;
+    const b2 = (key >>> 10) & 0x7ff;
+    if (this.round === 1) {
+      this.counts2[(s1 << 11) + b2]++;
+      return;
+    }
+    const s2 = this.slot2[(s1 << 11) + b2];
+    if (s2 >= 0) this.counts3[(s2 << 10) + (key & 0x3ff)]++;
+  }
+
+  /**
+   * Ends round 1 and sets the wanted ranks (ascending integers in [0, n)).
+   *
+   * @throws RangeError when called out of turn or a rank is out of range.
+   */
+  setRanks(ranks: Float64Array): void {
+    if (this.round !== 0) throw new RangeError("setRanks after round 1 only");
+    const m = ranks.length;
+    for (let j = 0; j < m; j++) {
+      if (!(
+        Number.isInteger(ranks[j]) &&
+        ranks[j] >= 0 &&
+        ranks[j] < this.count &&
+        (j === 0 || ranks[j] >= ranks[j - 1])
+      )) {
+        throw new RangeError(`rank ${ranks[j]} is not an ascending integer in [0, ${this.count})`);
+      }
+    }
+    this.rankKey = new Float64Array(m);
+    this.rankRest = Float64Array.from(ranks);
+    this.rankSlot = new Int32Array(m);
+    const nSlots = this.locate(this.counts1, ROUND_BITS[0], 21, this.slot1, false);
+    this.counts2 = new Float64Array(nSlots << 11);
+    this.round = 1;
+  }
+
+  /** Ends round 2. @throws RangeError when called out of turn. */
+  nextRound(): void {
+    if (this.round !== 1) throw new RangeError("nextRound after round 2 only");
+    this.slot2 = new Int32Array(this.counts2.length).fill(-1);
+    const nSlots = this.locate(this.counts2, ROUND_BITS[1], 10, this.slot2, true);
+    this.counts3 = new Float64Array(nSlots << 10);
+    this.round = 2;
+  }
+
+  /** Ends round 3: the value at each wanted rank. @throws RangeError when called out of turn. */
+  values(): Float64Array {
+    if (this.round !== 2) throw new RangeError("values after round 3 only");
+    this.locate(this.counts3, ROUND_BITS[2], 0, undefined, true);
+    const m = this.rankKey.length;
+    const out = new Float64Array(m);
+    for (let j = 0; j < m; j++) {
+      const key = this.rankKey[j];
+      this.u32[0] = key >= 0x80000000 ? key - 0x80000000 : ~key >>> 0;
+      out[j] = this.f32[0];
+    }
+    this.round = 3;
     return out;
   }
-  // bucket 0: v < lo; 1..nInner: [lo, hi) in equal widths; nInner + 1: v ≥ hi (monotone non-decreasing in v)
-  const nBuckets = nInner + 2;
-  const bucketOf = (v: number): number =>
-    v < lo ? 0 : v >= hi ? nBuckets - 1 : 1 + Math.min(nInner - 1, Math.floor((v - lo) * scale));
-  const start = new Int32Array(nBuckets + 1);
-  for (let i = 0; i < n; i++) start[bucketOf(values[i]) + 1]++;
-  for (let b = 0; b < nBuckets; b++) start[b + 1] += start[b];
-  // the buckets holding wanted ranks, and where their values go in the gather buffer
-  const slot = new Int32Array(nBuckets).fill(-1);
-  const bucketOfRank = new Int32Array(ranks.length);
-  let gathered = 0;
-  let b = 0;
-  for (let j = 0; j < ranks.length; j++) {
-    while (start[b + 1] <= ranks[j]) b++;
-    bucketOfRank[j] = b;
-    if (slot[b] < 0) {
-      slot[b] = gathered;
-      gathered += start[b + 1] - start[b];
+
+  /**
+   * Finds each rank's bin among the counts of its segment (2^bits bins; the rank's `rankSlot` numbers the segment when
+   * `segmented`, else there is one), adds the bin to the rank's key at bit `shift` and makes the rank relative to the
+   * bin. With `slots`, numbers the distinct (segment, bin) pairs from 0 in the order met, records each rank's number
+   * in `rankSlot`, and returns how many there are.
+   */
+  private locate(
+    counts: Float64Array,
+    bits: number,
+    shift: number,
+    slots: Int32Array | undefined,
+    segmented: boolean,
+  ): number {
+    const nBins = 1 << bits;
+    let nSlots = 0;
+    for (let j = 0; j < this.rankKey.length; j++) {
+      const base = segmented ? this.rankSlot[j] << bits : 0;
+      let rest = this.rankRest[j];
+      let b = 0;
+      while (b < nBins - 1 && rest >= counts[base + b]) {
+        rest -= counts[base + b];
+        b++;
+      }
+      this.rankRest[j] = rest;
+      this.rankKey[j] += b * 2 ** shift;
+      if (slots !== undefined) {
+        if (slots[base + b] < 0) slots[base + b] = nSlots++;
+        this.rankSlot[j] = slots[base + b];
+      }
     }
+    return nSlots;
   }
-  const buffer = new Float64Array(gathered);
-  const fill = slot.slice();
-  for (let i = 0; i < n; i++) {
-    const bucket = bucketOf(values[i]);
-    const k = fill[bucket];
-    if (k >= 0) {
-      buffer[k] = values[i];
-      fill[bucket] = k + 1;
-    }
-  }
-  let lastSorted = -1;
-  for (let j = 0; j < ranks.length; j++) {
-    const bj = bucketOfRank[j];
-    const offset = slot[bj];
-    if (bj !== lastSorted) {
-      buffer.subarray(offset, offset + start[bj + 1] - start[bj]).sort();
-      lastSorted = bj;
-    }
-    out[j] = buffer[offset + ranks[j] - start[bj]];
-  }
-  return out;
 }
 
-function summariseResiduals(delta: Float32Array): ResidualSummary | null {
-  const n = delta.length;
-  if (n === 0) return null;
-  let mean = 0;
-  for (let i = 0; i < n; i++) mean += delta[i];
-  mean /= n;
-  let ss = 0;
-  for (let i = 0; i < n; i++) ss += (delta[i] - mean) ** 2;
-  const nBins = 48;
-  const edges = Array.from({ length: nBins + 1 }, (_, i) => -6 + (12 * i) / nBins);
-  const binCounts = new Float64Array(nBins);
-  for (let i = 0; i < n; i++) {
-    const b = Math.min(nBins - 1, Math.max(0, Math.floor(((delta[i] + 6) / 12) * nBins)));
-    binCounts[b]++;
+/** Bins of the residual histogram over [−6, 6]. */
+const HISTOGRAM_BINS = 48;
+/** Most points of the normal probability plot. */
+const PROBABILITY_POINTS = 400;
+
+/**
+ * The residual summary of one observation kind, accumulated over three passes over the same residuals in the same
+ * order (pass 1: count, mean, round 1 of the order statistics; pass 2: sum of squares about the mean, histogram,
+ * round 2; pass 3: round 3), so nothing per residual is stored. The residuals are float32 values; sums are float64 in
+ * pass order, i.e. exactly what one array of the residuals summed in order gives.
+ */
+class ResidualAccumulator {
+  /** Pass being accumulated (0, 1, 2). */
+  pass = 0;
+  /** Number of residuals (after pass 1). */
+  n = 0;
+  private sum = 0;
+  private mean = 0;
+  private ss = 0;
+  private readonly bins = new Float64Array(HISTOGRAM_BINS);
+  private readonly order = new Float32OrderStatistics();
+  private ranks = new Float64Array(0);
+
+  /** Adds one residual (a float32 value) to the current pass. */
+  add(d: number): void {
+    if (this.pass === 0) {
+      this.n++;
+      this.sum += d;
+    } else if (this.pass === 1) {
+      this.ss += (d - this.mean) ** 2;
+      this.bins[Math.min(HISTOGRAM_BINS - 1, Math.max(0, Math.floor(((d + 6) / 12) * HISTOGRAM_BINS)))]++;
+    }
+    this.order.add(d);
   }
-  const m = Math.min(400, n);
-  const ranks = new Float64Array(m);
-  for (let j = 0; j < m; j++) ranks[j] = m === n ? j : Math.round((j * (n - 1)) / (m - 1));
-  const sd = n > 1 ? Math.sqrt(ss / (n - 1)) : 0;
-  const observed = Array.from(orderStatistics(delta, ranks, mean, sd));
-  const expected = Array.from(ranks, (i) => normalQuantile((i + 0.5) / n));
-  return {
-    n,
-    mean,
-    sd,
-    histogram: { edges, counts: Array.from(binCounts) },
-    normalProbability: { expected, observed },
-  };
+
+  /** Ends the current pass. */
+  endPass(): void {
+    if (this.pass === 0) {
+      const n = this.n;
+      this.mean = n > 0 ? this.sum / n : 0;
+      const m = Math.min(PROBABILITY_POINTS, n);
+      this.ranks = new Float64Array(m);
+      for (let j = 0; j < m; j++) this.ranks[j] = m === n ? j : Math.round((j * (n - 1)) / (m - 1));
+      this.order.setRanks(this.ranks);
+    } else if (this.pass === 1) {
+      this.order.nextRound();
+    }
+    this.pass++;
+  }
+
+  /** The summary after the third pass, or null without residuals. */
+  summary(): ResidualSummary | null {
+    const n = this.n;
+    if (n === 0) return null;
+    const edges = Array.from({ length: HISTOGRAM_BINS + 1 }, (_, i) => -6 + (12 * i) / HISTOGRAM_BINS);
+    const sd = n > 1 ? Math.sqrt(this.ss / (n - 1)) : 0;
+    const observed = Array.from(this.order.values());
+    const expected = Array.from(this.ranks, (i) => normalQuantile((i + 0.5) / n));
+    return {
+      n,
+      mean: this.mean,
+      sd,
+      histogram: { edges, counts: Array.from(this.bins) },
+      normalProbability: { expected, observed },
+    };
+  }
+}
+
+/** What the first pass over the rows gathers besides residuals. */
+interface RowCounts {
+  /** Used Bragg rows per still. */
+  readonly nBragg: number[];
+  /** Used diffuse rows per still. */
+  readonly nDiffuse: number[];
+  /** |q| of the first row of every Bragg group. */
+  readonly braggGroupQ: Float32Array;
+  /** Smallest |q| of the used Bragg rows. */
+  qMin: number;
+  /** Largest |q| of the used Bragg rows. */
+  qMax: number;
+}
+
+/**
+ * One pass over the rows (window by window, in batches with their inverse scales): adds the normalised residual of
+ * every used row in a group with ≥ 2 used members to its kind's accumulator, and, with `counts`, counts rows.
+ */
+function residualPass(
+  result: JointRefinementResult,
+  bragg: ResidualAccumulator,
+  diffuse: ResidualAccumulator,
+  counts: RowCounts | undefined,
+): void {
+  const obs = result.observations;
+  const refs = result.references;
+  const groupStart = obs.groupStart;
+  const nBraggGroups = obs.nBraggGroups;
+  // resident observations: g of every row as the refinement computed it (in parallel); paged: batch by batch
+  const precomputed = result.inverseScales;
+  forEachInverseScaleBatch(
+    obs,
+    result.finalState,
+    (window, groupBegin, groupEnd, g, gRow) => {
+      const { still, intensity, variance, weight, qMagnitude, rowBegin } = window;
+      for (let h = groupBegin; h < groupEnd; h++) {
+        const n = refs.nObservations[h];
+        const isBragg = h < nBraggGroups;
+        const acc = isBragg ? bragg : diffuse;
+        const begin = groupStart[h];
+        const end = groupStart[h + 1];
+        if (counts !== undefined && isBragg && end > begin) counts.braggGroupQ[h] = qMagnitude[begin - rowBegin];
+        const sigma = refs.sigma[h];
+        for (let o = begin; o < end; o++) {
+          const l = o - rowBegin;
+          if (weight[l] === 0) continue;
+          if (counts !== undefined) {
+            if (isBragg) {
+              counts.nBragg[still[l]]++;
+              counts.qMin = Math.min(counts.qMin, qMagnitude[l]);
+              counts.qMax = Math.max(counts.qMax, qMagnitude[l]);
+            } else counts.nDiffuse[still[l]]++;
+          }
+          if (n < 2) continue;
+          const go = g[o - gRow];
+          const varScaled = variance[l] / (go * go);
+          const varResidual = varScaled - sigma * sigma;
+          if (!(varResidual > 0)) continue;
+          const d = (intensity[l] / go - refs.intensity[h]) / Math.sqrt(varResidual);
+          if (!Number.isFinite(d)) continue;
+          // the residuals are kept at float32 precision (as plotted)
+          acc.add(Math.fround(d));
+        }
+      }
+    },
+    { precomputed },
+  );
 }
 
 /** Equal-volume |q|³ shell edges over [qMin, qMax]. */
@@ -201,17 +377,17 @@ function integerHistogram(values: Int32Array | number[], cap: number): Histogram
 }
 
 /**
- * Computes the diagnostics.
+ * Computes the diagnostics, in three passes over the rows of the final observations (window by window, whether
+ * resident or paged: the same output either way) and nothing stored per row.
  *
- * @param result - The refinement result.
- * @param g - Inverse scale of every final observation.
+ * @param result - The refinement result (its `finalState` gives the inverse scales of the rows).
  * @param merged - The merged diffuse map, if any.
  * @param smoother - The smoother curve evaluator and its control points, if enabled.
  * @param nShells - Number of |q| shells. @defaultValue 10
+ * @throws {@link ConfigError} when `result.finalState` has fewer still scales than the observations have stills.
  */
 export function computeDiagnostics(
   result: JointRefinementResult,
-  g: Float32Array | Float64Array,
   merged: MergedDiffuse | undefined,
   smoother:
     | { valueAt: (q: number) => number; qRange: readonly [number, number]; values: Float64Array; esds: Float64Array }
@@ -219,44 +395,37 @@ export function computeDiagnostics(
   nShells = 10,
 ): ScalingDiagnostics {
   const obs = result.observations;
+  checkModelState(obs, result.finalState);
   const nIncluded = result.includedStills.length;
-  const nBragg = new Array<number>(nIncluded).fill(0);
-  const nDiffuse = new Array<number>(nIncluded).fill(0);
-  const nBraggRows = obs.groupStart[obs.nBraggGroups];
-  // float32 is plenty for the plotted residual distributions and halves the largest allocation of the report step
-  const deltaBragg = new Float32Array(nBraggRows);
-  const deltaDiffuse = new Float32Array(obs.groupStart[obs.nGroups] - nBraggRows);
-  let nDeltaBragg = 0;
-  let nDeltaDiffuse = 0;
+  const counts: RowCounts = {
+    nBragg: new Array<number>(nIncluded).fill(0),
+    nDiffuse: new Array<number>(nIncluded).fill(0),
+    braggGroupQ: new Float32Array(obs.nBraggGroups),
+    qMin: Infinity,
+    qMax: -Infinity,
+  };
+  const residualsBragg = new ResidualAccumulator();
+  const residualsDiffuse = new ResidualAccumulator();
+  for (let pass = 0; pass < 3; pass++) {
+    // passes 2 and 3 only serve the residual summaries
+    if (pass > 0 && residualsBragg.n + residualsDiffuse.n === 0) break;
+    residualPass(result, residualsBragg, residualsDiffuse, pass === 0 ? counts : undefined);
+    residualsBragg.endPass();
+    residualsDiffuse.endPass();
+  }
+  const { nBragg, nDiffuse } = counts;
+  const qMinB = counts.qMin;
+  const qMaxB = counts.qMax;
   const multBragg = new Int32Array(obs.nBraggGroups);
   const multDiffuse = new Int32Array(obs.nGroups - obs.nBraggGroups);
   let nMultBragg = 0;
   let nMultDiffuse = 0;
   const refs = result.references;
-  let qMinB = Infinity;
-  let qMaxB = -Infinity;
   for (let h = 0; h < obs.nGroups; h++) {
     const n = refs.nObservations[h];
-    const bragg = h < obs.nBraggGroups;
     if (n > 0) {
-      if (bragg) multBragg[nMultBragg++] = n;
+      if (h < obs.nBraggGroups) multBragg[nMultBragg++] = n;
       else multDiffuse[nMultDiffuse++] = n;
-    }
-    for (let o = obs.groupStart[h]; o < obs.groupStart[h + 1]; o++) {
-      if (obs.weight[o] === 0) continue;
-      if (bragg) {
-        nBragg[obs.still[o]]++;
-        qMinB = Math.min(qMinB, obs.qMagnitude[o]);
-        qMaxB = Math.max(qMaxB, obs.qMagnitude[o]);
-      } else nDiffuse[obs.still[o]]++;
-      if (n < 2) continue;
-      const varScaled = obs.variance[o] / (g[o] * g[o]);
-      const varResidual = varScaled - refs.sigma[h] * refs.sigma[h];
-      if (!(varResidual > 0)) continue;
-      const d = (obs.intensity[o] / g[o] - refs.intensity[h]) / Math.sqrt(varResidual);
-      if (!Number.isFinite(d)) continue;
-      if (bragg) deltaBragg[nDeltaBragg++] = d;
-      else deltaDiffuse[nDeltaDiffuse++] = d;
     }
   }
   let braggIOverSigma: ShellTable | null = null;
@@ -267,7 +436,7 @@ export function computeDiagnostics(
     const count = new Array<number>(nShells).fill(0);
     for (let h = 0; h < obs.nBraggGroups; h++) {
       if (refs.nObservations[h] === 0 || !(refs.sigma[h] > 0)) continue;
-      const q = obs.qMagnitude[obs.groupStart[h]];
+      const q = counts.braggGroupQ[h];
       const s = shellOf(edges, q);
       sum[s] += refs.intensity[h] / refs.sigma[h];
       sumQ[s] += q;
@@ -350,7 +519,7 @@ export function computeDiagnostics(
   let outB = 0;
   let outD = 0;
   for (const o of result.outlierRows) {
-    if (obs.isBragg[o]) outB++;
+    if (o < obs.nBraggRows) outB++;
     else outD++;
   }
   return {
@@ -363,8 +532,8 @@ export function computeDiagnostics(
     },
     smoother: smootherOut,
     residuals: {
-      bragg: summariseResiduals(deltaBragg.subarray(0, nDeltaBragg)),
-      diffuse: summariseResiduals(deltaDiffuse.subarray(0, nDeltaDiffuse)),
+      bragg: residualsBragg.summary(),
+      diffuse: residualsDiffuse.summary(),
     },
     braggIOverSigma,
     diffuseMeanIntensity,

@@ -24,13 +24,22 @@ import type { BinnedDiffuseFile } from "../io/binned-diffuse.ts";
 import { diffuseChunkSource, type BinnedPixelData, type DiffuseSelectionCounts } from "./diffuse-input.ts";
 import {
   computeReferences,
-  findOutlierRows,
   refineGroupedObservations,
+  rejectOutliersAt,
+  type GroupReferences,
   type JointRefinementOptions,
   type JointRefinementResult,
 } from "./joint-refinement.ts";
 import type { JointSmootherSetup } from "./joint-scaling-problem.ts";
-import { buildScalingObservations, type BraggInput, type ScalingObservations } from "./scaling-observations.ts";
+import type { JointModelState } from "../kernels/joint-normal-equations.ts";
+import { forEachWindow } from "./observation-windows.ts";
+import {
+  buildScalingObservations,
+  releaseObservations,
+  type BraggInput,
+  type BuildScalingObservationsOptions,
+  type ScalingObservations,
+} from "./scaling-observations.ts";
 
 /** Options of {@link DiffuseScalingModel.refineParameters}. */
 export type RefineParametersOptions = JointRefinementOptions;
@@ -210,6 +219,7 @@ export class DiffuseScalingModel extends ScalingModel {
   private prepareInputs(
     binnedPixelData: BinnedPixelData | BinnedDiffuseFile | undefined,
     braggReflections: ReflectionTable | undefined,
+    grouping: BuildScalingObservationsOptions = {},
   ): {
     bragg: ReturnType<typeof prepareBraggInput> | undefined;
     diffuseCounts: DiffuseSelectionCounts | undefined;
@@ -230,7 +240,7 @@ export class DiffuseScalingModel extends ScalingModel {
       );
     }
     const diffuse = binnedPixelData === undefined ? undefined : diffuseChunkSource(binnedPixelData, this.nStills);
-    const observations = buildScalingObservations(this.nStills, bragg?.input, diffuse?.source);
+    const observations = buildScalingObservations(this.nStills, bragg?.input, diffuse?.source, grouping);
     return { bragg, diffuseCounts: diffuse?.counts, observations };
   }
 
@@ -240,10 +250,16 @@ export class DiffuseScalingModel extends ScalingModel {
     if (component === undefined) {
       let lo = Infinity;
       let hi = -Infinity;
-      for (const v of observations.qMagnitude) {
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-      }
+      // every row's |q|, window by window (resident or paged rows alike)
+      forEachWindow(observations, (window) => {
+        const q = window.qMagnitude;
+        const end = observations.groupStart[window.groupEnd] - window.rowBegin;
+        for (let o = observations.groupStart[window.groupBegin] - window.rowBegin; o < end; o++) {
+          const v = q[o];
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
+      });
       if (!(hi > lo)) throw new ConfigError("cannot derive a resolution range for the smoother: |q| has no spread");
       component = this.addSmoother([lo, hi]);
     }
@@ -263,7 +279,9 @@ export class DiffuseScalingModel extends ScalingModel {
    * @param binnedPixelData - Binned diffuse observations (flat layout): rows in memory or an open file (streamed in
    * slices), or undefined for Bragg only.
    * @param braggReflections - Integrated Bragg reflections with `partiality`, or undefined for diffuse only.
-   * @param options - Iterations, tolerance, minimiser, outlier threshold, progress callback.
+   * @param options - Iterations, tolerance, minimiser, outlier threshold, progress callback, and `grouping` (memory
+   *   limit and scratch directory: observations over the limit are paged from a scratch file; the result's
+   *   `details.observations` then hold it until `releaseObservations`).
    * @throws {@link RefinementFailure} when the refinement fails (no connected stills, non-finite values, divergence).
    */
   refineParameters(
@@ -272,18 +290,29 @@ export class DiffuseScalingModel extends ScalingModel {
     options: RefineParametersOptions = {},
   ): RefineParametersResult {
     const started = performance.now();
-    const { bragg, diffuseCounts, observations } = this.prepareInputs(binnedPixelData, braggReflections);
+    const { bragg, diffuseCounts, observations } = this.prepareInputs(
+      binnedPixelData,
+      braggReflections,
+      options.grouping,
+    );
     const groupingSeconds = (performance.now() - started) / 1000;
     const perStill = this.perStillComponent;
     const initialScales = new Map<number, number>();
     for (let s = 0; s < this.nStills; s++) initialScales.set(s, perStill.parameters[s]);
-    const smoother = this.smootherSetup(observations);
-    const result = refineGroupedObservations(
-      { nStills: this.nStills, initialScales, smoother },
-      observations,
-      options,
-      started,
-    );
+    let result: JointRefinementResult;
+    try {
+      const smoother = this.smootherSetup(observations);
+      result = refineGroupedObservations(
+        { nStills: this.nStills, initialScales, smoother },
+        observations,
+        options,
+        started,
+      );
+    } catch (e) {
+      // paged observations: nobody will read them now
+      releaseObservations(observations);
+      throw e;
+    }
     const params = Float64Array.from(perStill.parameters);
     const esds = new Float64Array(this.nStills);
     const refinedParameters = new Map<number, RefinedStillParameters>();
@@ -323,8 +352,24 @@ export class DiffuseScalingModel extends ScalingModel {
   }
 
   /**
+   * The model as the kernels evaluate it: b of every still and, when the smoother's range is known, its constants
+   * and values (`g = b·a(|q|)` with |q| clamped to the range, as {@link DiffuseScalingModel.getScalesForObservation}).
+   */
+  modelState(): JointModelState {
+    const r = this.resolutionComponent;
+    return {
+      scales: Float64Array.from(this.perStillComponent.parameters),
+      smoother:
+        r === undefined
+          ? undefined
+          : { ...r.kernelState(), values: Float64Array.from(r.parameters), qMin: r.qRange[0], qMax: r.qRange[1] },
+    };
+  }
+
+  /**
    * References at the model's current scales, after outlier rejection (DIALS `standard`): Bragg keyed by the ASU
-   * index `"h,k,l"`, diffuse keyed by voxel index.
+   * index `"h,k,l"`, diffuse keyed by voxel index. The inverse scales are those of {@link modelState} (float32, as in
+   * refinement); the observations are read window by window.
    *
    * @param options - `zmax` of the outlier rejection (0 disables it). @defaultValue `{ zmax: 6 }`
    */
@@ -334,14 +379,16 @@ export class DiffuseScalingModel extends ScalingModel {
     options: { zmax?: number } = {},
   ): { bragg: Map<string, ReferenceValue>; diffuse: Map<number, ReferenceValue> } {
     const obs = this.prepareInputs(binnedPixelData, braggReflections).observations;
-    const g = new Float64Array(obs.n);
-    for (let o = 0; o < obs.n; o++) g[o] = this.getScalesForObservation(obs.still[o], obs.qMagnitude[o])[0];
-    const zmax = options.zmax ?? 6;
-    if (zmax > 0 && Number.isFinite(zmax)) {
-      const usable = Uint8Array.from(obs.weight, (w) => (w > 0 ? 1 : 0));
-      for (const o of findOutlierRows(obs, usable, g, zmax)) obs.weight[o] = 0;
+    let refs: GroupReferences;
+    try {
+      const state = this.modelState();
+      const zmax = options.zmax ?? 6;
+      // the weights start as 1/σ² (0 for unusable rows); rejection zeroes the outliers'
+      if (zmax > 0 && Number.isFinite(zmax)) rejectOutliersAt(obs, state, zmax);
+      refs = computeReferences(obs, state);
+    } finally {
+      releaseObservations(obs);
     }
-    const refs = computeReferences(obs, g);
     const braggRefs = new Map<string, ReferenceValue>();
     const diffuseRefs = new Map<number, ReferenceValue>();
     for (let h = 0; h < obs.nGroups; h++) {

@@ -13,18 +13,22 @@ import { choleskyFactor, choleskyInverse } from "../solve/cholesky.ts";
 import { gaussNewton } from "../solve/gauss-newton.ts";
 import { levenbergMarquardt } from "../solve/levenberg-marquardt.ts";
 import type { RefinementResult } from "../solve/least-squares-problem.ts";
-import { rejectOutliersStandardGrouped } from "../framework/outlier-rejection.ts";
 import { analyseStillConnectivity } from "./connectivity.ts";
 import { ITERATIVE_SOLVER_ABOVE, JointScalingProblem, type JointSmootherSetup } from "./joint-scaling-problem.ts";
 import {
   buildScalingObservations,
   restrictToStills,
   type BraggInput,
+  type BuildScalingObservationsOptions,
   type DiffuseChunkSource,
   type DiffuseInput,
   type ScalingObservations,
 } from "./scaling-observations.ts";
-import { inverseScalesInRange } from "../kernels/joint-normal-equations.ts";
+import { forEachWindow } from "./observation-windows.ts";
+import { forEachInverseScaleBatch } from "./inverse-scale-batches.ts";
+import { inverseScalesInRange, type JointModelState } from "../kernels/joint-normal-equations.ts";
+import type { PassSource } from "../kernels/joint-pass.ts";
+import { initialWeight, outlierWeightsInRange } from "../kernels/outlier-weights.ts";
 
 /** A progress event of the refinement (the library never prints; the CLI renders these). */
 export interface RefinementProgress {
@@ -92,6 +96,11 @@ export interface JointRefinementOptions {
    * (`JointScalingProblemOptions.denseGroupLimit`). @defaultValue 64
    */
   denseGroupLimit?: number;
+  /**
+   * How {@link refineJointScaling} groups the observations (memory limit above which rows are paged from a scratch
+   * file, scratch directory). @defaultValue the defaults of `buildScalingObservations`
+   */
+  grouping?: BuildScalingObservationsOptions;
 }
 
 /** The model setup handed to {@link refineJointScaling}. */
@@ -144,12 +153,23 @@ export interface JointRefinementResult {
   readonly smootherValues: Float64Array | undefined;
   /** ESDs of the smoother values (0 for the fixed first value), or undefined. */
   readonly smootherEsds: Float64Array | undefined;
-  /** The final observations (still indices are positions in `includedStills`; weight 0 = excluded). */
+  /**
+   * The final observations (still indices are positions in `includedStills`; weight 0 = excluded). Paged rows live
+   * in a scratch file until `releaseObservations` (the caller's).
+   */
   readonly observations: ScalingObservations;
-  /** Outlier rows (indices into `observations`). */
+  /** Outlier rows (indices into `observations`), ascending: the usable rows whose weight is 0. */
   readonly outlierRows: Int32Array;
-  /** Inverse scale g of every final observation at the refined parameters (the g of `references`). */
-  readonly inverseScales: Float32Array;
+  /**
+   * The refined model as the kernels evaluate it: g = b_still · a(|q|) of any row is
+   * `inverseScalesInRange(finalState, …)` (the g of `references`).
+   */
+  readonly finalState: JointModelState;
+  /**
+   * g of every row at `finalState` for resident observations (computed once, in parallel; pass it on as the
+   * `precomputed` g of `forEachInverseScaleBatch`), undefined for paged ones (computed batch by batch).
+   */
+  readonly inverseScales: Float32Array | undefined;
   /** Final per-group references. */
   readonly references: GroupReferences;
   /** Statistics in the spec's form. */
@@ -168,53 +188,119 @@ export interface JointRefinementResult {
   readonly history: IterationRecord[];
 }
 
-/** Per-observation inverse scale g at the problem's current parameters (float32 storage, like the columns). */
-export function inverseScales(obs: ScalingObservations, problem: JointScalingProblem): Float32Array {
+/** The observations as the passes read them: resident columns (variances included) or paged rows. */
+export function passSourceOf(obs: ScalingObservations): PassSource {
+  const rows = obs.rows;
+  return rows.kind === "paged" ? { groupStart: obs.groupStart, paged: rows } : { groupStart: obs.groupStart, ...rows };
+}
+
+/** Inverse scale g of every row of resident observations at `state` (float32, like the columns). */
+export function inverseScales(obs: ScalingObservations, state: JointModelState): Float32Array {
   const g = new Float32Array(obs.n);
-  inverseScalesInRange(problem.modelState(), obs.still, obs.qMagnitude, 0, obs.n, g);
+  forEachWindow(obs, (w) => {
+    const lo = obs.groupStart[w.groupBegin] - w.rowBegin;
+    const hi = obs.groupStart[w.groupEnd] - w.rowBegin;
+    inverseScalesInRange(
+      state,
+      w.still.subarray(lo, hi),
+      w.qMagnitude.subarray(lo, hi),
+      0,
+      hi - lo,
+      g.subarray(w.rowBegin + lo),
+    );
+  });
   return g;
 }
 
-/** References per group at the given inverse scales (weights as in `obs.weight`). */
-export function computeReferences(obs: ScalingObservations, g: Float32Array | Float64Array): GroupReferences {
+/**
+ * References per group at the inverse scales of `state` (weights as in the observations), window by window.
+ *
+ * @param precomputed - g of every row when already computed (resident observations). @defaultValue computed
+ */
+export function computeReferences(
+  obs: ScalingObservations,
+  state: JointModelState,
+  precomputed?: Float32Array,
+): GroupReferences {
   const intensity = new Float64Array(obs.nGroups);
   const sigma = new Float64Array(obs.nGroups);
   const nObservations = new Int32Array(obs.nGroups);
-  for (let h = 0; h < obs.nGroups; h++) {
-    let S = 0;
-    let T = 0;
-    let n = 0;
-    for (let o = obs.groupStart[h]; o < obs.groupStart[h + 1]; o++) {
-      const w = obs.weight[o];
-      if (w === 0) continue;
-      S += w * g[o] * g[o];
-      T += w * g[o] * obs.intensity[o];
-      n++;
-    }
-    intensity[h] = S > 0 ? T / S : 0;
-    sigma[h] = S > 0 ? 1 / Math.sqrt(S) : 0;
-    nObservations[h] = n;
-  }
+  const { groupStart } = obs;
+  forEachInverseScaleBatch(
+    obs,
+    state,
+    (win, groupBegin, groupEnd, g, gRow) => {
+      const base = win.rowBegin;
+      const { weight } = win;
+      const I = win.intensity;
+      for (let h = groupBegin; h < groupEnd; h++) {
+        let S = 0;
+        let T = 0;
+        let n = 0;
+        for (let o = groupStart[h]; o < groupStart[h + 1]; o++) {
+          const w = weight[o - base];
+          if (w === 0) continue;
+          const go = g[o - gRow];
+          S += w * go * go;
+          T += w * go * I[o - base];
+          n++;
+        }
+        intensity[h] = S > 0 ? T / S : 0;
+        sigma[h] = S > 0 ? 1 / Math.sqrt(S) : 0;
+        nObservations[h] = n;
+      }
+    },
+    { precomputed },
+  );
   return { intensity, sigma, nObservations };
 }
 
 /**
- * Outlier rows (DIALS `standard`) among the usable rows at inverse scales g, ascending. The rows are read in place,
- * group by group (see {@link rejectOutliersStandardGrouped}).
+ * DIALS `standard` outlier rejection at the inverse scales of `state`, window by window: every usable row's weight is
+ * set to 1/σ², the outliers' to 0 (the same numbers as the refinement's parallel outlier step). Returns the counts.
  */
-export function findOutlierRows(
+export function rejectOutliersAt(
   obs: ScalingObservations,
-  usable: Uint8Array,
-  g: Float32Array | Float64Array,
+  state: JointModelState,
   zmax: number,
-): Int32Array {
-  return rejectOutliersStandardGrouped(obs, usable, g, { zmax });
+): { nOutliers: number; nChanged: number } {
+  const total = { nOutliers: 0, nChanged: 0 };
+  forEachWindow(
+    obs,
+    (w) => {
+      const counts = outlierWeightsInRange(
+        { groupStart: obs.groupStart, rowOffset: w.rowBegin, ...w },
+        state,
+        zmax,
+        w.groupBegin,
+        w.groupEnd,
+      );
+      total.nOutliers += counts.nOutliers;
+      total.nChanged += counts.nChanged;
+    },
+    { write: ["weight"] },
+  );
+  return total;
 }
 
-function sameRows(a: Int32Array, b: Int32Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** The outliers of the final observations: usable rows (positive {@link initialWeight}) whose weight is 0, ascending. */
+function outlierRowsOf(obs: ScalingObservations): Int32Array {
+  let rows = new Int32Array(64);
+  let n = 0;
+  forEachWindow(obs, (w) => {
+    const lo = obs.groupStart[w.groupBegin] - w.rowBegin;
+    const hi = obs.groupStart[w.groupEnd] - w.rowBegin;
+    for (let t = lo; t < hi; t++) {
+      if (w.weight[t] !== 0 || !(initialWeight(w.variance[t], w.intensity[t]) > 0)) continue;
+      if (n === rows.length) {
+        const grown = new Int32Array(2 * n);
+        grown.set(rows);
+        rows = grown;
+      }
+      rows[n++] = w.rowBegin + t;
+    }
+  });
+  return rows.slice(0, n);
 }
 
 /**
@@ -312,7 +398,8 @@ export function refineJointScaling(
   options: JointRefinementOptions = {},
 ): JointRefinementResult {
   const started = performance.now();
-  return refineGroupedObservations(model, buildScalingObservations(model.nStills, bragg, diffuse), options, started);
+  const observations = buildScalingObservations(model.nStills, bragg, diffuse, options.grouping ?? {});
+  return refineGroupedObservations(model, observations, options, started);
 }
 
 /**
@@ -341,12 +428,11 @@ export function refineGroupedObservations(
     observations = restrictToStills(all, remap, included.length);
   }
   const initial = Float64Array.from(included, (s) => model.initialScales.get(s) ?? 1);
-  const problem = new JointScalingProblem(observations, initial, model.smoother, {
+  const problem = new JointScalingProblem(passSourceOf(observations), initial, model.smoother, {
     threads: options.threads ?? 1,
     iterativeAbove: options.iterativeAbove ?? ITERATIVE_SOLVER_ABOVE,
     ...(options.shardRows === undefined ? {} : { shardRows: options.shardRows }),
     ...(options.denseGroupLimit === undefined ? {} : { denseGroupLimit: options.denseGroupLimit }),
-    rowVariance: observations.variance,
   });
   try {
     return runRefinement(problem, observations, included, connectivity, started, options);
@@ -368,9 +454,6 @@ function runRefinement(
   const zmax = options.outlierZmax ?? 6;
   const rejectOutliers = zmax > 0 && Number.isFinite(zmax);
   const maxCycles = Math.max(1, options.maxCycles ?? 3);
-  // the weights before rejection are 1/variance on usable rows (as grouping set them): no full copy is kept
-  const usable = problem.usableRows;
-  for (let o = 0; o < observations.n; o++) usable[o] = observations.weight[o] > 0 ? 1 : 0;
   const initialScales = problem.scales();
   const initialValues = problem.smootherValues();
 
@@ -395,9 +478,6 @@ function runRefinement(
     options.onProgress?.({ phase: "refine", cycle, iteration, rmsd, rFactor, seconds });
   };
 
-  let outliers: Int32Array = new Int32Array(0);
-  // inverse scales at the final parameters when the last outlier check ran there (the usual case)
-  let finalG: Float32Array | undefined;
   let nIterations = 0;
   let last: RefinementResult | undefined;
   let cycle = 0;
@@ -421,17 +501,9 @@ function runRefinement(
       }
     }
     if (!rejectOutliers) break;
-    // both in parallel over the shards; the same numbers as inverseScales() and findOutlierRows() in one thread
-    const g = problem.inverseScales();
-    const found = problem.outlierRows(zmax);
-    if (sameRows(found, outliers)) {
-      finalG = g;
-      break;
-    }
-    outliers = found;
-    const { weight, variance } = observations;
-    for (let o = 0; o < observations.n; o++) weight[o] = usable[o] ? 1 / variance[o] : 0;
-    for (const o of outliers) weight[o] = 0;
+    // In parallel over the shards: the outliers at the refined scales, and the weights reset to match them. The
+    // cycles end when the outlier set (hence every weight) is the one the cycle refined with.
+    if (problem.rejectOutliers(zmax).nChanged === 0) break;
     problem.invalidate();
     if (cycle === maxCycles - 1) {
       // The last rejection changed the weights: refine once more so the result matches the final outlier set.
@@ -452,8 +524,15 @@ function runRefinement(
     smootherEsds = new Float64Array(smootherValues.length);
     for (let k = 1; k < smootherValues.length; k++) smootherEsds[k] = Math.sqrt(variance(problem.nStills + k - 1));
   }
-  const g = finalG ?? problem.inverseScales();
-  const references = computeReferences(observations, g);
+  // a snapshot (the problem's own smoother values change no more, but are its live array)
+  const live = problem.modelState().smoother;
+  const finalState: JointModelState = {
+    scales,
+    smoother: live === undefined || smootherValues === undefined ? undefined : { ...live, values: smootherValues },
+  };
+  // resident rows: g of every row once, in parallel, for the references and the caller's merge and diagnostics
+  const rowInverseScales = problem.inverseScales();
+  const references = computeReferences(observations, finalState, rowInverseScales);
   const finalAcc = problem.accumulateReusing();
   let shiftB = 0;
   for (let s = 0; s < scales.length; s++) shiftB = Math.max(shiftB, Math.abs(scales[s] - initialScales[s]));
@@ -477,8 +556,9 @@ function runRefinement(
     smootherValues,
     smootherEsds,
     observations,
-    outlierRows: outliers,
-    inverseScales: g,
+    outlierRows: outlierRowsOf(observations),
+    finalState,
+    inverseScales: rowInverseScales,
     references,
     statistics: {
       nIterations,

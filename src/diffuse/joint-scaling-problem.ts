@@ -34,13 +34,12 @@
 import type { LeastSquaresProblem, NormalEquations } from "../solve/least-squares-problem.ts";
 import {
   applyLowRankBlocks,
-  groupPairStart,
-  type GroupedColumns,
   type JointAccumulation,
   type JointModelState,
   type LowRankSums,
 } from "../kernels/joint-normal-equations.ts";
-import { JointPassRunner, PassMode } from "../kernels/joint-pass.ts";
+import { JointPassRunner, PassMode, pairStartOf, type PassSource } from "../kernels/joint-pass.ts";
+import type { OutlierWeightCounts } from "../kernels/outlier-weights.ts";
 import { choleskyFactorKernel, choleskySolveInPlace } from "../solve/cholesky.ts";
 import { conjugateGradient } from "../solve/conjugate-gradient.ts";
 import type { SmootherKernelState } from "../kernels/smoother-weights.ts";
@@ -83,11 +82,6 @@ export interface JointScalingProblemOptions {
    * @defaultValue true
    */
   speculativeNormalEquations?: boolean;
-  /**
-   * Variance of every row: enables the parallel row passes ({@link JointScalingProblem.inverseScales},
-   * {@link JointScalingProblem.outlierRows}; 6 shared bytes per row). @defaultValue undefined (not enabled)
-   */
-  rowVariance?: Float32Array;
 }
 
 /** Default of {@link JointScalingProblemOptions.denseGroupLimit}. */
@@ -113,7 +107,6 @@ export class JointScalingProblem implements LeastSquaresProblem {
   readonly nParameters: number;
   readonly nStills: number;
   readonly nFreeSmoother: number;
-  private readonly columns: GroupedColumns;
   private readonly theta: Float64Array;
   private readonly values: Float64Array | undefined;
   private readonly smoother: JointSmootherSetup | undefined;
@@ -140,18 +133,17 @@ export class JointScalingProblem implements LeastSquaresProblem {
   readonly inverseDamped?: (ne: NormalEquations, mu: number) => Float64Array | undefined;
 
   /**
-   * @param columns - Observations sorted by group then still.
+   * @param columns - Observations sorted by group then still: resident columns or paged rows.
    * @param initialScales - Initial b per still (positive).
    * @param smoother - The resolution smoother, or undefined when it is off.
    * @param options - Threads and solver threshold.
    */
   constructor(
-    columns: GroupedColumns,
+    columns: PassSource,
     initialScales: Float64Array,
     smoother: JointSmootherSetup | undefined,
     options: JointScalingProblemOptions = {},
   ) {
-    this.columns = columns;
     this.nStills = initialScales.length;
     this.theta = new Float64Array(this.nStills);
     for (let s = 0; s < this.nStills; s++) this.theta[s] = Math.log(initialScales[s]);
@@ -165,7 +157,7 @@ export class JointScalingProblem implements LeastSquaresProblem {
     const iterativeAbove = options.iterativeAbove ?? ITERATIVE_SOLVER_ABOVE;
     this.denseAvailable = this.nStills <= iterativeAbove;
     this.speculative = options.speculativeNormalEquations ?? true;
-    const pairStart = groupPairStart(columns.groupStart, columns.still);
+    const pairStart = pairStartOf(columns);
     this.iterative =
       this.nStills > iterativeAbove ||
       meanPairsPerGroupWeighted(pairStart) > (options.denseGroupLimit ?? DENSE_GROUP_LIMIT);
@@ -180,8 +172,8 @@ export class JointScalingProblem implements LeastSquaresProblem {
         dense: this.denseAvailable,
         lowRank: this.iterative,
         pairStart,
+        rowInverseScales: !("paged" in columns),
         ...(options.shardRows === undefined ? {} : { shardRows: options.shardRows }),
-        ...(options.rowVariance === undefined ? {} : { rowPasses: { variance: options.rowVariance } }),
       },
     );
     if (this.iterative) {
@@ -192,33 +184,27 @@ export class JointScalingProblem implements LeastSquaresProblem {
   }
 
   /**
-   * The usable-row flags the outlier passes read (shared; fill before {@link JointScalingProblem.outlierRows}).
-   * Requires the `rowVariance` option.
+   * The outlier step at the current parameters (parallel over the shards): DIALS standard outliers among the usable
+   * rows, and every row's weight reset to 1/σ² (0 for outliers and unusable rows). Call {@link invalidate} when rows
+   * changed. Needs the variances (resident columns with `variance`, or paged rows).
    */
-  get usableRows(): Uint8Array {
-    const rows = this.runner.payload.rows;
-    if (rows === undefined) throw new RangeError("row passes need the rowVariance option");
-    return rows.usable;
+  rejectOutliers(zmax: number): OutlierWeightCounts {
+    return this.runner.outlierWeights(this.scales(), this.values, zmax);
   }
 
-  /** Inverse scale g of every row at the current parameters (parallel; shared array valid until the next call). */
-  inverseScales(): Float32Array {
-    return this.runner.inverseScales(this.scales(), this.values);
-  }
-
-  /** DIALS standard outliers among {@link JointScalingProblem.usableRows} at the last {@link JointScalingProblem.inverseScales}, ascending (parallel). */
-  outlierRows(zmax: number): Int32Array {
-    return this.runner.outlierRows(zmax);
+  /**
+   * Inverse scale g of every row at the current parameters, in parallel (resident rows only; a shared array valid
+   * until the next call), or undefined for paged rows.
+   */
+  inverseScales(): Float32Array | undefined {
+    return this.runner.payload.rowFile === undefined
+      ? this.runner.inverseScales(this.scales(), this.values)
+      : undefined;
   }
 
   /** Number of threads the passes run on. */
   get threads(): number {
     return this.runner.threads;
-  }
-
-  /** The observation columns the passes read (shared memory; change `weight` then call {@link invalidate}). */
-  get sharedColumns(): GroupedColumns {
-    return this.runner.columns;
   }
 
   /** Forgets the memoised last pass (call after changing weights). */

@@ -23,9 +23,11 @@ import { readDiffuseScalingConfigFile, type DiffuseScalingConfigInput } from "./
 import { DiffuseScalingModel, type RefineParametersResult } from "./diffuse-scaling-model.ts";
 import type { RefinementProgress } from "./joint-refinement.ts";
 import { ccHalf, mergeDiffuse, type MergedDiffuse } from "./merge.ts";
+import { releaseObservations } from "./scaling-observations.ts";
 import { computeDiagnostics } from "./diagnostics.ts";
 import { buildScaledReflections } from "./scaled-reflections.ts";
 import { makeVoxelGrid } from "./voxel-grid.ts";
+import { forEachWindow } from "./observation-windows.ts";
 import { commonSpaceGroup } from "./common-space-group.ts";
 
 /** A progress event of the job. */
@@ -69,6 +71,14 @@ export interface ScaleDatasetOptions {
   shardRows?: number;
   /** Above this many stills the refinement solves matrix-free (PCG). @defaultValue 2000 */
   iterativeAbove?: number;
+  /**
+   * Grouped observations larger than this many bytes (20 per observation) are paged from a scratch file instead of
+   * held in memory (inputs larger than memory); the results are bit-identical either way.
+   * @defaultValue a quarter of the machine's memory
+   */
+  memoryLimitBytes?: number;
+  /** Directory of the scratch file of paged observations (removed when the job ends). @defaultValue `os.tmpdir()` */
+  scratchDirectory?: string;
 }
 
 /** What {@link scaleDataset} produced. */
@@ -166,123 +176,133 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
       minimizerType: minimizer,
       outlierZmax: options.outlierZmax ?? 6,
       ...(progress === undefined ? {} : { onProgress: progress }),
+      grouping: {
+        ...(options.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: options.memoryLimitBytes }),
+        ...(options.scratchDirectory === undefined ? {} : { scratchDirectory: options.scratchDirectory }),
+      },
     });
   } finally {
     binned?.close();
   }
-  const details = refinement.details;
-  // read_s covers reading and grouping the observations (the diffuse file is streamed while grouping); refine_s the rest
-  const readS = openS + details.groupingSeconds;
-  const refineS = seconds(tRefine) - details.groupingSeconds;
+  try {
+    const details = refinement.details;
+    // read_s covers reading and grouping the observations (the diffuse file is streamed while grouping); refine_s the rest
+    const readS = openS + details.groupingSeconds;
+    const refineS = seconds(tRefine) - details.groupingSeconds;
 
-  const tMerge = performance.now();
-  let merged: MergedDiffuse | undefined;
-  const g = details.inverseScales;
-  if (binned !== undefined) {
-    progress?.({ phase: "merge", done: 0, total: 1, label: "voxels" });
-    const grid = makeVoxelGrid(binned.attributes.ndiv, binned.attributes.hklMax);
-    merged = mergeDiffuse(details.observations, g, grid, meanB(experiments), { seed: options.seed ?? 0 });
-    progress?.({ phase: "merge", done: 1, total: 1, label: "voxels" });
-  }
-  const mergeS = seconds(tMerge);
+    const tMerge = performance.now();
+    let merged: MergedDiffuse | undefined;
+    if (binned !== undefined) {
+      progress?.({ phase: "merge", done: 0, total: 1, label: "voxels" });
+      const grid = makeVoxelGrid(binned.attributes.ndiv, binned.attributes.hklMax);
+      merged = mergeDiffuse(details.observations, details.finalState, grid, meanB(experiments), {
+        seed: options.seed ?? 0,
+        inverseScales: details.inverseScales,
+      });
+      progress?.({ phase: "merge", done: 1, total: 1, label: "voxels" });
+    }
+    const mergeS = seconds(tMerge);
 
-  const tWrite = performance.now();
-  await mkdir(options.outDir, { recursive: true });
-  const outputs: ScaleDatasetResult["outputs"] = {
-    scalesJson: join(options.outDir, "scales.json"),
-    scaledRefl: join(options.outDir, "scaled.refl"),
-    scaledExpt: join(options.outDir, "scaled.expt"),
-    refinementJson: join(options.outDir, "refinement.json"),
-    report: join(options.outDir, "report.html"),
-  };
-  const nWrites = binned === undefined ? 4 : 5;
-  progress?.({ phase: "write", done: 0, total: nWrites, label: "scaled.refl" });
-  const scaledTable = buildScaledReflections(table, braggUsedMask(refinement, table.nrows), model, refinement);
-  await writeReflections(outputs.scaledRefl, scaledTable);
-  progress?.({ phase: "write", done: 1, total: nWrites, label: "scaled.expt" });
-  experiments.experiments.forEach((_, i) => {
-    const b = model.perStillComponent.parameters[i];
-    const esd = model.perStillComponent.parameterEsds?.[i] ?? 0;
-    experiments.setScalingModel(i, {
-      __id__: "KB",
-      scale: { n_parameters: 1, parameters: [b], est_standard_devs: [esd], null_parameter_value: 1.0 },
-      configuration_parameters: { corrections: ["scale"] },
+    const tWrite = performance.now();
+    await mkdir(options.outDir, { recursive: true });
+    const outputs: ScaleDatasetResult["outputs"] = {
+      scalesJson: join(options.outDir, "scales.json"),
+      scaledRefl: join(options.outDir, "scaled.refl"),
+      scaledExpt: join(options.outDir, "scaled.expt"),
+      refinementJson: join(options.outDir, "refinement.json"),
+      report: join(options.outDir, "report.html"),
+    };
+    const nWrites = binned === undefined ? 4 : 5;
+    progress?.({ phase: "write", done: 0, total: nWrites, label: "scaled.refl" });
+    const scaledTable = buildScaledReflections(table, braggUsedMask(refinement, table.nrows), model, refinement);
+    await writeReflections(outputs.scaledRefl, scaledTable);
+    progress?.({ phase: "write", done: 1, total: nWrites, label: "scaled.expt" });
+    experiments.experiments.forEach((_, i) => {
+      const b = model.perStillComponent.parameters[i];
+      const esd = model.perStillComponent.parameterEsds?.[i] ?? 0;
+      experiments.setScalingModel(i, {
+        __id__: "KB",
+        scale: { n_parameters: 1, parameters: [b], est_standard_devs: [esd], null_parameter_value: 1.0 },
+        configuration_parameters: { corrections: ["scale"] },
+      });
     });
-  });
-  await writeExperiments(outputs.scaledExpt, experiments);
-  if (merged !== undefined && binned !== undefined && options.diffusePath !== undefined) {
-    progress?.({ phase: "write", done: 2, total: nWrites, label: "merged_diffuse.h5" });
-    outputs.mergedDiffuse = join(options.outDir, "merged_diffuse.h5");
-    await writeMergedDiffuse(
-      outputs.mergedDiffuse,
-      {
-        voxelIndex: merged.voxelIndex,
-        hkl: merged.hkl,
-        qMagnitude: merged.qMagnitude,
-        intensity: merged.intensity,
-        sigma: merged.sigma,
-        nObservations: merged.nObservations,
-        halfSet1: merged.halfSet1,
-        halfSet2: merged.halfSet2,
+    await writeExperiments(outputs.scaledExpt, experiments);
+    if (merged !== undefined && binned !== undefined && options.diffusePath !== undefined) {
+      progress?.({ phase: "write", done: 2, total: nWrites, label: "merged_diffuse.h5" });
+      outputs.mergedDiffuse = join(options.outDir, "merged_diffuse.h5");
+      await writeMergedDiffuse(
+        outputs.mergedDiffuse,
+        {
+          voxelIndex: merged.voxelIndex,
+          hkl: merged.hkl,
+          qMagnitude: merged.qMagnitude,
+          intensity: merged.intensity,
+          sigma: merged.sigma,
+          nObservations: merged.nObservations,
+          halfSet1: merged.halfSet1,
+          halfSet2: merged.halfSet2,
+        },
+        {
+          ndiv: binned.attributes.ndiv,
+          hkl_max: [...binned.attributes.hklMax],
+          voxel_grid_dims: [...binned.attributes.voxelGridDims],
+          voxel_index_rule: binned.attributes.voxelIndexRule,
+          half_set_seed: options.seed ?? 0,
+          source: options.diffusePath,
+        },
+      );
+    }
+    const scales = buildScalesJson(model, refinement, minimizer, { readS, refineS, mergeS, writeS: 0, threads });
+    const refinementDoc = {
+      command_line: options.commandLine ?? "",
+      inputs: {
+        expt: options.exptPath,
+        refl: options.reflPath,
+        diffuse: options.diffusePath ?? null,
+        config: options.configPath ?? null,
       },
-      {
-        ndiv: binned.attributes.ndiv,
-        hkl_max: [...binned.attributes.hklMax],
-        voxel_grid_dims: [...binned.attributes.voxelGridDims],
-        voxel_index_rule: binned.attributes.voxelIndexRule,
-        half_set_seed: options.seed ?? 0,
-        source: options.diffusePath,
-      },
-    );
+      space_group: { hall: spaceGroup.hall, number: spaceGroup.number, symbol: spaceGroup.symbol },
+      history: details.history.map((h) => ({
+        cycle: h.cycle,
+        iteration: h.iteration,
+        rmsd: h.rmsd,
+        chi_squared: h.chiSquared,
+        reduced_chi_squared: h.reducedChiSquared,
+        r_factor: h.rFactor,
+        seconds: h.seconds,
+      })),
+      statistics: details.statistics,
+      bragg_counts: details.braggCounts ?? null,
+      diffuse_counts: details.diffuseCounts ?? null,
+      group_counts: groupCounts(details.observations),
+      cc_half: merged === undefined ? null : ccHalf(merged),
+      diagnostics: computeDiagnostics(
+        details,
+        merged,
+        model.resolutionComponent === undefined
+          ? undefined
+          : {
+              valueAt: (q: number) => model.resolutionComponent?.valueAt(q) ?? 1,
+              qRange: model.resolutionComponent.qRange,
+              values: model.resolutionComponent.parameters,
+              esds: model.resolutionComponent.parameterEsds ?? new Float64Array(model.resolutionComponent.nParams),
+            },
+      ),
+    };
+    assertFiniteJson(refinementDoc);
+    await writeTextAtomic(outputs.refinementJson, `${JSON.stringify(refinementDoc, null, 2)}\n`);
+    scales.timings.write_s = seconds(tWrite);
+    await writeScalesJson(outputs.scalesJson, scales);
+    progress?.({ phase: "write", done: nWrites - 1, total: nWrites, label: "report.html" });
+    // Loaded on demand so that the library entry does not load vega.
+    const { writeReport } = await import("../report/write-report.ts");
+    await writeReport(options.outDir, { outPath: outputs.report });
+    progress?.({ phase: "write", done: nWrites, total: nWrites, label: "done" });
+    return { scales, outputs, model, refinement, merged };
+  } finally {
+    // paged observations: their scratch file goes once every output is written
+    releaseObservations(refinement.details.observations);
   }
-  const scales = buildScalesJson(model, refinement, minimizer, { readS, refineS, mergeS, writeS: 0, threads });
-  const refinementDoc = {
-    command_line: options.commandLine ?? "",
-    inputs: {
-      expt: options.exptPath,
-      refl: options.reflPath,
-      diffuse: options.diffusePath ?? null,
-      config: options.configPath ?? null,
-    },
-    space_group: { hall: spaceGroup.hall, number: spaceGroup.number, symbol: spaceGroup.symbol },
-    history: details.history.map((h) => ({
-      cycle: h.cycle,
-      iteration: h.iteration,
-      rmsd: h.rmsd,
-      chi_squared: h.chiSquared,
-      reduced_chi_squared: h.reducedChiSquared,
-      r_factor: h.rFactor,
-      seconds: h.seconds,
-    })),
-    statistics: details.statistics,
-    bragg_counts: details.braggCounts ?? null,
-    diffuse_counts: details.diffuseCounts ?? null,
-    group_counts: groupCounts(details.observations),
-    cc_half: merged === undefined ? null : ccHalf(merged),
-    diagnostics: computeDiagnostics(
-      details,
-      g,
-      merged,
-      model.resolutionComponent === undefined
-        ? undefined
-        : {
-            valueAt: (q: number) => model.resolutionComponent?.valueAt(q) ?? 1,
-            qRange: model.resolutionComponent.qRange,
-            values: model.resolutionComponent.parameters,
-            esds: model.resolutionComponent.parameterEsds ?? new Float64Array(model.resolutionComponent.nParams),
-          },
-    ),
-  };
-  assertFiniteJson(refinementDoc);
-  await writeTextAtomic(outputs.refinementJson, `${JSON.stringify(refinementDoc, null, 2)}\n`);
-  scales.timings.write_s = seconds(tWrite);
-  await writeScalesJson(outputs.scalesJson, scales);
-  progress?.({ phase: "write", done: nWrites - 1, total: nWrites, label: "report.html" });
-  // Loaded on demand so that the library entry does not load vega.
-  const { writeReport } = await import("../report/write-report.ts");
-  await writeReport(options.outDir, { outPath: outputs.report });
-  progress?.({ phase: "write", done: nWrites, total: nWrites, label: "done" });
-  return { scales, outputs, model, refinement, merged };
 }
 
 /**
@@ -297,18 +317,22 @@ function groupCounts(obs: RefineParametersResult["details"]["observations"]): {
   voxels_single_member: number;
 } {
   const out = { bragg_groups: 0, bragg_single_member: 0, voxels: 0, voxels_single_member: 0 };
-  for (let h = 0; h < obs.nGroups; h++) {
-    let used = 0;
-    for (let o = obs.groupStart[h]; o < obs.groupStart[h + 1]; o++) if (obs.weight[o] > 0) used++;
-    if (used === 0) continue;
-    const bragg = h < obs.nBraggGroups;
-    if (bragg) out.bragg_groups++;
-    else out.voxels++;
-    if (used === 1) {
-      if (bragg) out.bragg_single_member++;
-      else out.voxels_single_member++;
+  const groupStart = obs.groupStart;
+  forEachWindow(obs, (window) => {
+    const { weight, rowBegin } = window;
+    for (let h = window.groupBegin; h < window.groupEnd; h++) {
+      let used = 0;
+      for (let o = groupStart[h] - rowBegin; o < groupStart[h + 1] - rowBegin; o++) if (weight[o] > 0) used++;
+      if (used === 0) continue;
+      const bragg = h < obs.nBraggGroups;
+      if (bragg) out.bragg_groups++;
+      else out.voxels++;
+      if (used === 1) {
+        if (bragg) out.bragg_single_member++;
+        else out.voxels_single_member++;
+      }
     }
-  }
+  });
   return out;
 }
 
@@ -345,7 +369,16 @@ export function buildScalesJson(
         };
   let nDiffuseUsed = 0;
   const obs = details.observations;
-  for (let o = 0; o < obs.n; o++) if (!obs.isBragg[o] && obs.weight[o] > 0) nDiffuseUsed++;
+  // the diffuse rows are those of groups [nBraggGroups, nGroups)
+  forEachWindow(
+    obs,
+    (window) => {
+      const { weight, rowBegin } = window;
+      const end = obs.groupStart[window.groupEnd] - rowBegin;
+      for (let o = obs.groupStart[window.groupBegin] - rowBegin; o < end; o++) if (weight[o] > 0) nDiffuseUsed++;
+    },
+    { groupBegin: obs.nBraggGroups },
+  );
   const nOutlierRows = details.outlierRows.length;
   const s = refinement.statistics;
   return {

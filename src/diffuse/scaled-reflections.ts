@@ -104,9 +104,10 @@ export function buildScaledReflections(
     gVariance[r] = Math.max(0, v);
     if (!usedMask[r]) excluded[r] = 1;
   }
-  const { isBragg, sourceRow } = details.observations;
+  // rows [0, nBraggRows) are Bragg
+  const { nBraggRows, sourceRow } = details.observations;
   for (const o of details.outlierRows) {
-    if (isBragg[o]) outlier[sourceRow[o]] = 1;
+    if (o < nBraggRows) outlier[sourceRow[o]] = 1;
   }
   for (let r = 0; r < n; r++) {
     if (excluded[r] || outlier[r]) continue;

@@ -278,7 +278,8 @@ function alreadyFound(found: Int32Array, from: number, to: number, o: number): b
 
 /**
  * The grouped standard outlier search over groups `[groupBegin, groupEnd)`: sets `flags[o] = 1` for every outlier row
- * (other rows untouched). Groups are independent, so disjoint group ranges can run in parallel. Unchecked.
+ * (other rows untouched). Groups are independent, so disjoint group ranges can run in parallel. The row arrays may be
+ * a view starting at absolute row `rowOffset` (row o at index o − rowOffset; `groupStart` stays absolute). Unchecked.
  *
  * @internal
  */
@@ -292,6 +293,7 @@ export function standardGroupedOutliersInRange(
   groupBegin: number,
   groupEnd: number,
   flags: Uint8Array,
+  rowOffset = 0,
 ): void {
   let largest = 0;
   for (let h = groupBegin; h < groupEnd; h++) largest = Math.max(largest, groupStart[h + 1] - groupStart[h]);
@@ -301,8 +303,8 @@ export function standardGroupedOutliersInRange(
   let found = new Int32Array(64);
   let nFound = 0;
   for (let h = groupBegin; h < groupEnd; h++) {
-    const b = groupStart[h];
-    const e = groupStart[h + 1];
+    const b = groupStart[h] - rowOffset;
+    const e = groupStart[h + 1] - rowOffset;
     let m = 0;
     for (let o = b; o < e; o++) {
       if (usable[o] === 0) continue;

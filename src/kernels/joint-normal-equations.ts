@@ -16,8 +16,13 @@ import { smootherWeightsAt, type SmootherKernelState } from "./smoother-weights.
 
 /** Observations sorted by group, then by still (struct of arrays). */
 export interface GroupedColumns {
-  /** CSR offsets: rows of group h are `groupStart[h] .. groupStart[h+1]`. */
+  /** CSR offsets: rows of group h are `groupStart[h] .. groupStart[h+1]` (absolute rows). */
   readonly groupStart: Int32Array;
+  /**
+   * Absolute row of index 0 of the row arrays below (a view of the rows of some groups, e.g. a shard read from a
+   * scratch file): row o is at index `o − rowOffset`. @defaultValue 0
+   */
+  readonly rowOffset?: number;
   /** Still (parameter) index of each row. */
   readonly still: Int32Array;
   /** Intensity of each row (float32 storage; the passes accumulate in float64). */
@@ -158,6 +163,11 @@ export interface LowRankSums {
 export interface GroupCache {
   /** CSR offsets of each group's pair slots, length nGroups + 1. */
   readonly pairStart: Int32Array;
+  /**
+   * Slot of index 0 of `pairStill`, `pairA` and `pairV` (a view of the pairs of some groups, e.g. a shard paged from
+   * a scratch file): pair slot i is at index `i − pairOffset`. @defaultValue 0
+   */
+  readonly pairOffset?: number;
   /** Pairs used by each group this pass (0 for a group without usable rows). */
   readonly pairCount: Int32Array;
   /** Still of each pair. */
@@ -180,18 +190,34 @@ export interface GroupCache {
 export function groupPairStart(groupStart: Int32Array, still: Int32Array): Int32Array {
   const nGroups = groupStart.length - 1;
   const out = new Int32Array(nGroups + 1);
-  for (let h = 0; h < nGroups; h++) {
+  addPairCounts(groupStart, still, 0, 0, nGroups, out);
+  for (let h = 0; h < nGroups; h++) out[h + 1] += out[h];
+  return out;
+}
+
+/**
+ * Sets `out[h + 1]` to the number of distinct stills of group h, for groups [groupBegin, groupEnd), from a view of the
+ * rows starting at absolute row `rowOffset`. Unchecked.
+ */
+export function addPairCounts(
+  groupStart: Int32Array,
+  still: Int32Array,
+  rowOffset: number,
+  groupBegin: number,
+  groupEnd: number,
+  out: Int32Array,
+): void {
+  for (let h = groupBegin; h < groupEnd; h++) {
     let count = 0;
     let last = -1;
-    for (let o = groupStart[h]; o < groupStart[h + 1]; o++) {
+    for (let o = groupStart[h] - rowOffset; o < groupStart[h + 1] - rowOffset; o++) {
       if (still[o] !== last) {
         count++;
         last = still[o];
       }
     }
-    out[h + 1] = out[h] + count;
+    out[h + 1] = count;
   }
-  return out;
 }
 
 /**
@@ -388,6 +414,7 @@ export function accumulateJointNormalEquations(
   cache?: GroupCache,
 ): void {
   const { groupStart, still, intensity, weight, qMagnitude } = columns;
+  const rowOffset = columns.rowOffset ?? 0;
   const pre = columns.smootherWeights;
   const scales = state.scales;
   const smoother = state.smoother;
@@ -410,8 +437,8 @@ export function accumulateJointNormalEquations(
   let rDen = 0;
 
   for (let h = groupBegin; h < groupEnd; h++) {
-    const start = groupStart[h];
-    const end = groupStart[h + 1];
+    const start = groupStart[h] - rowOffset;
+    const end = groupStart[h + 1] - rowOffset;
     // Pass 1: the group's reference.
     let S = 0;
     let T = 0;
@@ -553,7 +580,7 @@ function writeGroupCache(
   const { supStill, supA, supV, supE, smA, smV, smCC } = sc;
   const invS = 1 / S;
   const Ih2 = Ih * Ih;
-  const base = cache.pairStart[h];
+  const base = cache.pairStart[h] - (cache.pairOffset ?? 0);
   cache.pairCount[h] = nm;
   cache.groupIh[h] = Ih;
   cache.groupS[h] = S;
@@ -627,10 +654,11 @@ export function addLowRankGroupTerms(
   y: Float64Array,
 ): void {
   const { pairStart, pairCount, pairStill, pairA, pairV, groupIh, groupS, groupSmootherA, groupSmootherV } = cache;
+  const pairOffset = cache.pairOffset ?? 0;
   for (let h = groupBegin; h < groupEnd; h++) {
     const nm = pairCount[h];
     if (nm === 0) continue;
-    const base = pairStart[h];
+    const base = pairStart[h] - pairOffset;
     let vx = 0;
     let ax = 0;
     for (let i = base; i < base + nm; i++) {
@@ -703,10 +731,11 @@ export function addLowRankGroupsToDenseUpper(
 ): void {
   const P = nStills + kf;
   const { pairStart, pairCount, pairStill, pairA, pairV, groupIh, groupS, groupSmootherA, groupSmootherV } = cache;
+  const pairOffset = cache.pairOffset ?? 0;
   for (let h = groupBegin; h < groupEnd; h++) {
     const nm = pairCount[h];
     if (nm === 0) continue;
-    const base = pairStart[h];
+    const base = pairStart[h] - pairOffset;
     const end = base + nm;
     const Ih = groupIh[h];
     const S = groupS[h];

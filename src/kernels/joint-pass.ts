@@ -5,6 +5,11 @@
  * in-thread path and the worker path run exactly these floating-point operations in this order, so the objective,
  * gradient and normal matrix are bit-identical for any number of threads.
  *
+ * Paged observations (larger than memory) run the same shards: each thread reads a shard's rows from the scratch
+ * file into its own buffers ({@link ShardViews}), computes exactly what it computes on resident columns, and writes
+ * back what the pass changes (the weights of the outlier step, the pair factors of a matrix-free pass, which then
+ * live in a second scratch file). Only per-group and per-parameter arrays stay in memory.
+ *
  * @packageDocumentation
  */
 import {
@@ -14,6 +19,7 @@ import {
   addLowRankGroupTerms,
   clearJointAccumulation,
   createJointAccumulation,
+  addPairCounts,
   groupPairStart,
   type GroupCache,
   type GroupedColumns,
@@ -24,7 +30,10 @@ import {
   inverseScalesInRange,
   symmetrizeUpper,
 } from "./joint-normal-equations.ts";
-import { flaggedRows, standardGroupedOutliersInRange } from "../framework/outlier-rejection.ts";
+import { dirname } from "node:path";
+import { ColumnFile, type ColumnFileLayout } from "../io/column-file.ts";
+import { forEachWindow, type PagedRows } from "../diffuse/observation-windows.ts";
+import { outlierWeightsInRange, type OutlierWeightCounts } from "./outlier-weights.ts";
 import type { SmootherKernelState } from "./smoother-weights.ts";
 import { siblingWorkerEntry, SyncWorkerPool } from "./worker-pool.ts";
 
@@ -46,10 +55,13 @@ export const PassMode = {
   groupProduct: 4,
   /** The group terms of the last lowRank pass expanded into the dense matrix (upper triangle; Σ pairs² work). */
   densify: 5,
-  /** The inverse scale g of every row, into {@link RowPassArrays.inverseScale}. */
-  inverseScales: 6,
-  /** DIALS standard outliers among the usable rows at those g, flagged in {@link RowPassArrays.outlierFlag}. */
-  outliers: 7,
+  /**
+   * DIALS standard outliers among the usable rows at the current inverse scales, and every row's weight reset to
+   * 1/σ² (0 for outliers and unusable rows); the header gets [rows whose weight changed, outliers].
+   */
+  outlierWeights: 6,
+  /** The inverse scale g of every row into {@link JointPassPayload.inverseScale} (resident rows only). */
+  inverseScales: 7,
 } as const;
 /** One of {@link PassMode}'s values. */
 export type PassModeValue = (typeof PassMode)[keyof typeof PassMode];
@@ -135,24 +147,23 @@ export interface PassSmootherConstants {
   readonly qMax: number;
 }
 
-/** Per-row arrays of the row passes (inverse scales, outliers), all shared. */
-export interface RowPassArrays {
-  /** Variance of each row (the outlier weights are 1/variance). */
+/** Observation columns of the passes: the kernels' columns plus the variances (for the outlier passes). */
+export interface PassColumns extends GroupedColumns {
+  /** Variance of each row (the outlier weights are 1/variance); length 0 when outlier passes are not allowed. */
   readonly variance: Float32Array;
-  /** 1 for rows that take part in outlier rejection (set by the caller). */
-  readonly usable: Uint8Array;
-  /** Inverse scale g of each row (written by an inverseScales pass). */
-  readonly inverseScale: Float32Array;
-  /** 1 for the outliers found by the last outliers pass. */
-  readonly outlierFlag: Uint8Array;
-  /** [zmax] of the outliers pass. */
-  readonly zmax: Float64Array;
 }
 
 /** Everything a pass reads and writes; every array is in shared memory. */
 export interface JointPassPayload {
-  /** The observations. */
-  readonly columns: GroupedColumns;
+  /**
+   * The observations: resident columns, or, when `rowFile` is set, only `groupStart` (the rows are read from the
+   * file shard by shard).
+   */
+  readonly columns: PassColumns;
+  /** The scratch file of paged rows (columns still, intensity, variance, weight, qMagnitude), or undefined. */
+  readonly rowFile: ColumnFileLayout | undefined;
+  /** Precompute the smoother weights of each paged shard as it is read (resident columns carry them). */
+  readonly precomputeSmoother: boolean;
   /** Shard boundaries in groups. */
   readonly shards: Int32Array;
   /** Number of stills. */
@@ -163,22 +174,171 @@ export interface JointPassPayload {
   readonly scales: Float64Array;
   /** Current smoother values (length K, or 0). */
   readonly values: Float64Array;
-  /** [objective, nObservations, rNumerator, rDenominator]. */
+  /** [objective, nObservations, rNumerator, rDenominator] ([changed, outliers] after an outlier pass). */
   readonly header: Float64Array;
+  /** [zmax] of the outlier passes. */
+  readonly zmax: Float64Array;
   /** Result gradient (P). */
   readonly gradient: Float64Array;
   /** Result dense matrix (P², or length 0 when dense passes are not allowed). */
   readonly matrix: Float64Array;
   /** Result low-rank sums, or undefined when matrix-free passes are not allowed. */
   readonly lowRank: LowRankSums | undefined;
-  /** Group factors of matrix-free passes, or undefined. */
+  /**
+   * Group factors of matrix-free passes, or undefined. With paged rows the pair arrays (`pairStill`, `pairA`,
+   * `pairV`) are empty and live in `cacheFile`.
+   */
   readonly cache: GroupCache | undefined;
+  /** The scratch file of the pair factors of paged matrix-free passes, or undefined. */
+  readonly cacheFile: ColumnFileLayout | undefined;
   /** Input vector of {@link PassMode.groupProduct} (P, or 0 without matrix-free passes). */
   readonly vectorX: Float64Array;
   /** Output vector of {@link PassMode.groupProduct}. */
   readonly vectorY: Float64Array;
-  /** Arrays of the row passes, or undefined when they are not allowed. */
-  readonly rows: RowPassArrays | undefined;
+  /** Inverse scale of every row (written by {@link PassMode.inverseScales}; length 0 when not allowed). */
+  readonly inverseScale: Float32Array;
+}
+
+/**
+ * One thread's view of the shards: the shared columns themselves when resident; otherwise shard k's rows (and pair
+ * factors) read from the scratch files into this thread's buffers, and the columns a pass changes written back.
+ */
+export class ShardViews {
+  private readonly p: JointPassPayload;
+  private rowFile: ColumnFile | undefined;
+  private cacheFile: ColumnFile | undefined;
+  private rowBuffers:
+    | { still: Int32Array; intensity: Float32Array; variance: Float32Array; weight: Float32Array; q: Float32Array }
+    | undefined;
+  private pairBuffers: { still: Int32Array; a: Float64Array; v: Float64Array } | undefined;
+
+  constructor(p: JointPassPayload) {
+    this.p = p;
+  }
+
+  /** Rows of shard k: [first, end) absolute. */
+  private rowRange(k: number): [number, number] {
+    const { groupStart } = this.p.columns;
+    return [groupStart[this.p.shards[k]], groupStart[this.p.shards[k + 1]]];
+  }
+
+  /** The columns of shard k (a view starting at the shard's first row when paged). */
+  columns(k: number): PassColumns {
+    const p = this.p;
+    if (p.rowFile === undefined) return p.columns;
+    this.rowFile ??= ColumnFile.open(p.rowFile);
+    const [lo, hi] = this.rowRange(k);
+    const m = hi - lo;
+    let b = this.rowBuffers;
+    if (b === undefined || b.still.length < m) {
+      let largest = 0;
+      for (let j = 0; j + 1 < p.shards.length; j++) {
+        const [a, e] = this.rowRange(j);
+        largest = Math.max(largest, e - a);
+      }
+      b = {
+        still: new Int32Array(largest),
+        intensity: new Float32Array(largest),
+        variance: new Float32Array(largest),
+        weight: new Float32Array(largest),
+        q: new Float32Array(largest),
+      };
+      this.rowBuffers = b;
+    }
+    const still = b.still.subarray(0, m);
+    const intensity = b.intensity.subarray(0, m);
+    const variance = b.variance.subarray(0, m);
+    const weight = b.weight.subarray(0, m);
+    const qMagnitude = b.q.subarray(0, m);
+    const file = this.rowFile;
+    file.read("still", lo, still);
+    file.read("intensity", lo, intensity);
+    file.read("variance", lo, variance);
+    file.read("weight", lo, weight);
+    file.read("qMagnitude", lo, qMagnitude);
+    const smoother = p.smoother;
+    return {
+      groupStart: p.columns.groupStart,
+      rowOffset: lo,
+      still,
+      intensity,
+      variance,
+      weight,
+      qMagnitude,
+      ...(smoother === undefined || !p.precomputeSmoother
+        ? {}
+        : {
+            smootherWeights: precomputeSmootherWeights(
+              { ...smoother.kernel, qMin: smoother.qMin, qMax: smoother.qMax },
+              qMagnitude,
+              { f64: (n) => new Float64Array(n), i32: (n) => new Int32Array(n), u8: (n) => new Uint8Array(n) },
+            ),
+          }),
+    };
+  }
+
+  /** Writes the weights of shard k back (paged rows; `columns` is what {@link ShardViews.columns} returned). */
+  storeWeights(k: number, columns: PassColumns): void {
+    if (this.rowFile === undefined) return;
+    this.rowFile.write("weight", this.rowRange(k)[0], columns.weight);
+  }
+
+  /** Pair slots of shard k: [first, end). */
+  private pairRange(k: number): [number, number] {
+    const cache = this.p.cache;
+    if (cache === undefined) return [0, 0];
+    return [cache.pairStart[this.p.shards[k]], cache.pairStart[this.p.shards[k + 1]]];
+  }
+
+  /** The group cache for shard k; paged: a view over this thread's pair buffers, read from the file when `load`. */
+  cache(k: number, load: boolean): GroupCache | undefined {
+    const p = this.p;
+    const cache = p.cache;
+    if (cache === undefined || p.cacheFile === undefined) return cache;
+    this.cacheFile ??= ColumnFile.open(p.cacheFile);
+    const [lo, hi] = this.pairRange(k);
+    const m = hi - lo;
+    let b = this.pairBuffers;
+    if (b === undefined || b.still.length < m) {
+      let largest = 0;
+      for (let j = 0; j + 1 < p.shards.length; j++) {
+        const [a, e] = this.pairRange(j);
+        largest = Math.max(largest, e - a);
+      }
+      b = { still: new Int32Array(largest), a: new Float64Array(largest), v: new Float64Array(largest) };
+      this.pairBuffers = b;
+    }
+    const view: GroupCache = {
+      ...cache,
+      pairOffset: lo,
+      pairStill: b.still.subarray(0, m),
+      pairA: b.a.subarray(0, m),
+      pairV: b.v.subarray(0, m),
+    };
+    if (load) {
+      this.cacheFile.read("pairStill", lo, view.pairStill);
+      this.cacheFile.read("pairA", lo, view.pairA);
+      this.cacheFile.read("pairV", lo, view.pairV);
+    }
+    return view;
+  }
+
+  /** Writes the pair factors of shard k (paged; `view` is what {@link ShardViews.cache} returned). */
+  storeCache(k: number, view: GroupCache | undefined): void {
+    if (this.cacheFile === undefined || view === undefined) return;
+    const lo = this.pairRange(k)[0];
+    this.cacheFile.write("pairStill", lo, view.pairStill);
+    this.cacheFile.write("pairA", lo, view.pairA);
+    this.cacheFile.write("pairV", lo, view.pairV);
+  }
+
+  /** Closes this thread's file handles. */
+  close(): void {
+    this.rowFile?.close();
+    this.cacheFile?.close();
+    this.rowFile = undefined;
+    this.cacheFile = undefined;
+  }
 }
 
 /** Model state view for the kernels. */
@@ -203,65 +363,65 @@ export function createPartial(p: JointPassPayload, mode: PassModeValue): JointAc
   );
 }
 
-/** Accumulates shard k into `partial` (cleared first). */
-export function computeShard(p: JointPassPayload, mode: PassModeValue, k: number, partial: JointAccumulation): void {
+/** Accumulates shard k into `partial` (cleared first), reading the shard through this thread's `views`. */
+export function computeShard(
+  p: JointPassPayload,
+  mode: PassModeValue,
+  k: number,
+  partial: JointAccumulation,
+  views: ShardViews,
+): void {
   clearJointAccumulation(partial);
-  if (mode === PassMode.inverseScales || mode === PassMode.outliers) {
-    if (p.rows !== undefined) rowPass(p, p.rows, mode, k);
+  const kf = p.values.length > 0 ? p.values.length - 1 : 0;
+  if (mode === PassMode.outlierWeights) {
+    const columns = views.columns(k);
+    const counts = outlierWeightsInRange(columns, stateOf(p), p.zmax[0], p.shards[k], p.shards[k + 1]);
+    views.storeWeights(k, columns);
+    partial.objective = counts.nChanged;
+    partial.nObservations = counts.nOutliers;
+    return;
+  }
+  if (mode === PassMode.inverseScales) {
+    const { groupStart, still, qMagnitude } = p.columns;
+    inverseScalesInRange(
+      stateOf(p),
+      still,
+      qMagnitude,
+      groupStart[p.shards[k]],
+      groupStart[p.shards[k + 1]],
+      p.inverseScale,
+    );
     return;
   }
   if (mode === PassMode.densify) {
-    if (p.cache === undefined || partial.matrix === undefined) return;
-    const kf = p.values.length > 0 ? p.values.length - 1 : 0;
-    addLowRankGroupsToDenseUpper(p.cache, p.nStills, kf, p.shards[k], p.shards[k + 1], partial.matrix);
+    const cache = views.cache(k, true);
+    if (cache === undefined || partial.matrix === undefined) return;
+    addLowRankGroupsToDenseUpper(cache, p.nStills, kf, p.shards[k], p.shards[k + 1], partial.matrix);
     return;
   }
   if (mode === PassMode.groupProduct) {
-    if (p.cache === undefined) return;
-    const kf = p.values.length > 0 ? p.values.length - 1 : 0;
-    addLowRankGroupTerms(p.cache, p.nStills, kf, p.shards[k], p.shards[k + 1], p.vectorX, partial.gradient);
+    const cache = views.cache(k, true);
+    if (cache === undefined) return;
+    addLowRankGroupTerms(cache, p.nStills, kf, p.shards[k], p.shards[k + 1], p.vectorX, partial.gradient);
     return;
   }
-  accumulateJointNormalEquations(
-    p.columns,
-    stateOf(p),
-    p.shards[k],
-    p.shards[k + 1],
-    partial,
-    mode === PassMode.lowRank ? p.cache : undefined,
-  );
+  const cache = mode === PassMode.lowRank ? views.cache(k, false) : undefined;
+  accumulateJointNormalEquations(views.columns(k), stateOf(p), p.shards[k], p.shards[k + 1], partial, cache);
+  views.storeCache(k, cache);
 }
 
 function addInto(into: Float64Array, from: Float64Array): void {
   for (let i = 0; i < from.length; i++) into[i] += from[i];
 }
 
-/** The row passes of shard k: each writes only its own rows, so they need no reduction. */
-function rowPass(p: JointPassPayload, rows: RowPassArrays, mode: PassModeValue, k: number): void {
-  const { groupStart, still, intensity, qMagnitude } = p.columns;
-  const begin = groupStart[p.shards[k]];
-  const end = groupStart[p.shards[k + 1]];
-  if (mode === PassMode.inverseScales) {
-    inverseScalesInRange(stateOf(p), still, qMagnitude, begin, end, rows.inverseScale);
-    return;
-  }
-  rows.outlierFlag.fill(0, begin, end);
-  standardGroupedOutliersInRange(
-    groupStart,
-    intensity,
-    rows.variance,
-    rows.usable,
-    rows.inverseScale,
-    rows.zmax[0],
-    p.shards[k],
-    p.shards[k + 1],
-    rows.outlierFlag,
-  );
-}
-
 /** Adds a shard's partial into the shared result (called in shard order). */
 export function reduceShard(p: JointPassPayload, mode: PassModeValue, partial: JointAccumulation): void {
-  if (mode === PassMode.inverseScales || mode === PassMode.outliers) return;
+  if (mode === PassMode.inverseScales) return;
+  if (mode === PassMode.outlierWeights) {
+    p.header[0] += partial.objective;
+    p.header[1] += partial.nObservations;
+    return;
+  }
   if (mode === PassMode.groupProduct) {
     addInto(p.vectorY, partial.gradient);
     return;
@@ -298,13 +458,34 @@ function clearResult(p: JointPassPayload, mode: PassModeValue): void {
   }
 }
 
+/** The observations a {@link JointPassRunner} passes over: resident columns, or paged rows. */
+export type PassSource =
+  | (GroupedColumns & { readonly variance?: Float32Array })
+  | { readonly groupStart: Int32Array; readonly paged: PagedRows };
+
+/** {@link groupPairStart} of a pass source (paged rows window by window). */
+export function pairStartOf(source: PassSource): Int32Array {
+  if (!("paged" in source)) return groupPairStart(source.groupStart, source.still);
+  const { groupStart } = source;
+  const nGroups = groupStart.length - 1;
+  const out = new Int32Array(nGroups + 1);
+  forEachWindow({ groupStart, nGroups, rows: source.paged }, (w) => {
+    addPairCounts(groupStart, w.still, w.rowBegin, w.groupBegin, w.groupEnd, out);
+  });
+  for (let h = 0; h < nGroups; h++) out[h + 1] += out[h];
+  return out;
+}
+
 /** Options of {@link JointPassRunner}. */
 export interface JointPassRunnerOptions {
   /** Worker threads; 1 runs in the calling thread (same shards, same order). @defaultValue 1 */
   threads?: number;
   /** Allow dense passes (allocates P² shared doubles). @defaultValue true */
   dense?: boolean;
-  /** Allow matrix-free passes (allocates the group cache: ~20 bytes per (group, still) pair). @defaultValue false */
+  /**
+   * Allow matrix-free passes (allocates the group cache: ~20 bytes per (group, still) pair, in a scratch file beside
+   * paged rows). @defaultValue false
+   */
   lowRank?: boolean;
   /**
    * Precompute the normalised smoother weights of every row once (about 8·stride + 5 bytes per row) instead of
@@ -316,10 +497,10 @@ export interface JointPassRunnerOptions {
   /** Minimum rows per shard (tests use small shards). @defaultValue {@link shardRowsFor}(P, dense, rows) */
   shardRows?: number;
   /**
-   * Allow the row passes (inverse scales and outlier rejection, in parallel) over these variances (allocates 6 shared
-   * bytes per row). @defaultValue undefined (not allowed)
+   * Allow {@link JointPassRunner.inverseScales} (resident rows only: allocates 4 shared bytes per row).
+   * @defaultValue false
    */
-  rowPasses?: { variance: Float32Array };
+  rowInverseScales?: boolean;
   /** Pair offsets already computed with {@link groupPairStart} (saves a pass). @defaultValue computed */
   pairStart?: Int32Array;
 }
@@ -336,15 +517,20 @@ export class JointPassRunner {
   readonly threads: number;
   private pool: SyncWorkerPool | undefined;
   private readonly partials = new Map<PassModeValue, JointAccumulation>();
+  /** This thread's view of the shards (in-thread passes). */
+  private readonly views: ShardViews;
+  /** The pair-factor scratch file of paged matrix-free passes (created and removed here). */
+  private readonly ownedCacheFile: ColumnFile | undefined;
 
   /**
-   * @param columns - Observations sorted by group then still (copied to shared memory unless already shared).
+   * @param source - Observations sorted by group then still: resident columns (copied to shared memory unless already
+   *   shared; outlier passes need their `variance`), or `groupStart` and paged rows (read shard by shard).
    * @param nStills - Number of stills.
    * @param smoother - Smoother constants, or undefined.
    * @param options - Threads and which pass kinds to allow.
    */
   constructor(
-    columns: GroupedColumns,
+    source: PassSource,
     nStills: number,
     smoother: (PassSmootherConstants & { nValues: number }) | undefined,
     options: JointPassRunnerOptions = {},
@@ -354,39 +540,60 @@ export class JointPassRunner {
     const lowRank = options.lowRank ?? false;
     const kf = smoother === undefined ? 0 : smoother.nValues - 1;
     const P = nStills + kf;
-    const qMagnitude = shareF32(columns.qMagnitude);
-    const shared: GroupedColumns = {
-      groupStart: shareI32(columns.groupStart),
-      still: shareI32(columns.still),
-      intensity: shareF32(columns.intensity),
-      weight: shareF32(columns.weight),
-      qMagnitude,
-      ...(smoother === undefined ||
-      !(options.precomputeSmoother ?? columns.qMagnitude.length * smoother.nValues <= PRECOMPUTE_SMOOTHER_MAX_WEIGHTS)
-        ? {}
-        : {
-            smootherWeights: precomputeSmootherWeights(
-              { ...smoother.kernel, qMin: smoother.qMin, qMax: smoother.qMax },
-              qMagnitude,
-              {
-                f64: sharedFloat64,
-                i32: sharedInt32,
-                u8: sharedUint8,
-              },
-            ),
-          }),
-    };
-    const nGroups = columns.groupStart.length - 1;
+    const groupStart = shareI32(source.groupStart);
+    const nGroups = groupStart.length - 1;
+    const nRows = groupStart[nGroups];
+    const precompute =
+      smoother !== undefined &&
+      (options.precomputeSmoother ?? nRows * smoother.nValues <= PRECOMPUTE_SMOOTHER_MAX_WEIGHTS);
+    let columns: PassColumns;
+    let rowFile: ColumnFileLayout | undefined;
+    if ("paged" in source) {
+      rowFile = source.paged.file.layout;
+      columns = {
+        groupStart,
+        still: new Int32Array(0),
+        intensity: new Float32Array(0),
+        variance: new Float32Array(0),
+        weight: new Float32Array(0),
+        qMagnitude: new Float32Array(0),
+      };
+    } else {
+      const qMagnitude = shareF32(source.qMagnitude);
+      columns = {
+        groupStart,
+        still: shareI32(source.still),
+        intensity: shareF32(source.intensity),
+        variance: shareF32(source.variance ?? new Float32Array(0)),
+        weight: shareF32(source.weight),
+        qMagnitude,
+        ...(smoother === undefined || !precompute
+          ? {}
+          : {
+              smootherWeights: precomputeSmootherWeights(
+                { ...smoother.kernel, qMin: smoother.qMin, qMax: smoother.qMax },
+                qMagnitude,
+                { f64: sharedFloat64, i32: sharedInt32, u8: sharedUint8 },
+              ),
+            }),
+      };
+    }
     let cache: GroupCache | undefined;
     if (lowRank) {
-      const pairStart = shareI32(options.pairStart ?? groupPairStart(columns.groupStart, columns.still));
+      const pairStart = shareI32(options.pairStart ?? pairStartOf(source));
       const nPairs = pairStart[nGroups];
+      const pagedPairs = "paged" in source;
+      if (pagedPairs) {
+        // beside the rows' file, in the same scratch directory
+        const scratch = dirname(dirname(source.paged.file.layout.path));
+        this.ownedCacheFile = ColumnFile.create(scratch, { pairStill: 4, pairA: 8, pairV: 8 }, nPairs);
+      }
       cache = {
         pairStart,
         pairCount: sharedInt32(nGroups),
-        pairStill: sharedInt32(nPairs),
-        pairA: sharedFloat64(nPairs),
-        pairV: sharedFloat64(nPairs),
+        pairStill: sharedInt32(pagedPairs ? 0 : nPairs),
+        pairA: sharedFloat64(pagedPairs ? 0 : nPairs),
+        pairV: sharedFloat64(pagedPairs ? 0 : nPairs),
         groupIh: sharedFloat64(nGroups),
         groupS: sharedFloat64(nGroups),
         groupSmootherA: sharedFloat64(nGroups * kf),
@@ -394,19 +601,17 @@ export class JointPassRunner {
       };
     }
     this.payload = {
-      columns: shared,
-      shards: shareI32(
-        computeShards(
-          columns.groupStart,
-          Math.max(1, options.shardRows ?? shardRowsFor(P, dense, columns.still.length)),
-        ),
-      ),
+      columns,
+      rowFile,
+      precomputeSmoother: precompute,
+      shards: shareI32(computeShards(groupStart, Math.max(1, options.shardRows ?? shardRowsFor(P, dense, nRows)))),
       nStills,
       smoother:
         smoother === undefined ? undefined : { kernel: smoother.kernel, qMin: smoother.qMin, qMax: smoother.qMax },
       scales: sharedFloat64(nStills),
       values: sharedFloat64(smoother === undefined ? 0 : smoother.nValues),
       header: sharedFloat64(4),
+      zmax: sharedFloat64(1),
       gradient: sharedFloat64(P),
       matrix: sharedFloat64(dense ? P * P : 0),
       lowRank: lowRank
@@ -418,19 +623,12 @@ export class JointPassRunner {
           }
         : undefined,
       cache,
+      cacheFile: this.ownedCacheFile?.layout,
       vectorX: sharedFloat64(lowRank ? P : 0),
       vectorY: sharedFloat64(lowRank ? P : 0),
-      rows:
-        options.rowPasses === undefined
-          ? undefined
-          : {
-              variance: shareF32(options.rowPasses.variance),
-              usable: sharedUint8(columns.still.length),
-              inverseScale: sharedFloat32(columns.still.length),
-              outlierFlag: sharedUint8(columns.still.length),
-              zmax: sharedFloat64(1),
-            },
+      inverseScale: sharedFloat32(options.rowInverseScales === true && !("paged" in source) ? nRows : 0),
     };
+    this.views = new ShardViews(this.payload);
     const nShards = this.payload.shards.length - 1;
     this.threads = Math.max(1, Math.min(threads, nShards));
     if (this.threads > 1) {
@@ -441,11 +639,6 @@ export class JointPassRunner {
   /** Number of shards. */
   get nShards(): number {
     return this.payload.shards.length - 1;
-  }
-
-  /** The shared columns (their `weight` may be changed between passes). */
-  get columns(): GroupedColumns {
-    return this.payload.columns;
   }
 
   /**
@@ -511,7 +704,8 @@ export class JointPassRunner {
       const partial = new Float64Array(P * P);
       for (let k = 0; k < this.nShards; k++) {
         partial.fill(0);
-        addLowRankGroupsToDenseUpper(cache, p.nStills, P - p.nStills, p.shards[k], p.shards[k + 1], partial);
+        const view = this.views.cache(k, true) ?? cache;
+        addLowRankGroupsToDenseUpper(view, p.nStills, P - p.nStills, p.shards[k], p.shards[k + 1], partial);
         addInto(m, partial);
       }
     }
@@ -521,28 +715,38 @@ export class JointPassRunner {
   }
 
   /**
-   * The inverse scale g of every row at these parameters, computed over the shards (in this thread or on the
-   * workers). Returns the shared array, valid until the next call. Requires `rowPasses`.
+   * The outlier step over the shards (in this thread or on the workers): DIALS standard outliers among the usable
+   * rows at these parameters, and every row's weight reset to 1/σ² (0 for outliers and unusable rows). Needs the
+   * variances (resident columns with `variance`, or paged rows).
    */
-  inverseScales(scales: Float64Array, values: Float64Array | undefined): Float32Array {
+  outlierWeights(scales: Float64Array, values: Float64Array | undefined, zmax: number): OutlierWeightCounts {
     const p = this.payload;
-    if (p.rows === undefined) throw new RangeError("inverseScales needs a runner that allows row passes");
+    if (p.rowFile === undefined && p.columns.variance.length !== p.columns.weight.length) {
+      throw new RangeError("outlier passes need the variance of every row");
+    }
     p.scales.set(scales);
     if (values !== undefined) p.values.set(values);
-    this.dispatch(PassMode.inverseScales);
-    return p.rows.inverseScale;
+    p.zmax[0] = zmax;
+    p.header.fill(0);
+    this.dispatch(PassMode.outlierWeights);
+    return { nChanged: p.header[0], nOutliers: p.header[1] };
   }
 
   /**
-   * DIALS standard outliers (see `rejectOutliersStandardGrouped`) among the rows flagged in `rows.usable`, at the
-   * inverse scales of the last {@link JointPassRunner.inverseScales} call, over the shards. Returns the rows ascending.
+   * The inverse scale g of every row at these parameters, computed over the shards (in this thread or on the
+   * workers; the same numbers as `inverseScalesInRange` in one pass). Needs the `rowInverseScales` option (resident
+   * rows only: paged rows have no per-row arrays). Returns a shared array, overwritten by the next call.
    */
-  outlierRows(zmax: number): Int32Array {
+  inverseScales(scales: Float64Array, values: Float64Array | undefined): Float32Array {
     const p = this.payload;
-    if (p.rows === undefined) throw new RangeError("outlierRows needs a runner that allows row passes");
-    p.rows.zmax[0] = zmax;
-    this.dispatch(PassMode.outliers);
-    return flaggedRows(p.rows.outlierFlag);
+    if (p.rowFile !== undefined) throw new RangeError("paged rows keep no per-row inverse scales");
+    if (p.inverseScale.length !== p.columns.still.length) {
+      throw new RangeError("inverseScales needs a runner made with the rowInverseScales option");
+    }
+    p.scales.set(scales);
+    if (values !== undefined) p.values.set(values);
+    this.dispatch(PassMode.inverseScales);
+    return p.inverseScale;
   }
 
   /** Runs one command over all shards (workers or this thread), reducing in shard order. */
@@ -558,7 +762,7 @@ export class JointPassRunner {
       this.partials.set(mode, partial);
     }
     for (let k = 0; k < this.nShards; k++) {
-      computeShard(p, mode, k, partial);
+      computeShard(p, mode, k, partial, this.views);
       reduceShard(p, mode, partial);
     }
   }
@@ -567,5 +771,7 @@ export class JointPassRunner {
   close(): void {
     this.pool?.close();
     this.pool = undefined;
+    this.views.close();
+    this.ownedCacheFile?.remove();
   }
 }

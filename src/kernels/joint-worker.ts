@@ -6,12 +6,20 @@
  */
 import { workerData } from "node:worker_threads";
 import type { JointAccumulation } from "./joint-normal-equations.ts";
-import { computeShard, createPartial, reduceShard, type JointPassPayload, type PassModeValue } from "./joint-pass.ts";
+import {
+  computeShard,
+  createPartial,
+  reduceShard,
+  ShardViews,
+  type JointPassPayload,
+  type PassModeValue,
+} from "./joint-pass.ts";
 import { serveWorker, type PoolWorkerData } from "./worker-pool.ts";
 
 const data = workerData as PoolWorkerData<JointPassPayload>;
 const payload = data.payload;
 const partials = new Map<PassModeValue, JointAccumulation>();
+const views = new ShardViews(payload);
 
 serveWorker(data.control, (command, scheduler) => {
   const mode = command as PassModeValue;
@@ -21,7 +29,7 @@ serveWorker(data.control, (command, scheduler) => {
     partials.set(mode, partial);
   }
   for (let k = scheduler.take(); k >= 0; k = scheduler.take()) {
-    computeShard(payload, mode, k, partial);
+    computeShard(payload, mode, k, partial, views);
     if (!scheduler.waitTurn(k)) return;
     reduceShard(payload, mode, partial);
     scheduler.finishTurn(k);

@@ -1,16 +1,17 @@
-import { describe, it, expect } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { computeDiagnostics, orderStatistics } from "../../src/diffuse/diagnostics.ts";
-import type { JointRefinementResult } from "../../src/diffuse/joint-refinement.ts";
+import { computeDiagnostics, Float32OrderStatistics } from "../../src/diffuse/diagnostics.ts";
+import { computeReferences, type JointRefinementResult } from "../../src/diffuse/joint-refinement.ts";
+import { residentRows } from "../../src/diffuse/observation-windows.ts";
+import { modelState, pagedCopy, randomObservations, removePaged } from "../fixtures/windowed/observations.ts";
 
-function meanAndSd(v: Float64Array): [number, number] {
-  let mean = 0;
-  for (const x of v) mean += x;
-  mean /= v.length;
-  let ss = 0;
-  for (const x of v) ss += (x - mean) ** 2;
-  return [mean, v.length > 1 ? Math.sqrt(ss / (v.length - 1)) : 0];
-}
+const tmp = mkdtempSync(join(tmpdir(), "diagnostics-test-"));
+afterAll(() => {
+  rmSync(tmp, { recursive: true, force: true });
+});
 
 /** A small deterministic generator (LCG) for large test arrays. */
 function lcg(seed: number): () => number {
@@ -21,18 +22,19 @@ function lcg(seed: number): () => number {
   };
 }
 
-describe("orderStatistics", () => {
-  it("equals a full sort at every wanted rank (ties, tails, few distinct values, any size)", () => {
+describe("Float32OrderStatistics", () => {
+  it("equals a full sort of the float32 values at every wanted rank (ties, tails, zeros, infinities, any size)", () => {
     const arb = fc.record({
       n: fc.integer({ min: 1, max: 20000 }),
-      kind: fc.constantFrom("normal", "ties", "heavy", "constant", "signedZeros"),
+      kind: fc.constantFrom("normal", "ties", "heavy", "constant", "signedZeros", "extreme"),
       seed: fc.integer({ min: 1, max: 2 ** 30 }),
       nRanks: fc.integer({ min: 1, max: 400 }),
     });
+    const extremes = [Infinity, -Infinity, 3.4e38, -3.4e38, 1e-45, -1e-45, 1.2e-38, 0, -0];
     fc.assert(
       fc.property(arb, ({ n, kind, seed, nRanks }) => {
         const next = lcg(seed);
-        const values = new Float64Array(n);
+        const values = new Float32Array(n);
         for (let i = 0; i < n; i++) {
           const u = next();
           const normal = Math.sqrt(-2 * Math.log(1 - u)) * Math.cos(2 * Math.PI * next());
@@ -40,20 +42,39 @@ describe("orderStatistics", () => {
           else if (kind === "ties") values[i] = Math.floor(normal * 3) / 3;
           else if (kind === "heavy") values[i] = u < 0.01 ? normal * 1e6 : normal;
           else if (kind === "constant") values[i] = 2.5;
-          else values[i] = u < 0.5 ? -0 : 0;
+          else if (kind === "signedZeros") values[i] = u < 0.5 ? -0 : 0;
+          else values[i] = u < 0.5 ? extremes[Math.floor(next() * extremes.length)] : normal;
         }
         const m = Math.min(nRanks, n);
         const ranks = Float64Array.from({ length: m }, (_, j) => (m === 1 ? 0 : Math.round((j * (n - 1)) / (m - 1))));
-        const copy = values.slice();
-        const [mean, sd] = meanAndSd(values);
-        const got = orderStatistics(values, ranks, mean, sd);
+        const selection = new Float32OrderStatistics();
+        // the three rounds see the same values in different orders
+        for (const v of values) selection.add(v);
+        expect(selection.n).toBe(n);
+        selection.setRanks(ranks);
+        for (let i = n - 1; i >= 0; i--) selection.add(values[i]);
+        selection.nextRound();
+        for (let i = 0; i < n; i++) selection.add(values[(i + Math.floor(n / 3)) % n]);
+        const got = selection.values();
         const sorted = values.slice().sort();
         for (let j = 0; j < m; j++) if (!Object.is(got[j], sorted[ranks[j]])) return false;
-        // the input is left as it was
-        return copy.every((v, i) => Object.is(v, values[i]));
+        return true;
       }),
       { seed: 42, numRuns: 120 },
     );
+  });
+
+  it("rejects ranks out of range or out of turn", () => {
+    const s = new Float32OrderStatistics();
+    s.add(1);
+    s.add(2);
+    expect(() => {
+      s.setRanks(Float64Array.of(2));
+    }).toThrow(RangeError);
+    expect(() => {
+      s.setRanks(Float64Array.of(1, 0));
+    }).toThrow(RangeError);
+    expect(() => s.values()).toThrow(RangeError);
   });
 });
 
@@ -98,6 +119,7 @@ describe("computeDiagnostics residuals", () => {
       scaleEsds: new Float64Array(4),
       outlierRows: Int32Array.of(7),
       references: { intensity: refI, sigma: refSigma, nObservations: refN },
+      finalState: { scales: Float64Array.of(0.5, 0.75, 1, 1.25), smoother: undefined },
       observations: {
         n,
         nStills: 4,
@@ -105,15 +127,10 @@ describe("computeDiagnostics residuals", () => {
         nBraggGroups: 0,
         nBraggRows: 0,
         groupStart,
-        still,
-        intensity,
-        variance,
-        weight,
-        qMagnitude: new Float32Array(n).fill(0.3),
-        isBragg: new Uint8Array(n),
+        rows: { kind: "resident", still, intensity, variance, weight, qMagnitude: new Float32Array(n).fill(0.3) },
       },
     } as unknown as JointRefinementResult;
-    const diag = computeDiagnostics(result, g, undefined, undefined);
+    const diag = computeDiagnostics(result, undefined, undefined);
     const expectedDelta: number[] = [];
     for (let h = 0; h < nGroups; h++) {
       for (let o = 5 * h; o < 5 * h + 5; o++) {
@@ -131,6 +148,8 @@ describe("computeDiagnostics residuals", () => {
     const sorted = Float64Array.from(expectedDelta).sort();
     const mean = expectedDelta.reduce((a, b) => a + b, 0) / expectedDelta.length;
     expect(res.mean).toBeCloseTo(mean, 12);
+    const ss = expectedDelta.reduce((a, d) => a + (d - mean) ** 2, 0);
+    expect(res.sd).toBeCloseTo(Math.sqrt(ss / (expectedDelta.length - 1)), 10);
     expect(res.normalProbability.observed).toHaveLength(400);
     res.normalProbability.observed.forEach((v, j) => {
       const i = Math.round((j * (res.n - 1)) / 399);
@@ -143,5 +162,66 @@ describe("computeDiagnostics residuals", () => {
     expect(res.histogram.counts).toEqual(counts);
     expect(diag.multiplicity.diffuse?.counts).toEqual([0, 0, 0, 1, nGroups - 1]);
     expect(diag.nOutliers).toEqual({ bragg: 0, diffuse: 1 });
+  });
+});
+
+describe("computeDiagnostics on paged observations", () => {
+  it("gives the resident diagnostics exactly, at any window size (Bragg and diffuse, with a smoother)", () => {
+    const nStills = 7;
+    const { obs, outlierRows } = randomObservations(21, {
+      nStills,
+      nBraggGroups: 1500,
+      nVoxels: 3000,
+      maxGroupRows: 7,
+      unusable: 0.05,
+      outliers: 0.02,
+    });
+    const state = modelState(
+      Float64Array.from({ length: nStills }, (_, s) => 0.6 + 0.2 * s),
+      [1, 1.3, 0.7],
+    );
+    const result = {
+      includedStills: Int32Array.from({ length: nStills }, (_, s) => s),
+      scales: state.scales,
+      scaleEsds: new Float64Array(nStills),
+      outlierRows,
+      references: computeReferences(obs, state),
+      finalState: state,
+      observations: obs,
+    } as unknown as JointRefinementResult;
+    const resident = computeDiagnostics(result, undefined, undefined);
+    // per-still counts, outliers and Bragg shells by their definitions
+    const { still, weight } = residentRows(obs);
+    const nBragg = new Array<number>(nStills).fill(0);
+    const nDiffuse = new Array<number>(nStills).fill(0);
+    for (let o = 0; o < obs.n; o++) {
+      if (weight[o] > 0) (o < obs.nBraggRows ? nBragg : nDiffuse)[still[o]]++;
+    }
+    expect(resident.perStill.nBragg).toEqual(nBragg);
+    expect(resident.perStill.nDiffuse).toEqual(nDiffuse);
+    const nOutBragg = Array.from(outlierRows).filter((o) => o < obs.nBraggRows).length;
+    expect(nOutBragg).toBeGreaterThan(0);
+    expect(resident.nOutliers).toEqual({ bragg: nOutBragg, diffuse: outlierRows.length - nOutBragg });
+    let nBraggGroupsUsed = 0;
+    for (let h = 0; h < obs.nBraggGroups; h++) if (result.references.nObservations[h] > 0) nBraggGroupsUsed++;
+    expect(resident.braggIOverSigma?.n.reduce((a, b) => a + b, 0)).toBe(nBraggGroupsUsed);
+    // both residual kinds are subsampled to 400 points
+    expect(resident.residuals.bragg?.n).toBeGreaterThan(400);
+    expect(resident.residuals.diffuse?.normalProbability.observed).toHaveLength(400);
+    for (const windowRows of [1, 13, 500, 1 << 20]) {
+      const paged = pagedCopy(obs, tmp, windowRows);
+      try {
+        const got = computeDiagnostics({ ...result, observations: paged }, undefined, undefined);
+        expect(got).toEqual(resident);
+        // toEqual does not tell −0 from +0: compare the plotted order statistics bit for bit as well
+        for (const kind of ["bragg", "diffuse"] as const) {
+          const a = resident.residuals[kind]?.normalProbability.observed ?? [];
+          const b = got.residuals[kind]?.normalProbability.observed ?? [];
+          expect(a.every((v, i) => Object.is(v, b[i]))).toBe(true);
+        }
+      } finally {
+        removePaged(paged);
+      }
+    }
   });
 });

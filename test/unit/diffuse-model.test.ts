@@ -7,6 +7,7 @@ import {
 } from "../../src/diffuse/config.ts";
 import type { BinnedPixelData } from "../../src/diffuse/diffuse-input.ts";
 import { ConfigError, DisabledComponentAccess, ParameterLimitExceeded, RefinementFailure } from "../../src/errors.ts";
+import { inverseScalesInRange } from "../../src/kernels/joint-normal-equations.ts";
 
 /** Binned observations from (still, voxel, intensity, sigma, |q|) rows; q along x. */
 function binned(rows: [number, number, number, number, number][]): BinnedPixelData {
@@ -143,6 +144,62 @@ describe("DiffuseScalingModel: statistics on a tiny noise-free dataset (hand-com
     expect(v4?.sigma).toBeCloseTo(1 / Math.sqrt(8), 12);
     expect(refs.diffuse.get(5)).toEqual({ intensity: 11, sigma: 1 / Math.sqrt(2), nObservations: 2 });
     expect(refs.bragg.size).toBe(0);
+  });
+
+  it("generateReferences divides out the model's scales b·a(|q|): I = b·a(|q|)·Ih gives back Ih", () => {
+    const range: [number, number] = [0.1, 0.5];
+    const model = new DiffuseScalingModel(
+      {
+        perStillScale: {
+          initialValues: new Map([
+            [0, 2],
+            [1, 0.5],
+            [2, 1.5],
+          ]),
+        },
+        resolutionSmoother: { enabled: true, nControlPoints: 3, resolutionRange: range },
+      },
+      { nStills: 3 },
+    );
+    model.resolutionComponent?.parameters.set([1, 1.2, 0.9]);
+    const truth = new Map([
+      [7, 40],
+      [8, 90],
+    ]);
+    const rows: [number, number, number, number, number][] = [];
+    for (const [voxel, Ih] of truth) {
+      for (let s = 0; s < 3; s++) {
+        // |q| inside the range and beyond both ends (clamped)
+        for (const q of [0.05, 0.2, 0.33, 0.7]) {
+          rows.push([s, voxel, model.getScalesForObservation(s, q)[0] * Ih, 1 + s, q]);
+        }
+      }
+    }
+    const refs = model.generateReferences(binned(rows), undefined);
+    for (const [voxel, Ih] of truth) {
+      const r = refs.diffuse.get(voxel);
+      expect(r?.nObservations).toBe(12);
+      // g is float32 in the kernels (relative rounding ≤ 6e-8)
+      expect(Math.abs((r?.intensity ?? 0) / Ih - 1)).toBeLessThan(1e-6);
+    }
+  });
+
+  it("modelState evaluates g = b·a(|q|) as getScalesForObservation does", () => {
+    const model = new DiffuseScalingModel(
+      { resolutionSmoother: { enabled: true, nControlPoints: 5, resolutionRange: [0.1, 0.6] } },
+      { nStills: 2 },
+    );
+    model.perStillComponent.parameters = Float64Array.of(1.7, 0.4);
+    model.resolutionComponent?.parameters.set([1, 1.1, 0.95, 1.3, 0.8]);
+    const state = model.modelState();
+    const still = Int32Array.of(0, 1, 0, 1, 0, 1);
+    const q = Float32Array.of(0.01, 0.1, 0.22, 0.37, 0.6, 0.9);
+    const g = new Float32Array(6);
+    inverseScalesInRange(state, still, q, 0, 6, g);
+    for (let o = 0; o < 6; o++) {
+      expect(g[o] / model.getScalesForObservation(still[o], q[o])[0]).toBeCloseTo(1, 6);
+    }
+    expect(new DiffuseScalingModel({}, { nStills: 2 }).modelState().smoother).toBeUndefined();
   });
 });
 

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { refineJointScaling } from "../../src/diffuse/joint-refinement.ts";
+import { refineJointScaling, passSourceOf } from "../../src/diffuse/joint-refinement.ts";
 import { JointScalingProblem, type JointSmootherSetup } from "../../src/diffuse/joint-scaling-problem.ts";
 import { buildScalingObservations, type DiffuseInput } from "../../src/diffuse/scaling-observations.ts";
 import { seededRandom } from "../../src/kernels/random.ts";
@@ -75,8 +75,8 @@ describe("matrix-free normal equations (iterative mode)", () => {
   const observations = buildScalingObservations(nStills, undefined, input);
   const rand = seededRandom(9);
   const start = Float64Array.from({ length: nStills }, () => 0.7 + 0.6 * rand());
-  const dense = new JointScalingProblem(observations, start, smootherSetup());
-  const iterative = new JointScalingProblem(observations, start, smootherSetup(), { iterativeAbove: 10 });
+  const dense = new JointScalingProblem(passSourceOf(observations), start, smootherSetup());
+  const iterative = new JointScalingProblem(passSourceOf(observations), start, smootherSetup(), { iterativeAbove: 10 });
   const neDense = dense.buildNormalEquations();
   const neIter = iterative.buildNormalEquations();
   const P = dense.nParameters;
@@ -160,7 +160,9 @@ describe("matrix-free normal equations (iterative mode)", () => {
   });
 
   it("with many stills per group it solves matrix-free but keeps exact ESDs from the expanded dense matrix", () => {
-    const byGroups = new JointScalingProblem(observations, start, smootherSetup(), { denseGroupLimit: 1 });
+    const byGroups = new JointScalingProblem(passSourceOf(observations), start, smootherSetup(), {
+      denseGroupLimit: 1,
+    });
     expect(byGroups.iterative).toBe(true);
     expect(byGroups.denseAvailable).toBe(true);
     const ne = byGroups.buildDenseNormalEquations();
@@ -188,7 +190,7 @@ describe("matrix-free normal equations (iterative mode)", () => {
   for (const iterativeAbove of [2000, 10]) {
     it(`reusing the speculative pass of computeObjective changes no LM step beyond rounding (${iterativeAbove === 10 ? "PCG" : "dense"})`, () => {
       const run = (speculativeNormalEquations: boolean) => {
-        const problem = new JointScalingProblem(observations, start, smootherSetup(), {
+        const problem = new JointScalingProblem(passSourceOf(observations), start, smootherSetup(), {
           iterativeAbove,
           speculativeNormalEquations,
         });

@@ -3,6 +3,8 @@ import fc from "fast-check";
 import { buildScalingObservations } from "../../src/diffuse/scaling-observations.ts";
 import { JointScalingProblem, type JointSmootherSetup } from "../../src/diffuse/joint-scaling-problem.ts";
 import type { SmootherKernelState } from "../../src/kernels/smoother-weights.ts";
+import { passSourceOf } from "../../src/diffuse/joint-refinement.ts";
+import { residentRows } from "../../src/diffuse/observation-windows.ts";
 
 /** A 5-value smoother over [0, 0.5] (3 intervals), with DIALS's defaults (naverage 3, sigma 0.7). */
 function smootherSetup(values: number[]): JointSmootherSetup {
@@ -100,13 +102,13 @@ function randomCase(seed: number, withSmoother: boolean) {
   });
   const scales = Float64Array.from({ length: nStills }, () => 0.6 + 0.8 * rand());
   const smoother = withSmoother ? smootherSetup([1, 0.9 + 0.2 * rand(), 1.1, 0.95 + 0.1 * rand(), 1.05]) : undefined;
-  const problem = new JointScalingProblem(observations, scales, smoother);
+  const problem = new JointScalingProblem(passSourceOf(observations), scales, smoother);
   // Rows in problem order, and group membership, for the independent residual function.
   const sorted = Array.from({ length: observations.n }, (_, j) => ({
-    still: observations.still[j],
-    I: observations.intensity[j],
-    w: observations.weight[j],
-    q: observations.qMagnitude[j],
+    still: residentRows(observations).still[j],
+    I: residentRows(observations).intensity[j],
+    w: residentRows(observations).weight[j],
+    q: residentRows(observations).qMagnitude[j],
   }));
   const groups: number[][] = [];
   for (let h = 0; h < observations.nGroups; h++) {

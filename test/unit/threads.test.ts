@@ -4,7 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { findOutlierRows, inverseScales } from "../../src/diffuse/joint-refinement.ts";
+import { inverseScales, passSourceOf, rejectOutliersAt } from "../../src/diffuse/joint-refinement.ts";
+import { residentRows } from "../../src/diffuse/observation-windows.ts";
+import { rejectOutliersStandardGrouped } from "../../src/framework/outlier-rejection.ts";
 import { JointScalingProblem, type JointSmootherSetup } from "../../src/diffuse/joint-scaling-problem.ts";
 import { scaleDataset } from "../../src/diffuse/scale-dataset.ts";
 import { buildScalingObservations, type DiffuseInput } from "../../src/diffuse/scaling-observations.ts";
@@ -99,8 +101,10 @@ describe("grouping (sorted by group, then still, then input row)", () => {
       sourceRow: Int32Array.from(order, (r) => r.i),
     });
     const byStill = [...rows].sort((a, b) => a.still - b.still || a.i - b.i);
-    const sorted = buildScalingObservations(30, undefined, input(byStill));
-    const shuffled = buildScalingObservations(30, undefined, input(rows));
+    const sortedObs = buildScalingObservations(30, undefined, input(byStill));
+    const shuffledObs = buildScalingObservations(30, undefined, input(rows));
+    const sorted = { ...sortedObs, ...residentRows(sortedObs) };
+    const shuffled = { ...shuffledObs, ...residentRows(shuffledObs) };
     expect(Array.from(sorted.groupStart)).toEqual(Array.from(shuffled.groupStart));
     expect(Array.from(sorted.still)).toEqual(Array.from(shuffled.still));
     // inside a (group, still) run the rows keep their input order (row index), so the row order is identical
@@ -222,8 +226,8 @@ describe.skipIf(!existsSync(sim))("scaleDataset with threads 1 and 2", () => {
   });
 });
 
-describe("row passes (inverse scales, outliers) over the shards", () => {
-  it("equal the serial inverseScales and findOutlierRows, bit for bit, with 1 and 2 threads", () => {
+describe("the outlier step over the shards", () => {
+  it("equals the serial window pass and the DIALS grouped search, bit for bit, with 1 and 2 threads", () => {
     const nStills = 30;
     const rand = seededRandom(21);
     const n = 40000;
@@ -251,25 +255,32 @@ describe("row passes (inverse scales, outliers) over the shards", () => {
     };
     const results = [1, 2].map((threads) => {
       const obs = buildScalingObservations(nStills, undefined, input);
-      const problem = new JointScalingProblem(obs, truth, smoother, {
-        threads,
-        shardRows: 3000,
-        rowVariance: obs.variance,
-      });
+      const problem = new JointScalingProblem(passSourceOf(obs), truth, smoother, { threads, shardRows: 3000 });
       try {
-        const usable = problem.usableRows;
-        for (let o = 0; o < obs.n; o++) usable[o] = obs.weight[o] > 0 ? 1 : 0;
-        const g = problem.inverseScales().slice();
-        const outliers = problem.outlierRows(6);
-        expect(sameBits(Float64Array.from(g), Float64Array.from(inverseScales(obs, problem)))).toBe(true);
-        expect(Array.from(outliers)).toEqual(Array.from(findOutlierRows(obs, usable, g, 6)));
-        return { g, outliers };
+        const counts = problem.rejectOutliers(6);
+        const state = problem.modelState();
+        const rows = residentRows(obs);
+        // the serial window pass on a fresh grouping, and the framework's grouped DIALS standard search
+        const serial = buildScalingObservations(nStills, undefined, input);
+        const serialCounts = rejectOutliersAt(serial, state, 6);
+        expect(sameBits(Float64Array.from(residentRows(serial).weight), Float64Array.from(rows.weight))).toBe(true);
+        expect(serialCounts).toEqual(counts);
+        const g = inverseScales(obs, state);
+        const usable = Uint8Array.from(rows.variance, (v) => (v > 0 ? 1 : 0));
+        const expected = rejectOutliersStandardGrouped({ groupStart: obs.groupStart, ...rows }, usable, g, { zmax: 6 });
+        const outliers = Int32Array.from(Array.from(rows.weight.keys()).filter((o) => rows.weight[o] === 0));
+        expect(Array.from(outliers)).toEqual(Array.from(expected));
+        expect(counts.nOutliers).toBe(expected.length);
+        expect(counts.nChanged).toBe(expected.length);
+        // a second step at the same scales finds the same set: nothing changes
+        expect(problem.rejectOutliers(6)).toEqual({ nOutliers: expected.length, nChanged: 0 });
+        return { weight: Float64Array.from(rows.weight), outliers };
       } finally {
         problem.close();
       }
     });
     expect(results[0].outliers.length).toBeGreaterThan(40);
     expect(Array.from(results[1].outliers)).toEqual(Array.from(results[0].outliers));
-    expect(sameBits(Float64Array.from(results[1].g), Float64Array.from(results[0].g))).toBe(true);
+    expect(sameBits(results[1].weight, results[0].weight)).toBe(true);
   });
 });

@@ -1,0 +1,120 @@
+/**
+ * A scratch file of fixed-width columns: each column's n values lie one after the other (column-major), so rows
+ * [a, b) of a column are read or written with one positioned I/O call. It holds observation columns that do not fit
+ * in memory (issue 5); its layout is plain data, so worker threads open the same file from it.
+ *
+ * @packageDocumentation
+ */
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { InputError } from "../errors.ts";
+
+/** A typed array a column is read into or written from. */
+export type ColumnArray = Int32Array | Float32Array | Float64Array | Uint8Array;
+
+/** Where every column of a {@link ColumnFile} lies (plain data: it can be posted to workers). */
+export interface ColumnFileLayout {
+  /** Path of the file. */
+  readonly path: string;
+  /** Rows per column. */
+  readonly n: number;
+  /** Byte offset of each column. */
+  readonly offsets: Readonly<Record<string, number>>;
+  /** Bytes per value of each column. */
+  readonly widths: Readonly<Record<string, number>>;
+}
+
+/** Largest number of bytes moved by one read or write call (positioned I/O takes at most 2 GiB at once). */
+const IO_CHUNK = 1 << 30;
+
+/** A scratch file of fixed-width columns (see the module description). Unchecked row ranges: callers stay in [0, n). */
+export class ColumnFile {
+  /** The layout (post it to workers, which {@link ColumnFile.open} it). */
+  readonly layout: ColumnFileLayout;
+  private fd: number | undefined;
+  private readonly owned: string | undefined;
+
+  private constructor(layout: ColumnFileLayout, fd: number, owned: string | undefined) {
+    this.layout = layout;
+    this.fd = fd;
+    this.owned = owned;
+  }
+
+  /**
+   * Creates a sparse file for `n` rows of the given columns (name → bytes per value) in a new private directory under
+   * `dir`; {@link ColumnFile.remove} deletes both.
+   *
+   * @throws {@link InputError} when the directory or file cannot be created.
+   */
+  static create(dir: string, columns: Readonly<Record<string, 1 | 4 | 8>>, n: number): ColumnFile {
+    let folder: string;
+    try {
+      folder = mkdtempSync(join(dir, "diffuse-scaling-"));
+    } catch (e) {
+      throw new InputError(`cannot create a scratch directory: ${(e as Error).message}`, dir);
+    }
+    const path = join(folder, "columns.bin");
+    const offsets: Record<string, number> = {};
+    const widths: Record<string, number> = {};
+    let size = 0;
+    for (const [name, width] of Object.entries(columns)) {
+      offsets[name] = size;
+      widths[name] = width;
+      // keep every column 8-byte aligned
+      size += Math.ceil((n * width) / 8) * 8;
+    }
+    let fd: number;
+    try {
+      fd = openSync(path, "w+");
+      ftruncateSync(fd, size);
+    } catch (e) {
+      rmSync(folder, { recursive: true, force: true });
+      throw new InputError(`cannot create a ${size}-byte scratch file: ${(e as Error).message}`, path);
+    }
+    return new ColumnFile({ path, n, offsets, widths }, fd, folder);
+  }
+
+  /** Opens an existing column file (in a worker) for reading and writing. */
+  static open(layout: ColumnFileLayout): ColumnFile {
+    return new ColumnFile(layout, openSync(layout.path, "r+"), undefined);
+  }
+
+  /** Reads rows [begin, begin + into.length) of column `name` into `into`. */
+  read(name: string, begin: number, into: ColumnArray): void {
+    this.io(name, begin, into, false);
+  }
+
+  /** Writes `from` to rows [begin, begin + from.length) of column `name`. */
+  write(name: string, begin: number, from: ColumnArray): void {
+    this.io(name, begin, from, true);
+  }
+
+  private io(name: string, begin: number, array: ColumnArray, writing: boolean): void {
+    const fd = this.fd;
+    if (fd === undefined) throw new RangeError(`column file ${this.layout.path} is closed`);
+    const width = this.layout.widths[name];
+    if (width !== array.BYTES_PER_ELEMENT) throw new RangeError(`column ${name} holds ${width}-byte values`);
+    const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+    const position = this.layout.offsets[name] + begin * width;
+    for (let done = 0; done < bytes.length;) {
+      const part = bytes.subarray(done, Math.min(bytes.length, done + IO_CHUNK));
+      const moved = writing
+        ? writeSync(fd, part, 0, part.length, position + done)
+        : readSync(fd, part, 0, part.length, position + done);
+      if (moved <= 0) throw new InputError(`short ${writing ? "write" : "read"} of column ${name}`, this.layout.path);
+      done += moved;
+    }
+  }
+
+  /** Closes the file (idempotent). */
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  /** Closes and deletes the file and its directory (only the creator deletes; idempotent). */
+  remove(): void {
+    this.close();
+    if (this.owned !== undefined) rmSync(this.owned, { recursive: true, force: true });
+  }
+}

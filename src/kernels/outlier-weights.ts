@@ -1,0 +1,92 @@
+/**
+ * The outlier step of joint refinement over a range of groups: DIALS `standard` outliers among the usable rows at the
+ * model's inverse scales, then every row's weight set to 1/σ² (usable rows) or 0 (outliers and unusable rows). Works on
+ * a view of the rows (resident columns, or a shard read from a scratch file) with per-range temporaries only, so it
+ * runs unchanged on paged observations and in parallel on disjoint shards.
+ *
+ * @packageDocumentation
+ */
+import { standardGroupedOutliersInRange } from "../framework/outlier-rejection.ts";
+import { inverseScalesInRange, type JointModelState } from "./joint-normal-equations.ts";
+
+/**
+ * The weight 1/σ² a row starts with: 0 (unusable) unless σ² > 0 and σ² and I are finite. A row is usable, and takes
+ * part in outlier rejection, exactly when this is positive.
+ */
+export function initialWeight(variance: number, intensity: number): number {
+  return variance > 0 && Number.isFinite(variance) && Number.isFinite(intensity) ? 1 / variance : 0;
+}
+
+/** Rows of a range of groups: row o at index o − rowOffset of the arrays; `groupStart` is absolute. */
+export interface OutlierWeightColumns {
+  /** CSR offsets (absolute rows). */
+  readonly groupStart: Int32Array;
+  /** Absolute row of index 0. @defaultValue 0 */
+  readonly rowOffset?: number;
+  /** Still of each row. */
+  readonly still: Int32Array;
+  /** Intensity of each row. */
+  readonly intensity: Float32Array;
+  /** Variance of each row. */
+  readonly variance: Float32Array;
+  /** Weight of each row (rewritten). */
+  readonly weight: Float32Array;
+  /** |q| of each row. */
+  readonly qMagnitude: Float32Array;
+}
+
+/** What {@link outlierWeightsInRange} found. */
+export interface OutlierWeightCounts {
+  /** Outlier rows. */
+  nOutliers: number;
+  /** Rows whose weight changed (0 exactly when the outlier set is the one the weights held before). */
+  nChanged: number;
+}
+
+/**
+ * Finds the outliers of groups [groupBegin, groupEnd) at the inverse scales of `state` and rewrites the weights of
+ * their rows. Unchecked.
+ */
+export function outlierWeightsInRange(
+  columns: OutlierWeightColumns,
+  state: JointModelState,
+  zmax: number,
+  groupBegin: number,
+  groupEnd: number,
+): OutlierWeightCounts {
+  const { groupStart } = columns;
+  const offset = columns.rowOffset ?? 0;
+  const lo = groupStart[groupBegin] - offset;
+  const hi = groupStart[groupEnd] - offset;
+  const m = hi - lo;
+  const still = columns.still.subarray(lo, hi);
+  const intensity = columns.intensity.subarray(lo, hi);
+  const variance = columns.variance.subarray(lo, hi);
+  const weight = columns.weight.subarray(lo, hi);
+  const g = new Float32Array(m);
+  inverseScalesInRange(state, still, columns.qMagnitude.subarray(lo, hi), 0, m, g);
+  const usable = new Uint8Array(m);
+  for (let t = 0; t < m; t++) usable[t] = initialWeight(variance[t], intensity[t]) > 0 ? 1 : 0;
+  const flags = new Uint8Array(m);
+  standardGroupedOutliersInRange(
+    groupStart,
+    intensity,
+    variance,
+    usable,
+    g,
+    zmax,
+    groupBegin,
+    groupEnd,
+    flags,
+    offset + lo,
+  );
+  let nOutliers = 0;
+  let nChanged = 0;
+  for (let t = 0; t < m; t++) {
+    const w = Math.fround(flags[t] !== 0 ? 0 : initialWeight(variance[t], intensity[t]));
+    nOutliers += flags[t];
+    if (w !== weight[t]) nChanged++;
+    weight[t] = w;
+  }
+  return { nOutliers, nChanged };
+}

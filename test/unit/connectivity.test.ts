@@ -1,0 +1,117 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
+import { analyseStillConnectivity } from "../../src/diffuse/connectivity.ts";
+import type { ScalingObservations } from "../../src/diffuse/scaling-observations.ts";
+import { pagedCopy, randomObservations, removePaged } from "../fixtures/windowed/observations.ts";
+
+const tmp = mkdtempSync(join(tmpdir(), "connectivity-test-"));
+afterAll(() => {
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Observations from groups of (still, weight) rows (rows sorted by still inside each group). */
+function grouped(nStills: number, groups: [number, number][][]): ScalingObservations {
+  const rows = groups.flat();
+  const groupStart = new Int32Array(groups.length + 1);
+  groups.forEach((g, h) => (groupStart[h + 1] = groupStart[h] + g.length));
+  const n = rows.length;
+  return {
+    n,
+    nStills,
+    nGroups: groups.length,
+    nBraggGroups: 0,
+    nBraggRows: 0,
+    groupStart,
+    rows: {
+      kind: "resident",
+      still: Int32Array.from(rows, (r) => r[0]),
+      intensity: new Float32Array(n).fill(10),
+      variance: new Float32Array(n).fill(1),
+      weight: Float32Array.from(rows, (r) => r[1]),
+      qMagnitude: new Float32Array(n).fill(0.2),
+    },
+    sourceRow: new Int32Array(0),
+    braggHkl: new Int32Array(0),
+    voxelIndex: Float64Array.from(groups, (_, h) => h),
+  };
+}
+
+describe("analyseStillConnectivity", () => {
+  // stills 0–1–2 linked through two groups, 3–4 through one; 5 only in a single-member group; 6 only with weight 0;
+  // the weight-0 row of still 3 in the first group does not link 3 to {0, 1, 2}
+  const obs = grouped(7, [
+    [
+      [0, 1],
+      [1, 1],
+      [3, 0],
+    ],
+    [
+      [1, 1],
+      [1, 1],
+      [2, 1],
+    ],
+    [
+      [3, 1],
+      [4, 1],
+      [6, 0],
+    ],
+    [[5, 1]],
+  ]);
+
+  it("keeps the largest component and reports stills without data and disconnected ones", () => {
+    const c = analyseStillConnectivity(obs);
+    expect(Array.from(c.included)).toEqual([0, 1, 2]);
+    expect(Array.from(c.disconnected)).toEqual([3, 4]);
+    expect(Array.from(c.withoutData)).toEqual([5, 6]);
+  });
+
+  it("equally large components: the one with the smallest still wins", () => {
+    const c = analyseStillConnectivity(
+      grouped(4, [
+        [
+          [2, 1],
+          [3, 1],
+        ],
+        [
+          [0, 1],
+          [1, 1],
+        ],
+      ]),
+    );
+    expect(Array.from(c.included)).toEqual([0, 1]);
+    expect(Array.from(c.disconnected)).toEqual([2, 3]);
+  });
+
+  it("paged observations give the resident result at any window size", () => {
+    for (const windowRows of [1, 2, 100]) {
+      const paged = pagedCopy(obs, tmp, windowRows);
+      try {
+        expect(analyseStillConnectivity(paged)).toEqual(analyseStillConnectivity(obs));
+      } finally {
+        removePaged(paged);
+      }
+    }
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1e6 }), fc.integer({ min: 1, max: 40 }), (seed, windowRows) => {
+        const { obs: random } = randomObservations(seed, {
+          nStills: 30,
+          nBraggGroups: 3,
+          nVoxels: 25,
+          maxGroupRows: 3,
+          unusable: 0.3,
+          outliers: 0.2,
+        });
+        const paged = pagedCopy(random, tmp, windowRows);
+        try {
+          expect(analyseStillConnectivity(paged)).toEqual(analyseStillConnectivity(random));
+        } finally {
+          removePaged(paged);
+        }
+      }),
+      { seed: 42, numRuns: 40 },
+    );
+  });
+});
