@@ -226,7 +226,9 @@ const PROBABILITY_POINTS = 400;
  * The residual summary of one observation kind, accumulated over three passes over the same residuals in the same
  * order (pass 1: count, mean, round 1 of the order statistics; pass 2: sum of squares about the mean, histogram,
  * round 2; pass 3: round 3), so nothing per residual is stored. The residuals are float32 values; sums are float64 in
- * pass order, i.e. exactly what one array of the residuals summed in order gives.
+ * pass order, i.e. exactly what one array of the residuals summed in order gives. With a capacity (resident
+ * observations, where memory per row is there anyway) pass 1 also keeps the residuals, and passes 2 and 3 replay them
+ * ({@link ResidualAccumulator.replay}) instead of recomputing them from the rows: the same values in the same order.
  */
 class ResidualAccumulator {
   /** Pass being accumulated (0, 1, 2). */
@@ -239,10 +241,17 @@ class ResidualAccumulator {
   private readonly bins = new Float64Array(HISTOGRAM_BINS);
   private readonly order = new Float32OrderStatistics();
   private ranks = new Float64Array(0);
+  private readonly kept: Float32Array | undefined;
+
+  /** @param capacity - Keep up to this many residuals of pass 1 for {@link ResidualAccumulator.replay}. */
+  constructor(capacity?: number) {
+    this.kept = capacity === undefined ? undefined : new Float32Array(capacity);
+  }
 
   /** Adds one residual (a float32 value) to the current pass. */
   add(d: number): void {
     if (this.pass === 0) {
+      if (this.kept !== undefined) this.kept[this.n] = d;
       this.n++;
       this.sum += d;
     } else if (this.pass === 1) {
@@ -250,6 +259,13 @@ class ResidualAccumulator {
       this.bins[Math.min(HISTOGRAM_BINS - 1, Math.max(0, Math.floor(((d + 6) / 12) * HISTOGRAM_BINS)))]++;
     }
     this.order.add(d);
+  }
+
+  /** Adds the residuals kept from pass 1 again, in their order (passes 2 and 3 of a replayable accumulator). */
+  replay(): void {
+    const kept = this.kept;
+    if (kept === undefined) throw new RangeError("no residuals were kept");
+    for (let i = 0; i < this.n; i++) this.add(kept[i]);
   }
 
   /** Ends the current pass. */
@@ -404,12 +420,21 @@ export function computeDiagnostics(
     qMin: Infinity,
     qMax: -Infinity,
   };
-  const residualsBragg = new ResidualAccumulator();
-  const residualsDiffuse = new ResidualAccumulator();
+  // resident rows: pass 1 keeps the residuals (4 bytes per row, as the rows themselves) for passes 2 and 3; paged
+  // rows: every pass recomputes them from the rows
+  const nBraggRows = obs.groupStart[obs.nBraggGroups];
+  const resident = obs.rows.kind === "resident";
+  const residualsBragg = new ResidualAccumulator(resident ? nBraggRows : undefined);
+  const residualsDiffuse = new ResidualAccumulator(resident ? obs.groupStart[obs.nGroups] - nBraggRows : undefined);
   for (let pass = 0; pass < 3; pass++) {
     // passes 2 and 3 only serve the residual summaries
     if (pass > 0 && residualsBragg.n + residualsDiffuse.n === 0) break;
-    residualPass(result, residualsBragg, residualsDiffuse, pass === 0 ? counts : undefined);
+    if (pass > 0 && resident) {
+      residualsBragg.replay();
+      residualsDiffuse.replay();
+    } else {
+      residualPass(result, residualsBragg, residualsDiffuse, pass === 0 ? counts : undefined);
+    }
     residualsBragg.endPass();
     residualsDiffuse.endPass();
   }
