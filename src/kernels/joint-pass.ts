@@ -216,6 +216,16 @@ export class ShardViews {
     this.p = p;
   }
 
+  /** The longest of a range over all shards (sizes this thread's buffers once). */
+  private largest(range: (k: number) => [number, number]): number {
+    let largest = 0;
+    for (let k = 0; k + 1 < this.p.shards.length; k++) {
+      const [a, e] = range(k);
+      largest = Math.max(largest, e - a);
+    }
+    return largest;
+  }
+
   /** Rows of shard k: [first, end) absolute. */
   private rowRange(k: number): [number, number] {
     const { groupStart } = this.p.columns;
@@ -231,11 +241,7 @@ export class ShardViews {
     const m = hi - lo;
     let b = this.rowBuffers;
     if (b === undefined || b.still.length < m) {
-      let largest = 0;
-      for (let j = 0; j + 1 < p.shards.length; j++) {
-        const [a, e] = this.rowRange(j);
-        largest = Math.max(largest, e - a);
-      }
+      const largest = this.largest((j) => this.rowRange(j));
       b = {
         still: new Int32Array(largest),
         intensity: new Float32Array(largest),
@@ -300,11 +306,7 @@ export class ShardViews {
     const m = hi - lo;
     let b = this.pairBuffers;
     if (b === undefined || b.still.length < m) {
-      let largest = 0;
-      for (let j = 0; j + 1 < p.shards.length; j++) {
-        const [a, e] = this.pairRange(j);
-        largest = Math.max(largest, e - a);
-      }
+      const largest = this.largest((j) => this.pairRange(j));
       b = { still: new Int32Array(largest), a: new Float64Array(largest), v: new Float64Array(largest) };
       this.pairBuffers = b;
     }

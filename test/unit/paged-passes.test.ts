@@ -5,7 +5,13 @@ import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ColumnFile } from "../../src/io/column-file.ts";
 import { InputError } from "../../src/errors.ts";
-import { forEachWindow, type PagedRows, type ResidentRows } from "../../src/diffuse/observation-windows.ts";
+import {
+  forEachWindow,
+  residentRows,
+  type PagedRows,
+  type ResidentRows,
+} from "../../src/diffuse/observation-windows.ts";
+import { pagedCopy, randomObservations } from "../fixtures/windowed/observations.ts";
 import { JointPassRunner, PassMode, type PassSource } from "../../src/kernels/joint-pass.ts";
 import type { JointAccumulation } from "../../src/kernels/joint-normal-equations.ts";
 import { seededRandom } from "../../src/kernels/random.ts";
@@ -16,55 +22,24 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** Random grouped rows (groups seen by up to 9 distinct stills, some rows twice per still, a few unusable rows). */
-function randomRows(nStills: number, nGroups: number, seed: number): { groupStart: Int32Array; rows: ResidentRows } {
-  const rand = seededRandom(seed);
-  const groupStart = [0];
-  const still: number[] = [];
-  const intensity: number[] = [];
-  const variance: number[] = [];
-  const q: number[] = [];
-  for (let h = 0; h < nGroups; h++) {
-    const members: number[] = [];
-    const m = 1 + Math.floor(rand() * 9);
-    for (let i = 0; i < m; i++) members.push(Math.floor(rand() * nStills));
-    const level = 40 + 100 * rand();
-    for (const s of members.sort((a, b) => a - b)) {
-      still.push(s);
-      // every 97th row a gross outlier
-      intensity.push((level * (0.6 + (s % 7) / 10) + 4 * (rand() - 0.5)) * (still.length % 97 === 5 ? 5 : 1));
-      variance.push(rand() < 0.03 ? 0 : 1 + rand());
-      q.push(0.05 + 0.4 * rand());
-    }
-    groupStart.push(still.length);
-  }
-  const variance32 = Float32Array.from(variance);
-  return {
-    groupStart: Int32Array.from(groupStart),
-    rows: {
-      kind: "resident",
-      still: Int32Array.from(still),
-      intensity: Float32Array.from(intensity),
-      variance: variance32,
-      weight: Float32Array.from(variance32, (v) => (v > 0 ? 1 / v : 0)),
-      qMagnitude: Float32Array.from(q),
-    },
-  };
-}
-
-/** The same rows in a scratch file. */
-function paged(rows: ResidentRows, windowRows: number): PagedRows {
-  const file = ColumnFile.create(
-    scratch,
-    { still: 4, intensity: 4, variance: 4, weight: 4, qMagnitude: 4 },
-    rows.still.length,
-  );
-  file.write("still", 0, rows.still);
-  file.write("intensity", 0, rows.intensity);
-  file.write("variance", 0, rows.variance);
-  file.write("weight", 0, rows.weight);
-  file.write("qMagnitude", 0, rows.qMagnitude);
-  return { kind: "paged", file, windowRows };
+/** Random grouped rows (up to 9 per group, several per still, some unusable) and the same rows in a scratch file. */
+function randomRows(
+  nStills: number,
+  nGroups: number,
+  seed: number,
+  windowRows: number,
+): { groupStart: Int32Array; rows: ResidentRows; pagedRows: PagedRows } {
+  const { obs } = randomObservations(seed, {
+    nStills,
+    nBraggGroups: 0,
+    nVoxels: nGroups,
+    maxGroupRows: 9,
+    unusable: 0.03,
+    outliers: 0,
+  });
+  const copy = pagedCopy(obs, scratch, windowRows);
+  if (copy.rows.kind !== "paged") throw new Error("not paged");
+  return { groupStart: obs.groupStart, rows: residentRows(obs), pagedRows: copy.rows };
 }
 
 function readWeights(rows: PagedRows): Float32Array {
@@ -133,8 +108,7 @@ describe("ColumnFile", () => {
 
 describe("forEachWindow over paged rows", () => {
   it("visits every group once, in order, in windows of whole groups, and writes back only what it is told", () => {
-    const { groupStart, rows } = randomRows(20, 700, 5);
-    const pagedRows = paged(rows, 100);
+    const { groupStart, rows, pagedRows } = randomRows(20, 700, 5, 100);
     const obs = { groupStart, nGroups: 700, rows: pagedRows };
     let next = 0;
     forEachWindow(
@@ -173,8 +147,7 @@ describe("joint passes over paged rows", () => {
   for (const threads of [1, 2]) {
     for (const precomputeSmoother of [true, false]) {
       it(`give the resident numbers bit for bit (${threads} thread(s), precomputed smoother ${precomputeSmoother})`, () => {
-        const { groupStart, rows } = randomRows(nStills, 3000, 23);
-        const pagedRows = paged(rows, 500);
+        const { groupStart, rows, pagedRows } = randomRows(nStills, 3000, 23, 500);
         const options = { threads, dense: true, lowRank: true, shardRows: 1500, precomputeSmoother };
         const resident: PassSource = { groupStart, ...rows };
         const a = new JointPassRunner(resident, nStills, smoother, options);
