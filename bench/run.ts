@@ -282,6 +282,7 @@ async function main(): Promise<void> {
       const paged = scale(`${name} paged`, dir, true, 2, ["--memory-limit", pagedLimitGiB]);
       const same = sameScales(join(work, "out", `${name}-t2`), join(work, "out", `${name} paged-t2`));
       paged.note = `--memory-limit ${pagedLimitGiB} GiB; scales.json ${same ? "identical" : "DIFFERENT"} (minus timings)`;
+      process.stdout.write(`${"".padEnd(28)} ↳ ${paged.note}\n`);
     }
     // 3. mdx2-style loop on the same binned data
     if (!skipMdx2) {

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,6 +26,51 @@ describe("diffuse-scale scale (CLI)", () => {
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(/nope\.expt/);
   });
+
+  it("a memory limit that is not a positive number exits 2 naming the option", () => {
+    for (const bad of ["0", "-1", "lots"]) {
+      const r = cli(["scale", "--expt", "a.expt", "--refl", "a.refl", "--memory-limit", bad, "--quiet"]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/--memory-limit must be a positive number/);
+    }
+  });
+
+  it.skipIf(!existsSync(sim))(
+    "--memory-limit below the observations' size pages them from --scratch-dir: same scales.json, no file left",
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), "scale-paged-"));
+      try {
+        const run = (out: string, extra: string[]) =>
+          cli([
+            "scale",
+            "--expt",
+            join(sim, "stills.expt"),
+            "--refl",
+            join(sim, "stills.refl"),
+            "--diffuse",
+            join(sim, "diffuse_binned.h5"),
+            "--out",
+            join(dir, out),
+            "--quiet",
+            ...extra,
+          ]);
+        const scratch = join(dir, "scratch");
+        mkdirSync(scratch);
+        expect(run("paged", ["--memory-limit", "0.0001", "--scratch-dir", scratch]).status).toBe(0);
+        expect(run("resident", []).status).toBe(0);
+        expect(readdirSync(scratch)).toEqual([]);
+        const scales = (out: string) => {
+          const doc = JSON.parse(readFileSync(join(dir, out, "scales.json"), "utf8")) as Record<string, unknown>;
+          delete doc.timings;
+          return doc;
+        };
+        expect(scales("paged")).toEqual(scales("resident"));
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    120_000,
+  );
 
   it.skipIf(!existsSync(sim))("an impossible smoother size exits 2 naming the allowed values", () => {
     const r = cli([
