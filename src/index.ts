@@ -71,6 +71,9 @@ export * from "./diffuse/inverse-scale-batches.ts";
 export * from "./diffuse/bragg-input.ts";
 export * from "./diffuse/diffuse-input.ts";
 export * from "./diffuse/joint-scaling-problem.ts";
+// the model state the kernels evaluate g = b·a(|q|) from (the refinement's `finalState`)
+export type { JointModelState } from "./kernels/joint-normal-equations.ts";
+export type { SmootherKernelState } from "./kernels/smoother-weights.ts";
 export * from "./diffuse/joint-refinement.ts";
 export * from "./diffuse/voxel-grid.ts";
 export * from "./diffuse/voxelize.ts";
