@@ -77,7 +77,10 @@ export interface ScaleDatasetOptions {
    * @defaultValue a quarter of the machine's memory
    */
   memoryLimitBytes?: number;
-  /** Directory of the scratch file of paged observations (removed when the job ends). @defaultValue `os.tmpdir()` */
+  /**
+   * Directory of the scratch file of paged observations (unlinked as soon as it is open: nothing is left behind).
+   * @defaultValue `os.tmpdir()`
+   */
   scratchDirectory?: string;
 }
 

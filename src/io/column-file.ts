@@ -1,11 +1,23 @@
 /**
  * A scratch file of fixed-width columns: each column's n values lie one after the other (column-major), so rows
  * [a, b) of a column are read or written with one positioned I/O call. It holds observation columns that do not fit
- * in memory (issue 5); its layout is plain data, so worker threads open the same file from it.
+ * in memory (issue 5). Its name is unlinked as soon as it is open (where the system allows it): the data live as long
+ * as the descriptor, so nothing is left behind however the process ends. Worker threads share the process's
+ * descriptors, so they read and write the same file through the descriptor in its (plain-data) layout.
  *
  * @packageDocumentation
  */
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  ftruncateSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  rmdirSync,
+  rmSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { InputError } from "../errors.ts";
 
@@ -14,8 +26,12 @@ export type ColumnArray = Int32Array | Float32Array | Float64Array | Uint8Array;
 
 /** Where every column of a {@link ColumnFile} lies (plain data: it can be posted to workers). */
 export interface ColumnFileLayout {
-  /** Path of the file. */
+  /** Path the file was created at (already unlinked where the system allows it). */
   readonly path: string;
+  /** The directory it was created in (siblings go there too). */
+  readonly directory: string;
+  /** The open file descriptor (process-wide: valid in every worker thread until the creator closes it). */
+  readonly fd: number;
   /** Rows per column. */
   readonly n: number;
   /** Byte offset of each column. */
@@ -32,11 +48,15 @@ export class ColumnFile {
   /** The layout (post it to workers, which {@link ColumnFile.open} it). */
   readonly layout: ColumnFileLayout;
   private fd: number | undefined;
-  private readonly owned: string | undefined;
+  /** Whether this object created the file (and closes its descriptor). */
+  private readonly creator: boolean;
+  /** The private directory still to delete (when the system did not let it go at creation), or undefined. */
+  private owned: string | undefined;
 
-  private constructor(layout: ColumnFileLayout, fd: number, owned: string | undefined) {
+  private constructor(layout: ColumnFileLayout, creator: boolean, owned: string | undefined) {
     this.layout = layout;
-    this.fd = fd;
+    this.fd = layout.fd;
+    this.creator = creator;
     this.owned = owned;
   }
 
@@ -71,12 +91,20 @@ export class ColumnFile {
       rmSync(folder, { recursive: true, force: true });
       throw new InputError(`cannot create a ${size}-byte scratch file: ${(e as Error).message}`, path);
     }
-    return new ColumnFile({ path, n, offsets, widths }, fd, folder);
+    let owned: string | undefined;
+    try {
+      unlinkSync(path);
+      rmdirSync(folder);
+    } catch {
+      // the system keeps the name of an open file (Windows): it goes in remove()
+      owned = folder;
+    }
+    return new ColumnFile({ path, directory: dir, fd, n, offsets, widths }, true, owned);
   }
 
-  /** Opens an existing column file (in a worker) for reading and writing. */
+  /** The file of a layout (in a worker thread): reads and writes through the creator's descriptor. */
   static open(layout: ColumnFileLayout): ColumnFile {
-    return new ColumnFile(layout, openSync(layout.path, "r+"), undefined);
+    return new ColumnFile(layout, false, undefined);
   }
 
   /** Reads rows [begin, begin + into.length) of column `name` into `into`. */
@@ -106,15 +134,16 @@ export class ColumnFile {
     }
   }
 
-  /** Closes the file (idempotent). */
+  /** Stops using the file (idempotent); the creator's {@link ColumnFile.remove} releases it. */
   close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
 
-  /** Closes and deletes the file and its directory (only the creator deletes; idempotent). */
+  /** Releases the file: the creator closes the descriptor (which frees the data) and deletes what is left (idempotent). */
   remove(): void {
-    this.close();
+    if (this.creator && this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
     if (this.owned !== undefined) rmSync(this.owned, { recursive: true, force: true });
+    this.owned = undefined;
   }
 }

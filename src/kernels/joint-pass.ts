@@ -30,7 +30,6 @@ import {
   inverseScalesInRange,
   symmetrizeUpper,
 } from "./joint-normal-equations.ts";
-import { dirname } from "node:path";
 import { ColumnFile, type ColumnFileLayout } from "../io/column-file.ts";
 import { forEachWindow, type PagedRows } from "../diffuse/observation-windows.ts";
 import { outlierWeightsInRange, type OutlierWeightCounts } from "./outlier-weights.ts";
@@ -587,8 +586,11 @@ export class JointPassRunner {
       const pagedPairs = "paged" in source;
       if (pagedPairs) {
         // beside the rows' file, in the same scratch directory
-        const scratch = dirname(dirname(source.paged.file.layout.path));
-        this.ownedCacheFile = ColumnFile.create(scratch, { pairStill: 4, pairA: 8, pairV: 8 }, nPairs);
+        this.ownedCacheFile = ColumnFile.create(
+          source.paged.file.layout.directory,
+          { pairStill: 4, pairA: 8, pairV: 8 },
+          nPairs,
+        );
       }
       cache = {
         pairStart,

@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, fstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -273,16 +273,20 @@ describe("paged grouping (rows in a scratch file)", () => {
     }).not.toThrow();
   });
 
-  it("removes the scratch file and its directory on release", () => {
+  it("keeps the scratch file unnamed (nothing to leave behind) and frees it on release", () => {
     const c = makeCase(6, 2, 10, 50, 10, 0);
-    const obs = buildScalingObservations(2, c.bragg, c.diffuse, tiny(8, 8, 2));
+    const dir = mkdtempSync(join(scratch, "release-"));
+    const obs = buildScalingObservations(2, c.bragg, c.diffuse, { ...tiny(8, 8, 2), scratchDirectory: dir });
     if (obs.rows.kind !== "paged") throw new Error("expected paged rows");
-    const path = obs.rows.file.layout.path;
-    expect(existsSync(path)).toBe(true);
-    expect(dirname(dirname(path))).toBe(scratch);
+    const { path, fd, directory } = obs.rows.file.layout;
+    expect(directory).toBe(dir);
+    expect(dirname(dirname(path))).toBe(dir);
+    // unlinked at creation: the open descriptor holds the data, the directory shows nothing
+    expect(readdirSync(dir)).toEqual([]);
+    expect(fstatSync(fd).size).toBeGreaterThan(0);
     releaseObservations(obs);
+    expect(() => fstatSync(fd)).toThrow();
     expect(existsSync(path)).toBe(false);
-    expect(existsSync(dirname(path))).toBe(false);
   });
 
   it("leaves no scratch file behind when grouping fails", () => {

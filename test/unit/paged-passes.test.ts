@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, fstatSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -75,7 +75,7 @@ function summary(acc: JointAccumulation): number[][] {
 }
 
 describe("ColumnFile", () => {
-  it("reads back what was written at any row offset and removes its directory", () => {
+  it("reads back what was written at any row offset, leaves no name behind and frees the data on remove", () => {
     const file = ColumnFile.create(scratch, { a: 4, b: 8, c: 1 }, 1001);
     const a = Float32Array.from({ length: 1001 }, (_, i) => i / 7);
     const b = Float64Array.from({ length: 500 }, (_, i) => Math.sqrt(i));
@@ -94,10 +94,23 @@ describe("ColumnFile", () => {
     expect(() => {
       file.read("a", 0, new Float64Array(1));
     }).toThrow(/4-byte/);
-    const folder = dirname(file.layout.path);
-    expect(existsSync(folder)).toBe(true);
+    // the name is gone at once: the descriptor holds the data until remove()
+    expect(existsSync(file.layout.path)).toBe(false);
+    expect(existsSync(dirname(file.layout.path))).toBe(false);
+    expect(fstatSync(file.layout.fd).size).toBeGreaterThanOrEqual(1001 * 13);
+    // a second handle on the layout (what a worker thread makes) shares the descriptor
+    const other = ColumnFile.open(file.layout);
+    const b3 = new Float64Array(2);
+    other.read("b", 501, b3);
+    expect(Array.from(b3)).toEqual([0, 1]);
+    other.close();
+    file.read("b", 502, b3.subarray(0, 1));
+    expect(b3[0]).toBe(1);
     file.remove();
-    expect(existsSync(folder)).toBe(false);
+    expect(() => fstatSync(file.layout.fd)).toThrow();
+    expect(() => {
+      file.read("a", 0, a2);
+    }).toThrow(/closed/);
   });
 
   it("names the directory it cannot create a scratch file in", () => {
