@@ -19,6 +19,22 @@ function cli(args: string[]) {
   });
 }
 
+/** `scale` on the tetragonal-40 fixture (Bragg + diffuse) into `out`, with extra options. */
+function scaleSim(out: string, extra: string[]): string[] {
+  return [
+    "scale",
+    "--expt",
+    join(sim, "stills.expt"),
+    "--refl",
+    join(sim, "stills.refl"),
+    "--diffuse",
+    join(sim, "diffuse_binned.h5"),
+    "--out",
+    out,
+    ...extra,
+  ];
+}
+
 describe("diffuse-scale scale (CLI)", () => {
   it("a missing input file exits 2 with one line on stderr", () => {
     const r = cli(["scale", "--expt", "nope.expt", "--refl", "nope.refl", "--out", join(tmpdir(), "never"), "--quiet"]);
@@ -40,20 +56,7 @@ describe("diffuse-scale scale (CLI)", () => {
     async () => {
       const dir = await mkdtemp(join(tmpdir(), "scale-paged-"));
       try {
-        const run = (out: string, extra: string[]) =>
-          cli([
-            "scale",
-            "--expt",
-            join(sim, "stills.expt"),
-            "--refl",
-            join(sim, "stills.refl"),
-            "--diffuse",
-            join(sim, "diffuse_binned.h5"),
-            "--out",
-            join(dir, out),
-            "--quiet",
-            ...extra,
-          ]);
+        const run = (out: string, extra: string[]) => cli(scaleSim(join(dir, out), ["--quiet", ...extra]));
         const scratch = join(dir, "scratch");
         mkdirSync(scratch);
         expect(run("paged", ["--memory-limit", "0.0001", "--scratch-dir", scratch]).status).toBe(0);
@@ -94,18 +97,7 @@ describe("diffuse-scale scale (CLI)", () => {
     async () => {
       const out = await mkdtemp(join(tmpdir(), "scale-"));
       try {
-        const r = cli([
-          "scale",
-          "--expt",
-          join(sim, "stills.expt"),
-          "--refl",
-          join(sim, "stills.refl"),
-          "--diffuse",
-          join(sim, "diffuse_binned.h5"),
-          "--out",
-          out,
-          "--json",
-        ]);
+        const r = cli(scaleSim(out, ["--json"]));
         expect(r.status).toBe(0);
         const printed = JSON.parse(r.stdout) as Record<string, unknown>;
         const scales = JSON.parse(readFileSync(join(out, "scales.json"), "utf8")) as Record<string, unknown>;

@@ -6,17 +6,11 @@ import { buildScalingObservations, type DiffuseInput } from "../../src/diffuse/s
 import { seededRandom } from "../../src/kernels/random.ts";
 import { choleskyFactorKernel, choleskySolveInPlace } from "../../src/solve/cholesky.ts";
 import { levenbergMarquardt } from "../../src/solve/levenberg-marquardt.ts";
+import { FIVE_POINT_KERNEL } from "../fixtures/kernels/five-point-smoother.ts";
 
 function smootherSetup(): JointSmootherSetup {
   return {
-    kernel: {
-      nValues: 5,
-      x0: 0,
-      spacing: 0.5 / 3,
-      sigma: 0.7,
-      nAverage: 3,
-      positions: Float64Array.from([-0.5, 0.5, 1.5, 2.5, 3.5]),
-    },
+    kernel: FIVE_POINT_KERNEL,
     qMin: 0,
     qMax: 0.5,
     initialValues: Float64Array.from([1, 0.95, 1.05, 1.0, 0.9]),

@@ -2,21 +2,19 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { buildScalingObservations } from "../../src/diffuse/scaling-observations.ts";
 import { JointScalingProblem, type JointSmootherSetup } from "../../src/diffuse/joint-scaling-problem.ts";
-import type { SmootherKernelState } from "../../src/kernels/smoother-weights.ts";
 import { passSourceOf } from "../../src/diffuse/joint-refinement.ts";
 import { residentRows } from "../../src/diffuse/observation-windows.ts";
+import { FIVE_POINT_KERNEL } from "../fixtures/kernels/five-point-smoother.ts";
 
 /** A 5-value smoother over [0, 0.5] (3 intervals), with DIALS's defaults (naverage 3, sigma 0.7). */
 function smootherSetup(values: number[]): JointSmootherSetup {
-  const kernel: SmootherKernelState = {
-    nValues: 5,
-    x0: 0,
-    spacing: 0.5 / 3,
-    sigma: 0.7,
-    nAverage: 3,
-    positions: Float64Array.from([-0.5, 0.5, 1.5, 2.5, 3.5]),
+  return {
+    kernel: FIVE_POINT_KERNEL,
+    qMin: 0,
+    qMax: 0.5,
+    initialValues: Float64Array.from(values),
+    restraintWeight: 7,
   };
-  return { kernel, qMin: 0, qMax: 0.5, initialValues: Float64Array.from(values), restraintWeight: 7 };
 }
 
 /** Independent residual vector: for every group, Ih = Σwg I/Σwg², r = I − g Ih (plain loops over the raw input). */

@@ -15,7 +15,7 @@ import { pagedCopy, randomObservations } from "../fixtures/windowed/observations
 import { JointPassRunner, PassMode, type PassSource } from "../../src/kernels/joint-pass.ts";
 import type { JointAccumulation } from "../../src/kernels/joint-normal-equations.ts";
 import { seededRandom } from "../../src/kernels/random.ts";
-import type { SmootherKernelState } from "../../src/kernels/smoother-weights.ts";
+import { FIVE_POINT_KERNEL } from "../fixtures/kernels/five-point-smoother.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "paged-passes-"));
 afterAll(() => {
@@ -48,14 +48,7 @@ function readWeights(rows: PagedRows): Float32Array {
   return out;
 }
 
-const kernel: SmootherKernelState = {
-  nValues: 5,
-  x0: 0,
-  spacing: 0.5 / 3,
-  sigma: 0.7,
-  nAverage: 3,
-  positions: Float64Array.from([-0.5, 0.5, 1.5, 2.5, 3.5]),
-};
+const kernel = FIVE_POINT_KERNEL;
 
 function bits(a: Float64Array | Float32Array | undefined): number[] {
   return a === undefined ? [] : Array.from(new Uint32Array(Float64Array.from(a).buffer));

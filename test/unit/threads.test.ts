@@ -13,7 +13,7 @@ import { buildScalingObservations, type DiffuseInput } from "../../src/diffuse/s
 import { computeShards, JointPassRunner, PassMode } from "../../src/kernels/joint-pass.ts";
 import { addLowRankToDense, type GroupedColumns } from "../../src/kernels/joint-normal-equations.ts";
 import { seededRandom } from "../../src/kernels/random.ts";
-import type { SmootherKernelState } from "../../src/kernels/smoother-weights.ts";
+import { FIVE_POINT_KERNEL } from "../fixtures/kernels/five-point-smoother.ts";
 
 const sim = fileURLToPath(new URL("../../../shared/fixtures/sim/tetragonal-40/", import.meta.url));
 
@@ -46,14 +46,7 @@ function randomColumns(nStills: number, nGroups: number, seed: number): GroupedC
   };
 }
 
-const kernel: SmootherKernelState = {
-  nValues: 5,
-  x0: 0,
-  spacing: 0.5 / 3,
-  sigma: 0.7,
-  nAverage: 3,
-  positions: Float64Array.from([-0.5, 0.5, 1.5, 2.5, 3.5]),
-};
+const kernel = FIVE_POINT_KERNEL;
 
 function sameBits(a: Float64Array | undefined, b: Float64Array | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
