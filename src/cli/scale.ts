@@ -80,7 +80,7 @@ export function registerScale(program: Command): void {
     .option(
       "--memory-limit <GiB>",
       "keep the grouped observations in memory up to this size; above it they are paged from a scratch file " +
-        "(default: half the machine's memory; results are identical either way)",
+        "(default: a quarter of the memory the process may use, container limits included; results are identical either way)",
       positiveNumber("--memory-limit"),
     )
     .option("--scratch-dir <dir>", "directory of the scratch file of paged observations (default: the system's temp)")

@@ -74,7 +74,7 @@ export interface ScaleDatasetOptions {
   /**
    * Grouped observations larger than this many bytes (20 per observation) are paged from a scratch file instead of
    * held in memory (inputs larger than memory); the results are bit-identical either way.
-   * @defaultValue a quarter of the machine's memory
+   * @defaultValue a quarter of the memory the process may use (`usableMemory()`: the machine's, or a container's limit)
    */
   memoryLimitBytes?: number;
   /**

@@ -198,14 +198,25 @@ function sortGroupsByStill(
   }
 }
 
+/**
+ * Memory this process may use: the machine's (`os.totalmem()`), or the limit of its control group (a container, a
+ * batch job: `process.constrainedMemory()`) when that is lower.
+ */
+export function usableMemory(): number {
+  const total = totalmem();
+  // 0, undefined (older Node 20 releases) or a huge value when unconstrained
+  const constrained: unknown = process.constrainedMemory();
+  return typeof constrained === "number" && constrained > 0 && constrained < total ? constrained : total;
+}
+
 /** Options of {@link buildScalingObservations}. */
 export interface BuildScalingObservationsOptions {
   /**
    * Memory the grouped row columns may take: when they need more ({@link BYTES_PER_OBSERVATION} bytes per
    * observation), they are paged from a scratch file in {@link BuildScalingObservationsOptions.scratchDirectory}
    * instead of held in memory (unless {@link BuildScalingObservationsOptions.paged} decides). It also sizes the
-   * windows and buffers of a paged build. @defaultValue a quarter of the machine's total memory (`os.totalmem() / 4`:
-   * grouping, the passes and the outputs need more than the columns alone)
+   * windows and buffers of a paged build. @defaultValue a quarter of the memory the process may use
+   * ({@link usableMemory}: grouping, the passes and the outputs need more than the columns alone)
    */
   memoryLimitBytes?: number;
   /** Directory in which a paged build creates its scratch file (in a private subdirectory). @defaultValue `os.tmpdir()` */
@@ -467,7 +478,7 @@ export function buildScalingObservations(
   const source = diffuse === undefined ? undefined : "chunks" in diffuse ? diffuse : singleChunkSource(diffuse);
   const nB = bragg?.still.length ?? 0;
   checkCapacity(nB + (source?.maxRows ?? 0));
-  const memoryLimit = options.memoryLimitBytes ?? totalmem() / 4;
+  const memoryLimit = options.memoryLimitBytes ?? usableMemory() / 4;
   if (!(memoryLimit > 0)) {
     throw new ConfigError(`buildScalingObservations: memoryLimitBytes must be positive, got ${memoryLimit}`);
   }

@@ -1,5 +1,5 @@
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { diffuseChunkSource, type BinnedPixelData } from "../../src/diffuse/diffuse-input.ts";
@@ -9,6 +9,7 @@ import {
   MAX_OBSERVATIONS,
   restrictToStills,
   singleChunkSource,
+  usableMemory,
   type BraggInput,
   type DiffuseChunkSource,
   type DiffuseInput,
@@ -187,6 +188,18 @@ describe("grouping diffuse rows from a chunked source", () => {
     expect(Array.from(hashed.voxelIndex)).toEqual(Array.from(table.voxelIndex, (v) => v + 2 ** 45));
     expect(Array.from(hashed.groupStart)).toEqual(Array.from(table.groupStart));
     expect(Array.from(residentRows(hashed).intensity)).toEqual(Array.from(residentRows(table).intensity));
+  });
+
+  it("takes the memory it may use from the machine, or from a lower control-group limit", () => {
+    const usable = usableMemory();
+    expect(usable).toBeGreaterThan(0);
+    expect(usable).toBeLessThanOrEqual(totalmem());
+    const constrained: unknown = process.constrainedMemory();
+    if (typeof constrained === "number" && constrained > 0 && constrained < totalmem()) {
+      expect(usable).toBe(constrained);
+    } else {
+      expect(usable).toBe(totalmem());
+    }
   });
 
   it("refuses a voxel outside the announced bounds and a still out of range", () => {
