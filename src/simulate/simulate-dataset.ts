@@ -35,6 +35,7 @@ import {
   beamJson,
   braggCandidates,
   detectorJson,
+  panelPlane,
   predictStill,
   referenceGeometry,
   type StillsGeometry,
@@ -221,10 +222,8 @@ function samplingWindow(geometry: StillsGeometry, dMin: number): [number, number
   const o = p.origin;
   const f = p.fastAxis;
   const s = p.slowAxis;
-  const nx = f[1] * s[2] - f[2] * s[1];
-  const ny = f[2] * s[0] - f[0] * s[2];
-  const nz = f[0] * s[1] - f[1] * s[0];
-  const dist = o[0] * nx + o[1] * ny + o[2] * nz;
+  const { normal, offset: dist } = panelPlane(p);
+  const [nx, ny, nz] = normal;
   const b = geometry.s0;
   const t = dist / (b[0] * nx + b[1] * ny + b[2] * nz);
   const cx = (t * b[0] - o[0]) * f[0] + (t * b[1] - o[1]) * f[1] + (t * b[2] - o[2]) * f[2];

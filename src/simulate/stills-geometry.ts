@@ -11,7 +11,7 @@
  *
  * @packageDocumentation
  */
-import type { Mat3, Vec3 } from "../io/geometry.ts";
+import { vec3Cross, vec3Dot, type Mat3, type Vec3 } from "../io/geometry.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 
 /** A flat detector panel (lab frame, mm) with the simple pixel ↔ mm mapping. */
@@ -197,6 +197,15 @@ export interface MosaicParameters {
 }
 
 /**
+ * The plane of a panel: its normal n = fast × slow (not normalised) and offset o·n, so that a lab point p lies on the
+ * panel plane when p·n = o·n.
+ */
+export function panelPlane(panel: SimulatedPanel): { normal: Vec3; offset: number } {
+  const normal = vec3Cross(panel.fastAxis, panel.slowAxis);
+  return { normal, offset: vec3Dot(panel.origin, normal) };
+}
+
+/**
  * Predicts the reflections of one still with |Δψ| < `maxDeltaPsi` that hit the panel (DIALS's stills Δψ
  * prediction; `entering` is always false for stills). With `mosaic`, also |Δψ| < d/domain + half_mosaicity/2 (rad),
  * the rule of DIALS's `NaveStillsReflectionPredictor`.
@@ -228,10 +237,8 @@ export function predictStill(
   const o = p.origin;
   const f = p.fastAxis;
   const s = p.slowAxis;
-  const nx = f[1] * s[2] - f[2] * s[1];
-  const ny = f[2] * s[0] - f[0] * s[2];
-  const nz = f[0] * s[1] - f[1] * s[0];
-  const on = o[0] * nx + o[1] * ny + o[2] * nz;
+  const { normal, offset: on } = panelPlane(p);
+  const [nx, ny, nz] = normal;
   const widthMm = p.imageSize[0] * p.pixelSize[0];
   const heightMm = p.imageSize[1] * p.pixelSize[1];
   const cand: number[] = [];
