@@ -7,11 +7,9 @@
  * InputError, or the v1 guards DisabledComponentAccess / ParameterLimitExceeded) on one line, naming the file where
  * the error concerns the file's content, or in a configuration whose every number is finite and in its domain.
  */
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { existsSync, writeFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, DisabledComponentAccess, InputError, ParameterLimitExceeded } from "../../src/errors.ts";
 import {
@@ -28,18 +26,12 @@ import {
   expectClean,
   mutationArb,
   withTimeout,
+  scratchDirectory,
 } from "./fuzz-harness.ts";
 
 const NAME = "model.json";
 const TYPED = [ConfigError, InputError, DisabledComponentAccess, ParameterLimitExceeded];
-const SCRATCH_ROOT = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(SCRATCH_ROOT, "fuzz-config-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const scratch = scratchDirectory("fuzz-config-");
 
 /** A configuration with every key set. */
 const FULL = {
@@ -205,15 +197,15 @@ describe("fuzzing the configuration reader", () => {
     // Byte-level mutations of the file text, through scaleDataset (the config is read first; a configuration that is
     // accepted then fails on the missing experiment list, which counts as "valid" for the config reader).
     const base = new TextEncoder().encode(JSON.stringify(FULL, null, 2));
-    const cfg = join(dir, NAME);
-    const expt = join(dir, "absent.expt");
+    const cfg = join(scratch(), NAME);
+    const expt = join(scratch(), "absent.expt");
     await fc.assert(
       fc.asyncProperty(mutationArb(0, 0), async (m) => {
         writeFileSync(cfg, applyMutation(base, m, [], []));
         const start = performance.now();
         try {
           await withTimeout(
-            scaleDataset({ exptPath: expt, reflPath: expt, configPath: cfg, outDir: join(dir, "out") }),
+            scaleDataset({ exptPath: expt, reflPath: expt, configPath: cfg, outDir: join(scratch(), "out") }),
             CASE_TIME_LIMIT_MS,
           );
           t.record("other", performance.now() - start, "scaleDataset succeeded without an experiment list");

@@ -4,11 +4,9 @@
  * {@link parseExperiments} in memory, and 4,000 byte-level mutations of the JSON text through
  * {@link readExperiments}. Every case must end in a typed {@link InputError} naming the file, or in a valid list.
  */
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseExperiments, readExperiments } from "../../src/io/expt.ts";
@@ -21,6 +19,7 @@ import {
   runCase,
   runCaseSync,
   type SwapSite,
+  scratchDirectory,
 } from "./fuzz-harness.ts";
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/expt/${name}`, import.meta.url));
@@ -29,14 +28,7 @@ const ROTATION = fixture("l-cysteine-11-integrated.expt");
 const SSX = fixture("ssx-cunir-integrated.expt");
 const NAME = "fuzzed.expt";
 
-const SCRATCH_ROOT = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(SCRATCH_ROOT, "fuzz-expt-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const scratch = scratchDirectory("fuzz-expt-");
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type PathStep = string | number;
@@ -164,7 +156,7 @@ function keySwapSites(b: Uint8Array): SwapSite[] {
 async function fuzzBytes(t: Tally, file: string, numRuns: number, seed: number): Promise<void> {
   const base = new Uint8Array(readFileSync(file));
   const swaps = keySwapSites(base);
-  const path = join(dir, NAME);
+  const path = join(scratch(), NAME);
   await fc.assert(
     fc.asyncProperty(mutationArb(0, swaps.length), async (m) => {
       writeFileSync(path, applyMutation(base, m, [], swaps));

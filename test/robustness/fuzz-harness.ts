@@ -5,8 +5,12 @@
  *
  * Not a test file itself (no `.test.ts` suffix): the `fuzz-*.test.ts` files import it.
  */
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import fc from "fast-check";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { InputError } from "../../src/errors.ts";
 import { isControl } from "../../src/io/printable.ts";
 
@@ -305,4 +309,25 @@ export async function runCase(t: Tally, file: string, read: () => Promise<unknow
     t.record(c.outcome, performance.now() - start, c.detail);
   }
   return true;
+}
+
+/** Scratch space of the fuzz tests: tmpfs when there is one (thousands of small writes), otherwise the OS temp dir. */
+const SCRATCH_ROOT = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+
+/**
+ * A private scratch directory for one test file: made before its tests, removed after them. Call it at the top level
+ * of the file; the returned function gives the directory inside the tests.
+ */
+export function scratchDirectory(prefix: string): () => string {
+  let dir: string | undefined;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(SCRATCH_ROOT, prefix));
+  });
+  afterAll(async () => {
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+  return () => {
+    if (dir === undefined) throw new Error("the scratch directory exists only while the tests run");
+    return dir;
+  };
 }

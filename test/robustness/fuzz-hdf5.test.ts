@@ -6,30 +6,30 @@
  * attributes have the wrong type, rank, shape or value (type swaps), written with h5wasm directly. Every case must end
  * in a typed {@link InputError} naming the file, or in a valid read, within the time limit and bounded memory.
  */
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError, InputError } from "../../src/errors.ts";
 import { readBinnedDiffuse, writeBinnedDiffuse, type BinnedDiffuseAttributes } from "../../src/io/binned-diffuse.ts";
 import { loadH5wasm } from "../../src/io/hdf5.ts";
-import { Tally, applyMutation, expectClean, findAll, mutationArb, runCase, type IntSite } from "./fuzz-harness.ts";
+import {
+  Tally,
+  applyMutation,
+  expectClean,
+  findAll,
+  mutationArb,
+  runCase,
+  type IntSite,
+  scratchDirectory,
+} from "./fuzz-harness.ts";
 
 const SIM = fileURLToPath(new URL("../../../shared/fixtures/sim/tetragonal-40/diffuse_binned.h5", import.meta.url));
-const SCRATCH_ROOT = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
 /** Row count of the small base files: an unusual value, so its 8-byte occurrences are the dataspace dimensions. */
 const N = 37;
 
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(SCRATCH_ROOT, "fuzz-h5-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const scratch = scratchDirectory("fuzz-h5-");
 
 const ATTRS: BinnedDiffuseAttributes = {
   ndiv: 2,
@@ -49,7 +49,7 @@ function rows(n: number) {
 }
 
 async function baseFile(name: string, compression: boolean): Promise<Uint8Array> {
-  const p = join(dir, name);
+  const p = join(scratch(), name);
   await writeBinnedDiffuse(p, rows(N), ATTRS, { compression, chunkRows: 16 });
   return new Uint8Array(readFileSync(p));
 }
@@ -98,7 +98,7 @@ function h5Sites(b: Uint8Array, nRows: number): IntSite[] {
 async function fuzz(t: Tally, base: Uint8Array, nRows: number, numRuns: number, seed: number): Promise<void> {
   const ints = h5Sites(base, nRows);
   expect(ints.length).toBeGreaterThan(5);
-  const path = join(dir, "case.h5");
+  const path = join(scratch(), "case.h5");
   await fc.assert(
     fc.asyncProperty(mutationArb(ints.length, 0), async (m) => {
       writeFileSync(path, applyMutation(base, m, ints, []));
@@ -358,7 +358,7 @@ describe("fuzzing the binned-diffuse HDF5 reader", () => {
   it("type swaps: wrong dtypes, ranks, shapes, row counts and attributes are typed errors naming the field", async () => {
     const h5 = await loadH5wasm();
     for (const v of VARIANTS) {
-      const path = join(dir, `variant-${v.name.replace(/\W+/g, "-")}.h5`);
+      const path = join(scratch(), `variant-${v.name.replace(/\W+/g, "-")}.h5`);
       const f = new h5.File(path, "w");
       v.build(f);
       f.close();
@@ -375,9 +375,9 @@ describe("fuzzing the binned-diffuse HDF5 reader", () => {
   });
 
   it("a missing file, a directory and a non-HDF5 file are InputErrors; a bad path argument a ConfigError", async () => {
-    await expect(readBinnedDiffuse(join(dir, "nope.h5"))).rejects.toThrow(/nope\.h5: file not found/);
-    await expect(readBinnedDiffuse(dir)).rejects.toThrow(/not a regular file/);
-    const txt = join(dir, "text.h5");
+    await expect(readBinnedDiffuse(join(scratch(), "nope.h5"))).rejects.toThrow(/nope\.h5: file not found/);
+    await expect(readBinnedDiffuse(scratch())).rejects.toThrow(/not a regular file/);
+    const txt = join(scratch(), "text.h5");
     writeFileSync(txt, "not hdf5\n");
     await expect(readBinnedDiffuse(txt)).rejects.toBeInstanceOf(InputError);
     await expect(readBinnedDiffuse("")).rejects.toBeInstanceOf(ConfigError);

@@ -4,11 +4,9 @@
  * written to a scratch file and read back. Every case must end in a typed {@link InputError} naming the file, or in
  * a valid table, within the per-case time limit and with bounded memory.
  */
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readReflections } from "../../src/io/refl-read.ts";
@@ -24,21 +22,13 @@ import {
   runCase,
   type IntSite,
   type SwapSite,
+  scratchDirectory,
 } from "./fuzz-harness.ts";
 
 const CYS = fileURLToPath(new URL("../fixtures/refl/l_cysteine_11_integrated.refl", import.meta.url));
 const SIM = fileURLToPath(new URL("../../../shared/fixtures/sim/tetragonal-40/stills.refl", import.meta.url));
 
-/** Scratch space: tmpfs when there is one (10,000 small writes), otherwise the OS temp dir. */
-const SCRATCH_ROOT = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
-
-let dir: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(SCRATCH_ROOT, "fuzz-refl-"));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const scratch = scratchDirectory("fuzz-refl-");
 
 /**
  * Offsets of every MessagePack header's length/value field (the "length lies") in a valid file, found by walking its
@@ -158,7 +148,7 @@ async function allTypesFile(): Promise<Uint8Array> {
     bytes.set(r, offsets[i]);
   });
   t.setColumn("shoebox", { type: "Shoebox<>", data: { offsets, bytes } });
-  const p = join(dir, "all-types.refl");
+  const p = join(scratch(), "all-types.refl");
   await writeReflections(p, t);
   return readFileSync(p);
 }
@@ -169,7 +159,7 @@ async function simRowsFile(): Promise<Uint8Array | undefined> {
   const full = await readReflections(SIM);
   const sel = new Uint8Array(full.nrows);
   sel.fill(1, 0, 8);
-  const p = join(dir, "sim-rows.refl");
+  const p = join(scratch(), "sim-rows.refl");
   await writeReflections(p, full.select(sel));
   return readFileSync(p);
 }
@@ -177,7 +167,7 @@ async function simRowsFile(): Promise<Uint8Array | undefined> {
 async function fuzz(t: Tally, base: Uint8Array, numRuns: number, seed: number): Promise<void> {
   const ints = msgpackSites(base);
   const swaps = typeSwapSites(base);
-  const path = join(dir, "case.refl");
+  const path = join(scratch(), "case.refl");
   await fc.assert(
     fc.asyncProperty(mutationArb(ints.length, swaps.length), async (m) => {
       writeFileSync(path, applyMutation(base, m, ints, swaps));
