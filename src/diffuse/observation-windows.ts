@@ -94,14 +94,19 @@ export function windowEnd(groupStart: Int32Array, h: number, groupEnd: number, w
   return e;
 }
 
-/** Reads the columns of rows [rowBegin, rowEnd) of a paged file into `buffers` (resized views). */
+/**
+ * Reads the columns of rows [rowBegin, rowEnd) of a paged file into the start of `buffers`.
+ *
+ * @param names - The columns to read. @defaultValue all five
+ */
 export function readWindowColumns(
   file: ColumnFile,
   rowBegin: number,
   rowEnd: number,
   buffers: Record<RowColumnName, Int32Array | Float32Array>,
+  names: readonly RowColumnName[] = COLUMNS,
 ): void {
-  for (const name of COLUMNS) file.read(name, rowBegin, buffers[name].subarray(0, rowEnd - rowBegin));
+  for (const name of names) file.read(name, rowBegin, buffers[name].subarray(0, rowEnd - rowBegin));
 }
 
 /**

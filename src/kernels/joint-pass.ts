@@ -31,7 +31,12 @@ import {
   symmetrizeUpper,
 } from "./joint-normal-equations.ts";
 import { ColumnFile, type ColumnFileLayout } from "../io/column-file.ts";
-import { forEachWindow, type PagedRows } from "../diffuse/observation-windows.ts";
+import {
+  forEachWindow,
+  readWindowColumns,
+  type PagedRows,
+  type RowColumnName,
+} from "../diffuse/observation-windows.ts";
 import { outlierWeightsInRange, type OutlierWeightCounts } from "./outlier-weights.ts";
 import type { SmootherKernelState } from "./smoother-weights.ts";
 import { siblingWorkerEntry, SyncWorkerPool } from "./worker-pool.ts";
@@ -82,6 +87,10 @@ export function computeShards(groupStart: Int32Array, targetRows: number): Int32
   if (cuts[cuts.length - 1] !== nGroups) cuts.push(nGroups);
   return Int32Array.from(cuts);
 }
+
+/** The row columns a paged shard is read with: all of them for the outlier pass, the others without variances. */
+const ROWS_WITH_VARIANCE: readonly RowColumnName[] = ["still", "intensity", "variance", "weight", "qMagnitude"];
+const ROWS_WITHOUT_VARIANCE: readonly RowColumnName[] = ["still", "intensity", "weight", "qMagnitude"];
 
 /** Largest number of shards a pass is cut into (more only costs synchronisation: each shard is one ordered turn). */
 export const MAX_SHARDS = 128;
@@ -207,7 +216,13 @@ export class ShardViews {
   private rowFile: ColumnFile | undefined;
   private cacheFile: ColumnFile | undefined;
   private rowBuffers:
-    | { still: Int32Array; intensity: Float32Array; variance: Float32Array; weight: Float32Array; q: Float32Array }
+    | {
+        still: Int32Array;
+        intensity: Float32Array;
+        variance: Float32Array;
+        weight: Float32Array;
+        qMagnitude: Float32Array;
+      }
     | undefined;
   private pairBuffers: { still: Int32Array; a: Float64Array; v: Float64Array } | undefined;
 
@@ -231,8 +246,11 @@ export class ShardViews {
     return [groupStart[this.p.shards[k]], groupStart[this.p.shards[k + 1]]];
   }
 
-  /** The columns of shard k (a view starting at the shard's first row when paged). */
-  columns(k: number): PassColumns {
+  /**
+   * The columns of shard k (a view starting at the shard's first row when paged; paged variances are read only when
+   * asked for: the outlier pass is the one that needs them).
+   */
+  columns(k: number, withVariance = false): PassColumns {
     const p = this.p;
     if (p.rowFile === undefined) return p.columns;
     this.rowFile ??= ColumnFile.open(p.rowFile);
@@ -246,21 +264,16 @@ export class ShardViews {
         intensity: new Float32Array(largest),
         variance: new Float32Array(largest),
         weight: new Float32Array(largest),
-        q: new Float32Array(largest),
+        qMagnitude: new Float32Array(largest),
       };
       this.rowBuffers = b;
     }
+    readWindowColumns(this.rowFile, lo, hi, b, withVariance ? ROWS_WITH_VARIANCE : ROWS_WITHOUT_VARIANCE);
     const still = b.still.subarray(0, m);
     const intensity = b.intensity.subarray(0, m);
-    const variance = b.variance.subarray(0, m);
+    const variance = b.variance.subarray(0, withVariance ? m : 0);
     const weight = b.weight.subarray(0, m);
-    const qMagnitude = b.q.subarray(0, m);
-    const file = this.rowFile;
-    file.read("still", lo, still);
-    file.read("intensity", lo, intensity);
-    file.read("variance", lo, variance);
-    file.read("weight", lo, weight);
-    file.read("qMagnitude", lo, qMagnitude);
+    const qMagnitude = b.qMagnitude.subarray(0, m);
     const smoother = p.smoother;
     return {
       groupStart: p.columns.groupStart,
@@ -375,7 +388,7 @@ export function computeShard(
   clearJointAccumulation(partial);
   const kf = p.values.length > 0 ? p.values.length - 1 : 0;
   if (mode === PassMode.outlierWeights) {
-    const columns = views.columns(k);
+    const columns = views.columns(k, true);
     const counts = outlierWeightsInRange(columns, stateOf(p), p.zmax[0], p.shards[k], p.shards[k + 1]);
     views.storeWeights(k, columns);
     partial.objective = counts.nChanged;
