@@ -8,7 +8,7 @@
  *
  * @packageDocumentation
  */
-import type { ColumnFile } from "../io/column-file.ts";
+import { ColumnFile } from "../io/column-file.ts";
 
 /** The row columns of scaling observations. */
 export type RowColumnName = "still" | "intensity" | "variance" | "weight" | "qMagnitude";
@@ -84,7 +84,38 @@ export interface ForEachWindowOptions {
   write?: readonly RowColumnName[];
 }
 
-const COLUMNS: readonly RowColumnName[] = ["still", "intensity", "variance", "weight", "qMagnitude"];
+/** Every row column, in the order of the scratch file. */
+export const ROW_COLUMN_NAMES: readonly RowColumnName[] = ["still", "intensity", "variance", "weight", "qMagnitude"];
+
+/** Buffers of every row column (a window's, a shard's, or rows being grouped). */
+export interface RowColumnBuffers {
+  /** Still of each row. */
+  still: Int32Array;
+  /** Intensity of each row. */
+  intensity: Float32Array;
+  /** Variance of each row. */
+  variance: Float32Array;
+  /** Weight of each row. */
+  weight: Float32Array;
+  /** |q| of each row. */
+  qMagnitude: Float32Array;
+}
+
+/** Zeroed buffers of every row column for `n` rows. */
+export function rowColumnBuffers(n: number): RowColumnBuffers {
+  return {
+    still: new Int32Array(n),
+    intensity: new Float32Array(n),
+    variance: new Float32Array(n),
+    weight: new Float32Array(n),
+    qMagnitude: new Float32Array(n),
+  };
+}
+
+/** Creates the scratch file of `n` paged rows: every row column, 4 bytes per value (see {@link PagedRows}). */
+export function createRowFile(directory: string, n: number): ColumnFile {
+  return ColumnFile.create(directory, { still: 4, intensity: 4, variance: 4, weight: 4, qMagnitude: 4 }, n);
+}
 
 /** The group after the last one of the window starting at `h` (≥ h + 1): whole groups up to `windowRows` rows. */
 export function windowEnd(groupStart: Int32Array, h: number, groupEnd: number, windowRows: number): number {
@@ -103,8 +134,8 @@ export function readWindowColumns(
   file: ColumnFile,
   rowBegin: number,
   rowEnd: number,
-  buffers: Record<RowColumnName, Int32Array | Float32Array>,
-  names: readonly RowColumnName[] = COLUMNS,
+  buffers: RowColumnBuffers,
+  names: readonly RowColumnName[] = ROW_COLUMN_NAMES,
 ): void {
   for (const name of names) file.read(name, rowBegin, buffers[name].subarray(0, rowEnd - rowBegin));
 }
@@ -143,13 +174,7 @@ export function forEachWindow(
     largest = Math.max(largest, groupStart[e] - groupStart[h]);
     h = e;
   }
-  const buffers = {
-    still: new Int32Array(largest),
-    intensity: new Float32Array(largest),
-    variance: new Float32Array(largest),
-    weight: new Float32Array(largest),
-    qMagnitude: new Float32Array(largest),
-  };
+  const buffers = rowColumnBuffers(largest);
   const write = options.write ?? [];
   for (let h = groupBegin; h < groupEnd;) {
     const e = windowEnd(groupStart, h, groupEnd, rows.windowRows);

@@ -15,16 +15,19 @@
  */
 import { tmpdir, totalmem } from "node:os";
 import { ConfigError } from "../errors.ts";
-import { ColumnFile } from "../io/column-file.ts";
+import type { ColumnFile } from "../io/column-file.ts";
 import { sharedFloat32, sharedInt32 } from "../kernels/joint-pass.ts";
 import { initialWeight } from "../kernels/outlier-weights.ts";
 import { countVoxels, voxelId, type VoxelSlots } from "./voxel-slots.ts";
 import {
+  createRowFile,
   readWindowColumns,
+  ROW_COLUMN_NAMES,
+  rowColumnBuffers,
   windowEnd,
   type PagedRows,
   type ResidentRows,
-  type RowColumnName,
+  type RowColumnBuffers,
 } from "./observation-windows.ts";
 
 /** Bragg observations before grouping (already filtered and partiality-corrected). */
@@ -266,15 +269,6 @@ function checkCount(name: string, value: number | undefined): void {
   }
 }
 
-/** The row columns of grouped observations being written (weights included). */
-interface RowColumns {
-  still: Int32Array;
-  intensity: Float32Array;
-  variance: Float32Array;
-  weight: Float32Array;
-  qMagnitude: Float32Array;
-}
-
 /** Diffuse rows as placed in their bucket (source order), with each row's dense voxel id. */
 interface PlacedRows {
   still: Int32Array;
@@ -295,20 +289,6 @@ function placedRows(n: number): PlacedRows {
   };
 }
 
-/** Row-column buffers for `n` rows. */
-function rowColumns(n: number): RowColumns {
-  return {
-    still: new Int32Array(n),
-    intensity: new Float32Array(n),
-    variance: new Float32Array(n),
-    weight: new Float32Array(n),
-    qMagnitude: new Float32Array(n),
-  };
-}
-
-/** The columns of a paged scratch file. */
-const ROW_COLUMNS: readonly RowColumnName[] = ["still", "intensity", "variance", "weight", "qMagnitude"];
-
 /**
  * Where grouping writes its rows: the final columns in memory, or a scratch file (paged). Placement puts each
  * bucket's rows (source order, with voxel ids) in the bucket's slot range; ordering then reads a bucket back and
@@ -320,14 +300,14 @@ interface RowStore {
   /** Reads placed rows [begin, begin + m) into `into` (a copy). */
   get(begin: number, m: number, into: PlacedRows): void;
   /** Columns to write final rows [t, t + m) into, at local index 0 (valid until {@link RowStore.commit}). */
-  target(t: number, m: number): RowColumns;
+  target(t: number, m: number): RowColumnBuffers;
   /** Makes the rows written through {@link RowStore.target} final. */
   commit(t: number, m: number): void;
 }
 
 /** The final columns in memory (`SharedArrayBuffer`s); placement keeps voxel ids in the weight column's bytes. */
 class ResidentStore implements RowStore {
-  readonly columns: RowColumns;
+  readonly columns: RowColumnBuffers;
   private readonly voxel: Int32Array;
 
   constructor(n: number) {
@@ -359,7 +339,7 @@ class ResidentStore implements RowStore {
     into.voxel.set(this.voxel.subarray(begin, begin + m));
   }
 
-  target(t: number, m: number): RowColumns {
+  target(t: number, m: number): RowColumnBuffers {
     const c = this.columns;
     return {
       still: c.still.subarray(t, t + m),
@@ -378,7 +358,7 @@ class ResidentStore implements RowStore {
 /** The row columns of a scratch file; placement keeps voxel ids in the weight column. Buffers grow as needed. */
 class PagedStore implements RowStore {
   readonly file: ColumnFile;
-  private buffer: RowColumns = rowColumns(0);
+  private buffer: RowColumnBuffers = rowColumnBuffers(0);
 
   constructor(file: ColumnFile) {
     this.file = file;
@@ -402,8 +382,8 @@ class PagedStore implements RowStore {
     f.read("weight", begin, into.voxel.subarray(0, m));
   }
 
-  target(_t: number, m: number): RowColumns {
-    if (this.buffer.still.length < m) this.buffer = rowColumns(m);
+  target(_t: number, m: number): RowColumnBuffers {
+    if (this.buffer.still.length < m) this.buffer = rowColumnBuffers(m);
     const b = this.buffer;
     return {
       still: b.still.subarray(0, m),
@@ -416,17 +396,12 @@ class PagedStore implements RowStore {
 
   commit(t: number, m: number): void {
     const b = this.buffer;
-    for (const name of ROW_COLUMNS) this.file.write(name, t, b[name].subarray(0, m));
+    for (const name of ROW_COLUMN_NAMES) this.file.write(name, t, b[name].subarray(0, m));
   }
 }
 
-/** Creates the scratch file of `n` paged rows (4-byte columns). */
-function createRowFile(directory: string, n: number): ColumnFile {
-  return ColumnFile.create(directory, { still: 4, intensity: 4, variance: 4, weight: 4, qMagnitude: 4 }, n);
-}
-
 /** Sets the initial weight of rows [0, m) of `c`. */
-function setWeights(c: RowColumns, m: number): void {
+function setWeights(c: RowColumnBuffers, m: number): void {
   for (let j = 0; j < m; j++) c.weight[j] = initialWeight(c.variance[j], c.intensity[j]);
 }
 
@@ -439,7 +414,7 @@ function groupBraggRows(
   ids: Int32Array,
   groupStart: Int32Array,
   nBraggGroups: number,
-  c: RowColumns,
+  c: RowColumnBuffers,
   sourceRow: Int32Array,
 ): void {
   const nB = ids.length;
@@ -746,7 +721,7 @@ function orderBucket(
   voxelBegin: number,
   voxelEnd: number,
   counts: Int32Array,
-  dst: RowColumns,
+  dst: RowColumnBuffers,
   scratch: BucketScratch,
 ): number {
   const { next, localStart, keptVoxel } = scratch;
@@ -844,7 +819,7 @@ interface CompactState {
  */
 function compactGroups(
   obs: ScalingObservations,
-  w: RowColumns,
+  w: RowColumnBuffers,
   rowBegin: number,
   outBase: number,
   h0: number,
@@ -906,7 +881,7 @@ export function restrictToStills(obs: ScalingObservations, remap: Int32Array, nS
       largest = Math.max(largest, groupStart[e] - groupStart[h]);
       h = e;
     }
-    const buffers = rowColumns(largest);
+    const buffers = rowColumnBuffers(largest);
     // windows are read ahead of the output cursor and groupStart is rewritten only below the current group
     for (let h = 0; h < obs.nGroups;) {
       const e = windowEnd(groupStart, h, obs.nGroups, rows.windowRows);
@@ -914,7 +889,7 @@ export function restrictToStills(obs: ScalingObservations, remap: Int32Array, nS
       readWindowColumns(rows.file, rowBegin, groupStart[e], buffers);
       const outBase = state.t;
       compactGroups(obs, buffers, rowBegin, outBase, h, e, remap, state);
-      for (const name of ROW_COLUMNS) rows.file.write(name, outBase, buffers[name].subarray(0, state.t - outBase));
+      for (const name of ROW_COLUMN_NAMES) rows.file.write(name, outBase, buffers[name].subarray(0, state.t - outBase));
       h = e;
     }
   }

@@ -34,8 +34,10 @@ import { ColumnFile, type ColumnFileLayout } from "../io/column-file.ts";
 import {
   forEachWindow,
   readWindowColumns,
+  ROW_COLUMN_NAMES,
+  rowColumnBuffers,
   type PagedRows,
-  type RowColumnName,
+  type RowColumnBuffers,
 } from "../diffuse/observation-windows.ts";
 import { outlierWeightsInRange, type OutlierWeightCounts } from "./outlier-weights.ts";
 import type { SmootherKernelState } from "./smoother-weights.ts";
@@ -89,8 +91,7 @@ export function computeShards(groupStart: Int32Array, targetRows: number): Int32
 }
 
 /** The row columns a paged shard is read with: all of them for the outlier pass, the others without variances. */
-const ROWS_WITH_VARIANCE: readonly RowColumnName[] = ["still", "intensity", "variance", "weight", "qMagnitude"];
-const ROWS_WITHOUT_VARIANCE: readonly RowColumnName[] = ["still", "intensity", "weight", "qMagnitude"];
+const ROWS_WITHOUT_VARIANCE = ROW_COLUMN_NAMES.filter((name) => name !== "variance");
 
 /** Largest number of shards a pass is cut into (more only costs synchronisation: each shard is one ordered turn). */
 export const MAX_SHARDS = 128;
@@ -215,15 +216,7 @@ export class ShardViews {
   private readonly p: JointPassPayload;
   private rowFile: ColumnFile | undefined;
   private cacheFile: ColumnFile | undefined;
-  private rowBuffers:
-    | {
-        still: Int32Array;
-        intensity: Float32Array;
-        variance: Float32Array;
-        weight: Float32Array;
-        qMagnitude: Float32Array;
-      }
-    | undefined;
+  private rowBuffers: RowColumnBuffers | undefined;
   private pairBuffers: { still: Int32Array; a: Float64Array; v: Float64Array } | undefined;
 
   constructor(p: JointPassPayload) {
@@ -258,17 +251,10 @@ export class ShardViews {
     const m = hi - lo;
     let b = this.rowBuffers;
     if (b === undefined || b.still.length < m) {
-      const largest = this.largest((j) => this.rowRange(j));
-      b = {
-        still: new Int32Array(largest),
-        intensity: new Float32Array(largest),
-        variance: new Float32Array(largest),
-        weight: new Float32Array(largest),
-        qMagnitude: new Float32Array(largest),
-      };
+      b = rowColumnBuffers(this.largest((j) => this.rowRange(j)));
       this.rowBuffers = b;
     }
-    readWindowColumns(this.rowFile, lo, hi, b, withVariance ? ROWS_WITH_VARIANCE : ROWS_WITHOUT_VARIANCE);
+    readWindowColumns(this.rowFile, lo, hi, b, withVariance ? ROW_COLUMN_NAMES : ROWS_WITHOUT_VARIANCE);
     const still = b.still.subarray(0, m);
     const intensity = b.intensity.subarray(0, m);
     const variance = b.variance.subarray(0, withVariance ? m : 0);
