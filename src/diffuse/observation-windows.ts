@@ -125,6 +125,22 @@ export function windowEnd(groupStart: Int32Array, h: number, groupEnd: number, w
   return e;
 }
 
+/** Rows of the largest window of groups [groupBegin, groupEnd) (what a window's buffers must hold). */
+export function largestWindow(
+  groupStart: Int32Array,
+  groupBegin: number,
+  groupEnd: number,
+  windowRows: number,
+): number {
+  let largest = 0;
+  for (let h = groupBegin; h < groupEnd;) {
+    const e = windowEnd(groupStart, h, groupEnd, windowRows);
+    largest = Math.max(largest, groupStart[e] - groupStart[h]);
+    h = e;
+  }
+  return largest;
+}
+
 /**
  * Reads the columns of rows [rowBegin, rowEnd) of a paged file into the start of `buffers`.
  *
@@ -168,13 +184,7 @@ export function forEachWindow(
     });
     return;
   }
-  let largest = 0;
-  for (let h = groupBegin; h < groupEnd;) {
-    const e = windowEnd(groupStart, h, groupEnd, rows.windowRows);
-    largest = Math.max(largest, groupStart[e] - groupStart[h]);
-    h = e;
-  }
-  const buffers = rowColumnBuffers(largest);
+  const buffers = rowColumnBuffers(largestWindow(groupStart, groupBegin, groupEnd, rows.windowRows));
   const write = options.write ?? [];
   for (let h = groupBegin; h < groupEnd;) {
     const e = windowEnd(groupStart, h, groupEnd, rows.windowRows);

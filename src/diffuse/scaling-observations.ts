@@ -21,6 +21,7 @@ import { initialWeight } from "../kernels/outlier-weights.ts";
 import { countVoxels, voxelId, type VoxelSlots } from "./voxel-slots.ts";
 import {
   createRowFile,
+  largestWindow,
   readWindowColumns,
   ROW_COLUMN_NAMES,
   rowColumnBuffers,
@@ -875,13 +876,7 @@ export function restrictToStills(obs: ScalingObservations, remap: Int32Array, nS
   if (rows.kind === "resident") {
     compactGroups(obs, rows, 0, 0, 0, obs.nGroups, remap, state);
   } else {
-    let largest = 0;
-    for (let h = 0; h < obs.nGroups;) {
-      const e = windowEnd(groupStart, h, obs.nGroups, rows.windowRows);
-      largest = Math.max(largest, groupStart[e] - groupStart[h]);
-      h = e;
-    }
-    const buffers = rowColumnBuffers(largest);
+    const buffers = rowColumnBuffers(largestWindow(groupStart, 0, obs.nGroups, rows.windowRows));
     // windows are read ahead of the output cursor and groupStart is rewritten only below the current group
     for (let h = 0; h < obs.nGroups;) {
       const e = windowEnd(groupStart, h, obs.nGroups, rows.windowRows);
