@@ -27,7 +27,6 @@ import { releaseObservations } from "./scaling-observations.ts";
 import { computeDiagnostics } from "./diagnostics.ts";
 import { buildScaledReflections } from "./scaled-reflections.ts";
 import { makeVoxelGrid } from "./voxel-grid.ts";
-import { forEachWindow } from "./observation-windows.ts";
 import { commonSpaceGroup } from "./common-space-group.ts";
 
 /** A progress event of the job. */
@@ -277,7 +276,7 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
       statistics: details.statistics,
       bragg_counts: details.braggCounts ?? null,
       diffuse_counts: details.diffuseCounts ?? null,
-      group_counts: groupCounts(details.observations),
+      group_counts: groupCounts(details),
       cc_half: merged === undefined ? null : ccHalf(merged),
       diagnostics: computeDiagnostics(
         details,
@@ -313,29 +312,26 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
  * observation: such groups say nothing about relative scales (their reference is the observation itself), so they are
  * reported rather than silently absorbed (issue 7).
  */
-function groupCounts(obs: RefineParametersResult["details"]["observations"]): {
+function groupCounts(details: RefineParametersResult["details"]): {
   bragg_groups: number;
   bragg_single_member: number;
   voxels: number;
   voxels_single_member: number;
 } {
   const out = { bragg_groups: 0, bragg_single_member: 0, voxels: 0, voxels_single_member: 0 };
-  const groupStart = obs.groupStart;
-  forEachWindow(obs, (window) => {
-    const { weight, rowBegin } = window;
-    for (let h = window.groupBegin; h < window.groupEnd; h++) {
-      let used = 0;
-      for (let o = groupStart[h] - rowBegin; o < groupStart[h + 1] - rowBegin; o++) if (weight[o] > 0) used++;
-      if (used === 0) continue;
-      const bragg = h < obs.nBraggGroups;
-      if (bragg) out.bragg_groups++;
-      else out.voxels++;
-      if (used === 1) {
-        if (bragg) out.bragg_single_member++;
-        else out.voxels_single_member++;
-      }
+  // the final references count every group's used (weight > 0) rows: no pass over the rows
+  const used = details.references.nObservations;
+  const nBraggGroups = details.observations.nBraggGroups;
+  for (let h = 0; h < used.length; h++) {
+    if (used[h] === 0) continue;
+    const bragg = h < nBraggGroups;
+    if (bragg) out.bragg_groups++;
+    else out.voxels++;
+    if (used[h] === 1) {
+      if (bragg) out.bragg_single_member++;
+      else out.voxels_single_member++;
     }
-  });
+  }
   return out;
 }
 
@@ -370,18 +366,10 @@ export function buildScalesJson(
           values: Array.from(r.parameters),
           esds: Array.from(r.parameterEsds ?? new Float64Array(r.nParams)),
         };
+  // the used rows of the voxel groups [nBraggGroups, nGroups), as the final references counted them
   let nDiffuseUsed = 0;
-  const obs = details.observations;
-  // the diffuse rows are those of groups [nBraggGroups, nGroups)
-  forEachWindow(
-    obs,
-    (window) => {
-      const { weight, rowBegin } = window;
-      const end = obs.groupStart[window.groupEnd] - rowBegin;
-      for (let o = obs.groupStart[window.groupBegin] - rowBegin; o < end; o++) if (weight[o] > 0) nDiffuseUsed++;
-    },
-    { groupBegin: obs.nBraggGroups },
-  );
+  const used = details.references.nObservations;
+  for (let h = details.observations.nBraggGroups; h < used.length; h++) nDiffuseUsed += used[h];
   const nOutlierRows = details.outlierRows.length;
   const s = refinement.statistics;
   return {
