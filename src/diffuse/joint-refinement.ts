@@ -26,7 +26,7 @@ import {
 } from "./scaling-observations.ts";
 import { forEachWindow } from "./observation-windows.ts";
 import { forEachInverseScaleBatch } from "./inverse-scale-batches.ts";
-import { inverseScalesInRange, type JointModelState } from "../kernels/joint-normal-equations.ts";
+import type { JointModelState } from "../kernels/joint-normal-equations.ts";
 import type { PassSource } from "../kernels/joint-pass.ts";
 import { initialWeight, outlierWeightsInRange } from "../kernels/outlier-weights.ts";
 
@@ -192,24 +192,6 @@ export interface JointRefinementResult {
 export function passSourceOf(obs: ScalingObservations): PassSource {
   const rows = obs.rows;
   return rows.kind === "paged" ? { groupStart: obs.groupStart, paged: rows } : { groupStart: obs.groupStart, ...rows };
-}
-
-/** Inverse scale g of every row of resident observations at `state` (float32, like the columns). */
-export function inverseScales(obs: ScalingObservations, state: JointModelState): Float32Array {
-  const g = new Float32Array(obs.n);
-  forEachWindow(obs, (w) => {
-    const lo = obs.groupStart[w.groupBegin] - w.rowBegin;
-    const hi = obs.groupStart[w.groupEnd] - w.rowBegin;
-    inverseScalesInRange(
-      state,
-      w.still.subarray(lo, hi),
-      w.qMagnitude.subarray(lo, hi),
-      0,
-      hi - lo,
-      g.subarray(w.rowBegin + lo),
-    );
-  });
-  return g;
 }
 
 /**

@@ -4,14 +4,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { inverseScales, passSourceOf, rejectOutliersAt } from "../../src/diffuse/joint-refinement.ts";
+import { passSourceOf, rejectOutliersAt } from "../../src/diffuse/joint-refinement.ts";
 import { residentRows } from "../../src/diffuse/observation-windows.ts";
 import { rejectOutliersStandardGrouped } from "../../src/framework/outlier-rejection.ts";
 import { JointScalingProblem, type JointSmootherSetup } from "../../src/diffuse/joint-scaling-problem.ts";
 import { scaleDataset } from "../../src/diffuse/scale-dataset.ts";
 import { buildScalingObservations, type DiffuseInput } from "../../src/diffuse/scaling-observations.ts";
 import { computeShards, JointPassRunner, PassMode } from "../../src/kernels/joint-pass.ts";
-import { addLowRankToDense, type GroupedColumns } from "../../src/kernels/joint-normal-equations.ts";
+import {
+  addLowRankToDense,
+  inverseScalesInRange,
+  type GroupedColumns,
+} from "../../src/kernels/joint-normal-equations.ts";
 import { seededRandom } from "../../src/kernels/random.ts";
 import { FIVE_POINT_KERNEL } from "../fixtures/kernels/five-point-smoother.ts";
 
@@ -258,7 +262,8 @@ describe("the outlier step over the shards", () => {
         const serialCounts = rejectOutliersAt(serial, state, 6);
         expect(sameBits(Float64Array.from(residentRows(serial).weight), Float64Array.from(rows.weight))).toBe(true);
         expect(serialCounts).toEqual(counts);
-        const g = inverseScales(obs, state);
+        const g = new Float32Array(obs.n);
+        inverseScalesInRange(state, rows.still, rows.qMagnitude, 0, obs.n, g);
         const usable = Uint8Array.from(rows.variance, (v) => (v > 0 ? 1 : 0));
         const expected = rejectOutliersStandardGrouped({ groupStart: obs.groupStart, ...rows }, usable, g, { zmax: 6 });
         const outliers = Int32Array.from(Array.from(rows.weight.keys()).filter((o) => rows.weight[o] === 0));
