@@ -361,7 +361,7 @@ export function standardGroupedOutliersInRange(
 }
 
 /** The indices of the rows flagged 1, ascending. */
-export function flaggedRows(flags: Uint8Array): Int32Array {
+function flaggedRows(flags: Uint8Array): Int32Array {
   let n = 0;
   for (let o = 0; o < flags.length; o++) if (flags[o] !== 0) n++;
   const rows = new Int32Array(n);
