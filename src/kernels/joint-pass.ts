@@ -39,7 +39,7 @@ import {
   type PagedRows,
   type RowColumnBuffers,
 } from "../diffuse/observation-windows.ts";
-import { outlierWeightsInRange, type OutlierWeightCounts } from "./outlier-weights.ts";
+import { outlierWeightsInRange, type OutlierWeightColumns, type OutlierWeightCounts } from "./outlier-weights.ts";
 import type { SmootherKernelState } from "./smoother-weights.ts";
 import { siblingWorkerEntry, SyncWorkerPool } from "./worker-pool.ts";
 
@@ -157,10 +157,7 @@ export interface PassSmootherConstants {
 }
 
 /** Observation columns of the passes: the kernels' columns plus the variances (for the outlier passes). */
-export interface PassColumns extends GroupedColumns {
-  /** Variance of each row (the outlier weights are 1/variance); length 0 when outlier passes are not allowed. */
-  readonly variance: Float32Array;
-}
+export type PassColumns = OutlierWeightColumns;
 
 /** Everything a pass reads and writes; every array is in shared memory. */
 export interface JointPassPayload {

@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import { standardGroupedOutliersInRange } from "../framework/outlier-rejection.ts";
-import { inverseScalesInRange, type JointModelState } from "./joint-normal-equations.ts";
+import { inverseScalesInRange, type GroupedColumns, type JointModelState } from "./joint-normal-equations.ts";
 
 /**
  * The weight 1/σ² a row starts with: 0 (unusable) unless σ² > 0 and σ² and I are finite. A row is usable, and takes
@@ -17,22 +17,13 @@ export function initialWeight(variance: number, intensity: number): number {
   return variance > 0 && Number.isFinite(variance) && Number.isFinite(intensity) ? 1 / variance : 0;
 }
 
-/** Rows of a range of groups: row o at index o − rowOffset of the arrays; `groupStart` is absolute. */
-export interface OutlierWeightColumns {
-  /** CSR offsets (absolute rows). */
-  readonly groupStart: Int32Array;
-  /** Absolute row of index 0. @defaultValue 0 */
-  readonly rowOffset?: number;
-  /** Still of each row. */
-  readonly still: Int32Array;
-  /** Intensity of each row. */
-  readonly intensity: Float32Array;
-  /** Variance of each row. */
+/**
+ * Rows of a range of groups as the joint passes see them (row o at index o − rowOffset; `groupStart` absolute), with
+ * their variances; the weights are rewritten.
+ */
+export interface OutlierWeightColumns extends GroupedColumns {
+  /** Variance of each row (the outlier weights are 1/variance; length 0 where no outlier pass runs). */
   readonly variance: Float32Array;
-  /** Weight of each row (rewritten). */
-  readonly weight: Float32Array;
-  /** |q| of each row. */
-  readonly qMagnitude: Float32Array;
 }
 
 /** What {@link outlierWeightsInRange} found. */
