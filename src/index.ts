@@ -14,42 +14,42 @@ export * from "./table/flags.ts";
 export { readReflections, REFL_HEADER, REFL_READ_VERSIONS, type ReadReflectionsOptions } from "./io/refl-read.ts";
 export { writeReflections, REFL_WRITE_VERSION } from "./io/refl-write.ts";
 export { writeFileAtomic, writeTextAtomic } from "./io/atomic-write.ts";
-export * from "./io/geometry.ts";
+export * from "./geometry/vectors.ts";
 export * from "./io/expt.ts";
 export * from "./io/binned-diffuse.ts";
 export * from "./io/merged-diffuse.ts";
 export * from "./io/npz.ts";
 export { parseNpy, formatNpy } from "./io/npy.ts";
 export * from "./io/scales-json.ts";
-export { ColumnFile, type ColumnFileLayout, type ColumnArray } from "./io/column-file.ts";
+export { ColumnFile, type ColumnFileLayout, type ColumnArray } from "./runtime/column-file.ts";
 
 // Symmetry
 export * from "./symmetry/space-group.ts";
 export { SPACE_GROUP_TABLE, type SpaceGroupTableEntry } from "./symmetry/space-group-table.ts";
 
 // The DIALS scaling framework
-export * from "./framework/sparse-matrix.ts";
-export * from "./framework/gaussian-smoother-1d.ts";
-export * from "./framework/gaussian-smoother-2d.ts";
-export * from "./framework/gaussian-smoother-3d.ts";
-export * from "./framework/components/scale-component.ts";
-export * from "./framework/components/single-scale-factor.ts";
-export * from "./framework/components/single-b-scale-factor.ts";
-export * from "./framework/components/smooth-scale-component-1d.ts";
-export * from "./framework/components/smooth-b-scale-component-1d.ts";
-export * from "./framework/components/smooth-scale-component-2d.ts";
-export * from "./framework/components/smooth-scale-component-3d.ts";
-export * from "./framework/scaling-model.ts";
-export * from "./framework/kb-scaling-model.ts";
-export * from "./framework/model-utilities.ts";
-export * from "./framework/active-parameter-manager.ts";
-export * from "./framework/ih-table.ts";
-export * from "./framework/target-function.ts";
-export * from "./framework/scaling-refinery.ts";
-export * from "./framework/reflection-selection.ts";
-export * from "./framework/grouped-observations.ts";
-export * from "./framework/outlier-rejection.ts";
-export * from "./framework/error-model.ts";
+export * from "./dials/sparse-matrix.ts";
+export * from "./dials/gaussian-smoother-1d.ts";
+export * from "./dials/gaussian-smoother-2d.ts";
+export * from "./dials/gaussian-smoother-3d.ts";
+export * from "./dials/components/scale-component.ts";
+export * from "./dials/components/single-scale-factor.ts";
+export * from "./dials/components/single-b-scale-factor.ts";
+export * from "./dials/components/smooth-scale-component-1d.ts";
+export * from "./dials/components/smooth-b-scale-component-1d.ts";
+export * from "./dials/components/smooth-scale-component-2d.ts";
+export * from "./dials/components/smooth-scale-component-3d.ts";
+export * from "./dials/scaling-model.ts";
+export * from "./dials/kb-scaling-model.ts";
+export * from "./dials/model-utilities.ts";
+export * from "./dials/active-parameter-manager.ts";
+export * from "./dials/ih-table.ts";
+export * from "./dials/target-function.ts";
+export * from "./dials/scaling-refinery.ts";
+export * from "./dials/reflection-selection.ts";
+export * from "./dials/grouped-observations.ts";
+export * from "./dials/outlier-rejection.ts";
+export * from "./dials/error-model.ts";
 
 // Linear algebra and minimisers
 export * from "./solve/least-squares-problem.ts";
@@ -61,27 +61,27 @@ export * from "./solve/gauss-newton.ts";
 export * from "./solve/lbfgs.ts";
 
 // The diffuse scaling model and pipeline
-export * from "./diffuse/config.ts";
-export * from "./diffuse/components/per-still-multiplier-component.ts";
-export * from "./diffuse/components/resolution-smoother-component.ts";
-export * from "./diffuse/diffuse-scaling-model.ts";
-export * from "./diffuse/scaling-observations.ts";
-export * from "./diffuse/observation-windows.ts";
-export * from "./diffuse/inverse-scale-batches.ts";
-export * from "./diffuse/bragg-input.ts";
-export * from "./diffuse/diffuse-input.ts";
-export * from "./diffuse/joint-scaling-problem.ts";
+export * from "./refine/config.ts";
+export * from "./refine/components/per-still-multiplier-component.ts";
+export * from "./refine/components/resolution-smoother-component.ts";
+export * from "./refine/diffuse-scaling-model.ts";
+export * from "./observations/scaling-observations.ts";
+export * from "./observations/observation-windows.ts";
+export * from "./passes/inverse-scale-batches.ts";
+export * from "./observations/bragg-input.ts";
+export * from "./observations/diffuse-input.ts";
+export * from "./refine/joint-scaling-problem.ts";
 // the model state the kernels evaluate g = b·a(|q|) from (the refinement's `finalState`)
-export type { JointModelState } from "./kernels/joint-normal-equations.ts";
-export type { SmootherKernelState } from "./kernels/smoother-weights.ts";
-export * from "./diffuse/joint-refinement.ts";
-export * from "./diffuse/voxel-grid.ts";
-export * from "./diffuse/voxelize.ts";
-export * from "./diffuse/voxelize-files.ts";
-export * from "./diffuse/merge.ts";
-export * from "./diffuse/scaled-reflections.ts";
-export * from "./diffuse/scale-dataset.ts";
-export * from "./diffuse/common-space-group.ts";
+export type { JointModelState } from "./passes/joint-normal-equations.ts";
+export type { SmootherKernelState } from "./dials/smoother-weights.ts";
+export * from "./refine/joint-refinement.ts";
+export * from "./voxelize/voxel-grid.ts";
+export * from "./voxelize/voxelize.ts";
+export * from "./job/voxelize-files.ts";
+export * from "./merge/merge.ts";
+export * from "./job/scaled-reflections.ts";
+export * from "./job/scale-dataset.ts";
+export * from "./io/common-space-group.ts";
 
 // The simulator
 export * from "./simulate/simulate-dataset.ts";

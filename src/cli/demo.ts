@@ -73,7 +73,7 @@ see examples/README.md). Outputs: the files of \`diffuse-scale scale\` and repor
       }
       const progress = createProgressReporter({ quiet: opts.quiet === true });
       try {
-        const { scaleDataset } = await import("../diffuse/scale-dataset.ts");
+        const { scaleDataset } = await import("../job/scale-dataset.ts");
         const result = await scaleDataset({
           exptPath: paths.expt,
           reflPath: paths.refl,

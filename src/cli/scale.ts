@@ -102,7 +102,7 @@ Exit codes: 0 success, 2 bad input or configuration, 1 refinement failure.`,
       const progress = createProgressReporter({ quiet: opts.quiet === true || opts.json === true });
       try {
         // Loaded here, not at start-up: `--help`/`--version` and the other commands never load the pipeline.
-        const { scaleDataset } = await import("../diffuse/scale-dataset.ts");
+        const { scaleDataset } = await import("../job/scale-dataset.ts");
         const result = await scaleDataset({
           exptPath: opts.expt,
           reflPath: opts.refl,

@@ -49,7 +49,7 @@ Examples:
         if (!Number.isInteger(opts.ndiv)) throw new ConfigError(`--ndiv must be an integer, got ${opts.ndiv}`);
         const progress = createProgressReporter({ quiet: opts.quiet === true || opts.json === true });
         try {
-          const { voxelizeFiles } = await import("../diffuse/voxelize-files.ts");
+          const { voxelizeFiles } = await import("../job/voxelize-files.ts");
           const summary = await voxelizeFiles({
             exptPath: opts.expt,
             pixels: opts.pixels,

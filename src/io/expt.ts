@@ -28,10 +28,10 @@ import {
   vec3Scale,
   mat3Vec3,
   vec3Cross,
-} from "./geometry.ts";
-import type { Mat3, UnitCell, Vec3 } from "./geometry.ts";
+} from "../geometry/vectors.ts";
+import type { Mat3, UnitCell, Vec3 } from "../geometry/vectors.ts";
 
-export type { Mat3, Vec3, UnitCell } from "./geometry.ts";
+export type { Mat3, Vec3, UnitCell } from "../geometry/vectors.ts";
 
 /** Crystal model (dxtbx `Crystal`; `MosaicCrystalSauter2014` when the `ML_` fields are present). */
 export interface Crystal {

@@ -8,8 +8,8 @@
  *
  * @packageDocumentation
  */
-import type { Mat3 } from "../io/geometry.ts";
-import { roundHalfEven } from "../diffuse/voxelize.ts";
+import type { Mat3 } from "../geometry/vectors.ts";
+import { roundHalfEven } from "../voxelize/voxelize.ts";
 
 /**
  * The true resolution factor a(|q|) = 1 + A·x/(1 + x), x = (|q|/0.5)².

@@ -6,13 +6,13 @@
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
-import { DiffuseScalingModel } from "../../src/diffuse/diffuse-scaling-model.ts";
+import { DiffuseScalingModel } from "../../src/refine/diffuse-scaling-model.ts";
 import { readBinnedDiffuse } from "../../src/io/binned-diffuse.ts";
 import { readExperiments } from "../../src/io/expt.ts";
 import { readReflections } from "../../src/io/refl-read.ts";
 import { SpaceGroup } from "../../src/symmetry/space-group.ts";
 import type { ReflectionTable } from "../../src/table/reflection-table.ts";
-import type { BinnedPixelData } from "../../src/diffuse/diffuse-input.ts";
+import type { BinnedPixelData } from "../../src/observations/diffuse-input.ts";
 
 const simRoot = fileURLToPath(new URL("../../../shared/fixtures/sim/", import.meta.url));
 const present = existsSync(`${simRoot}tetragonal-40/stills.refl`);

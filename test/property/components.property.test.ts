@@ -1,13 +1,13 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import type { ScaleComponent } from "../../src/framework/components/scale-component.ts";
-import { SingleScaleFactor } from "../../src/framework/components/single-scale-factor.ts";
-import { SingleBScaleFactor } from "../../src/framework/components/single-b-scale-factor.ts";
-import { SmoothScaleComponent1D } from "../../src/framework/components/smooth-scale-component-1d.ts";
-import { SmoothBScaleComponent1D } from "../../src/framework/components/smooth-b-scale-component-1d.ts";
-import { SmoothScaleComponent2D } from "../../src/framework/components/smooth-scale-component-2d.ts";
-import { SmoothScaleComponent3D } from "../../src/framework/components/smooth-scale-component-3d.ts";
-import { ScalingActiveParameterManager } from "../../src/framework/active-parameter-manager.ts";
+import type { ScaleComponent } from "../../src/dials/components/scale-component.ts";
+import { SingleScaleFactor } from "../../src/dials/components/single-scale-factor.ts";
+import { SingleBScaleFactor } from "../../src/dials/components/single-b-scale-factor.ts";
+import { SmoothScaleComponent1D } from "../../src/dials/components/smooth-scale-component-1d.ts";
+import { SmoothBScaleComponent1D } from "../../src/dials/components/smooth-b-scale-component-1d.ts";
+import { SmoothScaleComponent2D } from "../../src/dials/components/smooth-scale-component-2d.ts";
+import { SmoothScaleComponent3D } from "../../src/dials/components/smooth-scale-component-3d.ts";
+import { ScalingActiveParameterManager } from "../../src/dials/active-parameter-manager.ts";
 
 const RUNS = 40;
 const nParamArb = fc.constantFrom(2, 3, 5, 6, 7, 9);

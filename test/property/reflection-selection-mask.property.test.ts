@@ -1,7 +1,7 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { ConfigError, InputError } from "../../src/errors.ts";
-import { selectReflectionsForScaling } from "../../src/framework/reflection-selection.ts";
+import { selectReflectionsForScaling } from "../../src/dials/reflection-selection.ts";
 import { ReflectionFlags } from "../../src/table/flags.ts";
 import { ReflectionTable } from "../../src/table/reflection-table.ts";
 

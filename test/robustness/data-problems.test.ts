@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RefinementFailure } from "../../src/errors.ts";
-import { scaleDataset } from "../../src/diffuse/scale-dataset.ts";
+import { scaleDataset } from "../../src/job/scale-dataset.ts";
 import { writeBinnedDiffuse } from "../../src/io/binned-diffuse.ts";
 import { loadH5wasm } from "../../src/io/hdf5.ts";
 import { readReflections } from "../../src/io/refl-read.ts";

@@ -16,8 +16,8 @@ import {
   parseDiffuseScalingConfigJson,
   resolveDiffuseScalingConfig,
   type DiffuseScalingConfig,
-} from "../../src/diffuse/config.ts";
-import { scaleDataset } from "../../src/diffuse/scale-dataset.ts";
+} from "../../src/refine/config.ts";
+import { scaleDataset } from "../../src/job/scale-dataset.ts";
 import {
   CASE_TIME_LIMIT_MS,
   Tally,

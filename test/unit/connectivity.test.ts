@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { analyseStillConnectivity } from "../../src/diffuse/connectivity.ts";
-import type { ScalingObservations } from "../../src/diffuse/scaling-observations.ts";
+import { analyseStillConnectivity } from "../../src/observations/connectivity.ts";
+import type { ScalingObservations } from "../../src/observations/scaling-observations.ts";
 import { pagedCopy, randomObservations, removePaged } from "../fixtures/windowed/observations.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "connectivity-test-"));

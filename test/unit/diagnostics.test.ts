@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { computeDiagnostics, Float32OrderStatistics } from "../../src/diffuse/diagnostics.ts";
-import { computeReferences, type JointRefinementResult } from "../../src/diffuse/joint-refinement.ts";
-import { residentRows } from "../../src/diffuse/observation-windows.ts";
+import { computeDiagnostics, Float32OrderStatistics } from "../../src/merge/diagnostics.ts";
+import { computeReferences, type JointRefinementResult } from "../../src/refine/joint-refinement.ts";
+import { residentRows } from "../../src/observations/observation-windows.ts";
 import { modelState, pagedCopy, randomObservations, removePaged } from "../fixtures/windowed/observations.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "diagnostics-test-"));

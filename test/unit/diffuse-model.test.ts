@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { DiffuseScalingModel } from "../../src/diffuse/diffuse-scaling-model.ts";
+import { DiffuseScalingModel } from "../../src/refine/diffuse-scaling-model.ts";
 import {
   checkParameterLimit,
   parseDiffuseScalingConfigJson,
   resolveDiffuseScalingConfig,
-} from "../../src/diffuse/config.ts";
-import type { BinnedPixelData } from "../../src/diffuse/diffuse-input.ts";
+} from "../../src/refine/config.ts";
+import type { BinnedPixelData } from "../../src/observations/diffuse-input.ts";
 import { ConfigError, DisabledComponentAccess, ParameterLimitExceeded, RefinementFailure } from "../../src/errors.ts";
-import { inverseScalesInRange } from "../../src/kernels/joint-normal-equations.ts";
+import { inverseScalesInRange } from "../../src/passes/joint-normal-equations.ts";
 
 /** Binned observations from (still, voxel, intensity, sigma, |q|) rows; q along x. */
 function binned(rows: [number, number, number, number, number][]): BinnedPixelData {

@@ -6,8 +6,8 @@ import {
   normalProbabilityPlotX,
   prepareErrorModelData,
   refineErrorModel,
-} from "../../src/framework/error-model.ts";
-import type { ErrorModelObservations } from "../../src/framework/error-model.ts";
+} from "../../src/dials/error-model.ts";
+import type { ErrorModelObservations } from "../../src/dials/error-model.ts";
 import { ConfigError, RefinementFailure } from "../../src/errors.ts";
 
 /** xoshiro128** seeded by splitmix32; `next()` gives a double in [0, 1) with 53 random bits. */

@@ -19,7 +19,7 @@ import {
   vec3,
   vec3Dot,
   vec3Length,
-} from "../../src/io/geometry.ts";
+} from "../../src/geometry/vectors.ts";
 import { readReflections } from "../../src/io/refl-read.ts";
 
 const FIX = join(import.meta.dirname, "..", "fixtures", "expt");

@@ -1,9 +1,9 @@
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
-import { GaussianSmoother1D } from "../../src/framework/gaussian-smoother-1d.ts";
-import { GaussianSmoother2D } from "../../src/framework/gaussian-smoother-2d.ts";
-import { GaussianSmoother3D } from "../../src/framework/gaussian-smoother-3d.ts";
-import { iround } from "../../src/framework/smoother-index-range.ts";
+import { GaussianSmoother1D } from "../../src/dials/gaussian-smoother-1d.ts";
+import { GaussianSmoother2D } from "../../src/dials/gaussian-smoother-2d.ts";
+import { GaussianSmoother3D } from "../../src/dials/gaussian-smoother-3d.ts";
+import { iround } from "../../src/dials/smoother-index-range.ts";
 import { ConfigError } from "../../src/errors.ts";
 
 interface Point {

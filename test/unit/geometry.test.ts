@@ -18,7 +18,7 @@ import {
   vec3Dot,
   vec3Length,
   vec3Normalize,
-} from "../../src/io/geometry.ts";
+} from "../../src/geometry/vectors.ts";
 
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number): void {
   expect(actual.length).toBe(expected.length);

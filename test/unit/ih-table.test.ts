@@ -1,7 +1,7 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { IhTable } from "../../src/framework/ih-table.ts";
-import type { IhTableDataset } from "../../src/framework/ih-table.ts";
+import { IhTable } from "../../src/dials/ih-table.ts";
+import type { IhTableDataset } from "../../src/dials/ih-table.ts";
 import { SpaceGroup } from "../../src/symmetry/space-group.ts";
 import { ConfigError } from "../../src/errors.ts";
 

@@ -1,9 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { refineJointScaling, passSourceOf } from "../../src/diffuse/joint-refinement.ts";
-import { JointScalingProblem, type JointSmootherSetup } from "../../src/diffuse/joint-scaling-problem.ts";
-import { buildScalingObservations, type DiffuseInput } from "../../src/diffuse/scaling-observations.ts";
-import { seededRandom } from "../../src/kernels/random.ts";
+import { refineJointScaling, passSourceOf } from "../../src/refine/joint-refinement.ts";
+import { JointScalingProblem, type JointSmootherSetup } from "../../src/refine/joint-scaling-problem.ts";
+import { buildScalingObservations, type DiffuseInput } from "../../src/observations/scaling-observations.ts";
+import { seededRandom } from "../../src/merge/seeded-random.ts";
 import { choleskyFactorKernel, choleskySolveInPlace } from "../../src/solve/cholesky.ts";
 import { levenbergMarquardt } from "../../src/solve/levenberg-marquardt.ts";
 import { FIVE_POINT_KERNEL } from "../fixtures/kernels/five-point-smoother.ts";

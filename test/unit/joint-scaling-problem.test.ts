@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { buildScalingObservations } from "../../src/diffuse/scaling-observations.ts";
-import { JointScalingProblem, type JointSmootherSetup } from "../../src/diffuse/joint-scaling-problem.ts";
-import { passSourceOf } from "../../src/diffuse/joint-refinement.ts";
-import { residentRows } from "../../src/diffuse/observation-windows.ts";
+import { buildScalingObservations } from "../../src/observations/scaling-observations.ts";
+import { JointScalingProblem, type JointSmootherSetup } from "../../src/refine/joint-scaling-problem.ts";
+import { passSourceOf } from "../../src/refine/joint-refinement.ts";
+import { residentRows } from "../../src/observations/observation-windows.ts";
 import { FIVE_POINT_KERNEL } from "../fixtures/kernels/five-point-smoother.ts";
 
 /** A 5-value smoother over [0, 0.5] (3 intervals), with DIALS's defaults (naverage 3, sigma 0.7). */

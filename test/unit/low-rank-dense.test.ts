@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { addLowRankToDense, type GroupCache, type LowRankSums } from "../../src/kernels/joint-normal-equations.ts";
+import { addLowRankToDense, type GroupCache, type LowRankSums } from "../../src/passes/joint-normal-equations.ts";
 
 /** A deterministic generator in [0, 1). */
 function lcg(seed: number): () => number {

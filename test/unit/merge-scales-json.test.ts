@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { BinnedPixelData } from "../../src/diffuse/diffuse-input.ts";
-import { DiffuseScalingModel } from "../../src/diffuse/diffuse-scaling-model.ts";
-import { residentRows } from "../../src/diffuse/observation-windows.ts";
-import { buildScalesJson } from "../../src/diffuse/scale-dataset.ts";
+import type { BinnedPixelData } from "../../src/observations/diffuse-input.ts";
+import { DiffuseScalingModel } from "../../src/refine/diffuse-scaling-model.ts";
+import { residentRows } from "../../src/observations/observation-windows.ts";
+import { buildScalesJson } from "../../src/job/scale-dataset.ts";
 import { pagedCopy, removePaged } from "../fixtures/windowed/observations.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "scales-json-test-"));

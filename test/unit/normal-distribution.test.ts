@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { normalCdf, normalPdf, normalQuantile, normalSf } from "../../src/framework/normal-distribution.ts";
+import { normalCdf, normalPdf, normalQuantile, normalSf } from "../../src/dials/normal-distribution.ts";
 
 /** |actual/expected − 1| ≤ tol. */
 function expectRelative(actual: number, expected: number, tol: number): void {

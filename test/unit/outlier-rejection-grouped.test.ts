@@ -4,7 +4,7 @@ import {
   medianInPlace,
   rejectOutliersStandard,
   rejectOutliersStandardGrouped,
-} from "../../src/framework/outlier-rejection.ts";
+} from "../../src/dials/outlier-rejection.ts";
 import { ConfigError } from "../../src/errors.ts";
 
 /** Grouped storage: rows of group h at groupStart[h]..groupStart[h+1]. */

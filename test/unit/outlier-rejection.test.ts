@@ -5,8 +5,8 @@ import {
   rejectOutliersSimple,
   rejectOutliersStandard,
   rejectOutliersTarget,
-} from "../../src/framework/outlier-rejection.ts";
-import type { GroupedObservations } from "../../src/framework/grouped-observations.ts";
+} from "../../src/dials/outlier-rejection.ts";
+import type { GroupedObservations } from "../../src/dials/grouped-observations.ts";
 import { ConfigError } from "../../src/errors.ts";
 
 type Hkl = [number, number, number];

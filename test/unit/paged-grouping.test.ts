@@ -3,8 +3,8 @@ import { existsSync, fstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { diffuseChunkSource } from "../../src/diffuse/diffuse-input.ts";
-import { forEachWindow, type RowColumnName } from "../../src/diffuse/observation-windows.ts";
+import { diffuseChunkSource } from "../../src/observations/diffuse-input.ts";
+import { forEachWindow, type RowColumnName } from "../../src/observations/observation-windows.ts";
 import {
   BYTES_PER_OBSERVATION,
   buildScalingObservations,
@@ -16,9 +16,9 @@ import {
   type DiffuseChunkSource,
   type DiffuseInput,
   type ScalingObservations,
-} from "../../src/diffuse/scaling-observations.ts";
+} from "../../src/observations/scaling-observations.ts";
 import { ConfigError, InputError } from "../../src/errors.ts";
-import { seededRandom } from "../../src/kernels/random.ts";
+import { seededRandom } from "../../src/merge/seeded-random.ts";
 
 const COLUMNS: readonly RowColumnName[] = ["still", "intensity", "variance", "weight", "qMagnitude"];
 

@@ -3,18 +3,18 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ColumnFile } from "../../src/io/column-file.ts";
+import { ColumnFile } from "../../src/runtime/column-file.ts";
 import { InputError } from "../../src/errors.ts";
 import {
   forEachWindow,
   residentRows,
   type PagedRows,
   type ResidentRows,
-} from "../../src/diffuse/observation-windows.ts";
+} from "../../src/observations/observation-windows.ts";
 import { pagedCopy, randomObservations } from "../fixtures/windowed/observations.ts";
-import { JointPassRunner, PassMode, type PassSource } from "../../src/kernels/joint-pass.ts";
-import type { JointAccumulation } from "../../src/kernels/joint-normal-equations.ts";
-import { seededRandom } from "../../src/kernels/random.ts";
+import { JointPassRunner, PassMode, type PassSource } from "../../src/passes/joint-pass.ts";
+import type { JointAccumulation } from "../../src/passes/joint-normal-equations.ts";
+import { seededRandom } from "../../src/merge/seeded-random.ts";
 import { FIVE_POINT_KERNEL } from "../fixtures/kernels/five-point-smoother.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "paged-passes-"));

@@ -2,11 +2,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { refineJointScaling, type JointRefinementResult } from "../../src/diffuse/joint-refinement.ts";
-import type { JointSmootherSetup } from "../../src/diffuse/joint-scaling-problem.ts";
-import { releaseObservations, type BraggInput, type DiffuseInput } from "../../src/diffuse/scaling-observations.ts";
-import { seededRandom } from "../../src/kernels/random.ts";
-import { scaleDataset } from "../../src/diffuse/scale-dataset.ts";
+import { refineJointScaling, type JointRefinementResult } from "../../src/refine/joint-refinement.ts";
+import type { JointSmootherSetup } from "../../src/refine/joint-scaling-problem.ts";
+import { releaseObservations, type BraggInput, type DiffuseInput } from "../../src/observations/scaling-observations.ts";
+import { seededRandom } from "../../src/merge/seeded-random.ts";
+import { scaleDataset } from "../../src/job/scale-dataset.ts";
 import { simulateDataset } from "../../src/simulate/simulate-dataset.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "paged-refinement-"));

@@ -4,12 +4,12 @@ import {
   MultiActiveParameterManager,
   ScalingActiveParameterManager,
   SharedActiveParameterManager,
-} from "../../src/framework/active-parameter-manager.ts";
-import { SingleScaleFactor } from "../../src/framework/components/single-scale-factor.ts";
-import { SingleBScaleFactor } from "../../src/framework/components/single-b-scale-factor.ts";
-import { SmoothScaleComponent1D } from "../../src/framework/components/smooth-scale-component-1d.ts";
-import type { ScaleComponent } from "../../src/framework/components/scale-component.ts";
-import { SparseMatrix } from "../../src/framework/sparse-matrix.ts";
+} from "../../src/dials/active-parameter-manager.ts";
+import { SingleScaleFactor } from "../../src/dials/components/single-scale-factor.ts";
+import { SingleBScaleFactor } from "../../src/dials/components/single-b-scale-factor.ts";
+import { SmoothScaleComponent1D } from "../../src/dials/components/smooth-scale-component-1d.ts";
+import type { ScaleComponent } from "../../src/dials/components/scale-component.ts";
+import { SparseMatrix } from "../../src/dials/sparse-matrix.ts";
 import { ConfigError } from "../../src/errors.ts";
 
 const f64 = (a: number[]): Float64Array => Float64Array.from(a);

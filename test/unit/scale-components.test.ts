@@ -1,11 +1,11 @@
 import { describe, it, expect } from "vitest";
-import { SingleScaleFactor } from "../../src/framework/components/single-scale-factor.ts";
-import { SingleBScaleFactor } from "../../src/framework/components/single-b-scale-factor.ts";
-import { SmoothScaleComponent1D } from "../../src/framework/components/smooth-scale-component-1d.ts";
-import { SmoothBScaleComponent1D } from "../../src/framework/components/smooth-b-scale-component-1d.ts";
-import { SmoothScaleComponent2D } from "../../src/framework/components/smooth-scale-component-2d.ts";
-import { SmoothScaleComponent3D } from "../../src/framework/components/smooth-scale-component-3d.ts";
-import { calcNParamFromBins, initialiseSmoothInput, nparamToVal } from "../../src/framework/model-utilities.ts";
+import { SingleScaleFactor } from "../../src/dials/components/single-scale-factor.ts";
+import { SingleBScaleFactor } from "../../src/dials/components/single-b-scale-factor.ts";
+import { SmoothScaleComponent1D } from "../../src/dials/components/smooth-scale-component-1d.ts";
+import { SmoothBScaleComponent1D } from "../../src/dials/components/smooth-b-scale-component-1d.ts";
+import { SmoothScaleComponent2D } from "../../src/dials/components/smooth-scale-component-2d.ts";
+import { SmoothScaleComponent3D } from "../../src/dials/components/smooth-scale-component-3d.ts";
+import { calcNParamFromBins, initialiseSmoothInput, nparamToVal } from "../../src/dials/model-utilities.ts";
 import { ConfigError } from "../../src/errors.ts";
 
 const f64 = (a: number[]): Float64Array => Float64Array.from(a);

@@ -1,11 +1,11 @@
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
-import { KBScalingModel } from "../../src/framework/kb-scaling-model.ts";
-import { ScalingModel } from "../../src/framework/scaling-model.ts";
-import { SingleScaleFactor } from "../../src/framework/components/single-scale-factor.ts";
-import { SingleBScaleFactor } from "../../src/framework/components/single-b-scale-factor.ts";
-import { ScalingActiveParameterManager } from "../../src/framework/active-parameter-manager.ts";
-import { calcSigmasq } from "../../src/framework/model-utilities.ts";
+import { KBScalingModel } from "../../src/dials/kb-scaling-model.ts";
+import { ScalingModel } from "../../src/dials/scaling-model.ts";
+import { SingleScaleFactor } from "../../src/dials/components/single-scale-factor.ts";
+import { SingleBScaleFactor } from "../../src/dials/components/single-b-scale-factor.ts";
+import { ScalingActiveParameterManager } from "../../src/dials/active-parameter-manager.ts";
+import { calcSigmasq } from "../../src/dials/model-utilities.ts";
 import { ConfigError, InputError } from "../../src/errors.ts";
 
 const f64 = (a: number[]): Float64Array => Float64Array.from(a);

@@ -2,21 +2,21 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { diffuseChunkSource, type BinnedPixelData } from "../../src/diffuse/diffuse-input.ts";
-import { residentRows } from "../../src/diffuse/observation-windows.ts";
+import { diffuseChunkSource, type BinnedPixelData } from "../../src/observations/diffuse-input.ts";
+import { residentRows } from "../../src/observations/observation-windows.ts";
 import {
   buildScalingObservations,
   MAX_OBSERVATIONS,
   restrictToStills,
   singleChunkSource,
-  usableMemory,
   type BraggInput,
   type DiffuseChunkSource,
   type DiffuseInput,
   type ScalingObservations,
-} from "../../src/diffuse/scaling-observations.ts";
+} from "../../src/observations/scaling-observations.ts";
 import { openBinnedDiffuse, writeBinnedDiffuse } from "../../src/io/binned-diffuse.ts";
-import { seededRandom } from "../../src/kernels/random.ts";
+import { usableMemory } from "../../src/runtime/usable-memory.ts";
+import { seededRandom } from "../../src/merge/seeded-random.ts";
 import { ConfigError } from "../../src/errors.ts";
 
 const nStills = 25;

@@ -1,11 +1,11 @@
 import { describe, it, expect } from "vitest";
-import { IhTable } from "../../src/framework/ih-table.ts";
-import { ScalingRefinery, createScalingRefinery, refineScaling } from "../../src/framework/scaling-refinery.ts";
-import { KBScalingModel } from "../../src/framework/kb-scaling-model.ts";
-import type { ScalingParameterSet } from "../../src/framework/scaling-refinery.ts";
-import { ScalingTarget, symmetrise } from "../../src/framework/target-function.ts";
-import { SingleScaleFactor } from "../../src/framework/components/single-scale-factor.ts";
-import { SparseMatrix } from "../../src/framework/sparse-matrix.ts";
+import { IhTable } from "../../src/dials/ih-table.ts";
+import { ScalingRefinery, createScalingRefinery, refineScaling } from "../../src/dials/scaling-refinery.ts";
+import { KBScalingModel } from "../../src/dials/kb-scaling-model.ts";
+import type { ScalingParameterSet } from "../../src/dials/scaling-refinery.ts";
+import { ScalingTarget, symmetrise } from "../../src/dials/target-function.ts";
+import { SingleScaleFactor } from "../../src/dials/components/single-scale-factor.ts";
+import { SparseMatrix } from "../../src/dials/sparse-matrix.ts";
 import { SpaceGroup } from "../../src/symmetry/space-group.ts";
 import { ConfigError, RefinementFailure } from "../../src/errors.ts";
 

@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { SparseMatrix } from "../../src/framework/sparse-matrix.ts";
+import { SparseMatrix } from "../../src/dials/sparse-matrix.ts";
 import { ConfigError } from "../../src/errors.ts";
 
 /** Dense reference products, written independently of the CSC code. */

@@ -1,8 +1,8 @@
 import { describe, it, expect } from "vitest";
-import { IhTable } from "../../src/framework/ih-table.ts";
-import type { IhTableBlock } from "../../src/framework/ih-table.ts";
-import { ScalingTarget, ScalingTargetFixedIH, symmetrise } from "../../src/framework/target-function.ts";
-import { SparseMatrix } from "../../src/framework/sparse-matrix.ts";
+import { IhTable } from "../../src/dials/ih-table.ts";
+import type { IhTableBlock } from "../../src/dials/ih-table.ts";
+import { ScalingTarget, ScalingTargetFixedIH, symmetrise } from "../../src/dials/target-function.ts";
+import { SparseMatrix } from "../../src/dials/sparse-matrix.ts";
 import { SpaceGroup } from "../../src/symmetry/space-group.ts";
 import { ConfigError } from "../../src/errors.ts";
 

@@ -4,19 +4,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { passSourceOf, rejectOutliersAt } from "../../src/diffuse/joint-refinement.ts";
-import { residentRows } from "../../src/diffuse/observation-windows.ts";
-import { rejectOutliersStandardGrouped } from "../../src/framework/outlier-rejection.ts";
-import { JointScalingProblem, type JointSmootherSetup } from "../../src/diffuse/joint-scaling-problem.ts";
-import { scaleDataset } from "../../src/diffuse/scale-dataset.ts";
-import { buildScalingObservations, type DiffuseInput } from "../../src/diffuse/scaling-observations.ts";
-import { computeShards, JointPassRunner, PassMode } from "../../src/kernels/joint-pass.ts";
+import { passSourceOf, rejectOutliersAt } from "../../src/refine/joint-refinement.ts";
+import { residentRows } from "../../src/observations/observation-windows.ts";
+import { rejectOutliersStandardGrouped } from "../../src/dials/outlier-rejection.ts";
+import { JointScalingProblem, type JointSmootherSetup } from "../../src/refine/joint-scaling-problem.ts";
+import { scaleDataset } from "../../src/job/scale-dataset.ts";
+import { buildScalingObservations, type DiffuseInput } from "../../src/observations/scaling-observations.ts";
+import { computeShards, JointPassRunner, PassMode } from "../../src/passes/joint-pass.ts";
 import {
   addLowRankToDense,
   inverseScalesInRange,
   type GroupedColumns,
-} from "../../src/kernels/joint-normal-equations.ts";
-import { seededRandom } from "../../src/kernels/random.ts";
+} from "../../src/passes/joint-normal-equations.ts";
+import { seededRandom } from "../../src/merge/seeded-random.ts";
 import { FIVE_POINT_KERNEL } from "../fixtures/kernels/five-point-smoother.ts";
 
 const sim = fileURLToPath(new URL("../../../shared/fixtures/sim/tetragonal-40/", import.meta.url));

@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { readBinnedDiffuse } from "../../src/io/binned-diffuse.ts";
-import { voxelizeFiles } from "../../src/diffuse/voxelize-files.ts";
-import { roundHalfEven } from "../../src/diffuse/voxelize.ts";
-import { makeVoxelGrid, voxelCentre, voxelIndexOf } from "../../src/diffuse/voxel-grid.ts";
+import { voxelizeFiles } from "../../src/job/voxelize-files.ts";
+import { roundHalfEven } from "../../src/voxelize/voxelize.ts";
+import { makeVoxelGrid, voxelCentre, voxelIndexOf } from "../../src/voxelize/voxel-grid.ts";
 
 const sim = fileURLToPath(new URL("../../../shared/fixtures/sim/tetragonal-40/", import.meta.url));
 

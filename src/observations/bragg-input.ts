@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { InputError } from "../errors.ts";
-import { selectReflectionsForScaling } from "../framework/reflection-selection.ts";
+import { selectReflectionsForScaling } from "../dials/reflection-selection.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 import { ReflectionFlags, getFlags } from "../table/flags.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";

@@ -12,9 +12,9 @@
  *
  * @packageDocumentation
  */
-import { normalQuantile } from "../framework/normal-distribution.ts";
-import type { JointRefinementResult } from "./joint-refinement.ts";
-import { checkModelState, forEachInverseScaleBatch } from "./inverse-scale-batches.ts";
+import { normalQuantile } from "../dials/normal-distribution.ts";
+import type { JointRefinementResult } from "../refine/joint-refinement.ts";
+import { checkModelState, forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
 import type { MergedDiffuse } from "./merge.ts";
 
 /** A histogram: `counts[i]` values in `[edges[i], edges[i+1])`. */

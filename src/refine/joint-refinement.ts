@@ -13,7 +13,7 @@ import { choleskyFactor, choleskyInverse } from "../solve/cholesky.ts";
 import { gaussNewton } from "../solve/gauss-newton.ts";
 import { levenbergMarquardt } from "../solve/levenberg-marquardt.ts";
 import type { RefinementResult } from "../solve/least-squares-problem.ts";
-import { analyseStillConnectivity } from "./connectivity.ts";
+import { analyseStillConnectivity } from "../observations/connectivity.ts";
 import { ITERATIVE_SOLVER_ABOVE, JointScalingProblem, type JointSmootherSetup } from "./joint-scaling-problem.ts";
 import {
   buildScalingObservations,
@@ -23,12 +23,13 @@ import {
   type DiffuseChunkSource,
   type DiffuseInput,
   type ScalingObservations,
-} from "./scaling-observations.ts";
-import { forEachWindow } from "./observation-windows.ts";
-import { forEachInverseScaleBatch } from "./inverse-scale-batches.ts";
-import type { JointModelState } from "../kernels/joint-normal-equations.ts";
-import type { PassSource } from "../kernels/joint-pass.ts";
-import { initialWeight, outlierWeightsInRange } from "../kernels/outlier-weights.ts";
+} from "../observations/scaling-observations.ts";
+import { forEachWindow } from "../observations/observation-windows.ts";
+import { forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
+import type { JointModelState } from "../passes/joint-normal-equations.ts";
+import type { PassSource } from "../passes/joint-pass.ts";
+import { initialWeight } from "../observations/initial-weight.ts";
+import { outlierWeightsInRange } from "../passes/outlier-weights.ts";
 
 /** A progress event of the refinement (the library never prints; the CLI renders these). */
 export interface RefinementProgress {

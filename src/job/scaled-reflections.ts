@@ -12,7 +12,7 @@
  */
 import { ReflectionFlags, setFlags, unsetFlags } from "../table/flags.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";
-import type { DiffuseScalingModel, RefineParametersResult } from "./diffuse-scaling-model.ts";
+import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
 
 /**
  * Returns a copy of `table` with the scaling columns and flags set.

@@ -12,7 +12,7 @@
  *
  * @packageDocumentation
  */
-import { smootherWeightsAt, type SmootherKernelState } from "./smoother-weights.ts";
+import { smootherWeightsAt, type SmootherKernelState } from "../dials/smoother-weights.ts";
 
 /** Observations sorted by group, then by still (struct of arrays). */
 export interface GroupedColumns {

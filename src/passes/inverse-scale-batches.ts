@@ -7,9 +7,9 @@
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
-import { inverseScalesInRange, type JointModelState } from "../kernels/joint-normal-equations.ts";
-import { forEachWindow, windowEnd, type ObservationWindow, type WindowedRows } from "./observation-windows.ts";
-import type { ScalingObservations } from "./scaling-observations.ts";
+import { inverseScalesInRange, type JointModelState } from "./joint-normal-equations.ts";
+import { forEachWindow, windowEnd, type ObservationWindow, type WindowedRows } from "../observations/observation-windows.ts";
+import type { ScalingObservations } from "../observations/scaling-observations.ts";
 
 /** Most rows whose inverse scales {@link forEachInverseScaleBatch} computes at once (a larger group is one batch). */
 const BATCH_ROWS = 1 << 16;

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { InputError } from "../errors.ts";
-import type { ExperimentList } from "../io/expt.ts";
+import type { ExperimentList } from "./expt.ts";
 import { SpaceGroup } from "../symmetry/space-group.ts";
 
 /**

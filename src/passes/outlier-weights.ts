@@ -6,16 +6,10 @@
  *
  * @packageDocumentation
  */
-import { standardGroupedOutliersInRange } from "../framework/outlier-rejection.ts";
+import { initialWeight } from "../observations/initial-weight.ts";
+import { standardGroupedOutliersInRange } from "../dials/outlier-rejection.ts";
 import { inverseScalesInRange, type GroupedColumns, type JointModelState } from "./joint-normal-equations.ts";
 
-/**
- * The weight 1/σ² a row starts with: 0 (unusable) unless σ² > 0 and σ² and I are finite. A row is usable, and takes
- * part in outlier rejection, exactly when this is positive.
- */
-export function initialWeight(variance: number, intensity: number): number {
-  return variance > 0 && Number.isFinite(variance) && Number.isFinite(intensity) ? 1 / variance : 0;
-}
 
 /**
  * Rows of a range of groups as the joint passes see them (row o at index o − rowOffset; `groupStart` absolute), with

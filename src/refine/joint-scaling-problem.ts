@@ -37,12 +37,12 @@ import {
   type JointAccumulation,
   type JointModelState,
   type LowRankSums,
-} from "../kernels/joint-normal-equations.ts";
-import { JointPassRunner, PassMode, pairStartOf, type PassSource } from "../kernels/joint-pass.ts";
-import type { OutlierWeightCounts } from "../kernels/outlier-weights.ts";
+} from "../passes/joint-normal-equations.ts";
+import { JointPassRunner, PassMode, pairStartOf, type PassSource } from "../passes/joint-pass.ts";
+import type { OutlierWeightCounts } from "../passes/outlier-weights.ts";
 import { choleskyFactorKernel, choleskySolveInPlace } from "../solve/cholesky.ts";
 import { conjugateGradient } from "../solve/conjugate-gradient.ts";
-import type { SmootherKernelState } from "../kernels/smoother-weights.ts";
+import type { SmootherKernelState } from "../dials/smoother-weights.ts";
 import { smoothnessRestraintRows } from "./smoothness-restraint.ts";
 
 /** The resolution smoother as the joint problem sees it. */

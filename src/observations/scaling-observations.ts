@@ -13,11 +13,12 @@
  *
  * @packageDocumentation
  */
-import { tmpdir, totalmem } from "node:os";
+import { tmpdir } from "node:os";
 import { ConfigError } from "../errors.ts";
-import type { ColumnFile } from "../io/column-file.ts";
-import { sharedFloat32, sharedInt32 } from "../kernels/joint-pass.ts";
-import { initialWeight } from "../kernels/outlier-weights.ts";
+import type { ColumnFile } from "../runtime/column-file.ts";
+import { sharedFloat32, sharedInt32 } from "../runtime/shared-arrays.ts";
+import { usableMemory } from "../runtime/usable-memory.ts";
+import { initialWeight } from "./initial-weight.ts";
 import { countVoxels, voxelId, type VoxelSlots } from "./voxel-slots.ts";
 import {
   createRowFile,
@@ -200,17 +201,6 @@ function sortGroupsByStill(
       for (let t = 0; t < m; t++) column[begin + t] = copy[from[t]];
     }
   }
-}
-
-/**
- * Memory this process may use: the machine's (`os.totalmem()`), or the limit of its control group (a container, a
- * batch job: `process.constrainedMemory()`) when that is lower.
- */
-export function usableMemory(): number {
-  const total = totalmem();
-  // 0, undefined (older Node 20 releases) or a huge value when unconstrained
-  const constrained: unknown = process.constrainedMemory();
-  return typeof constrained === "number" && constrained > 0 && constrained < total ? constrained : total;
 }
 
 /** Options of {@link buildScalingObservations}. */

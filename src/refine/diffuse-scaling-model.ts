@@ -7,11 +7,11 @@
  * @packageDocumentation
  */
 import { ConfigError, DisabledComponentAccess } from "../errors.ts";
-import { ScalingModel } from "../framework/scaling-model.ts";
-import { readComponentParameters } from "../framework/scaling-model.ts";
+import { ScalingModel } from "../dials/scaling-model.ts";
+import { readComponentParameters } from "../dials/scaling-model.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";
-import { prepareBraggInput, type BraggSelectionCounts } from "./bragg-input.ts";
+import { prepareBraggInput, type BraggSelectionCounts } from "../observations/bragg-input.ts";
 import { PerStillMultiplierComponent } from "./components/per-still-multiplier-component.ts";
 import { ResolutionSmootherComponent } from "./components/resolution-smoother-component.ts";
 import {
@@ -21,7 +21,7 @@ import {
   type DiffuseScalingConfigInput,
 } from "./config.ts";
 import type { BinnedDiffuseFile } from "../io/binned-diffuse.ts";
-import { diffuseChunkSource, type BinnedPixelData, type DiffuseSelectionCounts } from "./diffuse-input.ts";
+import { diffuseChunkSource, type BinnedPixelData, type DiffuseSelectionCounts } from "../observations/diffuse-input.ts";
 import {
   computeReferences,
   refineGroupedObservations,
@@ -31,15 +31,15 @@ import {
   type JointRefinementResult,
 } from "./joint-refinement.ts";
 import type { JointSmootherSetup } from "./joint-scaling-problem.ts";
-import type { JointModelState } from "../kernels/joint-normal-equations.ts";
-import { forEachWindow } from "./observation-windows.ts";
+import type { JointModelState } from "../passes/joint-normal-equations.ts";
+import { forEachWindow } from "../observations/observation-windows.ts";
 import {
   buildScalingObservations,
   releaseObservations,
   type BraggInput,
   type BuildScalingObservationsOptions,
   type ScalingObservations,
-} from "./scaling-observations.ts";
+} from "../observations/scaling-observations.ts";
 
 /** Options of {@link DiffuseScalingModel.refineParameters}. */
 export type RefineParametersOptions = JointRefinementOptions;

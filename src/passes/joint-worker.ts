@@ -14,7 +14,7 @@ import {
   type JointPassPayload,
   type PassModeValue,
 } from "./joint-pass.ts";
-import { serveWorker, type PoolWorkerData } from "./worker-pool.ts";
+import { serveWorker, type PoolWorkerData } from "../runtime/worker-pool.ts";
 
 const data = workerData as PoolWorkerData<JointPassPayload>;
 const payload = data.payload;

@@ -13,21 +13,21 @@ import { ConfigError } from "../errors.ts";
 import { writeTextAtomic } from "../io/atomic-write.ts";
 import { openBinnedDiffuse, type BinnedDiffuseFile } from "../io/binned-diffuse.ts";
 import { readExperiments, writeExperiments, type ExperimentList } from "../io/expt.ts";
-import type { Mat3 } from "../io/geometry.ts";
+import type { Mat3 } from "../geometry/vectors.ts";
 import { writeMergedDiffuse } from "../io/merged-diffuse.ts";
 import { readReflections } from "../io/refl-read.ts";
 import { writeReflections } from "../io/refl-write.ts";
 import { assertFiniteJson, writeScalesJson, type ScalesJson } from "../io/scales-json.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";
-import { readDiffuseScalingConfigFile, type DiffuseScalingConfigInput } from "./config.ts";
-import { DiffuseScalingModel, type RefineParametersResult } from "./diffuse-scaling-model.ts";
-import type { RefinementProgress } from "./joint-refinement.ts";
-import { ccHalf, mergeDiffuse, type MergedDiffuse } from "./merge.ts";
-import { releaseObservations } from "./scaling-observations.ts";
-import { computeDiagnostics } from "./diagnostics.ts";
+import { readDiffuseScalingConfigFile, type DiffuseScalingConfigInput } from "../refine/config.ts";
+import { DiffuseScalingModel, type RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
+import type { RefinementProgress } from "../refine/joint-refinement.ts";
+import { ccHalf, mergeDiffuse, type MergedDiffuse } from "../merge/merge.ts";
+import { releaseObservations } from "../observations/scaling-observations.ts";
+import { computeDiagnostics } from "../merge/diagnostics.ts";
 import { buildScaledReflections } from "./scaled-reflections.ts";
-import { makeVoxelGrid } from "./voxel-grid.ts";
-import { commonSpaceGroup } from "./common-space-group.ts";
+import { makeVoxelGrid } from "../voxelize/voxel-grid.ts";
+import { commonSpaceGroup } from "../io/common-space-group.ts";
 
 /** A progress event of the job. */
 export type ScaleDatasetProgress =

@@ -13,9 +13,9 @@ import { writeBinnedDiffuse } from "../io/binned-diffuse.ts";
 import { readExperiments } from "../io/expt.ts";
 import { readNpz } from "../io/npz.ts";
 import type { NpyArray } from "../io/npy.ts";
-import { commonSpaceGroup } from "./common-space-group.ts";
-import { VOXEL_INDEX_RULE } from "./voxel-grid.ts";
-import { gridForCrystals, voxelizeStill, type VoxelizeOptions } from "./voxelize.ts";
+import { commonSpaceGroup } from "../io/common-space-group.ts";
+import { VOXEL_INDEX_RULE } from "../voxelize/voxel-grid.ts";
+import { gridForCrystals, voxelizeStill, type VoxelizeOptions } from "../voxelize/voxelize.ts";
 
 /** Options of {@link voxelizeFiles}. */
 export interface VoxelizeFilesOptions extends VoxelizeOptions {

@@ -30,7 +30,7 @@ import {
   inverseScalesInRange,
   symmetrizeUpper,
 } from "./joint-normal-equations.ts";
-import { ColumnFile, type ColumnFileLayout } from "../io/column-file.ts";
+import { ColumnFile, type ColumnFileLayout } from "../runtime/column-file.ts";
 import {
   forEachWindow,
   readWindowColumns,
@@ -38,10 +38,11 @@ import {
   rowColumnBuffers,
   type PagedRows,
   type RowColumnBuffers,
-} from "../diffuse/observation-windows.ts";
+} from "../observations/observation-windows.ts";
 import { outlierWeightsInRange, type OutlierWeightColumns, type OutlierWeightCounts } from "./outlier-weights.ts";
-import type { SmootherKernelState } from "./smoother-weights.ts";
-import { siblingWorkerEntry, SyncWorkerPool } from "./worker-pool.ts";
+import type { SmootherKernelState } from "../dials/smoother-weights.ts";
+import { sharedFloat32, sharedFloat64, sharedInt32, sharedUint8 } from "../runtime/shared-arrays.ts";
+import { siblingWorkerEntry, SyncWorkerPool } from "../runtime/worker-pool.ts";
 
 /** Minimum number of rows per shard. */
 export const SHARD_ROWS = 1 << 18;
@@ -110,26 +111,6 @@ function symmetrized(upper: Float64Array, P: number): Float64Array {
   const m = upper.slice();
   symmetrizeUpper(m, P);
   return m;
-}
-
-/** Allocates a typed array over a SharedArrayBuffer. */
-export function sharedFloat64(n: number): Float64Array {
-  return new Float64Array(new SharedArrayBuffer(Math.max(1, n) * 8)).subarray(0, n);
-}
-
-/** Allocates a Float32Array over a SharedArrayBuffer. */
-export function sharedFloat32(n: number): Float32Array {
-  return new Float32Array(new SharedArrayBuffer(Math.max(1, n) * 4)).subarray(0, n);
-}
-
-/** Allocates an Int32Array over a SharedArrayBuffer. */
-export function sharedInt32(n: number): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(Math.max(1, n) * 4)).subarray(0, n);
-}
-
-/** Allocates a Uint8Array over a SharedArrayBuffer. */
-export function sharedUint8(n: number): Uint8Array {
-  return new Uint8Array(new SharedArrayBuffer(Math.max(1, n))).subarray(0, n);
 }
 
 /** Copies into shared memory unless already shared. */

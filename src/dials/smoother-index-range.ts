@@ -5,14 +5,14 @@
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
-import { smootherIndexRange } from "../kernels/smoother-weights.ts";
+import { smootherIndexRange } from "./smoother-weights.ts";
 import { SparseMatrix } from "./sparse-matrix.ts";
 
 /**
  * Round half away from zero, like `boost::math::iround` (JavaScript's `Math.round` rounds halves up, which changes
  * the set of averaged smoother points on DIALS's own test case). The kernel layer's implementation.
  */
-export { iround } from "../kernels/smoother-weights.ts";
+export { iround } from "./smoother-weights.ts";
 
 /**
  * Number of smoother values for a number of intervals: 2 for 1, 3 for 2, otherwise `numIntervals + 2`.

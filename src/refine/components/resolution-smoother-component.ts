@@ -9,9 +9,9 @@
  * @packageDocumentation
  */
 import { ConfigError } from "../../errors.ts";
-import { GaussianSmoother1D } from "../../framework/gaussian-smoother-1d.ts";
-import { nparamToVal } from "../../framework/model-utilities.ts";
-import { SparseMatrix } from "../../framework/sparse-matrix.ts";
+import { GaussianSmoother1D } from "../../dials/gaussian-smoother-1d.ts";
+import { nparamToVal } from "../../dials/model-utilities.ts";
+import { SparseMatrix } from "../../dials/sparse-matrix.ts";
 import {
   ScaleComponent,
   checkDataColumn,
@@ -20,8 +20,8 @@ import {
   resolveBlocks,
   type JacobianRestraints,
   type ScalesAndDerivatives,
-} from "../../framework/components/scale-component.ts";
-import type { SmootherKernelState } from "../../kernels/smoother-weights.ts";
+} from "../../dials/components/scale-component.ts";
+import type { SmootherKernelState } from "../../dials/smoother-weights.ts";
 import { smoothnessRestraintRows } from "../smoothness-restraint.ts";
 
 /** Data of a {@link ResolutionSmootherComponent}: |q| of every observation (1/Å). */

@@ -9,12 +9,12 @@
  *
  * @packageDocumentation
  */
-import type { Mat3 } from "../io/geometry.ts";
-import type { JointModelState } from "../kernels/joint-normal-equations.ts";
-import { seededRandom } from "../kernels/random.ts";
-import { checkModelState, forEachInverseScaleBatch } from "./inverse-scale-batches.ts";
-import type { ScalingObservations } from "./scaling-observations.ts";
-import { voxelCentre, type VoxelGrid } from "./voxel-grid.ts";
+import type { Mat3 } from "../geometry/vectors.ts";
+import type { JointModelState } from "../passes/joint-normal-equations.ts";
+import { seededRandom } from "./seeded-random.ts";
+import { checkModelState, forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
+import type { ScalingObservations } from "../observations/scaling-observations.ts";
+import { voxelCentre, type VoxelGrid } from "../voxelize/voxel-grid.ts";
 
 /** The merged map (one row per voxel with at least one used observation). */
 export interface MergedDiffuse {

@@ -8,7 +8,7 @@
  *
  * @packageDocumentation
  */
-import { ColumnFile } from "../io/column-file.ts";
+import { ColumnFile } from "../runtime/column-file.ts";
 
 /** The row columns of scaling observations. */
 export type RowColumnName = "still" | "intensity" | "variance" | "weight" | "qMagnitude";

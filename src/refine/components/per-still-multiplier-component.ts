@@ -5,14 +5,14 @@
  * @packageDocumentation
  */
 import { ConfigError } from "../../errors.ts";
-import { SparseMatrix } from "../../framework/sparse-matrix.ts";
+import { SparseMatrix } from "../../dials/sparse-matrix.ts";
 import {
   ScaleComponent,
   checkDataColumn,
   gather,
   resolveBlocks,
   type ScalesAndDerivatives,
-} from "../../framework/components/scale-component.ts";
+} from "../../dials/components/scale-component.ts";
 
 /** Data of a {@link PerStillMultiplierComponent}: the still index of every observation. */
 export type PerStillMultiplierData = { stillId: Float64Array };
