@@ -63,7 +63,7 @@ describe("static import graph", () => {
   });
 
   it("the Bragg-only scale path loads neither h5wasm nor vega nor cli-progress", () => {
-    const g = reach("diffuse/scale-dataset.ts");
+    const g = reach("job/scale-dataset.ts");
     expect(g.files.has(join(srcDir, "io", "hdf5.ts"))).toBe(true);
     for (const p of HEAVY) expect(g.packages.has(p), p).toBe(false);
   });
