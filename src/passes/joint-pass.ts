@@ -10,6 +10,9 @@
  * back what the pass changes (the weights of the outlier step, the pair factors of a matrix-free pass, which then
  * live in a second scratch file). Only per-group and per-parameter arrays stay in memory.
  *
+ * The runner here owns the payload and the workers; the shards, modes and payload layout are in `pass-payload.ts`,
+ * what each mode computes and reduces in `pass-handlers.ts`, and a thread's view of the shards in `shard-views.ts`.
+ *
  * @packageDocumentation
  */
 import { ColumnFile } from "../runtime/column-file.ts";
