@@ -335,7 +335,8 @@ function residualPass(
     obs,
     result.finalState,
     (window, groupBegin, groupEnd, g, gRow) => {
-      const { still, intensity, variance, weight, qMagnitude, rowBegin } = window;
+      const { still, intensity, variance, weight, qMagnitude } = window.rows;
+      const { rowBegin } = window;
       for (let h = groupBegin; h < groupEnd; h++) {
         const n = refs.nObservations[h];
         const isBragg = h < nBraggGroups;

@@ -10,7 +10,7 @@
  * @packageDocumentation
  */
 import type { Mat3 } from "../geometry/vectors.ts";
-import type { JointModelState } from "../passes/joint-normal-equations.ts";
+import type { JointModelState } from "../passes/inverse-scales.ts";
 import { seededRandom } from "./seeded-random.ts";
 import { checkModelState, forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
 import type { ScalingObservations } from "../observations/scaling-observations.ts";
@@ -114,7 +114,8 @@ export function mergeDiffuse(
     obs,
     state,
     (window, groupBegin, groupEnd, g, gRow) => {
-      const { weight, intensity, rowBegin } = window;
+      const { weight, intensity } = window.rows;
+      const { rowBegin } = window;
       for (let h = groupBegin; h < groupEnd; h++) {
         const rowsBegin = groupStart[h];
         const rowsEnd = groupStart[h + 1];

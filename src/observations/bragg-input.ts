@@ -10,7 +10,7 @@ import { selectReflectionsForScaling } from "../dials/reflection-selection.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 import { ReflectionFlags, getFlags } from "../table/flags.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";
-import type { BraggInput } from "./scaling-observations.ts";
+import type { BraggInput } from "./scaling-input.ts";
 
 /** Why Bragg rows were not used. */
 export interface BraggSelectionCounts {

@@ -43,7 +43,8 @@ export function analyseStillConnectivity(obs: ScalingObservations): StillConnect
   const groupStart = obs.groupStart;
   // one pass over the rows, window by window (resident rows are one window); nothing per row is allocated
   forEachWindow(obs, (window) => {
-    const { still, weight, rowBegin } = window;
+    const { still, weight } = window.rows;
+    const rowBegin = window.rowBegin;
     for (let h = window.groupBegin; h < window.groupEnd; h++) {
       const begin = groupStart[h] - rowBegin;
       const end = groupStart[h + 1] - rowBegin;

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import type { BinnedDiffuseChunk, BinnedDiffuseFile } from "../io/binned-diffuse.ts";
-import { voxelBoundsOf, type DiffuseChunkSource, type DiffuseInput } from "./scaling-observations.ts";
+import { voxelBoundsOf, type DiffuseChunkSource, type DiffuseInput } from "./scaling-input.ts";
 
 /** Why diffuse rows were not used. */
 export interface DiffuseSelectionCounts {

@@ -1,32 +1,20 @@
 /**
  * Passes over the rows of {@link ScalingObservations} window by window. A window is a run of whole groups with the
  * columns of its rows; row `o` (absolute, as `groupStart` counts) is at index `o − rowBegin` of the window's columns.
- * Resident observations are one window over the columns themselves (no copy); paged observations (issue 5: inputs
- * larger than memory) are read from their scratch file window by window into reused buffers, and the columns a pass
+ * Resident observations are one window over the columns themselves (no copy); paged observations (inputs larger than
+ * memory) are read from their scratch file window by window into reused buffers, and the columns a pass
  * changes are written back. Every pass visits groups in ascending order, so a pass that carries its accumulators from
  * one window to the next computes exactly what it computes on resident columns.
  *
  * @packageDocumentation
  */
 import { ColumnFile } from "../runtime/column-file.ts";
-
-/** The row columns of scaling observations. */
-export type RowColumnName = "still" | "intensity" | "variance" | "weight" | "qMagnitude";
+import { ROW_COLUMN_NAMES, rowColumns, sliceRows, type RowColumnName, type RowColumns } from "./row-columns.ts";
 
 /** Row columns held in memory (`SharedArrayBuffer`s, so worker threads read them without a copy). */
-export interface ResidentRows {
+export interface ResidentRows extends RowColumns {
   /** Discriminant. */
   readonly kind: "resident";
-  /** Still of each row. */
-  readonly still: Int32Array;
-  /** Intensity of each row. */
-  readonly intensity: Float32Array;
-  /** Variance of each row. */
-  readonly variance: Float32Array;
-  /** Weight of each row (1/σ², 0 when excluded). */
-  readonly weight: Float32Array;
-  /** |q| of each row. */
-  readonly qMagnitude: Float32Array;
 }
 
 /** Row columns in a scratch file (one column per {@link RowColumnName}, 4 bytes per value), read window by window. */
@@ -39,9 +27,6 @@ export interface PagedRows {
   readonly windowRows: number;
 }
 
-/** Bytes per row of the row columns (4 bytes per column). */
-export const BYTES_PER_ROW = 20;
-
 /** The columns of one window: row o at index o − rowBegin. */
 export interface ObservationWindow {
   /** First group. */
@@ -52,16 +37,8 @@ export interface ObservationWindow {
   readonly rowBegin: number;
   /** One past the last row (absolute). */
   readonly rowEnd: number;
-  /** Still of each row. */
-  readonly still: Int32Array;
-  /** Intensity of each row. */
-  readonly intensity: Float32Array;
-  /** Variance of each row. */
-  readonly variance: Float32Array;
-  /** Weight of each row. */
-  readonly weight: Float32Array;
-  /** |q| of each row. */
-  readonly qMagnitude: Float32Array;
+  /** The columns of the window's rows. */
+  readonly rows: RowColumns;
 }
 
 /** What {@link forEachWindow} needs of the observations. */
@@ -82,34 +59,6 @@ export interface ForEachWindowOptions {
   groupEnd?: number;
   /** Columns the pass changes (written back to a scratch file after each window). @defaultValue none */
   write?: readonly RowColumnName[];
-}
-
-/** Every row column, in the order of the scratch file. */
-export const ROW_COLUMN_NAMES: readonly RowColumnName[] = ["still", "intensity", "variance", "weight", "qMagnitude"];
-
-/** Buffers of every row column (a window's, a shard's, or rows being grouped). */
-export interface RowColumnBuffers {
-  /** Still of each row. */
-  still: Int32Array;
-  /** Intensity of each row. */
-  intensity: Float32Array;
-  /** Variance of each row. */
-  variance: Float32Array;
-  /** Weight of each row. */
-  weight: Float32Array;
-  /** |q| of each row. */
-  qMagnitude: Float32Array;
-}
-
-/** Zeroed buffers of every row column for `n` rows. */
-export function rowColumnBuffers(n: number): RowColumnBuffers {
-  return {
-    still: new Int32Array(n),
-    intensity: new Float32Array(n),
-    variance: new Float32Array(n),
-    weight: new Float32Array(n),
-    qMagnitude: new Float32Array(n),
-  };
 }
 
 /** Creates the scratch file of `n` paged rows: every row column, 4 bytes per value (see {@link PagedRows}). */
@@ -150,7 +99,7 @@ export function readWindowColumns(
   file: ColumnFile,
   rowBegin: number,
   rowEnd: number,
-  buffers: RowColumnBuffers,
+  buffers: RowColumns,
   names: readonly RowColumnName[] = ROW_COLUMN_NAMES,
 ): void {
   for (const name of names) file.read(name, rowBegin, buffers[name].subarray(0, rowEnd - rowBegin));
@@ -171,20 +120,10 @@ export function forEachWindow(
   if (groupEnd <= groupBegin) return;
   const { groupStart, rows } = obs;
   if (rows.kind === "resident") {
-    pass({
-      groupBegin,
-      groupEnd,
-      rowBegin: 0,
-      rowEnd: groupStart[obs.nGroups],
-      still: rows.still,
-      intensity: rows.intensity,
-      variance: rows.variance,
-      weight: rows.weight,
-      qMagnitude: rows.qMagnitude,
-    });
+    pass({ groupBegin, groupEnd, rowBegin: 0, rowEnd: groupStart[obs.nGroups], rows });
     return;
   }
-  const buffers = rowColumnBuffers(largestWindow(groupStart, groupBegin, groupEnd, rows.windowRows));
+  const buffers = rowColumns(largestWindow(groupStart, groupBegin, groupEnd, rows.windowRows));
   const write = options.write ?? [];
   for (let h = groupBegin; h < groupEnd;) {
     const e = windowEnd(groupStart, h, groupEnd, rows.windowRows);
@@ -192,17 +131,7 @@ export function forEachWindow(
     const rowEnd = groupStart[e];
     const m = rowEnd - rowBegin;
     readWindowColumns(rows.file, rowBegin, rowEnd, buffers);
-    pass({
-      groupBegin: h,
-      groupEnd: e,
-      rowBegin,
-      rowEnd,
-      still: buffers.still.subarray(0, m),
-      intensity: buffers.intensity.subarray(0, m),
-      variance: buffers.variance.subarray(0, m),
-      weight: buffers.weight.subarray(0, m),
-      qMagnitude: buffers.qMagnitude.subarray(0, m),
-    });
+    pass({ groupBegin: h, groupEnd: e, rowBegin, rowEnd, rows: sliceRows(buffers, 0, m) });
     for (const name of write) rows.file.write(name, rowBegin, buffers[name].subarray(0, m));
     h = e;
   }

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
-import type { DiffuseChunkSource } from "./scaling-observations.ts";
+import type { DiffuseChunkSource } from "./scaling-input.ts";
 
 /** Above this voxel range (max − min + 1), voxels are counted in a hash table instead of a table over the range. */
 const DENSE_TABLE_LIMIT = 1 << 27;

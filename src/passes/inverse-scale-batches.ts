@@ -7,8 +7,13 @@
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
-import { inverseScalesInRange, type JointModelState } from "./joint-normal-equations.ts";
-import { forEachWindow, windowEnd, type ObservationWindow, type WindowedRows } from "../observations/observation-windows.ts";
+import { inverseScalesInRange, type JointModelState } from "./inverse-scales.ts";
+import {
+  forEachWindow,
+  windowEnd,
+  type ObservationWindow,
+  type WindowedRows,
+} from "../observations/observation-windows.ts";
 import type { ScalingObservations } from "../observations/scaling-observations.ts";
 
 /** Most rows whose inverse scales {@link forEachInverseScaleBatch} computes at once (a larger group is one batch). */
@@ -62,7 +67,8 @@ export function forEachInverseScaleBatch(
         const end = groupStart[e] - window.rowBegin;
         const m = end - begin;
         if (g.length < m) g = new Float32Array(m);
-        inverseScalesInRange(state, window.still.subarray(begin, end), window.qMagnitude.subarray(begin, end), 0, m, g);
+        const { still, qMagnitude } = window.rows;
+        inverseScalesInRange(state, still.subarray(begin, end), qMagnitude.subarray(begin, end), 0, m, g);
         visit(window, h, e, g, groupStart[h]);
         h = e;
       }

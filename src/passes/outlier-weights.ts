@@ -8,17 +8,9 @@
  */
 import { initialWeight } from "../observations/initial-weight.ts";
 import { standardGroupedOutliersInRange } from "../dials/outlier-rejection.ts";
-import { inverseScalesInRange, type GroupedColumns, type JointModelState } from "./joint-normal-equations.ts";
-
-
-/**
- * Rows of a range of groups as the joint passes see them (row o at index o − rowOffset; `groupStart` absolute), with
- * their variances; the weights are rewritten.
- */
-export interface OutlierWeightColumns extends GroupedColumns {
-  /** Variance of each row (the outlier weights are 1/variance; length 0 where no outlier pass runs). */
-  readonly variance: Float32Array;
-}
+import { sliceRows } from "../observations/row-columns.ts";
+import { inverseScalesInRange, type JointModelState } from "./inverse-scales.ts";
+import type { GroupedColumns } from "./joint-normal-equations.ts";
 
 /** What {@link outlierWeightsInRange} found. */
 export interface OutlierWeightCounts {
@@ -30,10 +22,10 @@ export interface OutlierWeightCounts {
 
 /**
  * Finds the outliers of groups [groupBegin, groupEnd) at the inverse scales of `state` and rewrites the weights of
- * their rows. Unchecked.
+ * their rows (the columns' variances are read: every row of the range must have one). Unchecked.
  */
 export function outlierWeightsInRange(
-  columns: OutlierWeightColumns,
+  columns: GroupedColumns,
   state: JointModelState,
   zmax: number,
   groupBegin: number,
@@ -44,12 +36,9 @@ export function outlierWeightsInRange(
   const lo = groupStart[groupBegin] - offset;
   const hi = groupStart[groupEnd] - offset;
   const m = hi - lo;
-  const still = columns.still.subarray(lo, hi);
-  const intensity = columns.intensity.subarray(lo, hi);
-  const variance = columns.variance.subarray(lo, hi);
-  const weight = columns.weight.subarray(lo, hi);
+  const { still, intensity, variance, weight, qMagnitude } = sliceRows(columns.rows, lo, hi);
   const g = new Float32Array(m);
-  inverseScalesInRange(state, still, columns.qMagnitude.subarray(lo, hi), 0, m, g);
+  inverseScalesInRange(state, still, qMagnitude, 0, m, g);
   const usable = new Uint8Array(m);
   for (let t = 0; t < m; t++) usable[t] = initialWeight(variance[t], intensity[t]) > 0 ? 1 : 0;
   const flags = new Uint8Array(m);

@@ -21,7 +21,11 @@ import {
   type DiffuseScalingConfigInput,
 } from "./config.ts";
 import type { BinnedDiffuseFile } from "../io/binned-diffuse.ts";
-import { diffuseChunkSource, type BinnedPixelData, type DiffuseSelectionCounts } from "../observations/diffuse-input.ts";
+import {
+  diffuseChunkSource,
+  type BinnedPixelData,
+  type DiffuseSelectionCounts,
+} from "../observations/diffuse-input.ts";
 import {
   computeReferences,
   refineGroupedObservations,
@@ -31,15 +35,15 @@ import {
   type JointRefinementResult,
 } from "./joint-refinement.ts";
 import type { JointSmootherSetup } from "./joint-scaling-problem.ts";
-import type { JointModelState } from "../passes/joint-normal-equations.ts";
+import type { JointModelState } from "../passes/inverse-scales.ts";
 import { forEachWindow } from "../observations/observation-windows.ts";
 import {
   buildScalingObservations,
   releaseObservations,
-  type BraggInput,
   type BuildScalingObservationsOptions,
   type ScalingObservations,
 } from "../observations/scaling-observations.ts";
+import type { BraggInput } from "../observations/scaling-input.ts";
 
 /** Options of {@link DiffuseScalingModel.refineParameters}. */
 export type RefineParametersOptions = JointRefinementOptions;
@@ -252,7 +256,7 @@ export class DiffuseScalingModel extends ScalingModel {
       let hi = -Infinity;
       // every row's |q|, window by window (resident or paged rows alike)
       forEachWindow(observations, (window) => {
-        const q = window.qMagnitude;
+        const q = window.rows.qMagnitude;
         const end = observations.groupStart[window.groupEnd] - window.rowBegin;
         for (let o = observations.groupStart[window.groupBegin] - window.rowBegin; o < end; o++) {
           const v = q[o];

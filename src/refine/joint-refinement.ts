@@ -17,16 +17,14 @@ import { analyseStillConnectivity } from "../observations/connectivity.ts";
 import { ITERATIVE_SOLVER_ABOVE, JointScalingProblem, type JointSmootherSetup } from "./joint-scaling-problem.ts";
 import {
   buildScalingObservations,
-  restrictToStills,
-  type BraggInput,
   type BuildScalingObservationsOptions,
-  type DiffuseChunkSource,
-  type DiffuseInput,
   type ScalingObservations,
 } from "../observations/scaling-observations.ts";
+import type { BraggInput, DiffuseChunkSource, DiffuseInput } from "../observations/scaling-input.ts";
+import { restrictToStills } from "../observations/restrict-stills.ts";
 import { forEachWindow } from "../observations/observation-windows.ts";
 import { forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
-import type { JointModelState } from "../passes/joint-normal-equations.ts";
+import type { JointModelState } from "../passes/inverse-scales.ts";
 import type { PassSource } from "../passes/joint-pass.ts";
 import { initialWeight } from "../observations/initial-weight.ts";
 import { outlierWeightsInRange } from "../passes/outlier-weights.ts";
@@ -192,7 +190,7 @@ export interface JointRefinementResult {
 /** The observations as the passes read them: resident columns (variances included) or paged rows. */
 export function passSourceOf(obs: ScalingObservations): PassSource {
   const rows = obs.rows;
-  return rows.kind === "paged" ? { groupStart: obs.groupStart, paged: rows } : { groupStart: obs.groupStart, ...rows };
+  return rows.kind === "paged" ? { groupStart: obs.groupStart, paged: rows } : { groupStart: obs.groupStart, rows };
 }
 
 /**
@@ -214,8 +212,8 @@ export function computeReferences(
     state,
     (win, groupBegin, groupEnd, g, gRow) => {
       const base = win.rowBegin;
-      const { weight } = win;
-      const I = win.intensity;
+      const { weight } = win.rows;
+      const I = win.rows.intensity;
       for (let h = groupBegin; h < groupEnd; h++) {
         let S = 0;
         let T = 0;
@@ -252,7 +250,7 @@ export function rejectOutliersAt(
     obs,
     (w) => {
       const counts = outlierWeightsInRange(
-        { groupStart: obs.groupStart, rowOffset: w.rowBegin, ...w },
+        { groupStart: obs.groupStart, rowOffset: w.rowBegin, rows: w.rows },
         state,
         zmax,
         w.groupBegin,
@@ -274,7 +272,7 @@ function outlierRowsOf(obs: ScalingObservations): Int32Array {
     const lo = obs.groupStart[w.groupBegin] - w.rowBegin;
     const hi = obs.groupStart[w.groupEnd] - w.rowBegin;
     for (let t = lo; t < hi; t++) {
-      if (w.weight[t] !== 0 || !(initialWeight(w.variance[t], w.intensity[t]) > 0)) continue;
+      if (w.rows.weight[t] !== 0 || !(initialWeight(w.rows.variance[t], w.rows.intensity[t]) > 0)) continue;
       if (n === rows.length) {
         const grown = new Int32Array(2 * n);
         grown.set(rows);

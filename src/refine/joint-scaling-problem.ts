@@ -32,13 +32,11 @@
  * @packageDocumentation
  */
 import type { LeastSquaresProblem, NormalEquations } from "../solve/least-squares-problem.ts";
-import {
-  applyLowRankBlocks,
-  type JointAccumulation,
-  type JointModelState,
-  type LowRankSums,
-} from "../passes/joint-normal-equations.ts";
-import { JointPassRunner, PassMode, pairStartOf, type PassSource } from "../passes/joint-pass.ts";
+import { applyLowRankBlocks } from "../passes/low-rank-operator.ts";
+import type { JointAccumulation, LowRankSums } from "../passes/joint-accumulation.ts";
+import type { JointModelState } from "../passes/inverse-scales.ts";
+import { JointPassRunner, pairStartOf, type PassSource } from "../passes/joint-pass.ts";
+import { PassMode } from "../passes/pass-payload.ts";
 import type { OutlierWeightCounts } from "../passes/outlier-weights.ts";
 import { choleskyFactorKernel, choleskySolveInPlace } from "../solve/cholesky.ts";
 import { conjugateGradient } from "../solve/conjugate-gradient.ts";

@@ -7,7 +7,7 @@ import {
 } from "../../src/refine/config.ts";
 import type { BinnedPixelData } from "../../src/observations/diffuse-input.ts";
 import { ConfigError, DisabledComponentAccess, ParameterLimitExceeded, RefinementFailure } from "../../src/errors.ts";
-import { inverseScalesInRange } from "../../src/passes/joint-normal-equations.ts";
+import { inverseScalesInRange } from "../../src/passes/inverse-scales.ts";
 
 /** Binned observations from (still, voxel, intensity, sigma, |q|) rows; q along x. */
 function binned(rows: [number, number, number, number, number][]): BinnedPixelData {

@@ -1,6 +1,7 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { addLowRankToDense, type GroupCache, type LowRankSums } from "../../src/passes/joint-normal-equations.ts";
+import { addLowRankToDense, type GroupCache } from "../../src/passes/low-rank-operator.ts";
+import type { LowRankSums } from "../../src/passes/joint-accumulation.ts";
 
 /** A deterministic generator in [0, 1). */
 function lcg(seed: number): () => number {

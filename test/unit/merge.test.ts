@@ -9,7 +9,7 @@ import { residentRows } from "../../src/observations/observation-windows.ts";
 import type { ScalingObservations } from "../../src/observations/scaling-observations.ts";
 import { makeVoxelGrid, voxelCentre } from "../../src/voxelize/voxel-grid.ts";
 import { ConfigError } from "../../src/errors.ts";
-import { inverseScalesInRange } from "../../src/passes/joint-normal-equations.ts";
+import { inverseScalesInRange } from "../../src/passes/inverse-scales.ts";
 import { modelState, pagedCopy, randomObservations, removePaged } from "../fixtures/windowed/observations.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "merge-test-"));

@@ -4,19 +4,18 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { diffuseChunkSource } from "../../src/observations/diffuse-input.ts";
-import { forEachWindow, type RowColumnName } from "../../src/observations/observation-windows.ts";
+import { forEachWindow } from "../../src/observations/observation-windows.ts";
+import type { RowColumnName } from "../../src/observations/row-columns.ts";
+import { BYTES_PER_OBSERVATION } from "../../src/observations/row-columns.ts";
 import {
-  BYTES_PER_OBSERVATION,
   buildScalingObservations,
   MAX_OBSERVATIONS,
   releaseObservations,
-  restrictToStills,
-  type BraggInput,
   type BuildScalingObservationsOptions,
-  type DiffuseChunkSource,
-  type DiffuseInput,
   type ScalingObservations,
 } from "../../src/observations/scaling-observations.ts";
+import { restrictToStills } from "../../src/observations/restrict-stills.ts";
+import type { BraggInput, DiffuseChunkSource, DiffuseInput } from "../../src/observations/scaling-input.ts";
 import { ConfigError, InputError } from "../../src/errors.ts";
 import { seededRandom } from "../../src/merge/seeded-random.ts";
 
@@ -241,7 +240,7 @@ describe("paged grouping (rows in a scratch file)", () => {
       forEachWindow(paged, (w) => {
         windows++;
         expect(w.rowEnd - w.rowBegin).toBeLessThanOrEqual(64);
-        seen.set(w.intensity, w.rowBegin);
+        seen.set(w.rows.intensity, w.rowBegin);
       });
       expect(windows).toBeGreaterThan(paged.n / 64);
       expect(new Uint8Array(seen.buffer)).toEqual(columnBytes(resident).intensity);

@@ -12,8 +12,9 @@ import {
   type ResidentRows,
 } from "../../src/observations/observation-windows.ts";
 import { pagedCopy, randomObservations } from "../fixtures/windowed/observations.ts";
-import { JointPassRunner, PassMode, type PassSource } from "../../src/passes/joint-pass.ts";
-import type { JointAccumulation } from "../../src/passes/joint-normal-equations.ts";
+import { JointPassRunner, type PassSource } from "../../src/passes/joint-pass.ts";
+import { PassMode } from "../../src/passes/pass-payload.ts";
+import type { JointAccumulation } from "../../src/passes/joint-accumulation.ts";
 import { seededRandom } from "../../src/merge/seeded-random.ts";
 import { FIVE_POINT_KERNEL } from "../fixtures/kernels/five-point-smoother.ts";
 
@@ -125,11 +126,11 @@ describe("forEachWindow over paged rows", () => {
         expect(w.rowEnd).toBe(groupStart[w.groupEnd]);
         expect(w.rowEnd - w.rowBegin <= 100 || w.groupEnd === w.groupBegin + 1).toBe(true);
         for (let o = w.rowBegin; o < w.rowEnd; o++) {
-          expect(w.still[o - w.rowBegin]).toBe(rows.still[o]);
-          expect(w.qMagnitude[o - w.rowBegin]).toBe(rows.qMagnitude[o]);
+          expect(w.rows.still[o - w.rowBegin]).toBe(rows.still[o]);
+          expect(w.rows.qMagnitude[o - w.rowBegin]).toBe(rows.qMagnitude[o]);
         }
-        w.weight.fill(2);
-        w.intensity.fill(-1);
+        w.rows.weight.fill(2);
+        w.rows.intensity.fill(-1);
         next = w.groupEnd;
       },
       { write: ["weight"] },
@@ -155,7 +156,7 @@ describe("joint passes over paged rows", () => {
       it(`give the resident numbers bit for bit (${threads} thread(s), precomputed smoother ${precomputeSmoother})`, () => {
         const { groupStart, rows, pagedRows } = randomRows(nStills, 3000, 23, 500);
         const options = { threads, dense: true, lowRank: true, shardRows: 1500, precomputeSmoother };
-        const resident: PassSource = { groupStart, ...rows };
+        const resident: PassSource = { groupStart, rows };
         const a = new JointPassRunner(resident, nStills, smoother, options);
         const b = new JointPassRunner({ groupStart, paged: pagedRows }, nStills, smoother, options);
         try {
@@ -180,8 +181,8 @@ describe("joint passes over paged rows", () => {
           const cb = b.outlierWeights(scales, values, 6);
           expect(cb).toEqual(ca);
           expect(ca.nOutliers).toBeGreaterThan(5);
-          expect(bits(readWeights(pagedRows))).toEqual(bits(a.payload.columns.weight));
-          expect(bits(a.payload.columns.weight)).not.toEqual(bits(rows.weight));
+          expect(bits(readWeights(pagedRows))).toEqual(bits(a.payload.columns.rows.weight));
+          expect(bits(a.payload.columns.rows.weight)).not.toEqual(bits(rows.weight));
           expect(summary(b.run(PassMode.dense, scales, values))).toEqual(
             summary(a.run(PassMode.dense, scales, values)),
           );

@@ -7,13 +7,15 @@ import { residentRows } from "../../src/observations/observation-windows.ts";
 import {
   buildScalingObservations,
   MAX_OBSERVATIONS,
-  restrictToStills,
+  type ScalingObservations,
+} from "../../src/observations/scaling-observations.ts";
+import { restrictToStills } from "../../src/observations/restrict-stills.ts";
+import {
   singleChunkSource,
   type BraggInput,
   type DiffuseChunkSource,
   type DiffuseInput,
-  type ScalingObservations,
-} from "../../src/observations/scaling-observations.ts";
+} from "../../src/observations/scaling-input.ts";
 import { openBinnedDiffuse, writeBinnedDiffuse } from "../../src/io/binned-diffuse.ts";
 import { usableMemory } from "../../src/runtime/usable-memory.ts";
 import { seededRandom } from "../../src/merge/seeded-random.ts";

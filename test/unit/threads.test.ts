@@ -9,13 +9,13 @@ import { residentRows } from "../../src/observations/observation-windows.ts";
 import { rejectOutliersStandardGrouped } from "../../src/dials/outlier-rejection.ts";
 import { JointScalingProblem, type JointSmootherSetup } from "../../src/refine/joint-scaling-problem.ts";
 import { scaleDataset } from "../../src/job/scale-dataset.ts";
-import { buildScalingObservations, type DiffuseInput } from "../../src/observations/scaling-observations.ts";
-import { computeShards, JointPassRunner, PassMode } from "../../src/passes/joint-pass.ts";
-import {
-  addLowRankToDense,
-  inverseScalesInRange,
-  type GroupedColumns,
-} from "../../src/passes/joint-normal-equations.ts";
+import { buildScalingObservations } from "../../src/observations/scaling-observations.ts";
+import type { DiffuseInput } from "../../src/observations/scaling-input.ts";
+import { computeShards, PassMode } from "../../src/passes/pass-payload.ts";
+import { JointPassRunner } from "../../src/passes/joint-pass.ts";
+import { addLowRankToDense } from "../../src/passes/low-rank-operator.ts";
+import { inverseScalesInRange } from "../../src/passes/inverse-scales.ts";
+import type { GroupedColumns } from "../../src/passes/joint-normal-equations.ts";
 import { seededRandom } from "../../src/merge/seeded-random.ts";
 import { FIVE_POINT_KERNEL } from "../fixtures/kernels/five-point-smoother.ts";
 
@@ -43,10 +43,13 @@ function randomColumns(nStills: number, nGroups: number, seed: number): GroupedC
   }
   return {
     groupStart: Int32Array.from(groupStart),
-    still: Int32Array.from(still),
-    intensity: Float32Array.from(intensity),
-    weight: Float32Array.from(weight),
-    qMagnitude: Float32Array.from(q),
+    rows: {
+      still: Int32Array.from(still),
+      intensity: Float32Array.from(intensity),
+      variance: new Float32Array(0),
+      weight: Float32Array.from(weight),
+      qMagnitude: Float32Array.from(q),
+    },
   };
 }
 

@@ -1,0 +1,290 @@
+/**
+ * Placing diffuse rows in their group slots, in two stable steps: each row goes to the slot range of its bucket of
+ * consecutive voxels (source order inside a bucket), then each bucket is ordered by voxel and, inside a voxel, by
+ * still. Every row lands in exactly the slot a direct scatter would give it, with few pages (or few, large writes to a
+ * scratch file) active at a time.
+ *
+ * @packageDocumentation
+ */
+import { ConfigError } from "../errors.ts";
+import { setInitialWeights } from "./initial-weight.ts";
+import { BYTES_PER_OBSERVATION, type RowColumns } from "./row-columns.ts";
+import { placedRows, type PlacedRows, type RowStore } from "./row-stores.ts";
+import { checkStills, type DiffuseChunkSource } from "./scaling-input.ts";
+import { sortGroupsByStill } from "./still-order.ts";
+import { voxelId, type VoxelSlots } from "./voxel-slots.ts";
+
+/** Number of voxel buckets of resident placement (keeps the pages written to at once few: see below). */
+const PLACEMENT_BUCKETS = 512;
+
+/** Rows staged per bucket during resident placement (512 buckets × 256 rows × 20 bytes stay in cache). */
+const RESIDENT_STAGING_ROWS = 256;
+
+/** Runs of consecutive voxels placed together: bucket b holds voxels [firstVoxel[b], firstVoxel[b + 1]). */
+interface Buckets {
+  /** First voxel of each bucket, and the number of voxels last (length buckets + 1; no bucket is empty). */
+  readonly firstVoxel: Int32Array;
+  /** Whether voxel v lies in bucket ⌊v·buckets / voxels⌋ (found by arithmetic, not by a search in `firstVoxel`). */
+  readonly uniform: boolean;
+}
+
+/** {@link PLACEMENT_BUCKETS} buckets (fewer when voxels are fewer) of equally many voxels: v in ⌊v·buckets / voxels⌋. */
+function bucketsByVoxels(nVoxels: number): Buckets {
+  const nBuckets = Math.max(1, Math.min(PLACEMENT_BUCKETS, nVoxels));
+  const firstVoxel = new Int32Array(nBuckets + 1);
+  for (let b = 0, v = 0; b <= nBuckets; b++) {
+    while (v < nVoxels && Math.floor((v * nBuckets) / nVoxels) < b) v++;
+    firstVoxel[b] = v;
+  }
+  return { firstVoxel, uniform: true };
+}
+
+/** Buckets of consecutive voxels holding at most `cap` rows each (a larger voxel is a bucket of its own). */
+function bucketsByRows(counts: Int32Array, cap: number): Buckets {
+  const first: number[] = [0];
+  let rows = 0;
+  for (let v = 0; v < counts.length; v++) {
+    if (rows > 0 && rows + counts[v] > cap) {
+      first.push(v);
+      rows = 0;
+    }
+    rows += counts[v];
+  }
+  first.push(counts.length);
+  return { firstVoxel: Int32Array.from(first), uniform: false };
+}
+
+/** The bucket of voxel `id` in non-uniform buckets: the last b with firstVoxel[b] ≤ id (a search in a small array). */
+function bucketOf(firstVoxel: Int32Array, id: number): number {
+  let lo = 0;
+  let hi = firstVoxel.length - 2;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (firstVoxel[mid] <= id) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** The error for rows a source yields beyond those its voxel pass counted. */
+function notCounted(): ConfigError {
+  return new ConfigError("diffuse source yielded rows its voxel pass did not count");
+}
+
+/**
+ * Pass 2 over a diffuse source: puts every row in the slot range of its bucket (source order inside a bucket), through
+ * per-bucket staging buffers of `stagingRows` rows written to the store when full. Returns the rows placed per bucket
+ * (fewer than counted when the source skipped unusable rows).
+ *
+ * Writing each row straight to its voxel's slot touches one page per voxel per column at a time (tens of thousands):
+ * TLB and cache misses made that ~250 ns per row. Instead rows go first to buckets of consecutive voxels — each
+ * bucket's rows occupy a contiguous range of the final columns, so this is a scatter with few active pages (or few,
+ * large writes to a scratch file) — and then each bucket (small) is ordered by voxel ({@link orderBuckets}). Both
+ * steps are stable, so every row lands in exactly the slot the direct scatter would give it. Per row, only the voxel
+ * id lookup touches a voxel-sized array.
+ */
+function placeDiffuseRows(
+  source: DiffuseChunkSource,
+  slots: VoxelSlots,
+  nStills: number,
+  buckets: Buckets,
+  bucketBegin: Int32Array,
+  stagingRows: number,
+  store: RowStore,
+): Int32Array {
+  const { firstVoxel, uniform } = buckets;
+  const nBuckets = bucketBegin.length - 1;
+  const nVoxels = slots.unique.length;
+  const cursor = bucketBegin.slice(0, nBuckets);
+  const staged = new Int32Array(nBuckets);
+  const stage = placedRows(nBuckets * stagingRows);
+  const { still, intensity, variance, qMagnitude } = stage.rows;
+  const voxel = stage.voxel;
+  const rowOffset = bucketBegin[0];
+  let row = 0;
+  for (const chunk of source.chunks()) {
+    const m = chunk.voxel.length;
+    checkStills(chunk.still, nStills, rowOffset + row);
+    for (let i = 0; i < m; i++) {
+      const id = voxelId(slots, chunk.voxel[i]);
+      if (!(id >= 0)) throw notCounted();
+      const b = uniform ? Math.floor((id * nBuckets) / nVoxels) : bucketOf(firstVoxel, id);
+      const s = staged[b]++;
+      if (cursor[b] + s >= bucketBegin[b + 1]) throw notCounted();
+      const k = b * stagingRows + s;
+      still[k] = chunk.still[i];
+      intensity[k] = chunk.intensity[i];
+      variance[k] = chunk.variance[i];
+      qMagnitude[k] = chunk.qMagnitude[i];
+      voxel[k] = id;
+      if (s + 1 === stagingRows) {
+        store.put(cursor[b], stage, b * stagingRows, stagingRows);
+        cursor[b] += stagingRows;
+        staged[b] = 0;
+      }
+    }
+    row += m;
+  }
+  if (source.voxelChunks === undefined && row !== slots.nRows) {
+    throw new ConfigError("diffuse source yielded different rows on its second pass");
+  }
+  const fill = new Int32Array(nBuckets);
+  for (let b = 0; b < nBuckets; b++) {
+    store.put(cursor[b], stage, b * stagingRows, staged[b]);
+    fill[b] = cursor[b] + staged[b] - bucketBegin[b];
+  }
+  return fill;
+}
+
+/** Scratch arrays of {@link orderBucket}, each at least as long as the widest bucket (voxels) plus one. */
+interface BucketScratch {
+  /** Rows per voxel, then each voxel's next output row. */
+  readonly next: Int32Array;
+  /** Local offsets of the bucket's non-empty voxels, and the bucket's rows after them. */
+  readonly localStart: Int32Array;
+  /** The non-empty voxels. */
+  readonly keptVoxel: Int32Array;
+}
+
+/**
+ * Orders the `m` placed rows `src` of voxels [voxelBegin, voxelEnd) by voxel (a stable counting sort: source order
+ * inside a voxel) into rows [0, m) of `dst` without holes, sorts each voxel's rows by still and sets the weights. The
+ * non-empty voxels and their local offsets go to `scratch`; returns how many there are.
+ *
+ * @throws {@link ConfigError} when a voxel has more rows than were counted for it.
+ */
+function orderBucket(
+  src: PlacedRows,
+  m: number,
+  voxelBegin: number,
+  voxelEnd: number,
+  counts: Int32Array,
+  dst: RowColumns,
+  scratch: BucketScratch,
+): number {
+  const { next, localStart, keptVoxel } = scratch;
+  const width = voxelEnd - voxelBegin;
+  next.fill(0, 0, width);
+  for (let t = 0; t < m; t++) next[src.voxel[t] - voxelBegin]++;
+  let k = 0;
+  let offset = 0;
+  for (let u = 0; u < width; u++) {
+    const c = next[u];
+    if (c > counts[voxelBegin + u]) throw notCounted();
+    next[u] = offset;
+    if (c === 0) continue;
+    localStart[k] = offset;
+    keptVoxel[k++] = voxelBegin + u;
+    offset += c;
+  }
+  localStart[k] = offset;
+  const from = src.rows;
+  for (let t = 0; t < m; t++) {
+    const j = next[src.voxel[t] - voxelBegin]++;
+    dst.still[j] = from.still[t];
+    dst.intensity[j] = from.intensity[t];
+    dst.variance[j] = from.variance[t];
+    dst.qMagnitude[j] = from.qMagnitude[t];
+  }
+  sortGroupsByStill(dst.still, [dst.intensity, dst.variance, dst.qMagnitude], localStart, 0, k);
+  setInitialWeights(dst, m);
+  return k;
+}
+
+/**
+ * Step 2 of diffuse grouping, bucket by bucket: reads the bucket's placed rows, orders them ({@link orderBucket}) and
+ * writes them at a running cursor (never past the bucket's first slot, so no unread row is overwritten), which closes
+ * the holes left by skipped rows. Voxels left empty are dropped: `groupStart` (from group `nBraggGroups` on) and
+ * `unique` are rewritten in place. Returns the number of diffuse groups kept.
+ */
+function orderBuckets(
+  buckets: Buckets,
+  bucketBegin: Int32Array,
+  fill: Int32Array,
+  counts: Int32Array,
+  unique: Float64Array,
+  groupStart: Int32Array,
+  nBraggGroups: number,
+  store: RowStore,
+): number {
+  const { firstVoxel } = buckets;
+  const nBuckets = fill.length;
+  let largest = 0;
+  let widest = 0;
+  for (let b = 0; b < nBuckets; b++) {
+    largest = Math.max(largest, fill[b]);
+    widest = Math.max(widest, firstVoxel[b + 1] - firstVoxel[b]);
+  }
+  const src = placedRows(largest);
+  const scratch: BucketScratch = {
+    next: new Int32Array(widest + 1),
+    localStart: new Int32Array(widest + 1),
+    keptVoxel: new Int32Array(widest + 1),
+  };
+  let t = bucketBegin[0];
+  let kept = 0;
+  for (let b = 0; b < nBuckets; b++) {
+    const m = fill[b];
+    store.get(bucketBegin[b], m, src);
+    const dst = store.target(t, m);
+    const k = orderBucket(src, m, firstVoxel[b], firstVoxel[b + 1], counts, dst, scratch);
+    for (let g = 0; g < k; g++) {
+      groupStart[nBraggGroups + kept + g] = t + scratch.localStart[g];
+      unique[kept + g] = unique[scratch.keptVoxel[g]]; // keptVoxel[g] ≥ kept + g: read before overwritten
+    }
+    kept += k;
+    store.commit(t, m);
+    t += m;
+  }
+  groupStart[nBraggGroups + kept] = t;
+  return kept;
+}
+
+/** How {@link groupDiffuseRows} sizes its buckets and staging buffers. */
+export interface PlacementSizes {
+  /** Whether the rows go to a scratch file. */
+  readonly paged: boolean;
+  /** Memory the grouped row columns may take (bytes). */
+  readonly memoryLimit: number;
+  /** Most rows per window of paged observations. */
+  readonly windowRows: number;
+  /** Most rows per placement bucket of a paged build. @defaultValue `windowRows` */
+  readonly bucketRows: number | undefined;
+  /** Rows staged per bucket of a paged build. @defaultValue from `memoryLimit` and the number of buckets */
+  readonly stagingRows: number | undefined;
+}
+
+/**
+ * Groups the rows of a diffuse source into the slots after the Bragg rows ({@link placeDiffuseRows}, then
+ * {@link orderBuckets}): voxels left empty are dropped, and `groupStart` (from group `nBraggGroups` on) and
+ * `slots.unique` are rewritten in place. Returns the number of diffuse groups kept.
+ */
+export function groupDiffuseRows(
+  source: DiffuseChunkSource,
+  slots: VoxelSlots,
+  nStills: number,
+  groupStart: Int32Array,
+  nBraggGroups: number,
+  store: RowStore,
+  sizes: PlacementSizes,
+): number {
+  const nDiffuse = slots.nRows;
+  const buckets = sizes.paged
+    ? bucketsByRows(
+        slots.counts,
+        Math.max(1, Math.min(sizes.bucketRows ?? sizes.windowRows, Math.ceil(nDiffuse / 512))),
+      )
+    : bucketsByVoxels(slots.unique.length);
+  const nBuckets = buckets.firstVoxel.length - 1;
+  const stagingRows = sizes.paged
+    ? (sizes.stagingRows ??
+      Math.min(
+        2 ** 16,
+        Math.max(16, Math.floor(Math.min(2 ** 26, sizes.memoryLimit / 16) / (nBuckets * BYTES_PER_OBSERVATION))),
+      ))
+    : RESIDENT_STAGING_ROWS;
+  const bucketBegin = new Int32Array(nBuckets + 1);
+  for (let b = 0; b <= nBuckets; b++) bucketBegin[b] = groupStart[nBraggGroups + buckets.firstVoxel[b]];
+  const fill = placeDiffuseRows(source, slots, nStills, buckets, bucketBegin, stagingRows, store);
+  return orderBuckets(buckets, bucketBegin, fill, slots.counts, slots.unique, groupStart, nBraggGroups, store);
+}

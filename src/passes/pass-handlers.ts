@@ -1,0 +1,248 @@
+/**
+ * What each pass mode does, as one handler per mode: the per-thread partial a shard is computed into, the computation
+ * of one shard, the reduction of a shard's partial into the shared result (called in shard order, so the result is
+ * bit-identical for any number of threads) and the zeroing of that result before a pass. Adding a pass is adding a
+ * mode and its handler. {@link ShardWorkspace} is one thread's use of the table (the calling thread's or a worker's).
+ *
+ * @packageDocumentation
+ */
+import { type JointModelState, inverseScalesInRange } from "./inverse-scales.ts";
+import {
+  addInto,
+  clearJointAccumulation,
+  createJointAccumulation,
+  type JointAccumulation,
+} from "./joint-accumulation.ts";
+import { accumulateJointNormalEquations } from "./joint-normal-equations.ts";
+import { addLowRankGroupsToDenseUpper, addLowRankGroupTerms } from "./low-rank-operator.ts";
+import { outlierWeightsInRange, type OutlierWeightCounts } from "./outlier-weights.ts";
+import { PassMode, type JointPassPayload, type PassModeValue } from "./pass-payload.ts";
+import { ShardViews } from "./shard-views.ts";
+
+/** What one pass mode does, shard by shard; `P` is the per-thread partial one shard is computed into. */
+export interface PassHandler<P> {
+  /** A partial for this thread (allocated once per thread and mode, reused for every shard). */
+  create(p: JointPassPayload): P;
+  /** Computes shard k into `partial` (reset first), reading the shard through this thread's `views`. */
+  compute(p: JointPassPayload, k: number, partial: P, views: ShardViews): void;
+  /** Adds a shard's partial into the shared result (called in shard order). */
+  reduce(p: JointPassPayload, partial: P): void;
+  /** Zeroes the shared result before a pass. */
+  clear(p: JointPassPayload): void;
+}
+
+/** The partial of each mode. */
+export interface PassPartials {
+  /** Objective, gradient and R-factor sums. */
+  [PassMode.objective]: JointAccumulation;
+  /** Also the dense normal matrix (upper triangle). */
+  [PassMode.dense]: JointAccumulation;
+  /** Also the matrix-free block sums (the group factors go to the shared cache). */
+  [PassMode.lowRank]: JointAccumulation;
+  /** The shard's group terms applied to `vectorX` (P). */
+  [PassMode.groupProduct]: Float64Array;
+  /** The shard's group terms in a dense matrix (P², upper triangle). */
+  [PassMode.densify]: Float64Array;
+  /** The shard's outlier counts. */
+  [PassMode.outlierWeights]: OutlierWeightCounts;
+  /** Nothing: the inverse scales are written straight to the shared array. */
+  [PassMode.inverseScales]: undefined;
+}
+
+/** Model state view for the kernels. */
+function stateOf(p: JointPassPayload): JointModelState {
+  return {
+    scales: p.scales,
+    smoother:
+      p.smoother === undefined
+        ? undefined
+        : { ...p.smoother.kernel, values: p.values, qMin: p.smoother.qMin, qMax: p.smoother.qMax },
+  };
+}
+
+/** Number of free smoother values. */
+function freeSmootherValues(p: JointPassPayload): number {
+  return p.values.length > 0 ? p.values.length - 1 : 0;
+}
+
+/** The handler of a normal-equation pass: objective and gradient, plus the dense matrix or the matrix-free sums. */
+function normalEquationPass(withMatrix: boolean, lowRank: boolean): PassHandler<JointAccumulation> {
+  return {
+    create(p) {
+      const kf = freeSmootherValues(p);
+      return createJointAccumulation(
+        p.nStills + kf,
+        withMatrix,
+        lowRank ? { nStills: p.nStills, nFreeSmoother: kf } : undefined,
+      );
+    },
+    compute(p, k, partial, views) {
+      clearJointAccumulation(partial);
+      const cache = lowRank ? views.cache(k, false) : undefined;
+      accumulateJointNormalEquations(views.columns(k), stateOf(p), p.shards[k], p.shards[k + 1], partial, cache);
+      views.storeCache(k, cache);
+    },
+    reduce(p, partial) {
+      const t = p.totals;
+      t.objective[0] += partial.objective;
+      t.nObservations[0] += partial.nObservations;
+      t.rNumerator[0] += partial.rNumerator;
+      t.rDenominator[0] += partial.rDenominator;
+      addInto(p.gradient, partial.gradient);
+      if (withMatrix && partial.matrix !== undefined) addInto(p.matrix, partial.matrix);
+      if (lowRank && partial.lowRank !== undefined && p.lowRank !== undefined) {
+        addInto(p.lowRank.thetaDiagonal, partial.lowRank.thetaDiagonal);
+        addInto(p.lowRank.thetaSmoother, partial.lowRank.thetaSmoother);
+        addInto(p.lowRank.smootherBlock, partial.lowRank.smootherBlock);
+        addInto(p.lowRank.diagonal, partial.lowRank.diagonal);
+      }
+    },
+    clear(p) {
+      const t = p.totals;
+      t.objective.fill(0);
+      t.nObservations.fill(0);
+      t.rNumerator.fill(0);
+      t.rDenominator.fill(0);
+      p.gradient.fill(0);
+      if (withMatrix) p.matrix.fill(0);
+      if (lowRank && p.lowRank !== undefined) {
+        p.lowRank.thetaDiagonal.fill(0);
+        p.lowRank.thetaSmoother.fill(0);
+        p.lowRank.smootherBlock.fill(0);
+        p.lowRank.diagonal.fill(0);
+      }
+    },
+  };
+}
+
+const groupProductPass: PassHandler<Float64Array> = {
+  create: (p) => new Float64Array(p.nStills + freeSmootherValues(p)),
+  compute(p, k, partial, views) {
+    partial.fill(0);
+    const cache = views.cache(k, true);
+    if (cache === undefined) return;
+    addLowRankGroupTerms(cache, p.nStills, freeSmootherValues(p), p.shards[k], p.shards[k + 1], p.vectorX, partial);
+  },
+  reduce(p, partial) {
+    addInto(p.vectorY, partial);
+  },
+  clear(p) {
+    p.vectorY.fill(0);
+  },
+};
+
+const densifyPass: PassHandler<Float64Array> = {
+  create(p) {
+    const P = p.nStills + freeSmootherValues(p);
+    return new Float64Array(P * P);
+  },
+  compute(p, k, partial, views) {
+    partial.fill(0);
+    const cache = views.cache(k, true);
+    if (cache === undefined) return;
+    addLowRankGroupsToDenseUpper(cache, p.nStills, freeSmootherValues(p), p.shards[k], p.shards[k + 1], partial);
+  },
+  reduce(p, partial) {
+    addInto(p.matrix, partial);
+  },
+  clear(p) {
+    p.matrix.fill(0);
+  },
+};
+
+const outlierWeightsPass: PassHandler<OutlierWeightCounts> = {
+  create: () => ({ nOutliers: 0, nChanged: 0 }),
+  compute(p, k, partial, views) {
+    const columns = views.columns(k, true);
+    const counts = outlierWeightsInRange(columns, stateOf(p), p.zmax[0], p.shards[k], p.shards[k + 1]);
+    views.storeWeights(k, columns);
+    partial.nChanged = counts.nChanged;
+    partial.nOutliers = counts.nOutliers;
+  },
+  reduce(p, partial) {
+    p.outlierCounts.nChanged[0] += partial.nChanged;
+    p.outlierCounts.nOutliers[0] += partial.nOutliers;
+  },
+  clear(p) {
+    p.outlierCounts.nChanged.fill(0);
+    p.outlierCounts.nOutliers.fill(0);
+  },
+};
+
+const inverseScalesPass: PassHandler<undefined> = {
+  create: () => undefined,
+  compute(p, k) {
+    const { groupStart, rows } = p.columns;
+    inverseScalesInRange(
+      stateOf(p),
+      rows.still,
+      rows.qMagnitude,
+      groupStart[p.shards[k]],
+      groupStart[p.shards[k + 1]],
+      p.inverseScale,
+    );
+  },
+  reduce() {
+    // every shard writes its own rows of the shared array
+  },
+  clear() {
+    // every row is overwritten
+  },
+};
+
+/** The handler of every pass mode. */
+export const PASS_HANDLERS: { readonly [M in PassModeValue]: PassHandler<PassPartials[M]> } = {
+  [PassMode.objective]: normalEquationPass(false, false),
+  [PassMode.dense]: normalEquationPass(true, false),
+  [PassMode.lowRank]: normalEquationPass(false, true),
+  [PassMode.groupProduct]: groupProductPass,
+  [PassMode.densify]: densifyPass,
+  [PassMode.outlierWeights]: outlierWeightsPass,
+  [PassMode.inverseScales]: inverseScalesPass,
+};
+
+/**
+ * One thread's use of the handlers: its partial per mode (allocated on first use) and its view of the shards. The
+ * calling thread and every worker run shards through one of these, so they compute exactly the same numbers.
+ */
+export class ShardWorkspace {
+  /** This thread's view of the shards. */
+  readonly views: ShardViews;
+  private readonly payload: JointPassPayload;
+  private readonly partials = new Map<PassModeValue, { readonly value: unknown }>();
+
+  constructor(payload: JointPassPayload) {
+    this.payload = payload;
+    this.views = new ShardViews(payload);
+  }
+
+  /** This thread's partial of `mode`. */
+  private partial<M extends PassModeValue>(mode: M): PassPartials[M] {
+    let slot = this.partials.get(mode);
+    if (slot === undefined) {
+      slot = { value: PASS_HANDLERS[mode].create(this.payload) };
+      this.partials.set(mode, slot);
+    }
+    // the slot of `mode` holds what the handler of `mode` created
+    return slot.value as PassPartials[M];
+  }
+
+  /** Computes shard k of a pass of `mode` into this thread's partial. */
+  // M ties the handler of `mode` to its partial (a plain PassModeValue would not type-check the call)
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
+  compute<M extends PassModeValue>(mode: M, k: number): void {
+    PASS_HANDLERS[mode].compute(this.payload, k, this.partial(mode), this.views);
+  }
+
+  /** Adds the shard last computed by {@link ShardWorkspace.compute} to the shared result (call in shard order). */
+  // M ties the handler of `mode` to its partial (a plain PassModeValue would not type-check the call)
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
+  reduce<M extends PassModeValue>(mode: M): void {
+    PASS_HANDLERS[mode].reduce(this.payload, this.partial(mode));
+  }
+
+  /** Closes this thread's file handles. */
+  close(): void {
+    this.views.close();
+  }
+}
