@@ -50,6 +50,14 @@ export * from "./dials/reflection-selection.ts";
 export * from "./dials/grouped-observations.ts";
 export * from "./dials/outlier-rejection.ts";
 export * from "./dials/error-model.ts";
+export * from "./dials/error-model-data.ts";
+export {
+  createErrorModelBins,
+  calculateBinVariances,
+  type ErrorModelBins,
+  type ErrorModelBinOptions,
+} from "./dials/error-model-bins.ts";
+export * from "./dials/error-model-refinement.ts";
 
 // Linear algebra and minimisers
 export * from "./solve/least-squares-problem.ts";
