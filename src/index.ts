@@ -15,7 +15,9 @@ export { readReflections, REFL_HEADER, REFL_READ_VERSIONS, type ReadReflectionsO
 export { writeReflections, REFL_WRITE_VERSION } from "./io/refl-write.ts";
 export { writeFileAtomic, writeTextAtomic } from "./io/atomic-write.ts";
 export * from "./geometry/vectors.ts";
+export * from "./io/expt-models.ts";
 export * from "./io/expt.ts";
+export { formatExperimentJson } from "./io/expt-json.ts";
 export * from "./io/binned-diffuse.ts";
 export * from "./io/merged-diffuse.ts";
 export * from "./io/npz.ts";
