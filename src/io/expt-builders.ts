@@ -10,7 +10,6 @@ import { z } from "zod";
 import { InputError } from "../errors.ts";
 import {
   axisAngleMatrix,
-  fractionalizationMatrix,
   mat3,
   mat3Determinant,
   mat3FromRows,
@@ -18,7 +17,6 @@ import {
   mat3Inverse,
   mat3Multiply,
   mat3Transpose,
-  unitCellFromRealSpaceVectors,
   vec3,
   vec3Add,
   vec3Length,
@@ -27,7 +25,8 @@ import {
   mat3Vec3,
   vec3Cross,
   type Vec3,
-} from "../geometry/vectors.ts";
+} from "../geometry/vector-maths.ts";
+import { fractionalizationMatrix, unitCellFromRealSpaceVectors } from "../geometry/unit-cell.ts";
 import type { Beam, Crystal, Detector, Goniometer, Panel, Scan } from "./expt-models.ts";
 import {
   beamSchema,

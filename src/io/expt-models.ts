@@ -5,7 +5,8 @@
  *
  * @packageDocumentation
  */
-import type { Mat3, UnitCell, Vec3 } from "../geometry/vectors.ts";
+import type { Mat3, Vec3 } from "../geometry/vector-maths.ts";
+import type { UnitCell } from "../geometry/unit-cell.ts";
 
 /** Crystal model (dxtbx `Crystal`; `MosaicCrystalSauter2014` when the `ML_` fields are present). */
 export interface Crystal {

@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { InputError } from "../errors.ts";
-import { vec3, type Vec3 } from "../geometry/vectors.ts";
+import { vec3, type Vec3 } from "../geometry/vector-maths.ts";
 import { oneLine } from "./printable.ts";
 
 /** A JSON object of the document. */

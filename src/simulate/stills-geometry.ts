@@ -11,7 +11,7 @@
  *
  * @packageDocumentation
  */
-import { vec3Cross, vec3Dot, type Mat3, type Vec3 } from "../geometry/vectors.ts";
+import { vec3Cross, vec3Dot, type Mat3, type Vec3 } from "../geometry/vector-maths.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 
 /** A flat detector panel (lab frame, mm) with the simple pixel ↔ mm mapping. */

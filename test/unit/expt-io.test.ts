@@ -14,7 +14,7 @@ import {
   vec3,
   vec3Dot,
   vec3Length,
-} from "../../src/geometry/vectors.ts";
+} from "../../src/geometry/vector-maths.ts";
 import { readReflections } from "../../src/io/refl-read.ts";
 
 const FIX = join(import.meta.dirname, "..", "fixtures", "expt");
