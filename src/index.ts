@@ -38,6 +38,7 @@ export * from "./dials/gaussian-smoother-3d.ts";
 export * from "./dials/components/scale-component.ts";
 export * from "./dials/components/single-scale-factor.ts";
 export * from "./dials/components/single-b-scale-factor.ts";
+export * from "./dials/components/smoother-scale-component.ts";
 export * from "./dials/components/smooth-scale-component-1d.ts";
 export * from "./dials/components/smooth-b-scale-component-1d.ts";
 export * from "./dials/components/smooth-scale-component-2d.ts";
