@@ -22,7 +22,7 @@ import {
   rmsdConverged,
   solveShifted,
   refinementResult,
-} from "./levenberg-marquardt.ts";
+} from "./minimiser-steps.ts";
 
 /**
  * Minimises ½Σwr² by undamped Gauss–Newton steps N h = −JᵀWr (N = JᵀWJ, dense Cholesky unless the problem supplies

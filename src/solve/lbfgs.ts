@@ -8,7 +8,7 @@
 import { ConfigError, RefinementFailure } from "../errors.ts";
 import { rmsdOf } from "./least-squares-problem.ts";
 import type { LeastSquaresProblem, RefinementOptions, RefinementResult, StopReason } from "./least-squares-problem.ts";
-import { checkParameters, checkProblem, norm, resolveOptions, rmsdConverged } from "./levenberg-marquardt.ts";
+import { checkParameters, checkProblem, norm, resolveOptions, rmsdConverged } from "./minimiser-steps.ts";
 import { moreThuenteLineSearch } from "./more-thuente.ts";
 import type { LineSearchOptions } from "./more-thuente.ts";
 
