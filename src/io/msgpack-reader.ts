@@ -99,6 +99,7 @@ export class MsgpackFileReader {
     return this.position + k - this.#bufStart;
   }
 
+  // Kept whole: one case per MessagePack type byte, in the order of the format's type table.
   /** Read the next token header and advance past it (not past any str/bin/ext payload or container elements). */
   async next(what = "value"): Promise<MsgpackToken> {
     const offset = this.position;

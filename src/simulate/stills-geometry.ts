@@ -205,6 +205,7 @@ export function panelPlane(panel: SimulatedPanel): { normal: Vec3; offset: numbe
   return { normal, offset: vec3Dot(panel.origin, normal) };
 }
 
+// Kept whole: one pass over the candidates with the vector maths inlined as scalars (the simulation's hot loop).
 /**
  * Predicts the reflections of one still with |Δψ| < `maxDeltaPsi` that hit the panel (DIALS's stills Δψ
  * prediction; `entering` is always false for stills). With `mosaic`, also |Δψ| < d/domain + half_mosaicity/2 (rad),
