@@ -74,7 +74,7 @@ export class MsgpackFileReader {
 
   /** Throw an {@link InputError} for this file with the offset appended. */
   fail(message: string, offset: number = this.position): never {
-    // Messages quote keys and type names read from the file: keep them one printable line (issue 7).
+    // Messages quote keys and type names read from the file: keep them one printable line.
     throw new InputError(`${printable(message, Infinity)} (byte offset ${offset})`, this.path);
   }
 
