@@ -22,6 +22,7 @@ import {
   rmsdConverged,
   solveShifted,
   refinementResult,
+  reportIteration,
 } from "./minimiser-steps.ts";
 
 /**
@@ -67,15 +68,7 @@ export function gaussNewton(problem: LeastSquaresProblem, options: RefinementOpt
     last = { ne, factor: solved.factor };
     rmsdHistory.push(rmsdOf(ne.objective, ne.nObservations));
     objectiveHistory.push(ne.objective);
-    if (opts.onIteration !== undefined) {
-      const info = {
-        iteration: nIterations,
-        rmsd: rmsdHistory[rmsdHistory.length - 1],
-        objective: ne.objective,
-        seconds: (performance.now() - t0) / 1000,
-      };
-      opts.onIteration(stepNorm === undefined ? info : { ...info, stepNorm });
-    }
+    reportIteration(opts.onIteration, t0, nIterations, rmsdHistory[rmsdHistory.length - 1], ne.objective, stepNorm);
     if (rmsdConverged(rmsdHistory, opts.rmsdTolerance)) {
       stopReason = "rmsd_converged";
       break;

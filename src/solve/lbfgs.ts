@@ -8,7 +8,14 @@
 import { ConfigError, RefinementFailure } from "../errors.ts";
 import { rmsdOf } from "./least-squares-problem.ts";
 import type { LeastSquaresProblem, RefinementOptions, RefinementResult, StopReason } from "./least-squares-problem.ts";
-import { checkParameters, checkProblem, norm, resolveOptions, rmsdConverged } from "./minimiser-steps.ts";
+import {
+  checkParameters,
+  checkProblem,
+  norm,
+  reportIteration,
+  resolveOptions,
+  rmsdConverged,
+} from "./minimiser-steps.ts";
 import { moreThuenteLineSearch } from "./more-thuente.ts";
 import type { LineSearchOptions } from "./more-thuente.ts";
 
@@ -221,14 +228,7 @@ export function lbfgs(problem: LeastSquaresProblem, options: LbfgsOptions = {}):
   const rmsdHistory = [rmsdOf(f / 2, nObservations)];
   const objectiveHistory = [f];
   const report = (iteration: number, stepNorm?: number): void => {
-    if (opts.onIteration === undefined) return;
-    const info = {
-      iteration,
-      rmsd: rmsdHistory[rmsdHistory.length - 1],
-      objective: f,
-      seconds: (performance.now() - t0) / 1000,
-    };
-    opts.onIteration(stepNorm === undefined ? info : { ...info, stepNorm });
+    reportIteration(opts.onIteration, t0, iteration, rmsdHistory[rmsdHistory.length - 1], f, stepNorm);
   };
   report(0);
   const gradientSmall = (xs: Float64Array, gs: Float64Array): boolean =>

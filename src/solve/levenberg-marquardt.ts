@@ -15,6 +15,7 @@ import {
   diagonalElement,
   norm,
   refinementResult,
+  reportIteration,
   resolveOptions,
   rmsdConverged,
   solveShifted,
@@ -81,16 +82,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, options: Refine
     lastSolve = { ne, mu, factor: solved.factor };
     rmsdHistory.push(rmsdOf(f, ne.nObservations));
     objectiveHistory.push(f);
-    if (opts.onIteration !== undefined) {
-      const info = {
-        iteration: nIterations,
-        rmsd: rmsdHistory[rmsdHistory.length - 1],
-        objective: f,
-        mu,
-        seconds: (performance.now() - t0) / 1000,
-      };
-      opts.onIteration(stepNorm === undefined ? info : { ...info, stepNorm });
-    }
+    reportIteration(opts.onIteration, t0, nIterations, rmsdHistory[rmsdHistory.length - 1], f, stepNorm, mu);
     if (rmsdConverged(rmsdHistory, opts.rmsdTolerance)) {
       stopReason = "rmsd_converged";
       break;

@@ -9,6 +9,7 @@
 import { ConfigError, RefinementFailure } from "../errors.ts";
 import { choleskyFactorKernel, choleskyInverseKernel, choleskySolveInPlace } from "./cholesky.ts";
 import type {
+  IterationInfo,
   LeastSquaresProblem,
   NormalEquations,
   RefinementOptions,
@@ -62,6 +63,26 @@ export function resolveOptions(options: RefinementOptions, defaultMaxIterations:
     throw new ConfigError(`rmsdTolerance must be finite and >= 0, got ${rmsdTolerance}`);
   }
   return { maxIterations, rmsdTolerance, onIteration: options.onIteration };
+}
+
+/**
+ * Hands one iteration's progress to `onIteration` (if any): `mu` only for Levenberg–Marquardt, `stepNorm` once a step
+ * has been taken; `seconds` since `t0` (a `performance.now()` time). @internal
+ */
+export function reportIteration(
+  onIteration: RefinementOptions["onIteration"],
+  t0: number,
+  iteration: number,
+  rmsd: number,
+  objective: number,
+  stepNorm: number | undefined,
+  mu?: number,
+): void {
+  if (onIteration === undefined) return;
+  const seconds = (performance.now() - t0) / 1000;
+  const info: IterationInfo =
+    mu === undefined ? { iteration, rmsd, objective, seconds } : { iteration, rmsd, objective, mu, seconds };
+  onIteration(stepNorm === undefined ? info : { ...info, stepNorm });
 }
 
 /** DIALS `ScalingRefinery.test_rmsd_convergence`. @internal */
