@@ -14,8 +14,11 @@ export * from "./table/flags.ts";
 export { readReflections, REFL_HEADER, REFL_READ_VERSIONS, type ReadReflectionsOptions } from "./io/refl-read.ts";
 export { writeReflections, REFL_WRITE_VERSION } from "./io/refl-write.ts";
 export { writeFileAtomic, writeTextAtomic } from "./io/atomic-write.ts";
-export * from "./geometry/vectors.ts";
+export * from "./geometry/vector-maths.ts";
+export * from "./geometry/unit-cell.ts";
+export * from "./io/expt-models.ts";
 export * from "./io/expt.ts";
+export { formatExperimentJson } from "./io/expt-json.ts";
 export * from "./io/binned-diffuse.ts";
 export * from "./io/merged-diffuse.ts";
 export * from "./io/npz.ts";
@@ -35,6 +38,7 @@ export * from "./dials/gaussian-smoother-3d.ts";
 export * from "./dials/components/scale-component.ts";
 export * from "./dials/components/single-scale-factor.ts";
 export * from "./dials/components/single-b-scale-factor.ts";
+export * from "./dials/components/smoother-scale-component.ts";
 export * from "./dials/components/smooth-scale-component-1d.ts";
 export * from "./dials/components/smooth-b-scale-component-1d.ts";
 export * from "./dials/components/smooth-scale-component-2d.ts";
@@ -50,6 +54,14 @@ export * from "./dials/reflection-selection.ts";
 export * from "./dials/grouped-observations.ts";
 export * from "./dials/outlier-rejection.ts";
 export * from "./dials/error-model.ts";
+export * from "./dials/error-model-data.ts";
+export {
+  createErrorModelBins,
+  calculateBinVariances,
+  type ErrorModelBins,
+  type ErrorModelBinOptions,
+} from "./dials/error-model-bins.ts";
+export * from "./dials/error-model-refinement.ts";
 
 // Linear algebra and minimisers
 export * from "./solve/least-squares-problem.ts";

@@ -5,7 +5,8 @@
  */
 import type { SmootherMultiValueWeight, SmootherValueWeight } from "./gaussian-smoother-1d.ts";
 import { ConfigError } from "../errors.ts";
-import { RowBuilder, SmootherAxis, checkSigma, checkValues, defaultSigma } from "./smoother-index-range.ts";
+import { SmootherAxis, checkSigma, checkValues, defaultSigma } from "./smoother-index-range.ts";
+import { gridMultiValueWeight, gridValueWeight, type SmootherWeightVisitor } from "./smoother-grid.ts";
 
 /**
  * Gaussian smoother on a 2D grid. Each axis has its own interval count, positions and averaging window (as
@@ -107,15 +108,9 @@ export class GaussianSmoother2D {
    */
   valueWeight(x: number, y: number, values: ArrayLike<number>): SmootherValueWeight {
     checkValues(values, this.numValues());
-    const weight = new Float64Array(this.numValues());
-    let sw = 0;
-    let swv = 0;
-    this.eachWeight(x, y, (idx, w) => {
-      weight[idx] = w;
-      sw += w;
-      swv += w * values[idx];
+    return gridValueWeight(this.numValues(), values, (visit) => {
+      this.eachWeight(x, y, visit);
     });
-    return { value: sw > 0 ? swv / sw : 0, weight, sumweight: sw };
   }
 
   /**
@@ -130,30 +125,14 @@ export class GaussianSmoother2D {
     if (ys.length !== xs.length) {
       throw new ConfigError(`GaussianSmoother2D: ${xs.length} x but ${ys.length} y coordinates`);
     }
-    const n = xs.length;
-    const value = new Float64Array(n);
-    const sumweight = new Float64Array(n);
-    const rows = new RowBuilder(n, this.xAxis.nAverage * this.yAxis.nAverage);
-    let sw = 0;
-    let swv = 0;
-    const add = (idx: number, w: number): void => {
-      rows.push(idx, w);
-      sw += w;
-      swv += w * values[idx];
-    };
-    for (let p = 0; p < n; p++) {
-      sw = 0;
-      swv = 0;
-      this.eachWeight(xs[p], ys[p], add);
-      rows.endRow();
-      value[p] = sw > 0 ? swv / sw : 0;
-      sumweight[p] = sw;
-    }
-    return { value, weight: rows.toCsc(this.numValues()), sumweight };
+    const perPoint = this.xAxis.nAverage * this.yAxis.nAverage;
+    return gridMultiValueWeight(xs.length, perPoint, this.numValues(), values, (p, visit) => {
+      this.eachWeight(xs[p], ys[p], visit);
+    });
   }
 
   /** Visit the non-zero weights at (x, y) in increasing flat index. */
-  private eachWeight(x: number, y: number, visit: (idx: number, w: number) => void): void {
+  private eachWeight(x: number, y: number, visit: SmootherWeightVisitor): void {
     const ax = this.xAxis;
     const ay = this.yAxis;
     const r = this.range;

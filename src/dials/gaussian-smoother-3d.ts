@@ -5,7 +5,8 @@
  */
 import type { SmootherMultiValueWeight, SmootherValueWeight } from "./gaussian-smoother-1d.ts";
 import { ConfigError } from "../errors.ts";
-import { RowBuilder, SmootherAxis, checkSigma, checkValues, defaultSigma } from "./smoother-index-range.ts";
+import { SmootherAxis, checkSigma, checkValues, defaultSigma } from "./smoother-index-range.ts";
+import { gridMultiValueWeight, gridValueWeight, type SmootherWeightVisitor } from "./smoother-grid.ts";
 
 /**
  * Gaussian smoother on a 3D grid (see {@link GaussianSmoother2D}); sigma is shared, by default from the smallest
@@ -135,15 +136,9 @@ export class GaussianSmoother3D {
    */
   valueWeight(x: number, y: number, z: number, values: ArrayLike<number>): SmootherValueWeight {
     checkValues(values, this.numValues());
-    const weight = new Float64Array(this.numValues());
-    let sw = 0;
-    let swv = 0;
-    this.eachWeight(x, y, z, (idx, w) => {
-      weight[idx] = w;
-      sw += w;
-      swv += w * values[idx];
+    return gridValueWeight(this.numValues(), values, (visit) => {
+      this.eachWeight(x, y, z, visit);
     });
-    return { value: sw > 0 ? swv / sw : 0, weight, sumweight: sw };
   }
 
   /**
@@ -166,30 +161,14 @@ export class GaussianSmoother3D {
         `GaussianSmoother3D: coordinate arrays differ in length (${xs.length}, ${ys.length}, ${zs.length})`,
       );
     }
-    const n = xs.length;
-    const value = new Float64Array(n);
-    const sumweight = new Float64Array(n);
-    const rows = new RowBuilder(n, this.xAxis.nAverage * this.yAxis.nAverage * this.zAxis.nAverage);
-    let sw = 0;
-    let swv = 0;
-    const add = (idx: number, w: number): void => {
-      rows.push(idx, w);
-      sw += w;
-      swv += w * values[idx];
-    };
-    for (let p = 0; p < n; p++) {
-      sw = 0;
-      swv = 0;
-      this.eachWeight(xs[p], ys[p], zs[p], add);
-      rows.endRow();
-      value[p] = sw > 0 ? swv / sw : 0;
-      sumweight[p] = sw;
-    }
-    return { value, weight: rows.toCsc(this.numValues()), sumweight };
+    const perPoint = this.xAxis.nAverage * this.yAxis.nAverage * this.zAxis.nAverage;
+    return gridMultiValueWeight(xs.length, perPoint, this.numValues(), values, (p, visit) => {
+      this.eachWeight(xs[p], ys[p], zs[p], visit);
+    });
   }
 
   /** Visit the non-zero weights at (x, y, z) in increasing flat index. */
-  private eachWeight(x: number, y: number, z: number, visit: (idx: number, w: number) => void): void {
+  private eachWeight(x: number, y: number, z: number, visit: SmootherWeightVisitor): void {
     const ax = this.xAxis;
     const ay = this.yAxis;
     const az = this.zAxis;

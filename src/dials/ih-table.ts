@@ -351,6 +351,108 @@ function checkDataset(d: IhTableDataset, k: number): number {
 }
 
 /**
+ * The free set and the blocks over the unique groups (in sorted ASU order, as DIALS): every `⌊100/pct⌋`-th group from
+ * `offset` is free, the groups are cut into `min(nBlocksRequested, nWorkGroups)` equal ranges, the free groups go to
+ * one extra block, and each group gets its index within its block.
+ */
+function partitionGroups(
+  nUnique: number,
+  nBlocksRequested: number,
+  pct: number,
+  offset: number,
+): { nBlocks: number; nAll: number; blockOfGroup: Int32Array; localGroup: Int32Array; groupsInBlock: Int32Array } {
+  const isFree = new Uint8Array(nUnique);
+  let nWorkGroups = nUnique;
+  if (pct > 0) {
+    const nFree = Math.trunc((pct * nUnique) / 100);
+    nWorkGroups = nUnique - nFree;
+    const interval = Math.trunc(100 / pct);
+    for (let h = offset; h < nUnique; h += interval) isFree[h] = 1;
+  }
+  const nBlocks = Math.max(1, Math.min(nBlocksRequested, nWorkGroups));
+  const blockOfGroup = new Int32Array(nUnique);
+  for (let b = 0; b < nBlocks; b++) {
+    const lo = Math.trunc((b * nUnique) / nBlocks);
+    const hi = b + 1 === nBlocks ? nUnique : Math.trunc(((b + 1) * nUnique) / nBlocks);
+    for (let h = lo; h < hi; h++) blockOfGroup[h] = b;
+  }
+  const nAll = pct > 0 ? nBlocks + 1 : nBlocks;
+  for (let h = 0; h < nUnique; h++) if (isFree[h] !== 0) blockOfGroup[h] = nBlocks;
+  // Local group numbering within each block, in sorted order.
+  const localGroup = new Int32Array(nUnique);
+  const groupsInBlock = new Int32Array(nAll);
+  for (let h = 0; h < nUnique; h++) localGroup[h] = groupsInBlock[blockOfGroup[h]]++;
+  return { nBlocks, nAll, blockOfGroup, localGroup, groupsInBlock };
+}
+
+/** Where each row of the concatenated datasets comes from and which group it is in. */
+interface RowInfo {
+  /** ASU index of every row (3 per row). */
+  asuAll: Int32Array;
+  /** First row of each dataset (length nDatasets + 1). */
+  start: Int32Array;
+  /** Dataset of every row. */
+  datasetOfRow: Int32Array;
+  /** Unique group of every row (over all blocks). */
+  globalGroup: Int32Array;
+  /** Index of each unique group within its block. */
+  localGroup: Int32Array;
+}
+
+/** The block of the given rows (global row numbers, in block order), with `nGroups` groups; Ih is not yet computed. */
+function buildBlock(
+  datasets: readonly IhTableDataset[],
+  rows: Int32Array,
+  nGroups: number,
+  info: RowInfo,
+  hasPartiality: boolean,
+): IhTableBlock {
+  const { asuAll, start, datasetOfRow, globalGroup, localGroup } = info;
+  const nDatasets = datasets.length;
+  const n = rows.length;
+  const groupIndex = new Int32Array(n);
+  const asu = new Int32Array(3 * n);
+  const intensity = new Float64Array(n);
+  const variance = new Float64Array(n);
+  const weights = new Float64Array(n);
+  const g = new Float64Array(n);
+  const datasetId = new Int32Array(n);
+  const locIndices = new Int32Array(n);
+  const partiality = hasPartiality ? new Float64Array(n) : undefined;
+  for (let k = 0; k < n; k++) {
+    const r = rows[k];
+    const d = datasetOfRow[r];
+    const ds = datasets[d];
+    const i = r - start[d];
+    groupIndex[k] = localGroup[globalGroup[r]];
+    asu[3 * k] = asuAll[3 * r];
+    asu[3 * k + 1] = asuAll[3 * r + 1];
+    asu[3 * k + 2] = asuAll[3 * r + 2];
+    intensity[k] = ds.intensity[i];
+    variance[k] = ds.variance[i];
+    weights[k] = 1 / ds.variance[i];
+    g[k] = ds.inverseScaleFactor === undefined ? 1 : ds.inverseScaleFactor[i];
+    datasetId[k] = d;
+    locIndices[k] = ds.indices === undefined ? i : ds.indices[i];
+    if (partiality !== undefined) partiality[k] = ds.partiality === undefined ? 1 : ds.partiality[i];
+  }
+  return new IhTableBlock({
+    nDatasets,
+    nGroups,
+    groupIndex,
+    asuMillerIndex: asu,
+    intensity,
+    variance,
+    weights,
+    inverseScaleFactor: g,
+    IhValues: new Float64Array(n),
+    datasetId,
+    locIndices,
+    partiality,
+  });
+}
+
+/**
  * The blocked table of symmetry groups DIALS scales against. Construction maps indices to the ASU, splits the sorted
  * unique groups into blocks (plus an optional free-set block) and computes Ih in every block.
  */
@@ -409,28 +511,12 @@ export class IhTable {
     }
     nUnique++;
 
-    // Free set and block boundaries (over all unique groups, as DIALS).
-    const isFree = new Uint8Array(nUnique);
-    let nWorkGroups = nUnique;
-    if (pct > 0) {
-      const nFree = Math.trunc((pct * nUnique) / 100);
-      nWorkGroups = nUnique - nFree;
-      const interval = Math.trunc(100 / pct);
-      for (let h = offset; h < nUnique; h += interval) isFree[h] = 1;
-    }
-    const nBlocks = Math.max(1, Math.min(nBlocksRequested, nWorkGroups));
-    const blockOfGroup = new Int32Array(nUnique);
-    for (let b = 0; b < nBlocks; b++) {
-      const lo = Math.trunc((b * nUnique) / nBlocks);
-      const hi = b + 1 === nBlocks ? nUnique : Math.trunc(((b + 1) * nUnique) / nBlocks);
-      for (let h = lo; h < hi; h++) blockOfGroup[h] = b;
-    }
-    const nAll = pct > 0 ? nBlocks + 1 : nBlocks;
-    for (let h = 0; h < nUnique; h++) if (isFree[h] !== 0) blockOfGroup[h] = nBlocks;
-    // Local group numbering within each block, in sorted order.
-    const localGroup = new Int32Array(nUnique);
-    const groupsInBlock = new Int32Array(nAll);
-    for (let h = 0; h < nUnique; h++) localGroup[h] = groupsInBlock[blockOfGroup[h]]++;
+    const { nBlocks, nAll, blockOfGroup, localGroup, groupsInBlock } = partitionGroups(
+      nUnique,
+      nBlocksRequested,
+      pct,
+      offset,
+    );
 
     // Rows of each block: dataset-major, then in sorted ASU order (perm is sorted globally and stable, so
     // filtering it per dataset gives that dataset's stable sort).
@@ -448,51 +534,11 @@ export class IhTable {
     }
 
     const hasPartiality = datasets.some((d) => d.partiality !== undefined);
+    const rowInfo: RowInfo = { asuAll, start, datasetOfRow, globalGroup, localGroup };
     const built: IhTableBlock[] = [];
     for (let b = 0; b < nAll; b++) {
-      const r0 = blockRowStart[b * nDatasets];
-      const r1 = blockRowStart[(b + 1) * nDatasets];
-      const n = r1 - r0;
-      const groupIndex = new Int32Array(n);
-      const asu = new Int32Array(3 * n);
-      const intensity = new Float64Array(n);
-      const variance = new Float64Array(n);
-      const weights = new Float64Array(n);
-      const g = new Float64Array(n);
-      const datasetId = new Int32Array(n);
-      const locIndices = new Int32Array(n);
-      const partiality = hasPartiality ? new Float64Array(n) : undefined;
-      for (let k = 0; k < n; k++) {
-        const r = order[r0 + k];
-        const d = datasetOfRow[r];
-        const ds = datasets[d];
-        const i = r - start[d];
-        groupIndex[k] = localGroup[globalGroup[r]];
-        asu[3 * k] = asuAll[3 * r];
-        asu[3 * k + 1] = asuAll[3 * r + 1];
-        asu[3 * k + 2] = asuAll[3 * r + 2];
-        intensity[k] = ds.intensity[i];
-        variance[k] = ds.variance[i];
-        weights[k] = 1 / ds.variance[i];
-        g[k] = ds.inverseScaleFactor === undefined ? 1 : ds.inverseScaleFactor[i];
-        datasetId[k] = d;
-        locIndices[k] = ds.indices === undefined ? i : ds.indices[i];
-        if (partiality !== undefined) partiality[k] = ds.partiality === undefined ? 1 : ds.partiality[i];
-      }
-      const block = new IhTableBlock({
-        nDatasets,
-        nGroups: groupsInBlock[b],
-        groupIndex,
-        asuMillerIndex: asu,
-        intensity,
-        variance,
-        weights,
-        inverseScaleFactor: g,
-        IhValues: new Float64Array(n),
-        datasetId,
-        locIndices,
-        partiality,
-      });
+      const rows = order.subarray(blockRowStart[b * nDatasets], blockRowStart[(b + 1) * nDatasets]);
+      const block = buildBlock(datasets, rows, groupsInBlock[b], rowInfo, hasPartiality);
       block.calcIh();
       built.push(block);
     }

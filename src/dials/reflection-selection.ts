@@ -158,6 +158,32 @@ export function selectReflectionsForScaling(
     counts[id[i]]++;
   }
 
+  const datasets = splitDatasets(mask, counts, { id, hkl, I, V, partiality, d });
+  return { datasets, mask };
+}
+
+/**
+ * The selected rows (`mask`) of each dataset, in row order, with their corrected intensities and variances.
+ *
+ * @param mask - 1 for a selected row
+ * @param counts - number of selected rows of each dataset
+ * @param columns - the table's `id`, Miller indices, `partiality` and `d` columns and the corrected I and V of each row
+ */
+function splitDatasets(
+  mask: Uint8Array,
+  counts: Int32Array,
+  columns: {
+    id: Int32Array;
+    hkl: Int32Array;
+    I: Float64Array;
+    V: Float64Array;
+    partiality: Float64Array | undefined;
+    d: Float64Array | undefined;
+  },
+): ScalingDatasetInput[] {
+  const { id, hkl, I, V, partiality, d } = columns;
+  const nDatasets = counts.length;
+  const n = mask.length;
   const datasets: ScalingDatasetInput[] = [];
   for (let k = 0; k < nDatasets; k++) {
     const m = counts[k];
@@ -185,5 +211,5 @@ export function selectReflectionsForScaling(
     ds.partiality[t] = partiality === undefined ? 1 : partiality[i];
     if (ds.d !== undefined && d !== undefined) ds.d[t] = d[i];
   }
-  return { datasets, mask };
+  return datasets;
 }

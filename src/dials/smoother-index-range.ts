@@ -6,7 +6,6 @@
  */
 import { ConfigError } from "../errors.ts";
 import { smootherIndexRange } from "./smoother-weights.ts";
-import { SparseMatrix } from "./sparse-matrix.ts";
 
 /**
  * Round half away from zero, like `boost::math::iround` (JavaScript's `Math.round` rounds halves up, which changes
@@ -115,67 +114,5 @@ export function checkSigma(sigma: number): void {
 export function checkValues(values: ArrayLike<number>, n: number): void {
   if (values.length !== n) {
     throw new ConfigError(`Gaussian smoother: expected ${n} values, got ${values.length}`);
-  }
-}
-
-/**
- * Growable row-wise (CSR) buffer used by the multi-point smoother evaluations; {@link RowBuilder.toCsc} turns it
- * into the CSC weight matrix in O(nnz).
- */
-export class RowBuilder {
-  /** Row pointers, length nRows + 1. */
-  readonly rowPtr: Int32Array;
-  private cols: Int32Array;
-  private vals: Float64Array;
-  private nnz = 0;
-  private row = 0;
-
-  /**
-   * @param nRows - number of rows (points)
-   * @param capacityPerRow - initial capacity per row
-   */
-  constructor(nRows: number, capacityPerRow: number) {
-    this.rowPtr = new Int32Array(nRows + 1);
-    const cap = Math.max(1, nRows * capacityPerRow);
-    this.cols = new Int32Array(cap);
-    this.vals = new Float64Array(cap);
-  }
-
-  /** Append an entry to the current row. */
-  push(col: number, v: number): void {
-    if (this.nnz === this.cols.length) {
-      const c = new Int32Array(this.nnz * 2);
-      c.set(this.cols);
-      this.cols = c;
-      const w = new Float64Array(this.nnz * 2);
-      w.set(this.vals);
-      this.vals = w;
-    }
-    this.cols[this.nnz] = col;
-    this.vals[this.nnz] = v;
-    this.nnz++;
-  }
-
-  /** Close the current row. */
-  endRow(): void {
-    this.row++;
-    this.rowPtr[this.row] = this.nnz;
-  }
-
-  /**
-   * The accumulated rows as a CSC matrix of shape nRows × nCols. Columns within each row must be increasing.
-   *
-   * @param nCols - number of columns
-   */
-  toCsc(nCols: number): SparseMatrix {
-    const nRows = this.rowPtr.length - 1;
-    // CSR of A is CSC of Aᵀ; transposing gives CSC of A with rows sorted within each column.
-    return new SparseMatrix(
-      nCols,
-      nRows,
-      this.rowPtr,
-      this.cols.slice(0, this.nnz),
-      this.vals.slice(0, this.nnz),
-    ).transpose();
   }
 }

@@ -73,9 +73,10 @@ export async function removeStaleTemporaryFiles(path: string): Promise<number> {
 }
 
 /**
- * Environment variable of the kill tests (issue 7), for tests only: when it equals the final file name of an atomic
- * write (e.g. `scaled.expt`), the process stops forever after the temporary file is complete and synced, just before
- * the rename, so a test can SIGKILL it at that point. Never set it in production.
+ * Environment variable of the kill tests (which check that an interrupted write leaves the old file whole), for tests
+ * only: when it equals the final file name of an atomic write (e.g. `scaled.expt`), the process stops forever after
+ * the temporary file is complete and synced, just before the rename, so a test can SIGKILL it at that point. Never set
+ * it in production.
  */
 export const TEST_STALL_ENV = "DIFFUSE_SCALING_TEST_STALL_BEFORE_RENAME";
 

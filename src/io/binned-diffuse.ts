@@ -159,8 +159,8 @@ const ROW_BYTES = 4 + 4 + 4 + 8 + 12;
 const MAX_DEFLATE_RATIO = 1032;
 
 /**
- * Rejects a declared row count that the file cannot hold (issue 7: a corrupt or hostile dataspace must not turn into
- * a huge allocation). Even fully deflated, `n` rows need `n × 32 / 1032` bytes on disk.
+ * Rejects a declared row count that the file cannot hold (a corrupt or hostile dataspace must not turn into a huge
+ * allocation). Even fully deflated, `n` rows need `n × 32 / 1032` bytes on disk.
  */
 function checkRowsAgainstFileSize(n: number, path: string): void {
   const size = statSync(path).size;

@@ -371,7 +371,7 @@ export async function writeH5Atomic(path: string, write: (file: H5File) => void)
   // HDF5 stamps every object header with the wall-clock time (libhdf5 tracks object times by default and h5wasm
   // cannot turn that off), which would make equal data give different bytes. The wasm module reads the clock
   // through Date.now(), so the whole synchronous create/write/close runs under a fixed clock: SOURCE_DATE_EPOCH
-  // (seconds, the reproducible-builds convention) when set, else 0 (issue 7: byte-identical outputs).
+  // (seconds, the reproducible-builds convention) when set, else 0, so that equal data give byte-identical files.
   const realNow = Date.now;
   const epochMs = reproducibleEpochMs();
   Date.now = () => epochMs;

@@ -74,7 +74,7 @@ export class MsgpackFileReader {
 
   /** Throw an {@link InputError} for this file with the offset appended. */
   fail(message: string, offset: number = this.position): never {
-    // Messages quote keys and type names read from the file: keep them one printable line (issue 7).
+    // Messages quote keys and type names read from the file: keep them one printable line.
     throw new InputError(`${printable(message, Infinity)} (byte offset ${offset})`, this.path);
   }
 
@@ -99,6 +99,7 @@ export class MsgpackFileReader {
     return this.position + k - this.#bufStart;
   }
 
+  // Kept whole: one case per MessagePack type byte, in the order of the format's type table.
   /** Read the next token header and advance past it (not past any str/bin/ext payload or container elements). */
   async next(what = "value"): Promise<MsgpackToken> {
     const offset = this.position;

@@ -90,7 +90,7 @@ class HeaderParser {
   }
   private fail(what: string): never {
     throw new InputError(
-      // the header is untrusted: quoted printable, on one line (issue 7)
+      // the header is untrusted: quoted printable, on one line
       `npy header: ${what} at character ${this.pos} of "${printable(this.text.trimEnd())}"`,
       this.name,
     );

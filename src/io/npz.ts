@@ -308,6 +308,123 @@ function header(size: number): { bytes: Uint8Array; view: DataView } {
   return { bytes, view: new DataView(bytes.buffer) };
 }
 
+/** One archive member as written: its name, stored bytes, CRC-32 and size of the `.npy` bytes, and its method. */
+interface NpzMember {
+  name: Uint8Array;
+  data: Uint8Array;
+  crc: number;
+  size: number;
+  method: number;
+}
+
+/** General-purpose flag: names are UTF-8. */
+const UTF8_NAMES = 0x800;
+
+/** The fields local and central headers share, in the same order (method … extra length), from offset `at`. */
+function setEntryFields(view: DataView, at: number, m: NpzMember, zip64: boolean, extraLength: number): void {
+  view.setUint16(at, m.method, true);
+  view.setUint16(at + 2, DOS_TIME, true);
+  view.setUint16(at + 4, DOS_DATE, true);
+  view.setUint32(at + 6, m.crc, true);
+  view.setUint32(at + 10, zip64 ? U32_MAX : m.data.length, true);
+  view.setUint32(at + 14, zip64 ? U32_MAX : m.size, true);
+  view.setUint16(at + 18, m.name.length, true);
+  view.setUint16(at + 20, extraLength, true);
+}
+
+/** The zip64 extended-information extra field (tag 1) holding `values` as 64-bit integers, from offset `at`. */
+function setZip64Extra(view: DataView, at: number, values: readonly number[]): void {
+  view.setUint16(at, 1, true);
+  view.setUint16(at + 2, 8 * values.length, true);
+  values.forEach((v, k) => {
+    view.setBigUint64(at + 4 + 8 * k, BigInt(v), true);
+  });
+}
+
+/** The local file header of a member (with its zip64 extra field when `zip64`). */
+function localHeader(m: NpzMember, zip64: boolean): Uint8Array {
+  const extra = zip64 ? 20 : 0;
+  const local = header(30 + m.name.length + extra);
+  local.view.setUint32(0, SIG_LOCAL, true);
+  local.view.setUint16(4, zip64 ? 45 : 20, true);
+  local.view.setUint16(6, UTF8_NAMES, true);
+  setEntryFields(local.view, 8, m, zip64, extra);
+  local.bytes.set(m.name, 30);
+  if (zip64) setZip64Extra(local.view, 30 + m.name.length, [m.size, m.data.length]);
+  return local.bytes;
+}
+
+/** The central directory header of a member whose local header is at `localOffset`. */
+function centralHeader(m: NpzMember, zip64: boolean, localOffset: number): Uint8Array {
+  const extra = zip64 ? 28 : 0;
+  const version = zip64 ? 45 : 20;
+  const cd = header(46 + m.name.length + extra);
+  cd.view.setUint32(0, SIG_CENTRAL, true);
+  cd.view.setUint16(4, (3 << 8) | version, true);
+  cd.view.setUint16(6, version, true);
+  cd.view.setUint16(8, UTF8_NAMES, true);
+  setEntryFields(cd.view, 10, m, zip64, extra);
+  cd.view.setUint32(38, (0o100644 << 16) >>> 0, true);
+  cd.view.setUint32(42, zip64 ? U32_MAX : localOffset, true);
+  cd.bytes.set(m.name, 46);
+  if (zip64) setZip64Extra(cd.view, 46 + m.name.length, [m.size, m.data.length, localOffset]);
+  return cd.bytes;
+}
+
+/**
+ * The end records after a central directory of `count` entries and `cdSize` bytes at `cdOffset`: the zip64 end record
+ * and its locator (when `zip64End`; the record starts at `cdOffset + cdSize`), then the classic end record.
+ */
+function endRecords(count: number, cdSize: number, cdOffset: number, zip64End: boolean): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  if (zip64End) {
+    const rec = header(56);
+    const recOffset = cdOffset + cdSize;
+    rec.view.setUint32(0, SIG_EOCD64, true);
+    rec.view.setBigUint64(4, 44n, true);
+    rec.view.setUint16(12, (3 << 8) | 45, true);
+    rec.view.setUint16(14, 45, true);
+    rec.view.setBigUint64(24, BigInt(count), true);
+    rec.view.setBigUint64(32, BigInt(count), true);
+    rec.view.setBigUint64(40, BigInt(cdSize), true);
+    rec.view.setBigUint64(48, BigInt(cdOffset), true);
+    out.push(rec.bytes);
+    const loc = header(20);
+    loc.view.setUint32(0, SIG_LOCATOR64, true);
+    loc.view.setBigUint64(8, BigInt(recOffset), true);
+    loc.view.setUint32(16, 1, true);
+    out.push(loc.bytes);
+  }
+  const end = header(22);
+  end.view.setUint32(0, SIG_EOCD, true);
+  end.view.setUint16(8, zip64End ? U16_MAX : count, true);
+  end.view.setUint16(10, zip64End ? U16_MAX : count, true);
+  end.view.setUint32(12, zip64End ? U32_MAX : cdSize, true);
+  end.view.setUint32(16, zip64End ? U32_MAX : cdOffset, true);
+  out.push(end.bytes);
+  return out;
+}
+
+/** The `.npy` bytes of each array as an archive member (stored, or raw-deflated when `compressed`). */
+function npzMembers(arrays: Map<string, NpyArray>, compressed: boolean): NpzMember[] {
+  const encoder = new TextEncoder();
+  const members: NpzMember[] = [];
+  for (const [key, array] of arrays) {
+    if (key === "" || key.includes("/") || key.includes("\\"))
+      throw new ConfigError(`writeNpz: bad array name '${key}'`);
+    const npy = formatNpy(array);
+    const data = compressed ? deflateRawSync(npy) : npy;
+    members.push({
+      name: encoder.encode(`${key}.npy`),
+      data,
+      crc: crc32(npy) >>> 0,
+      size: npy.length,
+      method: compressed ? 8 : 0,
+    });
+  }
+  return members;
+}
+
 /**
  * Writes a `.npz` archive that `numpy.load` reads: one `<name>.npy` member per array, stored (or deflated), with
  * zip64 records where needed. The destination is replaced atomically (temporary file, then rename).
@@ -322,23 +439,8 @@ export async function writeNpz(
   arrays: Map<string, NpyArray>,
   options: WriteNpzOptions = {},
 ): Promise<void> {
-  const compressed = options.compressed ?? false;
   const force = options.forceZip64 ?? false;
-  const encoder = new TextEncoder();
-  const members: { name: Uint8Array; data: Uint8Array; crc: number; size: number; method: number }[] = [];
-  for (const [key, array] of arrays) {
-    if (key === "" || key.includes("/") || key.includes("\\"))
-      throw new ConfigError(`writeNpz: bad array name '${key}'`);
-    const npy = formatNpy(array);
-    const data = compressed ? deflateRawSync(npy) : npy;
-    members.push({
-      name: encoder.encode(`${key}.npy`),
-      data,
-      crc: crc32(npy) >>> 0,
-      size: npy.length,
-      method: compressed ? 8 : 0,
-    });
-  }
+  const members = npzMembers(arrays, options.compressed ?? false);
   const full = resolve(path);
   const tmp = join(dirname(full), `.${basename(full)}.${process.pid}.${randomUUID()}.tmp`);
   let handle: FileHandle | undefined;
@@ -360,87 +462,17 @@ export async function writeNpz(
     };
     for (const m of members) {
       const zip64 = force || m.size >= U32_MAX || m.data.length >= U32_MAX || offset >= U32_MAX;
-      const flags = 0x800; // UTF-8 names
-      const version = zip64 ? 45 : 20;
-      const local = header(30 + m.name.length + (zip64 ? 20 : 0));
-      local.view.setUint32(0, SIG_LOCAL, true);
-      local.view.setUint16(4, version, true);
-      local.view.setUint16(6, flags, true);
-      local.view.setUint16(8, m.method, true);
-      local.view.setUint16(10, DOS_TIME, true);
-      local.view.setUint16(12, DOS_DATE, true);
-      local.view.setUint32(14, m.crc, true);
-      local.view.setUint32(18, zip64 ? U32_MAX : m.data.length, true);
-      local.view.setUint32(22, zip64 ? U32_MAX : m.size, true);
-      local.view.setUint16(26, m.name.length, true);
-      local.view.setUint16(28, zip64 ? 20 : 0, true);
-      local.bytes.set(m.name, 30);
-      if (zip64) {
-        const x = 30 + m.name.length;
-        local.view.setUint16(x, 1, true);
-        local.view.setUint16(x + 2, 16, true);
-        local.view.setBigUint64(x + 4, BigInt(m.size), true);
-        local.view.setBigUint64(x + 12, BigInt(m.data.length), true);
-      }
       const localOffset = offset;
-      await write(local.bytes);
+      await write(localHeader(m, zip64));
       await write(m.data);
-      const cd = header(46 + m.name.length + (zip64 ? 28 : 0));
-      cd.view.setUint32(0, SIG_CENTRAL, true);
-      cd.view.setUint16(4, (3 << 8) | version, true);
-      cd.view.setUint16(6, version, true);
-      cd.view.setUint16(8, flags, true);
-      cd.view.setUint16(10, m.method, true);
-      cd.view.setUint16(12, DOS_TIME, true);
-      cd.view.setUint16(14, DOS_DATE, true);
-      cd.view.setUint32(16, m.crc, true);
-      cd.view.setUint32(20, zip64 ? U32_MAX : m.data.length, true);
-      cd.view.setUint32(24, zip64 ? U32_MAX : m.size, true);
-      cd.view.setUint16(28, m.name.length, true);
-      cd.view.setUint16(30, zip64 ? 28 : 0, true);
-      cd.view.setUint32(38, (0o100644 << 16) >>> 0, true);
-      cd.view.setUint32(42, zip64 ? U32_MAX : localOffset, true);
-      cd.bytes.set(m.name, 46);
-      if (zip64) {
-        const x = 46 + m.name.length;
-        cd.view.setUint16(x, 1, true);
-        cd.view.setUint16(x + 2, 24, true);
-        cd.view.setBigUint64(x + 4, BigInt(m.size), true);
-        cd.view.setBigUint64(x + 12, BigInt(m.data.length), true);
-        cd.view.setBigUint64(x + 20, BigInt(localOffset), true);
-      }
-      central.push(cd.bytes);
+      central.push(centralHeader(m, zip64, localOffset));
     }
     const cdOffset = offset;
     for (const c of central) await write(c);
     const cdSize = offset - cdOffset;
     const count = members.length;
     const zip64End = force || count >= U16_MAX || cdSize >= U32_MAX || cdOffset >= U32_MAX;
-    if (zip64End) {
-      const rec = header(56);
-      const recOffset = offset;
-      rec.view.setUint32(0, SIG_EOCD64, true);
-      rec.view.setBigUint64(4, 44n, true);
-      rec.view.setUint16(12, (3 << 8) | 45, true);
-      rec.view.setUint16(14, 45, true);
-      rec.view.setBigUint64(24, BigInt(count), true);
-      rec.view.setBigUint64(32, BigInt(count), true);
-      rec.view.setBigUint64(40, BigInt(cdSize), true);
-      rec.view.setBigUint64(48, BigInt(cdOffset), true);
-      await write(rec.bytes);
-      const loc = header(20);
-      loc.view.setUint32(0, SIG_LOCATOR64, true);
-      loc.view.setBigUint64(8, BigInt(recOffset), true);
-      loc.view.setUint32(16, 1, true);
-      await write(loc.bytes);
-    }
-    const end = header(22);
-    end.view.setUint32(0, SIG_EOCD, true);
-    end.view.setUint16(8, zip64End ? U16_MAX : count, true);
-    end.view.setUint16(10, zip64End ? U16_MAX : count, true);
-    end.view.setUint32(12, zip64End ? U32_MAX : cdSize, true);
-    end.view.setUint32(16, zip64End ? U32_MAX : cdOffset, true);
-    await write(end.bytes);
+    for (const r of endRecords(count, cdSize, cdOffset, zip64End)) await write(r);
     handle = undefined;
     await h.close();
     await rename(tmp, full);

@@ -1,7 +1,7 @@
 /**
- * Safe quoting of untrusted file text inside error messages. Messages must stay one printable line (issue 7), but
- * readers quote keys, type names and headers taken from the file, which may hold line breaks, NUL or other control
- * characters.
+ * Safe quoting of untrusted file text inside error messages. Messages must stay one printable line (a log or a
+ * terminal must not be garbled by what a corrupt file holds), but readers quote keys, type names and headers taken from
+ * the file, which may hold line breaks, NUL or other control characters.
  *
  * @packageDocumentation
  */

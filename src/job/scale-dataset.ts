@@ -13,7 +13,7 @@ import { ConfigError } from "../errors.ts";
 import { writeTextAtomic } from "../io/atomic-write.ts";
 import { openBinnedDiffuse, type BinnedDiffuseFile } from "../io/binned-diffuse.ts";
 import { readExperiments, writeExperiments, type ExperimentList } from "../io/expt.ts";
-import type { Mat3 } from "../geometry/vectors.ts";
+import type { Mat3 } from "../geometry/vector-maths.ts";
 import { writeMergedDiffuse } from "../io/merged-diffuse.ts";
 import { readReflections } from "../io/refl-read.ts";
 import { writeReflections } from "../io/refl-write.ts";

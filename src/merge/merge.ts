@@ -9,7 +9,7 @@
  *
  * @packageDocumentation
  */
-import type { Mat3 } from "../geometry/vectors.ts";
+import type { Mat3 } from "../geometry/vector-maths.ts";
 import type { JointModelState } from "../passes/inverse-scales.ts";
 import { seededRandom } from "./seeded-random.ts";
 import { checkModelState, forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";

@@ -1,9 +1,9 @@
 /**
  * A scratch file of fixed-width columns: each column's n values lie one after the other (column-major), so rows
  * [a, b) of a column are read or written with one positioned I/O call. It holds observation columns that do not fit
- * in memory (issue 5). Its name is unlinked as soon as it is open (where the system allows it): the data live as long
- * as the descriptor, so nothing is left behind however the process ends. Worker threads share the process's
- * descriptors, so they read and write the same file through the descriptor in its (plain-data) layout.
+ * in memory (the paged row stores). Its name is unlinked as soon as it is open (where the system allows it): the data
+ * live as long as the descriptor, so nothing is left behind however the process ends. Worker threads share the
+ * process's descriptors, so they read and write the same file through the descriptor in its (plain-data) layout.
  *
  * @packageDocumentation
  */

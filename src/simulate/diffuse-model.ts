@@ -8,7 +8,7 @@
  *
  * @packageDocumentation
  */
-import type { Mat3 } from "../geometry/vectors.ts";
+import type { Mat3 } from "../geometry/vector-maths.ts";
 import { roundHalfEven } from "../voxelize/voxelize.ts";
 
 /**

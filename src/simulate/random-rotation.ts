@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import type { Mat3 } from "../geometry/vectors.ts";
+import type { Mat3 } from "../geometry/vector-maths.ts";
 import type { RandomStream } from "./random-stream.ts";
 
 /**

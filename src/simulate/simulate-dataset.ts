@@ -20,8 +20,10 @@ import { mkdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { ConfigError } from "../errors.ts";
 import { writeTextAtomic } from "../io/atomic-write.ts";
-import { parseExperiments, writeExperiments, type Crystal } from "../io/expt.ts";
-import { mat3Inverse, mat3Multiply, mat3Transpose, fractionalizationMatrix, type Mat3 } from "../geometry/vectors.ts";
+import { parseExperiments, writeExperiments } from "../io/expt.ts";
+import type { Crystal } from "../io/expt-models.ts";
+import { mat3Inverse, mat3Multiply, mat3Transpose, type Mat3 } from "../geometry/vector-maths.ts";
+import { fractionalizationMatrix } from "../geometry/unit-cell.ts";
 import { writeReflections } from "../io/refl-write.ts";
 import { ReflectionFlags } from "../table/flags.ts";
 import { ReflectionTable } from "../table/reflection-table.ts";
@@ -337,6 +339,103 @@ function simulateDiffuseStill(
 }
 
 /**
+ * Simulates the diffuse observations of every still and writes them to `path` (binned HDF5), with the grid attributes.
+ *
+ * @returns the voxel grid, the summary of the true diffuse intensities and the number of observations written
+ */
+async function simulateDiffuse(
+  sim: ResolvedSimulation,
+  trueScales: Float64Array,
+  crystals: readonly Crystal[],
+  geometry: StillsGeometry,
+  path: string,
+  progress: SimulateOptions["onProgress"],
+): Promise<{ grid: VoxelGrid; stats: DiffuseStats; nDiffuse: number }> {
+  const N = sim.stills;
+  const grid = gridForCrystals(crystals, { ndiv: sim.ndiv, dMin: sim.dMin });
+  const nVoxels = grid.dims[0] * grid.dims[1] * grid.dims[2];
+  const stats: DiffuseStats = {
+    sum: 0,
+    min: Infinity,
+    max: -Infinity,
+    observed: nVoxels <= 2 ** 28 ? new Uint8Array(nVoxels) : undefined,
+  };
+  const window = samplingWindow(geometry, sim.dMin);
+  const scratch = {
+    q: new Float64Array(3 * DIFFUSE_BLOCK),
+    intensity: new Float64Array(DIFFUSE_BLOCK),
+    sigma: new Float64Array(DIFFUSE_BLOCK),
+    voxel: new Float64Array(DIFFUSE_BLOCK),
+    centre: new Float64Array(3),
+  };
+  const writer = await BinnedDiffuseStreamWriter.create(path, { compression: sim.compression });
+  let nDiffuse: number;
+  try {
+    for (let i = 0; i < N; i++) {
+      simulateDiffuseStill(sim, i, trueScales[i], crystals[i], grid, geometry, window, writer, stats, scratch);
+      progress?.({ phase: "diffuse", done: i + 1, total: N, label: identifier(i) });
+    }
+    progress?.({ phase: "write", done: 0, total: 1, label: "diffuse_binned.h5" });
+    nDiffuse = writer.close({
+      ndiv: grid.ndiv,
+      hkl_max: [...grid.hklMax],
+      voxel_grid_dims: [...grid.dims],
+      voxel_index_rule: VOXEL_INDEX_RULE,
+    });
+  } catch (error) {
+    writer.abort();
+    throw error;
+  }
+  return { grid, stats, nDiffuse };
+}
+
+/** The `truth.json` document: the options, the true scales and a summary of the true diffuse intensities. */
+function truthDocument(
+  sim: ResolvedSimulation,
+  outdir: string,
+  trueScales: Float64Array,
+  nBragg: number,
+  nDiffuse: number,
+  grid: VoxelGrid,
+  stats: DiffuseStats,
+): unknown {
+  let nObservedVoxels: number | null = null;
+  if (stats.observed !== undefined) {
+    nObservedVoxels = 0;
+    for (const v of stats.observed) nObservedVoxels += v;
+  }
+  return {
+    generator: "diffuse-scale simulate (TypeScript)",
+    args: {
+      outdir,
+      stills: sim.stills,
+      observations_per_still: sim.observationsPerStill,
+      seed: sim.seed,
+      dmin: sim.dMin,
+      smoother_amp: sim.smootherAmp,
+      noise_scale: sim.noise,
+      space_group: sim.spaceGroupText,
+      cell: sim.cell.join(","),
+      voxel_subdiv: sim.ndiv,
+    },
+    true_scales: Array.from(trueScales),
+    smoother_amp: sim.smootherAmp,
+    n_bragg: nBragg,
+    n_diffuse: nDiffuse,
+    voxel_grid_dims: [...grid.dims],
+    hkl_max: [...grid.hklMax],
+    true_diffuse: {
+      model:
+        "D = 300*exp(-((|B.hc|-0.31)/0.06)^2) + 40 + 120/(1 + |B.(hc-round(hc))|^2/0.004^2) at the ASU voxel centre hc = sub/ndiv; I = b_i*a(|q|)*D",
+      n_voxels_observed: nObservedVoxels,
+      mean_per_observation: nDiffuse > 0 ? stats.sum / nDiffuse : 0,
+      min: stats.min,
+      max: stats.max,
+    },
+  };
+}
+
+/**
  * Runs the simulation and writes `stills.expt`, `stills.refl`, `diffuse_binned.h5` and `truth.json` into
  * `options.outDir`.
  *
@@ -380,76 +479,17 @@ export async function simulateDataset(options: SimulateOptions): Promise<Simulat
 
   // diffuse
   const tDiffuse = performance.now();
-  const grid = gridForCrystals(crystals, { ndiv: sim.ndiv, dMin: sim.dMin });
-  const nVoxels = grid.dims[0] * grid.dims[1] * grid.dims[2];
-  const stats: DiffuseStats = {
-    sum: 0,
-    min: Infinity,
-    max: -Infinity,
-    observed: nVoxels <= 2 ** 28 ? new Uint8Array(nVoxels) : undefined,
-  };
-  const window = samplingWindow(geometry, sim.dMin);
-  const scratch = {
-    q: new Float64Array(3 * DIFFUSE_BLOCK),
-    intensity: new Float64Array(DIFFUSE_BLOCK),
-    sigma: new Float64Array(DIFFUSE_BLOCK),
-    voxel: new Float64Array(DIFFUSE_BLOCK),
-    centre: new Float64Array(3),
-  };
-  const writer = await BinnedDiffuseStreamWriter.create(outputs.diffuse, { compression: sim.compression });
-  let nDiffuse: number;
-  try {
-    for (let i = 0; i < N; i++) {
-      simulateDiffuseStill(sim, i, trueScales[i], crystals[i], grid, geometry, window, writer, stats, scratch);
-      progress?.({ phase: "diffuse", done: i + 1, total: N, label: identifier(i) });
-    }
-    progress?.({ phase: "write", done: 0, total: 1, label: "diffuse_binned.h5" });
-    nDiffuse = writer.close({
-      ndiv: grid.ndiv,
-      hkl_max: [...grid.hklMax],
-      voxel_grid_dims: [...grid.dims],
-      voxel_index_rule: VOXEL_INDEX_RULE,
-    });
-  } catch (error) {
-    writer.abort();
-    throw error;
-  }
+  const { grid, stats, nDiffuse } = await simulateDiffuse(
+    sim,
+    trueScales,
+    crystals,
+    geometry,
+    outputs.diffuse,
+    progress,
+  );
   const diffuseS = (performance.now() - tDiffuse) / 1000;
 
-  let nObservedVoxels: number | null = null;
-  if (stats.observed !== undefined) {
-    nObservedVoxels = 0;
-    for (const v of stats.observed) nObservedVoxels += v;
-  }
-  const truth = {
-    generator: "diffuse-scale simulate (TypeScript)",
-    args: {
-      outdir: basename(outDir),
-      stills: sim.stills,
-      observations_per_still: sim.observationsPerStill,
-      seed: sim.seed,
-      dmin: sim.dMin,
-      smoother_amp: sim.smootherAmp,
-      noise_scale: sim.noise,
-      space_group: sim.spaceGroupText,
-      cell: sim.cell.join(","),
-      voxel_subdiv: sim.ndiv,
-    },
-    true_scales: Array.from(trueScales),
-    smoother_amp: sim.smootherAmp,
-    n_bragg: bragg.n,
-    n_diffuse: nDiffuse,
-    voxel_grid_dims: [...grid.dims],
-    hkl_max: [...grid.hklMax],
-    true_diffuse: {
-      model:
-        "D = 300*exp(-((|B.hc|-0.31)/0.06)^2) + 40 + 120/(1 + |B.(hc-round(hc))|^2/0.004^2) at the ASU voxel centre hc = sub/ndiv; I = b_i*a(|q|)*D",
-      n_voxels_observed: nObservedVoxels,
-      mean_per_observation: nDiffuse > 0 ? stats.sum / nDiffuse : 0,
-      min: stats.min,
-      max: stats.max,
-    },
-  };
+  const truth = truthDocument(sim, basename(outDir), trueScales, bragg.n, nDiffuse, grid, stats);
   await writeTextAtomic(outputs.truth, `${JSON.stringify(truth, null, 1)}\n`);
   progress?.({ phase: "write", done: 1, total: 1, label: "truth.json" });
   return {

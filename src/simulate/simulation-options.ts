@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
-import { orthogonalizationMatrix, type UnitCell } from "../geometry/vectors.ts";
+import { orthogonalizationMatrix, type UnitCell } from "../geometry/unit-cell.ts";
 import { SPACE_GROUP_TABLE } from "../symmetry/space-group-table.ts";
 import { SpaceGroup } from "../symmetry/space-group.ts";
 

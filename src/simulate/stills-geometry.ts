@@ -11,7 +11,7 @@
  *
  * @packageDocumentation
  */
-import { vec3Cross, vec3Dot, type Mat3, type Vec3 } from "../geometry/vectors.ts";
+import { vec3Cross, vec3Dot, type Mat3, type Vec3 } from "../geometry/vector-maths.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 
 /** A flat detector panel (lab frame, mm) with the simple pixel ↔ mm mapping. */
@@ -205,6 +205,7 @@ export function panelPlane(panel: SimulatedPanel): { normal: Vec3; offset: numbe
   return { normal, offset: vec3Dot(panel.origin, normal) };
 }
 
+// Kept whole: one pass over the candidates with the vector maths inlined as scalars (the simulation's hot loop).
 /**
  * Predicts the reflections of one still with |Δψ| < `maxDeltaPsi` that hit the panel (DIALS's stills Δψ
  * prediction; `entering` is always false for stills). With `mosaic`, also |Δψ| < d/domain + half_mosaicity/2 (rad),

@@ -22,7 +22,8 @@ import {
   rmsdConverged,
   solveShifted,
   refinementResult,
-} from "./levenberg-marquardt.ts";
+  reportIteration,
+} from "./minimiser-steps.ts";
 
 /**
  * Minimises ½Σwr² by undamped Gauss–Newton steps N h = −JᵀWr (N = JᵀWJ, dense Cholesky unless the problem supplies
@@ -67,15 +68,7 @@ export function gaussNewton(problem: LeastSquaresProblem, options: RefinementOpt
     last = { ne, factor: solved.factor };
     rmsdHistory.push(rmsdOf(ne.objective, ne.nObservations));
     objectiveHistory.push(ne.objective);
-    if (opts.onIteration !== undefined) {
-      const info = {
-        iteration: nIterations,
-        rmsd: rmsdHistory[rmsdHistory.length - 1],
-        objective: ne.objective,
-        seconds: (performance.now() - t0) / 1000,
-      };
-      opts.onIteration(stepNorm === undefined ? info : { ...info, stepNorm });
-    }
+    reportIteration(opts.onIteration, t0, nIterations, rmsdHistory[rmsdHistory.length - 1], ne.objective, stepNorm);
     if (rmsdConverged(rmsdHistory, opts.rmsdTolerance)) {
       stopReason = "rmsd_converged";
       break;

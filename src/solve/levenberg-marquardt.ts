@@ -1,14 +1,25 @@
 /**
  * Levenberg–Marquardt minimiser, following DIALS's `LevenbergMarquardtIterations._run_core`
- * (`dials/algorithms/refinement/engine.py`, after Madsen, Nielsen and Tingleff). The helpers at the bottom are shared
- * with {@link gaussNewton}.
+ * (`dials/algorithms/refinement/engine.py`, after Madsen, Nielsen and Tingleff).
  *
  * @packageDocumentation
  */
 
-import { ConfigError, RefinementFailure } from "../errors.ts";
-import { choleskyFactorKernel, choleskyInverseKernel, choleskySolveInPlace } from "./cholesky.ts";
+import { RefinementFailure } from "../errors.ts";
 import { rmsdOf } from "./least-squares-problem.ts";
+import {
+  buildChecked,
+  checkDegreesOfFreedom,
+  checkParameters,
+  checkProblem,
+  diagonalElement,
+  norm,
+  refinementResult,
+  reportIteration,
+  resolveOptions,
+  rmsdConverged,
+  solveShifted,
+} from "./minimiser-steps.ts";
 import type {
   LeastSquaresProblem,
   NormalEquations,
@@ -21,8 +32,6 @@ import type {
 const TAU = 1e-3;
 /** DIALS gives up after consecutive rejections once ν has grown to this value. */
 const NU_LIMIT = 8192;
-/** Above this order, a dense inverse for the ESDs is not attempted when the problem supplies its own solver. */
-const DENSE_INVERSE_LIMIT = 8192;
 
 /**
  * Minimises ½Σwr² with DIALS's Levenberg–Marquardt schedule:
@@ -52,16 +61,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, options: Refine
   checkProblem(problem, x);
 
   let ne = buildChecked(problem, x);
-  // DIALS: early test for linear independence, every right-hand-side element must be non-zero
-  const zero: string[] = [];
-  const names = problem.parameterNames();
-  for (let i = 0; i < n; i++) if (ne.gradient[i] === 0) zero.push(names[i] ?? `#${i}`);
-  if (zero.length > 0) {
-    throw new RefinementFailure(
-      `the normal equations have an indeterminate solution; the problematic parameters are ${zero.join(", ")}`,
-      x,
-    );
-  }
+  checkDeterminate(problem, ne, x);
   checkDegreesOfFreedom(ne, n, x);
 
   let maxDiag = -Infinity;
@@ -82,16 +82,7 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, options: Refine
     lastSolve = { ne, mu, factor: solved.factor };
     rmsdHistory.push(rmsdOf(f, ne.nObservations));
     objectiveHistory.push(f);
-    if (opts.onIteration !== undefined) {
-      const info = {
-        iteration: nIterations,
-        rmsd: rmsdHistory[rmsdHistory.length - 1],
-        objective: f,
-        mu,
-        seconds: (performance.now() - t0) / 1000,
-      };
-      opts.onIteration(stepNorm === undefined ? info : { ...info, stepNorm });
-    }
+    reportIteration(opts.onIteration, t0, nIterations, rmsdHistory[rmsdHistory.length - 1], f, stepNorm, mu);
     if (rmsdConverged(rmsdHistory, opts.rmsdTolerance)) {
       stopReason = "rmsd_converged";
       break;
@@ -147,215 +138,18 @@ export function levenbergMarquardt(problem: LeastSquaresProblem, options: Refine
 }
 
 /**
- * The result of a full-matrix minimiser (LM or GN): the final parameters, the history, and the ESDs and var-cov from
- * the last solve (`mu` = 0 for Gauss–Newton), unless `options.computeCovariance` is false.
- * @internal
+ * DIALS's early test for linear independence: every right-hand-side element must be non-zero.
+ *
+ * @throws RefinementFailure naming the parameters whose gradient element is exactly 0
  */
-export function refinementResult(
-  problem: LeastSquaresProblem,
-  options: RefinementOptions,
-  x: Float64Array,
-  run: Pick<RefinementResult, "nIterations" | "stopReason" | "rmsdHistory" | "objectiveHistory">,
-  lastSolve: { ne: NormalEquations; mu: number; factor: Float64Array | undefined },
-): RefinementResult {
-  const n = problem.nParameters;
-  const { esds, varianceCovariance } =
-    options.computeCovariance === false
-      ? { esds: new Float64Array(n).fill(Number.NaN), varianceCovariance: new Float64Array(0) }
-      : varianceCovarianceOf(problem, lastSolve.ne, lastSolve.mu, lastSolve.factor);
-  return {
-    parameters: Float64Array.from(x),
-    ...run,
-    converged: run.stopReason === "rmsd_converged",
-    esds,
-    varianceCovariance,
-  };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Helpers shared with gauss-newton.ts (not re-exported from the package index).
-
-/** Options with defaults applied. @internal */
-export interface ResolvedOptions {
-  maxIterations: number;
-  rmsdTolerance: number;
-  onIteration: RefinementOptions["onIteration"];
-}
-
-/** Validates the common options once. @internal */
-export function resolveOptions(options: RefinementOptions, defaultMaxIterations: number): ResolvedOptions {
-  const maxIterations = options.maxIterations ?? defaultMaxIterations;
-  if (maxIterations !== Infinity && (!Number.isInteger(maxIterations) || maxIterations < 0)) {
-    throw new ConfigError(`maxIterations must be a non-negative integer, got ${maxIterations}`);
-  }
-  const rmsdTolerance = options.rmsdTolerance ?? 1e-4;
-  if (!Number.isFinite(rmsdTolerance) || rmsdTolerance < 0) {
-    throw new ConfigError(`rmsdTolerance must be finite and >= 0, got ${rmsdTolerance}`);
-  }
-  return { maxIterations, rmsdTolerance, onIteration: options.onIteration };
-}
-
-/** DIALS `ScalingRefinery.test_rmsd_convergence`. @internal */
-export function rmsdConverged(history: readonly number[], tolerance: number): boolean {
-  if (history.length < 2) return false;
-  const r1 = history[history.length - 1];
-  const r2 = history[history.length - 2];
-  if (r2 > 0) return Math.abs((r2 - r1) / r2) < tolerance;
-  return true;
-}
-
-/** Euclidean norm. @internal */
-export function norm(v: Float64Array): number {
-  let s = 0;
-  for (const e of v) s += e * e;
-  return Math.sqrt(s);
-}
-
-/** Checks the problem's size against its parameter vector and that the vector is finite. @internal */
-export function checkProblem(problem: LeastSquaresProblem, x: Float64Array): void {
-  const n = problem.nParameters;
-  if (!Number.isInteger(n) || n < 1) throw new RefinementFailure(`no parameters to refine (nParameters = ${n})`);
-  if (x.length !== n) throw new RefinementFailure(`getParameters() returned ${x.length} values for ${n} parameters`);
-  checkParameters(problem, x);
-}
-
-/** Throws {@link RefinementFailure} if `x` has a non-finite element. @internal */
-export function checkParameters(problem: LeastSquaresProblem, x: Float64Array, lastGood?: Float64Array): void {
-  for (let i = 0; i < x.length; i++) {
-    if (!Number.isFinite(x[i])) {
-      const name = problem.parameterNames()[i] ?? `#${i}`;
-      throw new RefinementFailure(
-        `parameter ${name} is ${x[i]}`,
-        lastGood === undefined ? undefined : Float64Array.from(lastGood),
-      );
-    }
-  }
-}
-
-/**
- * Builds the normal equations at the current parameters and checks they are finite; a failure carries `lastGood`.
- * @internal
- */
-export function buildChecked(problem: LeastSquaresProblem, lastGood: Float64Array): NormalEquations {
-  const x = lastGood;
-  const ne = problem.buildNormalEquations();
-  const n = problem.nParameters;
-  const matrixFree = ne.operator !== undefined && problem.solveDamped !== undefined;
-  const matrixLength = matrixFree ? (ne.operator?.diagonal.length ?? 0) : ne.matrix.length;
-  if (ne.n !== n || matrixLength !== (matrixFree ? n : n * n) || ne.gradient.length !== n) {
+function checkDeterminate(problem: LeastSquaresProblem, ne: NormalEquations, x: Float64Array): void {
+  const zero: string[] = [];
+  const names = problem.parameterNames();
+  for (let i = 0; i < problem.nParameters; i++) if (ne.gradient[i] === 0) zero.push(names[i] ?? `#${i}`);
+  if (zero.length > 0) {
     throw new RefinementFailure(
-      `normal equations have order ${ne.n} (matrix ${ne.matrix.length}, gradient ${ne.gradient.length}) for ${n} parameters`,
+      `the normal equations have an indeterminate solution; the problematic parameters are ${zero.join(", ")}`,
       x,
     );
   }
-  if (!Number.isFinite(ne.objective)) throw new RefinementFailure(`objective is ${ne.objective}`, Float64Array.from(x));
-  for (let i = 0; i < n; i++) {
-    if (!Number.isFinite(ne.gradient[i])) {
-      throw new RefinementFailure(
-        `gradient of ${problem.parameterNames()[i] ?? `#${i}`} is ${ne.gradient[i]}`,
-        Float64Array.from(x),
-      );
-    }
-  }
-  for (let i = 0; i < n; i++) {
-    if (matrixFree && !Number.isFinite(diagonalElement(ne, i))) {
-      throw new RefinementFailure(
-        `normal matrix element (${i}, ${i}) is ${diagonalElement(ne, i)}`,
-        Float64Array.from(x),
-      );
-    }
-  }
-  for (let i = 0; i < ne.matrix.length; i++) {
-    if (!Number.isFinite(ne.matrix[i])) {
-      throw new RefinementFailure(
-        `normal matrix element (${Math.floor(i / n)}, ${i % n}) is ${ne.matrix[i]}`,
-        Float64Array.from(x),
-      );
-    }
-  }
-  return ne;
-}
-
-/** Diagonal element i of the normal matrix (dense or operator form). @internal */
-export function diagonalElement(ne: NormalEquations, i: number): number {
-  return ne.operator === undefined ? ne.matrix[i * ne.n + i] : ne.operator.diagonal[i];
-}
-
-/** DIALS returns early when nEquations − nParameters < 1; here that is a failure. @internal */
-export function checkDegreesOfFreedom(ne: NormalEquations, n: number, x: Float64Array): void {
-  if (ne.nEquations - n < 1) {
-    throw new RefinementFailure(
-      `not enough degrees of freedom to refine: ${ne.nEquations} equations for ${n} parameters`,
-      Float64Array.from(x),
-    );
-  }
-}
-
-/**
- * Solves (N + mu·I) h = −gradient with the problem's own solver when it has one, else by dense Cholesky (whose
- * factor is returned for the ESDs). @internal
- */
-export function solveShifted(
-  problem: LeastSquaresProblem,
-  ne: NormalEquations,
-  mu: number,
-  x: Float64Array,
-): { step: Float64Array; factor: Float64Array | undefined } {
-  const n = problem.nParameters;
-  const rhs = new Float64Array(n);
-  for (let i = 0; i < n; i++) rhs[i] = -ne.gradient[i];
-  if (problem.solveDamped !== undefined) {
-    const h = problem.solveDamped(ne, mu, rhs);
-    if (h?.length !== n)
-      throw new RefinementFailure(`the normal matrix (damping ${mu}) is not positive definite`, Float64Array.from(x));
-    checkParameters(problem, h, x);
-    return { step: h, factor: undefined };
-  }
-  const l = Float64Array.from(ne.matrix);
-  for (let i = 0; i < n; i++) l[i * n + i] += mu;
-  if (!choleskyFactorKernel(l, n)) {
-    throw new RefinementFailure(`the normal matrix (damping ${mu}) is not positive definite`, Float64Array.from(x));
-  }
-  choleskySolveInPlace(l, n, rhs);
-  checkParameters(problem, rhs, x);
-  return { step: rhs, factor: l };
-}
-
-/**
- * V = χ²_red·(N + mu·I)⁻¹ with χ²_red = Σwr² / (nEquations − nParameters), and the ESDs √diag V. NaN-filled when the
- * inverse is unavailable (a problem with its own solver but no `inverseDamped`, too large to invert densely).
- * @internal
- */
-export function varianceCovarianceOf(
-  problem: LeastSquaresProblem,
-  ne: NormalEquations,
-  mu: number,
-  factor: Float64Array | undefined,
-): { esds: Float64Array; varianceCovariance: Float64Array } {
-  const n = problem.nParameters;
-  const chi2 = (2 * ne.objective) / (ne.nEquations - n);
-  let inv: Float64Array | undefined;
-  if (factor !== undefined) {
-    inv = choleskyInverseKernel(factor, n);
-  } else if (problem.inverseDamped !== undefined) {
-    inv = problem.inverseDamped(ne, mu);
-  } else if (n <= DENSE_INVERSE_LIMIT && ne.matrix.length === n * n) {
-    const l = Float64Array.from(ne.matrix);
-    for (let i = 0; i < n; i++) l[i * n + i] += mu;
-    if (choleskyFactorKernel(l, n)) inv = choleskyInverseKernel(l, n);
-  }
-  const esds = new Float64Array(n).fill(Number.NaN);
-  if (inv?.length !== n * n) {
-    return {
-      esds,
-      varianceCovariance: n <= DENSE_INVERSE_LIMIT ? new Float64Array(n * n).fill(Number.NaN) : new Float64Array(0),
-    };
-  }
-  const v = new Float64Array(n * n);
-  for (let i = 0; i < n * n; i++) v[i] = chi2 * inv[i];
-  for (let i = 0; i < n; i++) {
-    const d = v[i * n + i];
-    esds[i] = d >= 0 ? Math.sqrt(d) : Number.NaN;
-  }
-  return { esds, varianceCovariance: v };
 }

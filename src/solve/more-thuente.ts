@@ -79,6 +79,7 @@ function max3(a: number, b: number, c: number): number {
   return Math.max(a, b, c);
 }
 
+// Kept whole: a line-by-line port of MINPACK's mcstep, whose four cases share the interval update that follows them.
 /**
  * One safeguarded step of the Moré–Thuente interval update (`mcstep`). Returns 0 on improper input, else the case
  * number 1–4.
@@ -190,6 +191,59 @@ function dot(a: Float64Array, b: Float64Array): number {
   return s;
 }
 
+/** The options with their defaults, validated together with the initial step. @throws RangeError on a bad value */
+function resolveLineSearchOptions(options: LineSearchOptions, stp: number): Required<LineSearchOptions> {
+  const ftol = options.ftol ?? 1e-4;
+  const gtol = options.gtol ?? 0.9;
+  const xtol = options.xtol ?? 1e-16;
+  const stpmin = options.stpmin ?? 1e-20;
+  const stpmax = options.stpmax ?? 1e20;
+  const maxfev = options.maxfev ?? 20;
+  if (!(stp > 0) || !(ftol >= 0) || !(gtol >= 0) || !(xtol >= 0) || !(stpmin >= 0) || !(stpmax >= stpmin)) {
+    throw new RangeError(
+      `invalid line-search parameters: stp=${stp} ftol=${ftol} gtol=${gtol} xtol=${xtol} stpmin=${stpmin} stpmax=${stpmax}`,
+    );
+  }
+  if (!Number.isInteger(maxfev) || maxfev < 1)
+    throw new RangeError(`invalid option: maxfev must be a positive integer, got ${maxfev}`);
+  return { ftol, gtol, xtol, stpmin, stpmax, maxfev };
+}
+
+/**
+ * {@link mcstep} on the modified function ψ(stp) = f(stp) − f0 − stp·dgtest, used to predict the step in the first
+ * stage; `st` is updated in the terms of f. Returns mcstep's case number.
+ */
+function mcstepModified(
+  st: StepState,
+  f: number,
+  dg: number,
+  t: number,
+  dgtest: number,
+  stmin: number,
+  stmax: number,
+): number {
+  const mod: StepState = {
+    stx: st.stx,
+    fx: st.fx - st.stx * dgtest,
+    dx: st.dx - dgtest,
+    sty: st.sty,
+    fy: st.fy - st.sty * dgtest,
+    dy: st.dy - dgtest,
+    stp: t,
+    brackt: st.brackt,
+  };
+  const infoc = mcstep(mod, f - t * dgtest, dg - dgtest, stmin, stmax);
+  st.stx = mod.stx;
+  st.sty = mod.sty;
+  st.stp = mod.stp;
+  st.brackt = mod.brackt;
+  st.fx = mod.fx + mod.stx * dgtest;
+  st.fy = mod.fy + mod.sty * dgtest;
+  st.dx = mod.dx + dgtest;
+  st.dy = mod.dy + dgtest;
+  return infoc;
+}
+
 /**
  * Searches along `s` from `x0` for a step satisfying the strong Wolfe conditions.
  *
@@ -212,22 +266,10 @@ export function moreThuenteLineSearch(
   stp: number,
   options: LineSearchOptions = {},
 ): LineSearchResult {
-  const ftol = options.ftol ?? 1e-4;
-  const gtol = options.gtol ?? 0.9;
-  const xtol = options.xtol ?? 1e-16;
-  const stpmin = options.stpmin ?? 1e-20;
-  const stpmax = options.stpmax ?? 1e20;
-  const maxfev = options.maxfev ?? 20;
   const n = x0.length;
   if (g0.length !== n || s.length !== n)
     throw new RangeError(`invalid argument: x0, g0 and s must have equal lengths (${n}, ${g0.length}, ${s.length})`);
-  if (!(stp > 0) || !(ftol >= 0) || !(gtol >= 0) || !(xtol >= 0) || !(stpmin >= 0) || !(stpmax >= stpmin)) {
-    throw new RangeError(
-      `invalid line-search parameters: stp=${stp} ftol=${ftol} gtol=${gtol} xtol=${xtol} stpmin=${stpmin} stpmax=${stpmax}`,
-    );
-  }
-  if (!Number.isInteger(maxfev) || maxfev < 1)
-    throw new RangeError(`invalid option: maxfev must be a positive integer, got ${maxfev}`);
+  const { ftol, gtol, xtol, stpmin, stpmax, maxfev } = resolveLineSearchOptions(options, stp);
 
   const dginit = dot(g0, s);
   if (dginit >= 0)
@@ -284,26 +326,7 @@ export function moreThuenteLineSearch(
 
     if (stage1 && f <= ftest1 && dg >= Math.min(ftol, gtol) * dginit) stage1 = false;
     if (stage1 && f <= st.fx && f > ftest1) {
-      // use the modified function ψ(stp) = f(stp) − f0 − stp·dgtest to predict the step
-      const mod: StepState = {
-        stx: st.stx,
-        fx: st.fx - st.stx * dgtest,
-        dx: st.dx - dgtest,
-        sty: st.sty,
-        fy: st.fy - st.sty * dgtest,
-        dy: st.dy - dgtest,
-        stp: t,
-        brackt: st.brackt,
-      };
-      infoc = mcstep(mod, f - t * dgtest, dg - dgtest, stmin, stmax);
-      st.stx = mod.stx;
-      st.sty = mod.sty;
-      st.stp = mod.stp;
-      st.brackt = mod.brackt;
-      st.fx = mod.fx + mod.stx * dgtest;
-      st.fy = mod.fy + mod.sty * dgtest;
-      st.dx = mod.dx + dgtest;
-      st.dy = mod.dy + dgtest;
+      infoc = mcstepModified(st, f, dg, t, dgtest, stmin, stmax);
     } else {
       infoc = mcstep(st, f, dg, stmin, stmax);
     }

@@ -266,136 +266,186 @@ function fail(hall: string, why: string): never {
  * @throws ConfigError on a malformed symbol.
  */
 export function parseHallSymbol(hall: string): HallGroup {
-  const s = hall;
-  let p = 0;
-  const ch = (): string => (p < s.length ? s.charAt(p) : "");
-  const skipSpaces = (): void => {
-    while (p < s.length && isSpace(ch())) p++;
-  };
+  const cur = new HallCursor(hall);
   const generators: IntSymOp[] = [];
-  skipSpaces();
-  if (ch() === "-") {
+  cur.skipSpaces();
+  if (cur.ch() === "-") {
     generators.push(makeOp([-1, 0, 0, 0, -1, 0, 0, 0, -1], [0, 0, 0]));
-    p++;
+    cur.p++;
   }
-  const lattice = ch().toUpperCase();
+  const lattice = cur.ch().toUpperCase();
   const centring = CENTRING[lattice];
   if (lattice === "" || !(lattice in CENTRING)) fail(hall, "lattice type must be one of P A B C I R S T F");
   for (const c of centring) generators.push(makeOp([1, 0, 0, 0, 1, 0, 0, 0, 1], c));
-  p++;
-  skipSpaces();
+  cur.p++;
+  cur.skipSpaces();
   let iMx = 0;
-  let firstOrder = 0;
-  let firstAxis = "";
-  while (ch() !== "" && ch() !== "(") {
-    let improper = false;
-    if (ch() === "-") {
-      improper = true;
-      p++;
-      if (ch() === "" || isSpace(ch())) fail(hall, "incomplete matrix symbol");
-    }
-    const order = "12346".includes(ch()) && ch() !== "" ? Number(ch()) : 0;
-    if (order === 0) fail(hall, `bad rotation order "${ch()}"`);
-    p++;
-    let screw = 0;
-    if ("12345".includes(ch()) && ch() !== "") {
-      screw = Number(ch());
-      if (screw >= order) fail(hall, "screw subscript must be below the rotation order");
-      p++;
-    }
-    let axis = "";
-    let dir = "";
-    const t = [0, 0, 0];
-    while (ch() !== "" && !isSpace(ch())) {
-      const c = ch();
-      const lc = c.toLowerCase();
-      if (lc === "x" || lc === "y" || lc === "z") {
-        if (axis !== "") fail(hall, "multiple axis symbols");
-        if (order === 1 || (order === 3 && dir === "*")) fail(hall, "inconsistent matrix symbol");
-        axis = lc;
-        p++;
-        continue;
-      }
-      const d =
-        c === "'" || c === "," || c === "." ? "'" : c === '"' || c === ";" || c === ":" ? '"' : c === "*" ? "*" : "";
-      if (d !== "") {
-        if (dir !== "") fail(hall, "multiple axis symbols");
-        if (!(order === 2 && (d === "'" || d === '"')) && !(order === 3 && d === "*")) {
-          fail(hall, "inconsistent matrix symbol");
-        }
-        if (screw !== 0) fail(hall, "screw translation for a non-principal direction");
-        dir = d;
-        p++;
-        continue;
-      }
-      const tr = TRANSLATION[lc] as readonly [number, number, number] | undefined;
-      if (tr !== undefined) {
-        for (let i = 0; i < 3; i++) t[i] = mod(t[i] + tr[i], T_DEN);
-        p++;
-        continue;
-      }
-      if (c === "(") break;
-      fail(hall, `unexpected character "${c}"`);
-    }
-    if (axis === "") {
-      if (iMx === 0) {
-        if (order !== 1 && !(order === 3 && dir === "*")) axis = "z";
-      } else if (iMx === 1) {
-        if (order === 2) {
-          if (firstOrder === 2 || firstOrder === 4) {
-            if (dir === "") axis = "x";
-          } else if (firstOrder === 3 || firstOrder === 6) {
-            if (dir === "") dir = "'";
-            axis = firstAxis;
-          }
-        } else if (order === 3 && (firstOrder === 2 || firstOrder === 4) && dir === "") {
-          dir = "*";
-        }
-      } else if (iMx === 2) {
-        if (order === 3 && dir === "") dir = "*";
-      }
-    }
-    if (axis === "" && (dir === '"' || dir === "'")) axis = "z";
-    if (axis === "" && order !== 1 && dir !== "*") fail(hall, "need an explicit axis symbol");
-    const base = ROT_Z[`${order}${dir}`] as readonly number[] | undefined;
-    if (base === undefined) fail(hall, "illegal matrix symbol");
-    let r = improper ? base.map((x) => -x) : base.slice();
-    if (axis === "x") r = matMul(matMul(R3_111, r), R3I_111);
-    else if (axis === "y") r = matMul(matMul(R3I_111, r), R3_111);
-    if (screw !== 0) {
-      const i = axis === "x" ? 0 : axis === "y" ? 1 : 2;
-      t[i] += (T_DEN * screw) / order;
-    }
-    generators.push(makeOp(r, t));
-    if (iMx === 0) {
-      firstOrder = order;
-      firstAxis = axis;
-    }
+  let first: { order: number; axis: string } = { order: 0, axis: "" };
+  while (cur.ch() !== "" && cur.ch() !== "(") {
+    const m = readMatrixSymbol(cur);
+    applyDefaultAxis(m, iMx, first);
+    generators.push(matrixSymbolOp(m, hall));
+    if (iMx === 0) first = { order: m.order, axis: m.axis };
     iMx++;
     if (iMx > 4) fail(hall, "more than four matrix symbols");
-    skipSpaces();
+    cur.skipSpaces();
   }
   let operators = closeGroup(generators);
-  if (ch() === "(") {
-    const close = s.indexOf(")", p);
-    if (close < 0) fail(hall, "closing parenthesis expected after the change-of-basis operator");
-    const inner = s.slice(p + 1, close).trim();
-    if (
-      s
-        .slice(close + 1)
-        .trim()
-        .replace(/_/g, "") !== ""
-    )
-      fail(hall, "unexpected characters after ')'");
-    let v: XyzOperator;
-    const short = /^(-?\d+)[\s,]+(-?\d+)[\s,]+(-?\d+)$/.exec(inner);
-    if (short !== null) {
-      const tv = new Float64Array([Number(short[1]) / 12, Number(short[2]) / 12, Number(short[3]) / 12]);
-      v = { r: new Float64Array([1, 0, 0, 0, 1, 0, 0, 0, 1]), t: tv };
-    } else {
-      v = parseXyzOperator(inner);
-    }
-    operators = closeGroup(changeBasis(operators, v));
-  }
+  if (cur.ch() === "(") operators = closeGroup(changeBasis(operators, readChangeOfBasis(cur)));
   return { operators, latticeSymbol: lattice };
+}
+
+/** A position in a Hall symbol being parsed. */
+class HallCursor {
+  /** The symbol. */
+  readonly s: string;
+  /** Index of the current character. */
+  p = 0;
+
+  constructor(s: string) {
+    this.s = s;
+  }
+
+  /** The current character, or "" at the end. */
+  ch(): string {
+    return this.p < this.s.length ? this.s.charAt(this.p) : "";
+  }
+
+  /** Move past spaces and `_`. */
+  skipSpaces(): void {
+    while (this.p < this.s.length && isSpace(this.ch())) this.p++;
+  }
+}
+
+/** The tokens of one matrix symbol `[-]N[screw][axis][translations]`, before the default axes are applied. */
+interface MatrixSymbol {
+  improper: boolean;
+  order: number;
+  screw: number;
+  /** `x`, `y`, `z` or "" (not given). */
+  axis: string;
+  /** `'`, `"`, `*` or "" (not given). */
+  dir: string;
+  /** Translation in twelfths. */
+  t: number[];
+}
+
+/** Reads one matrix symbol at the cursor, up to the next space, `(` or the end. */
+function readMatrixSymbol(cur: HallCursor): MatrixSymbol {
+  const hall = cur.s;
+  let improper = false;
+  if (cur.ch() === "-") {
+    improper = true;
+    cur.p++;
+    if (cur.ch() === "" || isSpace(cur.ch())) fail(hall, "incomplete matrix symbol");
+  }
+  const order = "12346".includes(cur.ch()) && cur.ch() !== "" ? Number(cur.ch()) : 0;
+  if (order === 0) fail(hall, `bad rotation order "${cur.ch()}"`);
+  cur.p++;
+  let screw = 0;
+  if ("12345".includes(cur.ch()) && cur.ch() !== "") {
+    screw = Number(cur.ch());
+    if (screw >= order) fail(hall, "screw subscript must be below the rotation order");
+    cur.p++;
+  }
+  let axis = "";
+  let dir = "";
+  const t = [0, 0, 0];
+  while (cur.ch() !== "" && !isSpace(cur.ch())) {
+    const c = cur.ch();
+    const lc = c.toLowerCase();
+    if (lc === "x" || lc === "y" || lc === "z") {
+      if (axis !== "") fail(hall, "multiple axis symbols");
+      if (order === 1 || (order === 3 && dir === "*")) fail(hall, "inconsistent matrix symbol");
+      axis = lc;
+      cur.p++;
+      continue;
+    }
+    const d =
+      c === "'" || c === "," || c === "." ? "'" : c === '"' || c === ";" || c === ":" ? '"' : c === "*" ? "*" : "";
+    if (d !== "") {
+      if (dir !== "") fail(hall, "multiple axis symbols");
+      if (!(order === 2 && (d === "'" || d === '"')) && !(order === 3 && d === "*")) {
+        fail(hall, "inconsistent matrix symbol");
+      }
+      if (screw !== 0) fail(hall, "screw translation for a non-principal direction");
+      dir = d;
+      cur.p++;
+      continue;
+    }
+    const tr = TRANSLATION[lc] as readonly [number, number, number] | undefined;
+    if (tr !== undefined) {
+      for (let i = 0; i < 3; i++) t[i] = mod(t[i] + tr[i], T_DEN);
+      cur.p++;
+      continue;
+    }
+    if (c === "(") break;
+    fail(hall, `unexpected character "${c}"`);
+  }
+  return { improper, order, screw, axis, dir, t };
+}
+
+/**
+ * sgtbx's default axes of the matrix symbol number `iMx` (0-based) when it gives none: z for the first; for the second
+ * 2-fold x after a 2 or 4, `'` about the first axis after a 3 or 6; `*` for a 3-fold after a 2 or 4 and for the third.
+ */
+function applyDefaultAxis(m: MatrixSymbol, iMx: number, first: { order: number; axis: string }): void {
+  const { order } = m;
+  if (m.axis === "") {
+    if (iMx === 0) {
+      if (order !== 1 && !(order === 3 && m.dir === "*")) m.axis = "z";
+    } else if (iMx === 1) {
+      if (order === 2) {
+        if (first.order === 2 || first.order === 4) {
+          if (m.dir === "") m.axis = "x";
+        } else if (first.order === 3 || first.order === 6) {
+          if (m.dir === "") m.dir = "'";
+          m.axis = first.axis;
+        }
+      } else if (order === 3 && (first.order === 2 || first.order === 4) && m.dir === "") {
+        m.dir = "*";
+      }
+    } else if (iMx === 2) {
+      if (order === 3 && m.dir === "") m.dir = "*";
+    }
+  }
+  if (m.axis === "" && (m.dir === '"' || m.dir === "'")) m.axis = "z";
+}
+
+/** The operator of a matrix symbol whose axes are resolved: the rotation about its axis plus screw and translations. */
+function matrixSymbolOp(m: MatrixSymbol, hall: string): IntSymOp {
+  const { order, axis, dir, screw, t } = m;
+  if (axis === "" && order !== 1 && dir !== "*") fail(hall, "need an explicit axis symbol");
+  const base = ROT_Z[`${order}${dir}`] as readonly number[] | undefined;
+  if (base === undefined) fail(hall, "illegal matrix symbol");
+  let r = m.improper ? base.map((x) => -x) : base.slice();
+  if (axis === "x") r = matMul(matMul(R3_111, r), R3I_111);
+  else if (axis === "y") r = matMul(matMul(R3I_111, r), R3_111);
+  if (screw !== 0) {
+    const i = axis === "x" ? 0 : axis === "y" ? 1 : 2;
+    t[i] += (T_DEN * screw) / order;
+  }
+  return makeOp(r, t);
+}
+
+/** Reads the change-of-basis suffix at the cursor (on its `(`): short form `(0 0 4)` in twelfths, or xyz form. */
+function readChangeOfBasis(cur: HallCursor): XyzOperator {
+  const { s, p } = cur;
+  const hall = s;
+  const close = s.indexOf(")", p);
+  if (close < 0) fail(hall, "closing parenthesis expected after the change-of-basis operator");
+  const inner = s.slice(p + 1, close).trim();
+  if (
+    s
+      .slice(close + 1)
+      .trim()
+      .replace(/_/g, "") !== ""
+  )
+    fail(hall, "unexpected characters after ')'");
+  const short = /^(-?\d+)[\s,]+(-?\d+)[\s,]+(-?\d+)$/.exec(inner);
+  if (short !== null) {
+    const tv = new Float64Array([Number(short[1]) / 12, Number(short[2]) / 12, Number(short[3]) / 12]);
+    return { r: new Float64Array([1, 0, 0, 0, 1, 0, 0, 0, 1]), t: tv };
+  }
+  return parseXyzOperator(inner);
 }

@@ -66,6 +66,7 @@ export function isInsideReferenceAsu(code: number, h: number, k: number, l: numb
   }
 }
 
+// Kept whole: one case per Laue class, on the per-reflection hot path of the ASU mapping.
 /**
  * Writes into `dst[p..p+2]` the member of the Laue orbit of (h, k, l) that lies in the reference ASU `code`, computed
  * in closed form (absolute values, sorting, sector rotations). Uses only elements of the Laue group of that ASU, so

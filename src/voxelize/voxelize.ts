@@ -10,7 +10,7 @@
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
-import type { Crystal } from "../io/expt.ts";
+import type { Crystal } from "../io/expt-models.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 import { makeVoxelGrid, voxelIndexOf, type VoxelGrid } from "./voxel-grid.ts";
 

@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { formatExperimentJson } from "../../src/io/expt.ts";
+import { formatExperimentJson } from "../../src/io/expt-json.ts";
 
 /** The oracle: JSON.stringify with two-space indentation, negative zero written as DIALS (Python) writes it. */
 function reference(value: unknown): string {

@@ -1,13 +1,8 @@
 import { describe, it, expect } from "vitest";
-import {
-  BasicErrorModel,
-  calculateBinVariances,
-  createErrorModelBins,
-  normalProbabilityPlotX,
-  prepareErrorModelData,
-  refineErrorModel,
-} from "../../src/dials/error-model.ts";
-import type { ErrorModelObservations } from "../../src/dials/error-model.ts";
+import { BasicErrorModel } from "../../src/dials/error-model.ts";
+import { calculateBinVariances, createErrorModelBins } from "../../src/dials/error-model-bins.ts";
+import { prepareErrorModelData, type ErrorModelObservations } from "../../src/dials/error-model-data.ts";
+import { normalProbabilityPlotX, refineErrorModel } from "../../src/dials/error-model-refinement.ts";
 import { ConfigError, RefinementFailure } from "../../src/errors.ts";
 
 /** xoshiro128** seeded by splitmix32; `next()` gives a double in [0, 1) with 53 random bits. */

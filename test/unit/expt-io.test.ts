@@ -3,14 +3,9 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InputError } from "../../src/errors.ts";
-import {
-  ExperimentList,
-  formatExperimentJson,
-  parseExperiments,
-  readExperiments,
-  writeExperiments,
-} from "../../src/io/expt.ts";
-import type { Crystal, Experiment, Panel } from "../../src/io/expt.ts";
+import { ExperimentList, parseExperiments, readExperiments, writeExperiments } from "../../src/io/expt.ts";
+import { formatExperimentJson } from "../../src/io/expt-json.ts";
+import type { Crystal, Experiment, Panel } from "../../src/io/expt-models.ts";
 import {
   mat3Determinant,
   mat3Multiply,
@@ -19,7 +14,7 @@ import {
   vec3,
   vec3Dot,
   vec3Length,
-} from "../../src/geometry/vectors.ts";
+} from "../../src/geometry/vector-maths.ts";
 import { readReflections } from "../../src/io/refl-read.ts";
 
 const FIX = join(import.meta.dirname, "..", "fixtures", "expt");

@@ -2,7 +2,6 @@ import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import {
   axisAngleMatrix,
-  fractionalizationMatrix,
   mat3,
   mat3Determinant,
   mat3FromRows,
@@ -11,14 +10,17 @@ import {
   mat3Multiply,
   mat3Transpose,
   mat3Vec3,
-  orthogonalizationMatrix,
-  unitCellFromRealSpaceVectors,
   vec3,
   vec3Cross,
   vec3Dot,
   vec3Length,
   vec3Normalize,
-} from "../../src/geometry/vectors.ts";
+} from "../../src/geometry/vector-maths.ts";
+import {
+  fractionalizationMatrix,
+  orthogonalizationMatrix,
+  unitCellFromRealSpaceVectors,
+} from "../../src/geometry/unit-cell.ts";
 
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number): void {
   expect(actual.length).toBe(expected.length);

@@ -4,7 +4,8 @@ import { gaussNewton } from "../../src/solve/gauss-newton.ts";
 import { lbfgs } from "../../src/solve/lbfgs.ts";
 import type { IterationInfo, LeastSquaresProblem, NormalEquations } from "../../src/solve/least-squares-problem.ts";
 import { rmsdOf } from "../../src/solve/least-squares-problem.ts";
-import { levenbergMarquardt, rmsdConverged } from "../../src/solve/levenberg-marquardt.ts";
+import { levenbergMarquardt } from "../../src/solve/levenberg-marquardt.ts";
+import { rmsdConverged } from "../../src/solve/minimiser-steps.ts";
 import { moreThuenteLineSearch } from "../../src/solve/more-thuente.ts";
 import { arrowSolve } from "../../src/solve/schur-complement.ts";
 

@@ -6,16 +6,9 @@
 import { ConfigError } from "../../errors.ts";
 import { GaussianSmoother1D } from "../gaussian-smoother-1d.ts";
 import { nparamToVal } from "../model-utilities.ts";
-import { SparseMatrix } from "../sparse-matrix.ts";
-import {
-  ScaleComponent,
-  checkDataColumn,
-  maskColumns,
-  normalisedWeights,
-  shiftToOrigin,
-  splitBlocks,
-} from "./scale-component.ts";
-import type { ScalesAndDerivatives } from "./scale-component.ts";
+import type { SmootherMultiValueWeight } from "../gaussian-smoother-1d.ts";
+import { checkDataColumn, maskColumns, shiftToOrigin, splitBlocks } from "./scale-component.ts";
+import { SmootherScaleComponent } from "./smoother-scale-component.ts";
 
 /** Data of a {@link SmoothScaleComponent1D}: the normalised coordinate x (e.g. frame·s_norm_fac). */
 export type SmoothScaleComponent1DData = { x: Float64Array };
@@ -32,13 +25,12 @@ export type SmoothScaleComponent1DData = { x: Float64Array };
  */
 export class SmoothScaleComponent1D<
   D extends SmoothScaleComponent1DData = SmoothScaleComponent1DData,
-> extends ScaleComponent<D> {
+> extends SmootherScaleComponent<D, GaussianSmoother1D> {
   static override readonly nullParameterValue: number = 1.0;
   /** Normalised coordinates per block. */
   protected xBlocks: Float64Array[] = [];
   /** Per block, the extra columns of {@link SmoothScaleComponent1D.extraColumns}, in order. */
   protected extraBlocks: Float64Array[][] = [];
-  private smootherValue: GaussianSmoother1D | undefined = undefined;
   private fixedInitial = false;
 
   /**
@@ -49,14 +41,6 @@ export class SmoothScaleComponent1D<
   constructor(initialValues: ArrayLike<number>, parameterEsds?: ArrayLike<number>) {
     super(initialValues, parameterEsds);
     nparamToVal(this.nParams);
-  }
-
-  /** The smoother built by the last {@link SmoothScaleComponent1D.updateReflectionData}. */
-  get smoother(): GaussianSmoother1D {
-    if (this.smootherValue === undefined) {
-      throw new ConfigError(`${this.constructor.name}: smoother not built; call updateReflectionData first`);
-    }
-    return this.smootherValue;
   }
 
   /** The per-block normalised coordinates (x − min x) used by the smoother. */
@@ -137,24 +121,10 @@ export class SmoothScaleComponent1D<
     this.nReflPerBlock = this.xBlocks.map((b) => b.length);
   }
 
-  /** Smoother values, raw weights (free columns) and Σw for a block. */
-  protected evaluate(blockId: number): { value: Float64Array; weight: SparseMatrix; sumweight: Float64Array } {
-    this.checkBlock(blockId);
+  protected override blockValueWeight(blockId: number): SmootherMultiValueWeight {
     const xs = this.xBlocks[blockId];
-    if (xs.length === 0) {
-      return { value: new Float64Array(0), weight: SparseMatrix.zeros(0, this.nFreeParams), sumweight: xs };
-    }
     return this.fixedInitial
       ? this.smoother.multiValueWeightFirstFixed(xs, this.params)
       : this.smoother.multiValueWeight(xs, this.params);
-  }
-
-  override calculateScalesAndDerivatives(blockId = 0): ScalesAndDerivatives {
-    const r = this.evaluate(blockId);
-    return { scales: r.value, derivatives: normalisedWeights(r.weight, r.sumweight) };
-  }
-
-  override calculateScales(blockId = 0): Float64Array {
-    return this.evaluate(blockId).value;
   }
 }

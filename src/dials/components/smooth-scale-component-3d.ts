@@ -3,19 +3,11 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../../errors.ts";
 import { GaussianSmoother3D } from "../gaussian-smoother-3d.ts";
 import { nparamToVal } from "../model-utilities.ts";
-import { SparseMatrix } from "../sparse-matrix.ts";
-import {
-  ScaleComponent,
-  checkDataColumn,
-  maskColumns,
-  normalisedWeights,
-  shiftToOrigin,
-  splitBlocks,
-} from "./scale-component.ts";
-import type { ScalesAndDerivatives } from "./scale-component.ts";
+import type { SmootherMultiValueWeight } from "../gaussian-smoother-1d.ts";
+import { checkDataColumn, maskColumns, shiftToOrigin, splitBlocks } from "./scale-component.ts";
+import { SmootherScaleComponent, checkSmootherShape } from "./smoother-scale-component.ts";
 
 /** Data of a {@link SmoothScaleComponent3D}: normalised coordinates x, y and z. */
 export type SmoothScaleComponent3DData = { x: Float64Array; y: Float64Array; z: Float64Array };
@@ -25,11 +17,10 @@ export type SmoothScaleComponent3DData = { x: Float64Array; y: Float64Array; z: 
  * `idx = i + j·shape[0] + k·shape[0]·shape[1]`); ∂g_i/∂p = w/Σw. Each axis is shifted to start at 0, its range is
  * `[0, max(ceil(max), 1)]` with `nparamToVal(shape[axis])` intervals. Null parameter value 1.
  */
-export class SmoothScaleComponent3D extends ScaleComponent<SmoothScaleComponent3DData> {
+export class SmoothScaleComponent3D extends SmootherScaleComponent<SmoothScaleComponent3DData, GaussianSmoother3D> {
   static override readonly nullParameterValue: number = 1.0;
   private readonly shapeValue: readonly [number, number, number];
   private blocks: Float64Array[][] = [];
-  private smootherValue: GaussianSmoother3D | undefined = undefined;
 
   /**
    * @param initialValues - `shape[0]·shape[1]·shape[2]` initial parameters, x fastest
@@ -43,28 +34,13 @@ export class SmoothScaleComponent3D extends ScaleComponent<SmoothScaleComponent3
     parameterEsds?: ArrayLike<number>,
   ) {
     super(initialValues, parameterEsds);
-    nparamToVal(shape[0]);
-    nparamToVal(shape[1]);
-    nparamToVal(shape[2]);
-    if (shape[0] * shape[1] * shape[2] !== this.nParams) {
-      throw new ConfigError(
-        `SmoothScaleComponent3D: shape ${shape[0]}x${shape[1]}x${shape[2]} does not match ${this.nParams} parameters`,
-      );
-    }
+    checkSmootherShape("SmoothScaleComponent3D", shape, this.nParams);
     this.shapeValue = [shape[0], shape[1], shape[2]];
   }
 
   /** Number of parameters along x, y and z. */
   get shape(): readonly [number, number, number] {
     return this.shapeValue;
-  }
-
-  /** The smoother built by the last {@link SmoothScaleComponent3D.updateReflectionData}. */
-  get smoother(): GaussianSmoother3D {
-    if (this.smootherValue === undefined) {
-      throw new ConfigError("SmoothScaleComponent3D: smoother not built; call updateReflectionData first");
-    }
-    return this.smootherValue;
   }
 
   protected override checkData(d: SmoothScaleComponent3DData): void {
@@ -91,21 +67,8 @@ export class SmoothScaleComponent3D extends ScaleComponent<SmoothScaleComponent3
     this.nReflPerBlock = this.blocks.map((b) => b[0].length);
   }
 
-  private evaluate(blockId: number): { value: Float64Array; weight: SparseMatrix; sumweight: Float64Array } {
-    this.checkBlock(blockId);
+  protected override blockValueWeight(blockId: number): SmootherMultiValueWeight {
     const [xs, ys, zs] = this.blocks[blockId];
-    if (xs.length === 0) {
-      return { value: new Float64Array(0), weight: SparseMatrix.zeros(0, this.nParams), sumweight: xs };
-    }
     return this.smoother.multiValueWeight(xs, ys, zs, this.params);
-  }
-
-  override calculateScalesAndDerivatives(blockId = 0): ScalesAndDerivatives {
-    const r = this.evaluate(blockId);
-    return { scales: r.value, derivatives: normalisedWeights(r.weight, r.sumweight) };
-  }
-
-  override calculateScales(blockId = 0): Float64Array {
-    return this.evaluate(blockId).value;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Small 3-vector and 3×3-matrix helpers for diffraction geometry (crystal, beam, detector, goniometer models).
  * Vectors are `Float64Array(3)`; matrices are `Float64Array(9)` in row-major order, as in scitbx `mat3`.
- * Every function returns a new array and never modifies its arguments.
+ * Every function returns a new array and never modifies its arguments. Unit cells and their matrices are in
+ * `unit-cell.ts`.
  *
  * @packageDocumentation
  */
@@ -10,8 +11,6 @@
 export type Vec3 = Float64Array;
 /** A 3×3 matrix: `Float64Array` of length 9, row-major (`m[3*row + col]`). */
 export type Mat3 = Float64Array;
-/** A unit cell (a, b, c, α, β, γ): lengths in Å, angles in degrees. */
-export type UnitCell = [number, number, number, number, number, number];
 
 const DEG = Math.PI / 180;
 
@@ -265,48 +264,4 @@ export function axisAngleMatrix(axis: Vec3, angleDeg: number): Mat3 {
     z * y * k + x * s,
     c + z * z * k,
   ]);
-}
-
-/**
- * Unit cell of a lattice given by its real-space basis vectors: (|a|, |b|, |c|, ∠(b,c), ∠(a,c), ∠(a,b)).
- *
- * @param a - real-space vector a (Å)
- * @param b - real-space vector b (Å)
- * @param c - real-space vector c (Å)
- * @returns `[a, b, c, alpha, beta, gamma]`, lengths in Å, angles in degrees
- */
-export function unitCellFromRealSpaceVectors(a: Vec3, b: Vec3, c: Vec3): UnitCell {
-  return [vec3Length(a), vec3Length(b), vec3Length(c), vec3AngleDeg(b, c), vec3AngleDeg(a, c), vec3AngleDeg(a, b)];
-}
-
-/**
- * Orthogonalisation matrix of a unit cell in the cctbx convention (a along x, b in the x-y plane): maps fractional
- * coordinates to Cartesian Å.
- *
- * @param cell - `[a, b, c, alpha, beta, gamma]` in Å and degrees
- * @returns the row-major orthogonalisation matrix (upper triangular)
- * @throws RangeError when the cell has no volume
- */
-export function orthogonalizationMatrix(cell: UnitCell): Mat3 {
-  const [a, b, c, al, be, ga] = cell;
-  const ca = Math.cos(al * DEG);
-  const cb = Math.cos(be * DEG);
-  const cg = Math.cos(ga * DEG);
-  const sg = Math.sin(ga * DEG);
-  const v2 = 1 - ca * ca - cb * cb - cg * cg + 2 * ca * cb * cg;
-  if (!(v2 > 0) || !(sg > 0))
-    throw new RangeError(`orthogonalizationMatrix: unit cell ${cell.join(", ")} has no volume`);
-  const volume = a * b * c * Math.sqrt(v2);
-  return mat3([a, b * cg, c * cb, 0, b * sg, (c * (ca - cb * cg)) / sg, 0, 0, volume / (a * b * sg)]);
-}
-
-/**
- * Fractionalisation matrix of a unit cell in the cctbx convention: the inverse of
- * {@link orthogonalizationMatrix}; maps Cartesian Å to fractional coordinates.
- *
- * @param cell - `[a, b, c, alpha, beta, gamma]` in Å and degrees
- * @returns the row-major fractionalisation matrix (upper triangular)
- */
-export function fractionalizationMatrix(cell: UnitCell): Mat3 {
-  return mat3Inverse(orthogonalizationMatrix(cell));
 }

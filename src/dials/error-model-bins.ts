@@ -1,0 +1,157 @@
+/**
+ * The intensity bins of the DIALS error model (`ErrorModelBinner` in
+ * `dials/algorithms/scaling/error_model/error_model.py`) and the variance of the normalised deviations δ in each bin,
+ * the quantity the `b` target drives towards 1.
+ *
+ * @packageDocumentation
+ */
+import { ConfigError } from "../errors.ts";
+
+/** The intensity bins of the error model (DIALS `ErrorModelBinner`). */
+export interface ErrorModelBins {
+  /** Bin of each reflection, or −1 when it falls in no bin. */
+  binIndex: Int32Array;
+  /** Number of reflections counted for each bin (DIALS `refl_per_bin`). */
+  reflPerBin: Float64Array;
+  /** Bin boundaries in expected intensity, descending (length nBins + 1 after any merging). */
+  binBoundaries: Float64Array;
+  /** Weight of each bin in the b target: the mean expected intensity between its boundaries. */
+  weights: Float64Array;
+}
+
+/** Options of {@link createErrorModelBins}. */
+export interface ErrorModelBinOptions {
+  /**
+   * Number of bins, equally spaced in log(expected intensity).
+   *
+   * @defaultValue 10
+   */
+  nBins?: number;
+  /**
+   * Minimum reflections per bin before the `n/(3·nBins)` cap (raised to n/100 above 100× this).
+   *
+   * @defaultValue 250
+   */
+  minReflectionsRequired?: number;
+}
+
+/**
+ * Bin reflections by expected intensity g·Ih(·partiality) as DIALS `ErrorModelBinner._create_summation_matrix`:
+ * `nBins` bins equally spaced in log from the maximum down to max(1, minimum) (the last lower boundary is
+ * minimum − 0.01); a bin with fewer than `min(minReflectionsRequired, ⌊n/(3·nBins)⌋)` reflections is enlarged down to
+ * the intensity of the reflection at that rank; bins with fewer than that minimum − 5 reflections are dropped. When
+ * bins are dropped, the weight of each kept bin is the mean over the range between the kept boundaries (a DIALS
+ * quirk: it then includes the dropped bins' reflections), while its count stays its own.
+ *
+ * @param expectedIntensity - g·Ih (times partiality when present) of each reflection.
+ * @param options - See {@link ErrorModelBinOptions}.
+ * @returns The bins.
+ * @throws {@link ConfigError} on an empty input or a bad bin count.
+ */
+export function createErrorModelBins(expectedIntensity: Float64Array, options?: ErrorModelBinOptions): ErrorModelBins {
+  const nBins = options?.nBins ?? 10;
+  let minRefl = options?.minReflectionsRequired ?? 250;
+  if (!Number.isInteger(nBins) || nBins < 1) {
+    throw new ConfigError(`createErrorModelBins: nBins must be a positive integer, got ${nBins}`);
+  }
+  const Ih = expectedIntensity;
+  const n = Ih.length;
+  if (n === 0) throw new ConfigError("createErrorModelBins: no reflections to bin");
+  const sizeOrder = Int32Array.from({ length: n }, (_, i) => i).sort((p, q) => Ih[q] - Ih[p]);
+  let Imax = Number.NEGATIVE_INFINITY;
+  let minIh = Number.POSITIVE_INFINITY;
+  for (const x of Ih) {
+    if (x > Imax) Imax = x;
+    if (x < minIh) minIh = x;
+  }
+  const Imin = Math.max(1.0, minIh);
+  const spacing = (Math.log(Imax) - Math.log(Imin)) / nBins;
+  const bounds = new Float64Array(nBins + 1);
+  bounds[0] = Imax;
+  for (let i = 1; i <= nBins; i++) bounds[i] = Math.exp(Math.log(Imax) - i * spacing);
+  bounds[nBins] = minIh - 0.01;
+  if (n > 100 * minRefl) minRefl = Math.trunc(n / 100);
+  const minPerBin = Math.min(minRefl, Math.trunc(n / (3.0 * nBins)));
+  const col = new Int32Array(n).fill(-1);
+  const counts = new Float64Array(nBins);
+  let nCumul = 0;
+  for (let i = 0; i < nBins; i++) {
+    const maximum = bounds[i];
+    let minimum = bounds[i + 1];
+    let nIn = 0;
+    for (const x of Ih) if (x <= maximum && x > minimum) nIn++;
+    if (nIn < minPerBin) {
+      const m = nCumul + minPerBin;
+      if (m < n) {
+        bounds[i + 1] = Ih[sizeOrder[m]];
+        minimum = bounds[i + 1];
+        nIn = 0;
+        for (const x of Ih) if (x <= maximum && x > minimum) nIn++;
+      }
+    }
+    counts[i] = nIn;
+    for (let r = 0; r < n; r++) if (Ih[r] <= maximum && Ih[r] > minimum) col[r] = i;
+    nCumul += nIn;
+  }
+  const keep: number[] = [];
+  for (let i = 0; i < nBins; i++) if (counts[i] >= minPerBin - 5) keep.push(i);
+  let finalBounds: Float64Array;
+  const newIndex = new Int32Array(nBins).fill(-1);
+  keep.forEach((c, k) => (newIndex[c] = k));
+  if (keep.length === nBins) {
+    finalBounds = bounds;
+  } else {
+    finalBounds = new Float64Array(keep.length + 1);
+    keep.forEach((c, k) => (finalBounds[k] = bounds[c]));
+    finalBounds[keep.length] = bounds[nBins];
+  }
+  const binIndex = Int32Array.from(col, (c) => (c < 0 ? -1 : newIndex[c]));
+  const reflPerBin = Float64Array.from(keep, (c) => counts[c]);
+  const weights = new Float64Array(keep.length);
+  for (let k = 0; k < keep.length; k++) {
+    let s = 0;
+    let m = 0;
+    for (const x of Ih) {
+      if (x <= finalBounds[k] && x > finalBounds[k + 1]) {
+        s += x;
+        m++;
+      }
+    }
+    weights[k] = s / m;
+  }
+  return { binIndex, reflPerBin, binBoundaries: finalBounds, weights };
+}
+
+/**
+ * Bin variances of δ: `var_b = Σδ²/n_b − (Σδ)²/n_b²` (DIALS `calculate_bin_variances`).
+ *
+ * @param delta - δ of each reflection.
+ * @param bins - The bins.
+ * @returns The variance of each bin.
+ * @throws {@link ConfigError} when the lengths differ.
+ */
+export function calculateBinVariances(delta: Float64Array, bins: ErrorModelBins): Float64Array {
+  if (delta.length !== bins.binIndex.length) {
+    throw new ConfigError(`calculateBinVariances: delta has length ${delta.length}, expected ${bins.binIndex.length}`);
+  }
+  return binVariancesKernel(delta, bins);
+}
+
+/** {@link calculateBinVariances} without the length check. */
+export function binVariancesKernel(delta: Float64Array, bins: ErrorModelBins): Float64Array {
+  const nb = bins.reflPerBin.length;
+  const s1 = new Float64Array(nb);
+  const s2 = new Float64Array(nb);
+  for (let i = 0; i < delta.length; i++) {
+    const b = bins.binIndex[i];
+    if (b < 0) continue;
+    s1[b] += delta[i];
+    s2[b] += delta[i] * delta[i];
+  }
+  const out = new Float64Array(nb);
+  for (let b = 0; b < nb; b++) {
+    const c = bins.reflPerBin[b];
+    out[b] = s2[b] / c - (s1[b] * s1[b]) / (c * c);
+  }
+  return out;
+}

@@ -1,0 +1,317 @@
+/**
+ * The reflections the DIALS error model is refined on (`dials/algorithms/scaling/error_model/engine.py`,
+ * `filter_unsuitable_reflections` and `filter_unsuitable_reflections_stills`): Ih of each group is computed once on the
+ * whole input, then rows and groups are dropped by partiality, mean I/σ², expected intensity, multiplicity and
+ * internal variance ratio (or, for stills, by I/σ, expected intensity, |δ| and multiplicity).
+ *
+ * DIALS builds the input Ih table with anomalous = true and the outliers removed; that is the caller's job here.
+ *
+ * @packageDocumentation
+ */
+import { ConfigError, RefinementFailure } from "../errors.ts";
+import { validateGroupedObservations, type GroupedObservations } from "./grouped-observations.ts";
+
+/** The reflections selected for error-model refinement, in row order of the input. */
+export interface ErrorModelData {
+  /** Row index in the input of each selected reflection. */
+  rows: Int32Array;
+  /** Group id (of the input) of each selected reflection. */
+  groupIndex: Int32Array;
+  /** Raw intensity. */
+  intensity: Float64Array;
+  /** Variance σ². */
+  variance: Float64Array;
+  /** Inverse scale factor g. */
+  inverseScale: Float64Array;
+  /** Ih of the reflection's group, computed on the whole input (DIALS keeps the Ih of the unfiltered table). */
+  Ih: Float64Array;
+  /** Number of selected reflections in the reflection's group. */
+  nh: Float64Array;
+  /** Partiality, when the input has it. */
+  partiality: Float64Array | undefined;
+}
+
+/** Options of {@link prepareErrorModelData}. */
+export interface ErrorModelFilterOptions {
+  /**
+   * Minimum expected intensity g·Ih (times partiality for stills) of a reflection used in refinement.
+   *
+   * @defaultValue 25
+   */
+  minIh?: number;
+  /**
+   * Reflections with partiality ≤ this are dropped (when partiality is given).
+   *
+   * @defaultValue 0.4
+   */
+  minPartiality?: number;
+  /**
+   * Fewer reflections than this after filtering is an error (DIALS `BasicErrorModel.min_reflections_required`).
+   *
+   * @defaultValue 250
+   */
+  minReflectionsRequired?: number;
+  /**
+   * Use the stills filter (I/σ ≥ stillsMinIsigma, g·Ih·p > minIh, |δ| < 6, multiplicity ≥ stillsMinMultiplicity).
+   *
+   * @defaultValue false
+   */
+  stills?: boolean;
+  /**
+   * Stills filter: minimum I/σ of a reflection.
+   *
+   * @defaultValue 2.0
+   */
+  stillsMinIsigma?: number;
+  /**
+   * Stills filter: minimum multiplicity after the other stills filters.
+   *
+   * @defaultValue 4
+   */
+  stillsMinMultiplicity?: number;
+}
+
+/** Observations for the error model: {@link GroupedObservations} plus optional partiality and per-group Ih. */
+export type ErrorModelObservations = GroupedObservations & {
+  /** Partiality of each row (optional). */
+  partiality?: Float64Array;
+  /**
+   * Merged intensity of each group (length nGroups).
+   *
+   * @defaultValue the weighted mean ΣwgI/Σwg² over all rows of the group, with the weights of the observations
+   */
+  Ih?: Float64Array;
+};
+
+/** A working selection of rows with the per-row columns the filters need. */
+interface Table {
+  rows: Int32Array;
+  group: Int32Array;
+  I: Float64Array;
+  v: Float64Array;
+  g: Float64Array;
+  Ih: Float64Array;
+  p: Float64Array | undefined;
+}
+
+function selectTable(t: Table, keep: Uint8Array): Table {
+  let m = 0;
+  for (const k of keep) m += k;
+  const out: Table = {
+    rows: new Int32Array(m),
+    group: new Int32Array(m),
+    I: new Float64Array(m),
+    v: new Float64Array(m),
+    g: new Float64Array(m),
+    Ih: new Float64Array(m),
+    p: t.p === undefined ? undefined : new Float64Array(m),
+  };
+  let j = 0;
+  for (let i = 0; i < keep.length; i++) {
+    if (keep[i] === 0) continue;
+    out.rows[j] = t.rows[i];
+    out.group[j] = t.group[i];
+    out.I[j] = t.I[i];
+    out.v[j] = t.v[i];
+    out.g[j] = t.g[i];
+    out.Ih[j] = t.Ih[i];
+    if (out.p !== undefined && t.p !== undefined) out.p[j] = t.p[i];
+    j++;
+  }
+  return out;
+}
+
+/** Per-group sums of `values` over the table rows (length nGroups). */
+function groupSums(t: Table, nGroups: number, values: Float64Array): Float64Array {
+  const s = new Float64Array(nGroups);
+  for (let i = 0; i < t.group.length; i++) s[t.group[i]] += values[i];
+  return s;
+}
+
+function groupCounts(t: Table, nGroups: number): Float64Array {
+  const s = new Float64Array(nGroups);
+  for (const gi of t.group) s[gi] += 1;
+  return s;
+}
+
+function perRow(t: Table, perGroup: Float64Array): Float64Array {
+  const out = new Float64Array(t.group.length);
+  for (let i = 0; i < out.length; i++) out[i] = perGroup[t.group[i]];
+  return out;
+}
+
+function requireCount(n: number, min: number): void {
+  if (n < min) {
+    throw new RefinementFailure(`error model: insufficient reflections (${n} < ${min}) to perform error modelling`);
+  }
+}
+
+/**
+ * Select the reflections used for error-model refinement, exactly as DIALS `filter_unsuitable_reflections` (or
+ * `filter_unsuitable_reflections_stills` with `stills`):
+ *
+ * 1. partiality > minPartiality (when partiality is given);
+ * 2. keep groups with mean(I/σ²) > 0.85;
+ * 3. keep reflections with g·Ih > minIh, n_h > 1 and I > 0.001; at least minReflectionsRequired must remain;
+ * 4. keep reflections whose group still has n_h > 1;
+ * 5. drop groups whose internal variance ratio Σ(I/g − Ih)²/(n−1) / mean(σ²/g²) is ≥ max(50, max(Ih)/40);
+ *    at least minReflectionsRequired must remain.
+ *
+ * Ih is computed once on the whole input and kept through the filters, as DIALS's `select` keeps `Ih_values`.
+ *
+ * @param obs - The observations (see {@link ErrorModelObservations}).
+ * @param options - See {@link ErrorModelFilterOptions}.
+ * @returns The selected reflections.
+ * @throws {@link ConfigError} on malformed input; {@link RefinementFailure} when too few reflections remain.
+ */
+export function prepareErrorModelData(obs: ErrorModelObservations, options?: ErrorModelFilterOptions): ErrorModelData {
+  const where = "prepareErrorModelData";
+  validateGroupedObservations(obs, where);
+  const n = obs.groupIndex.length;
+  if (obs.partiality !== undefined && obs.partiality.length !== n) {
+    throw new ConfigError(`${where}: partiality has length ${obs.partiality.length}, expected ${n}`);
+  }
+  if (obs.Ih !== undefined && obs.Ih.length !== obs.nGroups) {
+    throw new ConfigError(
+      `${where}: Ih has length ${obs.Ih.length}, expected nGroups = ${obs.nGroups} (one per group)`,
+    );
+  }
+  const minIh = options?.minIh ?? 25;
+  const minPartiality = options?.minPartiality ?? 0.4;
+  const minRefl = options?.minReflectionsRequired ?? 250;
+  const nGroups = obs.nGroups;
+
+  const IhGroup = obs.Ih ?? weightedGroupIh(obs);
+  let t: Table = {
+    rows: Int32Array.from({ length: n }, (_, i) => i),
+    group: obs.groupIndex.slice(),
+    I: obs.intensity.slice(),
+    v: obs.variance.slice(),
+    g: obs.inverseScale.slice(),
+    Ih: Float64Array.from(obs.groupIndex, (gi) => IhGroup[gi]),
+    p: obs.partiality?.slice(),
+  };
+
+  if (t.p !== undefined) {
+    const p = t.p;
+    t = selectTable(
+      t,
+      Uint8Array.from(p, (x) => (x > minPartiality ? 1 : 0)),
+    );
+  }
+  t =
+    options?.stills === true
+      ? stillsFilter(t, nGroups, minIh, options.stillsMinIsigma ?? 2.0, options.stillsMinMultiplicity ?? 4)
+      : standardFilter(t, nGroups, minIh, minRefl);
+  requireCount(t.rows.length, minRefl);
+  return finishData(t, nGroups);
+}
+
+/** Ih of each group on the whole input: ΣwgI/Σwg² with the observations' weights (1/σ² when absent). */
+function weightedGroupIh(obs: ErrorModelObservations): Float64Array {
+  const n = obs.groupIndex.length;
+  const nGroups = obs.nGroups;
+  const num = new Float64Array(nGroups);
+  const den = new Float64Array(nGroups);
+  for (let i = 0; i < n; i++) {
+    const w = obs.weights === undefined ? 1 / obs.variance[i] : obs.weights[i];
+    const g = obs.inverseScale[i];
+    num[obs.groupIndex[i]] += w * g * obs.intensity[i];
+    den[obs.groupIndex[i]] += w * g * g;
+  }
+  const IhGroup = new Float64Array(nGroups);
+  for (let j = 0; j < nGroups; j++) IhGroup[j] = num[j] / den[j];
+  return IhGroup;
+}
+
+/** Steps 2–5 of {@link prepareErrorModelData} (DIALS `filter_unsuitable_reflections` after the partiality cut). */
+function standardFilter(table: Table, nGroups: number, minIh: number, minRefl: number): Table {
+  let t = table;
+  // 2. groups with mean I/σ² > 0.85
+  {
+    const ratio = Float64Array.from(t.I, (x, i) => x / t.v[i]);
+    const sum = groupSums(t, nGroups, ratio);
+    const cnt = groupCounts(t, nGroups);
+    t = selectTable(
+      t,
+      Uint8Array.from(t.group, (gi) => (sum[gi] / cnt[gi] > 0.85 ? 1 : 0)),
+    );
+  }
+  // 3. g·Ih > minIh, n_h > 1, I > 0.001
+  {
+    const cnt = groupCounts(t, nGroups);
+    t = selectTable(
+      t,
+      Uint8Array.from(t.group, (gi, i) => (t.Ih[i] * t.g[i] > minIh && cnt[gi] > 1 && t.I[i] > 0.001 ? 1 : 0)),
+    );
+  }
+  requireCount(t.rows.length, minRefl);
+  // 4. n_h > 1 again
+  {
+    const cnt = groupCounts(t, nGroups);
+    t = selectTable(
+      t,
+      Uint8Array.from(t.group, (gi) => (cnt[gi] > 1 ? 1 : 0)),
+    );
+  }
+  // 5. internal variance ratio
+  {
+    const cnt = groupCounts(t, nGroups);
+    const dev2 = Float64Array.from(t.I, (x, i) => (x / t.g[i] - t.Ih[i]) ** 2);
+    const vg = Float64Array.from(t.v, (x, i) => x / t.g[i] ** 2);
+    const sumDev2 = groupSums(t, nGroups, dev2);
+    const sumVg = groupSums(t, nGroups, vg);
+    let maxIh = Number.NEGATIVE_INFINITY;
+    for (const x of t.Ih) if (x > maxIh) maxIh = x;
+    const limit = Math.max(50, maxIh / 40);
+    const keepGroup = new Uint8Array(nGroups);
+    for (let j = 0; j < nGroups; j++) {
+      const ratio = sumDev2[j] / (cnt[j] - 1) / (sumVg[j] / cnt[j]);
+      keepGroup[j] = ratio < limit ? 1 : 0;
+    }
+    t = selectTable(
+      t,
+      Uint8Array.from(t.group, (gi) => keepGroup[gi]),
+    );
+  }
+  return t;
+}
+
+function stillsFilter(t: Table, nGroups: number, minIh: number, minIsigma: number, minMultiplicity: number): Table {
+  let s = selectTable(
+    t,
+    Uint8Array.from(t.I, (x, i) => (x / Math.sqrt(t.v[i]) >= minIsigma ? 1 : 0)),
+  );
+  s = selectTable(
+    s,
+    Uint8Array.from(s.Ih, (x, i) => (x * s.g[i] * (s.p === undefined ? 1 : s.p[i]) > minIh ? 1 : 0)),
+  );
+  {
+    const cnt = groupCounts(s, nGroups);
+    const keep = new Uint8Array(s.rows.length);
+    for (let i = 0; i < keep.length; i++) {
+      const nh = cnt[s.group[i]];
+      const delta = (Math.sqrt((nh - 1) / nh) * (s.I[i] / s.g[i] - s.Ih[i])) / (Math.sqrt(s.v[i]) / s.g[i]);
+      keep[i] = Math.abs(delta) < 6.0 ? 1 : 0;
+    }
+    s = selectTable(s, keep);
+  }
+  const cnt = groupCounts(s, nGroups);
+  return selectTable(
+    s,
+    Uint8Array.from(s.group, (gi) => (cnt[gi] >= minMultiplicity ? 1 : 0)),
+  );
+}
+
+function finishData(t: Table, nGroups: number): ErrorModelData {
+  return {
+    rows: t.rows,
+    groupIndex: t.group,
+    intensity: t.I,
+    variance: t.v,
+    inverseScale: t.g,
+    Ih: t.Ih,
+    nh: perRow(t, groupCounts(t, nGroups)),
+    partiality: t.p,
+  };
+}
