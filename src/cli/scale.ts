@@ -98,36 +98,39 @@ Examples:
 Outputs in --out: scales.json, scaled.refl, scaled.expt, refinement.json, merged_diffuse.h5 (with --diffuse).
 Exit codes: 0 success, 2 bad input or configuration, 1 refinement failure.`,
     )
-    .action(async (opts: ScaleCliOptions, command: Command) => {
-      const result = await withProgress(opts.quiet === true || opts.json === true, async (onProgress) => {
-        const { scaleDataset } = await import("../job/scale-dataset.ts");
-        return scaleDataset({
-          exptPath: opts.expt,
-          reflPath: opts.refl,
-          diffusePath: opts.diffuse,
-          configPath: opts.config,
-          smootherPoints: opts.smootherPoints,
-          minimizer: opts.minimizer,
-          outDir: opts.out,
-          maxIterations: opts.maxIterations,
-          convergenceTolerance: opts.tolerance,
-          outlierZmax: opts.zmax,
-          seed: opts.seed,
-          threads: opts.threads,
-          memoryLimitBytes: opts.memoryLimit === undefined ? undefined : Math.round(opts.memoryLimit * 2 ** 30),
-          scratchDirectory: opts.scratchDir,
-          commandLine: ["diffuse-scale", ...parsedArgv(command).slice(2)].join(" "),
-          onProgress,
-        });
-      });
-      if (opts.json === true) {
-        process.stdout.write(`${JSON.stringify(result.scales)}\n`);
-      } else if (opts.quiet !== true) {
-        const s = result.scales.refinement_statistics;
-        process.stderr.write(
-          `scaled ${Object.keys(result.scales.refined_parameters).length} stills: R ${s.initial_r_factor.toFixed(4)} → ${s.final_r_factor.toFixed(4)}, ` +
-            `${s.n_iterations} iterations, ${s.convergence_achieved ? "converged" : "NOT converged"}; outputs in ${opts.out}\n`,
-        );
-      }
+    .action(runScale);
+}
+
+/** The `scale` action: runs the job with progress bars, then prints its summary (or scales.json with --json). */
+async function runScale(opts: ScaleCliOptions, command: Command): Promise<void> {
+  const result = await withProgress(opts.quiet === true || opts.json === true, async (onProgress) => {
+    const { scaleDataset } = await import("../job/scale-dataset.ts");
+    return scaleDataset({
+      exptPath: opts.expt,
+      reflPath: opts.refl,
+      diffusePath: opts.diffuse,
+      configPath: opts.config,
+      smootherPoints: opts.smootherPoints,
+      minimizer: opts.minimizer,
+      outDir: opts.out,
+      maxIterations: opts.maxIterations,
+      convergenceTolerance: opts.tolerance,
+      outlierZmax: opts.zmax,
+      seed: opts.seed,
+      threads: opts.threads,
+      memoryLimitBytes: opts.memoryLimit === undefined ? undefined : Math.round(opts.memoryLimit * 2 ** 30),
+      scratchDirectory: opts.scratchDir,
+      commandLine: ["diffuse-scale", ...parsedArgv(command).slice(2)].join(" "),
+      onProgress,
     });
+  });
+  if (opts.json === true) {
+    process.stdout.write(`${JSON.stringify(result.scales)}\n`);
+  } else if (opts.quiet !== true) {
+    const s = result.scales.refinement_statistics;
+    process.stderr.write(
+      `scaled ${Object.keys(result.scales.refined_parameters).length} stills: R ${s.initial_r_factor.toFixed(4)} → ${s.final_r_factor.toFixed(4)}, ` +
+        `${s.n_iterations} iterations, ${s.convergence_achieved ? "converged" : "NOT converged"}; outputs in ${opts.out}\n`,
+    );
+  }
 }

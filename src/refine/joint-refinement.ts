@@ -417,22 +417,12 @@ export function refineResolved(
   }
 }
 
-function runRefinement(
+/** The history of a refinement, and the function that records one iteration into it (and reports it). */
+function historyRecorder(
   problem: JointScalingProblem,
-  observations: ScalingObservations,
-  included: Int32Array,
-  connectivity: ReturnType<typeof analyseStillConnectivity>,
   started: number,
-  settings: ResolvedScalingOptions,
   onProgress: ((event: RefinementProgress) => void) | undefined,
-): JointRefinementResult {
-  const { maxIterations, maxCycles } = settings;
-  const tolerance = settings.convergenceTolerance;
-  const zmax = settings.outlierZmax;
-  const rejectOutliers = zmax > 0 && Number.isFinite(zmax);
-  const initialScales = problem.scales();
-  const initialValues = problem.smootherValues();
-
+): { history: IterationRecord[]; record: (cycle: number, iteration: number) => void } {
   const history: IterationRecord[] = [];
   const nParams = problem.nParameters;
   const record = (cycle: number, iteration: number): void => {
@@ -453,12 +443,35 @@ function runRefinement(
     });
     onProgress?.({ phase: "refine", cycle, iteration, rmsd, rFactor, seconds });
   };
+  return { history, record };
+}
 
+/** How the macro-cycles ended. */
+interface CyclesOutcome {
+  /** The last minimiser run. */
+  last: RefinementResult;
+  /** Minimiser iterations over all cycles. */
+  nIterations: number;
+  /** Index of the cycle the loop stopped in (maxCycles when it ran them all). */
+  cycle: number;
+}
+
+/**
+ * The macro-cycles: minimise, then (with rejection on) reject outliers at the refined scales; stop when the outlier
+ * set no longer changes, refining once more when the last allowed rejection changed it.
+ */
+function runCycles(
+  problem: JointScalingProblem,
+  settings: ResolvedScalingOptions,
+  record: (cycle: number, iteration: number) => void,
+): CyclesOutcome {
+  const { maxIterations, maxCycles } = settings;
+  const tolerance = settings.convergenceTolerance;
+  const zmax = settings.outlierZmax;
+  const rejectOutliers = zmax > 0 && Number.isFinite(zmax);
   let nIterations = 0;
   let last: RefinementResult | undefined;
   let cycle = 0;
-  record(0, 0);
-  const initialRFactor = history[0].rFactor;
   for (; cycle < maxCycles; cycle++) {
     if (cycle > 0) record(cycle, 0);
     const run = settings.minimizer === "gauss_newton" ? gaussNewton : levenbergMarquardt;
@@ -488,7 +501,54 @@ function runRefinement(
     }
   }
   if (last === undefined) throw new RefinementFailure("no refinement cycle ran");
+  return { last, nIterations, cycle };
+}
 
+/** The refinement: history, macro-cycles, then the result at the solution ({@link resultAtSolution}). */
+function runRefinement(
+  problem: JointScalingProblem,
+  observations: ScalingObservations,
+  included: Int32Array,
+  connectivity: ReturnType<typeof analyseStillConnectivity>,
+  started: number,
+  settings: ResolvedScalingOptions,
+  onProgress: ((event: RefinementProgress) => void) | undefined,
+): JointRefinementResult {
+  const initialScales = problem.scales();
+  const initialValues = problem.smootherValues();
+  const { history, record } = historyRecorder(problem, started, onProgress);
+  record(0, 0);
+  const initialRFactor = history[0].rFactor;
+  const outcome = runCycles(problem, settings, record);
+  return resultAtSolution(problem, observations, included, connectivity, settings, outcome, {
+    initialScales,
+    initialValues,
+    initialRFactor,
+    history,
+  });
+}
+
+/**
+ * Everything the refinement reports, at the solution: scales and smoother values, covariance and ESDs (gauge
+ * projected), the final model state and inverse scales, references, outliers, shifts and statistics.
+ */
+function resultAtSolution(
+  problem: JointScalingProblem,
+  observations: ScalingObservations,
+  included: Int32Array,
+  connectivity: ReturnType<typeof analyseStillConnectivity>,
+  settings: ResolvedScalingOptions,
+  outcome: CyclesOutcome,
+  start: {
+    initialScales: Float64Array;
+    initialValues: Float64Array | undefined;
+    initialRFactor: number;
+    history: IterationRecord[];
+  },
+): JointRefinementResult {
+  const { last, nIterations, cycle } = outcome;
+  const { initialScales, initialValues, initialRFactor, history } = start;
+  const maxCycles = settings.maxCycles;
   const scales = problem.scales();
   const smootherValues = problem.smootherValues();
   const { covariance, reducedChiSquared, diagonalOnly } = gaugeProjectedCovariance(problem);
