@@ -77,7 +77,7 @@ export interface ResolvedScalingOptions {
 /**
  * The defaults of the refinement options (see {@link ScalingOptions} for what each one means):
  *
- * - `maxIterations` 100 and `convergenceTolerance` 1e-4: DIALS's refinery defaults;
+ * - `maxIterations` 100 per cycle, and `convergenceTolerance` 1e-4 (the relative RMSD change, DIALS's `rmsd_tolerance`);
  * - `minimizer` "lm": Levenberg–Marquardt (Gauss–Newton has no damping);
  * - `outlierZmax` 6: DIALS's `standard` outlier rejection threshold;
  * - `maxCycles` 3: (outlier rejection, refinement) cycles, stopping earlier when the outlier set is unchanged;
