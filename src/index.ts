@@ -97,6 +97,8 @@ export * from "./job/voxelize-files.ts";
 export * from "./merge/merge.ts";
 export * from "./job/scaled-reflections.ts";
 export * from "./job/scale-dataset.ts";
+export * from "./job/scale-documents.ts";
+export * from "./refine/scaling-options.ts";
 export * from "./io/common-space-group.ts";
 
 // The simulator

@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Option, type Command } from "commander";
 import { InputError } from "../errors.ts";
-import { createProgressReporter } from "./progress.ts";
+import { withProgress } from "./progress.ts";
 import { parsedArgv } from "./argv.ts";
 
 /** The bundled example files, relative to the package root. */
@@ -71,31 +71,25 @@ see examples/README.md). Outputs: the files of \`diffuse-scale scale\` and repor
       for (const p of Object.values(paths)) {
         if (!existsSync(p)) throw new InputError("bundled example file is missing (reinstall the package)", p);
       }
-      const progress = createProgressReporter({ quiet: opts.quiet === true });
-      try {
+      const result = await withProgress(opts.quiet === true, async (onProgress) => {
         const { scaleDataset } = await import("../job/scale-dataset.ts");
-        const result = await scaleDataset({
+        return scaleDataset({
           exptPath: paths.expt,
           reflPath: paths.refl,
           diffusePath: paths.diffuse,
           smootherPoints: opts.smootherPoints,
           outDir: opts.out,
           commandLine: ["diffuse-scale", ...rawArgs.slice(2)].join(" "),
-          onProgress: (e) => {
-            progress.report(e);
-          },
+          onProgress,
         });
-        progress.stop();
-        const s = result.scales.refinement_statistics;
-        process.stdout.write(
-          `demo: scaled ${Object.keys(result.scales.refined_parameters).length} stills on Bragg + diffuse data with a ` +
-            `${opts.smootherPoints}-point resolution smoother: R ${s.initial_r_factor.toFixed(4)} → ` +
-            `${s.final_r_factor.toFixed(4)} in ${s.n_iterations} iterations` +
-            `${s.convergence_achieved ? "" : " (NOT converged)"}\n` +
-            `report: ${resolve(result.outputs.report)}\n`,
-        );
-      } finally {
-        progress.stop();
-      }
+      });
+      const s = result.scales.refinement_statistics;
+      process.stdout.write(
+        `demo: scaled ${Object.keys(result.scales.refined_parameters).length} stills on Bragg + diffuse data with a ` +
+          `${opts.smootherPoints}-point resolution smoother: R ${s.initial_r_factor.toFixed(4)} → ` +
+          `${s.final_r_factor.toFixed(4)} in ${s.n_iterations} iterations` +
+          `${s.convergence_achieved ? "" : " (NOT converged)"}\n` +
+          `report: ${resolve(result.outputs.report)}\n`,
+      );
     });
 }

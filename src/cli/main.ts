@@ -35,7 +35,7 @@ export function createProgram(): Command {
     .version(packageVersion())
     .description("Relative scaling of diffuse X-ray scattering from serial-crystallography stills")
     .option("--debug", "print stack traces on errors")
-    // Usage errors must end the process with exit code 2 and one line on stderr (issue 7). exitOverride makes
+    // Usage errors must end the process with exit code 2 and one line on stderr. exitOverride makes
     // commander throw a CommanderError instead of calling process.exit (mapped in ./errors.ts), and silencing its
     // stderr output stops it printing its own message and the help text; `main` prints the one line. Both settings
     // are inherited by the commands registered below. `--help`/`--version` still print on stdout and exit 0.

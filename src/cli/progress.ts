@@ -77,3 +77,27 @@ export function createProgressReporter(
     },
   };
 }
+
+/**
+ * The shape of every command action that runs a job: a progress reporter (silent with `quiet`), the job given its
+ * `report` as the progress callback, and the reporter stopped when the job ends, on success before the caller prints
+ * its summary, and on error. The job imports its pipeline itself (lazily, so that `--help`, `--version` and the other
+ * commands never load it).
+ *
+ * @param quiet - No progress bars.
+ * @param job - Runs the job with the progress callback.
+ * @returns What the job returned.
+ */
+export async function withProgress<T>(
+  quiet: boolean,
+  job: (onProgress: (event: ProgressEvent) => void) => Promise<T>,
+): Promise<T> {
+  const progress = createProgressReporter({ quiet });
+  try {
+    return await job((event) => {
+      progress.report(event);
+    });
+  } finally {
+    progress.stop();
+  }
+}

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import type { Command } from "commander";
-import { createProgressReporter } from "./progress.ts";
+import { withProgress } from "./progress.ts";
 
 /** Options as commander parses them. */
 interface ReportCliOptions {
@@ -34,24 +34,18 @@ The page is one file with inline SVG plots: open it in any browser, offline.
 Exit codes: 0 success, 2 missing or malformed scales.json/refinement.json.`,
     )
     .action(async (dir: string, opts: ReportCliOptions) => {
-      const progress = createProgressReporter({ quiet: opts.quiet === true });
-      try {
+      const result = await withProgress(opts.quiet === true, async (onProgress) => {
         const { writeReport } = await import("../report/write-report.ts");
-        const result = await writeReport(dir, {
+        return writeReport(dir, {
           ...(opts.out === undefined ? {} : { outPath: opts.out }),
           ...(opts.title === undefined ? {} : { title: opts.title }),
-          onProgress: (e) => {
-            progress.report(e);
-          },
+          onProgress,
         });
-        progress.stop();
-        if (opts.quiet !== true) {
-          process.stdout.write(
-            `report written to ${result.path} (${result.nPlots} plots${result.nMissing > 0 ? `, ${result.nMissing} absent` : ""})\n`,
-          );
-        }
-      } finally {
-        progress.stop();
+      });
+      if (opts.quiet !== true) {
+        process.stdout.write(
+          `report written to ${result.path} (${result.nPlots} plots${result.nMissing > 0 ? `, ${result.nMissing} absent` : ""})\n`,
+        );
       }
     });
 }

@@ -4,33 +4,11 @@
  * @packageDocumentation
  */
 import { Option, type Command } from "commander";
-import { ConfigError } from "../errors.ts";
-import { createProgressReporter } from "./progress.ts";
+import { SCALING_DEFAULTS } from "../refine/scaling-options.ts";
+import { SCALE_JOB_DEFAULTS } from "../job/scale-dataset-options.ts";
+import { withProgress } from "./progress.ts";
 import { parsedArgv } from "./argv.ts";
-
-function positiveInt(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${name} must be a positive integer, got "${v}"`);
-    return n;
-  };
-}
-
-function nonNegativeNumber(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!(Number.isFinite(n) && n >= 0)) throw new ConfigError(`${name} must be a non-negative number, got "${v}"`);
-    return n;
-  };
-}
-
-function positiveNumber(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!(Number.isFinite(n) && n > 0)) throw new ConfigError(`${name} must be a positive number, got "${v}"`);
-    return n;
-  };
-}
+import { nonNegativeNumber, positiveInt, positiveNumber } from "./option-parsers.ts";
 
 /** Options as commander parses them. */
 interface ScaleCliOptions {
@@ -66,12 +44,34 @@ export function registerScale(program: Command): void {
       "enable the resolution smoother with n control points (2, 3 or 5)",
       positiveInt("--smoother-points"),
     )
-    .addOption(new Option("--minimizer <name>", "minimiser").choices(["lm", "gauss_newton"]).default("lm"))
+    .addOption(
+      new Option("--minimizer <name>", "minimiser").choices(["lm", "gauss_newton"]).default(SCALING_DEFAULTS.minimizer),
+    )
     .option("--out <dir>", "output directory", "scaled")
-    .option("--max-iterations <n>", "maximum iterations per refinement cycle", positiveInt("--max-iterations"), 100)
-    .option("--tolerance <x>", "relative RMSD change for convergence", nonNegativeNumber("--tolerance"), 1e-4)
-    .option("--zmax <z>", "outlier rejection threshold (0 disables)", nonNegativeNumber("--zmax"), 6)
-    .option("--seed <n>", "seed of the half-set split of the merged map", nonNegativeNumber("--seed"), 0)
+    .option(
+      "--max-iterations <n>",
+      "maximum iterations per refinement cycle",
+      positiveInt("--max-iterations"),
+      SCALING_DEFAULTS.maxIterations,
+    )
+    .option(
+      "--tolerance <x>",
+      "relative RMSD change for convergence",
+      nonNegativeNumber("--tolerance"),
+      SCALING_DEFAULTS.convergenceTolerance,
+    )
+    .option(
+      "--zmax <z>",
+      "outlier rejection threshold (0 disables)",
+      nonNegativeNumber("--zmax"),
+      SCALING_DEFAULTS.outlierZmax,
+    )
+    .option(
+      "--seed <n>",
+      "seed of the half-set split of the merged map",
+      nonNegativeNumber("--seed"),
+      SCALE_JOB_DEFAULTS.seed,
+    )
     .option(
       "--threads <n>",
       "worker threads for the refinement passes (default: all cores; results are identical for any n)",
@@ -98,43 +98,39 @@ Examples:
 Outputs in --out: scales.json, scaled.refl, scaled.expt, refinement.json, merged_diffuse.h5 (with --diffuse).
 Exit codes: 0 success, 2 bad input or configuration, 1 refinement failure.`,
     )
-    .action(async (opts: ScaleCliOptions, command: Command) => {
-      const progress = createProgressReporter({ quiet: opts.quiet === true || opts.json === true });
-      try {
-        // Loaded here, not at start-up: `--help`/`--version` and the other commands never load the pipeline.
-        const { scaleDataset } = await import("../job/scale-dataset.ts");
-        const result = await scaleDataset({
-          exptPath: opts.expt,
-          reflPath: opts.refl,
-          ...(opts.diffuse === undefined ? {} : { diffusePath: opts.diffuse }),
-          ...(opts.config === undefined ? {} : { configPath: opts.config }),
-          ...(opts.smootherPoints === undefined ? {} : { smootherPoints: opts.smootherPoints }),
-          minimizer: opts.minimizer,
-          outDir: opts.out,
-          maxIterations: opts.maxIterations,
-          convergenceTolerance: opts.tolerance,
-          outlierZmax: opts.zmax,
-          seed: opts.seed,
-          ...(opts.threads === undefined ? {} : { threads: opts.threads }),
-          ...(opts.memoryLimit === undefined ? {} : { memoryLimitBytes: Math.round(opts.memoryLimit * 2 ** 30) }),
-          ...(opts.scratchDir === undefined ? {} : { scratchDirectory: opts.scratchDir }),
-          commandLine: ["diffuse-scale", ...parsedArgv(command).slice(2)].join(" "),
-          onProgress: (e) => {
-            progress.report(e);
-          },
-        });
-        progress.stop();
-        if (opts.json === true) {
-          process.stdout.write(`${JSON.stringify(result.scales)}\n`);
-        } else if (opts.quiet !== true) {
-          const s = result.scales.refinement_statistics;
-          process.stderr.write(
-            `scaled ${Object.keys(result.scales.refined_parameters).length} stills: R ${s.initial_r_factor.toFixed(4)} → ${s.final_r_factor.toFixed(4)}, ` +
-              `${s.n_iterations} iterations, ${s.convergence_achieved ? "converged" : "NOT converged"}; outputs in ${opts.out}\n`,
-          );
-        }
-      } finally {
-        progress.stop();
-      }
+    .action(runScale);
+}
+
+/** The `scale` action: runs the job with progress bars, then prints its summary (or scales.json with --json). */
+async function runScale(opts: ScaleCliOptions, command: Command): Promise<void> {
+  const result = await withProgress(opts.quiet === true || opts.json === true, async (onProgress) => {
+    const { scaleDataset } = await import("../job/scale-dataset.ts");
+    return scaleDataset({
+      exptPath: opts.expt,
+      reflPath: opts.refl,
+      diffusePath: opts.diffuse,
+      configPath: opts.config,
+      smootherPoints: opts.smootherPoints,
+      minimizer: opts.minimizer,
+      outDir: opts.out,
+      maxIterations: opts.maxIterations,
+      convergenceTolerance: opts.tolerance,
+      outlierZmax: opts.zmax,
+      seed: opts.seed,
+      threads: opts.threads,
+      memoryLimitBytes: opts.memoryLimit === undefined ? undefined : Math.round(opts.memoryLimit * 2 ** 30),
+      scratchDirectory: opts.scratchDir,
+      commandLine: ["diffuse-scale", ...parsedArgv(command).slice(2)].join(" "),
+      onProgress,
     });
+  });
+  if (opts.json === true) {
+    process.stdout.write(`${JSON.stringify(result.scales)}\n`);
+  } else if (opts.quiet !== true) {
+    const s = result.scales.refinement_statistics;
+    process.stderr.write(
+      `scaled ${Object.keys(result.scales.refined_parameters).length} stills: R ${s.initial_r_factor.toFixed(4)} → ${s.final_r_factor.toFixed(4)}, ` +
+        `${s.n_iterations} iterations, ${s.convergence_achieved ? "converged" : "NOT converged"}; outputs in ${opts.out}\n`,
+    );
+  }
 }

@@ -5,23 +5,8 @@
  */
 import type { Command } from "commander";
 import { ConfigError } from "../errors.ts";
-import { createProgressReporter } from "./progress.ts";
-
-function integerFlag(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (v.trim() === "" || !Number.isSafeInteger(n)) throw new ConfigError(`${name} must be an integer, got "${v}"`);
-    return n;
-  };
-}
-
-function numberFlag(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (v.trim() === "" || !Number.isFinite(n)) throw new ConfigError(`${name} must be a number, got "${v}"`);
-    return n;
-  };
-}
+import { withProgress } from "./progress.ts";
+import { integerFlag, numberFlag } from "./option-parsers.ts";
 
 function cellFlag(v: string): number[] {
   const parts = v.split(",").map((s) => s.trim());
@@ -96,10 +81,9 @@ Examples:
         quiet?: boolean;
         json?: boolean;
       }) => {
-        const progress = createProgressReporter({ quiet: opts.quiet === true || opts.json === true });
-        try {
+        const result = await withProgress(opts.quiet === true || opts.json === true, async (onProgress) => {
           const { simulateDataset } = await import("../simulate/simulate-dataset.ts");
-          const result = await simulateDataset({
+          return simulateDataset({
             outDir: opts.out,
             stills: opts.stills,
             observationsPerStill: opts.observationsPerStill,
@@ -111,26 +95,21 @@ Examples:
             dMin: opts.dmin,
             ndiv: opts.ndiv,
             compression: opts.compression,
-            onProgress: (e) => {
-              progress.report(e);
-            },
+            onProgress,
           });
-          progress.stop();
-          const summary = {
-            n_stills: opts.stills,
-            n_bragg: result.nBragg,
-            n_diffuse: result.nDiffuse,
-            outputs: result.outputs,
-            seconds: result.seconds,
-          };
-          if (opts.json === true) process.stdout.write(`${JSON.stringify(summary)}\n`);
-          else if (opts.quiet !== true) {
-            process.stderr.write(
-              `simulated ${opts.stills} stills: ${result.nBragg} reflections, ${result.nDiffuse} diffuse observations in ${result.seconds.total.toFixed(1)} s → ${opts.out}\n`,
-            );
-          }
-        } finally {
-          progress.stop();
+        });
+        const summary = {
+          n_stills: opts.stills,
+          n_bragg: result.nBragg,
+          n_diffuse: result.nDiffuse,
+          outputs: result.outputs,
+          seconds: result.seconds,
+        };
+        if (opts.json === true) process.stdout.write(`${JSON.stringify(summary)}\n`);
+        else if (opts.quiet !== true) {
+          process.stderr.write(
+            `simulated ${opts.stills} stills: ${result.nBragg} reflections, ${result.nDiffuse} diffuse observations in ${result.seconds.total.toFixed(1)} s → ${opts.out}\n`,
+          );
         }
       },
     );

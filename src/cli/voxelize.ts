@@ -5,15 +5,8 @@
  */
 import type { Command } from "commander";
 import { ConfigError } from "../errors.ts";
-import { createProgressReporter } from "./progress.ts";
-
-function positiveNumber(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!(Number.isFinite(n) && n > 0)) throw new ConfigError(`${name} must be a positive number, got "${v}"`);
-    return n;
-  };
-}
+import { withProgress } from "./progress.ts";
+import { positiveNumber } from "./option-parsers.ts";
 
 /** Registers the `voxelize` command. */
 export function registerVoxelize(program: Command): void {
@@ -47,29 +40,23 @@ Examples:
         json?: boolean;
       }) => {
         if (!Number.isInteger(opts.ndiv)) throw new ConfigError(`--ndiv must be an integer, got ${opts.ndiv}`);
-        const progress = createProgressReporter({ quiet: opts.quiet === true || opts.json === true });
-        try {
+        const summary = await withProgress(opts.quiet === true || opts.json === true, async (onProgress) => {
           const { voxelizeFiles } = await import("../job/voxelize-files.ts");
-          const summary = await voxelizeFiles({
+          return voxelizeFiles({
             exptPath: opts.expt,
             pixels: opts.pixels,
             ndiv: opts.ndiv,
             dMin: opts.dmin,
             ...(opts.dmax === undefined ? {} : { dMax: opts.dmax }),
             outPath: opts.out,
-            onProgress: (e) => {
-              progress.report(e);
-            },
+            onProgress,
           });
-          progress.stop();
-          if (opts.json === true) process.stdout.write(`${JSON.stringify(summary)}\n`);
-          else if (opts.quiet !== true) {
-            process.stderr.write(
-              `binned ${summary.nBinned} of ${summary.nObservations} observations from ${summary.nFiles} files into ${summary.nVoxels} voxels → ${opts.out}\n`,
-            );
-          }
-        } finally {
-          progress.stop();
+        });
+        if (opts.json === true) process.stdout.write(`${JSON.stringify(summary)}\n`);
+        else if (opts.quiet !== true) {
+          process.stderr.write(
+            `binned ${summary.nBinned} of ${summary.nObservations} observations from ${summary.nFiles} files into ${summary.nVoxels} voxels → ${opts.out}\n`,
+          );
         }
       },
     );

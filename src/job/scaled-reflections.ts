@@ -15,6 +15,37 @@ import type { ReflectionTable } from "../table/reflection-table.ts";
 import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
 
 /**
+ * `intensity.scale.value`/`variance` of every row: the sum intensity corrected by lp, 1/qe and 1/partiality (0 where
+ * the correction or the result is not finite).
+ */
+function correctedIntensities(table: ReflectionTable): { value: Float64Array; variance: Float64Array } {
+  const n = table.nrows;
+  const isum = table.getDouble("intensity.sum.value");
+  const vsum = table.getDouble("intensity.sum.variance");
+  const partiality = table.has("partiality") ? table.getDouble("partiality") : undefined;
+  const lp = table.has("lp") ? table.getDouble("lp") : undefined;
+  const qe = table.has("qe") ? table.getDouble("qe") : undefined;
+  const iScale = new Float64Array(n);
+  const vScale = new Float64Array(n);
+  for (let r = 0; r < n; r++) {
+    let conv = 1;
+    if (qe !== undefined && qe[r] > 0) conv /= qe[r];
+    if (lp !== undefined) conv *= lp[r];
+    const p = partiality === undefined ? 1 : partiality[r];
+    if (p > 0 && Number.isFinite(p) && Number.isFinite(conv)) {
+      const c = conv / p;
+      const I = isum[r] * c;
+      const Vv = vsum[r] * c * c;
+      if (Number.isFinite(I) && Number.isFinite(Vv)) {
+        iScale[r] = I;
+        vScale[r] = Vv;
+      }
+    }
+  }
+  return { value: iScale, variance: vScale };
+}
+
+/**
  * Returns a copy of `table` with the scaling columns and flags set.
  *
  * @param table - The input reflections (all rows are kept).
@@ -32,11 +63,6 @@ export function buildScaledReflections(
   const out = table.copy();
   const id = table.getInt("id");
   const d = table.getDouble("d");
-  const isum = table.getDouble("intensity.sum.value");
-  const vsum = table.getDouble("intensity.sum.variance");
-  const partiality = table.has("partiality") ? table.getDouble("partiality") : undefined;
-  const lp = table.has("lp") ? table.getDouble("lp") : undefined;
-  const qe = table.has("qe") ? table.getDouble("qe") : undefined;
   const details = result.details;
   const paramOf = new Int32Array(model.nStills).fill(-1);
   const included = details.includedStills;
@@ -50,8 +76,6 @@ export function buildScaledReflections(
   const diagonal = details.covarianceIsDiagonal;
   const gColumn = new Float64Array(n).fill(1);
   const gVariance = new Float64Array(n);
-  const iScale = new Float64Array(n);
-  const vScale = new Float64Array(n);
   const scaled = new Uint8Array(n);
   const outlier = new Uint8Array(n);
   const excluded = new Uint8Array(n);
@@ -59,19 +83,6 @@ export function buildScaledReflections(
   const nz = new Int32Array(P);
   const nzValue = new Float64Array(P);
   for (let r = 0; r < n; r++) {
-    let conv = 1;
-    if (qe !== undefined && qe[r] > 0) conv /= qe[r];
-    if (lp !== undefined) conv *= lp[r];
-    const p = partiality === undefined ? 1 : partiality[r];
-    if (p > 0 && Number.isFinite(p) && Number.isFinite(conv)) {
-      const c = conv / p;
-      const I = isum[r] * c;
-      const Vv = vsum[r] * c * c;
-      if (Number.isFinite(I) && Number.isFinite(Vv)) {
-        iScale[r] = I;
-        vScale[r] = Vv;
-      }
-    }
     const s = id[r];
     const param = s >= 0 && s < nStills ? paramOf[s] : -1;
     if (param < 0 || !(d[r] > 0 && Number.isFinite(d[r]))) {
@@ -115,8 +126,9 @@ export function buildScaledReflections(
   }
   out.setColumn("inverse_scale_factor", { type: "double", data: gColumn });
   out.setColumn("inverse_scale_factor_variance", { type: "double", data: gVariance });
-  out.setColumn("intensity.scale.value", { type: "double", data: iScale });
-  out.setColumn("intensity.scale.variance", { type: "double", data: vScale });
+  const corrected = correctedIntensities(table);
+  out.setColumn("intensity.scale.value", { type: "double", data: corrected.value });
+  out.setColumn("intensity.scale.variance", { type: "double", data: corrected.variance });
   const all = new Uint8Array(n).fill(1);
   unsetFlags(out, all, ReflectionFlags.scaled | ReflectionFlags.outlierInScaling | ReflectionFlags.excludedForScaling);
   setFlags(out, scaled, ReflectionFlags.scaled);

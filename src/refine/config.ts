@@ -117,7 +117,7 @@ export function parseDiffuseScalingConfigJson(json: unknown, source: string): Di
     const issues: readonly { path: readonly PropertyKey[]; message: string }[] = parsed.error.issues;
     const first = issues.at(0);
     const where = first === undefined || first.path.length === 0 ? "(root)" : first.path.map(String).join(".");
-    // Keys and values quoted from the file may hold line breaks: keep the message one printable line (issue 7).
+    // Keys and values quoted from the file may hold line breaks: keep the message one printable line.
     throw new ConfigError(`${source}: ${printable(where)}: ${printable(first?.message ?? "invalid configuration")}`);
   }
   const c = parsed.data;

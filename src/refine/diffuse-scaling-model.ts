@@ -4,6 +4,20 @@
  * Panel, spatial and additive components are hard-disabled. See `joint-refinement.ts` for the refinement and
  * `JointScalingProblem` for the objective, the gauge and the restraint.
  *
+ * Two evaluations of one model. The model is a DIALS `ScalingModel` whose two components (`PerStillMultiplierComponent`,
+ * `ResolutionSmootherComponent`) implement DIALS's `calculateScalesAndDerivatives` (scales and a sparse Jacobian over
+ * a block of rows), so DIALS-style code (the parameter manager, the sparse-Jacobian targets) can use it. The refinement
+ * does not call them: it runs the joint engine (`JointScalingProblem` over the `passes/` kernels), which evaluates
+ * g = b·a(|q|) and ∂g/∂p row by row inside fused, sharded, threaded passes that also eliminate the references, never
+ * materialise a Jacobian (rows × parameters; paged rows live in a scratch file) and work in θ = ln b. Decision: keep
+ * both, with one source of truth for the numbers. Every constant the engine uses comes from the components — the
+ * initial b from `perStillComponent.parameters`, the smoother's positions, σ, spacing and averaging width from
+ * `ResolutionSmootherComponent.kernelState()` (its `GaussianSmoother1D`), its range, values and restraint weight
+ * (see {@link DiffuseScalingModel.modelState} and `smootherSetup`) — and the refined values go back into the
+ * components. `test/unit/component-kernel-agreement.test.ts` checks that both paths give the same g and ∂g/∂p on the
+ * same rows to 1e-12 relative (∂g/∂θ_s = b_s·∂g/∂b_s). Routing the engine through the components' sparse matrices
+ * instead would cost a Jacobian's memory and a method dispatch per row in the hottest loops.
+ *
  * @packageDocumentation
  */
 import { ConfigError, DisabledComponentAccess } from "../errors.ts";
@@ -28,13 +42,14 @@ import {
 } from "../observations/diffuse-input.ts";
 import {
   computeReferences,
-  refineGroupedObservations,
+  refineResolved,
   rejectOutliersAt,
   type GroupReferences,
   type JointRefinementOptions,
   type JointRefinementResult,
 } from "./joint-refinement.ts";
 import type { JointSmootherSetup } from "./joint-scaling-problem.ts";
+import { resolveScalingOptions, SCALING_DEFAULTS } from "./scaling-options.ts";
 import type { JointModelState } from "../passes/inverse-scales.ts";
 import { forEachWindow } from "../observations/observation-windows.ts";
 import {
@@ -283,10 +298,11 @@ export class DiffuseScalingModel extends ScalingModel {
    * @param binnedPixelData - Binned diffuse observations (flat layout): rows in memory or an open file (streamed in
    * slices), or undefined for Bragg only.
    * @param braggReflections - Integrated Bragg reflections with `partiality`, or undefined for diffuse only.
-   * @param options - Iterations, tolerance, minimiser, outlier threshold, progress callback, and `grouping` (memory
-   *   limit and scratch directory: observations over the limit are paged from a scratch file; the result's
-   *   `details.observations` then hold it until `releaseObservations`).
-   * @throws {@link RefinementFailure} when the refinement fails (no connected stills, non-finite values, divergence).
+   * @param options - Iterations, tolerance, minimiser, outlier threshold, threads, solver thresholds (defaults in
+   *   `SCALING_DEFAULTS`), progress callback, and `grouping` (memory limit and scratch directory: observations over the
+   *   limit are paged from a scratch file; the result's `details.observations` then hold it until
+   *   `releaseObservations`).
+   * @throws {@link ConfigError} for invalid options; {@link RefinementFailure} when the refinement fails (no connected stills, non-finite values, divergence).
    */
   refineParameters(
     binnedPixelData: BinnedPixelData | BinnedDiffuseFile | undefined,
@@ -294,6 +310,8 @@ export class DiffuseScalingModel extends ScalingModel {
     options: RefineParametersOptions = {},
   ): RefineParametersResult {
     const started = performance.now();
+    // validated before any work (grouping streams the whole diffuse file)
+    const settings = resolveScalingOptions(options);
     const { bragg, diffuseCounts, observations } = this.prepareInputs(
       binnedPixelData,
       braggReflections,
@@ -306,10 +324,11 @@ export class DiffuseScalingModel extends ScalingModel {
     let result: JointRefinementResult;
     try {
       const smoother = this.smootherSetup(observations);
-      result = refineGroupedObservations(
+      result = refineResolved(
         { nStills: this.nStills, initialScales, smoother },
         observations,
-        options,
+        settings,
+        options.onProgress,
         started,
       );
     } catch (e) {
@@ -375,7 +394,7 @@ export class DiffuseScalingModel extends ScalingModel {
    * index `"h,k,l"`, diffuse keyed by voxel index. The inverse scales are those of {@link modelState} (float32, as in
    * refinement); the observations are read window by window.
    *
-   * @param options - `zmax` of the outlier rejection (0 disables it). @defaultValue `{ zmax: 6 }`
+   * @param options - `zmax` of the outlier rejection (0 disables it). @defaultValue `{ zmax: SCALING_DEFAULTS.outlierZmax }` (6)
    */
   generateReferences(
     binnedPixelData: BinnedPixelData | BinnedDiffuseFile | undefined,
@@ -386,7 +405,7 @@ export class DiffuseScalingModel extends ScalingModel {
     let refs: GroupReferences;
     try {
       const state = this.modelState();
-      const zmax = options.zmax ?? 6;
+      const zmax = options.zmax ?? SCALING_DEFAULTS.outlierZmax;
       // the weights start as 1/σ² (0 for unusable rows); rejection zeroes the outliers'
       if (zmax > 0 && Number.isFinite(zmax)) rejectOutliersAt(obs, state, zmax);
       refs = computeReferences(obs, state);

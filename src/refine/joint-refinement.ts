@@ -2,6 +2,8 @@
  * Joint refinement of the v1 model on Bragg + diffuse observations: still connectivity, macro-cycles of
  * (outlier rejection → Levenberg–Marquardt or Gauss–Newton), statistics, ESDs and references.
  *
+ * Options: {@link ScalingOptions}, resolved once by `resolveScalingOptions` (defaults in `SCALING_DEFAULTS`).
+ *
  * Outliers: DIALS's `standard` algorithm (zmax 6 by default) on Bragg groups and voxels, run at the refined scales
  * after each cycle on all usable observations (so an early mistaken rejection can come back); cycles stop when the
  * outlier set no longer changes (at most `maxCycles`). Weights change between cycles, never inside one.
@@ -14,7 +16,8 @@ import { gaussNewton } from "../solve/gauss-newton.ts";
 import { levenbergMarquardt } from "../solve/levenberg-marquardt.ts";
 import type { RefinementResult } from "../solve/least-squares-problem.ts";
 import { analyseStillConnectivity } from "../observations/connectivity.ts";
-import { ITERATIVE_SOLVER_ABOVE, JointScalingProblem, type JointSmootherSetup } from "./joint-scaling-problem.ts";
+import { JointScalingProblem, type JointSmootherSetup } from "./joint-scaling-problem.ts";
+import { resolveScalingOptions, type ResolvedScalingOptions, type ScalingOptions } from "./scaling-options.ts";
 import {
   buildScalingObservations,
   type BuildScalingObservationsOptions,
@@ -63,43 +66,19 @@ export interface IterationRecord {
   seconds: number;
 }
 
-/** Options of {@link refineJointScaling}. */
-export interface JointRefinementOptions {
-  /** Maximum iterations per macro-cycle. @defaultValue 100 */
-  maxIterations?: number;
-  /** Relative RMSD change for convergence (DIALS `rmsd_tolerance`). @defaultValue 1e-4 */
-  convergenceTolerance?: number;
-  /** Minimiser. @defaultValue "lm" */
-  minimizerType?: "lm" | "gauss_newton";
-  /** Outlier rejection threshold; 0 or Infinity disables rejection. @defaultValue 6 */
-  outlierZmax?: number;
-  /** Maximum number of (outlier rejection, refinement) cycles. @defaultValue 3 */
-  maxCycles?: number;
+/**
+ * Options of {@link refineJointScaling} and {@link refineGroupedObservations}: the refinement knobs of
+ * {@link ScalingOptions} (defaults in `SCALING_DEFAULTS`; a resolved object may be given) plus the progress callback
+ * and the grouping of the observations.
+ */
+export interface JointRefinementOptions extends ScalingOptions {
   /** Progress callback. @defaultValue undefined */
-  onProgress?: (event: RefinementProgress) => void;
-  /**
-   * Worker threads for the passes over observations; results are bit-identical for any value.
-   * @defaultValue 1
-   */
-  threads?: number;
-  /**
-   * Above this many stills the normal matrix is not formed: steps come from preconditioned conjugate gradients and
-   * ESDs from the diagonal of the normal matrix (see {@link JointRefinementResult.covariance}).
-   * @defaultValue 2000
-   */
-  iterativeAbove?: number;
-  /** Minimum rows per shard of the passes (a tuning and testing knob). @defaultValue 2^18, or P²/16 when dense */
-  shardRows?: number;
-  /**
-   * Solve matrix-free also when the dense formation would cost more than this many updates per (group, still) pair
-   * (`JointScalingProblemOptions.denseGroupLimit`). @defaultValue 64
-   */
-  denseGroupLimit?: number;
+  onProgress?: ((event: RefinementProgress) => void) | undefined;
   /**
    * How {@link refineJointScaling} groups the observations (memory limit above which rows are paged from a scratch
    * file, scratch directory). @defaultValue the defaults of `buildScalingObservations`
    */
-  grouping?: BuildScalingObservationsOptions;
+  grouping?: BuildScalingObservationsOptions | undefined;
 }
 
 /** The model setup handed to {@link refineJointScaling}. */
@@ -185,6 +164,8 @@ export interface JointRefinementResult {
   };
   /** Per-iteration history. */
   readonly history: IterationRecord[];
+  /** The options the refinement ran with (every default filled in). */
+  readonly settings: ResolvedScalingOptions;
 }
 
 /** The observations as the passes read them: resident columns (variances included) or paged rows. */
@@ -370,7 +351,8 @@ function diagonalCovariance(problem: JointScalingProblem): {
 /**
  * Refines per-still scales (and the shared smoother) jointly on Bragg and diffuse observations.
  *
- * @throws {@link RefinementFailure} when no still can be refined, the minimiser fails, or values become non-finite.
+ * @throws `ConfigError` for invalid options; {@link RefinementFailure} when no still can be refined, the
+ * minimiser fails, or values become non-finite.
  */
 export function refineJointScaling(
   model: JointModelSetup,
@@ -379,8 +361,9 @@ export function refineJointScaling(
   options: JointRefinementOptions = {},
 ): JointRefinementResult {
   const started = performance.now();
+  const settings = resolveScalingOptions(options);
   const observations = buildScalingObservations(model.nStills, bragg, diffuse, options.grouping ?? {});
-  return refineGroupedObservations(model, observations, options, started);
+  return refineResolved(model, observations, settings, options.onProgress, started);
 }
 
 /**
@@ -388,12 +371,27 @@ export function refineJointScaling(
  * so `all` must not be used afterwards).
  *
  * @param started - `performance.now()` at the start of the job (for the history's seconds). @defaultValue now
+ * @throws `ConfigError` for invalid options; {@link RefinementFailure} as {@link refineJointScaling}.
  */
 export function refineGroupedObservations(
   model: JointModelSetup,
   all: ScalingObservations,
   options: JointRefinementOptions = {},
   started = performance.now(),
+): JointRefinementResult {
+  return refineResolved(model, all, resolveScalingOptions(options), options.onProgress, started);
+}
+
+/**
+ * {@link refineGroupedObservations} with options already resolved (the model's `refineParameters` resolves them
+ * before grouping the observations, so invalid options fail before any work).
+ */
+export function refineResolved(
+  model: JointModelSetup,
+  all: ScalingObservations,
+  settings: ResolvedScalingOptions,
+  onProgress: ((event: RefinementProgress) => void) | undefined,
+  started: number,
 ): JointRefinementResult {
   const connectivity = analyseStillConnectivity(all);
   const included = connectivity.included;
@@ -409,35 +407,20 @@ export function refineGroupedObservations(
     observations = restrictToStills(all, remap, included.length);
   }
   const initial = Float64Array.from(included, (s) => model.initialScales.get(s) ?? 1);
-  const problem = new JointScalingProblem(passSourceOf(observations), initial, model.smoother, {
-    threads: options.threads ?? 1,
-    iterativeAbove: options.iterativeAbove ?? ITERATIVE_SOLVER_ABOVE,
-    ...(options.shardRows === undefined ? {} : { shardRows: options.shardRows }),
-    ...(options.denseGroupLimit === undefined ? {} : { denseGroupLimit: options.denseGroupLimit }),
-  });
+  const problem = new JointScalingProblem(passSourceOf(observations), initial, model.smoother, settings);
   try {
-    return runRefinement(problem, observations, included, connectivity, started, options);
+    return runRefinement(problem, observations, included, connectivity, started, settings, onProgress);
   } finally {
     problem.close();
   }
 }
 
-function runRefinement(
+/** The history of a refinement, and the function that records one iteration into it (and reports it). */
+function historyRecorder(
   problem: JointScalingProblem,
-  observations: ScalingObservations,
-  included: Int32Array,
-  connectivity: ReturnType<typeof analyseStillConnectivity>,
   started: number,
-  options: JointRefinementOptions,
-): JointRefinementResult {
-  const maxIterations = options.maxIterations ?? 100;
-  const tolerance = options.convergenceTolerance ?? 1e-4;
-  const zmax = options.outlierZmax ?? 6;
-  const rejectOutliers = zmax > 0 && Number.isFinite(zmax);
-  const maxCycles = Math.max(1, options.maxCycles ?? 3);
-  const initialScales = problem.scales();
-  const initialValues = problem.smootherValues();
-
+  onProgress: ((event: RefinementProgress) => void) | undefined,
+): { history: IterationRecord[]; record: (cycle: number, iteration: number) => void } {
   const history: IterationRecord[] = [];
   const nParams = problem.nParameters;
   const record = (cycle: number, iteration: number): void => {
@@ -456,17 +439,40 @@ function runRefinement(
       rFactor,
       seconds,
     });
-    options.onProgress?.({ phase: "refine", cycle, iteration, rmsd, rFactor, seconds });
+    onProgress?.({ phase: "refine", cycle, iteration, rmsd, rFactor, seconds });
   };
+  return { history, record };
+}
 
+/** How the macro-cycles ended. */
+interface CyclesOutcome {
+  /** The last minimiser run. */
+  last: RefinementResult;
+  /** Minimiser iterations over all cycles. */
+  nIterations: number;
+  /** Index of the cycle the loop stopped in (maxCycles when it ran them all). */
+  cycle: number;
+}
+
+/**
+ * The macro-cycles: minimise, then (with rejection on) reject outliers at the refined scales; stop when the outlier
+ * set no longer changes, refining once more when the last allowed rejection changed it.
+ */
+function runCycles(
+  problem: JointScalingProblem,
+  settings: ResolvedScalingOptions,
+  record: (cycle: number, iteration: number) => void,
+): CyclesOutcome {
+  const { maxIterations, maxCycles } = settings;
+  const tolerance = settings.convergenceTolerance;
+  const zmax = settings.outlierZmax;
+  const rejectOutliers = zmax > 0 && Number.isFinite(zmax);
   let nIterations = 0;
   let last: RefinementResult | undefined;
   let cycle = 0;
-  record(0, 0);
-  const initialRFactor = history[0].rFactor;
   for (; cycle < maxCycles; cycle++) {
     if (cycle > 0) record(cycle, 0);
-    const run = options.minimizerType === "gauss_newton" ? gaussNewton : levenbergMarquardt;
+    const run = settings.minimizer === "gauss_newton" ? gaussNewton : levenbergMarquardt;
     last = run(problem, {
       maxIterations,
       rmsdTolerance: tolerance,
@@ -493,7 +499,54 @@ function runRefinement(
     }
   }
   if (last === undefined) throw new RefinementFailure("no refinement cycle ran");
+  return { last, nIterations, cycle };
+}
 
+/** The refinement: history, macro-cycles, then the result at the solution ({@link resultAtSolution}). */
+function runRefinement(
+  problem: JointScalingProblem,
+  observations: ScalingObservations,
+  included: Int32Array,
+  connectivity: ReturnType<typeof analyseStillConnectivity>,
+  started: number,
+  settings: ResolvedScalingOptions,
+  onProgress: ((event: RefinementProgress) => void) | undefined,
+): JointRefinementResult {
+  const initialScales = problem.scales();
+  const initialValues = problem.smootherValues();
+  const { history, record } = historyRecorder(problem, started, onProgress);
+  record(0, 0);
+  const initialRFactor = history[0].rFactor;
+  const outcome = runCycles(problem, settings, record);
+  return resultAtSolution(problem, observations, included, connectivity, settings, outcome, {
+    initialScales,
+    initialValues,
+    initialRFactor,
+    history,
+  });
+}
+
+/**
+ * Everything the refinement reports, at the solution: scales and smoother values, covariance and ESDs (gauge
+ * projected), the final model state and inverse scales, references, outliers, shifts and statistics.
+ */
+function resultAtSolution(
+  problem: JointScalingProblem,
+  observations: ScalingObservations,
+  included: Int32Array,
+  connectivity: ReturnType<typeof analyseStillConnectivity>,
+  settings: ResolvedScalingOptions,
+  outcome: CyclesOutcome,
+  start: {
+    initialScales: Float64Array;
+    initialValues: Float64Array | undefined;
+    initialRFactor: number;
+    history: IterationRecord[];
+  },
+): JointRefinementResult {
+  const { last, nIterations, cycle } = outcome;
+  const { initialScales, initialValues, initialRFactor, history } = start;
+  const maxCycles = settings.maxCycles;
   const scales = problem.scales();
   const smootherValues = problem.smootherValues();
   const { covariance, reducedChiSquared, diagonalOnly } = gaugeProjectedCovariance(problem);
@@ -555,5 +608,6 @@ function runRefinement(
       reducedChiSquared,
     },
     history,
+    settings,
   };
 }

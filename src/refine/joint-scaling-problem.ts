@@ -14,20 +14,19 @@
  * Smoothness restraint: `λ·Σ_k (c_{k−1} − 2c_k + c_{k+1})²` over the interior values (K ≥ 3), or `λ·(c_1 − c_0)²` for a
  * 2-value smoother, as restraint rows with weight λ (DIALS's Jacobian-restraint form).
  *
- * Passes over the observations run on fixed shards (`src/kernels/joint-pass.ts`), in this thread or on worker
+ * Passes over the observations run on fixed shards (`passes/joint-pass.ts`), in this thread or on worker
  * threads, with bit-identical results for any thread count.
  *
  * Solver: the dense normal matrix is formed and the minimisers factor it (Cholesky) unless there are more than
- * {@link JointScalingProblemOptions.iterativeAbove} stills (default 2000), or forming it would cost more than
- * {@link JointScalingProblemOptions.denseGroupLimit} updates per (group, still) pair (many stills per voxel: the
- * formation costs Σ pairs², which grows with the square of the observations per voxel). Then the matrix is not formed
- * for the steps: each pass stores the per-group low-rank factors of `JᵀWJ` (~20 bytes per (group, still) pair), and
- * the damped, gauge-augmented system is solved by conjugate gradients with a Jacobi (diagonal) preconditioner to a
- * relative residual of 1e-13 (the group products run on the same fixed shards and threads), which reproduces the
- * Cholesky step to ~1e-10 (tested to 1e-8). Should PCG not converge, the matrix is expanded from the factors and
- * factored. ESDs: exact up to `iterativeAbove` stills — the dense matrix of the final pass, or in matrix-free mode
- * the matrix expanded from the last factors (in parallel over the shards; no pass when they are at the solution) —
- * and above it χ²_red / N_ii only.
+ * `iterativeAbove` stills (default 2000), or forming it would cost more than `denseGroupLimit` updates per (group,
+ * still) pair (many stills per voxel: the formation costs Σ pairs², which grows with the square of the observations
+ * per voxel). Then the matrix is not formed for the steps: each pass stores the per-group low-rank factors of `JᵀWJ`
+ * (~20 bytes per (group, still) pair), and the damped, gauge-augmented system is solved by conjugate gradients with a
+ * Jacobi (diagonal) preconditioner to a relative residual of 1e-13 (the group products run on the same fixed shards
+ * and threads), which reproduces the Cholesky step to ~1e-10 (tested to 1e-8). Should PCG not converge, the matrix is
+ * expanded from the factors and factored. ESDs: exact up to `iterativeAbove` stills — the dense matrix of the final
+ * pass, or in matrix-free mode the matrix expanded from the last factors (in parallel over the shards; no pass when
+ * they are at the solution) — and above it χ²_red / N_ii only.
  *
  * @packageDocumentation
  */
@@ -42,6 +41,7 @@ import { choleskyFactorKernel, choleskySolveInPlace } from "../solve/cholesky.ts
 import { conjugateGradient } from "../solve/conjugate-gradient.ts";
 import type { SmootherKernelState } from "../dials/smoother-weights.ts";
 import { smoothnessRestraintRows } from "./smoothness-restraint.ts";
+import { SCALING_DEFAULTS, type ResolvedScalingOptions } from "./scaling-options.ts";
 
 /** The resolution smoother as the joint problem sees it. */
 export interface JointSmootherSetup {
@@ -57,36 +57,36 @@ export interface JointSmootherSetup {
   readonly restraintWeight: number;
 }
 
-/** Options of {@link JointScalingProblem}. */
-export interface JointScalingProblemOptions {
-  /** Worker threads for the passes over observations (1 = in this thread; same numbers either way). @defaultValue 1 */
-  threads?: number;
-  /** Above this many stills the normal matrix is not formed and steps come from PCG. @defaultValue 2000 */
-  iterativeAbove?: number;
-  /** Minimum rows per shard of the passes (a tuning and testing knob). @defaultValue 2^18, or P²/16 when dense */
-  shardRows?: number;
-  /**
-   * Also solve matrix-free when forming the dense matrix would cost more than this many updates per (group, still)
-   * pair, i.e. when Σ_groups pairs² / Σ_groups pairs exceeds it (many stills per voxel: the dense formation grows with
-   * the square of the observations per voxel, the matrix-free pass linearly). Decided from the data only.
-   * @defaultValue 64
-   */
-  denseGroupLimit?: number;
-  /**
-   * Make `computeObjective` a full pass (normal matrix or matrix-free factors included) and let the next
-   * `buildNormalEquations` reuse it when the parameters are the same up to the gauge shift of the re-centring (the
-   * normal equations are exactly invariant under it). Saves one pass per accepted LM step; costs a little more on a
-   * rejected one.
-   * @defaultValue true
-   */
-  speculativeNormalEquations?: boolean;
+/**
+ * Options of {@link JointScalingProblem}: the solver knobs of the resolved refinement options (see
+ * `resolveScalingOptions`; its defaults are `SCALING_DEFAULTS`).
+ */
+export type JointScalingProblemOptions = Pick<
+  ResolvedScalingOptions,
+  "threads" | "iterativeAbove" | "shardRows" | "denseGroupLimit" | "speculativeNormalEquations"
+>;
+
+/**
+ * What the problem remembers of its last passes, so that no pass runs twice at the same parameters.
+ *
+ * Invalidation rule: `last.x` and `lowRankAt` are the keys. A cached pass is reused only when the current parameters
+ * equal its key up to the gauge shift of the re-centring (the sums are exactly invariant under it), and
+ * {@link JointScalingProblem.invalidate} clears both keys whenever the weights change (the outlier step), which makes
+ * every cached sum unreachable: `lowRankSums` is read only together with `lowRankAt`, and `operatorSums` /
+ * `operatorGamma` describe the last matrix-free operator built (replaced by the next one; `densify` expands them).
+ */
+interface PassCache {
+  /** The last pass: its parameters, its data-only sums (restraints not added), and whether it had the matrix. */
+  last: { x: Float64Array; acc: JointAccumulation; full: boolean } | undefined;
+  /** Parameters of the last matrix-free pass (its group factors are still in the runner's cache). */
+  lowRankAt: Float64Array | undefined;
+  /** The block sums exactly as the last matrix-free pass produced them (no restraints). */
+  lowRankSums: LowRankSums | undefined;
+  /** The block sums of the last matrix-free operator (restraint block included): what densify expands. */
+  operatorSums: LowRankSums | undefined;
+  /** γ of the gauge term of the last matrix-free operator. */
+  operatorGamma: number;
 }
-
-/** Default of {@link JointScalingProblemOptions.denseGroupLimit}. */
-export const DENSE_GROUP_LIMIT = 64;
-
-/** Default of {@link JointScalingProblemOptions.iterativeAbove}. */
-export const ITERATIVE_SOLVER_ABOVE = 2000;
 
 /** Σ_groups pairs² / Σ_groups pairs, with pairs the distinct stills of a group (the dense update cost per pair). */
 function meanPairsPerGroupWeighted(pairStart: Int32Array): number {
@@ -116,15 +116,15 @@ export class JointScalingProblem implements LeastSquaresProblem {
   readonly denseAvailable: boolean;
   /** Iterations of the last PCG solve (0 in dense mode). */
   lastSolverIterations = 0;
-  private memo: { x: Float64Array; acc: JointAccumulation; full: boolean } | undefined;
+  /** The last passes (see {@link PassCache} for when they are reused and forgotten). */
+  private readonly cache: PassCache = {
+    last: undefined,
+    lowRankAt: undefined,
+    lowRankSums: undefined,
+    operatorSums: undefined,
+    operatorGamma: 0,
+  };
   private readonly speculative: boolean;
-  /** The block sums of the last matrix-free operator (restraint block included): what densify expands. */
-  private lastOperatorSums: LowRankSums | undefined;
-  /** The block sums exactly as the last matrix-free pass produced them (no restraints). */
-  private lastLowRankSums: LowRankSums | undefined;
-  /** Parameters of the last matrix-free pass (its group factors are still in the runner's cache). */
-  private lowRankX: Float64Array | undefined;
-  private lastGamma = 0;
   /** Matrix-free damped solve (set only in iterative mode). */
   readonly solveDamped?: (ne: NormalEquations, mu: number, rhs: Float64Array) => Float64Array | undefined;
   /** Matrix-free problems provide no dense inverse (set only in iterative mode). */
@@ -134,13 +134,13 @@ export class JointScalingProblem implements LeastSquaresProblem {
    * @param columns - Observations sorted by group then still: resident columns or paged rows.
    * @param initialScales - Initial b per still (positive).
    * @param smoother - The resolution smoother, or undefined when it is off.
-   * @param options - Threads and solver threshold.
+   * @param options - Threads, shard size and solver thresholds, resolved. @defaultValue `SCALING_DEFAULTS`
    */
   constructor(
     columns: PassSource,
     initialScales: Float64Array,
     smoother: JointSmootherSetup | undefined,
-    options: JointScalingProblemOptions = {},
+    options: JointScalingProblemOptions = SCALING_DEFAULTS,
   ) {
     this.nStills = initialScales.length;
     this.theta = new Float64Array(this.nStills);
@@ -152,13 +152,11 @@ export class JointScalingProblem implements LeastSquaresProblem {
     this.names = [];
     for (let s = 0; s < this.nStills; s++) this.names.push(`per_still_scale_param${s}`);
     for (let k = 1; k <= this.nFreeSmoother; k++) this.names.push(`resolution_smoother_param${k}`);
-    const iterativeAbove = options.iterativeAbove ?? ITERATIVE_SOLVER_ABOVE;
+    const iterativeAbove = options.iterativeAbove;
     this.denseAvailable = this.nStills <= iterativeAbove;
-    this.speculative = options.speculativeNormalEquations ?? true;
+    this.speculative = options.speculativeNormalEquations;
     const pairStart = pairStartOf(columns);
-    this.iterative =
-      this.nStills > iterativeAbove ||
-      meanPairsPerGroupWeighted(pairStart) > (options.denseGroupLimit ?? DENSE_GROUP_LIMIT);
+    this.iterative = this.nStills > iterativeAbove || meanPairsPerGroupWeighted(pairStart) > options.denseGroupLimit;
     this.runner = new JointPassRunner(
       columns,
       this.nStills,
@@ -166,7 +164,7 @@ export class JointScalingProblem implements LeastSquaresProblem {
         ? undefined
         : { kernel: smoother.kernel, qMin: smoother.qMin, qMax: smoother.qMax, nValues: smoother.kernel.nValues },
       {
-        threads: options.threads ?? 1,
+        threads: options.threads,
         dense: this.denseAvailable,
         lowRank: this.iterative,
         pairStart,
@@ -205,10 +203,10 @@ export class JointScalingProblem implements LeastSquaresProblem {
     return this.runner.threads;
   }
 
-  /** Forgets the memoised last pass (call after changing weights). */
+  /** Forgets the cached passes (call after changing weights; see {@link PassCache}). */
   invalidate(): void {
-    this.memo = undefined;
-    this.lowRankX = undefined;
+    this.cache.last = undefined;
+    this.cache.lowRankAt = undefined;
   }
 
   /** Stops the worker threads (idempotent). */
@@ -262,9 +260,10 @@ export class JointScalingProblem implements LeastSquaresProblem {
   accumulate(withMatrix: boolean): JointAccumulation {
     const mode = !withMatrix ? PassMode.objective : this.iterative ? PassMode.lowRank : PassMode.dense;
     const acc = this.runner.run(mode, this.scales(), this.values);
-    // the memo keeps the data-only sums (callers add restraints to `acc` in place)
-    this.memo = { x: this.getParameters(), acc: { ...acc, gradient: acc.gradient.slice() }, full: withMatrix };
-    if (mode === PassMode.lowRank) this.lowRankX = this.memo.x;
+    // the cache keeps the data-only sums (callers add restraints to `acc` in place)
+    const last = { x: this.getParameters(), acc: { ...acc, gradient: acc.gradient.slice() }, full: withMatrix };
+    this.cache.last = last;
+    if (mode === PassMode.lowRank) this.cache.lowRankAt = last.x;
     return acc;
   }
 
@@ -273,7 +272,7 @@ export class JointScalingProblem implements LeastSquaresProblem {
    * parameters (and weights), else running an objective pass.
    */
   accumulateReusing(): JointAccumulation {
-    const m = this.memo;
+    const m = this.cache.last;
     if (m !== undefined && this.sameUpToGauge(this.getParameters(), m.x)) return m.acc;
     return this.accumulate(false);
   }
@@ -329,12 +328,13 @@ export class JointScalingProblem implements LeastSquaresProblem {
   }
 
   buildNormalEquations(): NormalEquations {
-    const m = this.memo;
+    const cache = this.cache;
+    const m = cache.last;
     let acc: JointAccumulation;
     if (m?.full === true && this.sameUpToGauge(this.getParameters(), m.x)) {
       // reuse the speculative full pass of computeObjective (once: restraints are added to it in place below)
       acc = m.acc;
-      this.memo = {
+      cache.last = {
         x: m.x,
         acc: { ...m.acc, gradient: m.acc.gradient.slice(), matrix: undefined, lowRank: undefined },
         full: false,
@@ -342,14 +342,14 @@ export class JointScalingProblem implements LeastSquaresProblem {
     } else if (
       this.iterative &&
       m !== undefined &&
-      this.lastLowRankSums !== undefined &&
-      this.lowRankX !== undefined &&
+      cache.lowRankSums !== undefined &&
+      cache.lowRankAt !== undefined &&
       this.sameUpToGauge(this.getParameters(), m.x) &&
-      this.sameUpToGauge(m.x, this.lowRankX)
+      this.sameUpToGauge(m.x, cache.lowRankAt)
     ) {
       // the group factors of the last matrix-free pass are at these parameters (only objective passes at other
       // points ran since, which leave them alone): the normal equations need no pass (e.g. the ESDs at the solution)
-      acc = { ...m.acc, gradient: m.acc.gradient.slice(), lowRank: this.lastLowRankSums };
+      acc = { ...m.acc, gradient: m.acc.gradient.slice(), lowRank: cache.lowRankSums };
     } else {
       acc = this.accumulate(true);
     }
@@ -378,11 +378,12 @@ export class JointScalingProblem implements LeastSquaresProblem {
     const ns = this.nStills;
     const kf = this.nFreeSmoother;
     const sums = acc.lowRank;
-    const cache = this.runner.payload.cache;
-    if (sums === undefined || cache === undefined) throw new RangeError("matrix-free pass produced no factors");
+    if (sums === undefined || this.runner.payload.cache === undefined) {
+      throw new RangeError("matrix-free pass produced no factors");
+    }
     const block = sums.smootherBlock.slice();
     const diagonal = sums.diagonal.slice();
-    this.lastLowRankSums = sums;
+    this.cache.lowRankSums = sums;
     if (kf > 0) {
       const r = this.restraintBlock();
       for (let k = 0; k < kf; k++) {
@@ -394,9 +395,9 @@ export class JointScalingProblem implements LeastSquaresProblem {
     for (let s = 0; s < ns; s++) trace += diagonal[s];
     const gamma = ns > 0 && trace > 0 ? trace / (ns * ns) : 1;
     for (let s = 0; s < ns; s++) diagonal[s] += gamma;
-    this.lastGamma = gamma;
+    this.cache.operatorGamma = gamma;
     const operatorSums = { ...sums, smootherBlock: block };
-    this.lastOperatorSums = operatorSums;
+    this.cache.operatorSums = operatorSums;
     const apply = (x: Float64Array, out: Float64Array): void => {
       applyLowRankBlocks(operatorSums, ns, kf, x, out);
       this.runner.addGroupProduct(x, out);
@@ -482,10 +483,10 @@ export class JointScalingProblem implements LeastSquaresProblem {
   densify(): Float64Array {
     const P = this.nParameters;
     const ns = this.nStills;
-    const lr = this.lastOperatorSums;
+    const lr = this.cache.operatorSums;
     if (lr === undefined) throw new RangeError("no matrix-free factors to densify");
     const m = this.runner.densify(lr);
-    const gamma = this.lastGamma;
+    const gamma = this.cache.operatorGamma;
     for (let i = 0; i < ns; i++) for (let j = 0; j < ns; j++) m[i * P + j] += gamma;
     return m;
   }

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { refineJointScaling, passSourceOf } from "../../src/refine/joint-refinement.ts";
 import { JointScalingProblem, type JointSmootherSetup } from "../../src/refine/joint-scaling-problem.ts";
+import { resolveScalingOptions } from "../../src/refine/scaling-options.ts";
 import { buildScalingObservations } from "../../src/observations/scaling-observations.ts";
 import type { DiffuseInput } from "../../src/observations/scaling-input.ts";
 import { seededRandom } from "../../src/merge/seeded-random.ts";
@@ -71,7 +72,12 @@ describe("matrix-free normal equations (iterative mode)", () => {
   const rand = seededRandom(9);
   const start = Float64Array.from({ length: nStills }, () => 0.7 + 0.6 * rand());
   const dense = new JointScalingProblem(passSourceOf(observations), start, smootherSetup());
-  const iterative = new JointScalingProblem(passSourceOf(observations), start, smootherSetup(), { iterativeAbove: 10 });
+  const iterative = new JointScalingProblem(
+    passSourceOf(observations),
+    start,
+    smootherSetup(),
+    resolveScalingOptions({ iterativeAbove: 10 }),
+  );
   const neDense = dense.buildNormalEquations();
   const neIter = iterative.buildNormalEquations();
   const P = dense.nParameters;
@@ -155,9 +161,14 @@ describe("matrix-free normal equations (iterative mode)", () => {
   });
 
   it("with many stills per group it solves matrix-free but keeps exact ESDs from the expanded dense matrix", () => {
-    const byGroups = new JointScalingProblem(passSourceOf(observations), start, smootherSetup(), {
-      denseGroupLimit: 1,
-    });
+    const byGroups = new JointScalingProblem(
+      passSourceOf(observations),
+      start,
+      smootherSetup(),
+      resolveScalingOptions({
+        denseGroupLimit: 1,
+      }),
+    );
     expect(byGroups.iterative).toBe(true);
     expect(byGroups.denseAvailable).toBe(true);
     const ne = byGroups.buildDenseNormalEquations();
@@ -185,10 +196,15 @@ describe("matrix-free normal equations (iterative mode)", () => {
   for (const iterativeAbove of [2000, 10]) {
     it(`reusing the speculative pass of computeObjective changes no LM step beyond rounding (${iterativeAbove === 10 ? "PCG" : "dense"})`, () => {
       const run = (speculativeNormalEquations: boolean) => {
-        const problem = new JointScalingProblem(passSourceOf(observations), start, smootherSetup(), {
-          iterativeAbove,
-          speculativeNormalEquations,
-        });
+        const problem = new JointScalingProblem(
+          passSourceOf(observations),
+          start,
+          smootherSetup(),
+          resolveScalingOptions({
+            iterativeAbove,
+            speculativeNormalEquations,
+          }),
+        );
         let passes = 0;
         const accumulate = problem.accumulate.bind(problem);
         problem.accumulate = (withMatrix: boolean) => {

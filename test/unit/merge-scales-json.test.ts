@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { BinnedPixelData } from "../../src/observations/diffuse-input.ts";
 import { DiffuseScalingModel } from "../../src/refine/diffuse-scaling-model.ts";
 import { residentRows } from "../../src/observations/observation-windows.ts";
-import { buildScalesJson } from "../../src/job/scale-dataset.ts";
+import { buildScalesJson } from "../../src/job/scale-documents.ts";
 import { pagedCopy, removePaged } from "../fixtures/windowed/observations.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "scales-json-test-"));

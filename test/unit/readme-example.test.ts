@@ -30,7 +30,7 @@ it("the README library example runs and writes scales.json", async () => {
   const result = model.refineParameters(binned, reflections, {
     maxIterations: 100,
     convergenceTolerance: 1e-4,
-    minimizerType: "lm",
+    minimizer: "lm",
     onProgress: (e) => iterations.push(e.iteration),
   });
   expect(iterations.length).toBeGreaterThan(1);

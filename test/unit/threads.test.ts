@@ -8,6 +8,7 @@ import { passSourceOf, rejectOutliersAt } from "../../src/refine/joint-refinemen
 import { residentRows } from "../../src/observations/observation-windows.ts";
 import { rejectOutliersStandardGrouped } from "../../src/dials/outlier-rejection.ts";
 import { JointScalingProblem, type JointSmootherSetup } from "../../src/refine/joint-scaling-problem.ts";
+import { resolveScalingOptions } from "../../src/refine/scaling-options.ts";
 import { scaleDataset } from "../../src/job/scale-dataset.ts";
 import { buildScalingObservations } from "../../src/observations/scaling-observations.ts";
 import type { DiffuseInput } from "../../src/observations/scaling-input.ts";
@@ -255,7 +256,12 @@ describe("the outlier step over the shards", () => {
     };
     const results = [1, 2].map((threads) => {
       const obs = buildScalingObservations(nStills, undefined, input);
-      const problem = new JointScalingProblem(passSourceOf(obs), truth, smoother, { threads, shardRows: 3000 });
+      const problem = new JointScalingProblem(
+        passSourceOf(obs),
+        truth,
+        smoother,
+        resolveScalingOptions({ threads, shardRows: 3000 }),
+      );
       try {
         const counts = problem.rejectOutliers(6);
         const state = problem.modelState();

@@ -1,0 +1,52 @@
+/**
+ * Parsers of numeric command-line values for commander: each names its flag in the `ConfigError` it throws (exit
+ * code 2), so a bad value is reported as `--flag must be …, got "value"`.
+ *
+ * @packageDocumentation
+ */
+import { ConfigError } from "../errors.ts";
+
+/** A positive integer. */
+export function positiveInt(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${name} must be a positive integer, got "${v}"`);
+    return n;
+  };
+}
+
+/** A finite number ≥ 0. */
+export function nonNegativeNumber(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!(Number.isFinite(n) && n >= 0)) throw new ConfigError(`${name} must be a non-negative number, got "${v}"`);
+    return n;
+  };
+}
+
+/** A finite number > 0. */
+export function positiveNumber(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!(Number.isFinite(n) && n > 0)) throw new ConfigError(`${name} must be a positive number, got "${v}"`);
+    return n;
+  };
+}
+
+/** A safe integer (any sign; blank is rejected). */
+export function integerFlag(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isSafeInteger(n)) throw new ConfigError(`${name} must be an integer, got "${v}"`);
+    return n;
+  };
+}
+
+/** A finite number (blank is rejected). */
+export function numberFlag(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isFinite(n)) throw new ConfigError(`${name} must be a number, got "${v}"`);
+    return n;
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * The documents the `scale` job writes beside the scaled data: `scales.json` (the refined parameters and statistics in
+ * the spec's form) and `refinement.json` (inputs, per-iteration history, input counts, group counts, CC½ and the
+ * diagnostics the report plots).
+ *
+ * @packageDocumentation
+ */
+import type { ExperimentList } from "../io/expt.ts";
+import type { ScalesJson } from "../io/scales-json.ts";
+import { computeDiagnostics } from "../merge/diagnostics.ts";
+import { ccHalf, type MergedDiffuse } from "../merge/merge.ts";
+import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
+import type { SpaceGroup } from "../symmetry/space-group.ts";
+
+/** The scales.json document of a refined model. */
+export function buildScalesJson(
+  model: DiffuseScalingModel,
+  refinement: RefineParametersResult,
+  minimizer: "lm" | "gauss_newton",
+  timings: { readS: number; refineS: number; mergeS: number; writeS: number; voxelizeS?: number; threads?: number },
+): ScalesJson {
+  const details = refinement.details;
+  const refined: ScalesJson["refined_parameters"] = {};
+  for (const [s, p] of refinement.refinedParameters) {
+    refined[String(s)] = { multiplicative_scale: p.multiplicativeScale, additive_offset: 0.0, esd: p.esd };
+  }
+  const r = model.resolutionComponent;
+  const smoother: ScalesJson["resolution_smoother"] =
+    r === undefined
+      ? { enabled: false }
+      : {
+          enabled: true,
+          q_range: [r.qRange[0], r.qRange[1]],
+          n_control_points: r.nParams,
+          values: Array.from(r.parameters),
+          esds: Array.from(r.parameterEsds ?? new Float64Array(r.nParams)),
+        };
+  // the used rows of the voxel groups [nBraggGroups, nGroups), as the final references counted them
+  let nDiffuseUsed = 0;
+  const used = details.references.nObservations;
+  for (let h = details.observations.nBraggGroups; h < used.length; h++) nDiffuseUsed += used[h];
+  const nOutlierRows = details.outlierRows.length;
+  const s = refinement.statistics;
+  return {
+    format: "diffuse-scaling/scales@1",
+    gauge: "geometric_mean_multiplicative_scale_equals_1",
+    refined_parameters: refined,
+    resolution_smoother: smoother,
+    refinement_statistics: {
+      n_iterations: s.nIterations,
+      initial_r_factor: s.initialRFactor,
+      final_r_factor: s.finalRFactor,
+      convergence_achieved: s.convergenceAchieved,
+      parameter_shifts: { ...s.parameterShifts },
+      minimizer,
+    },
+    data: {
+      n_stills: model.nStills,
+      n_bragg_used: details.braggCounts?.nUsed ?? 0,
+      n_bragg_below_partiality: details.braggCounts?.nBelowPartiality ?? 0,
+      n_diffuse_used: nDiffuseUsed,
+      n_outliers: nOutlierRows,
+      stills_without_data: Array.from(details.stillsWithoutData),
+      stills_disconnected: Array.from(details.stillsDisconnected),
+    },
+    timings: {
+      read_s: timings.readS,
+      ...(timings.voxelizeS === undefined ? {} : { voxelize_s: timings.voxelizeS }),
+      refine_s: timings.refineS,
+      merge_s: timings.mergeS,
+      write_s: timings.writeS,
+      threads: timings.threads ?? 1,
+    },
+  };
+}
+
+/** The inputs `refinement.json` records. */
+export interface RecordedInputs {
+  /** The command line. */
+  commandLine: string;
+  /** The experiment list's path. */
+  exptPath: string;
+  /** The reflection table's path. */
+  reflPath: string;
+  /** The binned diffuse file's path, or undefined. */
+  diffusePath: string | undefined;
+  /** The configuration file's path, or undefined. */
+  configPath: string | undefined;
+}
+
+/** The refinement.json document: inputs, history, counts, CC½ and diagnostics of a refined model. */
+export function buildRefinementDocument(
+  inputs: RecordedInputs,
+  spaceGroup: SpaceGroup,
+  model: DiffuseScalingModel,
+  refinement: RefineParametersResult,
+  merged: MergedDiffuse | undefined,
+) {
+  const details = refinement.details;
+  return {
+    command_line: inputs.commandLine,
+    inputs: {
+      expt: inputs.exptPath,
+      refl: inputs.reflPath,
+      diffuse: inputs.diffusePath ?? null,
+      config: inputs.configPath ?? null,
+    },
+    space_group: { hall: spaceGroup.hall, number: spaceGroup.number, symbol: spaceGroup.symbol },
+    history: details.history.map((h) => ({
+      cycle: h.cycle,
+      iteration: h.iteration,
+      rmsd: h.rmsd,
+      chi_squared: h.chiSquared,
+      reduced_chi_squared: h.reducedChiSquared,
+      r_factor: h.rFactor,
+      seconds: h.seconds,
+    })),
+    statistics: details.statistics,
+    bragg_counts: details.braggCounts ?? null,
+    diffuse_counts: details.diffuseCounts ?? null,
+    group_counts: groupCounts(details),
+    cc_half: merged === undefined ? null : ccHalf(merged),
+    diagnostics: computeDiagnostics(
+      details,
+      merged,
+      model.resolutionComponent === undefined
+        ? undefined
+        : {
+            valueAt: (q: number) => model.resolutionComponent?.valueAt(q) ?? 1,
+            qRange: model.resolutionComponent.qRange,
+            values: model.resolutionComponent.parameters,
+            esds: model.resolutionComponent.parameterEsds ?? new Float64Array(model.resolutionComponent.nParams),
+          },
+    ),
+  };
+}
+
+/** The per-still KB scaling models of `scaled.expt`: b and its ESD of every still, set on the experiments. */
+export function setKbScalingModels(experiments: ExperimentList, model: DiffuseScalingModel): void {
+  experiments.experiments.forEach((_, i) => {
+    const b = model.perStillComponent.parameters[i];
+    const esd = model.perStillComponent.parameterEsds?.[i] ?? 0;
+    experiments.setScalingModel(i, {
+      __id__: "KB",
+      scale: { n_parameters: 1, parameters: [b], est_standard_devs: [esd], null_parameter_value: 1.0 },
+      configuration_parameters: { corrections: ["scale"] },
+    });
+  });
+}
+
+/**
+ * Groups (ASU hkl for Bragg, voxels for diffuse) of the final observations, and how many hold exactly one usable
+ * observation: such groups say nothing about relative scales (their reference is the observation itself), so they are
+ * reported rather than silently absorbed.
+ */
+function groupCounts(details: RefineParametersResult["details"]): {
+  bragg_groups: number;
+  bragg_single_member: number;
+  voxels: number;
+  voxels_single_member: number;
+} {
+  const out = { bragg_groups: 0, bragg_single_member: 0, voxels: 0, voxels_single_member: 0 };
+  // the final references count every group's used (weight > 0) rows: no pass over the rows
+  const used = details.references.nObservations;
+  const nBraggGroups = details.observations.nBraggGroups;
+  for (let h = 0; h < used.length; h++) {
+    if (used[h] === 0) continue;
+    const bragg = h < nBraggGroups;
+    if (bragg) out.bragg_groups++;
+    else out.voxels++;
+    if (used[h] === 1) {
+      if (bragg) out.bragg_single_member++;
+      else out.voxels_single_member++;
+    }
+  }
+  return out;
+}
+
+/** Rows of the reflection table that entered scaling. */
+export function braggUsedMask(refinement: RefineParametersResult, nrows: number): Uint8Array {
+  const mask = new Uint8Array(nrows);
+  const input = refinement.details.braggInput;
+  if (input !== undefined) for (const r of input.sourceRow) mask[r] = 1;
+  return mask;
+}
