@@ -10,19 +10,20 @@ import { mkdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { ConfigError } from "../errors.ts";
-import { writeTextAtomic } from "../io/atomic-write.ts";
 import { openBinnedDiffuse, type BinnedDiffuseFile } from "../io/binned-diffuse.ts";
 import { readExperiments, writeExperiments, type ExperimentList } from "../io/expt.ts";
 import type { Mat3 } from "../geometry/vectors.ts";
-import { writeMergedDiffuse } from "../io/merged-diffuse.ts";
+import { writeMergedDiffuse, type MergedDiffuseAttributes } from "../io/merged-diffuse.ts";
 import { readReflections } from "../io/refl-read.ts";
 import { writeReflections } from "../io/refl-write.ts";
-import { assertFiniteJson, writeScalesJson, type ScalesJson } from "../io/scales-json.ts";
+import { writeRefinementJson, type RefinementJson } from "../io/refinement-json.ts";
+import { writeScalesJson, type ScalesJson } from "../io/scales-json.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";
 import { readDiffuseScalingConfigFile, type DiffuseScalingConfigInput } from "../refine/config.ts";
 import { DiffuseScalingModel, type RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
 import type { RefinementProgress } from "../refine/joint-refinement.ts";
-import { ccHalf, mergeDiffuse, type MergedDiffuse } from "../merge/merge.ts";
+import { mergeDiffuse, type MergedDiffuse } from "../merge/merge.ts";
+import { ccHalf } from "../merge/cc-half.ts";
 import { releaseObservations } from "../observations/scaling-observations.ts";
 import { computeDiagnostics } from "../merge/diagnostics.ts";
 import { buildScaledReflections } from "./scaled-reflections.ts";
@@ -251,11 +252,11 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
           voxel_index_rule: binned.attributes.voxelIndexRule,
           half_set_seed: options.seed ?? 0,
           source: options.diffusePath,
-        },
+        } satisfies MergedDiffuseAttributes,
       );
     }
     const scales = buildScalesJson(model, refinement, minimizer, { readS, refineS, mergeS, writeS: 0, threads });
-    const refinementDoc = {
+    const refinementDoc: RefinementJson = {
       command_line: options.commandLine ?? "",
       inputs: {
         expt: options.exptPath,
@@ -291,8 +292,7 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
             },
       ),
     };
-    assertFiniteJson(refinementDoc);
-    await writeTextAtomic(outputs.refinementJson, `${JSON.stringify(refinementDoc, null, 2)}\n`);
+    await writeRefinementJson(outputs.refinementJson, refinementDoc);
     scales.timings.write_s = seconds(tWrite);
     await writeScalesJson(outputs.scalesJson, scales);
     progress?.({ phase: "write", done: nWrites - 1, total: nWrites, label: "report.html" });
