@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import { checkScalingDiagnostics, scalingDiagnosticsSchema } from "./diagnostics-json.ts";
-import { formatJsonDocument, parseJsonDocument, writeJsonDocument } from "./json-document.ts";
+import { parseJsonDocument, writeJsonDocument } from "./json-document.ts";
 
 const finite = z.number();
 const count = z.number().int().nonnegative();
@@ -86,12 +86,7 @@ export const refinementJsonSchema = z.object({
 /** The `refinement.json` document. */
 export type RefinementJson = z.infer<typeof refinementJsonSchema>;
 
-/** Serialises `refinement.json` (2-space indent, trailing newline); throws on non-finite numbers. */
-export function formatRefinementJson(doc: RefinementJson): string {
-  return formatJsonDocument(doc);
-}
-
-/** Writes `refinement.json` atomically. */
+/** Writes `refinement.json` atomically (2-space indent, trailing newline); throws on non-finite numbers. */
 export async function writeRefinementJson(path: string, doc: RefinementJson): Promise<void> {
   await writeJsonDocument(path, doc);
 }
