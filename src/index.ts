@@ -23,7 +23,10 @@ export * from "./io/binned-diffuse.ts";
 export * from "./io/merged-diffuse.ts";
 export * from "./io/npz.ts";
 export { parseNpy, formatNpy } from "./io/npy.ts";
+export * from "./io/json-document.ts";
 export * from "./io/scales-json.ts";
+export * from "./io/refinement-json.ts";
+export * from "./io/diagnostics-json.ts";
 export { ColumnFile, type ColumnFileLayout, type ColumnArray } from "./runtime/column-file.ts";
 
 // Symmetry
@@ -95,6 +98,7 @@ export * from "./voxelize/voxel-grid.ts";
 export * from "./voxelize/voxelize.ts";
 export * from "./job/voxelize-files.ts";
 export * from "./merge/merge.ts";
+export * from "./merge/cc-half.ts";
 export * from "./job/scaled-reflections.ts";
 export * from "./job/scale-dataset.ts";
 export * from "./job/scale-documents.ts";

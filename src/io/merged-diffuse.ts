@@ -1,6 +1,6 @@
 /**
- * The merged diffuse map in HDF5: one row per voxel, as flat datasets at the file's root, plus free-form root
- * attributes (run metadata).
+ * The merged diffuse map in HDF5 (`merged_diffuse.h5`): one row per voxel, as flat datasets at the file's root, plus
+ * root attributes (run metadata: {@link MergedDiffuseAttributes} for the scale job's file).
  *
  * | dataset | dtype | shape | meaning |
  * | --- | --- | --- | --- |
@@ -10,12 +10,18 @@
  * | `intensity` | float64 | (V,) | weighted mean of the scaled observations |
  * | `sigma` | float64 | (V,) | `1/sqrt(Σw)` |
  * | `n_observations` | int32 | (V,) | observations merged |
- * | `half_set_1`, `half_set_2` | float64 | (V,) | random half-set means (NaN for an empty half) |
+ * | `half_set_1`, `half_set_2` | float64 | (V,) | random half-set means (0 for an empty half) |
+ *
+ * An empty half set happens only in a voxel with one observation (which half gets it is random); its mean is written
+ * as 0, so a reader tells it from a genuine 0 by `n_observations = 1`. {@link MergedDiffuseMap} (with the dataset
+ * table below) and {@link mergedDiffuseAttributesSchema} are the one definition of the file: `mergeDiffuse` builds a
+ * map, {@link writeMergedDiffuse} writes it and {@link readMergedDiffuse} reads it back.
  *
  * @packageDocumentation
  */
 
 import type { Dataset } from "h5wasm/node";
+import { z } from "zod";
 import { ConfigError, InputError } from "../errors.ts";
 import {
   closeQuietly,
@@ -36,18 +42,51 @@ export interface MergedDiffuseMap {
   voxelIndex: Float64Array;
   /** Voxel centre in h, k, l, `V × 3` row-major. */
   hkl: Float64Array;
-  /** |q| of the voxel centre, Å⁻¹. */
+  /** |q| of the voxel centre, Å⁻¹: |B·hkl| with the mean B of the crystals. */
   qMagnitude: Float64Array;
-  /** Merged intensity. */
+  /** Merged intensity: the weighted mean Σw(I/g)/Σw of the scaled intensities, w = g²/σ². */
   intensity: Float64Array;
   /** Its standard error, `1/sqrt(Σw)`. */
   sigma: Float64Array;
   /** Number of observations merged into the voxel. */
   nObservations: Int32Array;
-  /** Mean of the first random half of the observations (NaN if that half is empty). */
+  /** Weighted mean of the first random half of the observations (0 if that half is empty). */
   halfSet1: Float64Array;
-  /** Mean of the second random half (NaN if empty). */
+  /** Weighted mean of the second random half (0 if empty). */
   halfSet2: Float64Array;
+}
+
+/** The root attributes the scale job writes with the map (integers are stored as int64, other numbers as float64). */
+export const mergedDiffuseAttributesSchema = z.object({
+  /** Voxel subdivisions per reciprocal lattice unit (from the binned input). */
+  ndiv: z.number().int().positive(),
+  /** Largest |h|, |k|, |l| of the grid. */
+  hkl_max: z.tuple([z.number().int(), z.number().int(), z.number().int()]),
+  /** Voxels along each axis of the grid. */
+  voxel_grid_dims: z.tuple([z.number().int(), z.number().int(), z.number().int()]),
+  /** The rule mapping (h, k, l) to `voxel_index`. */
+  voxel_index_rule: z.string(),
+  /** Seed of the half-set split. */
+  half_set_seed: z.number().int(),
+  /** The binned diffuse file merged. */
+  source: z.string(),
+});
+
+/** The root attributes of the scale job's `merged_diffuse.h5`. */
+export type MergedDiffuseAttributes = z.infer<typeof mergedDiffuseAttributesSchema>;
+
+/** A zero-filled map of `v` voxels. */
+export function allocateMergedDiffuseMap(v: number): MergedDiffuseMap {
+  return {
+    voxelIndex: new Float64Array(v),
+    hkl: new Float64Array(3 * v),
+    qMagnitude: new Float64Array(v),
+    intensity: new Float64Array(v),
+    sigma: new Float64Array(v),
+    nObservations: new Int32Array(v),
+    halfSet1: new Float64Array(v),
+    halfSet2: new Float64Array(v),
+  };
 }
 
 type Key = keyof MergedDiffuseMap;
@@ -64,6 +103,13 @@ const SPECS: Record<Key, DatasetSpec & { dtype: string }> = {
 };
 
 const KEYS = Object.keys(SPECS) as Key[];
+
+/** A copy of the first `v` voxels of a map. */
+export function sliceMergedDiffuseMap(map: Readonly<MergedDiffuseMap>, v: number): MergedDiffuseMap {
+  const out = allocateMergedDiffuseMap(v);
+  for (const key of KEYS) out[key].set(map[key].subarray(0, out[key].length));
+  return out;
+}
 
 /**
  * Writes the merged map atomically (temporary file in the same directory, renamed on success), deflate-compressed.
@@ -128,17 +174,7 @@ export async function readMergedDiffuse(
       }
       ds[key] = dataset;
     }
-    const out = {
-      voxelIndex: new Float64Array(v),
-      hkl: new Float64Array(3 * v),
-      qMagnitude: new Float64Array(v),
-      intensity: new Float64Array(v),
-      sigma: new Float64Array(v),
-      nObservations: new Int32Array(v),
-      halfSet1: new Float64Array(v),
-      halfSet2: new Float64Array(v),
-      attributes: readAttributes(file, path),
-    };
+    const out = { ...allocateMergedDiffuseMap(v), attributes: readAttributes(file, path) };
     for (let s = 0; s < v; s += WRITE_SLICE_ROWS) {
       const e = Math.min(v, s + WRITE_SLICE_ROWS);
       const raw = readRows(ds.voxelIndex, path, SPECS.voxelIndex.name, s, e, 1, BigInt64Array);

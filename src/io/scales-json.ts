@@ -12,61 +12,94 @@
  *  "timings": {"read_s", "voxelize_s" (when run), "refine_s", "merge_s", "write_s", "threads"}}
  * ```
  * Still ids are experiment indices (the `.refl` `id` column), as strings. No value is ever NaN or infinite: the
- * writer refuses to write one.
+ * writer refuses to write one. {@link scalesJsonSchema} is the one definition of the document: the writer builds a
+ * {@link ScalesJson}, and readers (the report) validate with {@link parseScalesJson}.
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
-import { writeTextAtomic } from "./atomic-write.ts";
+import { z } from "zod";
+import { formatJsonDocument, parseJsonDocument, requireLength, writeJsonDocument } from "./json-document.ts";
+
+const finite = z.number();
+const count = z.number().int().nonnegative();
+const numbers = z.array(finite);
+
+/** The schema of `scales.json` (keys in the order the writer writes them). */
+export const scalesJsonSchema = z.object({
+  format: z.literal("diffuse-scaling/scales@1"),
+  gauge: z.literal("geometric_mean_multiplicative_scale_equals_1"),
+  /** Per refined still (key: the still id as a string). */
+  refined_parameters: z.record(
+    z.string(),
+    z.object({ multiplicative_scale: finite, additive_offset: finite, esd: finite }),
+  ),
+  /** `values` and `esds` have `n_control_points` entries. */
+  resolution_smoother: z.union([
+    z.object({ enabled: z.literal(false) }),
+    z.object({
+      enabled: z.literal(true),
+      q_range: z.tuple([finite, finite]),
+      n_control_points: count,
+      values: numbers,
+      esds: numbers,
+    }),
+  ]),
+  refinement_statistics: z.object({
+    n_iterations: count,
+    initial_r_factor: finite,
+    final_r_factor: finite,
+    convergence_achieved: z.boolean(),
+    parameter_shifts: z.object({ per_still_scale: finite, resolution_smoother: finite }),
+    minimizer: z.enum(["lm", "gauss_newton"]),
+  }),
+  data: z.object({
+    n_stills: count,
+    n_bragg_used: count,
+    n_bragg_below_partiality: count,
+    n_diffuse_used: count,
+    n_outliers: count,
+    stills_without_data: z.array(count),
+    stills_disconnected: z.array(count),
+  }),
+  /** Seconds per phase (`voxelize_s` only when the job voxelized), and the worker threads. */
+  timings: z.object({
+    read_s: finite,
+    voxelize_s: finite.optional(),
+    refine_s: finite,
+    merge_s: finite,
+    write_s: finite,
+    threads: count,
+  }),
+});
 
 /** The `scales.json` document. */
-export interface ScalesJson {
-  format: "diffuse-scaling/scales@1";
-  gauge: "geometric_mean_multiplicative_scale_equals_1";
-  refined_parameters: Record<string, { multiplicative_scale: number; additive_offset: number; esd: number }>;
-  resolution_smoother:
-    | { enabled: false }
-    | { enabled: true; q_range: [number, number]; n_control_points: number; values: number[]; esds: number[] };
-  refinement_statistics: {
-    n_iterations: number;
-    initial_r_factor: number;
-    final_r_factor: number;
-    convergence_achieved: boolean;
-    parameter_shifts: { per_still_scale: number; resolution_smoother: number };
-    minimizer: "lm" | "gauss_newton";
-  };
-  data: {
-    n_stills: number;
-    n_bragg_used: number;
-    n_bragg_below_partiality: number;
-    n_diffuse_used: number;
-    n_outliers: number;
-    stills_without_data: number[];
-    stills_disconnected: number[];
-  };
-  timings: { read_s: number; voxelize_s?: number; refine_s: number; merge_s: number; write_s: number; threads: number };
-}
-
-/** Throws if any number in the value is NaN or infinite (naming its JSON path). */
-export function assertFiniteJson(value: unknown, path = "$"): void {
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw new ConfigError(`refusing to write a non-finite number at ${path}`);
-  } else if (Array.isArray(value)) {
-    value.forEach((v, i) => {
-      assertFiniteJson(v, `${path}[${i}]`);
-    });
-  } else if (typeof value === "object" && value !== null) {
-    for (const [k, v] of Object.entries(value)) assertFiniteJson(v, `${path}.${k}`);
-  }
-}
+export type ScalesJson = z.infer<typeof scalesJsonSchema>;
 
 /** Serialises `scales.json` (2-space indent, trailing newline); throws on non-finite numbers. */
 export function formatScalesJson(doc: ScalesJson): string {
-  assertFiniteJson(doc);
-  return `${JSON.stringify(doc, null, 2)}\n`;
+  return formatJsonDocument(doc);
 }
 
 /** Writes `scales.json` atomically. */
 export async function writeScalesJson(path: string, doc: ScalesJson): Promise<void> {
-  await writeTextAtomic(path, formatScalesJson(doc));
+  await writeJsonDocument(path, doc);
+}
+
+/**
+ * Validates a parsed `scales.json` document: the schema, then the smoother's `values` and `esds` against
+ * `n_control_points`.
+ *
+ * @param json - The parsed JSON.
+ * @param file - The file it came from (named in errors).
+ * @returns The typed document (unknown keys dropped).
+ * @throws {@link InputError} naming `file` and the JSON path of the first invalid field.
+ */
+export function parseScalesJson(json: unknown, file: string): ScalesJson {
+  const scales = parseJsonDocument(scalesJsonSchema, json, file);
+  const s = scales.resolution_smoother;
+  if (s.enabled) {
+    requireLength(s.values.length, s.n_control_points, "$.resolution_smoother.values", file);
+    requireLength(s.esds.length, s.n_control_points, "$.resolution_smoother.esds", file);
+  }
+  return scales;
 }

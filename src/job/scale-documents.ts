@@ -8,7 +8,9 @@
 import type { ExperimentList } from "../io/expt.ts";
 import type { ScalesJson } from "../io/scales-json.ts";
 import { computeDiagnostics } from "../merge/diagnostics.ts";
-import { ccHalf, type MergedDiffuse } from "../merge/merge.ts";
+import type { RefinementJson } from "../io/refinement-json.ts";
+import { ccHalf } from "../merge/cc-half.ts";
+import type { MergedDiffuse } from "../merge/merge.ts";
 import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 
@@ -95,7 +97,7 @@ export function buildRefinementDocument(
   model: DiffuseScalingModel,
   refinement: RefineParametersResult,
   merged: MergedDiffuse | undefined,
-) {
+): RefinementJson {
   const details = refinement.details;
   return {
     command_line: inputs.commandLine,

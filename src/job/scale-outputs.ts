@@ -6,11 +6,11 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { writeTextAtomic } from "../io/atomic-write.ts";
 import { writeExperiments } from "../io/expt.ts";
-import { writeMergedDiffuse } from "../io/merged-diffuse.ts";
+import { writeMergedDiffuse, type MergedDiffuseAttributes } from "../io/merged-diffuse.ts";
+import { writeRefinementJson } from "../io/refinement-json.ts";
 import { writeReflections } from "../io/refl-write.ts";
-import { assertFiniteJson, writeScalesJson, type ScalesJson } from "../io/scales-json.ts";
+import { writeScalesJson, type ScalesJson } from "../io/scales-json.ts";
 import type { MergedDiffuse } from "../merge/merge.ts";
 import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
 import { SCALE_JOB_DEFAULTS, type ScaleDatasetOptions, type ScaleDatasetResult } from "./scale-dataset-options.ts";
@@ -38,16 +38,7 @@ async function writeMergedMap(
 ): Promise<void> {
   await writeMergedDiffuse(
     path,
-    {
-      voxelIndex: merged.voxelIndex,
-      hkl: merged.hkl,
-      qMagnitude: merged.qMagnitude,
-      intensity: merged.intensity,
-      sigma: merged.sigma,
-      nObservations: merged.nObservations,
-      halfSet1: merged.halfSet1,
-      halfSet2: merged.halfSet2,
-    },
+    merged,
     {
       ndiv: binned.attributes.ndiv,
       hkl_max: [...binned.attributes.hklMax],
@@ -55,7 +46,7 @@ async function writeMergedMap(
       voxel_index_rule: binned.attributes.voxelIndexRule,
       half_set_seed: seed,
       source,
-    },
+    } satisfies MergedDiffuseAttributes,
   );
 }
 
@@ -115,8 +106,7 @@ export async function writeScaleOutputs(
     refinement,
     merged,
   );
-  assertFiniteJson(refinementDoc);
-  await writeTextAtomic(outputs.refinementJson, `${JSON.stringify(refinementDoc, null, 2)}\n`);
+  await writeRefinementJson(outputs.refinementJson, refinementDoc);
   scales.timings.write_s = (performance.now() - tWrite) / 1000;
   await writeScalesJson(outputs.scalesJson, scales);
   progress?.({ phase: "write", done: nWrites - 1, total: nWrites, label: "report.html" });

@@ -5,35 +5,24 @@
  *
  * Half sets: in each voxel with n observations the rows are shuffled with the seeded generator and the first ⌊n/2⌋
  * (plus one more with probability ½ when n is odd) go to half 1, the rest to half 2 — the rule of cctbx's
- * `split_unmerged`. A voxel with one observation has an empty second half: its mean is written as 0 with a count of 0.
+ * `split_unmerged`. Only a voxel with one observation has an empty half (half 1 or half 2, at random): an empty half's
+ * mean is 0, its count 0.
  *
  * @packageDocumentation
  */
 import type { Mat3 } from "../geometry/vector-maths.ts";
+import { allocateMergedDiffuseMap, sliceMergedDiffuseMap, type MergedDiffuseMap } from "../io/merged-diffuse.ts";
 import type { JointModelState } from "../passes/inverse-scales.ts";
 import { seededRandom } from "./seeded-random.ts";
 import { checkModelState, forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
 import type { ScalingObservations } from "../observations/scaling-observations.ts";
 import { voxelCentre, type VoxelGrid } from "../voxelize/voxel-grid.ts";
 
-/** The merged map (one row per voxel with at least one used observation). */
-export interface MergedDiffuse {
-  /** Linear voxel index. */
-  readonly voxelIndex: Float64Array;
-  /** Voxel centre (h, k, l), n×3. */
-  readonly hkl: Float64Array;
-  /** |q| of the voxel centre (1/Å), |B·hkl|. */
-  readonly qMagnitude: Float64Array;
-  /** Weighted mean of I/g. */
-  readonly intensity: Float64Array;
-  /** 1/√Σ(g²/σ²). */
-  readonly sigma: Float64Array;
-  /** Observations merged. */
-  readonly nObservations: Int32Array;
-  /** Weighted mean of the first half set (0 when empty). */
-  readonly halfSet1: Float64Array;
-  /** Weighted mean of the second half set (0 when empty). */
-  readonly halfSet2: Float64Array;
+/**
+ * The merged map (one row per voxel with at least one used observation): the columns of `merged_diffuse.h5`
+ * ({@link MergedDiffuseMap}: half-set means 0 when empty) plus the half-set counts.
+ */
+export interface MergedDiffuse extends Readonly<MergedDiffuseMap> {
   /** Observations in the first half set. */
   readonly halfSetCount1: Int32Array;
   /** Observations in the second half set. */
@@ -52,34 +41,46 @@ export interface MergeOptions {
 }
 
 function allocateMerged(v: number): MergedDiffuse {
-  return {
-    voxelIndex: new Float64Array(v),
-    hkl: new Float64Array(3 * v),
-    qMagnitude: new Float64Array(v),
-    intensity: new Float64Array(v),
-    sigma: new Float64Array(v),
-    nObservations: new Int32Array(v),
-    halfSet1: new Float64Array(v),
-    halfSet2: new Float64Array(v),
-    halfSetCount1: new Int32Array(v),
-    halfSetCount2: new Int32Array(v),
-  };
+  return { ...allocateMergedDiffuseMap(v), halfSetCount1: new Int32Array(v), halfSetCount2: new Int32Array(v) };
 }
 
 function trimMerged(m: MergedDiffuse, v: number): MergedDiffuse {
   if (v === m.voxelIndex.length) return m;
   return {
-    voxelIndex: m.voxelIndex.slice(0, v),
-    hkl: m.hkl.slice(0, 3 * v),
-    qMagnitude: m.qMagnitude.slice(0, v),
-    intensity: m.intensity.slice(0, v),
-    sigma: m.sigma.slice(0, v),
-    nObservations: m.nObservations.slice(0, v),
-    halfSet1: m.halfSet1.slice(0, v),
-    halfSet2: m.halfSet2.slice(0, v),
+    ...sliceMergedDiffuseMap(m, v),
     halfSetCount1: m.halfSetCount1.slice(0, v),
     halfSetCount2: m.halfSetCount2.slice(0, v),
   };
+}
+
+/**
+ * The sums of the weighted mean of the scaled intensities over the rows `members[begin..end)`, in that order:
+ * `sums[0] = Σ w·g²` and `sums[1] = Σ (w·g²)·(I/g)`, so the mean is `sums[1] / sums[0]` — the reference
+ * `Ih = Σ w g I / Σ w g²` of those rows, summed in this form (I/g weighted by w·g²) rather than as Σ(w·g)·I.
+ * `weight` and `intensity` are indexed from row `rowBegin`, `g` from row `gRow`.
+ */
+function scaledMeanSums(
+  sums: Float64Array,
+  members: Int32Array,
+  begin: number,
+  end: number,
+  weight: Float32Array,
+  intensity: Float32Array,
+  rowBegin: number,
+  g: Float32Array,
+  gRow: number,
+): void {
+  let sw = 0;
+  let swi = 0;
+  for (let i = begin; i < end; i++) {
+    const o = members[i];
+    const go = g[o - gRow];
+    const wg = weight[o - rowBegin] * go * go;
+    sw += wg;
+    swi += wg * (intensity[o - rowBegin] / go);
+  }
+  sums[0] = sw;
+  sums[1] = swi;
 }
 
 /**
@@ -108,6 +109,7 @@ export function mergeDiffuse(
   // one slot per voxel group (per-group storage), trimmed to the voxels with used rows at the end
   const out = allocateMerged(obs.nGroups - first);
   let members = new Int32Array(0);
+  const sums = new Float64Array(2);
   let v = 0;
   const B = reciprocalB;
   forEachInverseScaleBatch(
@@ -121,18 +123,11 @@ export function mergeDiffuse(
         const rowsEnd = groupStart[h + 1];
         if (members.length < rowsEnd - rowsBegin) members = new Int32Array(rowsEnd - rowsBegin);
         let n = 0;
-        let sw = 0;
-        let swi = 0;
-        for (let o = rowsBegin; o < rowsEnd; o++) {
-          const w = weight[o - rowBegin];
-          if (w === 0) continue;
-          members[n++] = o;
-          const go = g[o - gRow];
-          const wg = w * go * go;
-          sw += wg;
-          swi += wg * (intensity[o - rowBegin] / go);
-        }
+        for (let o = rowsBegin; o < rowsEnd; o++) if (weight[o - rowBegin] !== 0) members[n++] = o;
         if (n === 0) continue;
+        scaledMeanSums(sums, members, 0, n, weight, intensity, rowBegin, g, gRow);
+        const sw = sums[0];
+        const swi = sums[1];
         const r = v++;
         out.voxelIndex[r] = obs.voxelIndex[h - first];
         voxelCentre(grid, out.voxelIndex[r], out.hkl, 3 * r);
@@ -156,25 +151,11 @@ export function mergeDiffuse(
           members[i] = members[j];
           members[j] = t;
         }
-        let w1 = 0;
-        let s1 = 0;
-        let w2 = 0;
-        let s2 = 0;
-        for (let i = 0; i < n; i++) {
-          const o = members[i];
-          const go = g[o - gRow];
-          const wg = weight[o - rowBegin] * go * go;
-          const scaled = intensity[o - rowBegin] / go;
-          if (i < nsum) {
-            w1 += wg;
-            s1 += wg * scaled;
-          } else {
-            w2 += wg;
-            s2 += wg * scaled;
-          }
-        }
-        out.halfSet1[r] = w1 > 0 ? s1 / w1 : 0;
-        out.halfSet2[r] = w2 > 0 ? s2 / w2 : 0;
+        // each half's sums in member order, as the whole voxel's (an empty half's mean is 0)
+        scaledMeanSums(sums, members, 0, nsum, weight, intensity, rowBegin, g, gRow);
+        out.halfSet1[r] = sums[0] > 0 ? sums[1] / sums[0] : 0;
+        scaledMeanSums(sums, members, nsum, n, weight, intensity, rowBegin, g, gRow);
+        out.halfSet2[r] = sums[0] > 0 ? sums[1] / sums[0] : 0;
         out.halfSetCount1[r] = nsum;
         out.halfSetCount2[r] = n - nsum;
       }
@@ -182,31 +163,4 @@ export function mergeDiffuse(
     { groupBegin: first, precomputed: options.inverseScales },
   );
   return trimMerged(out, v);
-}
-
-/** Pearson correlation of the half-set means over voxels where both halves are non-empty (CC½); 0 if undefined. */
-export function ccHalf(map: MergedDiffuse, select?: (row: number) => boolean): { cc: number; n: number } {
-  let n = 0;
-  let sx = 0;
-  let sy = 0;
-  let sxx = 0;
-  let syy = 0;
-  let sxy = 0;
-  for (let r = 0; r < map.voxelIndex.length; r++) {
-    if (map.halfSetCount1[r] === 0 || map.halfSetCount2[r] === 0) continue;
-    if (select !== undefined && !select(r)) continue;
-    const x = map.halfSet1[r];
-    const y = map.halfSet2[r];
-    n++;
-    sx += x;
-    sy += y;
-    sxx += x * x;
-    syy += y * y;
-    sxy += x * y;
-  }
-  if (n < 2) return { cc: 0, n };
-  const cov = sxy - (sx * sy) / n;
-  const vx = sxx - (sx * sx) / n;
-  const vy = syy - (sy * sy) / n;
-  return { cc: vx > 0 && vy > 0 ? cov / Math.sqrt(vx * vy) : 0, n };
 }

@@ -7,14 +7,9 @@
  * @packageDocumentation
  */
 import type { TopLevelSpec } from "vega-lite";
-import type {
-  ReportData,
-  ReportDiagnostics,
-  ReportHistogram,
-  ReportRefinement,
-  ReportResidualSummary,
-  ReportShellTable,
-} from "./report-data.ts";
+import type { Histogram, ResidualSummary, ScalingDiagnostics, ShellTable } from "../io/diagnostics-json.ts";
+import type { RefinementJson } from "../io/refinement-json.ts";
+import type { ReportData } from "./report-data.ts";
 
 /** A plot of the report. */
 export interface FigureSpec {
@@ -127,7 +122,7 @@ export function stillBlocks(n: number, maxBlocks = 1000): [number, number][] {
  * Per-still multiplicative scale with ±1 ESD error bars. With more than {@link MAX_STILL_POINTS} stills, each point
  * is the mean scale of a block of consecutive stills (at mean still id) and the bar spans the block's min–max.
  */
-export function perStillScaleSpec(perStill: ReportDiagnostics["perStill"]): TopLevelSpec {
+export function perStillScaleSpec(perStill: ScalingDiagnostics["perStill"]): TopLevelSpec {
   const blocked = perStill.still.length > MAX_STILL_POINTS;
   const values = stillBlocks(perStill.still.length).map(([a, b]) => {
     if (b - a === 1) {
@@ -181,7 +176,7 @@ export function perStillScaleSpec(perStill: ReportDiagnostics["perStill"]): TopL
 }
 
 /** Histogram of the per-still scales (√n bins, between 5 and 40). */
-export function scaleHistogramSpec(perStill: ReportDiagnostics["perStill"]): TopLevelSpec {
+export function scaleHistogramSpec(perStill: ScalingDiagnostics["perStill"]): TopLevelSpec {
   const nBins = Math.max(5, Math.min(40, Math.round(Math.sqrt(perStill.scale.length))));
   return {
     ...base(),
@@ -196,7 +191,7 @@ export function scaleHistogramSpec(perStill: ReportDiagnostics["perStill"]): Top
 }
 
 /** The resolution smoother a(|q|) with its control points (±1 ESD). */
-export function smootherSpec(smoother: NonNullable<ReportDiagnostics["smoother"]>): TopLevelSpec {
+export function smootherSpec(smoother: NonNullable<ScalingDiagnostics["smoother"]>): TopLevelSpec {
   const curve = smoother.q.map((q, i) => ({ q, a: smoother.value[i] }));
   const control = smoother.controlQ.map((q, i) => ({
     q,
@@ -231,7 +226,7 @@ export function smootherSpec(smoother: NonNullable<ReportDiagnostics["smoother"]
 }
 
 /** R-factor (left axis) and χ² (right axis, log scale) per minimiser iteration, over all cycles. */
-export function historySpec(history: ReportRefinement["history"]): TopLevelSpec {
+export function historySpec(history: RefinementJson["history"]): TopLevelSpec {
   const values = history.map((h, step) => ({
     step,
     cycle: h.cycle,
@@ -288,7 +283,7 @@ export function historySpec(history: ReportRefinement["history"]): TopLevelSpec 
  * Histogram of normalised residuals with the N(0, 1) reference curve scaled to the number of residuals
  * (expected count in a bin of width w is n·w·φ(x)).
  */
-export function residualHistogramSpec(summary: ReportResidualSummary, colour: string): TopLevelSpec {
+export function residualHistogramSpec(summary: ResidualSummary, colour: string): TopLevelSpec {
   const edges = summary.histogram.edges;
   const bars = summary.histogram.counts.map((count, i) => ({ lo: edges[i], hi: edges[i + 1], count }));
   const lo = edges[0];
@@ -321,7 +316,7 @@ export function residualHistogramSpec(summary: ReportResidualSummary, colour: st
 }
 
 /** Normal probability plot: observed sorted δ against expected N(0, 1) quantiles, with the line y = x. */
-export function normalProbabilitySpec(summary: ReportResidualSummary, colour: string): TopLevelSpec {
+export function normalProbabilitySpec(summary: ResidualSummary, colour: string): TopLevelSpec {
   const p = summary.normalProbability;
   const points = p.expected.map((expected, i) => ({ expected, observed: p.observed[i] }));
   let lo = Infinity;
@@ -356,7 +351,7 @@ export function normalProbabilitySpec(summary: ReportResidualSummary, colour: st
 
 /** A statistic in |q| shells (shells without data are left out). */
 export function shellSpec(
-  table: ReportShellTable,
+  table: ShellTable,
   yTitle: string,
   colour: string,
   yDomain?: readonly [number, number],
@@ -385,7 +380,7 @@ export function shellSpec(
  * Number of Bragg and diffuse observations used per still (log y: the two kinds differ by orders of magnitude); with
  * more than {@link MAX_STILL_POINTS} stills, the mean per block of consecutive stills.
  */
-export function observationsPerStillSpec(perStill: ReportDiagnostics["perStill"]): TopLevelSpec {
+export function observationsPerStillSpec(perStill: ScalingDiagnostics["perStill"]): TopLevelSpec {
   const values: { still: number; kind: string; n: number }[] = [];
   for (const [a, b] of stillBlocks(perStill.still.length)) {
     let sumId = 0;
@@ -425,7 +420,7 @@ export function observationsPerStillSpec(perStill: ReportDiagnostics["perStill"]
 }
 
 /** Multiplicity histogram: number of groups (unique reflections or voxels) per number of observations. */
-export function multiplicitySpec(hist: ReportHistogram, xTitle: string, colour: string): TopLevelSpec {
+export function multiplicitySpec(hist: Histogram, xTitle: string, colour: string): TopLevelSpec {
   const values = hist.counts.map((count, i) => ({ lo: hist.edges[i] - 0.5, hi: hist.edges[i + 1] - 0.5, count }));
   return {
     ...base(),
@@ -456,7 +451,7 @@ function median(values: readonly number[]): number {
 
 function residualFigures(
   kind: "Bragg" | "diffuse",
-  summary: ReportResidualSummary | null,
+  summary: ResidualSummary | null,
   hasDiffuseInput: boolean,
 ): ReportFigure[] {
   const colour = kind === "Bragg" ? BRAGG_COLOUR : DIFFUSE_COLOUR;
@@ -491,39 +486,42 @@ function residualFigures(
   ];
 }
 
-/**
- * All sections and figures of the report, in page order.
- *
- * @param data - The validated report data.
- * @returns Sections: per-still scales, resolution smoother, refinement, residuals, |q| shells, observation counts.
- */
-export function buildReportSections(data: ReportData): ReportSection[] {
-  const d = data.refinement.diagnostics;
-  const history = data.refinement.history;
-  const perStill = d.perStill;
-  const noStills = "No still was refined.";
-  const hasDiffuse = data.refinement.inputs.diffuse !== null;
-  const sections: ReportSection[] = [];
+/** A figure of `value`, or the reason it is absent when `value` is null. */
+function figureOf<T>(
+  id: string,
+  title: string,
+  value: T | null,
+  missing: string,
+  show: (value: T) => { caption: string; spec: TopLevelSpec },
+): ReportFigure {
+  if (value === null) return { id, title, missing };
+  const { caption, spec } = show(value);
+  return { id, title, caption, spec };
+}
 
-  sections.push({
+const NO_STILLS = "No still was refined.";
+
+function scalesSection(perStill: ScalingDiagnostics["perStill"]): ReportSection {
+  const n = perStill.still.length;
+  return {
     id: "scales",
     title: "Per-still scales",
     figures:
-      perStill.still.length === 0
+      n === 0
         ? [
-            { id: "per-still-scale", title: "Multiplicative scale per still", missing: noStills },
-            { id: "scale-histogram", title: "Distribution of scales", missing: noStills },
+            { id: "per-still-scale", title: "Multiplicative scale per still", missing: NO_STILLS },
+            { id: "scale-histogram", title: "Distribution of scales", missing: NO_STILLS },
           ]
         : [
             {
               id: "per-still-scale",
               title: "Multiplicative scale per still",
               caption:
-                perStill.still.length > MAX_STILL_POINTS
-                  ? `Refined scales of the ${perStill.still.length} refined stills, as the mean (point) and range (bar) ` +
-                    `of each block of ${stillBlocks(perStill.still.length)[0][1]} consecutive stills ` +
+                n > MAX_STILL_POINTS
+                  ? `Refined scales of the ${n} refined stills, as the mean (point) and range (bar) ` +
+                    `of each block of ${stillBlocks(n)[0][1]} consecutive stills ` +
                     `(median ESD ${median(perStill.esd).toPrecision(2)}). Gauge: geometric mean of b = 1.`
-                  : `Refined scale b of each of the ${perStill.still.length} refined stills with ±1 ESD bars ` +
+                  : `Refined scale b of each of the ${n} refined stills with ±1 ESD bars ` +
                     `(median ESD ${median(perStill.esd).toPrecision(2)}, ` +
                     `max ${perStill.esd.reduce((m, e) => Math.max(m, e), 0).toPrecision(2)}; ` +
                     "bars shorter than a point are hidden by it). Gauge: geometric mean of b = 1.",
@@ -536,120 +534,124 @@ export function buildReportSections(data: ReportData): ReportSection[] {
               spec: scaleHistogramSpec(perStill),
             },
           ],
-  });
+  };
+}
 
-  sections.push({
+function smootherSection(smoother: ScalingDiagnostics["smoother"]): ReportSection {
+  return {
     id: "smoother",
     title: "Resolution smoother",
     figures: [
-      d.smoother === null
-        ? {
-            id: "smoother",
-            title: "Resolution factor a(|q|)",
-            missing: "The resolution smoother was not enabled in this run (enable it with --smoother-points).",
-          }
-        : {
-            id: "smoother",
-            title: "Resolution factor a(|q|)",
-            caption: `Shared resolution factor a(|q|) over the data range, and its ${d.smoother.controlQ.length} control points (diamonds, ±1 ESD; with more than 3 points the outer ones lie beyond the data range, as in DIALS's Gaussian smoother).`,
-            spec: smootherSpec(d.smoother),
-          },
+      figureOf(
+        "smoother",
+        "Resolution factor a(|q|)",
+        smoother,
+        "The resolution smoother was not enabled in this run (enable it with --smoother-points).",
+        (s) => ({
+          caption: `Shared resolution factor a(|q|) over the data range, and its ${s.controlQ.length} control points (diamonds, ±1 ESD; with more than 3 points the outer ones lie beyond the data range, as in DIALS's Gaussian smoother).`,
+          spec: smootherSpec(s),
+        }),
+      ),
     ],
-  });
+  };
+}
 
-  sections.push({
+function refinementSection(history: RefinementJson["history"]): ReportSection {
+  return {
     id: "refinement",
     title: "Refinement",
     figures: [
-      history.length === 0
-        ? { id: "history", title: "R-factor and χ² per iteration", missing: "No iteration was recorded." }
-        : {
-            id: "history",
-            title: "R-factor and χ² per iteration",
-            caption: `R-factor (solid, left axis) and χ² (dashed, right axis) at each of the ${history.length} recorded iterations.`,
-            spec: historySpec(history),
-          },
+      figureOf(
+        "history",
+        "R-factor and χ² per iteration",
+        history.length === 0 ? null : history,
+        "No iteration was recorded.",
+        (h) => ({
+          caption: `R-factor (solid, left axis) and χ² (dashed, right axis) at each of the ${h.length} recorded iterations.`,
+          spec: historySpec(h),
+        }),
+      ),
     ],
-  });
+  };
+}
 
-  sections.push({
-    id: "residuals",
-    title: "Normalised residuals",
-    figures: [
-      ...residualFigures("Bragg", d.residuals.bragg, hasDiffuse),
-      ...residualFigures("diffuse", d.residuals.diffuse, hasDiffuse),
-    ],
-  });
-
+function shellsSection(d: ScalingDiagnostics, hasDiffuse: boolean): ReportSection {
   const noDiffuseShells = hasDiffuse ? "Too few merged voxels for shells." : NO_DIFFUSE;
-  sections.push({
+  return {
     id: "shells",
     title: "Resolution shells",
     figures: [
-      d.braggIOverSigma === null
-        ? { id: "bragg-i-over-sigma", title: "Bragg ⟨I/σ⟩", missing: "No merged Bragg reflections." }
-        : {
-            id: "bragg-i-over-sigma",
-            title: "Bragg ⟨I/σ⟩",
-            caption: "Mean I/σ(I) of the merged Bragg reflections in equal-volume |q| shells.",
-            spec: shellSpec(d.braggIOverSigma, "⟨I/σ(I)⟩ (merged)", BRAGG_COLOUR),
-          },
-      d.diffuseMeanIntensity === null
-        ? { id: "diffuse-mean-intensity", title: "Diffuse ⟨I⟩", missing: noDiffuseShells }
-        : {
-            id: "diffuse-mean-intensity",
-            title: "Diffuse ⟨I⟩",
-            caption: "Mean merged diffuse intensity per voxel in equal-volume |q| shells.",
-            spec: shellSpec(d.diffuseMeanIntensity, "⟨I⟩ merged diffuse (counts)", DIFFUSE_COLOUR),
-          },
-      d.diffuseCcHalf === null
-        ? { id: "diffuse-cc-half", title: "Diffuse CC½", missing: noDiffuseShells }
-        : {
-            id: "diffuse-cc-half",
-            title: "Diffuse CC½",
-            caption: "Correlation between the two random half-set merged maps, per equal-volume |q| shell.",
-            spec: shellSpec(d.diffuseCcHalf, "CC½ (half-set correlation)", DIFFUSE_COLOUR, [
-              Math.min(0, ...d.diffuseCcHalf.value),
-              1,
-            ]),
-          },
+      figureOf("bragg-i-over-sigma", "Bragg ⟨I/σ⟩", d.braggIOverSigma, "No merged Bragg reflections.", (t) => ({
+        caption: "Mean I/σ(I) of the merged Bragg reflections in equal-volume |q| shells.",
+        spec: shellSpec(t, "⟨I/σ(I)⟩ (merged)", BRAGG_COLOUR),
+      })),
+      figureOf("diffuse-mean-intensity", "Diffuse ⟨I⟩", d.diffuseMeanIntensity, noDiffuseShells, (t) => ({
+        caption: "Mean merged diffuse intensity per voxel in equal-volume |q| shells.",
+        spec: shellSpec(t, "⟨I⟩ merged diffuse (counts)", DIFFUSE_COLOUR),
+      })),
+      figureOf("diffuse-cc-half", "Diffuse CC½", d.diffuseCcHalf, noDiffuseShells, (t) => ({
+        caption: "Correlation between the two random half-set merged maps, per equal-volume |q| shell.",
+        spec: shellSpec(t, "CC½ (half-set correlation)", DIFFUSE_COLOUR, [Math.min(0, ...t.value), 1]),
+      })),
     ],
-  });
+  };
+}
 
+function observationsSection(d: ScalingDiagnostics): ReportSection {
+  const perStill = d.perStill;
   const m = d.multiplicity;
-  sections.push({
+  return {
     id: "observations",
     title: "Observations",
     figures: [
-      perStill.still.length === 0
-        ? { id: "observations-per-still", title: "Observations per still", missing: noStills }
-        : {
-            id: "observations-per-still",
-            title: "Observations per still",
-            caption:
-              perStill.still.length > MAX_STILL_POINTS
-                ? "Bragg and diffuse observations used in scaling, mean per block of consecutive refined stills."
-                : "Bragg and diffuse observations used in scaling, per refined still.",
-            spec: observationsPerStillSpec(perStill),
-          },
-      m.bragg === null
-        ? { id: "multiplicity-bragg", title: "Bragg multiplicity", missing: "No Bragg groups." }
-        : {
-            id: "multiplicity-bragg",
-            title: "Bragg multiplicity",
-            caption:
-              "Number of unique (symmetry-merged) reflections per number of observations (multiplicities above 60 are counted at 60).",
-            spec: multiplicitySpec(m.bragg, "observations per unique reflection", BRAGG_COLOUR),
-          },
-      m.diffuse === null
-        ? { id: "multiplicity-diffuse", title: "Diffuse multiplicity", missing: NO_DIFFUSE }
-        : {
-            id: "multiplicity-diffuse",
-            title: "Diffuse multiplicity",
-            caption: "Number of voxels per number of observations (multiplicities above 60 are counted at 60).",
-            spec: multiplicitySpec(m.diffuse, "observations per voxel", DIFFUSE_COLOUR),
-          },
+      figureOf(
+        "observations-per-still",
+        "Observations per still",
+        perStill.still.length === 0 ? null : perStill,
+        NO_STILLS,
+        (p) => ({
+          caption:
+            p.still.length > MAX_STILL_POINTS
+              ? "Bragg and diffuse observations used in scaling, mean per block of consecutive refined stills."
+              : "Bragg and diffuse observations used in scaling, per refined still.",
+          spec: observationsPerStillSpec(p),
+        }),
+      ),
+      figureOf("multiplicity-bragg", "Bragg multiplicity", m.bragg, "No Bragg groups.", (h) => ({
+        caption:
+          "Number of unique (symmetry-merged) reflections per number of observations (multiplicities above 60 are counted at 60).",
+        spec: multiplicitySpec(h, "observations per unique reflection", BRAGG_COLOUR),
+      })),
+      figureOf("multiplicity-diffuse", "Diffuse multiplicity", m.diffuse, NO_DIFFUSE, (h) => ({
+        caption: "Number of voxels per number of observations (multiplicities above 60 are counted at 60).",
+        spec: multiplicitySpec(h, "observations per voxel", DIFFUSE_COLOUR),
+      })),
     ],
-  });
-  return sections;
+  };
+}
+
+/**
+ * All sections and figures of the report, in page order.
+ *
+ * @param data - The validated report data.
+ * @returns Sections: per-still scales, resolution smoother, refinement, residuals, |q| shells, observation counts.
+ */
+export function buildReportSections(data: ReportData): ReportSection[] {
+  const d = data.refinement.diagnostics;
+  const hasDiffuse = data.refinement.inputs.diffuse !== null;
+  return [
+    scalesSection(d.perStill),
+    smootherSection(d.smoother),
+    refinementSection(data.refinement.history),
+    {
+      id: "residuals",
+      title: "Normalised residuals",
+      figures: [
+        ...residualFigures("Bragg", d.residuals.bragg, hasDiffuse),
+        ...residualFigures("diffuse", d.residuals.diffuse, hasDiffuse),
+      ],
+    },
+    shellsSection(d, hasDiffuse),
+    observationsSection(d),
+  ];
 }

@@ -48,19 +48,10 @@ function reasons(parts: [string, number][]): string {
   return `${formatCount(total)} (${nonZero.map(([why, n]) => `${why} ${formatCount(n)}`).join(", ")})`;
 }
 
-/**
- * The summary rows of a run.
- *
- * @param data - The validated report data.
- * @param reportSeconds - Time spent rendering the report, if known (shown with the timings).
- * @returns Rows in display order.
- */
-export function buildSummaryRows(data: ReportData, reportSeconds?: number): SummaryRow[] {
-  const { scales, refinement } = data;
-  const rows: SummaryRow[] = [];
-  const add = (group: string, label: string, value: string): void => {
-    rows.push({ group, label, value });
-  };
+/** Appends one row. */
+type AddRow = (group: string, label: string, value: string) => void;
+
+function inputRows(add: AddRow, { refinement }: ReportData): void {
   const inputs = refinement.inputs;
   add("Inputs", "Experiments (.expt)", inputs.expt);
   add("Inputs", "Reflections (.refl)", inputs.refl);
@@ -68,89 +59,107 @@ export function buildSummaryRows(data: ReportData, reportSeconds?: number): Summ
   add("Inputs", "Configuration", inputs.config ?? "defaults");
   const sg = refinement.space_group;
   add("Inputs", "Space group", `${sg.symbol} (No. ${sg.number}, Hall "${sg.hall}")`);
+}
 
-  const data_ = scales.data;
-  const nRefined = Object.keys(scales.refined_parameters).length;
-  add("Stills", "Stills in the input", formatCount(data_.n_stills));
-  add("Stills", "Stills refined", formatCount(nRefined));
-  add("Stills", "Stills without data", formatStillList(data_.stills_without_data));
-  add("Stills", "Stills disconnected", formatStillList(data_.stills_disconnected));
+function stillRows(add: AddRow, { scales }: ReportData): void {
+  const d = scales.data;
+  add("Stills", "Stills in the input", formatCount(d.n_stills));
+  add("Stills", "Stills refined", formatCount(Object.keys(scales.refined_parameters).length));
+  add("Stills", "Stills without data", formatStillList(d.stills_without_data));
+  add("Stills", "Stills disconnected", formatStillList(d.stills_disconnected));
+}
 
+/** The counted rows of one kind of observation, then the rejected ones with their reasons. */
+function selectionRows(
+  add: AddRow,
+  group: string,
+  counted: [string, number][],
+  rejectedLabel: string,
+  rejected: [string, number][],
+): void {
+  for (const [label, n] of counted) add(group, label, formatCount(n));
+  add(group, rejectedLabel, reasons(rejected));
+}
+
+function observationRows(add: AddRow, { scales, refinement }: ReportData): void {
   const b = refinement.bragg_counts;
   if (b === null) {
-    add("Bragg", "Bragg reflections used", formatCount(data_.n_bragg_used));
+    add("Bragg", "Bragg reflections used", formatCount(scales.data.n_bragg_used));
   } else {
-    add("Bragg", "Bragg rows in the table", formatCount(b.nRows));
-    add("Bragg", "Bragg reflections used", formatCount(b.nUsed));
-    add("Bragg", "Below the partiality cutoff", formatCount(b.nBelowPartiality));
-    add(
+    selectionRows(
+      add,
       "Bragg",
+      [
+        ["Bragg rows in the table", b.nRows],
+        ["Bragg reflections used", b.nUsed],
+        ["Below the partiality cutoff", b.nBelowPartiality],
+      ],
       "Rejected (other reasons)",
-      reasons([
+      [
         ["not integrated", b.nNotIntegrated],
         ["unknown experiment", b.nUnknownExperiment],
         ["invalid partiality", b.nInvalidPartiality],
         ["invalid intensity or σ", b.nInvalidIntensity],
-      ]),
+      ],
     );
   }
   const dc = refinement.diffuse_counts;
   if (dc === null) {
     add("Diffuse", "Diffuse observations", "none");
   } else {
-    add("Diffuse", "Diffuse observations in the file", formatCount(dc.nRows));
-    add("Diffuse", "Diffuse observations used", formatCount(dc.nUsed));
-    add(
+    selectionRows(
+      add,
       "Diffuse",
+      [
+        ["Diffuse observations in the file", dc.nRows],
+        ["Diffuse observations used", dc.nUsed],
+      ],
       "Diffuse rejected",
-      reasons([
+      [
         ["non-finite intensity", dc.nNonFiniteIntensity],
         ["bad σ", dc.nBadSigma],
         ["unknown still", dc.nUnknownStill],
-      ]),
+      ],
     );
   }
   const o = refinement.diagnostics.nOutliers;
   add(
     "Outliers",
     "Outliers rejected",
-    `${formatCount(data_.n_outliers)} (Bragg ${formatCount(o.bragg)}, diffuse ${formatCount(o.diffuse)})`,
+    `${formatCount(scales.data.n_outliers)} (Bragg ${formatCount(o.bragg)}, diffuse ${formatCount(o.diffuse)})`,
   );
+}
 
+function refinementRows(add: AddRow, { scales, refinement }: ReportData): void {
   const rs = scales.refinement_statistics;
   const st = refinement.statistics;
+  const smoother = scales.resolution_smoother;
   add("Refinement", "Gauge", scales.gauge.replaceAll("_", " "));
   add("Refinement", "Minimiser", rs.minimizer);
   add(
     "Refinement",
     "Resolution smoother",
-    scales.resolution_smoother.enabled
-      ? `${scales.resolution_smoother.n_control_points} control points over |q| ${formatNumber(scales.resolution_smoother.q_range[0])}–${formatNumber(scales.resolution_smoother.q_range[1])} Å⁻¹`
+    smoother.enabled
+      ? `${smoother.n_control_points} control points over |q| ${formatNumber(smoother.q_range[0])}–${formatNumber(smoother.q_range[1])} Å⁻¹`
       : "off",
   );
-  add(
-    "Refinement",
-    "Iterations",
-    st.nCycles === undefined ? String(rs.n_iterations) : `${rs.n_iterations} in ${st.nCycles} cycle(s)`,
-  );
+  add("Refinement", "Iterations", `${rs.n_iterations} in ${st.nCycles} cycle(s)`);
   add(
     "Refinement",
     "R-factor initial → final",
     `${formatNumber(rs.initial_r_factor)} → ${formatNumber(rs.final_r_factor)}`,
   );
-  if (st.reducedChiSquared !== undefined) add("Refinement", "Final reduced χ²", formatNumber(st.reducedChiSquared));
-  add(
-    "Refinement",
-    "Converged",
-    `${rs.convergence_achieved ? "yes" : "NO"}${st.stopReason === undefined ? "" : ` (${st.stopReason.replaceAll("_", " ")})`}`,
-  );
+  add("Refinement", "Final reduced χ²", formatNumber(st.reducedChiSquared));
+  add("Refinement", "Converged", `${rs.convergence_achieved ? "yes" : "NO"} (${st.stopReason.replaceAll("_", " ")})`);
   const cc = refinement.cc_half;
   add(
     "Refinement",
     "Diffuse CC½ (overall)",
     cc === null ? "n/a (no diffuse data)" : `${cc.cc.toFixed(4)} over ${formatCount(cc.n)} voxels`,
   );
+}
 
+function timingRows(add: AddRow, { scales }: ReportData, reportSeconds: number | undefined): void {
   const t = scales.timings;
   add("Timings", "Read", formatSeconds(t.read_s));
   if (t.voxelize_s !== undefined) add("Timings", "Voxelize", formatSeconds(t.voxelize_s));
@@ -159,5 +168,24 @@ export function buildSummaryRows(data: ReportData, reportSeconds?: number): Summ
   add("Timings", "Write", formatSeconds(t.write_s));
   if (reportSeconds !== undefined) add("Timings", "Report", formatSeconds(reportSeconds));
   add("Timings", "Threads", String(t.threads));
+}
+
+/**
+ * The summary rows of a run.
+ *
+ * @param data - The validated report data.
+ * @param reportSeconds - Time spent rendering the report, if known (shown with the timings).
+ * @returns Rows in display order.
+ */
+export function buildSummaryRows(data: ReportData, reportSeconds?: number): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  const add: AddRow = (group, label, value) => {
+    rows.push({ group, label, value });
+  };
+  inputRows(add, data);
+  stillRows(add, data);
+  observationRows(add, data);
+  refinementRows(add, data);
+  timingRows(add, data, reportSeconds);
   return rows;
 }

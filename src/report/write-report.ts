@@ -9,9 +9,11 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { InputError } from "../errors.ts";
 import { writeTextAtomic } from "../io/atomic-write.ts";
+import { parseRefinementJson } from "../io/refinement-json.ts";
+import { parseScalesJson } from "../io/scales-json.ts";
 import { renderReportHtml, type HtmlSection } from "./html.ts";
 import { renderSvg } from "./render-svg.ts";
-import { parseReportRefinement, parseReportScales, type ReportData } from "./report-data.ts";
+import type { ReportData } from "./report-data.ts";
 import { buildReportSections, isFigureSpec } from "./specs.ts";
 import { buildSummaryRows } from "./summary.ts";
 
@@ -105,8 +107,8 @@ export async function readReportData(dir: string): Promise<ReportData> {
   if (typeof dir !== "string" || dir.length === 0) throw new InputError("report: directory must be a non-empty path");
   const scalesPath = join(dir, "scales.json");
   const refinementPath = join(dir, "refinement.json");
-  const scales = parseReportScales(await readJson(scalesPath), scalesPath);
-  const refinement = parseReportRefinement(await readJson(refinementPath), refinementPath);
+  const scales = parseScalesJson(await readJson(scalesPath), scalesPath);
+  const refinement = parseRefinementJson(await readJson(refinementPath), refinementPath);
   return { scales, refinement };
 }
 

@@ -43,7 +43,7 @@ const KEYS = [
 ] as const;
 
 describe("writeMergedDiffuse → readMergedDiffuse", () => {
-  it("round-trips every column bit for bit (NaN halves included) and the attributes", async () => {
+  it("round-trips every column bit for bit (NaN values included) and the attributes", async () => {
     const map = sampleMap(2500);
     const path = join(tmp, "merged.h5");
     const attributes = {

@@ -1,7 +1,6 @@
 /**
- * The report renderer loads vega and vega-lite from the single-file bundles the two packages ship (start-up cost,
- * issue 5). Every plot of the report must come out byte for byte as vega's ES-module entries render it. Input: the
- * scales.json and refinement.json of a run on the bundled smoother-40 example (all 14 plots present).
+ * The report renderer loads vega and vega-lite from the single-file bundles the two packages ship (start-up cost).
+ * Every plot of the report must come out byte for byte as vega's ES-module entries render it. Input: the scales.json and refinement.json of a run on the bundled smoother-40 example (all 14 plots present).
  */
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -9,7 +8,8 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { TopLevelSpec } from "vega-lite";
 import { renderSvg, vegaRendererSource } from "../../src/report/render-svg.ts";
-import { parseReportRefinement, parseReportScales } from "../../src/report/report-data.ts";
+import { parseRefinementJson } from "../../src/io/refinement-json.ts";
+import { parseScalesJson } from "../../src/io/scales-json.ts";
 import { buildReportSections, isFigureSpec, type FigureSpec } from "../../src/report/specs.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -19,8 +19,8 @@ function figures(): FigureSpec[] {
   const scalesPath = join(fixtureDir, "scales.json");
   const refinementPath = join(fixtureDir, "refinement.json");
   const data = {
-    scales: parseReportScales(JSON.parse(readFileSync(scalesPath, "utf8")) as unknown, scalesPath),
-    refinement: parseReportRefinement(JSON.parse(readFileSync(refinementPath, "utf8")) as unknown, refinementPath),
+    scales: parseScalesJson(JSON.parse(readFileSync(scalesPath, "utf8")) as unknown, scalesPath),
+    refinement: parseRefinementJson(JSON.parse(readFileSync(refinementPath, "utf8")) as unknown, refinementPath),
   };
   return buildReportSections(data).flatMap((s) => s.figures.filter((f): f is FigureSpec => isFigureSpec(f)));
 }

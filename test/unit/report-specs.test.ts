@@ -9,12 +9,10 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../src/errors.ts";
 import { renderSvg } from "../../src/report/render-svg.ts";
-import {
-  parseReportRefinement,
-  parseReportScales,
-  type ReportData,
-  type ReportResidualSummary,
-} from "../../src/report/report-data.ts";
+import type { ResidualSummary } from "../../src/io/diagnostics-json.ts";
+import { parseRefinementJson } from "../../src/io/refinement-json.ts";
+import { parseScalesJson } from "../../src/io/scales-json.ts";
+import type { ReportData } from "../../src/report/report-data.ts";
 import {
   buildReportSections,
   histogramBins,
@@ -46,8 +44,8 @@ const truth = JSON.parse(readFileSync(join(here, "..", "..", "examples", "truth.
 
 function load(): ReportData {
   return {
-    scales: parseReportScales(structuredClone(rawScales), "scales.json"),
-    refinement: parseReportRefinement(structuredClone(rawRefinement), "refinement.json"),
+    scales: parseScalesJson(structuredClone(rawScales), "scales.json"),
+    refinement: parseRefinementJson(structuredClone(rawRefinement), "refinement.json"),
   };
 }
 
@@ -131,8 +129,8 @@ describe("report data validation", () => {
     const raw = rawRefinementCopy();
     const perStill = raw.diagnostics.perStill as Record<string, unknown>;
     delete perStill.esd;
-    expect(() => parseReportRefinement(raw, "run/refinement.json")).toThrow(InputError);
-    expect(() => parseReportRefinement(raw, "run/refinement.json")).toThrow(
+    expect(() => parseRefinementJson(raw, "run/refinement.json")).toThrow(InputError);
+    expect(() => parseRefinementJson(raw, "run/refinement.json")).toThrow(
       /^run\/refinement\.json: invalid field \$\.diagnostics\.perStill\.esd: /,
     );
   });
@@ -140,27 +138,27 @@ describe("report data validation", () => {
   it("names the field whose length disagrees with the others", () => {
     const raw = rawRefinementCopy();
     (raw.diagnostics.perStill as { scale: number[] }).scale.pop();
-    expect(() => parseReportRefinement(raw, "r.json")).toThrow(
+    expect(() => parseRefinementJson(raw, "r.json")).toThrow(
       /^r\.json: field \$\.diagnostics\.perStill\.scale has 39 entries but 40 were expected$/,
     );
     const raw2 = rawRefinementCopy();
     (raw2.diagnostics.multiplicity as { bragg: { edges: number[] } }).bragg.edges.push(99);
-    expect(() => parseReportRefinement(raw2, "r.json")).toThrow(/\$\.diagnostics\.multiplicity\.bragg\.edges/);
+    expect(() => parseRefinementJson(raw2, "r.json")).toThrow(/\$\.diagnostics\.multiplicity\.bragg\.edges/);
   });
 
   it("rejects a wrong type with the path of the field", () => {
     const raw = rawRefinementCopy();
     (raw.history as { r_factor: unknown }[])[2].r_factor = "0.1";
-    expect(() => parseReportRefinement(raw, "r.json")).toThrow(/^r\.json: invalid field \$\.history\[2\]\.r_factor: /);
+    expect(() => parseRefinementJson(raw, "r.json")).toThrow(/^r\.json: invalid field \$\.history\[2\]\.r_factor: /);
     const scales = structuredClone(rawScales) as Record<string, unknown>;
     scales.format = "something-else";
-    expect(() => parseReportScales(scales, "s.json")).toThrow(/^s\.json: invalid field \$\.format: /);
+    expect(() => parseScalesJson(scales, "s.json")).toThrow(/^s\.json: invalid field \$\.format: /);
   });
 
   it("checks the smoother values against n_control_points", () => {
     const scales = structuredClone(rawScales) as { resolution_smoother: { values: number[] } };
     scales.resolution_smoother.values.pop();
-    expect(() => parseReportScales(scales, "s.json")).toThrow(/\$\.resolution_smoother\.values has 4 entries but 5/);
+    expect(() => parseScalesJson(scales, "s.json")).toThrow(/\$\.resolution_smoother\.values has 4 entries but 5/);
   });
 });
 
@@ -266,7 +264,7 @@ describe("report specs", () => {
   });
 
   it("draws the normal probability plot with the line y = x over the data range", () => {
-    const r: ReportResidualSummary = d.residuals.diffuse ?? expect.unreachable();
+    const r: ResidualSummary = d.residuals.diffuse ?? expect.unreachable();
     const spec = normalProbabilitySpec(r, "#000");
     const [line, points] = layers(spec);
     const ends = values(line);
@@ -319,7 +317,7 @@ describe("report specs", () => {
     raw.diagnostics.multiplicity = { ...(raw.diagnostics.multiplicity as object), diffuse: null };
     const figures = buildReportSections({
       scales: data.scales,
-      refinement: parseReportRefinement(raw, "r.json"),
+      refinement: parseRefinementJson(raw, "r.json"),
     }).flatMap((s) => s.figures);
     const missing = figures.filter((f): f is MissingFigure => !isFigureSpec(f));
     expect(missing.map((f) => f.id).sort()).toEqual(
