@@ -36,18 +36,14 @@ async function writeMergedMap(
   seed: number,
   source: string,
 ): Promise<void> {
-  await writeMergedDiffuse(
-    path,
-    merged,
-    {
-      ndiv: binned.attributes.ndiv,
-      hkl_max: [...binned.attributes.hklMax],
-      voxel_grid_dims: [...binned.attributes.voxelGridDims],
-      voxel_index_rule: binned.attributes.voxelIndexRule,
-      half_set_seed: seed,
-      source,
-    } satisfies MergedDiffuseAttributes,
-  );
+  await writeMergedDiffuse(path, merged, {
+    ndiv: binned.attributes.ndiv,
+    hkl_max: [...binned.attributes.hklMax],
+    voxel_grid_dims: [...binned.attributes.voxelGridDims],
+    voxel_index_rule: binned.attributes.voxelIndexRule,
+    half_set_seed: seed,
+    source,
+  } satisfies MergedDiffuseAttributes);
 }
 
 /**
