@@ -1,116 +1,247 @@
 /**
  * diffuse-scaling: relative scaling of diffuse X-ray scattering measured on serial-crystallography stills, on a
  * TypeScript re-implementation of the parts of the DIALS scaling framework it needs.
- * This module re-exports the public API only (no top-level await).
+ *
+ * The public API, grouped by what a user does. Every name is listed here on purpose (no `export *`): what is not
+ * listed is internal and may change without notice. `test/unit/public-api.test.ts` keeps a snapshot of this list,
+ * so a change to the API is a visible diff. The HTML report is rendered by the `diffuse-scaling/report` entry point
+ * (`writeReport`), which loads vega only when it is used.
  *
  * @packageDocumentation
  */
-export * from "./errors.ts";
 
-// Tables and file formats
-export * from "./table/column-types.ts";
-export * from "./table/reflection-table.ts";
-export * from "./table/flags.ts";
-export { readReflections, REFL_HEADER, REFL_READ_VERSIONS, type ReadReflectionsOptions } from "./io/refl-read.ts";
-export { writeReflections, REFL_WRITE_VERSION } from "./io/refl-write.ts";
-export { writeFileAtomic, writeTextAtomic } from "./io/atomic-write.ts";
-export * from "./geometry/vector-maths.ts";
-export * from "./geometry/unit-cell.ts";
-export * from "./io/expt-models.ts";
-export * from "./io/expt.ts";
-export { formatExperimentJson } from "./io/expt-json.ts";
-export * from "./io/binned-diffuse.ts";
-export * from "./io/merged-diffuse.ts";
-export * from "./io/npz.ts";
-export { parseNpy, formatNpy } from "./io/npy.ts";
-export * from "./io/json-document.ts";
-export * from "./io/scales-json.ts";
-export * from "./io/refinement-json.ts";
-export * from "./io/diagnostics-json.ts";
-export { ColumnFile, type ColumnFileLayout, type ColumnArray } from "./runtime/column-file.ts";
+// Errors
+export {
+  ConfigError,
+  DiffuseScalingError,
+  DisabledComponentAccess,
+  InputError,
+  ParameterLimitExceeded,
+  RefinementFailure,
+} from "./errors.ts";
+
+// Read and write files: DIALS reflection tables and experiment lists
+export { ReflectionTable, type RowSelection } from "./table/reflection-table.ts";
+export { type Column, type ColumnTypeName, type ShoeboxColumn, COLUMN_TYPES } from "./table/column-types.ts";
+export { ReflectionFlags, getFlags, setFlags, unsetFlags } from "./table/flags.ts";
+export { readReflections, type ReadReflectionsOptions } from "./io/refl-read.ts";
+export { writeReflections } from "./io/refl-write.ts";
+export { ExperimentList, parseExperiments, readExperiments, writeExperiments } from "./io/expt.ts";
+export type { Beam, Crystal, Detector, Experiment, Goniometer, Panel, Scan } from "./io/expt-models.ts";
+export type { Mat3, Vec3 } from "./geometry/vector-maths.ts";
+export type { UnitCell } from "./geometry/unit-cell.ts";
+
+// Read and write files: diffuse observations, pixels, and the output documents
+export {
+  openBinnedDiffuse,
+  readBinnedDiffuse,
+  writeBinnedDiffuse,
+  type BinnedDiffuseAttributes,
+  type BinnedDiffuseChunk,
+  type BinnedDiffuseFile,
+  type WriteBinnedDiffuseOptions,
+} from "./io/binned-diffuse.ts";
+export { readNpz, writeNpz, type WriteNpzOptions } from "./io/npz.ts";
+export type { NpyArray, NpyDtype } from "./io/npy.ts";
+export {
+  readMergedDiffuse,
+  writeMergedDiffuse,
+  mergedDiffuseAttributesSchema,
+  type MergedDiffuseAttributes,
+  type MergedDiffuseMap,
+} from "./io/merged-diffuse.ts";
+export {
+  formatScalesJson,
+  parseScalesJson,
+  scalesJsonSchema,
+  writeScalesJson,
+  type ScalesJson,
+} from "./io/scales-json.ts";
+export {
+  parseRefinementJson,
+  refinementJsonSchema,
+  writeRefinementJson,
+  type RefinementJson,
+} from "./io/refinement-json.ts";
+export {
+  scalingDiagnosticsSchema,
+  type Histogram,
+  type ResidualSummary,
+  type ScalingDiagnostics,
+  type ShellTable,
+} from "./io/diagnostics-json.ts";
 
 // Symmetry
-export * from "./symmetry/space-group.ts";
-export { SPACE_GROUP_TABLE, type SpaceGroupTableEntry } from "./symmetry/space-group-table.ts";
+export { SpaceGroup, type LatticeType, type SymmetryOperator } from "./symmetry/space-group.ts";
 
-// The DIALS scaling framework
-export * from "./dials/sparse-matrix.ts";
-export * from "./dials/gaussian-smoother-1d.ts";
-export * from "./dials/gaussian-smoother-2d.ts";
-export * from "./dials/gaussian-smoother-3d.ts";
-export * from "./dials/components/scale-component.ts";
-export * from "./dials/components/single-scale-factor.ts";
-export * from "./dials/components/single-b-scale-factor.ts";
-export * from "./dials/components/smoother-scale-component.ts";
-export * from "./dials/components/smooth-scale-component-1d.ts";
-export * from "./dials/components/smooth-b-scale-component-1d.ts";
-export * from "./dials/components/smooth-scale-component-2d.ts";
-export * from "./dials/components/smooth-scale-component-3d.ts";
-export * from "./dials/scaling-model.ts";
-export * from "./dials/kb-scaling-model.ts";
-export * from "./dials/model-utilities.ts";
-export * from "./dials/active-parameter-manager.ts";
-export * from "./dials/ih-table.ts";
-export * from "./dials/target-function.ts";
-export * from "./dials/scaling-refinery.ts";
-export * from "./dials/reflection-selection.ts";
-export * from "./dials/grouped-observations.ts";
-export * from "./dials/outlier-rejection.ts";
-export * from "./dials/error-model.ts";
-export * from "./dials/error-model-data.ts";
+// Scale: the whole job, or the model on data in memory
+export { scaleDataset } from "./job/scale-dataset.ts";
 export {
-  createErrorModelBins,
-  calculateBinVariances,
-  type ErrorModelBins,
-  type ErrorModelBinOptions,
-} from "./dials/error-model-bins.ts";
-export * from "./dials/error-model-refinement.ts";
-
-// Linear algebra and minimisers
-export * from "./solve/least-squares-problem.ts";
-export * from "./solve/cholesky.ts";
-export * from "./solve/schur-complement.ts";
-export * from "./solve/conjugate-gradient.ts";
-export * from "./solve/levenberg-marquardt.ts";
-export * from "./solve/gauss-newton.ts";
-export * from "./solve/lbfgs.ts";
-
-// The diffuse scaling model and pipeline
-export * from "./refine/config.ts";
-export * from "./refine/components/per-still-multiplier-component.ts";
-export * from "./refine/components/resolution-smoother-component.ts";
-export * from "./refine/diffuse-scaling-model.ts";
-export * from "./observations/scaling-input.ts";
-export * from "./observations/scaling-observations.ts";
-export * from "./observations/restrict-stills.ts";
-export { packHkl } from "./observations/bragg-grouping.ts";
-export * from "./observations/row-columns.ts";
-export * from "./observations/observation-windows.ts";
-export * from "./passes/inverse-scale-batches.ts";
-export * from "./observations/bragg-input.ts";
-export * from "./observations/diffuse-input.ts";
-export * from "./refine/joint-scaling-problem.ts";
-// the model state the kernels evaluate g = b·a(|q|) from (the refinement's `finalState`)
+  SCALE_JOB_DEFAULTS,
+  type ScaleDatasetOptions,
+  type ScaleDatasetProgress,
+  type ScaleDatasetResult,
+} from "./job/scale-dataset-options.ts";
+export { buildScalesJson } from "./job/scale-documents.ts";
+export {
+  DiffuseScalingModel,
+  type DiffuseScalingModelOptions,
+  type ReferenceValue,
+  type RefinedStillParameters,
+  type RefineParametersOptions,
+  type RefineParametersResult,
+  type RefinementStatistics,
+} from "./refine/diffuse-scaling-model.ts";
+export {
+  SCALING_DEFAULTS,
+  resolveScalingOptions,
+  type ResolvedScalingOptions,
+  type ScalingMinimizer,
+  type ScalingOptions,
+} from "./refine/scaling-options.ts";
+export {
+  ALLOWED_CONTROL_POINTS,
+  DEFAULT_SMOOTHER_RESTRAINT_WEIGHT,
+  MAX_CONTROL_POINTS,
+  MAX_EXTRA_FREE_PARAMETERS,
+  diffuseScalingConfigSchema,
+  parseDiffuseScalingConfigJson,
+  readDiffuseScalingConfigFile,
+  resolveDiffuseScalingConfig,
+  type DiffuseScalingConfig,
+  type DiffuseScalingConfigInput,
+  type DiffuseScalingConfigJson,
+} from "./refine/config.ts";
+export {
+  PerStillMultiplierComponent,
+  type PerStillMultiplierData,
+} from "./refine/components/per-still-multiplier-component.ts";
+export {
+  ResolutionSmootherComponent,
+  type ResolutionSmootherData,
+} from "./refine/components/resolution-smoother-component.ts";
+export type { IterationRecord, JointRefinementResult, RefinementProgress } from "./refine/joint-refinement.ts";
+// the model state g = b·a(|q|) is evaluated from (a refinement's `finalState`)
 export type { JointModelState } from "./passes/inverse-scales.ts";
 export type { SmootherKernelState } from "./dials/smoother-weights.ts";
-export * from "./refine/joint-refinement.ts";
-export * from "./voxelize/voxel-grid.ts";
-export * from "./voxelize/voxelize.ts";
-export * from "./job/voxelize-files.ts";
-export * from "./merge/merge.ts";
-export * from "./merge/cc-half.ts";
-export * from "./job/scaled-reflections.ts";
-export * from "./job/scale-dataset.ts";
-export * from "./job/scale-documents.ts";
-export * from "./refine/scaling-options.ts";
-export * from "./io/common-space-group.ts";
+export { releaseObservations, type ScalingObservations } from "./observations/scaling-observations.ts";
 
-// The simulator
-export * from "./simulate/simulate-dataset.ts";
-export * from "./simulate/simulation-options.ts";
+// Voxelize pixels
+export { voxelizeFiles, type VoxelizeFilesOptions, type VoxelizeSummary } from "./job/voxelize-files.ts";
+export { gridForCrystals, voxelizeStill, type VoxelizedStill, type VoxelizeOptions } from "./voxelize/voxelize.ts";
+export { makeVoxelGrid, voxelCentre, voxelIndexOf, VOXEL_INDEX_RULE, type VoxelGrid } from "./voxelize/voxel-grid.ts";
 
-// Report data and specs (rendering to SVG/HTML, which loads vega, lives in the "diffuse-scaling/report" entry)
-export * from "./report/report-data.ts";
-export * from "./report/specs.ts";
-export * from "./report/summary.ts";
-export { renderReportHtml, escapeHtml, type ReportPage } from "./report/html.ts";
+// Merge
+export { mergeDiffuse, type MergedDiffuse, type MergeOptions } from "./merge/merge.ts";
+export { ccHalf } from "./merge/cc-half.ts";
+
+// Simulate stills
+export { simulateDataset, type SimulateResult } from "./simulate/simulate-dataset.ts";
+export {
+  SIMULATE_DEFAULTS,
+  resolveSimulateOptions,
+  type ResolvedSimulation,
+  type SimulateOptions,
+  type SimulateProgress,
+} from "./simulate/simulation-options.ts";
+
+// The DIALS scaling framework, with DIALS's names
+export { SparseMatrix } from "./dials/sparse-matrix.ts";
+export {
+  GaussianSmoother1D,
+  type SmootherMultiValueWeight,
+  type SmootherValueWeight,
+} from "./dials/gaussian-smoother-1d.ts";
+export { GaussianSmoother2D } from "./dials/gaussian-smoother-2d.ts";
+export { GaussianSmoother3D } from "./dials/gaussian-smoother-3d.ts";
+export {
+  ScaleComponent,
+  type GradientRestraints,
+  type JacobianRestraints,
+  type ScalesAndDerivatives,
+} from "./dials/components/scale-component.ts";
+export { SmootherScaleComponent } from "./dials/components/smoother-scale-component.ts";
+export { SingleScaleFactor, type SingleScaleFactorData } from "./dials/components/single-scale-factor.ts";
+export { SingleBScaleFactor, type SingleBScaleFactorData } from "./dials/components/single-b-scale-factor.ts";
+export {
+  SmoothScaleComponent1D,
+  type SmoothScaleComponent1DData,
+} from "./dials/components/smooth-scale-component-1d.ts";
+export {
+  SmoothBScaleComponent1D,
+  type SmoothBScaleComponent1DData,
+} from "./dials/components/smooth-b-scale-component-1d.ts";
+export {
+  SmoothScaleComponent2D,
+  type SmoothScaleComponent2DData,
+} from "./dials/components/smooth-scale-component-2d.ts";
+export {
+  SmoothScaleComponent3D,
+  type SmoothScaleComponent3DData,
+} from "./dials/components/smooth-scale-component-3d.ts";
+export { ScalingModel, type ComponentParameters, type ScalingModelReader } from "./dials/scaling-model.ts";
+export { KBScalingModel, type KBModelOptions, type KBParameters } from "./dials/kb-scaling-model.ts";
+export {
+  ActiveParameterManager,
+  MultiActiveParameterManager,
+  ScalingActiveParameterManager,
+  SharedActiveParameterManager,
+  type ActiveComponentInfo,
+} from "./dials/active-parameter-manager.ts";
+export { IhTable, IhTableBlock, type IhTableDataset, type IhTableOptions } from "./dials/ih-table.ts";
+export { ScalingTarget, ScalingTargetFixedIH } from "./dials/target-function.ts";
+export {
+  ScalingRefinery,
+  createScalingRefinery,
+  refineScaling,
+  type CreateScalingRefineryOptions,
+  type RefineScalingOptions,
+  type ScalingRefineryOptions,
+} from "./dials/scaling-refinery.ts";
+export {
+  selectReflectionsForScaling,
+  type ReflectionSelectionOptions,
+  type ScalingInput,
+} from "./dials/reflection-selection.ts";
+export { groupRows, type GroupedObservations } from "./dials/grouped-observations.ts";
+export {
+  rejectOutliersSimple,
+  rejectOutliersStandard,
+  rejectOutliersStandardGrouped,
+  rejectOutliersTarget,
+  type OutlierRejectionOptions,
+} from "./dials/outlier-rejection.ts";
+export { BasicErrorModel } from "./dials/error-model.ts";
+export {
+  prepareErrorModelData,
+  type ErrorModelData,
+  type ErrorModelFilterOptions,
+  type ErrorModelObservations,
+} from "./dials/error-model-data.ts";
+export { createErrorModelBins, type ErrorModelBinOptions, type ErrorModelBins } from "./dials/error-model-bins.ts";
+export {
+  refineErrorModel,
+  type ErrorModelRefinementOptions,
+  type ErrorModelRefinementResult,
+} from "./dials/error-model-refinement.ts";
+
+// Least squares and linear algebra
+export type {
+  IterationInfo,
+  LeastSquaresProblem,
+  NormalEquations,
+  NormalOperator,
+  RefinementOptions,
+  RefinementResult,
+  StopReason,
+} from "./solve/least-squares-problem.ts";
+export { levenbergMarquardt } from "./solve/levenberg-marquardt.ts";
+export { gaussNewton } from "./solve/gauss-newton.ts";
+export { lbfgs, type LbfgsOptions } from "./solve/lbfgs.ts";
+export { choleskyFactor, choleskyInverse, choleskySolve } from "./solve/cholesky.ts";
+export {
+  conjugateGradient,
+  type ConjugateGradientOptions,
+  type ConjugateGradientResult,
+  type Preconditioner,
+} from "./solve/conjugate-gradient.ts";

@@ -19,23 +19,10 @@ interface Csr {
   values: Float64Array;
 }
 
-/** Converts the CSC derivatives to row-compressed form. */
+/** Converts the CSC derivatives to row-compressed form: the CSC arrays of the transpose, read as CSR. */
 function toCsr(m: SparseMatrix): Csr {
-  const nnz = m.colPtr[m.nCols];
-  const rowPtr = new Int32Array(m.nRows + 1);
-  for (let k = 0; k < nnz; k++) rowPtr[m.rowIdx[k] + 1]++;
-  for (let i = 0; i < m.nRows; i++) rowPtr[i + 1] += rowPtr[i];
-  const fill = rowPtr.slice(0, m.nRows);
-  const colIdx = new Int32Array(nnz);
-  const values = new Float64Array(nnz);
-  for (let j = 0; j < m.nCols; j++) {
-    for (let k = m.colPtr[j]; k < m.colPtr[j + 1]; k++) {
-      const t = fill[m.rowIdx[k]]++;
-      colIdx[t] = j;
-      values[t] = m.values[k];
-    }
-  }
-  return { rowPtr, colIdx, values };
+  const t = m.transpose();
+  return { rowPtr: t.colPtr, colIdx: t.rowIdx, values: t.values };
 }
 
 /** Checks that the derivative matrix matches the block. */

@@ -45,6 +45,24 @@ export function checkDataColumn(component: string, key: string, column: unknown,
 }
 
 /**
+ * The per-block row indices of a component update, as {@link resolveBlocks} chooses them, with all rows as one block
+ * when neither a selection nor block selections are given.
+ *
+ * @param component - component name for error messages
+ * @param n - number of data rows
+ * @param selection - optional row mask
+ * @param blockSelections - optional index arrays
+ */
+export function blockIndices(
+  component: string,
+  n: number,
+  selection: Uint8Array | undefined,
+  blockSelections: readonly Int32Array[] | undefined,
+): Int32Array[] {
+  return resolveBlocks(component, n, selection, blockSelections) ?? [Int32Array.from({ length: n }, (_, i) => i)];
+}
+
+/**
  * The per-block index lists to use for a component update: `selection` (a 0/1 mask, one block) takes precedence,
  * then `blockSelections` (indices into the data, one array per block), otherwise all rows as one block.
  *

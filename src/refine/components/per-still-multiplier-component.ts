@@ -10,7 +10,7 @@ import {
   ScaleComponent,
   checkDataColumn,
   gather,
-  resolveBlocks,
+  blockIndices,
   type ScalesAndDerivatives,
 } from "../../dials/components/scale-component.ts";
 
@@ -60,9 +60,7 @@ export class PerStillMultiplierComponent extends ScaleComponent<PerStillMultipli
   }
 
   override updateReflectionData(selection?: Uint8Array, blockSelections?: readonly Int32Array[]): void {
-    const n = this.data.stillId.length;
-    const blocks = resolveBlocks("PerStillMultiplierComponent", n, selection, blockSelections);
-    this.blocks = blocks ?? [Int32Array.from({ length: n }, (_, i) => i)];
+    this.blocks = blockIndices("PerStillMultiplierComponent", this.data.stillId.length, selection, blockSelections);
     this.nReflPerBlock = this.blocks.map((b) => b.length);
   }
 

@@ -17,7 +17,7 @@ import {
   checkDataColumn,
   gather,
   normalisedWeights,
-  resolveBlocks,
+  blockIndices,
   type JacobianRestraints,
   type ScalesAndDerivatives,
 } from "../../dials/components/scale-component.ts";
@@ -124,9 +124,7 @@ export class ResolutionSmootherComponent extends ScaleComponent<ResolutionSmooth
   }
 
   override updateReflectionData(selection?: Uint8Array, blockSelections?: readonly Int32Array[]): void {
-    const n = this.data.qMagnitude.length;
-    const blocks = resolveBlocks("ResolutionSmootherComponent", n, selection, blockSelections);
-    this.blocks = blocks ?? [Int32Array.from({ length: n }, (_, i) => i)];
+    this.blocks = blockIndices("ResolutionSmootherComponent", this.data.qMagnitude.length, selection, blockSelections);
     this.nReflPerBlock = this.blocks.map((b) => b.length);
   }
 
