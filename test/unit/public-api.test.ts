@@ -29,6 +29,9 @@ it("src/index.ts exports exactly the curated names (no `export *`)", async () =>
     target: ts.ScriptTarget.ES2023,
     allowImportingTsExtensions: true,
     noEmit: true,
+    // only the declarations' kinds are needed: no default library, no @types packages
+    noLib: true,
+    types: [],
   });
   const checker = program.getTypeChecker();
   const source = program.getSourceFile(INDEX);
