@@ -27,6 +27,8 @@ export { ReflectionFlags, getFlags, setFlags, unsetFlags } from "./table/flags.t
 export { readReflections, type ReadReflectionsOptions } from "./io/refl-read.ts";
 export { writeReflections } from "./io/refl-write.ts";
 export { ExperimentList, parseExperiments, readExperiments, writeExperiments } from "./io/expt.ts";
+export { formatExperimentJson } from "./io/expt-json.ts";
+export type { JsonObject } from "./io/expt-schema.ts";
 export type { Beam, Crystal, Detector, Experiment, Goniometer, Panel, Scan } from "./io/expt-models.ts";
 export type { Mat3, Vec3 } from "./geometry/vector-maths.ts";
 export type { UnitCell } from "./geometry/unit-cell.ts";
@@ -42,7 +44,8 @@ export {
   type WriteBinnedDiffuseOptions,
 } from "./io/binned-diffuse.ts";
 export { readNpz, writeNpz, type WriteNpzOptions } from "./io/npz.ts";
-export type { NpyArray, NpyDtype } from "./io/npy.ts";
+export type { NpyArray, NpyData, NpyDtype } from "./io/npy.ts";
+export type { AttributeValue } from "./io/hdf5.ts";
 export {
   readMergedDiffuse,
   writeMergedDiffuse,
@@ -64,7 +67,11 @@ export {
   type RefinementJson,
 } from "./io/refinement-json.ts";
 export {
+  checkScalingDiagnostics,
+  histogramSchema,
+  residualSummarySchema,
   scalingDiagnosticsSchema,
+  shellTableSchema,
   type Histogram,
   type ResidualSummary,
   type ScalingDiagnostics,
@@ -73,6 +80,7 @@ export {
 
 // Symmetry
 export { SpaceGroup, type LatticeType, type SymmetryOperator } from "./symmetry/space-group.ts";
+export type { LaueClass } from "./symmetry/laue-class.ts";
 
 // Scale: the whole job, or the model on data in memory
 export { scaleDataset } from "./job/scale-dataset.ts";
@@ -120,11 +128,25 @@ export {
   ResolutionSmootherComponent,
   type ResolutionSmootherData,
 } from "./refine/components/resolution-smoother-component.ts";
-export type { IterationRecord, JointRefinementResult, RefinementProgress } from "./refine/joint-refinement.ts";
+export type {
+  GroupReferences,
+  IterationRecord,
+  JointRefinementOptions,
+  JointRefinementResult,
+  RefinementProgress,
+} from "./refine/joint-refinement.ts";
 // the model state g = b·a(|q|) is evaluated from (a refinement's `finalState`)
 export type { JointModelState } from "./passes/inverse-scales.ts";
 export type { SmootherKernelState } from "./dials/smoother-weights.ts";
-export { releaseObservations, type ScalingObservations } from "./observations/scaling-observations.ts";
+export {
+  releaseObservations,
+  type BuildScalingObservationsOptions,
+  type ScalingObservations,
+} from "./observations/scaling-observations.ts";
+export type { PagedRows, ResidentRows } from "./observations/observation-windows.ts";
+export type { BraggInput, DiffuseInput } from "./observations/scaling-input.ts";
+export type { BraggSelectionCounts } from "./observations/bragg-input.ts";
+export type { BinnedPixelData, DiffuseSelectionCounts } from "./observations/diffuse-input.ts";
 
 // Voxelize pixels
 export { voxelizeFiles, type VoxelizeFilesOptions, type VoxelizeSummary } from "./job/voxelize-files.ts";
@@ -187,28 +209,50 @@ export {
   ScalingActiveParameterManager,
   SharedActiveParameterManager,
   type ActiveComponentInfo,
+  type ActiveParameterManagerClass,
+  type ApmSlice,
+  type SharedApmSlice,
 } from "./dials/active-parameter-manager.ts";
-export { IhTable, IhTableBlock, type IhTableDataset, type IhTableOptions } from "./dials/ih-table.ts";
-export { ScalingTarget, ScalingTargetFixedIH } from "./dials/target-function.ts";
+export {
+  IhTable,
+  IhTableBlock,
+  type AsuMapper,
+  type BlockArrays,
+  type IhTableDataset,
+  type IhTableOptions,
+} from "./dials/ih-table.ts";
+export {
+  ScalingTarget,
+  ScalingTargetFixedIH,
+  symmetrise,
+  type NormalEquationAccumulator,
+} from "./dials/target-function.ts";
 export {
   ScalingRefinery,
   createScalingRefinery,
   refineScaling,
   type CreateScalingRefineryOptions,
+  type DatasetScaleCalculator,
   type RefineScalingOptions,
+  type ScalingEngine,
+  type ScalingParameterSet,
   type ScalingRefineryOptions,
 } from "./dials/scaling-refinery.ts";
 export {
   selectReflectionsForScaling,
   type ReflectionSelectionOptions,
+  type ScalingDatasetInput,
   type ScalingInput,
 } from "./dials/reflection-selection.ts";
-export { groupRows, type GroupedObservations } from "./dials/grouped-observations.ts";
+export { groupRows, type GroupedObservations, type GroupRows } from "./dials/grouped-observations.ts";
 export {
+  limitOutlierWeights,
   rejectOutliersSimple,
   rejectOutliersStandard,
   rejectOutliersStandardGrouped,
   rejectOutliersTarget,
+  type GroupedRowColumns,
+  type OutlierReference,
   type OutlierRejectionOptions,
 } from "./dials/outlier-rejection.ts";
 export { BasicErrorModel } from "./dials/error-model.ts";
@@ -242,6 +286,9 @@ export { choleskyFactor, choleskyInverse, choleskySolve } from "./solve/cholesky
 export {
   conjugateGradient,
   type ConjugateGradientOptions,
+  type BlockPreconditioner,
   type ConjugateGradientResult,
+  type CustomPreconditioner,
+  type DiagonalPreconditioner,
   type Preconditioner,
 } from "./solve/conjugate-gradient.ts";

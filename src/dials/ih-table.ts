@@ -67,7 +67,7 @@ export interface IhTableOptions {
 }
 
 /** The arrays an {@link IhTableBlock} is built from (internal). */
-interface BlockArrays {
+export interface BlockArrays {
   nDatasets: number;
   nGroups: number;
   groupIndex: Int32Array;
