@@ -218,7 +218,7 @@ export interface GroupedRowColumns {
 
 /**
  * {@link rejectOutliersStandard} on rows that are already stored group by group, restricted to the rows flagged in
- * `usable`, without copying them: the same outliers (same weights capped at 10 × the group median of the usable rows,
+ * `usable`, without building a new table: the same outliers (same weights capped at 10 × the group median of the usable rows,
  * same sums in the same order, same tie-breaks) as `rejectOutliersStandard` on the usable rows taken in storage order,
  * returned as row indices in ascending order. Groups are independent, so each is iterated to completion in turn; the
  * median is found by selection, not sorting. A group of m usable rows costs O(m · passes).
