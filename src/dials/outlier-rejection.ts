@@ -218,10 +218,10 @@ export interface GroupedRowColumns {
 
 /**
  * {@link rejectOutliersStandard} on rows that are already stored group by group, restricted to the rows flagged in
- * `usable`, without copying them: the same outliers (same weights capped at 10 × the group median of the usable rows,
+ * `usable`, without building a new table: the same outliers (same weights capped at 10 × the group median of the usable rows,
  * same sums in the same order, same tie-breaks) as `rejectOutliersStandard` on the usable rows taken in storage order,
  * returned as row indices in ascending order. Groups are independent, so each is iterated to completion in turn; the
- * median is found by selection, not sorting. Cost O(rows) per round.
+ * median is found by selection, not sorting. A group of m usable rows costs O(m · passes).
  *
  * @param columns - Group offsets, intensities and variances.
  * @param usable - 1 for the rows that take part (length = number of rows).
@@ -270,10 +270,83 @@ export function rejectOutliersStandardGrouped(
   return flaggedRows(flags);
 }
 
-/** Whether row o is among `found[from..to)` (the few outliers already taken from the current group). */
-function alreadyFound(found: Int32Array, from: number, to: number, o: number): boolean {
-  for (let t = from; t < to; t++) if (found[t] === o) return true;
-  return false;
+/**
+ * One group's remaining rows for {@link standardGroupPasses}, kept in row order (index t = the t-th remaining row):
+ * row id, capped weight w (replaced by the variance 1/w once the products are formed), inverse scale g, intensity I
+ * and the products w·g·I and w·g² (each computed once, as the sums use them). Sized for the largest group; `rejected`
+ * receives the outlier rows in pass order.
+ */
+interface GroupScratch {
+  row: Int32Array;
+  w: Float64Array;
+  g: Float64Array;
+  intensity: Float64Array;
+  wgI: Float64Array;
+  wg2: Float64Array;
+  rejected: Int32Array;
+}
+
+function groupScratch(size: number): GroupScratch {
+  return {
+    row: new Int32Array(size),
+    w: new Float64Array(size),
+    g: new Float64Array(size),
+    intensity: new Float64Array(size),
+    wgI: new Float64Array(size),
+    wg2: new Float64Array(size),
+    rejected: new Int32Array(size),
+  };
+}
+
+/**
+ * The standard algorithm on one group whose `m` rows fill `s.row/w/g/intensity[0..m)` in ascending row order: one pass
+ * per outlier, each rejecting the single largest z > zmax (strict; the first maximum in row order wins) while more than
+ * two rows remain, stopping at the first pass that rejects nothing. Writes the outlier rows to `s.rejected` in pass
+ * order and returns how many there are.
+ *
+ * Σw·g·I and Σw·g² are summed afresh each pass over the remaining rows in row order (a running sum with the rejected
+ * row subtracted would round differently and could change which row is rejected next), and a rejected row is removed
+ * from the compacted arrays, so a pass costs O(remaining rows) and a group O(m · passes).
+ */
+function standardGroupPasses(s: GroupScratch, m: number, zmax: number): number {
+  const { row, w, g, intensity, wgI, wg2, rejected } = s;
+  for (let t = 0; t < m; t++) {
+    wgI[t] = w[t] * g[t] * intensity[t];
+    wg2[t] = w[t] * g[t] * g[t];
+    // the variance 1/w of the row, from here on in place of w
+    w[t] = 1 / w[t];
+  }
+  let nRejected = 0;
+  for (let n = m; n > 2; n--) {
+    let sumWgI = 0;
+    let sumWg2 = 0;
+    for (let t = 0; t < n; t++) {
+      sumWgI += wgI[t];
+      sumWg2 += wg2[t];
+    }
+    let maxZ = zmax;
+    let argMax = -1;
+    for (let t = 0; t < n; t++) {
+      const gi = g[t];
+      const I = intensity[t];
+      const othersWgI = sumWgI - wgI[t];
+      const othersWg2 = sumWg2 - wg2[t];
+      const z =
+        othersWg2 === 0
+          ? ZERO_SUM_Z
+          : Math.abs((I - (gi * othersWgI) / othersWg2) / Math.sqrt(w[t] + (gi * gi) / othersWg2));
+      if (z > maxZ) {
+        maxZ = z;
+        argMax = t;
+      }
+    }
+    if (argMax < 0) break;
+    rejected[nRejected++] = row[argMax];
+    // drop the rejected row, keeping the others in row order (the order of the sums)
+    for (const a of [w, g, intensity, wgI, wg2]) a.copyWithin(argMax, argMax + 1, n);
+    row.copyWithin(argMax, argMax + 1, n);
+  }
+  return nRejected;
 }
 
 /**
@@ -297,11 +370,9 @@ export function standardGroupedOutliersInRange(
 ): void {
   let largest = 0;
   for (let h = groupBegin; h < groupEnd; h++) largest = Math.max(largest, groupStart[h + 1] - groupStart[h]);
-  // capped weight of each usable row of the current group, in row order; and a copy that the median selection permutes
-  const weights = new Float64Array(largest);
+  const s = groupScratch(largest);
+  // a copy of the weights that the median selection permutes
   const selection = new Float64Array(largest);
-  let found = new Int32Array(64);
-  let nFound = 0;
   for (let h = groupBegin; h < groupEnd; h++) {
     const b = groupStart[h] - rowOffset;
     const e = groupStart[h + 1] - rowOffset;
@@ -309,55 +380,20 @@ export function standardGroupedOutliersInRange(
     for (let o = b; o < e; o++) {
       if (usable[o] === 0) continue;
       const w = 1 / variance[o];
-      weights[m] = w;
+      s.row[m] = o;
+      s.w[m] = w;
+      s.g[m] = g[o];
+      s.intensity[m] = intensity[o];
       selection[m] = w;
       m++;
     }
     // groups of two or fewer members are never tested (and their weight cap is irrelevant)
     if (m <= 2) continue;
     const ceiling = 10 * medianInPlace(selection, m);
-    for (let t = 0; t < m; t++) if (weights[t] > ceiling) weights[t] = ceiling;
-    const first = nFound;
-    for (let nActive = m; nActive > 2; nActive--) {
-      const skip = nFound > first;
-      let sumWgI = 0;
-      let sumWg2 = 0;
-      for (let o = b, t = 0; o < e; o++) {
-        if (usable[o] === 0) continue;
-        const w = weights[t++];
-        if (skip && alreadyFound(found, first, nFound, o)) continue;
-        sumWgI += w * g[o] * intensity[o];
-        sumWg2 += w * g[o] * g[o];
-      }
-      let maxZ = zmax;
-      let argMax = -1;
-      for (let o = b, t = 0; o < e; o++) {
-        if (usable[o] === 0) continue;
-        const w = weights[t++];
-        if (skip && alreadyFound(found, first, nFound, o)) continue;
-        const gi = g[o];
-        const I = intensity[o];
-        const othersWgI = sumWgI - w * gi * I;
-        const othersWg2 = sumWg2 - w * gi * gi;
-        const z =
-          othersWg2 === 0
-            ? ZERO_SUM_Z
-            : Math.abs((I - (gi * othersWgI) / othersWg2) / Math.sqrt(1 / w + (gi * gi) / othersWg2));
-        if (z > maxZ) {
-          maxZ = z;
-          argMax = o;
-        }
-      }
-      if (argMax < 0) break;
-      if (nFound === found.length) {
-        const grown = new Int32Array(2 * found.length);
-        grown.set(found);
-        found = grown;
-      }
-      found[nFound++] = argMax;
-    }
+    for (let t = 0; t < m; t++) if (s.w[t] > ceiling) s.w[t] = ceiling;
+    const nRejected = standardGroupPasses(s, m, zmax);
+    for (let t = 0; t < nRejected; t++) flags[s.rejected[t]] = 1;
   }
-  for (let t = 0; t < nFound; t++) flags[found[t]] = 1;
 }
 
 /** The indices of the rows flagged 1, ascending. */
@@ -369,6 +405,11 @@ function flaggedRows(flags: Uint8Array): Int32Array {
   return rows;
 }
 
+/**
+ * The standard algorithm on rows in any group order (weights already capped): each group is iterated to completion
+ * with {@link standardGroupPasses} on its rows in ascending row order, and the outliers are then listed as DIALS's
+ * round-by-round iteration finds them: the first outlier of every group (ascending rows), then the second, and so on.
+ */
 function standardKernel(
   groupIndex: Int32Array,
   nGroups: number,
@@ -377,68 +418,41 @@ function standardKernel(
   w: Float64Array,
   zmax: number,
 ): Int32Array {
-  const n = groupIndex.length;
-  let active = new Int32Array(n);
-  for (let i = 0; i < n; i++) active[i] = i;
-  let nActive = n;
-  const sumWgI = new Float64Array(nGroups);
-  const sumWg2 = new Float64Array(nGroups);
-  const count = new Int32Array(nGroups);
-  const maxZ = new Float64Array(nGroups);
-  const argMax = new Int32Array(nGroups);
-  const outliers: number[] = [];
-  for (;;) {
-    for (let k = 0; k < nActive; k++) {
-      const gi = groupIndex[active[k]];
-      sumWgI[gi] = 0;
-      sumWg2[gi] = 0;
-      count[gi] = 0;
-      maxZ[gi] = zmax;
-      argMax[gi] = -1;
+  const { start, rows } = groupRows(groupIndex, nGroups);
+  let largest = 0;
+  for (let j = 0; j < nGroups; j++) largest = Math.max(largest, start[j + 1] - start[j]);
+  const s = groupScratch(largest);
+  // the outliers and the pass (round) that rejects each, group by group
+  const outRow = new Int32Array(groupIndex.length);
+  const outPass = new Int32Array(groupIndex.length);
+  let nOut = 0;
+  let nPasses = 0;
+  for (let j = 0; j < nGroups; j++) {
+    const m = start[j + 1] - start[j];
+    if (m <= 2) continue;
+    for (let t = 0; t < m; t++) {
+      const i = rows[start[j] + t];
+      s.row[t] = i;
+      s.w[t] = w[i];
+      s.g[t] = g[i];
+      s.intensity[t] = intensity[i];
     }
-    for (let k = 0; k < nActive; k++) {
-      const i = active[k];
-      const gi = groupIndex[i];
-      sumWgI[gi] += w[i] * g[i] * intensity[i];
-      sumWg2[gi] += w[i] * g[i] * g[i];
-      count[gi]++;
+    const nRejected = standardGroupPasses(s, m, zmax);
+    for (let p = 0; p < nRejected; p++) {
+      outRow[nOut] = s.rejected[p];
+      outPass[nOut++] = p;
     }
-    for (let k = 0; k < nActive; k++) {
-      const i = active[k];
-      const gi = groupIndex[i];
-      if (count[gi] <= 2) continue;
-      const othersWgI = sumWgI[gi] - w[i] * g[i] * intensity[i];
-      const othersWg2 = sumWg2[gi] - w[i] * g[i] * g[i];
-      let z: number;
-      if (othersWg2 === 0) {
-        z = ZERO_SUM_Z;
-      } else {
-        z = Math.abs((intensity[i] - (g[i] * othersWgI) / othersWg2) / Math.sqrt(1 / w[i] + (g[i] * g[i]) / othersWg2));
-      }
-      if (z > maxZ[gi]) {
-        maxZ[gi] = z;
-        argMax[gi] = i;
-      }
-    }
-    const next = new Int32Array(nActive);
-    let nNext = 0;
-    let nNew = 0;
-    for (let k = 0; k < nActive; k++) {
-      const i = active[k];
-      const best = argMax[groupIndex[i]];
-      if (best < 0) continue;
-      if (best === i) {
-        outliers.push(i);
-        nNew++;
-      } else {
-        next[nNext++] = i;
-      }
-    }
-    if (nNew === 0) break;
-    active = next;
-    nActive = nNext;
+    nPasses = Math.max(nPasses, nRejected);
   }
-  return Int32Array.from(outliers);
+  // bucket by pass, ascending rows within a pass
+  const passStart = new Int32Array(nPasses + 1);
+  for (let k = 0; k < nOut; k++) passStart[outPass[k] + 1]++;
+  for (let p = 0; p < nPasses; p++) passStart[p + 1] += passStart[p];
+  const next = passStart.slice(0, nPasses);
+  const outliers = new Int32Array(nOut);
+  for (let k = 0; k < nOut; k++) outliers[next[outPass[k]]++] = outRow[k];
+  for (let p = 0; p < nPasses; p++) outliers.subarray(passStart[p], passStart[p + 1]).sort();
+  return outliers;
 }
 
 /**
