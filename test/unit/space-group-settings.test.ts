@@ -109,13 +109,14 @@ describe("change-of-basis suffixes", () => {
     expect(abc.number).toBe(5);
     expect(abc.operatorsXyz()).toEqual(xyz.operatorsXyz());
     expect(Array.from(abc.changeOfBasis?.r ?? [])).toEqual(Array.from(xyz.changeOfBasis?.r ?? []));
-    for (const h of [
+    const indices: [number, number, number][] = [
       [1, 2, 3],
       [-3, 0, 5],
       [2, -4, -1],
-    ] as const) {
-      expect(abc.mapToAsu(...h)).toEqual(xyz.mapToAsu(...h));
-      expect(abc.mapToAsu(...h, true)).toEqual(xyz.mapToAsu(...h, true));
+    ];
+    for (const [h, k, l] of indices) {
+      expect(abc.mapToAsu(h, k, l)).toEqual(xyz.mapToAsu(h, k, l));
+      expect(abc.mapToAsu(h, k, l, true)).toEqual(xyz.mapToAsu(h, k, l, true));
     }
   });
 
