@@ -336,6 +336,7 @@ export function mapToAsuKernelInSetting(
   const end = 9 * nRot;
   const { m, adj, det } = basis;
   const fast = !anomalous && basis.den === 1;
+  const unimodular = det === 1 || det === -1;
   const rep = new Int32Array(3);
   for (let idx = 0, p = 0; idx < n; idx++, p += 3) {
     const h = src[p];
@@ -349,6 +350,13 @@ export function mapToAsuKernelInSetting(
         const a = rep[0] * adj[0] + rep[1] * adj[3] + rep[2] * adj[6];
         const b = rep[0] * adj[1] + rep[1] * adj[4] + rep[2] * adj[7];
         const c = rep[0] * adj[2] + rep[1] * adj[5] + rep[2] * adj[8];
+        if (unimodular) {
+          // det = ±1: dividing by det is multiplying by it
+          dst[p] = a * det;
+          dst[p + 1] = b * det;
+          dst[p + 2] = c * det;
+          continue;
+        }
         if (a % det === 0 && b % det === 0 && c % det === 0) {
           dst[p] = a / det;
           dst[p + 1] = b / det;
