@@ -1,6 +1,7 @@
 /**
- * Space groups (from Hall symbols or numbers) with cctbx-exact mapping of Miller indices to the reciprocal-space
- * asymmetric unit (`cctbx/miller/asu.cpp`), systematic absences and centricity.
+ * Space groups (from Hall symbols in any setting, or numbers) with cctbx-exact mapping of Miller indices to the
+ * reciprocal-space asymmetric unit (`cctbx/miller/asu.cpp`, `sgtbx/reciprocal_space_asu.h`), systematic absences and
+ * centricity.
  *
  * @packageDocumentation
  */
@@ -12,7 +13,7 @@ import type { LaueClass, LaueInfo } from "./laue-class.ts";
 import { ASU_CODE, mapToAsuKernel, mapToAsuKernelInSetting } from "./reciprocal-asu.ts";
 import type { ReferenceAsuName, SettingBasis } from "./reciprocal-asu.ts";
 import { SPACE_GROUP_TABLE } from "./space-group-table.ts";
-import { findSetting } from "./space-group-setting.ts";
+import { findSetting } from "./space-group-type.ts";
 
 export type { LaueClass } from "./laue-class.ts";
 
@@ -191,11 +192,14 @@ export class SpaceGroup {
 
   /**
    * Builds a space group from a Hall symbol as DIALS writes it (leading space allowed), e.g. `" P 4nw 2abw"`,
-   * `"-P 2ac 2ab"`, `" P 31 2 (x,y,z+1/3)"`, `" P 31 2\""`. Results are cached by symbol.
+   * `"-P 2ac 2ab"`, `" P 31 2 (x,y,z+1/3)"`, `" P 31 2\""`, in any setting: a tabulated one such as `" I 2y"`, or
+   * with a change-of-basis suffix in xyz form (`" C 2y (x,y,-x+z)"`, V taking reference coordinates to the setting's)
+   * or abc form (`" C 2y (a+c,b,c)"`, the new basis vectors). Results are cached by symbol.
    *
    * @param hall - Hall symbol.
    * @returns The space group.
-   * @throws ConfigError on a malformed symbol or a group that is not in a reference setting.
+   * @throws ConfigError naming the symbol when it is malformed, or its group is no setting that can be recognised
+   *   (an untabulated setting without a change-of-basis suffix whose V is not one of a tabulated setting).
    */
   static fromHall(hall: string): SpaceGroup {
     if (typeof hall !== "string" || hall.trim() === "") throw new ConfigError("Hall symbol must be a non-empty string");
