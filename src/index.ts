@@ -81,6 +81,7 @@ export {
 // Symmetry
 export { SpaceGroup, type LatticeType, type SymmetryOperator } from "./symmetry/space-group.ts";
 export type { LaueClass } from "./symmetry/laue-class.ts";
+export type { XyzOperator } from "./symmetry/hall-symbol.ts";
 
 // Scale: the whole job, or the model on data in memory
 export { scaleDataset } from "./job/scale-dataset.ts";

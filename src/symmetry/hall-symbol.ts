@@ -25,6 +25,13 @@ export interface HallGroup {
   readonly operators: readonly IntSymOp[];
   /** Lattice symbol of the Hall symbol: `P A B C I R S T F`. */
   readonly latticeSymbol: string;
+  /** The group of the symbol without its change-of-basis suffix (the same array as `operators` when there is none). */
+  readonly baseOperators: readonly IntSymOp[];
+  /**
+   * The change-of-basis suffix V, or undefined when there is none: `operators` = V·S·V⁻¹ for each S of
+   * `baseOperators`, so V takes coordinates in the base setting to coordinates in the setting of the symbol.
+   */
+  readonly changeOfBasis: XyzOperator | undefined;
 }
 
 const CENTRING: Readonly<Record<string, readonly (readonly [number, number, number])[]>> = {
@@ -225,12 +232,20 @@ function roundExact(v: number, den: number, what: string): number {
   return n;
 }
 
-/** Applies the change of basis V: S' = V·S·V⁻¹ (cctbx `change_of_basis_op(V).apply`). */
-function changeBasis(ops: readonly IntSymOp[], v: XyzOperator): IntSymOp[] {
+/**
+ * Applies the change of basis V: S' = V·S·V⁻¹ (cctbx `change_of_basis_op(V).apply`).
+ *
+ * @param ops - Operators in the old setting.
+ * @param v - The change of basis.
+ * @returns The operators in the new setting, then the centring translations V·eᵢ that a larger new cell gains
+ *   (close the result to get the group).
+ * @throws ConfigError if V is singular or a result is not representable with integer rotations over {@link T_DEN}.
+ */
+export function changeBasis(ops: readonly IntSymOp[], v: XyzOperator): IntSymOp[] {
   const vi = invert3(v.r);
   // V⁻¹ translation: -vi·t
   const viT = [0, 1, 2].map((i) => -(vi[i * 3] * v.t[0] + vi[i * 3 + 1] * v.t[1] + vi[i * 3 + 2] * v.t[2]));
-  return ops.map((s) => {
+  const images = ops.map((s) => {
     // S·V⁻¹ : r = s.r·vi, t = s.r·viT + s.t
     const sr = Array.from(s.r);
     const r1 = matMul(sr, vi);
@@ -244,12 +259,23 @@ function changeBasis(ops: readonly IntSymOp[], v: XyzOperator): IntSymOp[] {
       t2.map((x) => roundExact(x, T_DEN, "translation")),
     );
   });
+  // the old lattice's unit translations, V·eᵢ: fractional (new centring vectors) when the new cell is larger
+  for (let j = 0; j < 3; j++) {
+    const col = [v.r[j], v.r[3 + j], v.r[6 + j]].map((x) => roundExact(x, T_DEN, "translation"));
+    if (col.some((x) => x % T_DEN !== 0)) images.push(makeOp([1, 0, 0, 0, 1, 0, 0, 0, 1], col));
+  }
+  return images;
 }
 
 const isSpace = (c: string): boolean => c === "_" || c === " " || c === "\t" || c === "\n" || c === "\r";
 
+/** The symbol in double quotes for a message, cut to at most 120 characters (quotes included). */
+export function quoteHall(hall: string): string {
+  return hall.length <= 118 ? `"${hall}"` : `"${hall.slice(0, 115)}..."`;
+}
+
 function fail(hall: string, why: string): never {
-  throw new ConfigError(`bad Hall symbol "${hall}": ${why}`);
+  throw new ConfigError(`bad Hall symbol ${quoteHall(hall)}: ${why}`);
 }
 
 /**
@@ -266,6 +292,16 @@ function fail(hall: string, why: string): never {
  * @throws ConfigError on a malformed symbol.
  */
 export function parseHallSymbol(hall: string): HallGroup {
+  try {
+    return parseHallUnchecked(hall);
+  } catch (e) {
+    // errors from the xyz parser, the change of basis or the closure do not name the symbol yet
+    if (e instanceof ConfigError && !e.message.startsWith("bad Hall symbol ")) fail(hall, e.message);
+    throw e;
+  }
+}
+
+function parseHallUnchecked(hall: string): HallGroup {
   const cur = new HallCursor(hall);
   const generators: IntSymOp[] = [];
   cur.skipSpaces();
@@ -290,9 +326,33 @@ export function parseHallSymbol(hall: string): HallGroup {
     if (iMx > 4) fail(hall, "more than four matrix symbols");
     cur.skipSpaces();
   }
-  let operators = closeGroup(generators);
-  if (cur.ch() === "(") operators = closeGroup(changeBasis(operators, readChangeOfBasis(cur)));
-  return { operators, latticeSymbol: lattice };
+  const baseOperators = closeGroup(generators);
+  if (cur.ch() !== "(")
+    return { operators: baseOperators, latticeSymbol: lattice, baseOperators, changeOfBasis: undefined };
+  const changeOfBasis = readChangeOfBasis(cur);
+  checkNewLattice(hall, baseOperators, changeOfBasis);
+  const operators = closeGroup(changeBasis(baseOperators, changeOfBasis));
+  return { operators, latticeSymbol: lattice, baseOperators, changeOfBasis };
+}
+
+/**
+ * Refuses a change of basis to a smaller cell than the group's lattice allows: each new unit translation eⱼ, seen in
+ * the old setting (V⁻¹·eⱼ), must be a lattice translation of the old group (integral or one of its centring vectors).
+ */
+function checkNewLattice(hall: string, ops: readonly IntSymOp[], v: XyzOperator): void {
+  const vi = invert3(v.r);
+  const keys = new Set(ops.map(opKey));
+  for (let j = 0; j < 3; j++) {
+    const col = [vi[j], vi[3 + j], vi[6 + j]];
+    if (!col.every((x) => Math.abs(x * T_DEN - Math.round(x * T_DEN)) < 1e-6)) {
+      fail(hall, "the change of basis gives a cell smaller than the lattice of the group");
+    }
+    const op = makeOp(
+      [1, 0, 0, 0, 1, 0, 0, 0, 1],
+      col.map((x) => Math.round(x * T_DEN)),
+    );
+    if (!keys.has(opKey(op))) fail(hall, "the change of basis gives a cell smaller than the lattice of the group");
+  }
 }
 
 /** A position in a Hall symbol being parsed. */
@@ -447,5 +507,19 @@ function readChangeOfBasis(cur: HallCursor): XyzOperator {
     const tv = new Float64Array([Number(short[1]) / 12, Number(short[2]) / 12, Number(short[3]) / 12]);
     return { r: new Float64Array([1, 0, 0, 0, 1, 0, 0, 0, 1]), t: tv };
   }
+  if (/[abchkl]/i.test(inner)) return abcChangeOfBasis(inner, hall);
   return parseXyzOperator(inner);
+}
+
+/**
+ * A change of basis in abc form, e.g. `a,b,-a+c` (`h,k,l` read as `a,b,c`), as sgtbx reads it: the rows give the
+ * new basis vectors in terms of the old ones, so the matrix A of the rows is the transpose of the inverse of the
+ * coordinate transform, V = (Aᵀ)⁻¹. Like sgtbx, the abc form takes no origin shift.
+ */
+function abcChangeOfBasis(inner: string, hall: string): XyzOperator {
+  if (/[xyz]/i.test(inner)) fail(hall, "change-of-basis operator mixes xyz and abc letters");
+  const a = parseXyzOperator(inner.toLowerCase().replace(/[ah]/g, "x").replace(/[bk]/g, "y").replace(/[cl]/g, "z"));
+  if (a.t[0] !== 0 || a.t[1] !== 0 || a.t[2] !== 0) fail(hall, "a change of basis in abc form takes no translation");
+  const at = [a.r[0], a.r[3], a.r[6], a.r[1], a.r[4], a.r[7], a.r[2], a.r[5], a.r[8]];
+  return { r: new Float64Array(invert3(at)), t: new Float64Array(3) };
 }

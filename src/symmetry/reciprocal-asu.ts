@@ -275,3 +275,126 @@ export function mapToAsuKernel(
     }
   }
 }
+
+/**
+ * The change of basis of a non-reference setting as the ASU kernels use it, in integers. A Miller index h of the
+ * setting is h·M/den in the reference setting (M the rotation part of cctbx's `cb_op().c_inv()`, i.e. of the Hall
+ * suffix V that takes reference coordinates to the setting's); `adj`/`det` undo it: h = (h·M/den)·adj·den/det.
+ */
+export interface SettingBasis {
+  /** M·den, row-major integers: h_ref_j = Σ_i h_i·m[3i+j] / den. */
+  readonly m: Int32Array;
+  /** Common denominator of M (1 for an integer M). */
+  readonly den: number;
+  /** Adjugate of m, row-major: m·adj = det·I. */
+  readonly adj: Int32Array;
+  /** Determinant of m. */
+  readonly det: number;
+}
+
+/** Whether (h, k, l) of the setting lies inside the setting's ASU: h·M inside the reference ASU (cctbx `asu::is_inside`). */
+function isInsideSettingAsu(code: number, b: SettingBasis, h: number, k: number, l: number): boolean {
+  const m = b.m;
+  const d = b.den;
+  // cctbx's miller index times rational rotation: integer division of the numerators (truncation, as in C++)
+  const x = m[0] * h + m[3] * k + m[6] * l;
+  const y = m[1] * h + m[4] * k + m[7] * l;
+  const z = m[2] * h + m[5] * k + m[8] * l;
+  if (d === 1) return isInsideReferenceAsu(code, x, y, z);
+  return isInsideReferenceAsu(code, Math.trunc(x / d), Math.trunc(y / d), Math.trunc(z / d));
+}
+
+/**
+ * {@link mapToAsuKernel} for a group in a non-reference setting (cctbx `miller::map_to_asu` with a
+ * `reciprocal_space::asu` whose change of basis is not the identity): the same two operator loops over the setting's
+ * rotations, with the inside test made in the reference setting through `basis`. Non-anomalous mapping with an integer
+ * M first takes the Laue representative of h·M in the reference ASU and carries it back (exact division by det): the
+ * ASU is a fundamental domain, so that is the index the loops would find. No argument checks (hot path); `dst` may
+ * be `src`.
+ *
+ * @param rt - Transposed rotation matrices of the setting, as in {@link mapToAsuKernel}.
+ * @param nRot - Number of matrices in `rt`.
+ * @param code - {@link ReferenceAsuCode} of the reference setting.
+ * @param basis - The change of basis to the reference setting.
+ * @param acentric - True when the group has no inversion.
+ * @param anomalous - Keep Friedel mates apart.
+ * @param src - Input indices, 3 per row.
+ * @param dst - Output indices, 3 per row.
+ * @param n - Number of rows.
+ */
+export function mapToAsuKernelInSetting(
+  rt: Int32Array,
+  nRot: number,
+  code: number,
+  basis: SettingBasis,
+  acentric: boolean,
+  anomalous: boolean,
+  src: Int32Array,
+  dst: Int32Array,
+  n: number,
+): void {
+  const end = 9 * nRot;
+  const { m, adj, det } = basis;
+  const fast = !anomalous && basis.den === 1;
+  const unimodular = det === 1 || det === -1;
+  const rep = new Int32Array(3);
+  for (let idx = 0, p = 0; idx < n; idx++, p += 3) {
+    const h = src[p];
+    const k = src[p + 1];
+    const l = src[p + 2];
+    if (fast) {
+      const x = m[0] * h + m[3] * k + m[6] * l;
+      const y = m[1] * h + m[4] * k + m[7] * l;
+      const z = m[2] * h + m[5] * k + m[8] * l;
+      if (laueRepresentative(code, x, y, z, rep, 0)) {
+        const a = rep[0] * adj[0] + rep[1] * adj[3] + rep[2] * adj[6];
+        const b = rep[0] * adj[1] + rep[1] * adj[4] + rep[2] * adj[7];
+        const c = rep[0] * adj[2] + rep[1] * adj[5] + rep[2] * adj[8];
+        if (unimodular) {
+          // det = ±1: dividing by det is multiplying by it
+          dst[p] = a * det;
+          dst[p + 1] = b * det;
+          dst[p + 2] = c * det;
+          continue;
+        }
+        if (a % det === 0 && b % det === 0 && c % det === 0) {
+          dst[p] = a / det;
+          dst[p + 1] = b / det;
+          dst[p + 2] = c / det;
+          continue;
+        }
+      }
+    }
+    let done = false;
+    for (let o = 0; o < end; o += 9) {
+      const a = rt[o] * h + rt[o + 1] * k + rt[o + 2] * l;
+      const b = rt[o + 3] * h + rt[o + 4] * k + rt[o + 5] * l;
+      const c = rt[o + 6] * h + rt[o + 7] * k + rt[o + 8] * l;
+      if (isInsideSettingAsu(code, basis, a, b, c)) {
+        dst[p] = a;
+        dst[p + 1] = b;
+        dst[p + 2] = c;
+        done = true;
+        break;
+      }
+    }
+    if (done || !acentric) continue;
+    for (let o = 0; o < end; o += 9) {
+      const a = rt[o] * h + rt[o + 1] * k + rt[o + 2] * l;
+      const b = rt[o + 3] * h + rt[o + 4] * k + rt[o + 5] * l;
+      const c = rt[o + 6] * h + rt[o + 7] * k + rt[o + 8] * l;
+      if (isInsideSettingAsu(code, basis, -a, -b, -c)) {
+        if (anomalous) {
+          dst[p] = a;
+          dst[p + 1] = b;
+          dst[p + 2] = c;
+        } else {
+          dst[p] = -a;
+          dst[p + 1] = -b;
+          dst[p + 2] = -c;
+        }
+        break;
+      }
+    }
+  }
+}

@@ -1,17 +1,19 @@
 /**
- * Space groups (from Hall symbols or numbers) with cctbx-exact mapping of Miller indices to the reciprocal-space
- * asymmetric unit (`cctbx/miller/asu.cpp`), systematic absences and centricity.
+ * Space groups (from Hall symbols in any setting, or numbers) with cctbx-exact mapping of Miller indices to the
+ * reciprocal-space asymmetric unit (`cctbx/miller/asu.cpp`, `sgtbx/reciprocal_space_asu.h`), systematic absences and
+ * centricity.
  *
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
-import { parseHallSymbol, opKey, T_DEN } from "./hall-symbol.ts";
-import type { IntSymOp } from "./hall-symbol.ts";
+import { parseHallSymbol, quoteHall, T_DEN } from "./hall-symbol.ts";
+import type { HallGroup, IntSymOp, XyzOperator } from "./hall-symbol.ts";
 import { laueClassOf } from "./laue-class.ts";
-import type { LaueClass } from "./laue-class.ts";
-import { ASU_CODE, mapToAsuKernel } from "./reciprocal-asu.ts";
-import type { ReferenceAsuName } from "./reciprocal-asu.ts";
+import type { LaueClass, LaueInfo } from "./laue-class.ts";
+import { ASU_CODE, mapToAsuKernel, mapToAsuKernelInSetting } from "./reciprocal-asu.ts";
+import type { ReferenceAsuName, SettingBasis } from "./reciprocal-asu.ts";
 import { SPACE_GROUP_TABLE } from "./space-group-table.ts";
+import { findSetting } from "./space-group-type.ts";
 
 export type { LaueClass } from "./laue-class.ts";
 
@@ -24,53 +26,6 @@ export interface SymmetryOperator {
   readonly r: Int32Array;
   /** Translation part, fractions in [0, 1). */
   readonly t: Float64Array;
-}
-
-function groupKey(ops: readonly IntSymOp[]): string {
-  return ops.map(opKey).sort().join("|");
-}
-
-let tableKeys: Map<string, number> | undefined;
-let tableNumberByHall: Map<string, number> | undefined;
-/** Operator-set key of each reference setting, computed on demand (index = number − 1). */
-const entryKeys: (string | undefined)[] = [];
-
-/** Operator-set key of reference setting `number` (parsed once). */
-function entryKey(number: number): string {
-  let k = entryKeys[number - 1];
-  if (k === undefined) {
-    k = groupKey(parseHallSymbol(SPACE_GROUP_TABLE[number - 1].hall).operators);
-    entryKeys[number - 1] = k;
-  }
-  return k;
-}
-
-/** Operator-set key of each of the 230 reference settings, built once (only when a symbol is not a table entry). */
-function referenceKeys(): Map<string, number> {
-  if (tableKeys === undefined) {
-    const m = new Map<string, number>();
-    for (const e of SPACE_GROUP_TABLE) m.set(entryKey(e.number), e.number);
-    tableKeys = m;
-  }
-  return tableKeys;
-}
-
-/**
- * International Tables number of the operator set `ops` (parsed from `hall`), or undefined when it is not a reference
- * setting. A symbol spelt as in the table (up to surrounding white space) is checked against that one entry first,
- * so that the common case parses one Hall symbol rather than all 230; every other symbol is matched against the full
- * set of operator-set keys. Both paths give the same number.
- */
-function referenceNumber(hall: string, ops: readonly IntSymOp[]): number | undefined {
-  const key = groupKey(ops);
-  if (tableNumberByHall === undefined) {
-    const m = new Map<string, number>();
-    for (const e of SPACE_GROUP_TABLE) m.set(e.hall.trim(), e.number);
-    tableNumberByHall = m;
-  }
-  const candidate = tableNumberByHall.get(hall.trim());
-  if (candidate !== undefined && entryKey(candidate) === key) return candidate;
-  return referenceKeys().get(key);
 }
 
 function checkIndex(h: number, k: number, l: number): void {
@@ -113,15 +68,19 @@ function latticeTypeOf(ops: readonly IntSymOp[], symbol: string): LatticeType {
 }
 
 /**
- * A crystallographic space group in a reference setting (one of the 230 of sgtbx, any Hall symbol that yields the
- * same operator set is accepted).
+ * A crystallographic space group in any setting: one of the 230 reference settings of sgtbx, or another setting of one
+ * of them (the Hall symbol of a tabulated setting, or any Hall symbol with a change-of-basis suffix). Any Hall symbol
+ * that yields the same operator set gives the same group. In a non-reference setting the reciprocal-space ASU is, as
+ * in cctbx, the reference ASU seen through the change of basis: h is inside when h·V is inside the reference ASU.
  */
 export class SpaceGroup {
   /** International Tables number, found by matching the operator set against the 230 reference settings. */
   readonly number: number;
+  /** True when the operators are those of the reference setting of {@link SpaceGroup.number}. */
+  readonly isReferenceSetting: boolean;
   /** The Hall symbol this group was built from (as given, or the table's for {@link SpaceGroup.fromNumber}). */
   readonly hall: string;
-  /** Hermann–Mauguin symbol of the reference setting, e.g. `"P 43 21 2"`. */
+  /** Hermann–Mauguin symbol of the reference setting, e.g. `"P 43 21 2"` (also for a group in another setting). */
   readonly symbol: string;
   /**
    * Number of representative symmetry matrices, as cctbx's `n_smx()`: the group order divided by the number of
@@ -139,8 +98,13 @@ export class SpaceGroup {
   readonly laueClass: LaueClass;
   /** Lattice centring type. */
   readonly latticeType: LatticeType;
-  /** The reference ASU (Laue class, -3m split by orientation). */
+  /** The reference ASU (Laue class, -3m split by orientation), of the reference setting for a group in another one. */
   readonly referenceAsu: ReferenceAsuName;
+  /**
+   * The change of basis V from the reference setting to this one (reference coordinates to this setting's, as in a
+   * Hall symbol's suffix), as cctbx chooses it for a tabulated setting; undefined for a reference setting.
+   */
+  readonly changeOfBasis: XyzOperator | undefined;
 
   /** Reference ASU code (see {@link ASU_CODE}). */
   readonly #asuCode: number;
@@ -150,15 +114,22 @@ export class SpaceGroup {
   readonly #nRot: number;
   /** Every operator, flat: 9 rotation + 3 translation numerators (over T_DEN) each. */
   readonly #allOps: Int32Array;
+  /** The change of basis for the ASU tests when its rotation part is not the identity. */
+  readonly #basis: SettingBasis | undefined;
 
-  private constructor(hall: string, ops: readonly IntSymOp[], latticeSymbol: string) {
-    const num = referenceNumber(hall, ops);
-    if (num === undefined) {
+  private constructor(hall: string, parsed: HallGroup) {
+    const ops: readonly IntSymOp[] = parsed.operators;
+    const setting = findSetting(hall, parsed);
+    if (setting === undefined) {
       throw new ConfigError(
-        `Hall symbol "${hall}" is not one of the 230 reference settings; transform the data to the reference setting first`,
+        `Hall symbol ${quoteHall(hall)} is no setting of the 230 space-group types that can be recognised; give it with the change of basis from the reference setting, e.g. " C 2y (x,y,-x+z)"`,
       );
     }
+    const num = setting.number;
     this.number = num;
+    this.isReferenceSetting = setting.changeOfBasis === undefined;
+    this.changeOfBasis = setting.changeOfBasis;
+    this.#basis = setting.basis;
     this.hall = hall;
     this.symbol = SPACE_GROUP_TABLE[num - 1].symbol;
     const isI = (r: Int32Array, s: number): boolean =>
@@ -198,11 +169,12 @@ export class SpaceGroup {
         );
     });
     this.rotations = rot;
-    const laue = laueClassOf(rot);
+    // in another setting the -3m orientation test needs the reference operators: take the reference group's class
+    const laue = this.isReferenceSetting ? laueClassOf(rot) : SpaceGroup.fromNumber(num).#laueInfo();
     this.laueClass = laue.laueClass;
     this.referenceAsu = laue.asu;
     this.#asuCode = ASU_CODE[laue.asu];
-    this.latticeType = latticeTypeOf(ops, latticeSymbol);
+    this.latticeType = latticeTypeOf(ops, parsed.latticeSymbol);
     this.operators = ops.map((o) => ({ r: Int32Array.from(o.r), t: Float64Array.from(o.t, (x) => x / T_DEN) }));
     this.#nRot = this.nSmx * fInv;
     const rt = new Int32Array(9 * this.#nRot);
@@ -220,18 +192,21 @@ export class SpaceGroup {
 
   /**
    * Builds a space group from a Hall symbol as DIALS writes it (leading space allowed), e.g. `" P 4nw 2abw"`,
-   * `"-P 2ac 2ab"`, `" P 31 2 (x,y,z+1/3)"`, `" P 31 2\""`. Results are cached by symbol.
+   * `"-P 2ac 2ab"`, `" P 31 2 (x,y,z+1/3)"`, `" P 31 2\""`, in any setting: a tabulated one such as `" I 2y"`, or
+   * with a change-of-basis suffix in xyz form (`" C 2y (x,y,-x+z)"`, V taking reference coordinates to the setting's)
+   * or abc form (`" C 2y (a+c,b,c)"`, the new basis vectors). Results are cached by symbol.
    *
    * @param hall - Hall symbol.
    * @returns The space group.
-   * @throws ConfigError on a malformed symbol or a group that is not in a reference setting.
+   * @throws ConfigError naming the symbol when it is malformed, or its group is no setting that can be recognised
+   *   (an untabulated setting without a change-of-basis suffix whose V is not one of a tabulated setting).
    */
   static fromHall(hall: string): SpaceGroup {
     if (typeof hall !== "string" || hall.trim() === "") throw new ConfigError("Hall symbol must be a non-empty string");
     const cached = groupCache.get(hall);
     if (cached !== undefined) return cached;
     const parsed = parseHallSymbol(hall);
-    const g = new SpaceGroup(hall, parsed.operators, parsed.latticeSymbol);
+    const g = new SpaceGroup(hall, parsed);
     groupCache.set(hall, g);
     return g;
   }
@@ -313,7 +288,7 @@ export class SpaceGroup {
   mapToAsu(h: number, k: number, l: number, anomalous = false): [number, number, number] {
     checkIndex(h, k, l);
     const buf = Int32Array.of(h, k, l);
-    mapToAsuKernel(this.#rt, this.#nRot, this.#asuCode, !this.isCentrosymmetric, anomalous, buf, buf, 1);
+    this.#map(anomalous, buf, buf, 1);
     return [buf[0], buf[1], buf[2]];
   }
 
@@ -333,8 +308,24 @@ export class SpaceGroup {
     if (dst.length !== hkl.length) {
       throw new ConfigError(`out length ${dst.length} differs from hkl length ${hkl.length}`);
     }
-    mapToAsuKernel(this.#rt, this.#nRot, this.#asuCode, !this.isCentrosymmetric, anomalous, hkl, dst, hkl.length / 3);
+    this.#map(anomalous, hkl, dst, hkl.length / 3);
     return dst;
+  }
+
+  /** Laue class and reference ASU. */
+  #laueInfo(): LaueInfo {
+    return { laueClass: this.laueClass, asu: this.referenceAsu };
+  }
+
+  /** The ASU kernel of this group's setting over n rows (no checks). */
+  #map(anomalous: boolean, src: Int32Array, dst: Int32Array, n: number): void {
+    const basis = this.#basis;
+    if (basis === undefined) {
+      mapToAsuKernel(this.#rt, this.#nRot, this.#asuCode, !this.isCentrosymmetric, anomalous, src, dst, n);
+    } else {
+      const acentric = !this.isCentrosymmetric;
+      mapToAsuKernelInSetting(this.#rt, this.#nRot, this.#asuCode, basis, acentric, anomalous, src, dst, n);
+    }
   }
 
   /**

@@ -2,6 +2,7 @@ import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { SpaceGroup } from "../../src/symmetry/space-group.ts";
 import { ASU_CODE, isInsideReferenceAsu } from "../../src/symmetry/reciprocal-asu.ts";
+import { SPACE_GROUP_SETTINGS } from "../../src/symmetry/space-group-settings.ts";
 
 const groups = Array.from({ length: 230 }, (_, i) => SpaceGroup.fromNumber(i + 1));
 
@@ -146,6 +147,95 @@ describe("map_to_asu properties over all 230 space groups", () => {
         },
       ),
       { seed: 42, numRuns: 500 },
+    );
+  });
+});
+
+/** The tabulated non-reference settings, and a few settings reached only through a change-of-basis suffix. */
+const settings = [
+  ...SPACE_GROUP_SETTINGS.map(([, hall]) => SpaceGroup.fromHall(hall)),
+  ...[" P 1 (a+b,a-b,c)", " P 2y (a-c,b,a+c)", " I 2y (x+1/4,y,z)", "-P 4 (z,x,y)", " P 3 2 (y,z,x)"].map((h) =>
+    SpaceGroup.fromHall(h),
+  ),
+];
+
+/** cctbx's `asu::is_inside` in a setting: h·V (numerators truncated like C++ integer division) in the reference ASU. */
+function insideInSetting(sg: SpaceGroup, a: number, b: number, c: number): boolean {
+  const code = ASU_CODE[sg.referenceAsu];
+  const v = sg.changeOfBasis?.r;
+  if (v === undefined) return isInsideReferenceAsu(code, a, b, c);
+  const t = (x: number): number => Math.trunc(Math.round(x * 24) / 24);
+  return isInsideReferenceAsu(
+    code,
+    t(a * v[0] + b * v[3] + c * v[6]),
+    t(a * v[1] + b * v[4] + c * v[7]),
+    t(a * v[2] + b * v[5] + c * v[8]),
+  );
+}
+
+/** The cctbx operator loops in a setting, as {@link naiveMap} does in the reference setting. */
+function naiveMapInSetting(
+  sg: SpaceGroup,
+  h: number,
+  k: number,
+  l: number,
+  anomalous: boolean,
+): [number, number, number] {
+  const n = sg.rotations.length / 9;
+  for (let m = 0; m < n; m++) {
+    const r = hR(sg.rotations, m, h, k, l);
+    if (insideInSetting(sg, r[0], r[1], r[2])) return [z(r[0]), z(r[1]), z(r[2])];
+  }
+  for (let m = 0; m < n; m++) {
+    const r = hR(sg.rotations, m, h, k, l);
+    if (insideInSetting(sg, -r[0], -r[1], -r[2])) {
+      return anomalous ? [z(r[0]), z(r[1]), z(r[2])] : [z(-r[0]), z(-r[1]), z(-r[2])];
+    }
+  }
+  throw new Error("no image in ASU");
+}
+
+describe("map_to_asu in non-reference settings", () => {
+  it("batch (with its fast path) equals the naive cctbx loop on an index grid, for every tabulated setting", () => {
+    const span = 5;
+    const rows: number[] = [];
+    for (let h = -span; h <= span; h++) {
+      for (let k = -span; k <= span; k++) for (let l = -span; l <= span; l++) rows.push(h, k, l);
+    }
+    const hkl = Int32Array.from(rows);
+    for (const sg of settings) {
+      for (const anomalous of [false, true]) {
+        const out = sg.mapToAsuBatch(hkl, anomalous);
+        let mismatches = 0;
+        for (let i = 0; i < hkl.length; i += 3) {
+          // lattice-absent indices of a centred setting have no integral reference index; only allowed ones count
+          if (sg.isSysAbsent(hkl[i], hkl[i + 1], hkl[i + 2])) continue;
+          const e = naiveMapInSetting(sg, hkl[i], hkl[i + 1], hkl[i + 2], anomalous);
+          if (out[i] !== e[0] || out[i + 1] !== e[1] || out[i + 2] !== e[2]) mismatches++;
+        }
+        expect(mismatches, `${sg.hall} anomalous=${anomalous}`).toBe(0);
+      }
+    }
+  });
+
+  it("batch equals scalar, also in place", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: settings.length - 1 }),
+        fc.array(fc.tuple(idx, idx, idx), { minLength: 1, maxLength: 50 }),
+        fc.boolean(),
+        (g, rows, anomalous) => {
+          const sg = settings[g];
+          const flat = Int32Array.from(rows.flat());
+          const out = sg.mapToAsuBatch(flat, anomalous);
+          rows.forEach(([h, k, l], i) => {
+            expect(Array.from(out.subarray(3 * i, 3 * i + 3))).toEqual(sg.mapToAsu(h, k, l, anomalous));
+          });
+          sg.mapToAsuBatch(flat, anomalous, flat);
+          expect(flat).toEqual(out);
+        },
+      ),
+      { seed: 43, numRuns: 500 },
     );
   });
 });

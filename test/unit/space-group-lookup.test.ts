@@ -19,10 +19,12 @@ describe("SpaceGroup numbering: table spellings and other spellings agree", () =
     }
   });
 
-  it("a symbol spelt like a table entry but in another setting is still rejected", () => {
-    // " P 2x" is not a table string; " C 2y" is; "B 2y" shares no table spelling and is a non-reference setting
+  it("a symbol in another setting gets its number but is not taken for the reference setting", () => {
+    // " P 2x" is a tabulated non-reference setting of No. 3; "B 2y" is no tabulated setting at all
     expect(() => SpaceGroup.fromHall(" B 2y")).toThrow(ConfigError);
-    expect(() => SpaceGroup.fromHall(" P 2x")).toThrow(ConfigError);
+    expect(SpaceGroup.fromHall(" P 2x").number).toBe(3);
+    expect(SpaceGroup.fromHall(" P 2x").isReferenceSetting).toBe(false);
+    expect(SpaceGroup.fromHall(" P 2y").isReferenceSetting).toBe(true);
   });
 
   it("DIALS's spellings of common groups get the sgtbx numbers (P 43 21 2, P 21 21 21, C 1 2 1, P 61 2 2)", () => {

@@ -173,8 +173,10 @@ describe("space-group table and Hall parser", () => {
     expect(() => parseHallSymbol("P 2 2 (x,y,z) junk")).toThrow(ConfigError);
   });
 
-  it("rejects a non-reference setting (I 1 2 1) with ConfigError", () => {
-    expect(() => SpaceGroup.fromHall(" I 2y")).toThrow(ConfigError);
+  it("accepts a non-reference setting (I 1 2 1) as space group 5 in that setting", () => {
+    const sg = SpaceGroup.fromHall(" I 2y");
+    expect(sg.number).toBe(5);
+    expect(sg.isReferenceSetting).toBe(false);
   });
 
   it("closes a group from generators: C 2y has 4 operators, F -4a 2 3 has 192", () => {
