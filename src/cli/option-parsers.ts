@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
+import { MAX_SEED } from "../merge/seeded-random.ts";
 
 /** A positive integer. */
 export function positiveInt(name: string): (v: string) => number {
@@ -47,6 +48,17 @@ export function numberFlag(name: string): (v: string) => number {
   return (v) => {
     const n = Number(v);
     if (v.trim() === "" || !Number.isFinite(n)) throw new ConfigError(`${name} must be a number, got "${v}"`);
+    return n;
+  };
+}
+
+/** A seed: an integer in 0..2^32−1 (`MAX_SEED`; the generators take one unsigned 32-bit word). */
+export function seedFlag(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isInteger(n) || n < 0 || n > MAX_SEED) {
+      throw new ConfigError(`${name} must be an integer in 0..${MAX_SEED}, got "${v}"`);
+    }
     return n;
   };
 }

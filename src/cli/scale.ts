@@ -8,7 +8,7 @@ import { SCALING_DEFAULTS } from "../refine/scaling-options.ts";
 import { SCALE_JOB_DEFAULTS } from "../job/scale-dataset-options.ts";
 import { withProgress } from "./progress.ts";
 import { parsedArgv } from "./argv.ts";
-import { nonNegativeNumber, positiveInt, positiveNumber } from "./option-parsers.ts";
+import { nonNegativeNumber, positiveInt, positiveNumber, seedFlag } from "./option-parsers.ts";
 
 /** Options as commander parses them. */
 interface ScaleCliOptions {
@@ -68,8 +68,8 @@ export function registerScale(program: Command): void {
     )
     .option(
       "--seed <n>",
-      "seed of the half-set split of the merged map",
-      nonNegativeNumber("--seed"),
+      "seed of the half-set split of the merged map (an integer in 0..4294967295)",
+      seedFlag("--seed"),
       SCALE_JOB_DEFAULTS.seed,
     )
     .option(

@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import { ConfigError } from "../errors.ts";
 import { withProgress } from "./progress.ts";
-import { integerFlag, numberFlag } from "./option-parsers.ts";
+import { integerFlag, numberFlag, seedFlag } from "./option-parsers.ts";
 
 function cellFlag(v: string): number[] {
   const parts = v.split(",").map((s) => s.trim());
@@ -32,7 +32,7 @@ export function registerSimulate(program: Command): void {
     )
     .option("--space-group <symbol>", "space group: H-M symbol, number, or 'Hall: ...'", "P 43 21 2")
     .option("--cell <a,b,c,al,be,ga>", "unit cell (Å, degrees)", cellFlag, [79.1, 79.1, 37.9, 90, 90, 90])
-    .option("--seed <s>", "random seed (0 .. 2^32-1)", integerFlag("--seed"), 0)
+    .option("--seed <s>", "random seed (an integer in 0..4294967295)", seedFlag("--seed"), 0)
     .option(
       "--smoother-amp <A>",
       "amplitude of the true resolution factor 1 + A·x/(1+x)",

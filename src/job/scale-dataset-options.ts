@@ -37,7 +37,7 @@ export interface ScaleDatasetOptions extends ScaleInputPaths, ScalingOptions {
    * @defaultValue `os.availableParallelism()` (`SCALE_JOB_DEFAULTS.threads`)
    */
   threads?: number | undefined;
-  /** Seed of the half-set split. @defaultValue 0 (`SCALE_JOB_DEFAULTS.seed`) */
+  /** Seed of the half-set split: an integer in 0..2^32−1 (`MAX_SEED`). @defaultValue 0 (`SCALE_JOB_DEFAULTS.seed`) */
   seed?: number | undefined;
   /** The command line, recorded in the outputs. @defaultValue "" (`SCALE_JOB_DEFAULTS.commandLine`) */
   commandLine?: string | undefined;

@@ -8,6 +8,7 @@
  */
 import { ConfigError } from "../errors.ts";
 import { orthogonalizationMatrix, type UnitCell } from "../geometry/unit-cell.ts";
+import { checkSeed } from "../merge/seeded-random.ts";
 import { SPACE_GROUP_TABLE } from "../symmetry/space-group-table.ts";
 import { SpaceGroup } from "../symmetry/space-group.ts";
 
@@ -217,7 +218,7 @@ export function resolveSimulateOptions(options: SimulateOptions): ResolvedSimula
     throw new ConfigError(`--cell angles must be in (0, 180) degrees, got ${cell.slice(3).join(",")}`);
   }
   checkCellSymmetry(cell, spaceGroup);
-  const seed = requireInteger(options.seed ?? SIMULATE_DEFAULTS.seed, "--seed", 0, 2 ** 32 - 1);
+  const seed = checkSeed(options.seed ?? SIMULATE_DEFAULTS.seed, "--seed");
   const smootherAmp = requireNumber(
     options.smootherAmp ?? SIMULATE_DEFAULTS.smootherAmp,
     "--smoother-amp",

@@ -1,0 +1,128 @@
+/**
+ * Edge values of arguments: each refusal exits 2 (or throws a `ConfigError`) with one line naming the option, file or
+ * key, within a bounded time and before any work is done. In-process through `main(argv)` and the library entry points;
+ * one spawned process for stdout closing early.
+ */
+import { describe, it, expect, beforeAll, afterAll, vi } from "vitest";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { main } from "../../src/cli/main.ts";
+import { ConfigError } from "../../src/errors.ts";
+import { scaleDataset } from "../../src/job/scale-dataset.ts";
+import { mergeDiffuse } from "../../src/merge/merge.ts";
+import { MAX_SEED, checkSeed } from "../../src/merge/seeded-random.ts";
+import type { ScalingObservations } from "../../src/observations/scaling-observations.ts";
+import type { JointModelState } from "../../src/passes/inverse-scales.ts";
+import { ALLOWED_CONTROL_POINTS } from "../../src/refine/config.ts";
+import { simulateDataset } from "../../src/simulate/simulate-dataset.ts";
+import { makeVoxelGrid } from "../../src/voxelize/voxel-grid.ts";
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "argument-edges-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Runs `main` in-process, capturing stdout/stderr writes. */
+async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const o = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => {
+    out += String(s);
+    return true;
+  });
+  const e = vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => {
+    err += String(s);
+    return true;
+  });
+  const before = process.exitCode;
+  try {
+    const code = await main(["node", "diffuse-scale", ...args]);
+    return { code, out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+    process.exitCode = before;
+  }
+}
+
+/** Exit 2, nothing on stdout, exactly one line on stderr matching `pattern`. */
+function expectRefused(r: { code: number; out: string; err: string }, pattern: RegExp): void {
+  expect(r.code).toBe(2);
+  expect(r.out).toBe("");
+  expect(r.err.endsWith("\n")).toBe(true);
+  expect(r.err.trimEnd().split("\n")).toHaveLength(1);
+  expect(r.err).toMatch(/^diffuse-scale: /);
+  expect(r.err).not.toMatch(/\n\s+at /);
+  expect(r.err).toMatch(pattern);
+}
+
+/** The error `f` throws (or rejects with). */
+async function thrown(f: () => unknown): Promise<unknown> {
+  try {
+    await f();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+describe("seeds are integers in 0..2^32-1", () => {
+  const scaleArgs = ["scale", "--expt", "a.expt", "--refl", "b.refl", "--out", "o"];
+  const simArgs = ["simulate", "--stills", "1", "--observations-per-still", "1", "--out", "o"];
+  for (const seed of ["0.5", "1e308", "-1", "4294967296", "NaN", " "]) {
+    it(`scale --seed "${seed}" exits 2 naming --seed`, async () => {
+      const r = await run(...scaleArgs, "--seed", seed);
+      expectRefused(r, /--seed must be an integer in 0\.\.4294967295, got "/);
+    });
+    it(`simulate --seed "${seed}" exits 2 naming --seed`, async () => {
+      const r = await run(...simArgs, "--seed", seed);
+      expectRefused(r, /--seed must be an integer in 0\.\.4294967295, got "/);
+    });
+  }
+  it("checkSeed accepts the bounds and refuses the rest", () => {
+    expect(checkSeed(0)).toBe(0);
+    expect(checkSeed(MAX_SEED)).toBe(2 ** 32 - 1);
+    for (const bad of [0.5, 1e308, -1, 2 ** 32, Number.NaN, Infinity, "1"]) {
+      expect(() => checkSeed(bad)).toThrow(ConfigError);
+    }
+  });
+  for (const seed of [Number.NaN, 0.5, 1e308, -1]) {
+    it(`library: seed ${seed} is a ConfigError naming seed (scaleDataset, mergeDiffuse, simulateDataset)`, async () => {
+      const outDir = join(dir, "never");
+      // the seed is checked before any input is read: the paths do not exist
+      const e1 = await thrown(() => scaleDataset({ exptPath: "missing.expt", reflPath: "missing.refl", outDir, seed }));
+      expect(e1).toBeInstanceOf(ConfigError);
+      expect((e1 as Error).message).toMatch(/^seed must be an integer in 0\.\.4294967295, got /);
+      const obs = {} as ScalingObservations;
+      const state = {} as JointModelState;
+      const e2 = await thrown(() =>
+        mergeDiffuse(obs, state, makeVoxelGrid(2, [1, 1, 1]), new Float64Array(9), { seed }),
+      );
+      expect(e2).toBeInstanceOf(ConfigError);
+      expect((e2 as Error).message).toMatch(/^seed must be an integer/);
+      const e3 = await thrown(() => simulateDataset({ outDir, stills: 1, observationsPerStill: 1, seed }));
+      expect(e3).toBeInstanceOf(ConfigError);
+      expect((e3 as Error).message).toMatch(/^--seed must be an integer in 0\.\.4294967295, got /);
+    });
+  }
+});
+
+describe("demo --smoother-points: the help lists what the check accepts", () => {
+  it("the help's choices are the model's allowed control points", async () => {
+    const r = await run("demo", "--help");
+    expect(r.code).toBe(0);
+    const choices = /--smoother-points <n>[^(]*\(choices:\s*((?:"\d+",?\s*)+)/.exec(r.out);
+    expect(choices).not.toBeNull();
+    expect(choices?.[1].replaceAll(/[",]/g, " ").trim().split(/\s+/).map(Number)).toEqual(ALLOWED_CONTROL_POINTS);
+  });
+  for (const n of ["1", "4", "6", "3.0", "abc"]) {
+    it(`demo --smoother-points ${n} exits 2 naming the option and the choices`, async () => {
+      const r = await run("demo", "--smoother-points", n, "--out", join(dir, "demo"));
+      expectRefused(r, /option '--smoother-points <n>' argument '.*' is invalid\. Allowed choices are 2, 3, 5/);
+    });
+  }
+});
