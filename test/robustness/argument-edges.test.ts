@@ -7,7 +7,9 @@ import { describe, it, expect, beforeAll, afterAll, vi } from "vitest";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { main } from "../../src/cli/main.ts";
+import { endQuietlyOnEpipe } from "../../src/cli/errors.ts";
 import { ConfigError } from "../../src/errors.ts";
 import { scaleDataset } from "../../src/job/scale-dataset.ts";
 import { mergeDiffuse } from "../../src/merge/merge.ts";
@@ -17,6 +19,7 @@ import type { JointModelState } from "../../src/passes/inverse-scales.ts";
 import { ALLOWED_CONTROL_POINTS } from "../../src/refine/config.ts";
 import { simulateDataset } from "../../src/simulate/simulate-dataset.ts";
 import { makeVoxelGrid } from "../../src/voxelize/voxel-grid.ts";
+import { startCli } from "./cli-process.ts";
 
 let dir: string;
 beforeAll(async () => {
@@ -125,4 +128,35 @@ describe("demo --smoother-points: the help lists what the check accepts", () => 
       expectRefused(r, /option '--smoother-points <n>' argument '.*' is invalid\. Allowed choices are 2, 3, 5/);
     });
   }
+});
+
+describe("stdout closed early (EPIPE) ends the command quietly with exit 0", () => {
+  for (const args of [["scale", "--help"], ["--help"]]) {
+    it(`diffuse-scale ${args.join(" ")} into a closed pipe`, async () => {
+      const child = startCli(args, dir);
+      // close the read end before the CLI has started: its first write to stdout gets EPIPE
+      child.stdout?.destroy();
+      let stderr = "";
+      child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+      const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+        (resolve, reject) => {
+          child.on("error", reject);
+          child.on("close", (c, s) => {
+            resolve({ code: c, signal: s });
+          });
+        },
+      );
+      expect(signal).toBeNull();
+      expect(code).toBe(0);
+      expect(stderr).toBe("");
+    }, 60_000);
+  }
+  it("other stream errors are not swallowed", () => {
+    const stream = new PassThrough();
+    const exits: number[] = [];
+    endQuietlyOnEpipe(stream, (c) => exits.push(c));
+    stream.emit("error", Object.assign(new Error("write EPIPE"), { code: "EPIPE" }));
+    expect(exits).toEqual([0]);
+    expect(() => stream.emit("error", Object.assign(new Error("write EIO"), { code: "EIO" }))).toThrow(/EIO/);
+  });
 });
