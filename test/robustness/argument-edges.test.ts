@@ -4,7 +4,8 @@
  * one spawned process for stdout closing early.
  */
 import { describe, it, expect, beforeAll, afterAll, vi } from "vitest";
-import { mkdtemp, rm } from "node:fs/promises";
+import { writeFileSync } from "node:fs";
+import { mkdtemp, rm, truncate } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -16,7 +17,12 @@ import { mergeDiffuse } from "../../src/merge/merge.ts";
 import { MAX_SEED, checkSeed } from "../../src/merge/seeded-random.ts";
 import type { ScalingObservations } from "../../src/observations/scaling-observations.ts";
 import type { JointModelState } from "../../src/passes/inverse-scales.ts";
-import { ALLOWED_CONTROL_POINTS } from "../../src/refine/config.ts";
+import {
+  ALLOWED_CONTROL_POINTS,
+  MAX_CONFIG_FILE_BYTES,
+  readDiffuseScalingConfigFile,
+} from "../../src/refine/config.ts";
+import { findJsonKeyProblem } from "../../src/io/json-keys.ts";
 import { simulateDataset } from "../../src/simulate/simulate-dataset.ts";
 import { makeVoxelGrid } from "../../src/voxelize/voxel-grid.ts";
 import { startCli } from "./cli-process.ts";
@@ -158,5 +164,76 @@ describe("stdout closed early (EPIPE) ends the command quietly with exit 0", () 
     stream.emit("error", Object.assign(new Error("write EPIPE"), { code: "EPIPE" }));
     expect(exits).toEqual([0]);
     expect(() => stream.emit("error", Object.assign(new Error("write EIO"), { code: "EIO" }))).toThrow(/EIO/);
+  });
+});
+
+describe("config JSON: duplicate and prototype keys, size", () => {
+  const cases: [string, string, RegExp][] = [
+    [
+      "duplicate at the top",
+      '{"partiality_threshold": 0.1, "partiality_threshold": 0.2}',
+      /duplicate key "partiality_threshold" at the top level/,
+    ],
+    [
+      "duplicate nested",
+      '{"resolution_smoother": {"enabled": true, "enabled": false}}',
+      /duplicate key "enabled" in resolution_smoother \(each key may appear once per object\)/,
+    ],
+    [
+      "duplicate spelt with an escape",
+      '{"per_still_scale": {"initial_values": {"0": 1, "\\u0030": 2}}}',
+      /duplicate key "0" in per_still_scale\.initial_values/,
+    ],
+    ["__proto__", '{"__proto__": {"enabled": true}}', /key "__proto__" at the top level is not allowed/],
+    [
+      "constructor, nested",
+      '{"resolution_smoother": {"constructor": 1}}',
+      /key "constructor" in resolution_smoother is not allowed/,
+    ],
+    ["prototype in an array", '{"x": [{"a": 1}, {"prototype": 2}]}', /key "prototype" in x\.1 is not allowed/],
+  ];
+  for (const [what, text, pattern] of cases) {
+    it(`${what}: ConfigError naming the file and key; scale exits 2`, async () => {
+      const cfg = join(dir, "keys.json");
+      writeFileSync(cfg, text);
+      const e = await thrown(() => readDiffuseScalingConfigFile(cfg));
+      expect(e).toBeInstanceOf(ConfigError);
+      expect((e as Error).message.startsWith(`${cfg}: `)).toBe(true);
+      expect((e as Error).message).toMatch(pattern);
+      const r = await run("scale", "--expt", "a.expt", "--refl", "b.refl", "--config", cfg, "--out", join(dir, "o"));
+      expectRefused(r, pattern);
+    });
+  }
+  it("values that look like keys, strings with quotes and escapes, and equal keys in different objects are fine", () => {
+    expect(
+      findJsonKeyProblem('{"a": "a", "b": {"a": 1}, "c": ["a", "a"], "d\\"": "\\"d\\"", "e": [{"a": 1}, {"a": 2}]}'),
+    ).toBeUndefined();
+    expect(findJsonKeyProblem('[1, "__proto__", {"k": "constructor"}]')).toBeUndefined();
+    expect(findJsonKeyProblem('{"a": {"b": 1}, "a ": 2}')).toBeUndefined();
+  });
+  it("the key check is linear: 200 000 keys and 100 000 nesting levels in well under a second", () => {
+    const wide = `{${Array.from({ length: 200_000 }, (_, i) => `"k${i}": ${i}`).join(",")}}`;
+    const deep = `${"[".repeat(100_000)}{"a": 1, "a": 2}${"]".repeat(100_000)}`;
+    const start = performance.now();
+    expect(findJsonKeyProblem(wide)).toBeUndefined();
+    expect(findJsonKeyProblem(deep)?.kind).toBe("duplicate");
+    expect(performance.now() - start).toBeLessThan(1000);
+  });
+  it(`a config file over ${MAX_CONFIG_FILE_BYTES} bytes is refused before it is read`, async () => {
+    const cfg = join(dir, "huge.json");
+    writeFileSync(cfg, "");
+    await truncate(cfg, 2 ** 40); // a sparse terabyte: reading it whole would never end
+    const start = performance.now();
+    const e = await thrown(() => readDiffuseScalingConfigFile(cfg));
+    expect(performance.now() - start).toBeLessThan(1000);
+    expect((e as Error).message).toBe(`${cfg}: config file is ${2 ** 40} bytes, more than the 16777216 allowed`);
+    const r = await run("scale", "--expt", "a.expt", "--refl", "b.refl", "--config", cfg, "--out", join(dir, "o"));
+    expectRefused(r, /huge\.json: config file is 1099511627776 bytes, more than the 16777216 allowed/);
+  });
+  it("a device that never ends is cut at the limit", async () => {
+    const start = performance.now();
+    const e = await thrown(() => readDiffuseScalingConfigFile("/dev/zero"));
+    expect(performance.now() - start).toBeLessThan(5000);
+    expect((e as Error).message).toBe("/dev/zero: config file is larger than the 16777216 bytes allowed");
   });
 });
