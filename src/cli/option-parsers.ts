@@ -7,11 +7,24 @@
 import { ConfigError } from "../errors.ts";
 import { MAX_SEED } from "../merge/seeded-random.ts";
 
-/** A positive integer. */
+/** A positive integer (at most 2^53 − 1: a larger one is not exact; blank is rejected). */
 export function positiveInt(name: string): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${name} must be a positive integer, got "${v}"`);
+    if (v.trim() === "" || !Number.isSafeInteger(n) || n < 1) {
+      throw new ConfigError(`${name} must be a positive integer, got "${v}"`);
+    }
+    return n;
+  };
+}
+
+/** An integer in `min..max` (blank is rejected). */
+export function integerInRange(name: string, min: number, max: number): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
+      throw new ConfigError(`${name} must be an integer in ${min}..${max}, got "${v}"`);
+    }
     return n;
   };
 }

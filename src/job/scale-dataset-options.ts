@@ -8,7 +8,7 @@ import type { ScalesJson } from "../io/scales-json.ts";
 import type { MergedDiffuse } from "../merge/merge.ts";
 import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
 import type { RefinementProgress } from "../refine/joint-refinement.ts";
-import type { ScalingOptions } from "../refine/scaling-options.ts";
+import { MAX_THREADS, type ScalingOptions } from "../refine/scaling-options.ts";
 import type { ScaleInputPaths } from "./scale-inputs.ts";
 
 /** A progress event of the job. */
@@ -21,8 +21,8 @@ export const SCALE_JOB_DEFAULTS = {
   seed: 0,
   /** The command line recorded in the outputs. */
   commandLine: "",
-  /** Worker threads of the refinement passes: every core the process may use. */
-  threads: (): number => availableParallelism(),
+  /** Worker threads of the refinement passes: every core the process may use (at most `MAX_THREADS`). */
+  threads: (): number => Math.min(availableParallelism(), MAX_THREADS),
 } as const;
 
 /**

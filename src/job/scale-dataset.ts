@@ -13,6 +13,7 @@ import { mergeDiffuse, type MergedDiffuse } from "../merge/merge.ts";
 import { checkSeed } from "../merge/seeded-random.ts";
 import { releaseObservations } from "../observations/scaling-observations.ts";
 import { DiffuseScalingModel, type RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
+import { resolveScalingOptions } from "../refine/scaling-options.ts";
 import { makeVoxelGrid } from "../voxelize/voxel-grid.ts";
 import { readScaleInputs, type ScaleInputs } from "./scale-inputs.ts";
 import { writeScaleOutputs } from "./scale-outputs.ts";
@@ -95,8 +96,10 @@ function mergePhase(
  * configuration or options, `RefinementFailure` when refinement fails.
  */
 export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleDatasetResult> {
-  // the job's own options are checked before any work (the refinement's by refineParameters, the config when read)
+  // the options are checked before any work (refineParameters resolves the same values again; the config is checked
+  // when read)
   const seed = checkSeed(options.seed ?? SCALE_JOB_DEFAULTS.seed);
+  resolveScalingOptions({ ...options, threads: options.threads ?? SCALE_JOB_DEFAULTS.threads() });
   const progress = options.onProgress;
   const input = await readScaleInputs(options, progress);
   const tRefine = performance.now();

@@ -19,6 +19,14 @@ export const MAX_CONTROL_POINTS = 5;
 /** Extra free parameters the v1 model allows beyond one per still. */
 export const MAX_EXTRA_FREE_PARAMETERS = 5;
 
+/**
+ * The most stills (experiments) one model holds: 2^24 = 16 777 216. The model and its refinement keep a few arrays
+ * with one value per still (scales, ESDs, gradients, step vectors: about 100 bytes a still), so this keeps them under
+ * 2 GB and is far above the 10^5–10^6 stills of the largest serial datasets; a larger count is refused before anything
+ * is allocated.
+ */
+export const MAX_STILLS = 2 ** 24;
+
 /** Default weight λ of the smoother's second-difference restraint (see `JointScalingProblem`). */
 export const DEFAULT_SMOOTHER_RESTRAINT_WEIGHT = 1e4;
 

@@ -23,7 +23,10 @@ import {
   readDiffuseScalingConfigFile,
 } from "../../src/refine/config.ts";
 import { findJsonKeyProblem } from "../../src/io/json-keys.ts";
+import { DiffuseScalingModel } from "../../src/refine/diffuse-scaling-model.ts";
+import { MAX_THREADS, resolveScalingOptions } from "../../src/refine/scaling-options.ts";
 import { simulateDataset } from "../../src/simulate/simulate-dataset.ts";
+import { MAX_SIMULATED_STILLS, resolveSimulateOptions } from "../../src/simulate/simulation-options.ts";
 import { makeVoxelGrid } from "../../src/voxelize/voxel-grid.ts";
 import { startCli } from "./cli-process.ts";
 
@@ -235,5 +238,111 @@ describe("config JSON: duplicate and prototype keys, size", () => {
     const e = await thrown(() => readDiffuseScalingConfigFile("/dev/zero"));
     expect(performance.now() - start).toBeLessThan(5000);
     expect((e as Error).message).toBe("/dev/zero: config file is larger than the 16777216 bytes allowed");
+  });
+});
+
+describe("numeric arguments: integers where integers are meant, finite bounded ranges", () => {
+  const scaleArgs = ["scale", "--expt", "a.expt", "--refl", "b.refl", "--out", "o"];
+  const simArgs = ["simulate", "--observations-per-still", "1", "--out", "o"];
+  const cli: [string, string[], RegExp][] = [
+    [
+      "simulate --stills 1e9",
+      [...simArgs, "--stills", "1e9"],
+      /--stills must be an integer in 1\.\.500000, got 1000000000/,
+    ],
+    [
+      "simulate --smoother-amp 1e308",
+      [...simArgs, "--stills", "1", "--smoother-amp", "1e308"],
+      /--smoother-amp must be a number in \(-1, 1000\], got 1e\+308/,
+    ],
+    [
+      "simulate --noise 1e308",
+      [...simArgs, "--stills", "1", "--noise", "1e308"],
+      /--noise must be a number in \[0, 1000\], got 1e\+308/,
+    ],
+    [
+      "scale --threads 5000",
+      [...scaleArgs, "--threads", "5000"],
+      /--threads must be an integer in 1\.\.1024, got "5000"/,
+    ],
+    [
+      "scale --threads 1.5",
+      [...scaleArgs, "--threads", "1.5"],
+      /--threads must be an integer in 1\.\.1024, got "1\.5"/,
+    ],
+    [
+      "scale --max-iterations 1e300",
+      [...scaleArgs, "--max-iterations", "1e300"],
+      /--max-iterations must be a positive integer, got "1e300"/,
+    ],
+  ];
+  for (const [what, args, pattern] of cli) {
+    it(`${what} exits 2 naming the option and its bound`, async () => {
+      const start = performance.now();
+      expectRefused(await run(...args), pattern);
+      expect(performance.now() - start).toBeLessThan(2000);
+    });
+  }
+  it("resolveScalingOptions refuses NaN, non-safe integers and unbounded thread counts", () => {
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ outlierZmax: Number.NaN }, /^outlierZmax must be >= 0 \(0 or Infinity disables rejection\), got NaN$/],
+      [{ threads: 1e9 }, /^threads must be an integer in 1\.\.1024, got 1000000000$/],
+      [{ threads: MAX_THREADS + 1 }, /^threads must be an integer in 1\.\.1024/],
+      [{ shardRows: 1e300 }, /^shardRows must be an integer in 1\.\.2147483647, got 1e\+300$/],
+      [{ maxIterations: 1e300 }, /^maxIterations must be a non-negative integer, got 1e\+300$/],
+      [{ maxCycles: 2 ** 60 }, /^maxCycles must be a positive integer/],
+      [{ iterativeAbove: Number.NaN }, /^iterativeAbove must be >= 0/],
+      [{ denseGroupLimit: Number.NaN }, /^denseGroupLimit must be >= 0/],
+      [{ convergenceTolerance: Infinity }, /^convergenceTolerance must be finite and >= 0/],
+    ];
+    for (const [options, pattern] of bad) {
+      expect(() => resolveScalingOptions(options)).toThrow(ConfigError);
+      expect(() => resolveScalingOptions(options)).toThrow(pattern);
+    }
+    expect(resolveScalingOptions({ threads: MAX_THREADS, outlierZmax: Infinity }).threads).toBe(1024);
+  });
+  it("scaleDataset checks the refinement options before reading any input", async () => {
+    const e = await thrown(() =>
+      scaleDataset({
+        exptPath: "missing.expt",
+        reflPath: "missing.refl",
+        outDir: join(dir, "never"),
+        outlierZmax: Number.NaN,
+      }),
+    );
+    expect(e).toBeInstanceOf(ConfigError);
+    expect((e as Error).message).toMatch(/^outlierZmax must be >= 0/);
+  });
+  it("generateReferences refuses zmax NaN instead of turning outlier rejection off", () => {
+    const model = new DiffuseScalingModel({}, { nStills: 2 });
+    expect(() => model.generateReferences(undefined, undefined, { zmax: Number.NaN })).toThrow(
+      /^zmax must be >= 0 \(0 or Infinity disables rejection\), got NaN$/,
+    );
+    expect(() => model.generateReferences(undefined, undefined, { zmax: -1 })).toThrow(ConfigError);
+  });
+  it("a model of 1e9 stills is refused at once, not allocated", () => {
+    const start = performance.now();
+    for (const nStills of [1e9, 2 ** 24 + 1, 1.5, Number.NaN]) {
+      expect(() => new DiffuseScalingModel({}, { nStills })).toThrow(ConfigError);
+      expect(() => new DiffuseScalingModel({}, { nStills })).toThrow(
+        /^nStills \(experiments\) must be an integer in 1\.\.16777216, got /,
+      );
+    }
+    expect(performance.now() - start).toBeLessThan(1000);
+  });
+  it("simulateDataset refuses more stills than it can write, and amplitudes or noise that would overflow", async () => {
+    const base = { outDir: join(dir, "never"), stills: 1, observationsPerStill: 1 };
+    for (const [bad, pattern] of [
+      [{ stills: 1e9 }, /^--stills must be an integer in 1\.\.500000, got 1000000000$/],
+      [{ stills: MAX_SIMULATED_STILLS + 1 }, /^--stills must be an integer in 1\.\.500000/],
+      [{ smootherAmp: 1e308 }, /^--smoother-amp must be a number in \(-1, 1000\], got 1e\+308$/],
+      [{ smootherAmp: -1 }, /^--smoother-amp must be a number in \(-1, 1000\]/],
+      [{ noise: 1e22 }, /^--noise must be a number in \[0, 1000\], got 1e\+22$/],
+    ] as const) {
+      const e = await thrown(() => simulateDataset({ ...base, ...bad }));
+      expect(e).toBeInstanceOf(ConfigError);
+      expect((e as Error).message).toMatch(pattern);
+    }
+    expect(resolveSimulateOptions({ ...base, smootherAmp: 1000, noise: 1000 }).smootherAmp).toBe(1000);
   });
 });
