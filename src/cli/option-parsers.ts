@@ -5,7 +5,12 @@
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
-import { MAX_SEED } from "../merge/seeded-random.ts";
+
+/**
+ * The largest seed: one unsigned 32-bit word, as `MAX_SEED` of `merge/seeded-random.ts` (not imported, so that the
+ * CLI starts without loading the pipeline; a test keeps the two equal).
+ */
+const MAX_SEED = 2 ** 32 - 1;
 
 /** A positive integer (at most 2^53 − 1: a larger one is not exact; blank is rejected). */
 export function positiveInt(name: string): (v: string) => number {
@@ -65,7 +70,7 @@ export function numberFlag(name: string): (v: string) => number {
   };
 }
 
-/** A seed: an integer in 0..2^32−1 (`MAX_SEED`; the generators take one unsigned 32-bit word). */
+/** A seed: an integer in 0..2^32−1 (the generators take one unsigned 32-bit word). */
 export function seedFlag(name: string): (v: string) => number {
   return (v) => {
     const n = Number(v);

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { main } from "../../src/cli/main.ts";
 import { endQuietlyOnEpipe } from "../../src/cli/errors.ts";
+import { seedFlag } from "../../src/cli/option-parsers.ts";
 import { ConfigError } from "../../src/errors.ts";
 import { scaleDataset } from "../../src/job/scale-dataset.ts";
 import { mergeDiffuse } from "../../src/merge/merge.ts";
@@ -95,6 +96,10 @@ describe("seeds are integers in 0..2^32-1", () => {
       expectRefused(r, /--seed must be an integer in 0\.\.4294967295, got "/);
     });
   }
+  it("the CLI's seed bound is the library's", () => {
+    expect(seedFlag("--seed")(String(MAX_SEED))).toBe(MAX_SEED);
+    expect(() => seedFlag("--seed")(String(MAX_SEED + 1))).toThrow(ConfigError);
+  });
   it("checkSeed accepts the bounds and refuses the rest", () => {
     expect(checkSeed(0)).toBe(0);
     expect(checkSeed(MAX_SEED)).toBe(2 ** 32 - 1);
