@@ -114,3 +114,25 @@ export function reportError(err: unknown, options: ReportErrorOptions = {}): num
   if (options.debug === true && err instanceof Error && err.stack !== undefined) write(`${err.stack}\n`);
   return exitCodeFor(err);
 }
+
+/**
+ * Ends the process quietly with exit code 0 when `stream` (stdout) reports EPIPE: its reader has gone, as in
+ * `diffuse-scale scale --help | head -1` or `--json` output piped into a program that stops reading. Everything the
+ * command writes to files is complete before it prints on stdout, so nothing is lost; without this handler Node
+ * would report the unhandled 'error' event with a stack trace. Other stream errors are left to Node.
+ *
+ * @param stream - the stream to watch (`process.stdout`)
+ * @param exit - how to end the process @defaultValue `process.exit`
+ */
+export function endQuietlyOnEpipe(
+  stream: NodeJS.WritableStream,
+  exit: (code: number) => void = (code) => process.exit(code),
+): void {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") {
+      exit(EXIT_OK);
+      return;
+    }
+    throw err;
+  });
+}

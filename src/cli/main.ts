@@ -9,7 +9,7 @@ import { realpathSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
-import { reportError } from "./errors.ts";
+import { endQuietlyOnEpipe, reportError } from "./errors.ts";
 import { registerDemo } from "./demo.ts";
 import { registerInspect } from "./inspect.ts";
 import { registerReport } from "./report.ts";
@@ -85,5 +85,7 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
+  // a reader of stdout that stops early (`| head -1`) ends the command quietly with exit 0
+  endQuietlyOnEpipe(process.stdout);
   await main(process.argv);
 }

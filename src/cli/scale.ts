@@ -4,11 +4,11 @@
  * @packageDocumentation
  */
 import { Option, type Command } from "commander";
-import { SCALING_DEFAULTS } from "../refine/scaling-options.ts";
+import { MAX_THREADS, SCALING_DEFAULTS } from "../refine/scaling-options.ts";
 import { SCALE_JOB_DEFAULTS } from "../job/scale-dataset-options.ts";
 import { withProgress } from "./progress.ts";
 import { parsedArgv } from "./argv.ts";
-import { nonNegativeNumber, positiveInt, positiveNumber } from "./option-parsers.ts";
+import { integerInRange, nonNegativeNumber, positiveInt, positiveNumber, seedFlag } from "./option-parsers.ts";
 
 /** Options as commander parses them. */
 interface ScaleCliOptions {
@@ -68,14 +68,14 @@ export function registerScale(program: Command): void {
     )
     .option(
       "--seed <n>",
-      "seed of the half-set split of the merged map",
-      nonNegativeNumber("--seed"),
+      "seed of the half-set split of the merged map (an integer in 0..4294967295)",
+      seedFlag("--seed"),
       SCALE_JOB_DEFAULTS.seed,
     )
     .option(
       "--threads <n>",
-      "worker threads for the refinement passes (default: all cores; results are identical for any n)",
-      positiveInt("--threads"),
+      `worker threads for the refinement passes, 1..${MAX_THREADS} (default: all cores; results are identical for any n)`,
+      integerInRange("--threads", 1, MAX_THREADS),
     )
     .option(
       "--memory-limit <GiB>",

@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import { ConfigError } from "../errors.ts";
 import { withProgress } from "./progress.ts";
-import { integerFlag, numberFlag } from "./option-parsers.ts";
+import { integerFlag, numberFlag, seedFlag } from "./option-parsers.ts";
 
 function cellFlag(v: string): number[] {
   const parts = v.split(",").map((s) => s.trim());
@@ -24,7 +24,7 @@ export function registerSimulate(program: Command): void {
     .description(
       "simulate serial stills with Bragg and diffuse scattering: writes stills.expt, stills.refl, diffuse_binned.h5 and truth.json",
     )
-    .requiredOption("--stills <n>", "number of stills", integerFlag("--stills"))
+    .requiredOption("--stills <n>", "number of stills (1..500000)", integerFlag("--stills"))
     .requiredOption(
       "--observations-per-still <m>",
       "diffuse observations per still",
@@ -32,16 +32,16 @@ export function registerSimulate(program: Command): void {
     )
     .option("--space-group <symbol>", "space group: H-M symbol, number, or 'Hall: ...'", "P 43 21 2")
     .option("--cell <a,b,c,al,be,ga>", "unit cell (Å, degrees)", cellFlag, [79.1, 79.1, 37.9, 90, 90, 90])
-    .option("--seed <s>", "random seed (0 .. 2^32-1)", integerFlag("--seed"), 0)
+    .option("--seed <s>", "random seed (an integer in 0..4294967295)", seedFlag("--seed"), 0)
     .option(
       "--smoother-amp <A>",
-      "amplitude of the true resolution factor 1 + A·x/(1+x)",
+      "amplitude of the true resolution factor 1 + A·x/(1+x), in (-1, 1000]",
       numberFlag("--smoother-amp"),
       0,
     )
     .option(
       "--noise <F>",
-      "noise scale: variance (mean + 30)·F² (Bragg), (mean + 5)·F² (diffuse)",
+      "noise scale, in [0, 1000]: variance (mean + 30)·F² (Bragg), (mean + 5)·F² (diffuse)",
       numberFlag("--noise"),
       1,
     )

@@ -8,7 +8,7 @@ import type { ScalesJson } from "../io/scales-json.ts";
 import type { MergedDiffuse } from "../merge/merge.ts";
 import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
 import type { RefinementProgress } from "../refine/joint-refinement.ts";
-import type { ScalingOptions } from "../refine/scaling-options.ts";
+import { MAX_THREADS, type ScalingOptions } from "../refine/scaling-options.ts";
 import type { ScaleInputPaths } from "./scale-inputs.ts";
 
 /** A progress event of the job. */
@@ -21,8 +21,8 @@ export const SCALE_JOB_DEFAULTS = {
   seed: 0,
   /** The command line recorded in the outputs. */
   commandLine: "",
-  /** Worker threads of the refinement passes: every core the process may use. */
-  threads: (): number => availableParallelism(),
+  /** Worker threads of the refinement passes: every core the process may use (at most `MAX_THREADS`). */
+  threads: (): number => Math.min(availableParallelism(), MAX_THREADS),
 } as const;
 
 /**
@@ -37,7 +37,7 @@ export interface ScaleDatasetOptions extends ScaleInputPaths, ScalingOptions {
    * @defaultValue `os.availableParallelism()` (`SCALE_JOB_DEFAULTS.threads`)
    */
   threads?: number | undefined;
-  /** Seed of the half-set split. @defaultValue 0 (`SCALE_JOB_DEFAULTS.seed`) */
+  /** Seed of the half-set split: an integer in 0..2^32−1 (`MAX_SEED`). @defaultValue 0 (`SCALE_JOB_DEFAULTS.seed`) */
   seed?: number | undefined;
   /** The command line, recorded in the outputs. @defaultValue "" (`SCALE_JOB_DEFAULTS.commandLine`) */
   commandLine?: string | undefined;

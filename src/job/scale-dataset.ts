@@ -10,8 +10,10 @@
 import type { Mat3 } from "../geometry/vector-maths.ts";
 import type { ExperimentList } from "../io/expt.ts";
 import { mergeDiffuse, type MergedDiffuse } from "../merge/merge.ts";
+import { checkSeed } from "../merge/seeded-random.ts";
 import { releaseObservations } from "../observations/scaling-observations.ts";
 import { DiffuseScalingModel, type RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
+import { resolveScalingOptions } from "../refine/scaling-options.ts";
 import { makeVoxelGrid } from "../voxelize/voxel-grid.ts";
 import { readScaleInputs, type ScaleInputs } from "./scale-inputs.ts";
 import { writeScaleOutputs } from "./scale-outputs.ts";
@@ -94,6 +96,10 @@ function mergePhase(
  * configuration or options, `RefinementFailure` when refinement fails.
  */
 export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleDatasetResult> {
+  // the options are checked before any work (refineParameters resolves the same values again; the config is checked
+  // when read)
+  const seed = checkSeed(options.seed ?? SCALE_JOB_DEFAULTS.seed);
+  resolveScalingOptions({ ...options, threads: options.threads ?? SCALE_JOB_DEFAULTS.threads() });
   const progress = options.onProgress;
   const input = await readScaleInputs(options, progress);
   const tRefine = performance.now();
@@ -104,7 +110,7 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
     const readS = input.openS + details.groupingSeconds;
     const refineS = secondsSince(tRefine) - details.groupingSeconds;
     const tMerge = performance.now();
-    const merged = mergePhase(input, refinement, options.seed ?? SCALE_JOB_DEFAULTS.seed, progress);
+    const merged = mergePhase(input, refinement, seed, progress);
     const mergeS = secondsSince(tMerge);
     const { scales, outputs } = await writeScaleOutputs(options, input, model, refinement, merged, {
       readS,

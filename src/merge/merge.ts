@@ -13,7 +13,7 @@
 import type { Mat3 } from "../geometry/vector-maths.ts";
 import { allocateMergedDiffuseMap, sliceMergedDiffuseMap, type MergedDiffuseMap } from "../io/merged-diffuse.ts";
 import type { JointModelState } from "../passes/inverse-scales.ts";
-import { seededRandom } from "./seeded-random.ts";
+import { checkSeed, seededRandom } from "./seeded-random.ts";
 import { checkModelState, forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
 import type { ScalingObservations } from "../observations/scaling-observations.ts";
 import { voxelCentre, type VoxelGrid } from "../voxelize/voxel-grid.ts";
@@ -31,7 +31,7 @@ export interface MergedDiffuse extends Readonly<MergedDiffuseMap> {
 
 /** Options of {@link mergeDiffuse}. */
 export interface MergeOptions {
-  /** Seed of the half-set split. @defaultValue 0 */
+  /** Seed of the half-set split: an integer in 0..2^32−1 (`MAX_SEED`). @defaultValue 0 */
   seed?: number;
   /**
    * g of every row at `state`, when already computed (resident observations: the refinement's `inverseScales`).
@@ -93,7 +93,8 @@ function scaledMeanSums(
  * @param grid - The voxel grid (to compute centres).
  * @param reciprocalB - B matrix (row-major; reciprocal vector = B·hkl) used for |q| of the centre.
  * @param options - The half-set seed.
- * @throws `ConfigError` when `state` has fewer still scales than `obs` has stills.
+ * @throws `ConfigError` when `state` has fewer still scales than `obs` has stills, or the seed is not an integer in
+ *   0..2^32−1.
  */
 export function mergeDiffuse(
   obs: ScalingObservations,
@@ -102,8 +103,9 @@ export function mergeDiffuse(
   reciprocalB: Mat3,
   options: MergeOptions = {},
 ): MergedDiffuse {
+  const seed = checkSeed(options.seed ?? 0);
   checkModelState(obs, state);
-  const random = seededRandom(options.seed ?? 0);
+  const random = seededRandom(seed);
   const first = obs.nBraggGroups;
   const groupStart = obs.groupStart;
   // one slot per voxel group (per-group storage), trimmed to the voxels with used rows at the end

@@ -4,8 +4,9 @@
  *
  * @packageDocumentation
  */
-import { readFile } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import { z } from "zod";
+import { findJsonKeyProblem } from "../io/json-keys.ts";
 import { printable } from "../io/printable.ts";
 import { ConfigError, DisabledComponentAccess, InputError, ParameterLimitExceeded } from "../errors.ts";
 
@@ -17,6 +18,14 @@ export const MAX_CONTROL_POINTS = 5;
 
 /** Extra free parameters the v1 model allows beyond one per still. */
 export const MAX_EXTRA_FREE_PARAMETERS = 5;
+
+/**
+ * The most stills (experiments) one model holds: 2^24 = 16 777 216. The model and its refinement keep a few arrays
+ * with one value per still (scales, ESDs, gradients, step vectors: about 100 bytes a still), so this keeps them under
+ * 2 GB and is far above the 10^5–10^6 stills of the largest serial datasets; a larger count is refused before anything
+ * is allocated.
+ */
+export const MAX_STILLS = 2 ** 24;
 
 /** Default weight λ of the smoother's second-difference restraint (see `JointScalingProblem`). */
 export const DEFAULT_SMOOTHER_RESTRAINT_WEIGHT = 1e4;
@@ -148,30 +157,86 @@ export function parseDiffuseScalingConfigJson(json: unknown, source: string): Di
 }
 
 /**
- * Reads and parses a configuration file (JSON, snake_case keys). Unreadable files and invalid JSON are
- * {@link InputError}s naming the file; the message stays one printable line even when the JSON parser quotes
- * control characters or line breaks from the file.
- *
- * @param path - The configuration file.
- * @returns The camelCase input form (see {@link parseDiffuseScalingConfigJson}).
- * @throws {@link InputError} when the file cannot be read or is not JSON; {@link ConfigError} when it does not match
- * the schema.
+ * The largest configuration file read, in bytes (16 MiB: room for `initial_values` of several hundred thousand
+ * stills). A larger file, or a special file (pipe, device) that yields more, is refused before it is read whole.
  */
-export async function readDiffuseScalingConfigFile(path: string): Promise<DiffuseScalingConfigInput> {
-  if (typeof path !== "string" || path === "") throw new ConfigError("config path must be a non-empty string");
-  let text: string;
+export const MAX_CONFIG_FILE_BYTES = 16 * 2 ** 20;
+
+/** The file's bytes, at most {@link MAX_CONFIG_FILE_BYTES} (a regular file's size is checked before reading). */
+async function readBoundedFile(path: string): Promise<Buffer> {
+  const tooLarge = (size?: number): InputError =>
+    new InputError(
+      size === undefined
+        ? `config file is larger than the ${MAX_CONFIG_FILE_BYTES} bytes allowed`
+        : `config file is ${size} bytes, more than the ${MAX_CONFIG_FILE_BYTES} allowed`,
+      path,
+    );
+  let handle: FileHandle;
   try {
-    text = await readFile(path, "utf8");
+    handle = await open(path, "r");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === "ENOENT" ? "file not found" : code === "EISDIR" ? "is a directory" : (err as Error).message;
     throw new InputError(`cannot read config: ${printable(why)}`, path);
   }
+  try {
+    const stats = await handle.stat();
+    if (stats.isDirectory()) throw new InputError("cannot read config: is a directory", path);
+    if (stats.isFile() && stats.size > MAX_CONFIG_FILE_BYTES) throw tooLarge(stats.size);
+    // read until the end, never more than one byte over the limit (a pipe, or a file that grew, is caught too);
+    // the buffer starts at the file's size (64 KiB for a pipe or device) and doubles up to the limit
+    let buffer = Buffer.alloc(Math.min(MAX_CONFIG_FILE_BYTES, stats.isFile() ? stats.size : 2 ** 16) + 1);
+    let length = 0;
+    for (;;) {
+      if (length === buffer.length) {
+        if (length > MAX_CONFIG_FILE_BYTES) throw tooLarge();
+        const grown = Buffer.alloc(Math.min(2 * buffer.length, MAX_CONFIG_FILE_BYTES + 1));
+        buffer.copy(grown, 0, 0, length);
+        buffer = grown;
+      }
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > MAX_CONFIG_FILE_BYTES) throw tooLarge();
+    return buffer.subarray(0, length);
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError(`cannot read config: ${printable((err as Error).message)}`, path);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Reads and parses a configuration file (JSON, snake_case keys). Unreadable files, files over
+ * {@link MAX_CONFIG_FILE_BYTES} and invalid JSON are {@link InputError}s naming the file; the message stays one
+ * printable line even when the JSON parser quotes control characters or line breaks from the file. Duplicate keys in
+ * one object (which `JSON.parse` would silently resolve to the last) and the keys `__proto__`, `constructor` and
+ * `prototype` are refused, at any depth.
+ *
+ * @param path - The configuration file.
+ * @returns The camelCase input form (see {@link parseDiffuseScalingConfigJson}).
+ * @throws {@link InputError} when the file cannot be read, is too large or is not JSON; {@link ConfigError} when it
+ * has a duplicate or forbidden key or does not match the schema.
+ */
+export async function readDiffuseScalingConfigFile(path: string): Promise<DiffuseScalingConfigInput> {
+  if (typeof path !== "string" || path === "") throw new ConfigError("config path must be a non-empty string");
+  const text = (await readBoundedFile(path)).toString("utf8").replace(/^\uFEFF/, "");
   let json: unknown;
   try {
-    json = JSON.parse(text.replace(/^\uFEFF/, ""));
+    json = JSON.parse(text);
   } catch (err) {
     throw new InputError(`not valid JSON: ${printable((err as Error).message, 200)}`, path);
+  }
+  const problem = findJsonKeyProblem(text);
+  if (problem !== undefined) {
+    const where = problem.path === "(root)" ? "at the top level" : `in ${printable(problem.path)}`;
+    throw new ConfigError(
+      problem.kind === "duplicate"
+        ? `${path}: duplicate key "${printable(problem.key)}" ${where} (each key may appear once per object)`
+        : `${path}: key "${printable(problem.key)}" ${where} is not allowed`,
+    );
   }
   return parseDiffuseScalingConfigJson(json, path);
 }

@@ -30,6 +30,7 @@ import { PerStillMultiplierComponent } from "./components/per-still-multiplier-c
 import { ResolutionSmootherComponent } from "./components/resolution-smoother-component.ts";
 import {
   checkParameterLimit,
+  MAX_STILLS,
   resolveDiffuseScalingConfig,
   type DiffuseScalingConfig,
   type DiffuseScalingConfigInput,
@@ -115,7 +116,7 @@ export interface ReferenceValue {
 
 /** Options of the model constructor. */
 export interface DiffuseScalingModelOptions {
-  /** Number of stills (experiments); still ids are 0..nStills−1. */
+  /** Number of stills (experiments), 1..2^24 (`MAX_STILLS`); still ids are 0..nStills−1. */
   nStills: number;
   /** Space group for the Bragg ASU mapping (required to use Bragg reflections). @defaultValue undefined */
   spaceGroup?: SpaceGroup;
@@ -143,8 +144,8 @@ export class DiffuseScalingModel extends ScalingModel {
   constructor(config: DiffuseScalingConfigInput, options: DiffuseScalingModelOptions) {
     const resolved = resolveDiffuseScalingConfig(config);
     const nStills = options.nStills;
-    if (!Number.isInteger(nStills) || nStills < 1)
-      throw new ConfigError(`nStills must be a positive integer, got ${nStills}`);
+    if (!Number.isInteger(nStills) || nStills < 1 || nStills > MAX_STILLS)
+      throw new ConfigError(`nStills (experiments) must be an integer in 1..${MAX_STILLS}, got ${nStills}`);
     for (const id of resolved.perStillScale.initialValues.keys()) {
       if (id >= nStills)
         throw new ConfigError(`per_still_scale.initial_values: still id ${id} ≥ number of stills ${nStills}`);
@@ -394,18 +395,23 @@ export class DiffuseScalingModel extends ScalingModel {
    * index `"h,k,l"`, diffuse keyed by voxel index. The inverse scales are those of {@link modelState} (float32, as in
    * refinement); the observations are read window by window.
    *
-   * @param options - `zmax` of the outlier rejection (0 disables it). @defaultValue `{ zmax: SCALING_DEFAULTS.outlierZmax }` (6)
+   * @param options - `zmax` of the outlier rejection (0 or Infinity disables it). @defaultValue `{ zmax: SCALING_DEFAULTS.outlierZmax }` (6)
+   * @throws `ConfigError` when `zmax` is negative or NaN
    */
   generateReferences(
     binnedPixelData: BinnedPixelData | BinnedDiffuseFile | undefined,
     braggReflections: ReflectionTable | undefined,
     options: { zmax?: number } = {},
   ): { bragg: Map<string, ReferenceValue>; diffuse: Map<number, ReferenceValue> } {
+    const zmax = options.zmax ?? SCALING_DEFAULTS.outlierZmax;
+    // NaN would silently turn the rejection off: only 0 and Infinity do that, on request
+    if (!(typeof zmax === "number" && zmax >= 0)) {
+      throw new ConfigError(`zmax must be >= 0 (0 or Infinity disables rejection), got ${String(zmax)}`);
+    }
     const obs = this.prepareInputs(binnedPixelData, braggReflections).observations;
     let refs: GroupReferences;
     try {
       const state = this.modelState();
-      const zmax = options.zmax ?? SCALING_DEFAULTS.outlierZmax;
       // the weights start as 1/σ² (0 for unusable rows); rejection zeroes the outliers'
       if (zmax > 0 && Number.isFinite(zmax)) rejectOutliersAt(obs, state, zmax);
       refs = computeReferences(obs, state);

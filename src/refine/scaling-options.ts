@@ -34,7 +34,7 @@ export interface ScalingOptions {
   outlierZmax?: number | undefined;
   /** Maximum number of (outlier rejection, refinement) macro-cycles. @defaultValue 3 */
   maxCycles?: number | undefined;
-  /** Worker threads for the passes over observations; results are bit-identical for any value. @defaultValue 1 */
+  /** Worker threads for the passes over observations, 1..1024; results are bit-identical for any value. @defaultValue 1 */
   threads?: number | undefined;
   /**
    * Above this many stills the normal matrix is not formed: steps come from preconditioned conjugate gradients and
@@ -99,6 +99,12 @@ export const SCALING_DEFAULTS: ResolvedScalingOptions = Object.freeze({
   speculativeNormalEquations: true,
 });
 
+/**
+ * The most worker threads a refinement may ask for (each worker is a Node isolate of several MB, and a pass never
+ * uses more threads than it has shards).
+ */
+export const MAX_THREADS = 1024;
+
 /** The objects {@link resolveScalingOptions} returned (resolving one of them again is a no-op). */
 const resolvedObjects = new WeakSet<object>([SCALING_DEFAULTS]);
 
@@ -134,7 +140,7 @@ export function resolveScalingOptions(options: ScalingOptions = {}): ResolvedSca
     throw new ConfigError(`minimizer must be "lm" or "gauss_newton", got "${minimizer}"`);
   }
   check(
-    Number.isInteger(r.maxIterations) && r.maxIterations >= 0,
+    Number.isSafeInteger(r.maxIterations) && r.maxIterations >= 0,
     "maxIterations",
     "a non-negative integer",
     r.maxIterations,
@@ -146,14 +152,19 @@ export function resolveScalingOptions(options: ScalingOptions = {}): ResolvedSca
     r.convergenceTolerance,
   );
   check(r.outlierZmax >= 0, "outlierZmax", ">= 0 (0 or Infinity disables rejection)", r.outlierZmax);
-  check(Number.isInteger(r.maxCycles) && r.maxCycles >= 1, "maxCycles", "a positive integer", r.maxCycles);
-  check(Number.isInteger(r.threads) && r.threads >= 1, "threads", "a positive integer", r.threads);
+  check(Number.isSafeInteger(r.maxCycles) && r.maxCycles >= 1, "maxCycles", "a positive integer", r.maxCycles);
+  check(
+    Number.isInteger(r.threads) && r.threads >= 1 && r.threads <= MAX_THREADS,
+    "threads",
+    `an integer in 1..${MAX_THREADS}`,
+    r.threads,
+  );
   check(r.iterativeAbove >= 0, "iterativeAbove", ">= 0", r.iterativeAbove);
   check(r.denseGroupLimit >= 0, "denseGroupLimit", ">= 0", r.denseGroupLimit);
   check(
-    r.shardRows === undefined || (Number.isInteger(r.shardRows) && r.shardRows >= 1),
+    r.shardRows === undefined || (Number.isInteger(r.shardRows) && r.shardRows >= 1 && r.shardRows <= 2 ** 31 - 1),
     "shardRows",
-    "a positive integer",
+    "an integer in 1..2147483647",
     r.shardRows,
   );
   check(

@@ -8,6 +8,7 @@
  */
 import { ConfigError } from "../errors.ts";
 import { orthogonalizationMatrix, type UnitCell } from "../geometry/unit-cell.ts";
+import { checkSeed } from "../merge/seeded-random.ts";
 import { SPACE_GROUP_TABLE } from "../symmetry/space-group-table.ts";
 import { SpaceGroup } from "../symmetry/space-group.ts";
 
@@ -27,7 +28,7 @@ export interface SimulateProgress {
 export interface SimulateOptions {
   /** Output directory (created if needed). */
   outDir: string;
-  /** Number of stills (`--stills`), ≥ 1. */
+  /** Number of stills (`--stills`), 1..500 000 ({@link MAX_SIMULATED_STILLS}). */
   stills: number;
   /** Diffuse observations per still (`--observations-per-still`), ≥ 1. */
   observationsPerStill: number;
@@ -37,9 +38,9 @@ export interface SimulateOptions {
   cell?: readonly number[];
   /** Random seed, integer in [0, 2^32) (`--seed`). @defaultValue 0 */
   seed?: number;
-  /** Amplitude A of the true resolution factor a(|q|) = 1 + A·x/(1+x) (`--smoother-amp`), ≥ 0. @defaultValue 0 */
+  /** Amplitude A of the true resolution factor a(|q|) = 1 + A·x/(1+x) (`--smoother-amp`), in (−1, 1000]. @defaultValue 0 */
   smootherAmp?: number;
-  /** Noise scale F: variances (mean + 30)·F² (Bragg), (mean + 5)·F² (diffuse) (`--noise`), ≥ 0. @defaultValue 1 */
+  /** Noise scale F: variances (mean + 30)·F² (Bragg), (mean + 5)·F² (diffuse) (`--noise`), in [0, 1000]. @defaultValue 1 */
   noise?: number;
   /** Resolution limit d_min, Å (`--dmin`), > 0. @defaultValue 2.0 */
   dMin?: number;
@@ -92,6 +93,19 @@ export const SIMULATE_DEFAULTS = {
 
 /** Upper bound on stills × observations (int32 still ids; keeps runs finite). */
 const MAX_TOTAL_OBSERVATIONS = 2 ** 40;
+
+/**
+ * The most stills one simulation writes: `stills.expt` is one JSON text of about 650 characters per still, and a
+ * JavaScript string holds at most 2^29 − 24 characters (about 800 000 stills); `stills.refl` takes about 65 kB per
+ * still at the defaults. Larger requests are refused before anything is allocated.
+ */
+export const MAX_SIMULATED_STILLS = 500_000;
+
+/**
+ * The largest `--smoother-amp` and `--noise`: the true factor a(|q|) then lies in (0, 1001] and the variances stay far
+ * from float32's range, so every written intensity and σ is finite.
+ */
+export const MAX_SIMULATION_FACTOR = 1000;
 
 function squash(s: string): string {
   return s.replace(/\s+/g, "").toLowerCase();
@@ -198,7 +212,7 @@ export function resolveSimulateOptions(options: SimulateOptions): ResolvedSimula
   if (typeof options.outDir !== "string" || options.outDir === "") {
     throw new ConfigError("--out must be a non-empty directory path");
   }
-  const stills = requireInteger(options.stills, "--stills", 1, 2 ** 31 - 1);
+  const stills = requireInteger(options.stills, "--stills", 1, MAX_SIMULATED_STILLS);
   const perStill = requireInteger(options.observationsPerStill, "--observations-per-still", 1, 2 ** 40);
   if (stills * perStill > MAX_TOTAL_OBSERVATIONS) {
     throw new ConfigError(`--stills × --observations-per-still must not exceed 2^40, got ${stills * perStill}`);
@@ -217,14 +231,21 @@ export function resolveSimulateOptions(options: SimulateOptions): ResolvedSimula
     throw new ConfigError(`--cell angles must be in (0, 180) degrees, got ${cell.slice(3).join(",")}`);
   }
   checkCellSymmetry(cell, spaceGroup);
-  const seed = requireInteger(options.seed ?? SIMULATE_DEFAULTS.seed, "--seed", 0, 2 ** 32 - 1);
+  const seed = checkSeed(options.seed ?? SIMULATE_DEFAULTS.seed, "--seed");
   const smootherAmp = requireNumber(
     options.smootherAmp ?? SIMULATE_DEFAULTS.smootherAmp,
     "--smoother-amp",
-    "a number > -1",
-    (v) => v > -1,
+    `a number in (-1, ${MAX_SIMULATION_FACTOR}]`,
+    (v) => v > -1 && v <= MAX_SIMULATION_FACTOR,
   );
-  const noise = requireNumber(options.noise ?? SIMULATE_DEFAULTS.noise, "--noise", "a number ≥ 0", (v) => v >= 0);
+  const noise = requireNumber(
+    options.noise ?? SIMULATE_DEFAULTS.noise,
+    "--noise",
+    `a number in [0, ${MAX_SIMULATION_FACTOR}]`,
+    (v) => {
+      return v >= 0 && v <= MAX_SIMULATION_FACTOR;
+    },
+  );
   const dMin = requireNumber(options.dMin ?? SIMULATE_DEFAULTS.dMin, "--dmin", "a number in [0.5, 100] Å", (v) => {
     return v >= 0.5 && v <= 100;
   });

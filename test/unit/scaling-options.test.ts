@@ -31,10 +31,10 @@ describe("resolveScalingOptions", () => {
     ["convergenceTolerance", { convergenceTolerance: NaN }, /convergenceTolerance must be finite/],
     ["outlierZmax", { outlierZmax: -1 }, /outlierZmax must be >= 0/],
     ["maxCycles", { maxCycles: 0 }, /maxCycles must be a positive integer/],
-    ["threads", { threads: 1.5 }, /^threads must be a positive integer, got 1.5$/],
+    ["threads", { threads: 1.5 }, /^threads must be an integer in 1..1024, got 1.5$/],
     ["iterativeAbove", { iterativeAbove: NaN }, /iterativeAbove/],
     ["denseGroupLimit", { denseGroupLimit: -2 }, /denseGroupLimit/],
-    ["shardRows", { shardRows: 0 }, /shardRows must be a positive integer/],
+    ["shardRows", { shardRows: 0 }, /shardRows must be an integer in 1..2147483647/],
   ];
   for (const [name, options, message] of invalid) {
     it(`rejects an invalid ${name} (${JSON.stringify(options)}) with a ConfigError`, () => {
