@@ -3,13 +3,12 @@
  * key, within a bounded time and before any work is done. In-process through `main(argv)` and the library entry points;
  * one spawned process for stdout closing early.
  */
-import { describe, it, expect, beforeAll, afterAll, vi } from "vitest";
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { writeFileSync } from "node:fs";
 import { mkdtemp, rm, truncate } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { main } from "../../src/cli/main.ts";
 import { endQuietlyOnEpipe } from "../../src/cli/errors.ts";
 import { seedFlag } from "../../src/cli/option-parsers.ts";
 import { ConfigError } from "../../src/errors.ts";
@@ -29,6 +28,7 @@ import { MAX_THREADS, resolveScalingOptions } from "../../src/refine/scaling-opt
 import { simulateDataset } from "../../src/simulate/simulate-dataset.ts";
 import { MAX_SIMULATED_STILLS, resolveSimulateOptions } from "../../src/simulate/simulation-options.ts";
 import { makeVoxelGrid } from "../../src/voxelize/voxel-grid.ts";
+import { runMain } from "./cli-in-process.ts";
 import { startCli } from "./cli-process.ts";
 
 let dir: string;
@@ -38,29 +38,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-/** Runs `main` in-process, capturing stdout/stderr writes. */
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  });
-  const before = process.exitCode;
-  try {
-    const code = await main(["node", "diffuse-scale", ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = before;
-  }
-}
 
 /** Exit 2, nothing on stdout, exactly one line on stderr matching `pattern`. */
 function expectRefused(r: { code: number; out: string; err: string }, pattern: RegExp): void {
@@ -88,11 +65,11 @@ describe("seeds are integers in 0..2^32-1", () => {
   const simArgs = ["simulate", "--stills", "1", "--observations-per-still", "1", "--out", "o"];
   for (const seed of ["0.5", "1e308", "-1", "4294967296", "NaN", " "]) {
     it(`scale --seed "${seed}" exits 2 naming --seed`, async () => {
-      const r = await run(...scaleArgs, "--seed", seed);
+      const r = await runMain(...scaleArgs, "--seed", seed);
       expectRefused(r, /--seed must be an integer in 0\.\.4294967295, got "/);
     });
     it(`simulate --seed "${seed}" exits 2 naming --seed`, async () => {
-      const r = await run(...simArgs, "--seed", seed);
+      const r = await runMain(...simArgs, "--seed", seed);
       expectRefused(r, /--seed must be an integer in 0\.\.4294967295, got "/);
     });
   }
@@ -130,7 +107,7 @@ describe("seeds are integers in 0..2^32-1", () => {
 
 describe("demo --smoother-points: the help lists what the check accepts", () => {
   it("the help's choices are the model's allowed control points", async () => {
-    const r = await run("demo", "--help");
+    const r = await runMain("demo", "--help");
     expect(r.code).toBe(0);
     const choices = /--smoother-points <n>[^(]*\(choices:\s*((?:"\d+",?\s*)+)/.exec(r.out);
     expect(choices).not.toBeNull();
@@ -138,7 +115,7 @@ describe("demo --smoother-points: the help lists what the check accepts", () => 
   });
   for (const n of ["1", "4", "6", "3.0", "abc"]) {
     it(`demo --smoother-points ${n} exits 2 naming the option and the choices`, async () => {
-      const r = await run("demo", "--smoother-points", n, "--out", join(dir, "demo"));
+      const r = await runMain("demo", "--smoother-points", n, "--out", join(dir, "demo"));
       expectRefused(r, /option '--smoother-points <n>' argument '.*' is invalid\. Allowed choices are 2, 3, 5/);
     });
   }
@@ -208,7 +185,17 @@ describe("config JSON: duplicate and prototype keys, size", () => {
       expect(e).toBeInstanceOf(ConfigError);
       expect((e as Error).message.startsWith(`${cfg}: `)).toBe(true);
       expect((e as Error).message).toMatch(pattern);
-      const r = await run("scale", "--expt", "a.expt", "--refl", "b.refl", "--config", cfg, "--out", join(dir, "o"));
+      const r = await runMain(
+        "scale",
+        "--expt",
+        "a.expt",
+        "--refl",
+        "b.refl",
+        "--config",
+        cfg,
+        "--out",
+        join(dir, "o"),
+      );
       expectRefused(r, pattern);
     });
   }
@@ -235,7 +222,7 @@ describe("config JSON: duplicate and prototype keys, size", () => {
     const e = await thrown(() => readDiffuseScalingConfigFile(cfg));
     expect(performance.now() - start).toBeLessThan(1000);
     expect((e as Error).message).toBe(`${cfg}: config file is ${2 ** 40} bytes, more than the 16777216 allowed`);
-    const r = await run("scale", "--expt", "a.expt", "--refl", "b.refl", "--config", cfg, "--out", join(dir, "o"));
+    const r = await runMain("scale", "--expt", "a.expt", "--refl", "b.refl", "--config", cfg, "--out", join(dir, "o"));
     expectRefused(r, /huge\.json: config file is 1099511627776 bytes, more than the 16777216 allowed/);
   });
   it("a device that never ends is cut at the limit", async () => {
@@ -284,7 +271,7 @@ describe("numeric arguments: integers where integers are meant, finite bounded r
   for (const [what, args, pattern] of cli) {
     it(`${what} exits 2 naming the option and its bound`, async () => {
       const start = performance.now();
-      expectRefused(await run(...args), pattern);
+      expectRefused(await runMain(...args), pattern);
       expect(performance.now() - start).toBeLessThan(2000);
     });
   }

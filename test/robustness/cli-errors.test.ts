@@ -3,18 +3,18 @@
  * on stderr and no stack trace; `--help` and `--version` exit 0; a refinement failure exits 1. In-process through
  * `main(argv)` (fast), plus one spawned process to check the real exit status.
  */
-import { describe, it, expect, beforeAll, afterAll, vi } from "vitest";
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { existsSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CommanderError } from "commander";
-import { main } from "../../src/cli/main.ts";
 import { errorLine, exitCodeFor, reportError } from "../../src/cli/errors.ts";
 import { ConfigError, InputError, RefinementFailure } from "../../src/errors.ts";
 import { writeReflections } from "../../src/io/refl-write.ts";
 import { ReflectionTable } from "../../src/table/reflection-table.ts";
+import { runMain } from "./cli-in-process.ts";
 import { runCli } from "./cli-process.ts";
 
 const EXPT = fileURLToPath(new URL("../fixtures/expt/sim-tetragonal-40-stills.expt", import.meta.url));
@@ -27,29 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-/** Runs `main` in-process, capturing stdout/stderr writes. */
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  });
-  const before = process.exitCode;
-  try {
-    const code = await main(["node", "diffuse-scale", ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = before;
-  }
-}
 
 function expectOneLine(err: string, pattern: RegExp): void {
   expect(err.endsWith("\n")).toBe(true);
@@ -90,7 +67,7 @@ describe("usage errors exit 2 with one line", () => {
   ];
   for (const [what, args, pattern] of cases) {
     it(what, async () => {
-      const r = await run(...args);
+      const r = await runMain(...args);
       expect(r.code).toBe(2);
       expect(r.out).toBe("");
       expectOneLine(r.err, pattern);
@@ -100,18 +77,18 @@ describe("usage errors exit 2 with one line", () => {
 
 describe("--help and --version exit 0", () => {
   it("--help prints usage on stdout", async () => {
-    const r = await run("--help");
+    const r = await runMain("--help");
     expect(r.code).toBe(0);
     expect(r.err).toBe("");
     expect(r.out).toMatch(/Usage: diffuse-scale/);
   });
   it("scale --help prints the command's usage", async () => {
-    const r = await run("scale", "--help");
+    const r = await runMain("scale", "--help");
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/--expt <file>/);
   });
   it("--version prints the version", async () => {
-    const r = await run("--version");
+    const r = await runMain("--version");
     expect(r.code).toBe(0);
     expect(r.out.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
@@ -120,7 +97,7 @@ describe("--help and --version exit 0", () => {
 describe("bad inputs exit 2 with one line naming the file", () => {
   it("missing experiment list", async () => {
     const missing = join(dir, "missing.expt");
-    const r = await run("scale", "--expt", missing, "--refl", REFL, "--out", join(dir, "o1"));
+    const r = await runMain("scale", "--expt", missing, "--refl", REFL, "--out", join(dir, "o1"));
     expect(r.code).toBe(2);
     expectOneLine(
       r.err,
@@ -128,32 +105,32 @@ describe("bad inputs exit 2 with one line naming the file", () => {
     );
   });
   it("a .refl given as --expt", async () => {
-    const r = await run("scale", "--expt", REFL, "--refl", REFL, "--out", join(dir, "o2"));
+    const r = await runMain("scale", "--expt", REFL, "--refl", REFL, "--out", join(dir, "o2"));
     expect(r.code).toBe(2);
     expectOneLine(r.err, /is a msgpack file/);
   });
   it("truncated reflection file", async () => {
     const bad = join(dir, "cut.refl");
     writeFileSync(bad, Buffer.from([0x93, 0xbb]));
-    const r = await run("scale", "--expt", EXPT, "--refl", bad, "--out", join(dir, "o3"));
+    const r = await runMain("scale", "--expt", EXPT, "--refl", bad, "--out", join(dir, "o3"));
     expect(r.code).toBe(2);
     expectOneLine(r.err, /cut\.refl: header string declares 27 bytes but only 0 remain in the file \(byte offset 2\)/);
   });
   it("config that is not JSON, with control characters in it", async () => {
     const cfg = join(dir, "bad.json");
     writeFileSync(cfg, "\r\u0000{ nope");
-    const r = await run("scale", "--expt", EXPT, "--refl", REFL, "--config", cfg, "--out", join(dir, "o4"));
+    const r = await runMain("scale", "--expt", EXPT, "--refl", REFL, "--config", cfg, "--out", join(dir, "o4"));
     expect(r.code).toBe(2);
     expectOneLine(r.err, /bad\.json: not valid JSON/);
   });
   it("config with an unknown key and with a v1-disabled component", async () => {
     const cfg = join(dir, "unknown.json");
     writeFileSync(cfg, JSON.stringify({ resolution_smoother: { n_points: 3 } }));
-    let r = await run("scale", "--expt", EXPT, "--refl", REFL, "--config", cfg, "--out", join(dir, "o5"));
+    let r = await runMain("scale", "--expt", EXPT, "--refl", REFL, "--config", cfg, "--out", join(dir, "o5"));
     expect(r.code).toBe(2);
     expectOneLine(r.err, /unknown\.json: resolution_smoother: Unrecognized key/);
     writeFileSync(cfg, JSON.stringify({ experimental_components: { panel_scale: { enabled: true } } }));
-    r = await run("scale", "--expt", EXPT, "--refl", REFL, "--config", cfg, "--out", join(dir, "o6"));
+    r = await runMain("scale", "--expt", EXPT, "--refl", REFL, "--config", cfg, "--out", join(dir, "o6"));
     expect(r.code).toBe(2);
     expectOneLine(r.err, /panel_scale cannot be enabled/);
   });
@@ -173,7 +150,7 @@ describe("numerical trouble exits 1", () => {
     const refl = join(dir, "split.refl");
     await writeReflections(refl, t);
     const out = join(dir, "split-out");
-    const r = await run("scale", "--expt", EXPT, "--refl", refl, "--out", out, "--quiet");
+    const r = await runMain("scale", "--expt", EXPT, "--refl", refl, "--out", out, "--quiet");
     expect(r.code).toBe(1);
     expectOneLine(r.err, /Parameter refinement failed: fewer than two stills share observations/);
     // nothing was written

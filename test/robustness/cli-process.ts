@@ -1,5 +1,5 @@
 /**
- * Spawning the `diffuse-scale` CLI as a real process for the kill, determinism and exit-code tests (issue 7). Not a
+ * Spawning the `diffuse-scale` CLI as a real process for the kill, determinism and exit-code tests. Not a
  * test file itself.
  */
 import { spawn, type ChildProcess } from "node:child_process";
