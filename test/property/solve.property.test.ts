@@ -4,22 +4,11 @@ import { choleskyFactor, choleskyInverse, choleskySolve } from "../../src/solve/
 import { conjugateGradient } from "../../src/solve/conjugate-gradient.ts";
 import { arrowInverse, arrowSolve, arrowToDense } from "../../src/solve/schur-complement.ts";
 import type { ArrowMatrix } from "../../src/solve/schur-complement.ts";
-
-/** mulberry32: a small deterministic PRNG so that fast-check only has to draw sizes and seeds. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../../src/merge/seeded-random.ts";
 
 /** A = MᵀM + δ·I with M (n+2)×n uniform in [−1, 1]: symmetric positive definite. */
 function randomSpd(n: number, seed: number, delta = 0.1): Float64Array {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const rows = n + 2;
   const m = Float64Array.from({ length: rows * n }, () => 2 * r() - 1);
   const a = new Float64Array(n * n);
@@ -57,7 +46,7 @@ function denseSolve(a: Float64Array, n: number, b: Float64Array): Float64Array {
 
 /** A random arrow system built as JᵀJ + δI, J with rows touching one block of D plus the shared parameters. */
 function randomArrow(nBlocks: number, s: number, k: number, seed: number): ArrowMatrix {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const m = nBlocks * s;
   const n = m + k;
   const a = new Float64Array(n * n);
@@ -107,7 +96,7 @@ describe("Cholesky properties", () => {
         }
         expect(upper).toBe(0);
         expect(err).toBeLessThanOrEqual(1e-10 * scale);
-        const r = rng(seed + 1);
+        const r = seededRandom(seed + 1);
         const b = Float64Array.from({ length: n }, () => 2 * r() - 1);
         const x = choleskySolve(l, n, b);
         const ax = matVec(a, n, x);
@@ -146,7 +135,7 @@ describe("Cholesky properties", () => {
       fc.property(spdArb, ({ n, seed }) => {
         // A − t·vvᵀ with t = 2·vᵀAv/(vᵀv)² has vᵀ(A − t vvᵀ)v = −vᵀAv < 0
         const a = randomSpd(n, seed);
-        const r = rng(seed + 7);
+        const r = seededRandom(seed + 7);
         const v = Float64Array.from({ length: n }, () => 2 * r() - 1);
         const av = matVec(a, n, v);
         let vav = 0;
@@ -181,7 +170,7 @@ describe("Schur complement properties", () => {
         const sys = randomArrow(nBlocks, s, k, seed);
         const a = arrowToDense(sys);
         for (let i = 0; i < n; i++) a[i * n + i] += shift;
-        const r = rng(seed + 3);
+        const r = seededRandom(seed + 3);
         const rhs = Float64Array.from({ length: n }, () => 2 * r() - 1);
         const expected = denseSolve(a, n, rhs);
         const x = arrowSolve(sys, rhs, { shift });
@@ -234,7 +223,7 @@ describe("preconditioned conjugate gradient properties", () => {
         ({ nb, s, seed, which }) => {
           const n = nb * s;
           const a = randomSpd(n, seed, 0.5);
-          const r = rng(seed + 5);
+          const r = seededRandom(seed + 5);
           const b = Float64Array.from({ length: n }, () => 2 * r() - 1);
           const expected = denseSolve(a, n, b);
           const diagonal = Float64Array.from({ length: n }, (_, i) => a[i * n + i]);

@@ -11,18 +11,7 @@ import {
   rejectOutliersStandardGrouped,
   standardGroupedOutliersInRange,
 } from "../../src/dials/outlier-rejection.ts";
-
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-function uniform(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../../src/merge/seeded-random.ts";
 
 interface Rows {
   intensity: Float64Array;
@@ -35,7 +24,7 @@ interface Rows {
  * I uniform on [0, 10⁴) with σ² in [1, 2), so nearly every pass rejects a row (the worst case: m − O(1) passes).
  */
 function oneGroup(m: number, kind: "planted" | "spread", planted: number[] = []): Rows {
-  const r = uniform(m);
+  const r = seededRandom(m);
   const intensity = new Float64Array(m);
   const variance = new Float64Array(m);
   const g = new Float64Array(m);
@@ -179,7 +168,7 @@ describe("standard outlier rejection on large groups", () => {
   it("one group of 20 000 rows with a thousand outliers (a thousand passes)", () => {
     const planted = Array.from({ length: 1000 }, (_, k) => 20 * k + 7);
     const rows = oneGroup(20_000, "planted", planted);
-    const r = uniform(5);
+    const r = seededRandom(5);
     // outliers of different sizes, so that the order of rejection matters
     for (const p of planted) rows.intensity[p] = rows.g[p] * 1000 + 10 * (60 + 1000 * r());
     const [fast, ms] = timed(() => grouped(rows));
