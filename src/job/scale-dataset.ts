@@ -45,8 +45,8 @@ function meanB(experiments: ExperimentList): Mat3 {
 }
 
 /**
- * The refine phase: builds the model from the configuration and refines it (the options are resolved and validated
- * by `refineParameters` before any work); the diffuse file is closed afterwards.
+ * The refine phase: builds the model from the configuration and refines it with the job's options (their `threads`
+ * already defaulted by the job); the diffuse file is closed afterwards.
  */
 function refinePhase(
   options: ScaleDatasetOptions,
@@ -57,7 +57,6 @@ function refinePhase(
   try {
     const refinement = model.refineParameters(binned, table, {
       ...options,
-      threads: options.threads ?? SCALE_JOB_DEFAULTS.threads(),
       grouping: {
         ...(options.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: options.memoryLimitBytes }),
         ...(options.scratchDirectory === undefined ? {} : { scratchDirectory: options.scratchDirectory }),
@@ -99,11 +98,12 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
   // the options are checked before any work (refineParameters resolves the same values again; the config is checked
   // when read)
   const seed = checkSeed(options.seed ?? SCALE_JOB_DEFAULTS.seed);
-  resolveScalingOptions({ ...options, threads: options.threads ?? SCALE_JOB_DEFAULTS.threads() });
+  const jobOptions: ScaleDatasetOptions = { ...options, threads: options.threads ?? SCALE_JOB_DEFAULTS.threads() };
+  resolveScalingOptions(jobOptions);
   const progress = options.onProgress;
   const input = await readScaleInputs(options, progress);
   const tRefine = performance.now();
-  const { model, refinement } = refinePhase(options, input);
+  const { model, refinement } = refinePhase(jobOptions, input);
   try {
     const details = refinement.details;
     // read_s covers reading and grouping the observations (the diffuse file is streamed while grouping); refine_s the rest
