@@ -106,22 +106,6 @@ export function clearJointAccumulation(acc: JointAccumulation): void {
   }
 }
 
-/** `into += from`, element by element (the fixed-order shard reduction). */
-export function addJointAccumulation(into: JointAccumulation, from: JointAccumulation): void {
-  into.objective += from.objective;
-  into.nObservations += from.nObservations;
-  into.rNumerator += from.rNumerator;
-  into.rDenominator += from.rDenominator;
-  addInto(into.gradient, from.gradient);
-  if (into.matrix !== undefined && from.matrix !== undefined) addInto(into.matrix, from.matrix);
-  if (into.lowRank !== undefined && from.lowRank !== undefined) {
-    addInto(into.lowRank.thetaDiagonal, from.lowRank.thetaDiagonal);
-    addInto(into.lowRank.thetaSmoother, from.lowRank.thetaSmoother);
-    addInto(into.lowRank.smootherBlock, from.lowRank.smootherBlock);
-    addInto(into.lowRank.diagonal, from.lowRank.diagonal);
-  }
-}
-
 /** `into += from`, element by element (arrays of one length). */
 export function addInto(into: Float64Array, from: Float64Array): void {
   for (let i = 0; i < from.length; i++) into[i] += from[i];

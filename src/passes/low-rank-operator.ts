@@ -74,22 +74,6 @@ export function addPairCounts(
   }
 }
 
-/**
- * y = (JᵀWJ)·x from the sums and group factors of a matrix-free pass (no gauge, damping or restraints). Unchecked.
- * Cost: O(pairs + groups·kf + nStills·kf).
- */
-export function applyLowRankOperator(
-  sums: LowRankSums,
-  cache: GroupCache,
-  nStills: number,
-  kf: number,
-  x: Float64Array,
-  y: Float64Array,
-): void {
-  applyLowRankBlocks(sums, nStills, kf, x, y);
-  addLowRankGroupTerms(cache, nStills, kf, 0, cache.pairCount.length, x, y);
-}
-
 /** y = (block part of JᵀWJ)·x: the θ diagonal, θ×c and c×c blocks (overwrites y). Unchecked. */
 export function applyLowRankBlocks(
   sums: LowRankSums,
