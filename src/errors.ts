@@ -53,3 +53,72 @@ export class RefinementFailure extends DiffuseScalingError {
     this.lastGoodParameters = lastGoodParameters;
   }
 }
+
+/** What to do about each operating-system error code, for {@link fileSystemError}. */
+const OS_ERROR_ADVICE: Readonly<Record<string, string>> = {
+  ENOSPC: "no space left on the device; free some space or choose a directory on another disk",
+  EDQUOT: "disk quota exceeded; free some space or choose a directory on another disk",
+  EACCES: "permission denied; choose a directory you may write to, or change its permissions",
+  EPERM: "operation not permitted; choose a directory you may write to, or change its permissions",
+  EROFS: "read-only file system; choose a directory on a writable file system",
+  ENAMETOOLONG: "file name too long; choose a shorter path",
+  EISDIR: "is a directory; give the path of a file",
+  ENOTDIR: "a part of the path is not a directory; choose another path",
+  EEXIST: "exists and is not a directory; choose another path",
+  ENOENT: "no such file or directory; check the path",
+  EMFILE: "too many open files; raise the limit (ulimit -n) or close other programs",
+  ENFILE: "too many open files in the system; close other programs",
+  EIO: "input/output error; check the disk",
+  EFBIG: "file too large for this file system; choose a directory on another file system",
+  ELOOP: "too many symbolic links; check the path",
+  EBUSY: "device or resource busy; choose another path",
+  EXDEV: "crosses file systems; choose a path on one file system",
+  ENXIO: "no such device; choose a regular directory",
+  ENODEV: "no such device; choose a regular directory",
+  EINVAL: "invalid argument; choose a path on an ordinary file system",
+};
+
+/**
+ * An operating-system error on a file or directory (a full disk, a read-only file system, permissions, a name too
+ * long, a path through a file, ...). It is an {@link InputError} (exit 2): the message names the path, says what could
+ * not be done and what to do, e.g. `out/scaled.refl: cannot write: no space left on the device; free some space or
+ * choose a directory on another disk (ENOSPC)`.
+ */
+export class FileSystemError extends InputError {
+  override name = "FileSystemError";
+  /** The system's error code (`ENOSPC`, `EACCES`, ...), or undefined when the error came without one. */
+  readonly code: string | undefined;
+  constructor(message: string, path: string, code?: string) {
+    super(message, path);
+    this.code = code;
+  }
+}
+
+/** Whether `error` is a Node.js system error (a `code` such as `ENOSPC` and the failing `syscall`). */
+export function isSystemError(error: unknown): error is NodeJS.ErrnoException & { code: string } {
+  return (
+    error instanceof Error &&
+    typeof (error as NodeJS.ErrnoException).code === "string" &&
+    /^E[A-Z0-9]+$/.test((error as NodeJS.ErrnoException).code ?? "")
+  );
+}
+
+/**
+ * The one mapping of operating-system errors to messages: `error` (a Node.js system error, or anything else) met
+ * while trying to `action` (e.g. "write", "create the output directory") on `path` becomes a {@link FileSystemError}
+ * naming the path, the action and what to do. Errors that already are {@link InputError}s are returned unchanged.
+ *
+ * @param error - the caught value
+ * @param path - the file or directory concerned
+ * @param action - what was being done, as a verb phrase
+ * @returns the error to throw
+ */
+export function fileSystemError(error: unknown, path: string, action: string): InputError {
+  if (error instanceof InputError) return error;
+  if (isSystemError(error)) {
+    const advice = OS_ERROR_ADVICE[error.code] ?? (error.message.split("\n")[0] ?? error.code);
+    return new FileSystemError(`cannot ${action}: ${advice} (${error.code})`, path, error.code);
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  return new FileSystemError(`cannot ${action}: ${text.split("\n")[0] ?? text}`, path);
+}

@@ -12,7 +12,19 @@ import {
   InputError,
   ParameterLimitExceeded,
   RefinementFailure,
+  fileSystemError,
+  isSystemError,
 } from "../errors.ts";
+
+/**
+ * An operating-system error that reached the CLI unmapped (`ENOSPC`, `EACCES`, ...) becomes the library's
+ * `FileSystemError` (exit 2, one line naming the path and what to do), never an "internal error".
+ */
+function mapSystemError(err: unknown): unknown {
+  if (!isSystemError(err)) return err;
+  const action = err.syscall ?? "access";
+  return fileSystemError(err, err.path ?? "(path unknown)", action);
+}
 
 /** Exit code for bad input: a bad or missing file, an invalid option, or a v1 model guard. */
 export const EXIT_INPUT = 2;
@@ -38,7 +50,8 @@ export function isCommanderNormalExit(err: unknown): boolean {
  * @param err - the thrown value
  * @returns the process exit code
  */
-export function exitCodeFor(err: unknown): number {
+export function exitCodeFor(thrown: unknown): number {
+  const err = mapSystemError(thrown);
   if (err instanceof CommanderError) return isCommanderNormalExit(err) ? EXIT_OK : EXIT_INPUT;
   if (
     err instanceof InputError ||
@@ -65,7 +78,8 @@ function flattenLine(message: string): string {
  * @param err - the thrown value
  * @returns a single line without a trailing newline
  */
-export function errorLine(err: unknown): string {
+export function errorLine(thrown: unknown): string {
+  const err = mapSystemError(thrown);
   if (err instanceof CommanderError) {
     const usage = err.code === "commander.help" ? "no command given" : err.message.replace(/^error:\s*/, "");
     return `diffuse-scale: ${flattenLine(usage)} (see 'diffuse-scale --help')`;

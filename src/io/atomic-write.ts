@@ -7,14 +7,26 @@
 import { open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { InputError } from "../errors.ts";
+import { closeSync, fsyncSync, openSync } from "node:fs";
+import { InputError, fileSystemError, isSystemError } from "../errors.ts";
 
-function reason(e: unknown): string {
-  if (e instanceof Error) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === undefined ? e.message : `${code}: ${e.message}`;
+/**
+ * Syncs directory `dir` so that a rename in it survives a power loss (where the file system allows a directory to be
+ * synced; some refuse with EINVAL/EISDIR, which is ignored).
+ *
+ * @param dir - the directory
+ * @param given - the path named in the error message
+ */
+export function syncDirectory(dir: string, given: string = dir): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, "r");
+    fsyncSync(fd);
+  } catch (e) {
+    if (!(isSystemError(e) && (e.code === "EINVAL" || e.code === "EISDIR"))) throw fileSystemError(e, given, "sync");
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-  return String(e);
 }
 
 /**
@@ -90,9 +102,9 @@ export async function testStallBeforeRename(path: string): Promise<void> {
 
 /**
  * Write `path` atomically: `write` receives a handle to a fresh temporary file in the same directory (positioned at
- * offset 0); when it resolves the file is synced, closed and renamed over `path`. If `write` or any step fails, the
- * temporary file is removed and the error is rethrown (file-system failures of this function itself become
- * {@link InputError}s naming `path`). The temporary name is {@link temporaryPathFor}'s; leftovers of killed
+ * offset 0); when it resolves the file is synced, closed and renamed over `path`, and the directory is synced. If `write` or any step fails, the
+ * temporary file is removed and the error is rethrown (operating-system errors, of `write` too, become
+ * `FileSystemError`s naming `path` and what to do). The temporary name is {@link temporaryPathFor}'s; leftovers of killed
  * processes for the same `path` are removed first.
  */
 export async function writeFileAtomic(path: string, write: (fd: FileHandle) => Promise<void>): Promise<void> {
@@ -104,7 +116,7 @@ export async function writeFileAtomic(path: string, write: (fd: FileHandle) => P
   try {
     fh = await open(tmp, "wx");
   } catch (e) {
-    throw new InputError(`cannot create output file: ${reason(e)}`, path);
+    throw fileSystemError(e, path, "create the output file");
   }
   let ok = false;
   try {
@@ -117,9 +129,11 @@ export async function writeFileAtomic(path: string, write: (fd: FileHandle) => P
   } catch (e) {
     if (!ok) await fh.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
-    if (ok) throw new InputError(`cannot rename the temporary file into place: ${reason(e)}`, path);
-    throw e;
+    if (ok) throw fileSystemError(e, path, "rename the temporary file into place");
+    // a failure of the file system while writing (a full disk, ...) names the file; the writer's own errors pass
+    throw isSystemError(e) ? fileSystemError(e, path, "write") : e;
   }
+  syncDirectory(dirname(path), path);
 }
 
 /** Write a UTF-8 text file atomically (see {@link writeFileAtomic}). */

@@ -10,13 +10,13 @@
  * @packageDocumentation
  */
 
-import { existsSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
 import type h5wasmNamespace from "h5wasm/node";
 import type { Dataset, File as H5File, Group } from "h5wasm/node";
-import { ConfigError, InputError } from "../errors.ts";
-import { removeStaleTemporaryFiles, testStallBeforeRename } from "./atomic-write.ts";
+import { ConfigError, InputError, fileSystemError, isSystemError } from "../errors.ts";
+import { removeStaleTemporaryFiles, syncDirectory, testStallBeforeRename } from "./atomic-write.ts";
 
 /** The h5wasm namespace, once its wasm module is ready. */
 export type H5Wasm = typeof h5wasmNamespace;
@@ -351,6 +351,19 @@ function reproducibleEpochMs(): number {
   return Number.isSafeInteger(v) && v >= 0 ? v * 1000 : 0;
 }
 
+/** fsync of a closed file (by path), an OS error naming `given`. */
+export function syncFile(path: string, given: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r+");
+    fsyncSync(fd);
+  } catch (e) {
+    throw fileSystemError(e, given, "write");
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /**
  * Writes an HDF5 file atomically: `write` fills a temporary file in the same directory, which is renamed onto `path`
  * only after it was closed successfully; on any failure the temporary file is removed and `path` is left untouched.
@@ -385,11 +398,18 @@ export async function writeH5Atomic(path: string, write: (file: H5File) => void)
     } finally {
       Date.now = realNow;
     }
+    // the closed file is synced before the rename and the directory after it (a power loss keeps old or new)
+    syncFile(tmp, path);
     await testStallBeforeRename(full);
-    renameSync(tmp, full);
+    try {
+      renameSync(tmp, full);
+    } catch (e) {
+      throw fileSystemError(e, path, "rename the temporary file into place");
+    }
   } catch (error) {
     if (file !== undefined) closeQuietly(file);
     rmSync(tmp, { force: true });
-    throw error;
+    throw isSystemError(error) ? fileSystemError(error, path, "write") : error;
   }
+  syncDirectory(dir, path);
 }

@@ -30,7 +30,10 @@ export const SCALE_JOB_DEFAULTS = {
  * `SCALING_DEFAULTS`, except `threads`), the grouping limits, and the job's own settings.
  */
 export interface ScaleDatasetOptions extends ScaleInputPaths, ScalingOptions {
-  /** Output directory (created if needed). */
+  /**
+   * Output directory (created if needed). It is checked and locked before any input is read; the outputs are
+   * written as one set (all new or all previous, see `openOutputSet`).
+   */
   outDir: string;
   /**
    * Worker threads for the refinement passes (results are bit-identical for any value).
@@ -69,6 +72,8 @@ export interface ScaleDatasetResult {
     refinementJson: string;
     /** The self-contained HTML report. */
     report: string;
+    /** The manifest of the output set (written last: each file's name, size and SHA-256). */
+    manifest?: string;
   };
   /** The refined model. */
   model: DiffuseScalingModel;

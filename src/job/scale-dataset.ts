@@ -3,7 +3,7 @@
  * (and open the binned diffuse observations), refine the v1 model (the diffuse file is streamed while the
  * observations are grouped), merge the diffuse map, and write `scales.json`, `scaled.refl`, `scaled.expt`,
  * `merged_diffuse.h5`, `refinement.json` (per-iteration history and diagnostics for the report) and `report.html`.
- * Every output is written atomically.
+ * The outputs are written as one set: the output directory holds the complete previous set or the complete new one.
  *
  * @packageDocumentation
  */
@@ -15,6 +15,8 @@ import { releaseObservations } from "../observations/scaling-observations.ts";
 import { DiffuseScalingModel, type RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
 import { resolveScalingOptions } from "../refine/scaling-options.ts";
 import { makeVoxelGrid } from "../voxelize/voxel-grid.ts";
+import { prepareOutputDirectory } from "../io/output-directory.ts";
+import { openOutputSet } from "../io/output-set.ts";
 import { readScaleInputs, type ScaleInputs } from "./scale-inputs.ts";
 import { writeScaleOutputs } from "./scale-outputs.ts";
 import {
@@ -101,25 +103,41 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
   const jobOptions: ScaleDatasetOptions = { ...options, threads: options.threads ?? SCALE_JOB_DEFAULTS.threads() };
   resolveScalingOptions(jobOptions);
   const progress = options.onProgress;
-  const input = await readScaleInputs(options, progress);
-  const tRefine = performance.now();
-  const { model, refinement } = refinePhase(jobOptions, input);
+  // the output (and scratch) directory is checked and locked before any input is read
+  if (options.scratchDirectory !== undefined) {
+    prepareOutputDirectory(options.scratchDirectory, "--scratch-dir", { create: false });
+  }
+  const set = await openOutputSet(options.outDir, { what: "--out" });
   try {
-    const details = refinement.details;
-    // read_s covers reading and grouping the observations (the diffuse file is streamed while grouping); refine_s the rest
-    const readS = input.openS + details.groupingSeconds;
-    const refineS = secondsSince(tRefine) - details.groupingSeconds;
-    const tMerge = performance.now();
-    const merged = mergePhase(input, refinement, seed, progress);
-    const mergeS = secondsSince(tMerge);
-    const { scales, outputs } = await writeScaleOutputs(options, input, model, refinement, merged, {
-      readS,
-      refineS,
-      mergeS,
-    });
-    return { scales, outputs, model, refinement, merged };
+    const input = await readScaleInputs(options, progress);
+    const tRefine = performance.now();
+    const { model, refinement } = refinePhase(jobOptions, input);
+    try {
+      const details = refinement.details;
+      // read_s covers reading and grouping the observations (the diffuse file is streamed while grouping); refine_s the rest
+      const readS = input.openS + details.groupingSeconds;
+      const refineS = secondsSince(tRefine) - details.groupingSeconds;
+      const tMerge = performance.now();
+      const merged = mergePhase(input, refinement, seed, progress);
+      const mergeS = secondsSince(tMerge);
+      const { scales, outputs } = await writeScaleOutputs(
+        options,
+        input,
+        model,
+        refinement,
+        merged,
+        { readS, refineS, mergeS },
+        set,
+      );
+      return { scales, outputs, model, refinement, merged };
+    } finally {
+      // paged observations: their scratch file goes once every output is written
+      releaseObservations(refinement.details.observations);
+    }
+  } catch (e) {
+    throw set.finalPathError(e);
   } finally {
-    // paged observations: their scratch file goes once every output is written
-    releaseObservations(refinement.details.observations);
+    // a failure at any stage leaves the previous set: the staged files go, and the lock
+    set.abandon();
   }
 }

@@ -1,13 +1,16 @@
 /**
  * The write phase of the `scale` job: `scaled.refl`, `scaled.expt`, `merged_diffuse.h5` (with diffuse data),
- * `refinement.json`, `scales.json` and the HTML report, in that order, each written atomically.
+ * `refinement.json`, `scales.json` and the HTML report, in that order, into the staging directory of the output set,
+ * then committed as one set with its `manifest.json` (see `io/output-set.ts`).
  *
  * @packageDocumentation
  */
-import { mkdir } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { join } from "node:path";
+import { RefinementFailure } from "../errors.ts";
 import { writeExperiments } from "../io/expt.ts";
 import { writeMergedDiffuse, type MergedDiffuseAttributes } from "../io/merged-diffuse.ts";
+import { MANIFEST_NAME, type OutputSetWriter } from "../io/output-set.ts";
 import { writeRefinementJson } from "../io/refinement-json.ts";
 import { writeReflections } from "../io/refl-write.ts";
 import { writeScalesJson, type ScalesJson } from "../io/scales-json.ts";
@@ -46,10 +49,30 @@ async function writeMergedMap(
   } satisfies MergedDiffuseAttributes);
 }
 
+/** "name version" of this package, recorded in the manifest. */
+function generatorName(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = require("../../package.json") as { name?: unknown; version?: unknown };
+  return `${String(pkg.name)} ${String(pkg.version)}`;
+}
+
+/** Refuses a merged map holding a NaN or infinite number (no file of the set may hold one). */
+function assertFiniteMap(merged: MergedDiffuse): void {
+  for (const [key, values] of Object.entries(merged)) {
+    const a = values as ArrayLike<number>;
+    for (let i = 0; i < a.length; i++) {
+      if (!Number.isFinite(a[i])) {
+        throw new RefinementFailure(`the merged map holds a non-finite ${key} (${a[i]}) at voxel ${i}; nothing was written`);
+      }
+    }
+  }
+}
+
 /**
- * Writes every output of the job into `options.outDir` (created if needed), reporting `write` progress.
+ * Writes every output of the job into the staging directory of `set` and commits them as one set into
+ * `options.outDir`, reporting `write` progress.
  *
- * @returns The scales.json document (its `write_s` timing included) and the paths written.
+ * @returns The scales.json document (its `write_s` timing included) and the paths of the committed set.
  */
 export async function writeScaleOutputs(
   options: ScaleDatasetOptions,
@@ -58,17 +81,18 @@ export async function writeScaleOutputs(
   refinement: RefineParametersResult,
   merged: MergedDiffuse | undefined,
   seconds: EarlierPhaseSeconds,
+  set: OutputSetWriter,
 ): Promise<{ scales: ScalesJson; outputs: ScaleDatasetResult["outputs"] }> {
   const progress = options.onProgress;
   const { binned, table, experiments } = input;
   const tWrite = performance.now();
-  await mkdir(options.outDir, { recursive: true });
+  if (merged !== undefined) assertFiniteMap(merged);
   const outputs: ScaleDatasetResult["outputs"] = {
-    scalesJson: join(options.outDir, "scales.json"),
-    scaledRefl: join(options.outDir, "scaled.refl"),
-    scaledExpt: join(options.outDir, "scaled.expt"),
-    refinementJson: join(options.outDir, "refinement.json"),
-    report: join(options.outDir, "report.html"),
+    scalesJson: set.path("scales.json"),
+    scaledRefl: set.path("scaled.refl"),
+    scaledExpt: set.path("scaled.expt"),
+    refinementJson: set.path("refinement.json"),
+    report: set.path("report.html"),
   };
   const nWrites = binned === undefined ? 4 : 5;
   progress?.({ phase: "write", done: 0, total: nWrites, label: "scaled.refl" });
@@ -79,7 +103,7 @@ export async function writeScaleOutputs(
   await writeExperiments(outputs.scaledExpt, experiments);
   if (merged !== undefined && binned !== undefined && options.diffusePath !== undefined) {
     progress?.({ phase: "write", done: 2, total: nWrites, label: "merged_diffuse.h5" });
-    outputs.mergedDiffuse = join(options.outDir, "merged_diffuse.h5");
+    outputs.mergedDiffuse = set.path("merged_diffuse.h5");
     const seed = options.seed ?? SCALE_JOB_DEFAULTS.seed;
     await writeMergedMap(outputs.mergedDiffuse, merged, binned, seed, options.diffusePath);
   }
@@ -108,7 +132,22 @@ export async function writeScaleOutputs(
   progress?.({ phase: "write", done: nWrites - 1, total: nWrites, label: "report.html" });
   // Loaded on demand so that the library entry does not load vega.
   const { writeReport } = await import("../report/write-report.ts");
-  await writeReport(options.outDir, { outPath: outputs.report });
+  await writeReport(set.stagingDir, { outPath: outputs.report });
+  await set.commit({
+    command: "scale",
+    commandLine: options.commandLine ?? SCALE_JOB_DEFAULTS.commandLine,
+    generator: generatorName(),
+  });
   progress?.({ phase: "write", done: nWrites, total: nWrites, label: "done" });
-  return { scales, outputs };
+  const final = (path: string | undefined): string => join(options.outDir, path?.slice(set.stagingDir.length + 1) ?? "");
+  const committed: ScaleDatasetResult["outputs"] = {
+    scalesJson: final(outputs.scalesJson),
+    scaledRefl: final(outputs.scaledRefl),
+    scaledExpt: final(outputs.scaledExpt),
+    refinementJson: final(outputs.refinementJson),
+    report: final(outputs.report),
+    manifest: join(options.outDir, MANIFEST_NAME),
+  };
+  if (outputs.mergedDiffuse !== undefined) committed.mergedDiffuse = final(outputs.mergedDiffuse);
+  return { scales, outputs: committed };
 }
