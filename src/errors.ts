@@ -116,7 +116,7 @@ export function isSystemError(error: unknown): error is NodeJS.ErrnoException & 
 export function fileSystemError(error: unknown, path: string, action: string): InputError {
   if (error instanceof InputError) return error;
   if (isSystemError(error)) {
-    const advice = OS_ERROR_ADVICE[error.code] ?? (error.message.split("\n")[0] ?? error.code);
+    const advice = OS_ERROR_ADVICE[error.code] ?? error.message.split("\n")[0] ?? error.code;
     return new FileSystemError(`cannot ${action}: ${advice} (${error.code})`, path, error.code);
   }
   const text = error instanceof Error ? error.message : String(error);

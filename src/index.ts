@@ -18,6 +18,8 @@ export {
   InputError,
   ParameterLimitExceeded,
   RefinementFailure,
+  FileSystemError,
+  fileSystemError,
 } from "./errors.ts";
 
 // Read and write files: DIALS reflection tables and experiment lists
@@ -77,6 +79,14 @@ export {
   type ScalingDiagnostics,
   type ShellTable,
 } from "./io/diagnostics-json.ts";
+export {
+  MANIFEST_NAME,
+  readManifest,
+  verifyOutputSet,
+  type OutputSetEntry,
+  type OutputSetManifest,
+  type OutputSetStatus,
+} from "./io/output-set.ts";
 
 // Symmetry
 export { SpaceGroup, type LatticeType, type SymmetryOperator } from "./symmetry/space-group.ts";

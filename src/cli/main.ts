@@ -10,6 +10,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { endQuietlyOnEpipe, reportError } from "./errors.ts";
+import { useJobThreads } from "./job-thread.ts";
 import { registerDemo } from "./demo.ts";
 import { registerInspect } from "./inspect.ts";
 import { registerReport } from "./report.ts";
@@ -87,5 +88,7 @@ function isEntryPoint(): boolean {
 if (isEntryPoint()) {
   // a reader of stdout that stops early (`| head -1`) ends the command quietly with exit 0
   endQuietlyOnEpipe(process.stdout);
+  // long jobs run in a worker thread, so that SIGINT/SIGTERM are answered at once and leave complete outputs
+  useJobThreads(true);
   await main(process.argv);
 }

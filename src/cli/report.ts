@@ -42,6 +42,12 @@ Exit codes: 0 success, 2 missing or malformed scales.json/refinement.json.`,
           onProgress,
         });
       });
+      if (!result.outputSet.complete) {
+        // the check of the set: said whatever --quiet says, one line per problem
+        for (const problem of result.outputSet.problems) {
+          process.stderr.write(`diffuse-scale: warning: incomplete output set: ${problem}\n`);
+        }
+      }
       if (opts.quiet !== true) {
         process.stdout.write(
           `report written to ${result.path} (${result.nPlots} plots${result.nMissing > 0 ? `, ${result.nMissing} absent` : ""})\n`,

@@ -6,6 +6,8 @@
 import { Option, type Command } from "commander";
 import { MAX_THREADS, SCALING_DEFAULTS } from "../refine/scaling-options.ts";
 import { SCALE_JOB_DEFAULTS } from "../job/scale-dataset-options.ts";
+import type { ScalesJson } from "../io/scales-json.ts";
+import { runJob, type JobRequest } from "./job-thread.ts";
 import { withProgress } from "./progress.ts";
 import { parsedArgv } from "./argv.ts";
 import { integerInRange, nonNegativeNumber, positiveInt, positiveNumber, seedFlag } from "./option-parsers.ts";
@@ -95,8 +97,9 @@ Examples:
   $ diffuse-scale scale --expt stills.expt --refl stills.refl --diffuse binned.h5 --config model.json --json
   $ diffuse-scale scale --expt stills.expt --refl stills.refl --diffuse huge.h5 --memory-limit 4 --scratch-dir /fast/tmp
 
-Outputs in --out: scales.json, scaled.refl, scaled.expt, refinement.json, merged_diffuse.h5 (with --diffuse).
-Exit codes: 0 success, 2 bad input or configuration, 1 refinement failure.`,
+Outputs in --out: scales.json, scaled.refl, scaled.expt, refinement.json, merged_diffuse.h5 (with --diffuse),
+report.html and manifest.json, written as one set: --out holds the complete previous set or the complete new one.
+Exit codes: 0 success, 2 bad input, configuration or output directory, 1 refinement failure, 130/143 interrupted.`,
     )
     .action(runScale);
 }
@@ -104,8 +107,7 @@ Exit codes: 0 success, 2 bad input or configuration, 1 refinement failure.`,
 /** The `scale` action: runs the job with progress bars, then prints its summary (or scales.json with --json). */
 async function runScale(opts: ScaleCliOptions, command: Command): Promise<void> {
   const result = await withProgress(opts.quiet === true || opts.json === true, async (onProgress) => {
-    const { scaleDataset } = await import("../job/scale-dataset.ts");
-    return scaleDataset({
+    const options: Extract<JobRequest, { kind: "scale" }>["options"] = {
       exptPath: opts.expt,
       reflPath: opts.refl,
       diffusePath: opts.diffuse,
@@ -121,8 +123,9 @@ async function runScale(opts: ScaleCliOptions, command: Command): Promise<void> 
       memoryLimitBytes: opts.memoryLimit === undefined ? undefined : Math.round(opts.memoryLimit * 2 ** 30),
       scratchDirectory: opts.scratchDir,
       commandLine: ["diffuse-scale", ...parsedArgv(command).slice(2)].join(" "),
-      onProgress,
-    });
+    };
+    // in a job thread, so that SIGINT/SIGTERM leave the previous outputs (see ./job-thread.ts)
+    return (await runJob({ kind: "scale", options }, onProgress)) as { scales: ScalesJson };
   });
   if (opts.json === true) {
     process.stdout.write(`${JSON.stringify(result.scales)}\n`);

@@ -5,6 +5,9 @@
  */
 import type { Command } from "commander";
 import { ConfigError } from "../errors.ts";
+import type { SimulateResult } from "../simulate/simulate-dataset.ts";
+import { parsedArgv } from "./argv.ts";
+import { runJob, type JobRequest } from "./job-thread.ts";
 import { withProgress } from "./progress.ts";
 import { integerFlag, numberFlag, seedFlag } from "./option-parsers.ts";
 
@@ -66,24 +69,26 @@ Examples:
       --cell 50,60,70,90,90,90 --dmin 2.5 --ndiv 3 --out ortho`,
     )
     .action(
-      async (opts: {
-        stills: number;
-        observationsPerStill: number;
-        spaceGroup: string;
-        cell: number[];
-        seed: number;
-        smootherAmp: number;
-        noise: number;
-        dmin: number;
-        ndiv: number;
-        compression: boolean;
-        out: string;
-        quiet?: boolean;
-        json?: boolean;
-      }) => {
+      async (
+        opts: {
+          stills: number;
+          observationsPerStill: number;
+          spaceGroup: string;
+          cell: number[];
+          seed: number;
+          smootherAmp: number;
+          noise: number;
+          dmin: number;
+          ndiv: number;
+          compression: boolean;
+          out: string;
+          quiet?: boolean;
+          json?: boolean;
+        },
+        command: Command,
+      ) => {
         const result = await withProgress(opts.quiet === true || opts.json === true, async (onProgress) => {
-          const { simulateDataset } = await import("../simulate/simulate-dataset.ts");
-          return simulateDataset({
+          const options: Extract<JobRequest, { kind: "simulate" }>["options"] = {
             outDir: opts.out,
             stills: opts.stills,
             observationsPerStill: opts.observationsPerStill,
@@ -95,8 +100,13 @@ Examples:
             dMin: opts.dmin,
             ndiv: opts.ndiv,
             compression: opts.compression,
-            onProgress,
-          });
+            commandLine: ["diffuse-scale", ...parsedArgv(command).slice(2)].join(" "),
+          };
+          // in a job thread, so that SIGINT/SIGTERM leave the previous outputs (see ./job-thread.ts)
+          return (await runJob({ kind: "simulate", options }, onProgress)) as Pick<
+            SimulateResult,
+            "outputs" | "nBragg" | "nDiffuse" | "seconds"
+          >;
         });
         const summary = {
           n_stills: opts.stills,

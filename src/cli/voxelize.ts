@@ -5,6 +5,8 @@
  */
 import type { Command } from "commander";
 import { ConfigError } from "../errors.ts";
+import type { VoxelizeSummary } from "../job/voxelize-files.ts";
+import { runJob } from "./job-thread.ts";
 import { withProgress } from "./progress.ts";
 import { positiveNumber } from "./option-parsers.ts";
 
@@ -41,16 +43,16 @@ Examples:
       }) => {
         if (!Number.isInteger(opts.ndiv)) throw new ConfigError(`--ndiv must be an integer, got ${opts.ndiv}`);
         const summary = await withProgress(opts.quiet === true || opts.json === true, async (onProgress) => {
-          const { voxelizeFiles } = await import("../job/voxelize-files.ts");
-          return voxelizeFiles({
+          const options = {
             exptPath: opts.expt,
             pixels: opts.pixels,
             ndiv: opts.ndiv,
             dMin: opts.dmin,
             ...(opts.dmax === undefined ? {} : { dMax: opts.dmax }),
             outPath: opts.out,
-            onProgress,
-          });
+          };
+          // in a job thread, so that SIGINT/SIGTERM leave the previous file (see ./job-thread.ts)
+          return (await runJob({ kind: "voxelize", options }, onProgress)) as VoxelizeSummary;
         });
         if (opts.json === true) process.stdout.write(`${JSON.stringify(summary)}\n`);
         else if (opts.quiet !== true) {

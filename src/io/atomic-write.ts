@@ -142,3 +142,29 @@ export async function writeTextAtomic(path: string, text: string): Promise<void>
     await fh.writeFile(text, "utf8");
   });
 }
+
+/**
+ * Removes this process's temporary files of `path` (after its writer was stopped, e.g. by an interrupt).
+ *
+ * @param path - the destination whose temporary files to remove
+ * @returns the number of files removed
+ */
+export async function removeOwnTemporaryFiles(path: string): Promise<number> {
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.${process.pid}.`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith(".tmp")) continue;
+    await unlink(join(dir, name)).then(
+      () => removed++,
+      () => undefined,
+    );
+  }
+  return removed;
+}

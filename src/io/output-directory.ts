@@ -68,7 +68,9 @@ function existingAncestor(full: string, given: string): string {
       return p;
     } catch (e) {
       if (e instanceof FileSystemError) throw e;
-      if (!isSystemError(e) || e.code !== "ENOENT") throw fileSystemError(e, given, "look up the directory");
+      if (!isSystemError(e) || (e.code !== "ENOENT" && e.code !== "ENOTDIR")) {
+        throw fileSystemError(e, given, "look up the directory");
+      }
       const up = dirname(p);
       if (up === p || p === parse(p).root) throw fileSystemError(e, given, "look up the directory");
       p = up;

@@ -7,7 +7,17 @@
  *
  * @packageDocumentation
  */
-import { readFileSync, statSync, linkSync, openSync, closeSync, renameSync, unlinkSync, writeSync, fsyncSync } from "node:fs";
+import {
+  readFileSync,
+  statSync,
+  linkSync,
+  openSync,
+  closeSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+  fsyncSync,
+} from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";

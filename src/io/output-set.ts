@@ -32,6 +32,7 @@ import {
   unlinkSync,
   writeFileSync,
 } from "node:fs";
+import { createRequire } from "node:module";
 import { basename, join } from "node:path";
 import { z } from "zod";
 import { FileSystemError, InputError, fileSystemError, isSystemError } from "../errors.ts";
@@ -119,6 +120,13 @@ export async function digestFile(path: string): Promise<{ size: number; sha256: 
   return { size, sha256: hash.digest("hex") };
 }
 
+/** "name version" of this package (the `generator` of a manifest). */
+export function packageGenerator(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = require("../../package.json") as { name?: unknown; version?: unknown };
+  return `${String(pkg.name)} ${String(pkg.version)}`;
+}
+
 /** Reads and validates `dir/manifest.json` (undefined when absent). */
 export function readManifest(dir: string): OutputSetManifest | undefined {
   const path = join(dir, MANIFEST_NAME);
@@ -184,7 +192,8 @@ export async function rollForwardCommit(dir: string): Promise<boolean> {
   try {
     renameSync(join(journalDir, MANIFEST_NAME), join(dir, MANIFEST_NAME));
   } catch (e) {
-    if (!(isSystemError(e) && e.code === "ENOENT")) throw fileSystemError(e, join(dir, MANIFEST_NAME), "move into place");
+    if (!(isSystemError(e) && e.code === "ENOENT"))
+      throw fileSystemError(e, join(dir, MANIFEST_NAME), "move into place");
   }
   syncPath(dir, dir);
   rmSync(journalDir, { recursive: true, force: true });
@@ -230,8 +239,8 @@ export interface CommitInfo {
   command: string;
   /** The command line. */
   commandLine: string;
-  /** The program and version (e.g. "diffuse-scaling 0.1.0"). */
-  generator: string;
+  /** The program and version. @defaultValue this package's name and version ({@link packageGenerator}) */
+  generator?: string;
   /**
    * Files of the previous set kept unchanged in the new one (their manifest entries are carried over).
    * @defaultValue none
@@ -334,7 +343,7 @@ async function commitStaged(dir: string, stagingDir: string, info: CommitInfo): 
   const manifest: OutputSetManifest = {
     format: "diffuse-scaling output set",
     format_version: 1,
-    generator: info.generator,
+    generator: info.generator ?? packageGenerator(),
     command: info.command,
     command_line: info.commandLine,
     files,
@@ -391,6 +400,19 @@ export async function finishInterruptedOutputSet(dir: string): Promise<"committe
   return result;
 }
 
+/** Whether `dir` holds an output set (a manifest, or an unfinished commit). */
+export function isOutputSet(dir: string): boolean {
+  for (const name of [MANIFEST_NAME, COMMIT_DIR]) {
+    try {
+      statSync(join(dir, name));
+      return true;
+    } catch {
+      // absent
+    }
+  }
+  return false;
+}
+
 /** What {@link verifyOutputSet} found. */
 export interface OutputSetStatus {
   /** Whether the directory holds a complete output set (manifest present, every file of it as recorded). */
@@ -413,11 +435,20 @@ export interface OutputSetStatus {
 export async function verifyOutputSet(dir: string, options: { digests?: boolean } = {}): Promise<OutputSetStatus> {
   const problems: string[] = [];
   try {
-    if (!statSync(dir).isDirectory()) return { complete: false, problems: [`${dir}: not a directory`], manifest: undefined };
+    if (!statSync(dir).isDirectory())
+      return { complete: false, problems: [`${dir}: not a directory`], manifest: undefined };
   } catch (e) {
     return { complete: false, problems: [fileSystemError(e, dir, "read the directory").message], manifest: undefined };
   }
-  if ((() => { try { return statSync(join(dir, COMMIT_DIR)).isDirectory(); } catch { return false; } })()) {
+  if (
+    (() => {
+      try {
+        return statSync(join(dir, COMMIT_DIR)).isDirectory();
+      } catch {
+        return false;
+      }
+    })()
+  ) {
     problems.push(
       `${dir}: a commit of a new output set was interrupted; the next diffuse-scale run (or 'diffuse-scale report') on this directory completes it`,
     );
@@ -447,7 +478,9 @@ export async function verifyOutputSet(dir: string, options: { digests?: boolean 
       continue;
     }
     if (size !== f.size) {
-      problems.push(`${path}: ${size} bytes, the manifest records ${f.size}; the set is not the one the manifest describes`);
+      problems.push(
+        `${path}: ${size} bytes, the manifest records ${f.size}; the set is not the one the manifest describes`,
+      );
       continue;
     }
     if (options.digests !== false) {

@@ -5,7 +5,6 @@
  *
  * @packageDocumentation
  */
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { RefinementFailure } from "../errors.ts";
 import { writeExperiments } from "../io/expt.ts";
@@ -49,20 +48,15 @@ async function writeMergedMap(
   } satisfies MergedDiffuseAttributes);
 }
 
-/** "name version" of this package, recorded in the manifest. */
-function generatorName(): string {
-  const require = createRequire(import.meta.url);
-  const pkg = require("../../package.json") as { name?: unknown; version?: unknown };
-  return `${String(pkg.name)} ${String(pkg.version)}`;
-}
-
 /** Refuses a merged map holding a NaN or infinite number (no file of the set may hold one). */
 function assertFiniteMap(merged: MergedDiffuse): void {
   for (const [key, values] of Object.entries(merged)) {
     const a = values as ArrayLike<number>;
     for (let i = 0; i < a.length; i++) {
       if (!Number.isFinite(a[i])) {
-        throw new RefinementFailure(`the merged map holds a non-finite ${key} (${a[i]}) at voxel ${i}; nothing was written`);
+        throw new RefinementFailure(
+          `the merged map holds a non-finite ${key} (${a[i]}) at voxel ${i}; nothing was written`,
+        );
       }
     }
   }
@@ -136,10 +130,10 @@ export async function writeScaleOutputs(
   await set.commit({
     command: "scale",
     commandLine: options.commandLine ?? SCALE_JOB_DEFAULTS.commandLine,
-    generator: generatorName(),
   });
   progress?.({ phase: "write", done: nWrites, total: nWrites, label: "done" });
-  const final = (path: string | undefined): string => join(options.outDir, path?.slice(set.stagingDir.length + 1) ?? "");
+  const final = (path: string | undefined): string =>
+    join(options.outDir, path?.slice(set.stagingDir.length + 1) ?? "");
   const committed: ScaleDatasetResult["outputs"] = {
     scalesJson: final(outputs.scalesJson),
     scaledRefl: final(outputs.scaledRefl),

@@ -12,6 +12,7 @@ import { ConfigError, InputError } from "../errors.ts";
 import { writeBinnedDiffuse } from "../io/binned-diffuse.ts";
 import { readExperiments } from "../io/expt.ts";
 import { readNpz } from "../io/npz.ts";
+import { prepareOutputFile } from "../io/output-directory.ts";
 import type { NpyArray } from "../io/npy.ts";
 import { commonSpaceGroup } from "../io/common-space-group.ts";
 import { VOXEL_INDEX_RULE } from "../voxelize/voxel-grid.ts";
@@ -102,6 +103,8 @@ function floatColumn(arrays: Map<string, NpyArray>, key: string, path: string, w
  * @throws {@link InputError} for unreadable or inconsistent files, {@link ConfigError} for invalid options.
  */
 export async function voxelizeFiles(options: VoxelizeFilesOptions): Promise<VoxelizeSummary> {
+  // the destination is checked before any input is read
+  prepareOutputFile(options.outPath, "--out");
   const experiments = await readExperiments(options.exptPath);
   const spaceGroup = commonSpaceGroup(experiments, options.exptPath);
   const crystals = experiments.experiments.map((e, i) => {

@@ -6,9 +6,10 @@
  */
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { InputError } from "../errors.ts";
 import { writeTextAtomic } from "../io/atomic-write.ts";
+import { isOutputSet, openOutputSet, verifyOutputSet, type OutputSetStatus } from "../io/output-set.ts";
 import { parseRefinementJson } from "../io/refinement-json.ts";
 import { parseScalesJson } from "../io/scales-json.ts";
 import { renderReportHtml, type HtmlSection } from "./html.ts";
@@ -69,6 +70,8 @@ export interface RenderedReport {
 export interface WriteReportResult extends RenderedReport {
   /** The path written. */
   path: string;
+  /** Whether the directory holds a complete output set (`verifyOutputSet`), and the problems found when not. */
+  outputSet: OutputSetStatus;
 }
 
 function generatorName(): string {
@@ -154,7 +157,9 @@ export async function renderReport(data: ReportData, options: RenderReportOption
 }
 
 /**
- * Builds `report.html` from the outputs in `dir` (`scales.json`, `refinement.json`) and writes it atomically.
+ * Builds `report.html` from the outputs in `dir` (`scales.json`, `refinement.json`) and writes it atomically, after
+ * checking whether `dir` is a complete output set (`outputSet` of the result says so, with the problems found). The
+ * page of a complete set is committed with the set's new manifest, so the set stays complete.
  *
  * @param dir - A `diffuse-scale scale` output directory.
  * @param options - See {@link WriteReportOptions}.
@@ -163,9 +168,37 @@ export async function renderReport(data: ReportData, options: RenderReportOption
  * be written.
  */
 export async function writeReport(dir: string, options: WriteReportOptions = {}): Promise<WriteReportResult> {
-  const data = await readReportData(dir);
-  const rendered = await renderReport(data, options);
   const path = options.outPath ?? join(dir, "report.html");
-  await writeTextAtomic(path, rendered.html);
-  return { ...rendered, path };
+  if (!(isOutputSet(dir) && resolve(path) === resolve(dir, "report.html"))) {
+    const outputSet = await verifyOutputSet(dir);
+    const data = await readReportData(dir);
+    const rendered = await renderReport(data, options);
+    await writeTextAtomic(path, rendered.html);
+    return { ...rendered, path, outputSet };
+  }
+  // the page of an output set is replaced as part of the set (under its lock, with a new manifest), so the set
+  // stays complete; an interrupted commit found here is completed first
+  const set = await openOutputSet(dir, { what: "the report directory" });
+  try {
+    const outputSet = await verifyOutputSet(dir);
+    const data = await readReportData(dir);
+    const rendered = await renderReport(data, options);
+    const manifest = outputSet.manifest;
+    if (outputSet.complete && manifest !== undefined) {
+      await writeTextAtomic(set.path("report.html"), rendered.html);
+      await set.commit({
+        command: manifest.command,
+        commandLine: manifest.command_line,
+        generator: manifest.generator,
+        keep: manifest.files.map((f) => f.name).filter((n) => n !== "report.html"),
+      });
+    } else {
+      await writeTextAtomic(path, rendered.html);
+    }
+    return { ...rendered, path, outputSet };
+  } catch (e) {
+    throw set.finalPathError(e);
+  } finally {
+    set.abandon();
+  }
 }

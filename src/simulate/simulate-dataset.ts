@@ -16,10 +16,10 @@
  *
  * @packageDocumentation
  */
-import { mkdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { ConfigError } from "../errors.ts";
 import { writeTextAtomic } from "../io/atomic-write.ts";
+import { openOutputSet, type OutputSetWriter } from "../io/output-set.ts";
 import { parseExperiments, writeExperiments } from "../io/expt.ts";
 import type { Crystal } from "../io/expt-models.ts";
 import { mat3Inverse, mat3Multiply, mat3Transpose, type Mat3 } from "../geometry/vector-maths.ts";
@@ -437,7 +437,7 @@ function truthDocument(
 
 /**
  * Runs the simulation and writes `stills.expt`, `stills.refl`, `diffuse_binned.h5` and `truth.json` into
- * `options.outDir`.
+ * `options.outDir`, as one output set with its `manifest.json` (the directory holds the previous set or the new one).
  *
  * @param options - see {@link SimulateOptions}
  * @returns counts, truth and timings
@@ -445,15 +445,41 @@ function truthDocument(
  */
 export async function simulateDataset(options: SimulateOptions): Promise<SimulateResult> {
   const sim = resolveSimulateOptions(options);
-  const progress = options.onProgress;
   const t0 = performance.now();
   const outDir = resolve(sim.outDir);
-  await mkdir(outDir, { recursive: true });
+  // checked and locked before anything is computed; the four files are committed as one set
+  const set = await openOutputSet(sim.outDir, { what: "--out" });
+  try {
+    const result = await simulateInto(sim, options, set, t0);
+    await set.commit({ command: "simulate", commandLine: options.commandLine ?? "" });
+    const outputs = {
+      expt: join(outDir, "stills.expt"),
+      refl: join(outDir, "stills.refl"),
+      diffuse: join(outDir, "diffuse_binned.h5"),
+      truth: join(outDir, "truth.json"),
+    };
+    return { ...result, outputs };
+  } catch (e) {
+    throw set.finalPathError(e);
+  } finally {
+    set.abandon();
+  }
+}
+
+/** The simulation proper, writing into the staging directory of `set`. */
+async function simulateInto(
+  sim: ResolvedSimulation,
+  options: SimulateOptions,
+  set: OutputSetWriter,
+  t0: number,
+): Promise<SimulateResult> {
+  const progress = options.onProgress;
+  const outDir = resolve(sim.outDir);
   const outputs = {
-    expt: join(outDir, "stills.expt"),
-    refl: join(outDir, "stills.refl"),
-    diffuse: join(outDir, "diffuse_binned.h5"),
-    truth: join(outDir, "truth.json"),
+    expt: set.path("stills.expt"),
+    refl: set.path("stills.refl"),
+    diffuse: set.path("diffuse_binned.h5"),
+    truth: set.path("truth.json"),
   };
   const geometry = referenceGeometry();
   const N = sim.stills;

@@ -50,6 +50,8 @@ export interface SimulateOptions {
   compression?: boolean;
   /** Progress callback. @defaultValue undefined */
   onProgress?: (event: SimulateProgress) => void;
+  /** The command line, recorded in the output set's manifest. @defaultValue "" */
+  commandLine?: string;
 }
 
 /** Validated options with defaults filled in. */

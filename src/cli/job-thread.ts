@@ -1,0 +1,180 @@
+/**
+ * Runs the long CLI jobs (`scale`, `voxelize`, `simulate`) in a worker thread, so that SIGINT and SIGTERM are answered
+ * at once even while the job computes synchronously: the main thread stops the job thread, completes or discards
+ * the output set (`finishInterruptedOutputSet`), removes this process's temporary files, prints one line
+ * ("interrupted; previous outputs kept") and exits with 130 (SIGINT) or 143 (SIGTERM). Scratch files need no
+ * cleanup: their names are removed as soon as they are open. The library itself never installs signal handlers.
+ *
+ * In-process callers of `main()` (the tests) run jobs on the calling thread without signal handling
+ * ({@link useJobThreads} is off until the program's entry point turns it on).
+ *
+ * @packageDocumentation
+ */
+import { Worker } from "node:worker_threads";
+import {
+  ConfigError,
+  DisabledComponentAccess,
+  DiffuseScalingError,
+  FileSystemError,
+  InputError,
+  ParameterLimitExceeded,
+  RefinementFailure,
+} from "../errors.ts";
+import { removeOwnTemporaryFiles } from "../io/atomic-write.ts";
+import { finishInterruptedOutputSet } from "../io/output-set.ts";
+import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
+import type { ScaleDatasetOptions } from "../job/scale-dataset-options.ts";
+import type { VoxelizeFilesOptions } from "../job/voxelize-files.ts";
+import type { SimulateOptions } from "../simulate/simulation-options.ts";
+import type { ProgressEvent } from "./progress.ts";
+
+/** A job and its options (plain data: it is posted to the job thread). */
+export type JobRequest =
+  | { kind: "scale"; options: Omit<ScaleDatasetOptions, "onProgress"> }
+  | { kind: "voxelize"; options: Omit<VoxelizeFilesOptions, "onProgress"> }
+  | { kind: "simulate"; options: Omit<SimulateOptions, "onProgress"> };
+
+let threads = false;
+
+/** Turns running jobs in a worker thread (with SIGINT/SIGTERM handling) on or off; off by default. */
+export function useJobThreads(on: boolean): void {
+  threads = on;
+}
+
+/** Runs a job on this thread; returns what the CLI prints (plain data). */
+export async function runJobHere(request: JobRequest, onProgress: (event: ProgressEvent) => void): Promise<unknown> {
+  switch (request.kind) {
+    case "scale": {
+      const { scaleDataset } = await import("../job/scale-dataset.ts");
+      const result = await scaleDataset({ ...request.options, onProgress });
+      return { scales: result.scales };
+    }
+    case "voxelize": {
+      const { voxelizeFiles } = await import("../job/voxelize-files.ts");
+      return voxelizeFiles({ ...request.options, onProgress });
+    }
+    case "simulate": {
+      const { simulateDataset } = await import("../simulate/simulate-dataset.ts");
+      const r = await simulateDataset({ ...request.options, onProgress });
+      return { outputs: r.outputs, nBragg: r.nBragg, nDiffuse: r.nDiffuse, seconds: r.seconds };
+    }
+  }
+}
+
+/** An error as plain data. */
+interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string | undefined;
+  file?: string | undefined;
+  code?: string | undefined;
+  syscall?: string | undefined;
+  path?: string | undefined;
+}
+
+/** An error as plain data (class name, message, file, system error fields). */
+export function serializeError(error: unknown): SerializedError {
+  if (!(error instanceof Error)) return { name: "Error", message: String(error) };
+  const e = error as Error & { file?: unknown; code?: unknown; syscall?: unknown; path?: unknown };
+  const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+  return {
+    name: error.name,
+    message: error.message,
+    stack: error.stack,
+    file: str(e.file),
+    code: str(e.code),
+    syscall: str(e.syscall),
+    path: str(e.path),
+  };
+}
+
+const CLASSES: Readonly<Record<string, { prototype: Error }>> = {
+  DiffuseScalingError,
+  InputError,
+  FileSystemError,
+  ConfigError,
+  ParameterLimitExceeded,
+  DisabledComponentAccess,
+  RefinementFailure,
+};
+
+/** The error of the job thread, as an instance of its class again (so the exit code and message are the same). */
+function reviveError(s: SerializedError): Error {
+  const proto = (CLASSES[s.name] ?? Error).prototype;
+  const error = Object.create(proto) as Error & Record<string, unknown>;
+  error.name = s.name;
+  error.message = s.message;
+  if (s.stack !== undefined) error.stack = s.stack;
+  for (const key of ["file", "code", "syscall", "path"] as const) if (s[key] !== undefined) error[key] = s[key];
+  return error;
+}
+
+/** Exit code of a process ended by a signal (128 + its number). */
+const SIGNAL_EXIT: Readonly<Record<"SIGINT" | "SIGTERM", number>> = { SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * Runs a job: in a worker thread with SIGINT/SIGTERM handling when {@link useJobThreads} is on, else here.
+ *
+ * @param request - the job
+ * @param onProgress - progress events (on the main thread)
+ * @returns the job's plain-data result
+ */
+export async function runJob(request: JobRequest, onProgress: (event: ProgressEvent) => void): Promise<unknown> {
+  if (!threads) return runJobHere(request, onProgress);
+  const entry = siblingWorkerEntry(import.meta.url, "job-thread-entry");
+  const workerData = { request };
+  const worker =
+    entry.kind === "module"
+      ? new Worker(entry.url, { workerData })
+      : new Worker(entry.code, { eval: true, workerData });
+  const state = { interrupted: false };
+  const onSignal = (signal: "SIGINT" | "SIGTERM"): void => {
+    if (state.interrupted) return;
+    state.interrupted = true;
+    void interrupt(worker, request, signal);
+  };
+  const onInt = (): void => {
+    onSignal("SIGINT");
+  };
+  const onTerm = (): void => {
+    onSignal("SIGTERM");
+  };
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  try {
+    return await new Promise<unknown>((resolve, reject) => {
+      worker.on("message", (m: { type: string; event?: ProgressEvent; result?: unknown; error?: SerializedError }) => {
+        if (m.type === "progress" && m.event !== undefined) onProgress(m.event);
+        else if (m.type === "result") resolve(m.result);
+        else if (m.type === "error" && m.error !== undefined) reject(reviveError(m.error));
+      });
+      worker.on("error", reject);
+      worker.on("exit", (code) => {
+        if (!state.interrupted) reject(new Error(`the job thread ended with code ${code} before its result`));
+      });
+    });
+  } finally {
+    if (!state.interrupted) {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      await worker.terminate();
+    }
+  }
+}
+
+/** Stops the job thread, leaves the outputs complete (previous or new set), prints one line and exits. */
+async function interrupt(worker: Worker, request: JobRequest, signal: "SIGINT" | "SIGTERM"): Promise<never> {
+  await worker.terminate();
+  let outcome: "committed" | "kept" = "kept";
+  try {
+    if (request.kind === "voxelize") await removeOwnTemporaryFiles(request.options.outPath);
+    else outcome = await finishInterruptedOutputSet(request.options.outDir);
+  } catch {
+    // best effort: the next run into the directory cleans up what is left
+  }
+  const lead = process.stderr.isTTY ? "\n" : "";
+  process.stderr.write(
+    `${lead}diffuse-scale: interrupted; ${outcome === "kept" ? "previous outputs kept" : "the new outputs were already complete"}\n`,
+  );
+  process.exit(SIGNAL_EXIT[signal]);
+}
