@@ -116,9 +116,9 @@ export function isSystemError(error: unknown): error is NodeJS.ErrnoException & 
 export function fileSystemError(error: unknown, path: string, action: string): InputError {
   if (error instanceof InputError) return error;
   if (isSystemError(error)) {
-    const advice = OS_ERROR_ADVICE[error.code] ?? error.message.split("\n")[0] ?? error.code;
+    const advice = OS_ERROR_ADVICE[error.code] ?? error.message.split("\n")[0];
     return new FileSystemError(`cannot ${action}: ${advice} (${error.code})`, path, error.code);
   }
   const text = error instanceof Error ? error.message : String(error);
-  return new FileSystemError(`cannot ${action}: ${text.split("\n")[0] ?? text}`, path);
+  return new FileSystemError(`cannot ${action}: ${text.split("\n")[0]}`, path);
 }

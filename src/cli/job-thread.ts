@@ -20,8 +20,6 @@ import {
   ParameterLimitExceeded,
   RefinementFailure,
 } from "../errors.ts";
-import { removeOwnTemporaryFiles } from "../io/atomic-write.ts";
-import { finishInterruptedOutputSet } from "../io/output-set.ts";
 import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
 import type { ScaleDatasetOptions } from "../job/scale-dataset-options.ts";
 import type { VoxelizeFilesOptions } from "../job/voxelize-files.ts";
@@ -167,8 +165,14 @@ async function interrupt(worker: Worker, request: JobRequest, signal: "SIGINT" |
   await worker.terminate();
   let outcome: "committed" | "kept" = "kept";
   try {
-    if (request.kind === "voxelize") await removeOwnTemporaryFiles(request.options.outPath);
-    else outcome = await finishInterruptedOutputSet(request.options.outDir);
+    // loaded here, not at start-up: the CLI entry loads commander only
+    if (request.kind === "voxelize") {
+      const { removeOwnTemporaryFiles } = await import("../io/atomic-write.ts");
+      await removeOwnTemporaryFiles(request.options.outPath);
+    } else {
+      const { finishInterruptedOutputSet } = await import("../io/output-set.ts");
+      outcome = await finishInterruptedOutputSet(request.options.outDir);
+    }
   } catch {
     // best effort: the next run into the directory cleans up what is left
   }

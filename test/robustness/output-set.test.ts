@@ -115,12 +115,70 @@ describe.skipIf(!HAVE_TETRA)("scale: a bad --out is refused before any input is 
       const r = await runMain("scale", ...tetraArgs(), "--out", out, "--quiet");
       expect(performance.now() - t0).toBeLessThan(1000);
       expect(r.code).toBe(2);
-      expect(r.err).toMatch(/^diffuse-scale: .+: (cannot|exists|a name).*\n$/);
+      expect(r.err).toMatch(/^diffuse-scale: .+: (cannot|exists|a name|.+ is not a directory).*\n$/);
       expect(r.err).not.toContain("internal error");
     }
     const r = await runMain("scale", ...tetraArgs(), "--out", join(root, "ok"), "--scratch-dir", join(root, "a-file"));
     expect(r.code).toBe(2);
     expect(r.err).toContain("a-file: exists and is not a directory");
+  });
+});
+
+describe("voxelize and simulate outputs", () => {
+  it("voxelize --out DIR and simulate --out FILE: exit 2 at once naming the path, never an internal error", async () => {
+    const dir = join(root, "vox-dir");
+    mkdirSync(dir, { recursive: true });
+    const v = await runMain(
+      "voxelize",
+      "--expt",
+      "no.expt",
+      "--pixels",
+      "x.npz",
+      "--ndiv",
+      "2",
+      "--dmin",
+      "2",
+      "--out",
+      dir,
+    );
+    expect(v.code).toBe(2);
+    expect(v.err).toBe(`diffuse-scale: ${dir}: is a directory; give the path of a file (EISDIR)\n`);
+    const s = await runMain(
+      "simulate",
+      "--stills",
+      "2",
+      "--observations-per-still",
+      "10",
+      "--quiet",
+      "--out",
+      join(root, "a-file"),
+    );
+    expect(s.code).toBe(2);
+    expect(s.err).toBe(
+      `diffuse-scale: ${join(root, "a-file")}: exists and is not a directory; choose another path (ENOTDIR)\n`,
+    );
+  });
+
+  it("simulate writes its four files as one set with a manifest", async () => {
+    const out = join(root, "sim");
+    const r = await runMain("simulate", "--stills", "2", "--observations-per-still", "50", "--quiet", "--out", out);
+    expect(r.code).toBe(0);
+    const v = await verifyOutputSet(out);
+    expect(v.complete).toBe(true);
+    expect(v.manifest?.command).toBe("simulate");
+    expect(v.manifest?.files.map((f) => f.name)).toEqual([
+      "stills.expt",
+      "stills.refl",
+      "diffuse_binned.h5",
+      "truth.json",
+    ]);
+    expect(readdirSync(out).sort()).toEqual([
+      "diffuse_binned.h5",
+      MANIFEST_NAME,
+      "stills.expt",
+      "stills.refl",
+      "truth.json",
+    ]);
   });
 });
 

@@ -37,6 +37,7 @@ describe("diffuse-scale demo", () => {
   it("exits 0, writes every output and the report, and prints the report's path", async () => {
     expect(code).toBe(0);
     expect((await readdir(out)).sort()).toEqual([
+      "manifest.json",
       "merged_diffuse.h5",
       "refinement.json",
       "report.html",
