@@ -13,7 +13,8 @@ import type { FileHandle } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
 import { crc32, deflateRawSync, inflateRawSync } from "node:zlib";
-import { ConfigError, InputError } from "../errors.ts";
+import { ConfigError, InputError, fileSystemError } from "../errors.ts";
+import { syncDirectory } from "./atomic-write.ts";
 import { formatNpy, parseNpy } from "./npy.ts";
 import { printable } from "./printable.ts"; // member names come from the file: keep messages one printable line
 import type { NpyArray } from "./npy.ts";
@@ -447,7 +448,7 @@ export async function writeNpz(
   try {
     handle = await open(tmp, "w");
   } catch (error) {
-    throw new InputError(`cannot create: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, path);
+    throw fileSystemError(error, path, "create the output file");
   }
   const h = handle;
   try {
@@ -473,6 +474,7 @@ export async function writeNpz(
     const count = members.length;
     const zip64End = force || count >= U16_MAX || cdSize >= U32_MAX || cdOffset >= U32_MAX;
     for (const r of endRecords(count, cdSize, cdOffset, zip64End)) await write(r);
+    await h.sync();
     handle = undefined;
     await h.close();
     await rename(tmp, full);
@@ -480,6 +482,7 @@ export async function writeNpz(
     if (handle !== undefined) await h.close().catch(() => undefined);
     await rm(tmp, { force: true });
     if (error instanceof InputError || error instanceof ConfigError) throw error;
-    throw new InputError(`cannot write: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, path);
+    throw fileSystemError(error, path, "write");
   }
+  syncDirectory(dirname(full), path);
 }

@@ -19,7 +19,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { InputError } from "../errors.ts";
+import { InputError, fileSystemError } from "../errors.ts";
 
 /** A typed array a column is read into or written from. */
 export type ColumnArray = Int32Array | Float32Array | Float64Array | Uint8Array;
@@ -71,7 +71,7 @@ export class ColumnFile {
     try {
       folder = mkdtempSync(join(dir, "diffuse-scaling-"));
     } catch (e) {
-      throw new InputError(`cannot create a scratch directory: ${(e as Error).message}`, dir);
+      throw fileSystemError(e, dir, "create a scratch directory (--scratch-dir)");
     }
     const path = join(folder, "columns.bin");
     const offsets: Record<string, number> = {};
@@ -89,7 +89,7 @@ export class ColumnFile {
       ftruncateSync(fd, size);
     } catch (e) {
       rmSync(folder, { recursive: true, force: true });
-      throw new InputError(`cannot create a ${size}-byte scratch file: ${(e as Error).message}`, path);
+      throw fileSystemError(e, path, `create a ${size}-byte scratch file (--scratch-dir)`);
     }
     let owned: string | undefined;
     try {
@@ -126,9 +126,15 @@ export class ColumnFile {
     const position = this.layout.offsets[name] + begin * width;
     for (let done = 0; done < bytes.length;) {
       const part = bytes.subarray(done, Math.min(bytes.length, done + IO_CHUNK));
-      const moved = writing
-        ? writeSync(fd, part, 0, part.length, position + done)
-        : readSync(fd, part, 0, part.length, position + done);
+      let moved: number;
+      try {
+        moved = writing
+          ? writeSync(fd, part, 0, part.length, position + done)
+          : readSync(fd, part, 0, part.length, position + done);
+      } catch (e) {
+        // a sparse scratch file takes its blocks when written: a full disk shows here
+        throw fileSystemError(e, this.layout.path, `${writing ? "write" : "read"} the scratch file (--scratch-dir)`);
+      }
       if (moved <= 0) throw new InputError(`short ${writing ? "write" : "read"} of column ${name}`, this.layout.path);
       done += moved;
     }

@@ -14,7 +14,8 @@ import { renameSync, rmSync, existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Dataset, File as H5File } from "h5wasm/node";
 import { ConfigError, InputError } from "../errors.ts";
-import { closeQuietly, guardH5, loadH5wasm, writeAttribute, type H5Wasm } from "../io/hdf5.ts";
+import { closeQuietly, guardH5, loadH5wasm, syncFile, writeAttribute, type H5Wasm } from "../io/hdf5.ts";
+import { syncDirectory } from "../io/atomic-write.ts";
 
 /** Options of {@link BinnedDiffuseStreamWriter.create}. */
 export interface BinnedDiffuseStreamOptions {
@@ -216,7 +217,10 @@ export class BinnedDiffuseStreamWriter {
         guardH5(this.#path, "closing HDF5 file", () => file.close());
       });
       this.#file = undefined;
+      // synced before the rename, the directory after it
+      syncFile(this.#tmp, this.#path);
       renameSync(this.#tmp, resolve(this.#path));
+      syncDirectory(dirname(resolve(this.#path)), this.#path);
     } catch (error) {
       this.abort();
       throw error;

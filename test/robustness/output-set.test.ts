@@ -11,6 +11,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileSystemError, InputError, fileSystemError } from "../../src/errors.ts";
+import { ColumnFile } from "../../src/runtime/column-file.ts";
 import { prepareOutputDirectory, prepareOutputFile } from "../../src/io/output-directory.ts";
 import { LOCK_NAME, acquireOutputLock, currentOwner } from "../../src/io/output-lock.ts";
 import { MANIFEST_NAME, openOutputSet, readManifest, verifyOutputSet } from "../../src/io/output-set.ts";
@@ -179,6 +180,37 @@ describe("voxelize and simulate outputs", () => {
       "stills.refl",
       "truth.json",
     ]);
+  });
+});
+
+describe("scratch files", () => {
+  it("a full --scratch-dir is one line naming the scratch file and ENOSPC (as root: a small tmpfs)", () => {
+    const dir = join(root, "scratch-full");
+    mkdirSync(dir);
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir], { stdio: "ignore" });
+    } catch {
+      return; // not root
+    }
+    try {
+      // the sparse file is created at any size; writing its blocks fills the disk
+      const file = ColumnFile.create(dir, { a: 8 }, 100_000);
+      try {
+        expect(() => {
+          file.write("a", 0, new Float64Array(100_000));
+        }).toThrow(
+          /columns\.bin: cannot write the scratch file \(--scratch-dir\): no space left on the device; .*\(ENOSPC\)$/,
+        );
+      } finally {
+        file.remove();
+      }
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      execFileSync("umount", [dir]);
+    }
+    expect(() => ColumnFile.create(join(root, "a-file"), { a: 8 }, 10)).toThrow(
+      /a-file: cannot create a scratch directory \(--scratch-dir\): a part of the path is not a directory; .*\(ENOTDIR\)$/,
+    );
   });
 });
 
