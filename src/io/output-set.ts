@@ -18,7 +18,7 @@
  * @packageDocumentation
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, existsSync, rmdirSync } from "node:fs";
 import {
   closeSync,
   fsyncSync,
@@ -33,7 +33,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createRequire } from "node:module";
-import { basename, join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { z } from "zod";
 import { FileSystemError, InputError, fileSystemError, isSystemError } from "../errors.ts";
 import { parseJsonDocument } from "./json-document.ts";
@@ -275,6 +275,7 @@ export interface OutputSetWriter {
  * @throws {@link FileSystemError} (an {@link InputError}) naming the directory and what to do
  */
 export async function openOutputSet(dir: string, options: OpenOutputSetOptions): Promise<OutputSetWriter> {
+  const existed = existsSync(resolve(dir));
   const full = prepareOutputDirectory(dir, options.what);
   const lock: OutputLock = acquireOutputLock(full, dir);
   let stagingDir: string;
@@ -309,6 +310,14 @@ export async function openOutputSet(dir: string, options: OpenOutputSetOptions):
       state = "abandoned";
       rmSync(stagingDir, { recursive: true, force: true });
       lock.release();
+      // a directory this run created and left empty goes too
+      if (!existed) {
+        try {
+          rmdirSync(full);
+        } catch {
+          // not empty, or gone: left as it is
+        }
+      }
     },
   };
 }

@@ -6,7 +6,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -291,6 +291,7 @@ describe("output set", () => {
     first.abandon();
     const second = await openOutputSet(d, { what: "--out" });
     second.abandon();
-    expect(readdirSync(d)).toEqual([]);
+    // a directory the run created and left empty goes with it
+    expect(existsSync(d)).toBe(false);
   });
 });
