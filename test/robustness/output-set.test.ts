@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileSystemError, InputError, fileSystemError } from "../../src/errors.ts";
 import { ColumnFile } from "../../src/runtime/column-file.ts";
+import { errorLine, exitCodeFor } from "../../src/cli/errors.ts";
 import { prepareOutputDirectory, prepareOutputFile } from "../../src/io/output-directory.ts";
 import { LOCK_NAME, acquireOutputLock, currentOwner } from "../../src/io/output-lock.ts";
 import { MANIFEST_NAME, openOutputSet, readManifest, verifyOutputSet } from "../../src/io/output-set.ts";
@@ -102,6 +103,16 @@ describe("output directory checks", () => {
       expect(e).toBeInstanceOf(FileSystemError);
       expect(e.message).toMatch(new RegExp(`^/o/x: cannot write: .*${code === "EXYZ" ? "" : `\\(${code}\\)`}$`));
     }
+    // one that reached the CLI unmapped: exit 2 and the same line, never "internal error"
+    const raw = Object.assign(new Error("EACCES: permission denied, open '/o/y'"), {
+      code: "EACCES",
+      syscall: "open",
+      path: "/o/y",
+    });
+    expect(exitCodeFor(raw)).toBe(2);
+    expect(errorLine(raw)).toBe(
+      "diffuse-scale: /o/y: cannot open: permission denied; choose a directory you may write to, or change its permissions (EACCES)",
+    );
     const already = new InputError("bad", "/f");
     expect(fileSystemError(already, "/o", "write")).toBe(already);
   });
