@@ -73,9 +73,19 @@ export async function readExperimentFiles(
   return { combined: combineExperimentLists(lists, files), spaceGroup };
 }
 
+/** The columns scaling reads from every `.refl` (the others are optional or carried through). */
+const REQUIRED_COLUMNS = ["id", "miller_index", "flags", "intensity.sum.value", "intensity.sum.variance", "d"];
+
+/** Refuses a table without a column scaling needs, naming its file. */
+function requireColumns(table: ReflectionTable, file: string): void {
+  for (const name of REQUIRED_COLUMNS) {
+    if (!table.has(name)) throw new InputError(`missing column "${name}" needed for scaling`, file);
+  }
+}
+
 /** Refuses a table whose every intensity is negative or zero (no relative scale can be refined from it). */
 function requirePositiveIntensities(table: ReflectionTable, files: readonly string[]): void {
-  if (table.nrows === 0 || !table.has("intensity.sum.value")) return; // an empty table or missing column: refused later
+  if (table.nrows === 0) return; // no rows: refused later ("no observations")
   const intensity = table.getDouble("intensity.sum.value");
   for (let r = 0; r < intensity.length; r++) if (intensity[r] > 0) return;
   throw new InputError(
@@ -104,7 +114,11 @@ export async function readReflectionFiles(
   warnings: string[],
 ): Promise<ReflectionTable> {
   const tables: ReflectionTable[] = [];
-  for (const file of files) tables.push(await readReflections(file));
+  for (const file of files) {
+    const table = await readReflections(file);
+    requireColumns(table, file);
+    tables.push(table);
+  }
   const table = matchReflectionsToExperiments(tables, files, combined, exptFiles);
   requirePositiveIntensities(table, files);
   const unknown = countUnknownExperiment(table, combined.experiments.length);

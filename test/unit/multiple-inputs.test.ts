@@ -160,8 +160,7 @@ describe("several .expt/.refl files per job", () => {
   it("a binned file without identifiers, with two .expt files: still ids index the combined list, with a warning", async () => {
     const rows = await readBinnedDiffuse(binned);
     const bare = join(dir, "bare.h5");
-    const { attributes, start: _start, ...data } = rows;
-    await writeBinnedDiffuse(bare, data, attributes);
+    await writeBinnedDiffuse(bare, rows, rows.attributes);
     const common = { threads: 1, diffusePath: bare };
     const two = await scaleDataset({ ...common, exptPath: half.expt, reflPath: half.refl, outDir: join(dir, "bare2") });
     expect(two.warnings).toEqual([
