@@ -28,7 +28,7 @@ const work = option("--work") ?? join(tmpdir(), "diffuse-scaling-input-edges");
 const size = Number(option("--size") ?? 1e5);
 mkdirSync(work, { recursive: true });
 
-const cases = await makeEdgeCases(work, size);
+const cases = await makeEdgeCases(work, { voxelRows: size, zeroRows: size, experiments: size, stills: size });
 for (const c of cases) {
   const t0 = performance.now();
   const r = spawnSync(

@@ -3,7 +3,7 @@
  * (`input-edges.test.ts`, small sizes) and the bench (`bench/input-edges.ts`, 10^5). Not a test file itself.
  *
  * - one voxel: the first `size` diffuse rows of tetragonal-40, every one in the same voxel;
- * - all-zero Miller indices: every Bragg row of tetragonal-40 in the group (0,0,0);
+ * - all-zero Miller indices: the first rows of tetragonal-40's Bragg table, every one in the group (0,0,0);
  * - `size` experiments of which 40 have data: tetragonal-40 with experiments added that share experiment 0's models;
  * - `size` stills with one Bragg observation each, on 100 reflections (synthetic, log-normal scales).
  */
@@ -69,19 +69,31 @@ async function oneObservationPerStill(n: number): Promise<ReflectionTable> {
   return table;
 }
 
+/** The sizes of the cases. */
+export interface EdgeSizes {
+  /** Rows in the one voxel (at most tetragonal-40's 200 168). */
+  voxelRows: number;
+  /** Bragg rows at (0,0,0): the first rows of tetragonal-40's 15 790. */
+  zeroRows: number;
+  /** Experiments of the many-experiments case. */
+  experiments: number;
+  /** Stills of the one-observation-per-still case. */
+  stills: number;
+}
+
 /**
  * Writes the four cases into `dir` and returns their `scale` arguments.
  *
  * @param dir - where the files go
- * @param size - rows in the one voxel (at most tetragonal-40's 200 168), experiments, and stills of the last case
+ * @param sizes - how large each case is
  */
-export async function makeEdgeCases(dir: string, size: number): Promise<EdgeCase[]> {
+export async function makeEdgeCases(dir: string, sizes: EdgeSizes): Promise<EdgeCase[]> {
   const expt = `${TETRA}stills.expt`;
   const refl = `${TETRA}stills.refl`;
   const cases: EdgeCase[] = [];
 
   const rows = await readBinnedDiffuse(`${TETRA}diffuse_binned.h5`);
-  const m = Math.min(size, rows.stillIds.length);
+  const m = Math.min(sizes.voxelRows, rows.stillIds.length);
   const oneVoxel = join(dir, "one-voxel.h5");
   await writeBinnedDiffuse(
     oneVoxel,
@@ -100,7 +112,8 @@ export async function makeEdgeCases(dir: string, size: number): Promise<EdgeCase
     args: ["--expt", expt, "--refl", refl, "--diffuse", oneVoxel],
   });
 
-  const zero = await readReflections(refl);
+  const all = await readReflections(refl);
+  const zero = all.select(Int32Array.from({ length: Math.min(sizes.zeroRows, all.nrows) }, (_, i) => i));
   zero.getMillerIndex().fill(0);
   const zeroRefl = join(dir, "zero-hkl.refl");
   await writeReflections(zeroRefl, zero);
@@ -111,14 +124,15 @@ export async function makeEdgeCases(dir: string, size: number): Promise<EdgeCase
   });
 
   const manyExpt = join(dir, "many.expt");
-  writeFileSync(manyExpt, manyExperimentsDocument(size));
+  writeFileSync(manyExpt, manyExperimentsDocument(sizes.experiments));
   cases.push({
     name: "many-experiments",
-    size: `${size} experiments, 40 with data`,
+    size: `${sizes.experiments} experiments, 40 with data`,
     args: ["--expt", manyExpt, "--refl", refl],
   });
 
   const singleExpt = join(dir, "single.expt");
+  const size = sizes.stills;
   const doc = JSON.parse(manyExperimentsDocument(size)) as { experiment: Record<string, unknown>[] };
   doc.experiment = doc.experiment.map((e, i) => ({
     ...e,
