@@ -8,7 +8,11 @@
  */
 import { openBinnedDiffuse, type BinnedDiffuseFile } from "../io/binned-diffuse.ts";
 import type { ExperimentList } from "../io/expt.ts";
-import { readDiffuseScalingConfigFile, type DiffuseScalingConfigInput } from "../refine/config.ts";
+import {
+  readDiffuseScalingConfigFile,
+  resolveDiffuseScalingConfig,
+  type DiffuseScalingConfigInput,
+} from "../refine/config.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";
 import { matchDiffuseStills } from "./diffuse-stills.ts";
@@ -70,6 +74,8 @@ async function readConfig(paths: ScaleInputPaths): Promise<DiffuseScalingConfigI
       resolutionSmoother: { ...config.resolutionSmoother, enabled: true, nControlPoints: paths.smootherPoints },
     };
   }
+  // checked whole before any data file is read (the model checks it again when it is built)
+  resolveDiffuseScalingConfig(config);
   return config;
 }
 
