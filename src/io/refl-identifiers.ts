@@ -3,8 +3,8 @@
  * (`id` → identifier) names the experiment of each `id`, whatever the order of the experiments in the `.expt` files.
  * The tables of a job become one table whose `id` column is the index of each row's experiment in the combined
  * experiment list (see `expt-combine.ts`). An identifier that no experiment has is refused; a table without
- * identifiers (an old file) is matched by position: its ids index the experiments of the `.expt` file given in the
- * same place.
+ * identifiers, or experiments without any (old files), are matched by position: the table's ids index the experiments
+ * of the `.expt` file given in the same place.
  *
  * @packageDocumentation
  */
@@ -25,11 +25,12 @@ function idMapOf(
 ): Map<number, number> {
   const map = new Map<number, number>();
   const file = reflFiles[t];
-  if (table.identifiers.size === 0) {
-    // no identifiers: ids index the experiments of the .expt file in the same place
+  if (table.identifiers.size === 0 || combined.byIdentifier.size === 0) {
+    // no identifiers on either side (DIALS skips the check for experiments without one): ids index the experiments
+    // of the .expt file in the same place
     if (exptFiles.length !== 1 && exptFiles.length !== reflFiles.length) {
       throw new InputError(
-        `has no experiment identifiers, so its ids cannot be matched to experiments of ${exptFiles.length} .expt files; give the .expt and .refl files in pairs (or files with identifiers)`,
+        `cannot be matched by experiment identifier to the experiments of ${exptFiles.length} .expt files (identifiers missing); give the .expt and .refl files in pairs (or files with identifiers)`,
         file,
       );
     }

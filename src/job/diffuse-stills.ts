@@ -25,7 +25,8 @@ const SLICE_ROWS = 1 << 20;
 /** Combined experiment index of each still id of the file, or undefined when the still ids are the indices. */
 function stillMapOf(binned: BinnedDiffuseFile, combined: CombinedExperiments): Int32Array | undefined {
   const identifiers = binned.experimentIdentifiers;
-  if (identifiers === undefined) return undefined;
+  // experiments without identifiers (old files) cannot be matched by them: still ids are indices then
+  if (identifiers === undefined || combined.byIdentifier.size === 0) return undefined;
   const map = new Int32Array(identifiers.length);
   let identity = identifiers.length <= combined.experiments.length;
   for (let s = 0; s < identifiers.length; s++) {
@@ -80,6 +81,10 @@ export function matchDiffuseStills(
   if (binned.experimentIdentifiers === undefined && exptFiles.length > 1) {
     warnings.push(
       `${binned.path}: has no experiment identifiers; its still ids are taken as indices of the ${nExperiments} experiments of ${describeFiles(exptFiles)} in the order given`,
+    );
+  } else if (binned.experimentIdentifiers !== undefined && combined.byIdentifier.size === 0) {
+    warnings.push(
+      `${binned.path}: the experiments of ${describeFiles(exptFiles)} have no identifiers to match; its still ids are taken as indices of the ${nExperiments} experiments`,
     );
   }
   const n = binned.nObservations;

@@ -128,6 +128,23 @@ describe("several .expt/.refl files per job", () => {
     expect(rev.scales.refined_parameters["0"].identifier).toBe("still-00011");
   });
 
+  it("experiments without identifiers (old files) are matched by position, as DIALS does", async () => {
+    const doc = (await readExperiments(expt)).toJSON() as { experiment: Record<string, unknown>[] };
+    for (const e of doc.experiment) delete e.identifier;
+    const anonymous = join(dir, "anonymous.expt");
+    await writeExperiments(anonymous, parseExperiments(doc, anonymous));
+    const common = { reflPath: refl, diffusePath: binned, threads: 1 };
+    const named = await scaleDataset({ ...common, exptPath: expt, outDir: join(dir, "named") });
+    const plain = await scaleDataset({ ...common, exptPath: anonymous, outDir: join(dir, "anonymous") });
+    expect(plain.warnings).toEqual([
+      `${binned}: the experiments of ${anonymous} have no identifiers to match; its still ids are taken as indices of the ${N} experiments`,
+    ]);
+    for (const [s, p] of Object.entries(named.scales.refined_parameters)) {
+      expect(plain.scales.refined_parameters[s].multiplicative_scale).toBe(p.multiplicative_scale);
+      expect(plain.scales.refined_parameters[s].identifier).toBeUndefined();
+    }
+  });
+
   it("DIALS-style positional files are sorted by content and combined", async () => {
     const out = join(dir, "positional");
     const r = await runMain(
