@@ -1,8 +1,8 @@
 /**
  * The read phase of the `scale` job: the configuration (file and command-line overrides), the DIALS experiments and
  * reflections (one or several files of each, matched by experiment identifier), and the binned diffuse file, which is
- * only opened here and its still ids matched (it is streamed in slices while the observations are grouped, never
- * loaded whole).
+ * only opened here, its still ids matched and its grid checked against the crystals (it is streamed in slices while the
+ * observations are grouped, never loaded whole).
  *
  * @packageDocumentation
  */
@@ -15,6 +15,7 @@ import {
 } from "../refine/config.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";
+import { checkGridAgainstCrystals } from "./diffuse-grid-check.ts";
 import { matchDiffuseStills } from "./diffuse-stills.ts";
 import { inputFileList, readExperimentFiles, readReflectionFiles, type InputFiles } from "./scale-input-files.ts";
 
@@ -103,6 +104,7 @@ export async function readScaleInputs(
     const file = await openBinnedDiffuse(paths.diffusePath);
     try {
       binned = matchDiffuseStills(file, combined, exptFiles, warnings);
+      checkGridAgainstCrystals(binned, combined.experiments, exptFiles);
     } catch (error) {
       file.close();
       throw error;

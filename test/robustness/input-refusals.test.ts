@@ -1,7 +1,8 @@
 /**
  * Inputs that are not for us, refused at once with exit 2 and one line naming the file: files that are not files
  * (devices, FIFOs, directories, huge or sparse files; checked by fstat before a byte is read, for every input), rotation
- * scans, a binned grid inconsistent with its own indices, a diffuse file of another dataset, all-negative intensities,
+ * scans, a binned grid inconsistent with its own indices or with the crystals' cells, a diffuse file of another dataset,
+ * all-negative intensities,
  * a missing column. Each case: exit code, message, bounded time, and the output directory left untouched.
  */
 import { execFileSync } from "node:child_process";
@@ -149,6 +150,13 @@ describe("data that are not for us are refused clearly", () => {
       new RegExp(
         `grid\\.h5: attribute 'voxel_grid_dims' \\[${dims.join(", ")}\\] does not match hkl_max \\[1, 1, 1\\]`,
       ),
+    );
+  });
+
+  it("a binned file whose voxels disagree with the crystals' cells (binned in I 1 2 1, crystals in C 1 2 1)", async () => {
+    await refused(
+      [...pair(join(fixture, "c121.expt"), join(fixture, "c121.refl")), "--diffuse", binned],
+      /binned\.h5: voxel indices disagree with the crystals of .*c121\.expt: for \d+ of the first \d+ rows \|q\| is not that of their voxel/,
     );
   });
 
