@@ -2,7 +2,7 @@
  * Valid inputs at the edges of the scale job's cost, written into a directory: shared by the robustness test
  * (`input-edges.test.ts`, small sizes) and the bench (`bench/input-edges.ts`, 10^5). Not a test file itself.
  *
- * - one voxel: the first `size` diffuse rows of tetragonal-40, every one in the same voxel;
+ * - one voxel: the first diffuse rows of tetragonal-40, every one moved to the first row's voxel and q;
  * - all-zero Miller indices: the first rows of tetragonal-40's Bragg table, every one in the group (0,0,0);
  * - `size` experiments of which 40 have data: tetragonal-40 with experiments added that share experiment 0's models;
  * - `size` stills with one Bragg observation each, on 100 reflections (synthetic, log-normal scales).
@@ -102,7 +102,8 @@ export async function makeEdgeCases(dir: string, sizes: EdgeSizes): Promise<Edge
       sigmas: rows.sigmas.slice(0, m),
       stillIds: rows.stillIds.slice(0, m),
       voxelIndices: new Float64Array(m).fill(rows.voxelIndices[0]),
-      qVectors: rows.qVectors.slice(0, 3 * m),
+      // every row at the first row's q, so that the one voxel holds its rows' |q| (the job checks it)
+      qVectors: Float32Array.from({ length: 3 * m }, (_, i) => rows.qVectors[i % 3]),
     },
     rows.attributes,
   );
