@@ -4,10 +4,10 @@
  *
  * @packageDocumentation
  */
-import { open } from "node:fs/promises";
 import { extname } from "node:path";
 import type { Command } from "commander";
 import { InputError } from "../errors.ts";
+import { openInputFile } from "../io/input-file.ts";
 import type { ExperimentList } from "../io/expt.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";
 
@@ -54,17 +54,16 @@ function fsReason(err: unknown): string {
  */
 export async function detectDialsFileKind(path: string): Promise<DialsFileKind> {
   let head: Buffer;
+  // a regular file (a FIFO or device is refused before a byte is read)
+  const { handle: fh } = await openInputFile(path, "file");
   try {
-    const fh = await open(path, "r");
-    try {
-      const buf = Buffer.alloc(64);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-      head = buf.subarray(0, bytesRead);
-    } finally {
-      await fh.close();
-    }
+    const buf = Buffer.alloc(64);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    head = buf.subarray(0, bytesRead);
   } catch (err) {
     throw new InputError(`cannot read file: ${fsReason(err)}`, path);
+  } finally {
+    await fh.close();
   }
   if (head.length === 0) throw new InputError("file is empty", path);
   let i = 0;

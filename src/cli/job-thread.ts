@@ -45,7 +45,7 @@ export async function runJobHere(request: JobRequest, onProgress: (event: Progre
     case "scale": {
       const { scaleDataset } = await import("../job/scale-dataset.ts");
       const result = await scaleDataset({ ...request.options, onProgress });
-      return { scales: result.scales };
+      return { scales: result.scales, warnings: result.warnings };
     }
     case "voxelize": {
       const { voxelizeFiles } = await import("../job/voxelize-files.ts");

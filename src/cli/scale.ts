@@ -11,11 +11,41 @@ import { runJob, type JobRequest } from "./job-thread.ts";
 import { withProgress } from "./progress.ts";
 import { parsedArgv } from "./argv.ts";
 import { integerInRange, nonNegativeNumber, positiveInt, positiveNumber, seedFlag } from "./option-parsers.ts";
+import { ConfigError } from "../errors.ts";
+import { detectDialsFileKind } from "./inspect.ts";
+
+/** Collects a repeatable option's values in the order given. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/**
+ * The `.expt` and `.refl` files of the job: those of `--expt`/`--refl` first, then the positional files, each sorted
+ * into its kind by its content (as dials.scale takes `a.expt b.expt a.refl b.refl`), in the order given.
+ */
+async function inputFiles(
+  positional: readonly string[],
+  opts: ScaleCliOptions,
+): Promise<{ expt: string[]; refl: string[] }> {
+  const expt = [...opts.expt];
+  const refl = [...opts.refl];
+  for (const file of positional) {
+    if ((await detectDialsFileKind(file)) === "experiments") expt.push(file);
+    else refl.push(file);
+  }
+  if (expt.length === 0) {
+    throw new ConfigError("required option '--expt <file>' not specified (or give the .expt files as arguments)");
+  }
+  if (refl.length === 0) {
+    throw new ConfigError("required option '--refl <file>' not specified (or give the .refl files as arguments)");
+  }
+  return { expt, refl };
+}
 
 /** Options as commander parses them. */
 interface ScaleCliOptions {
-  expt: string;
-  refl: string;
+  expt: string[];
+  refl: string[];
   diffuse?: string;
   config?: string;
   smootherPoints?: number;
@@ -37,8 +67,9 @@ export function registerScale(program: Command): void {
   program
     .command("scale")
     .description("refine one multiplicative scale per still on Bragg (+ diffuse) data and merge the diffuse map")
-    .requiredOption("--expt <file>", "DIALS experiment list (.expt), one experiment per still")
-    .requiredOption("--refl <file>", "DIALS integrated reflections (.refl) with partiality")
+    .argument("[files...]", "DIALS .expt and .refl files, as dials.scale takes them (sorted by content)")
+    .option("--expt <file>", "DIALS experiment list (.expt), one experiment per still (repeatable)", collect, [])
+    .option("--refl <file>", "DIALS integrated reflections (.refl) with partiality (repeatable)", collect, [])
     .option("--diffuse <file>", "binned diffuse observations (.h5, flat layout)")
     .option("--config <file>", "model configuration (JSON, snake_case keys)")
     .option(
@@ -96,7 +127,10 @@ Examples:
   $ diffuse-scale scale --expt stills.expt --refl stills.refl --diffuse diffuse_binned.h5 --smoother-points 3
   $ diffuse-scale scale --expt stills.expt --refl stills.refl --diffuse binned.h5 --config model.json --json
   $ diffuse-scale scale --expt stills.expt --refl stills.refl --diffuse huge.h5 --memory-limit 4 --scratch-dir /fast/tmp
+  $ diffuse-scale scale run1.expt run2.expt run1.refl run2.refl --diffuse binned.h5
 
+Several .expt/.refl files are combined as dials.scale combines them: reflections are matched to experiments by
+their experiment identifiers.
 Outputs in --out: scales.json, scaled.refl, scaled.expt, refinement.json, merged_diffuse.h5 (with --diffuse),
 report.html and manifest.json, written as one set: --out holds the complete previous set or the complete new one.
 Exit codes: 0 success, 2 bad input, configuration or output directory, 1 refinement failure, 130/143 interrupted.`,
@@ -104,12 +138,17 @@ Exit codes: 0 success, 2 bad input, configuration or output directory, 1 refinem
     .action(runScale);
 }
 
-/** The `scale` action: runs the job with progress bars, then prints its summary (or scales.json with --json). */
-async function runScale(opts: ScaleCliOptions, command: Command): Promise<void> {
+/**
+ * The `scale` action: runs the job with progress bars, then prints its warnings on stderr and its summary (or
+ * scales.json with --json).
+ */
+async function runScale(positional: string[], opts: ScaleCliOptions, command: Command): Promise<void> {
+  const files = await inputFiles(positional, opts);
   const result = await withProgress(opts.quiet === true || opts.json === true, async (onProgress) => {
     const options: Extract<JobRequest, { kind: "scale" }>["options"] = {
-      exptPath: opts.expt,
-      reflPath: opts.refl,
+      // one file stays a string: recorded in refinement.json as before
+      exptPath: files.expt.length === 1 ? files.expt[0] : files.expt,
+      reflPath: files.refl.length === 1 ? files.refl[0] : files.refl,
       diffusePath: opts.diffuse,
       configPath: opts.config,
       smootherPoints: opts.smootherPoints,
@@ -125,8 +164,9 @@ async function runScale(opts: ScaleCliOptions, command: Command): Promise<void> 
       commandLine: ["diffuse-scale", ...parsedArgv(command).slice(2)].join(" "),
     };
     // in a job thread, so that SIGINT/SIGTERM leave the previous outputs (see ./job-thread.ts)
-    return (await runJob({ kind: "scale", options }, onProgress)) as { scales: ScalesJson };
+    return (await runJob({ kind: "scale", options }, onProgress)) as { scales: ScalesJson; warnings: string[] };
   });
+  for (const warning of result.warnings) process.stderr.write(`diffuse-scale: warning: ${warning}\n`);
   if (opts.json === true) {
     process.stdout.write(`${JSON.stringify(result.scales)}\n`);
   } else if (opts.quiet !== true) {

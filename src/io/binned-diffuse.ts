@@ -21,6 +21,7 @@ import type { Dataset, File as H5File } from "h5wasm/node";
 import { ConfigError, InputError } from "../errors.ts";
 import {
   closeQuietly,
+  guardH5,
   openH5Read,
   readAttributes,
   readRows,
@@ -70,6 +71,11 @@ export interface BinnedDiffuseFile {
   /** Root attributes. */
   attributes: BinnedDiffuseAttributes;
   /**
+   * The experiment identifier of each still id (dataset `experiment_identifiers`, index = still id), or undefined when
+   * the file has none: still ids then index the job's experiments in order.
+   */
+  experimentIdentifiers: readonly string[] | undefined;
+  /**
    * Reads rows `[start, end)`.
    *
    * @throws {@link ConfigError} for a range outside `[0, nObservations]`; {@link InputError} for unreadable data or
@@ -82,6 +88,13 @@ export interface BinnedDiffuseFile {
    * @throws as {@link BinnedDiffuseFile.readSlice}
    */
   readVoxelIndices(start: number, end: number): Float64Array;
+  /**
+   * Reads only the still ids of rows `[start, end)` (an eighth of a row's bytes: the job matches them to its
+   * experiments before grouping).
+   *
+   * @throws as {@link BinnedDiffuseFile.readSlice}
+   */
+  readStillIds(start: number, end: number): Int32Array;
   /**
    * Iterates over consecutive chunks covering every row exactly once.
    *
@@ -105,6 +118,36 @@ export interface WriteBinnedDiffuseOptions {
    * @defaultValue `1 << 16`
    */
   chunkRows?: number;
+  /**
+   * The experiment identifier of each still id, written as the string dataset `experiment_identifiers`; none when
+   * undefined or when every identifier is empty.
+   * @defaultValue undefined
+   */
+  experimentIdentifiers?: readonly string[] | undefined;
+}
+
+/** The dataset of experiment identifiers (one variable-length string per still id). */
+export const EXPERIMENT_IDENTIFIERS_DATASET = "experiment_identifiers";
+
+/** Reads the optional `experiment_identifiers` dataset: strings, one dimension, no more than the file can hold. */
+function readExperimentIdentifiers(file: H5File, path: string): string[] | undefined {
+  const name = EXPERIMENT_IDENTIFIERS_DATASET;
+  const entity = guardH5(path, `looking up dataset '${name}'`, () => file.get(name));
+  if (entity === null) return undefined;
+  const dataset = entity as Dataset;
+  const meta = guardH5(path, `reading dataset '${name}'`, () => dataset.metadata);
+  if (meta.type !== 3 || meta.shape?.length !== 1) {
+    throw new InputError(`dataset '${name}' must be one dimension of strings`, path);
+  }
+  const count = meta.shape[0];
+  if (count > statSync(path).size) {
+    throw new InputError(`dataset '${name}' declares ${count} strings, more than the file can hold`, path);
+  }
+  const value = guardH5(path, `reading dataset '${name}'`, () => dataset.value);
+  if (!Array.isArray(value) || !value.every((v): v is string => typeof v === "string")) {
+    throw new InputError(`dataset '${name}' must hold strings`, path);
+  }
+  return value;
 }
 
 const SPECS = {
@@ -144,10 +187,21 @@ function parseAttributes(raw: Record<string, unknown>, path: string): BinnedDiff
   if (dims[0] * dims[1] * dims[2] > Number.MAX_SAFE_INTEGER) {
     throw new InputError("attribute 'voxel_grid_dims' describes more than 2^53 voxels", path);
   }
+  const hklMax = requireIntTriple(hkl_max, "hkl_max", path, 1);
+  // the grid the voxel indices are decoded on (merging, voxel centres): D_i = 2·hkl_max_i·ndiv + 1, checked here so a
+  // file inconsistent with its own indices is refused before anything is grouped or refined
+  const expected = hklMax.map((h) => 2 * h * ndiv + 1);
+  if (expected.some((d, i) => d !== dims[i])) {
+    throw new InputError(
+      `attribute 'voxel_grid_dims' [${dims.join(", ")}] does not match hkl_max [${hklMax.join(", ")}] and ndiv ${ndiv} ` +
+        `(the voxel index rule needs 2·hkl_max·ndiv + 1 = [${expected.join(", ")}])`,
+      path,
+    );
+  }
   return {
     ...rest,
     ndiv,
-    hklMax: requireIntTriple(hkl_max, "hkl_max", path, 0),
+    hklMax,
     voxelGridDims: dims,
     voxelIndexRule: voxel_index_rule,
   };
@@ -208,6 +262,7 @@ function makeReader(file: H5File, path: string): BinnedDiffuseFile {
   }
   checkRowsAgainstFileSize(n, path);
   const attributes = parseAttributes(readAttributes(file, path), path);
+  const experimentIdentifiers = readExperimentIdentifiers(file, path);
   const [d0, d1, d2] = attributes.voxelGridDims;
   const nVoxels = d0 * d1 * d2;
   let open = true;
@@ -240,6 +295,18 @@ function makeReader(file: H5File, path: string): BinnedDiffuseFile {
     return voxelIndices;
   };
 
+  const readStillIds = (start: number, end: number): Int32Array => {
+    checkRange("readStillIds", start, end);
+    if (end === start) return new Int32Array(0);
+    const stillIds = readRows(ds.stillIds, path, SPECS.stillIds.name, start, end, 1, Int32Array);
+    for (let i = 0; i < stillIds.length; i++) {
+      if (stillIds[i] < 0) {
+        throw new InputError(`dataset 'still_ids' row ${start + i}: negative still id ${stillIds[i]}`, path);
+      }
+    }
+    return stillIds;
+  };
+
   const readSlice = (start: number, end: number): BinnedDiffuseChunk => {
     checkRange("readSlice", start, end);
     const m = end - start;
@@ -270,8 +337,10 @@ function makeReader(file: H5File, path: string): BinnedDiffuseFile {
     path,
     nObservations: n,
     attributes,
+    experimentIdentifiers,
     readSlice,
     readVoxelIndices,
+    readStillIds,
     chunks(rows = DEFAULT_CHUNK_ROWS): Iterable<BinnedDiffuseChunk> {
       if (!Number.isSafeInteger(rows) || rows < 1)
         throw new ConfigError(`chunks(${rows}): rows must be a positive integer`);
@@ -399,5 +468,11 @@ export async function writeBinnedDiffuse(
     writeAttribute(file, path, ATTRIBUTE_NAMES.voxelGridDims, [...voxelGridDims]);
     writeAttribute(file, path, ATTRIBUTE_NAMES.voxelIndexRule, voxelIndexRule);
     for (const [key, value] of Object.entries(rest)) writeAttribute(file, path, key, value);
+    const identifiers = options.experimentIdentifiers;
+    if (identifiers !== undefined && identifiers.some((id) => id !== "")) {
+      guardH5(path, `writing dataset '${EXPERIMENT_IDENTIFIERS_DATASET}'`, () =>
+        file.create_dataset({ name: EXPERIMENT_IDENTIFIERS_DATASET, data: [...identifiers] }),
+      );
+    }
   });
 }

@@ -7,10 +7,9 @@
  *
  * @packageDocumentation
  */
-import { readFile } from "node:fs/promises";
 import type { z } from "zod";
 import { InputError } from "../errors.ts";
-import { oneLine } from "./printable.ts";
+import { MAX_EXPT_FILE_BYTES, readInputFile } from "./input-file.ts";
 import { writeTextAtomic } from "./atomic-write.ts";
 import { buildBeam, buildCrystal, buildDetector, buildGoniometer, buildScan } from "./expt-builders.ts";
 import { formatExperimentJson, parseJsonText } from "./expt-json.ts";
@@ -72,9 +71,8 @@ export class ExperimentList {
     if (!isPlainObject(model)) throw new RangeError("setScalingModel: model must be a plain object");
     const copy = structuredClone(model);
     this.#replaced.set(index, copy);
-    const next = this.#experiments.slice();
-    next[index] = { ...next[index], scalingModel: structuredClone(copy) };
-    this.#experiments = next;
+    // in place: copying the array on every call made setting every experiment's model quadratic
+    this.#experiments[index] = { ...this.#experiments[index], scalingModel: structuredClone(copy) };
   }
 
   /**
@@ -170,14 +168,6 @@ export function parseExperiments(json: unknown, sourceName: string): ExperimentL
   return buildExperimentList(structuredClone(json), sourceName);
 }
 
-function describeFsError(err: unknown): string {
-  const code = (err as { code?: unknown }).code;
-  if (code === "ENOENT") return "file not found";
-  if (code === "EISDIR") return "is a directory, not a file";
-  if (code === "EACCES" || code === "EPERM") return "permission denied";
-  return oneLine(err instanceof Error ? err.message : String(err));
-}
-
 /**
  * Read and validate a DIALS `.expt` experiment list.
  *
@@ -186,12 +176,8 @@ function describeFsError(err: unknown): string {
  * @throws InputError when the file is missing, is not JSON (for example a msgpack `.refl`), or has a bad field
  */
 export async function readExperiments(path: string): Promise<ExperimentList> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (err) {
-    throw new InputError(`cannot read experiment list: ${describeFsError(err)}`, path);
-  }
+  // a regular file of at most MAX_EXPT_FILE_BYTES (checked before reading: a device or a 1.5 GiB file is refused)
+  const buf = await readInputFile(path, "experiment list", MAX_EXPT_FILE_BYTES);
   if (buf.length === 0) throw new InputError("file is empty (expected a DIALS experiment list)", path);
   if (buf[0] === 0x93 || buf[0] === 0x92 || buf[0] === 0x91) {
     throw new InputError("is a msgpack file (a DIALS reflection table?), not a JSON experiment list", path);

@@ -16,6 +16,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import type h5wasmNamespace from "h5wasm/node";
 import type { Dataset, File as H5File, Group } from "h5wasm/node";
 import { ConfigError, InputError, fileSystemError, isSystemError } from "../errors.ts";
+import { openInputFile } from "./input-file.ts";
 import { removeStaleTemporaryFiles, syncDirectory, testStallBeforeRename } from "./atomic-write.ts";
 
 /** The h5wasm namespace, once its wasm module is ready. */
@@ -103,7 +104,9 @@ export async function openH5Read(path: string): Promise<H5File> {
   const h5 = await loadH5wasm();
   const full = resolve(path);
   if (!existsSync(full)) throw new InputError("file not found", path);
-  if (!statSync(full).isFile()) throw new InputError("not a regular file", path);
+  // a regular file, not mostly holes (a FIFO, device or directory is refused before h5wasm touches it)
+  const { handle } = await openInputFile(path, "HDF5 file");
+  await handle.close();
   return guardH5(path, "cannot open as HDF5", () => new h5.File(full, "r"));
 }
 

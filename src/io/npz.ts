@@ -8,13 +8,14 @@
  * @packageDocumentation
  */
 
-import { open, readFile, rename, rm } from "node:fs/promises";
+import { open, rename, rm } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
 import { crc32, deflateRawSync, inflateRawSync } from "node:zlib";
 import { ConfigError, InputError, fileSystemError } from "../errors.ts";
 import { syncDirectory } from "./atomic-write.ts";
+import { MAX_NPZ_FILE_BYTES, readInputFile } from "./input-file.ts";
 import { formatNpy, parseNpy } from "./npy.ts";
 import { printable } from "./printable.ts"; // member names come from the file: keep messages one printable line
 import type { NpyArray } from "./npy.ts";
@@ -259,13 +260,8 @@ export function readZipMembers(bytes: Uint8Array, path: string): Map<string, Uin
  */
 export async function readNpz(path: string): Promise<Map<string, NpyArray>> {
   if (typeof path !== "string" || path === "") throw new ConfigError("readNpz: path must be a non-empty string");
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new InputError(code === "ENOENT" ? "file not found" : `cannot read: ${code ?? String(error)}`, path);
-  }
+  // a regular file of at most MAX_NPZ_FILE_BYTES, checked before it is read
+  const bytes = await readInputFile(path, "npz archive", MAX_NPZ_FILE_BYTES);
   return parseNpz(bytes, path);
 }
 

@@ -6,7 +6,6 @@
  *
  * @packageDocumentation
  */
-import { open, type FileHandle } from "node:fs/promises";
 import { endianness } from "node:os";
 import { InputError } from "../errors.ts";
 import { ReflectionTable } from "../table/reflection-table.ts";
@@ -17,6 +16,7 @@ import {
   type ColumnTypeName,
   type ShoeboxColumn,
 } from "../table/column-types.ts";
+import { openInputFile } from "./input-file.ts";
 import { DEFAULT_WINDOW_BYTES, MsgpackFileReader } from "./msgpack-reader.ts";
 
 /** Options of {@link readReflections}. */
@@ -259,16 +259,10 @@ export async function readReflections(path: string, options: ReadReflectionsOpti
     throw new InputError(`readReflections: windowBytes must be an integer >= 16, got ${String(windowBytes)}`, path);
   }
   requireLittleEndian(path);
-  let fh: FileHandle;
+  // a regular file, not mostly holes (checked before reading; its size bounds every declared length)
+  const { handle: fh, size } = await openInputFile(path, "reflection table");
   try {
-    fh = await open(path, "r");
-  } catch (e) {
-    throw new InputError(`cannot open reflection file: ${e instanceof Error ? e.message : String(e)}`, path);
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new InputError("not a regular file", path);
-    return await parse(new MsgpackFileReader(fh, st.size, path, windowBytes));
+    return await parse(new MsgpackFileReader(fh, size, path, windowBytes));
   } catch (e) {
     if (e instanceof InputError) throw e;
     throw new InputError(`cannot read reflection file: ${e instanceof Error ? e.message : String(e)}`, path);

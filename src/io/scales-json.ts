@@ -3,7 +3,8 @@
  *
  * ```json
  * {"format": "diffuse-scaling/scales@1", "gauge": "geometric_mean_multiplicative_scale_equals_1",
- *  "refined_parameters": {"0": {"multiplicative_scale": 1.01, "additive_offset": 0.0, "esd": 0.001}, ...},
+ *  "refined_parameters": {"0": {"multiplicative_scale": 1.01, "additive_offset": 0.0, "esd": 0.001,
+ *                                "identifier": "still-00000"}, ...},
  *  "resolution_smoother": {"enabled": false} | {"enabled": true, "q_range": [..], "n_control_points": 5, "values": [..], "esds": [..]},
  *  "refinement_statistics": {"n_iterations", "initial_r_factor", "final_r_factor", "convergence_achieved",
  *                            "parameter_shifts": {"per_still_scale", "resolution_smoother"}, "minimizer"},
@@ -11,7 +12,7 @@
  *           "stills_without_data": [..], "stills_disconnected": [..]},
  *  "timings": {"read_s", "voxelize_s" (when run), "refine_s", "merge_s", "write_s", "threads"}}
  * ```
- * Still ids are experiment indices (the `.refl` `id` column), as strings. No value is ever NaN or infinite: the
+ * Still ids are experiment indices (the `.refl` `id` column), as strings; `identifier` is the experiment's identifier. No value is ever NaN or infinite: the
  * writer refuses to write one. {@link scalesJsonSchema} is the one definition of the document: the writer builds a
  * {@link ScalesJson}, and readers (the report) validate with {@link parseScalesJson}.
  *
@@ -28,10 +29,10 @@ const numbers = z.array(finite);
 export const scalesJsonSchema = z.object({
   format: z.literal("diffuse-scaling/scales@1"),
   gauge: z.literal("geometric_mean_multiplicative_scale_equals_1"),
-  /** Per refined still (key: the still id as a string). */
+  /** Per refined still (key: the still id as a string; `identifier`: its experiment identifier, when it has one). */
   refined_parameters: z.record(
     z.string(),
-    z.object({ multiplicative_scale: finite, additive_offset: finite, esd: finite }),
+    z.object({ multiplicative_scale: finite, additive_offset: finite, esd: finite, identifier: z.string().optional() }),
   ),
   /** `values` and `esds` have `n_control_points` entries. */
   resolution_smoother: z.union([

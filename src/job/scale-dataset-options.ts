@@ -81,4 +81,9 @@ export interface ScaleDatasetResult {
   refinement: RefineParametersResult;
   /** The merged diffuse map, when diffuse data were given. */
   merged: MergedDiffuse | undefined;
+  /**
+   * What the user should know about the inputs, one line each (rows that belong to no experiment, diffuse still ids
+   * taken as indices of several `.expt` files); the CLI prints them on stderr.
+   */
+  warnings: string[];
 }

@@ -129,7 +129,7 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
         { readS, refineS, mergeS },
         set,
       );
-      return { scales, outputs, model, refinement, merged };
+      return { scales, outputs, model, refinement, merged, warnings: input.warnings };
     } finally {
       // paged observations: their scratch file goes once every output is written
       releaseObservations(refinement.details.observations);

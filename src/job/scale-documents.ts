@@ -13,18 +13,29 @@ import { ccHalf } from "../merge/cc-half.ts";
 import type { MergedDiffuse } from "../merge/merge.ts";
 import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
+import { describeFiles, type InputFiles } from "./scale-input-files.ts";
 
-/** The scales.json document of a refined model. */
+/**
+ * The scales.json document of a refined model. With `identifiers` (the experiment identifier of each still), every
+ * entry of `refined_parameters` carries its still's non-empty `identifier`.
+ */
 export function buildScalesJson(
   model: DiffuseScalingModel,
   refinement: RefineParametersResult,
   minimizer: "lm" | "gauss_newton",
   timings: { readS: number; refineS: number; mergeS: number; writeS: number; voxelizeS?: number; threads?: number },
+  identifiers?: readonly string[],
 ): ScalesJson {
   const details = refinement.details;
   const refined: ScalesJson["refined_parameters"] = {};
   for (const [s, p] of refinement.refinedParameters) {
-    refined[String(s)] = { multiplicative_scale: p.multiplicativeScale, additive_offset: 0.0, esd: p.esd };
+    const identifier = identifiers?.[s] ?? "";
+    refined[String(s)] = {
+      multiplicative_scale: p.multiplicativeScale,
+      additive_offset: 0.0,
+      esd: p.esd,
+      ...(identifier === "" ? {} : { identifier }),
+    };
   }
   const r = model.resolutionComponent;
   const smoother: ScalesJson["resolution_smoother"] =
@@ -80,10 +91,10 @@ export function buildScalesJson(
 export interface RecordedInputs {
   /** The command line. */
   commandLine: string;
-  /** The experiment list's path. */
-  exptPath: string;
-  /** The reflection table's path. */
-  reflPath: string;
+  /** The experiment list's path (or paths). */
+  exptPath: InputFiles;
+  /** The reflection table's path (or paths). */
+  reflPath: InputFiles;
   /** The binned diffuse file's path, or undefined. */
   diffusePath: string | undefined;
   /** The configuration file's path, or undefined. */
@@ -102,8 +113,8 @@ export function buildRefinementDocument(
   return {
     command_line: inputs.commandLine,
     inputs: {
-      expt: inputs.exptPath,
-      refl: inputs.reflPath,
+      expt: typeof inputs.exptPath === "string" ? inputs.exptPath : describeFiles(inputs.exptPath),
+      refl: typeof inputs.reflPath === "string" ? inputs.reflPath : describeFiles(inputs.reflPath),
       diffuse: inputs.diffusePath ?? null,
       config: inputs.configPath ?? null,
     },

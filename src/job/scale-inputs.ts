@@ -1,17 +1,23 @@
 /**
  * The read phase of the `scale` job: the configuration (file and command-line overrides), the DIALS experiments and
- * reflections, and the binned diffuse file, which is only opened here (it is streamed in slices while the
+ * reflections (one or several files of each, matched by experiment identifier), and the binned diffuse file, which is
+ * only opened here, its still ids matched and its grid checked against the crystals (it is streamed in slices while the
  * observations are grouped, never loaded whole).
  *
  * @packageDocumentation
  */
 import { openBinnedDiffuse, type BinnedDiffuseFile } from "../io/binned-diffuse.ts";
-import { commonSpaceGroup } from "../io/common-space-group.ts";
-import { readExperiments, type ExperimentList } from "../io/expt.ts";
-import { readReflections } from "../io/refl-read.ts";
-import { readDiffuseScalingConfigFile, type DiffuseScalingConfigInput } from "../refine/config.ts";
+import type { ExperimentList } from "../io/expt.ts";
+import {
+  readDiffuseScalingConfigFile,
+  resolveDiffuseScalingConfig,
+  type DiffuseScalingConfigInput,
+} from "../refine/config.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";
+import { checkGridAgainstCrystals } from "./diffuse-grid-check.ts";
+import { matchDiffuseStills } from "./diffuse-stills.ts";
+import { inputFileList, readExperimentFiles, readReflectionFiles, type InputFiles } from "./scale-input-files.ts";
 
 /** A progress event of the read phase. */
 export interface ReadProgress {
@@ -23,10 +29,15 @@ export interface ReadProgress {
 
 /** Where the inputs are, and the configuration overrides of the command line. */
 export interface ScaleInputPaths {
-  /** DIALS experiment list (one experiment per still). */
-  exptPath: string;
-  /** DIALS reflection table (integrated, with `partiality`). */
-  reflPath: string;
+  /**
+   * DIALS experiment list (one experiment per still), or several: their experiments are combined in the order given.
+   */
+  exptPath: InputFiles;
+  /**
+   * DIALS reflection table (integrated, with `partiality`), or several: every table is matched to the experiments by
+   * its experiment identifiers (as dials.scale matches them) and the tables are combined.
+   */
+  reflPath: InputFiles;
   /** Binned diffuse observations. @defaultValue undefined (Bragg only) */
   diffusePath?: string | undefined;
   /** JSON configuration file (snake_case keys). @defaultValue undefined */
@@ -39,16 +50,18 @@ export interface ScaleInputPaths {
 export interface ScaleInputs {
   /** The model configuration (file, then command-line overrides). */
   config: DiffuseScalingConfigInput;
-  /** The experiments (one per still). */
+  /** The experiments (one per still; of every `.expt` file, in the order given). */
   experiments: ExperimentList;
   /** The space group all experiments share. */
   spaceGroup: SpaceGroup;
-  /** The integrated reflections. */
+  /** The integrated reflections (of every `.refl` file; `id` indexes `experiments`). */
   table: ReflectionTable;
   /** The open binned diffuse file (closed by the refine phase), or undefined for Bragg only. */
   binned: BinnedDiffuseFile | undefined;
   /** Seconds spent reading and opening. */
   openS: number;
+  /** What the user should know about the inputs (rows that belong to no experiment, still ids taken as indices). */
+  warnings: string[];
 }
 
 /** The configuration file (when given) with the command line's smoother override applied. */
@@ -62,6 +75,8 @@ async function readConfig(paths: ScaleInputPaths): Promise<DiffuseScalingConfigI
       resolutionSmoother: { ...config.resolutionSmoother, enabled: true, nControlPoints: paths.smootherPoints },
     };
   }
+  // checked whole before any data file is read (the model checks it again when it is built)
+  resolveDiffuseScalingConfig(config);
   return config;
 }
 
@@ -76,14 +91,26 @@ export async function readScaleInputs(
 ): Promise<ScaleInputs> {
   const tRead = performance.now();
   progress?.({ phase: "read", done: 0, total: 3, label: "experiments" });
+  const exptFiles = inputFileList(paths.exptPath, "--expt");
+  const reflFiles = inputFileList(paths.reflPath, "--refl");
   const config = await readConfig(paths);
-  const experiments = await readExperiments(paths.exptPath);
-  const spaceGroup = commonSpaceGroup(experiments, paths.exptPath);
+  const warnings: string[] = [];
+  const { combined, spaceGroup } = await readExperimentFiles(exptFiles);
   progress?.({ phase: "read", done: 1, total: 3, label: "reflections" });
-  const table = await readReflections(paths.reflPath);
+  const table = await readReflectionFiles(reflFiles, combined, exptFiles, warnings);
   progress?.({ phase: "read", done: 2, total: 3, label: "diffuse" });
   let binned: BinnedDiffuseFile | undefined;
-  if (paths.diffusePath !== undefined) binned = await openBinnedDiffuse(paths.diffusePath);
+  if (paths.diffusePath !== undefined) {
+    const file = await openBinnedDiffuse(paths.diffusePath);
+    try {
+      binned = matchDiffuseStills(file, combined, exptFiles, warnings);
+      checkGridAgainstCrystals(binned, combined.experiments, exptFiles);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
   progress?.({ phase: "read", done: 3, total: 3, label: "done" });
-  return { config, experiments, spaceGroup, table, binned, openS: (performance.now() - tRead) / 1000 };
+  const experiments = combined.experiments;
+  return { config, experiments, spaceGroup, table, binned, openS: (performance.now() - tRead) / 1000, warnings };
 }

@@ -102,11 +102,13 @@ export async function writeScaleOutputs(
     await writeMergedMap(outputs.mergedDiffuse, merged, binned, seed, options.diffusePath);
   }
   const settings = refinement.details.settings;
-  const scales = buildScalesJson(model, refinement, settings.minimizer, {
-    ...seconds,
-    writeS: 0,
-    threads: settings.threads,
-  });
+  const scales = buildScalesJson(
+    model,
+    refinement,
+    settings.minimizer,
+    { ...seconds, writeS: 0, threads: settings.threads },
+    experiments.experiments.map((e) => e.identifier),
+  );
   const refinementDoc = buildRefinementDocument(
     {
       commandLine: options.commandLine ?? SCALE_JOB_DEFAULTS.commandLine,

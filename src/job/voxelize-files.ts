@@ -186,6 +186,8 @@ export async function voxelizeFiles(options: VoxelizeFilesOptions): Promise<Voxe
       voxelGridDims: [grid.dims[0], grid.dims[1], grid.dims[2]],
       voxelIndexRule: VOXEL_INDEX_RULE,
     },
+    // the identifier of each still id: scale matches the rows to its experiments by them
+    { experimentIdentifiers: experiments.experiments.map((e) => e.identifier) },
   );
   return summary;
 }

@@ -4,8 +4,8 @@
  *
  * @packageDocumentation
  */
-import { open, type FileHandle } from "node:fs/promises";
 import { z } from "zod";
+import { openInputFile } from "../io/input-file.ts";
 import { findJsonKeyProblem } from "../io/json-keys.ts";
 import { printable } from "../io/printable.ts";
 import { ConfigError, DisabledComponentAccess, InputError, ParameterLimitExceeded } from "../errors.ts";
@@ -158,34 +158,20 @@ export function parseDiffuseScalingConfigJson(json: unknown, source: string): Di
 
 /**
  * The largest configuration file read, in bytes (16 MiB: room for `initial_values` of several hundred thousand
- * stills). A larger file, or a special file (pipe, device) that yields more, is refused before it is read whole.
+ * stills). A larger file is refused before it is read, and so is a special file (pipe, device, directory).
  */
 export const MAX_CONFIG_FILE_BYTES = 16 * 2 ** 20;
 
 /** The file's bytes, at most {@link MAX_CONFIG_FILE_BYTES} (a regular file's size is checked before reading). */
 async function readBoundedFile(path: string): Promise<Buffer> {
-  const tooLarge = (size?: number): InputError =>
-    new InputError(
-      size === undefined
-        ? `config file is larger than the ${MAX_CONFIG_FILE_BYTES} bytes allowed`
-        : `config file is ${size} bytes, more than the ${MAX_CONFIG_FILE_BYTES} allowed`,
-      path,
-    );
-  let handle: FileHandle;
+  const tooLarge = (): InputError =>
+    new InputError(`config file is larger than the ${MAX_CONFIG_FILE_BYTES} bytes allowed`, path);
+  // a regular file (a FIFO, device or directory is refused before a byte is read) of at most the limit
+  const { handle, size } = await openInputFile(path, "config file", MAX_CONFIG_FILE_BYTES);
   try {
-    handle = await open(path, "r");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "file not found" : code === "EISDIR" ? "is a directory" : (err as Error).message;
-    throw new InputError(`cannot read config: ${printable(why)}`, path);
-  }
-  try {
-    const stats = await handle.stat();
-    if (stats.isDirectory()) throw new InputError("cannot read config: is a directory", path);
-    if (stats.isFile() && stats.size > MAX_CONFIG_FILE_BYTES) throw tooLarge(stats.size);
-    // read until the end, never more than one byte over the limit (a pipe, or a file that grew, is caught too);
-    // the buffer starts at the file's size (64 KiB for a pipe or device) and doubles up to the limit
-    let buffer = Buffer.alloc(Math.min(MAX_CONFIG_FILE_BYTES, stats.isFile() ? stats.size : 2 ** 16) + 1);
+    // read until the end, never more than one byte over the limit (a file that grew is caught too); the buffer
+    // starts at the file's size and doubles up to the limit
+    let buffer = Buffer.alloc(Math.min(MAX_CONFIG_FILE_BYTES, size) + 1);
     let length = 0;
     for (;;) {
       if (length === buffer.length) {

@@ -13,6 +13,8 @@ import { fileURLToPath } from "node:url";
 import { RefinementFailure } from "../../src/errors.ts";
 import { scaleDataset } from "../../src/job/scale-dataset.ts";
 import { writeBinnedDiffuse } from "../../src/io/binned-diffuse.ts";
+import { readExperiments } from "../../src/io/expt.ts";
+import { makeVoxelGrid, voxelCentre } from "../../src/voxelize/voxel-grid.ts";
 import { loadH5wasm } from "../../src/io/hdf5.ts";
 import { readReflections } from "../../src/io/refl-read.ts";
 import { writeReflections } from "../../src/io/refl-write.ts";
@@ -148,10 +150,19 @@ async function buildInputs(): Promise<{ expt: string; refl: string; h5: string; 
   for (const sg of [0, -1, NaN, Infinity, -0]) add(5, 10, 30, sg);
   for (let k = 0; k < PLANTED.diffuseUnknownStill; k++) add(N_STILLS + 90 + k, 3, 30, 2);
   const m = still.length;
+  // |q| of each row is that of its voxel's centre with the crystals' cell (the job checks the grid against them)
+  const grid = makeVoxelGrid(2, [3, 3, 3]);
+  const B = (await readExperiments(EXPT40)).experiments[0].crystal?.B ?? expect.unreachable();
+  const centre = new Float64Array(3);
   const q = new Float32Array(3 * m);
   voxel.forEach((v, i) => {
-    q[3 * i] = 0.1 + 0.01 * (v % 50);
-    q[3 * i + 1] = 0.02;
+    voxelCentre(grid, v, centre, 0);
+    const [h, k, l] = centre;
+    q[3 * i] = Math.hypot(
+      B[0] * h + B[1] * k + B[2] * l,
+      B[3] * h + B[4] * k + B[5] * l,
+      B[6] * h + B[7] * k + B[8] * l,
+    );
   });
   const h5 = join(dir, "problems.h5");
   await writeBinnedDiffuse(

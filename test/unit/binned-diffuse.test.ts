@@ -165,9 +165,9 @@ function sampleData(n: number): Omit<BinnedDiffuseChunk, "start"> {
 }
 
 const ATTRS: BinnedDiffuseAttributes = {
-  ndiv: 4,
-  hklMax: [2 ** 15, 2 ** 15, 2 ** 16],
-  voxelGridDims: [2 ** 17, 2 ** 17, 2 ** 18],
+  ndiv: 1,
+  hklMax: [2 ** 16, 2 ** 16, 2 ** 17],
+  voxelGridDims: [2 ** 17 + 1, 2 ** 17 + 1, 2 ** 18 + 1],
   voxelIndexRule: "test rule",
   note: "extra attribute",
   wavelength: 1.0332,

@@ -124,7 +124,7 @@ describe("readNpz on numpy.savez output (simulated still pixels)", () => {
   it("rejects a missing file with InputError naming it", async () => {
     const missing = join(tmp, "nope.npz");
     await expect(readNpz(missing)).rejects.toThrow(InputError);
-    await expect(readNpz(missing)).rejects.toThrow(/nope\.npz: file not found/);
+    await expect(readNpz(missing)).rejects.toThrow(/nope\.npz: cannot read npz archive: file not found/);
   });
 });
 

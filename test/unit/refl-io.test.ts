@@ -363,7 +363,7 @@ describe("readReflections rejects malformed files with InputError", () => {
   });
 
   it("missing file, directory, empty file", async () => {
-    await expectInputError(join(dir, "nope.refl"), "cannot open");
+    await expectInputError(join(dir, "nope.refl"), "cannot read reflection table: file not found");
     await mkdir(join(dir, "adir"), { recursive: true });
     await expectInputError(join(dir, "adir"));
     await expectInputError(await tmpFile("empty.refl", new Uint8Array(0)), "truncated", "byte offset 0");
