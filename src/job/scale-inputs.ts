@@ -7,6 +7,7 @@
  */
 import { openBinnedDiffuse, type BinnedDiffuseFile } from "../io/binned-diffuse.ts";
 import { commonSpaceGroup } from "../io/common-space-group.ts";
+import { checkCellAgainst, checkCommonUnitCell } from "../io/common-unit-cell.ts";
 import { readExperiments, type ExperimentList } from "../io/expt.ts";
 import { readReflections } from "../io/refl-read.ts";
 import { readDiffuseScalingConfigFile, type DiffuseScalingConfigInput } from "../refine/config.ts";
@@ -79,11 +80,29 @@ export async function readScaleInputs(
   const config = await readConfig(paths);
   const experiments = await readExperiments(paths.exptPath);
   const spaceGroup = commonSpaceGroup(experiments, paths.exptPath);
+  const medianCell = checkCommonUnitCell(experiments, paths.exptPath);
   progress?.({ phase: "read", done: 1, total: 3, label: "reflections" });
   const table = await readReflections(paths.reflPath);
   progress?.({ phase: "read", done: 2, total: 3, label: "diffuse" });
   let binned: BinnedDiffuseFile | undefined;
-  if (paths.diffusePath !== undefined) binned = await openBinnedDiffuse(paths.diffusePath);
+  if (paths.diffusePath !== undefined) {
+    binned = await openBinnedDiffuse(paths.diffusePath);
+    // a binned file that records the cell its voxels were indexed with must agree with the crystals'
+    const recorded = binned.attributes.unit_cell;
+    if (recorded !== undefined && medianCell !== undefined) {
+      try {
+        checkCellAgainst(
+          Array.isArray(recorded) ? recorded.map(Number) : [Number(recorded)],
+          medianCell,
+          "attribute 'unit_cell'",
+          paths.diffusePath,
+        );
+      } catch (e) {
+        binned.close();
+        throw e;
+      }
+    }
+  }
   progress?.({ phase: "read", done: 3, total: 3, label: "done" });
   return { config, experiments, spaceGroup, table, binned, openS: (performance.now() - tRead) / 1000 };
 }

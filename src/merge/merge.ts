@@ -114,6 +114,8 @@ export function mergeDiffuse(
   const sums = new Float64Array(2);
   let v = 0;
   const B = reciprocalB;
+  // the rows are stored in the diffuse unit (a power of two, 1 for ordinary data): the map is given back in the file's
+  const unit = obs.units?.diffuse ?? 1;
   forEachInverseScaleBatch(
     obs,
     state,
@@ -141,8 +143,8 @@ export function mergeDiffuse(
           B[3] * x + B[4] * y + B[5] * z,
           B[6] * x + B[7] * y + B[8] * z,
         );
-        out.intensity[r] = swi / sw;
-        out.sigma[r] = 1 / Math.sqrt(sw);
+        out.intensity[r] = (swi / sw) * unit;
+        out.sigma[r] = unit / Math.sqrt(sw);
         out.nObservations[r] = n;
         // Half-set split (partial Fisher–Yates shuffle of the members).
         let nsum = Math.floor(n / 2);
@@ -155,9 +157,9 @@ export function mergeDiffuse(
         }
         // each half's sums in member order, as the whole voxel's (an empty half's mean is 0)
         scaledMeanSums(sums, members, 0, nsum, weight, intensity, rowBegin, g, gRow);
-        out.halfSet1[r] = sums[0] > 0 ? sums[1] / sums[0] : 0;
+        out.halfSet1[r] = sums[0] > 0 ? (sums[1] / sums[0]) * unit : 0;
         scaledMeanSums(sums, members, nsum, n, weight, intensity, rowBegin, g, gRow);
-        out.halfSet2[r] = sums[0] > 0 ? sums[1] / sums[0] : 0;
+        out.halfSet2[r] = sums[0] > 0 ? (sums[1] / sums[0]) * unit : 0;
         out.halfSetCount1[r] = nsum;
         out.halfSetCount2[r] = n - nsum;
       }

@@ -6,6 +6,7 @@
  */
 import type { BinnedDiffuseChunk, BinnedDiffuseFile } from "../io/binned-diffuse.ts";
 import { voxelBoundsOf, type DiffuseChunkSource, type DiffuseInput } from "./scaling-input.ts";
+import { SigmaExponents, inValueRange } from "./value-unit.ts";
 
 /** Why diffuse rows were not used. */
 export interface DiffuseSelectionCounts {
@@ -19,31 +20,57 @@ export interface DiffuseSelectionCounts {
   nBadSigma: number;
   /** Rows whose still id has no experiment. */
   nUnknownStill: number;
+  /** Rows whose I or σ cannot be stored relative to the diffuse unit (see `value-unit.ts`). */
+  nValueOutOfRange: number;
+}
+
+/** Counts with every reason at 0. */
+function zeroCounts(): DiffuseSelectionCounts {
+  return {
+    nRows: 0,
+    nUsed: 0,
+    nNonFiniteIntensity: 0,
+    nBadSigma: 0,
+    nUnknownStill: 0,
+    nValueOutOfRange: 0,
+  };
 }
 
 /** Binned pixel observations (struct of arrays), as read from `diffuse_binned.h5`. */
 export type BinnedPixelData = Omit<BinnedDiffuseChunk, "start">;
 
+/** How {@link prepareDiffuseInput} stores rows. */
+export interface DiffuseSelection {
+  /** The diffuse unit (a power of two): stored I is I/unit, σ² is (σ/unit)². @defaultValue 1 */
+  unit?: number;
+}
+
 /**
- * Converts binned pixel data into diffuse scaling input (float32 σ² and |q| from the q vectors; unusable rows dropped).
+ * Converts binned pixel data into diffuse scaling input (float32 I/unit, (σ/unit)² and |q| from the q vectors;
+ * unusable rows dropped and counted by reason).
  *
  * @param data - The binned observations (rows of one or more chunks concatenated).
  * @param nStills - Number of experiments.
  * @param firstRow - Row number of `data`'s first row in its file (for `sourceRow`). @defaultValue 0
+ * @param selection - The unit. @defaultValue unit 1
  */
 export function prepareDiffuseInput(
   data: BinnedPixelData,
   nStills: number,
   firstRow = 0,
+  selection: DiffuseSelection = {},
 ): { input: DiffuseInput; counts: DiffuseSelectionCounts } {
   const n = data.intensities.length;
-  const counts: DiffuseSelectionCounts = { nRows: n, nUsed: 0, nNonFiniteIntensity: 0, nBadSigma: 0, nUnknownStill: 0 };
+  const unit = selection.unit ?? 1;
+  const counts = zeroCounts();
+  counts.nRows = n;
   const keep = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const s = data.stillIds[i];
     if (!(s >= 0 && s < nStills)) counts.nUnknownStill++;
     else if (!Number.isFinite(data.intensities[i])) counts.nNonFiniteIntensity++;
     else if (!(data.sigmas[i] > 0 && Number.isFinite(data.sigmas[i]))) counts.nBadSigma++;
+    else if (!inValueRange(data.intensities[i], data.sigmas[i], unit)) counts.nValueOutOfRange++;
     else {
       keep[i] = 1;
       counts.nUsed++;
@@ -63,8 +90,9 @@ export function prepareDiffuseInput(
     if (!keep[i]) continue;
     still[t] = data.stillIds[i];
     voxel[t] = data.voxelIndices[i];
-    intensity[t] = data.intensities[i];
-    const sigma = data.sigmas[i];
+    // unit: a power of two, so both divisions are exact (and change nothing for the unit 1 of ordinary data)
+    intensity[t] = data.intensities[i] / unit;
+    const sigma = data.sigmas[i] / unit;
     variance[t] = sigma * sigma;
     const qx = q[3 * i];
     const qy = q[3 * i + 1];
@@ -75,6 +103,16 @@ export function prepareDiffuseInput(
     t++;
   }
   return { input: { still, voxel, intensity, variance, qMagnitude, sourceRow }, counts };
+}
+
+/**
+ * The diffuse unit of rows: from the σ of the first {@link SOURCE_CHUNK_ROWS} rows (one chunk, read once more), so it
+ * is known before any row is stored.
+ */
+function unitOfFirstChunk(sigmas: Float32Array): number {
+  const exponents = new SigmaExponents();
+  for (let i = 0; i < sigmas.length; i++) exponents.add(sigmas[i]);
+  return exponents.unit();
 }
 
 /** Rows per chunk when diffuse data are grouped from memory or from a file. */
@@ -97,17 +135,19 @@ export function diffuseChunkSource(
   data: BinnedPixelData | BinnedDiffuseFile,
   nStills: number,
 ): { source: DiffuseChunkSource; counts: DiffuseSelectionCounts } {
-  const counts: DiffuseSelectionCounts = { nRows: 0, nUsed: 0, nNonFiniteIntensity: 0, nBadSigma: 0, nUnknownStill: 0 };
+  const counts = zeroCounts();
   let passes = 0;
   let maxRows: number;
   let voxelBounds: [number, number];
   let raw: () => Iterable<BinnedDiffuseChunk>;
   let voxelChunks: () => Iterable<Float64Array>;
+  let unit: number;
   if (isFile(data)) {
     maxRows = data.nObservations;
     const dims = data.attributes.voxelGridDims;
     voxelBounds = [0, Math.max(0, dims[0] * dims[1] * dims[2] - 1)];
     raw = () => data.chunks(SOURCE_CHUNK_ROWS);
+    unit = unitOfFirstChunk(data.readSlice(0, Math.min(maxRows, SOURCE_CHUNK_ROWS)).sigmas);
     voxelChunks = function* () {
       for (let start = 0; start < maxRows; start += SOURCE_CHUNK_ROWS) {
         yield data.readVoxelIndices(start, Math.min(maxRows, start + SOURCE_CHUNK_ROWS));
@@ -116,6 +156,7 @@ export function diffuseChunkSource(
   } else {
     maxRows = data.intensities.length;
     voxelBounds = voxelBoundsOf(data.voxelIndices);
+    unit = unitOfFirstChunk(data.sigmas.subarray(0, Math.min(maxRows, SOURCE_CHUNK_ROWS)));
     voxelChunks = function* () {
       for (let start = 0; start < maxRows; start += SOURCE_CHUNK_ROWS) {
         yield data.voxelIndices.subarray(start, Math.min(maxRows, start + SOURCE_CHUNK_ROWS));
@@ -139,16 +180,14 @@ export function diffuseChunkSource(
     maxRows,
     voxelBounds,
     voxelChunks,
+    unit,
     *chunks() {
       const first = passes++ === 0;
       for (const chunk of raw()) {
-        const prepared = prepareDiffuseInput(chunk, nStills, chunk.start);
+        const prepared = prepareDiffuseInput(chunk, nStills, chunk.start, { unit });
         if (first) {
-          counts.nRows += prepared.counts.nRows;
-          counts.nUsed += prepared.counts.nUsed;
-          counts.nNonFiniteIntensity += prepared.counts.nNonFiniteIntensity;
-          counts.nBadSigma += prepared.counts.nBadSigma;
-          counts.nUnknownStill += prepared.counts.nUnknownStill;
+          for (const key of Object.keys(counts) as (keyof DiffuseSelectionCounts)[])
+            counts[key] += prepared.counts[key];
         }
         yield prepared.input;
       }

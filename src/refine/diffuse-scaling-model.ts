@@ -422,7 +422,13 @@ export class DiffuseScalingModel extends ScalingModel {
     const diffuseRefs = new Map<number, ReferenceValue>();
     for (let h = 0; h < obs.nGroups; h++) {
       if (refs.nObservations[h] === 0) continue;
-      const value = { intensity: refs.intensity[h], sigma: refs.sigma[h], nObservations: refs.nObservations[h] };
+      // back from the class's stored unit (a power of two, 1 for ordinary data) to the input's
+      const unit = (h < obs.nBraggGroups ? obs.units?.bragg : obs.units?.diffuse) ?? 1;
+      const value = {
+        intensity: refs.intensity[h] * unit,
+        sigma: refs.sigma[h] * unit,
+        nObservations: refs.nObservations[h],
+      };
       if (h < obs.nBraggGroups) {
         braggRefs.set(`${obs.braggHkl[3 * h]},${obs.braggHkl[3 * h + 1]},${obs.braggHkl[3 * h + 2]}`, value);
       } else {

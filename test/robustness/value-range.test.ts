@@ -1,0 +1,312 @@
+/**
+ * Valid but large or small values: scaling is unit-invariant, so I and σ of a class (Bragg or diffuse) times any
+ * factor must give the same scales and a map in the input's units, never a silently smaller problem. Rows that cannot
+ * be represented next to the others (σ 60 binary orders of magnitude from the class's unit, |I| beyond 2^100 units)
+ * are dropped and counted as `nValueOutOfRange`; (0,0,0) Bragg rows are counted too.
+ * A small synthetic dataset (6 stills of the simulated tetragonal list, Bragg + diffuse) is written with the project's
+ * writers and scaled through the CLI in-process.
+ */
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import fc from "fast-check";
+import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { writeBinnedDiffuse } from "../../src/io/binned-diffuse.ts";
+import { readMergedDiffuse } from "../../src/io/merged-diffuse.ts";
+import { writeReflections } from "../../src/io/refl-write.ts";
+import { seededRandom } from "../../src/merge/seeded-random.ts";
+import type { BinnedPixelData } from "../../src/observations/diffuse-input.ts";
+import { DiffuseScalingModel } from "../../src/refine/diffuse-scaling-model.ts";
+import { SpaceGroup } from "../../src/symmetry/space-group.ts";
+import { ReflectionTable } from "../../src/table/reflection-table.ts";
+import { runMain } from "./cli-in-process.ts";
+
+const EXPT40 = fileURLToPath(new URL("../fixtures/expt/sim-tetragonal-40-stills.expt", import.meta.url));
+const INTEGRATED_SUM = 1n << 8n;
+const N_STILLS = 6;
+const TRUE_SCALE = [1, 1.2, 0.8, 1.1, 0.9, 1.05];
+const HALL = " P 4nw 2abw";
+/** Grid of the synthetic binned file: ndiv 2, hkl_max 3 → dims 13. */
+const GRID = {
+  ndiv: 2,
+  hklMax: [3, 3, 3] as [number, number, number],
+  voxelGridDims: [13, 13, 13] as [number, number, number],
+};
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "value-range-"));
+  const doc = JSON.parse(readFileSync(EXPT40, "utf8")) as { experiment: unknown[]; crystal: unknown[] };
+  doc.experiment = doc.experiment.slice(0, N_STILLS);
+  doc.crystal = doc.crystal.slice(0, N_STILLS);
+  writeFileSync(join(dir, "stills.expt"), JSON.stringify(doc));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Distinct ASU Miller indices of the fixture's group, in a fixed order. */
+function asuIndices(count: number): Int32Array {
+  const sg = SpaceGroup.fromHall(HALL);
+  const seen = new Set<string>();
+  const out: number[] = [];
+  for (let h = 1; h < 12 && out.length < 3 * count; h++)
+    for (let k = 0; k <= h && out.length < 3 * count; k++)
+      for (let l = 1; l < 12 && out.length < 3 * count; l++) {
+        const m = sg.mapToAsuBatch(Int32Array.from([h, k, l]), false);
+        const key = `${m[0]},${m[1]},${m[2]}`;
+        if (seen.has(key) || sg.isSysAbsent(m[0], m[1], m[2])) continue;
+        seen.add(key);
+        out.push(m[0], m[1], m[2]);
+      }
+  return Int32Array.from(out);
+}
+
+interface Dataset {
+  bragg: { id: Int32Array; hkl: Int32Array; I: Float64Array; V: Float64Array; d: Float64Array };
+  diffuse: BinnedPixelData;
+}
+
+/** The same seeded dataset every call: 40 hkl and 60 voxels, each seen by most of the 6 stills, 2 % noise. */
+function dataset(): Dataset {
+  const r = seededRandom(11);
+  const hkls = asuIndices(40);
+  const id: number[] = [];
+  const hkl: number[] = [];
+  const I: number[] = [];
+  const V: number[] = [];
+  const d: number[] = [];
+  const trueI = Array.from({ length: 40 }, () => 100 + 900 * r());
+  for (let s = 0; s < N_STILLS; s++)
+    for (let h = 0; h < 40; h++) {
+      if (r() > 0.8) continue;
+      const i = TRUE_SCALE[s] * trueI[h] * (1 + 0.02 * (r() - 0.5));
+      id.push(s);
+      hkl.push(hkls[3 * h], hkls[3 * h + 1], hkls[3 * h + 2]);
+      I.push(i);
+      V.push(Math.max(1, i));
+      d.push(1.5 + (h % 17) * 0.3);
+    }
+  const still: number[] = [];
+  const voxel: number[] = [];
+  const inten: number[] = [];
+  const sigma: number[] = [];
+  const trueV = Array.from({ length: 60 }, () => 20 + 80 * r());
+  for (let s = 0; s < N_STILLS; s++)
+    for (let v = 0; v < 60; v++) {
+      if (r() > 0.7) continue;
+      const i = TRUE_SCALE[s] * trueV[v] * (1 + 0.02 * (r() - 0.5));
+      still.push(s);
+      voxel.push(v);
+      inten.push(i);
+      sigma.push(Math.sqrt(i) + 1);
+    }
+  const q = new Float32Array(3 * still.length);
+  voxel.forEach((v, i) => {
+    q[3 * i] = 0.1 + 0.01 * (v % 50);
+    q[3 * i + 1] = 0.02;
+  });
+  return {
+    bragg: {
+      id: Int32Array.from(id),
+      hkl: Int32Array.from(hkl),
+      I: Float64Array.from(I),
+      V: Float64Array.from(V),
+      d: Float64Array.from(d),
+    },
+    diffuse: {
+      intensities: Float32Array.from(inten),
+      sigmas: Float32Array.from(sigma),
+      stillIds: Int32Array.from(still),
+      voxelIndices: Float64Array.from(voxel),
+      qVectors: q,
+    },
+  };
+}
+
+function braggTable(b: Dataset["bragg"]): ReflectionTable {
+  const n = b.id.length;
+  const t = new ReflectionTable(n);
+  t.setColumn("id", { type: "int", data: b.id });
+  t.setColumn("miller_index", { type: "cctbx::miller::index<>", data: b.hkl });
+  t.setColumn("flags", { type: "std::size_t", data: new BigUint64Array(n).fill(INTEGRATED_SUM) });
+  t.setColumn("intensity.sum.value", { type: "double", data: b.I });
+  t.setColumn("intensity.sum.variance", { type: "double", data: b.V });
+  t.setColumn("partiality", { type: "double", data: new Float64Array(n).fill(1) });
+  t.setColumn("d", { type: "double", data: b.d });
+  return t;
+}
+
+interface RunResult {
+  code: number;
+  err: string;
+  scales: number[];
+  refinement: { bragg_counts: Record<string, number>; diffuse_counts: Record<string, number> };
+  merged: { intensity: Float64Array; sigma: Float64Array } | undefined;
+}
+
+/** Writes the dataset, runs `diffuse-scale scale` in-process, and reads what it wrote. */
+async function scaleFiles(name: string, data: Dataset): Promise<RunResult> {
+  const refl = join(dir, `${name}.refl`);
+  const h5 = join(dir, `${name}.h5`);
+  const out = join(dir, `${name}-out`);
+  await writeReflections(refl, braggTable(data.bragg));
+  await writeBinnedDiffuse(h5, data.diffuse, { ...GRID, voxelIndexRule: "synthetic" });
+  const r = await runMain("scale", "--expt", join(dir, "stills.expt"), "--refl", refl, "--diffuse", h5, "--out", out);
+  if (r.code !== 0)
+    return {
+      code: r.code,
+      err: r.err,
+      scales: [],
+      refinement: { bragg_counts: {}, diffuse_counts: {} },
+      merged: undefined,
+    };
+  const scalesJson = JSON.parse(readFileSync(join(out, "scales.json"), "utf8")) as {
+    refined_parameters: Record<string, { multiplicative_scale: number }>;
+  };
+  const scales = Array.from(
+    { length: N_STILLS },
+    (_, s) => scalesJson.refined_parameters[String(s)].multiplicative_scale,
+  );
+  const refinement = JSON.parse(readFileSync(join(out, "refinement.json"), "utf8")) as RunResult["refinement"];
+  const merged = await readMergedDiffuse(join(out, "merged_diffuse.h5"));
+  return { code: r.code, err: r.err, scales, refinement, merged };
+}
+
+/** Every scale within `tol` (relative) of the reference run's. */
+function expectSameScales(got: number[], want: number[], tol: number): void {
+  expect(got).toHaveLength(want.length);
+  for (let s = 0; s < want.length; s++) expect(Math.abs(got[s] / want[s] - 1), `still ${s}`).toBeLessThan(tol);
+}
+
+/** The dataset with the diffuse rows changed by `f` (on copies). */
+function withDiffuse(
+  f: (d: { intensities: Float32Array; sigmas: Float32Array; stillIds: Int32Array }) => void,
+): Dataset {
+  const data = dataset();
+  f(data.diffuse);
+  return data;
+}
+
+let baseline: RunResult;
+
+describe("values far from 1 are scaled, or counted when they cannot be stored", () => {
+  beforeAll(async () => {
+    baseline = await scaleFiles("baseline", dataset());
+    expect(baseline.code).toBe(0);
+  });
+
+  it("diffuse I and σ × 1e30: every row used, same scales, the map × 1e30 (not silently Bragg-only)", async () => {
+    const t0 = performance.now();
+    const r = await scaleFiles(
+      "diffuse-1e30",
+      withDiffuse((d) => {
+        for (let i = 0; i < d.intensities.length; i++) {
+          d.intensities[i] *= 1e30;
+          d.sigmas[i] *= 1e30;
+        }
+      }),
+    );
+    expect(r.code, r.err).toBe(0);
+    const dc = r.refinement.diffuse_counts;
+    expect(dc.nUsed).toBe(dc.nRows);
+    expect(dc.nValueOutOfRange).toBe(0);
+    expectSameScales(r.scales, baseline.scales, 1e-5);
+    const m = r.merged;
+    const b = baseline.merged;
+    expect(m?.intensity.length).toBe(b?.intensity.length);
+    expect(m?.intensity.length).toBeGreaterThan(0);
+    for (let v = 0; v < (b?.intensity.length ?? 0); v++) {
+      expect(Math.abs((m?.intensity[v] ?? 0) / ((b?.intensity[v] ?? 0) * 1e30) - 1)).toBeLessThan(1e-5);
+    }
+    expect(performance.now() - t0).toBeLessThan(20_000);
+  });
+
+  it("σ = 1e-30 for every diffuse row of one still: those rows are counted, not silently lost", async () => {
+    let planted = 0;
+    const r = await scaleFiles(
+      "one-still-tiny-sigma",
+      withDiffuse((d) => {
+        for (let i = 0; i < d.sigmas.length; i++) {
+          if (d.stillIds[i] === 3) {
+            d.sigmas[i] = 1e-30;
+            planted++;
+          }
+        }
+      }),
+    );
+    expect(r.code, r.err).toBe(0);
+    const dc = r.refinement.diffuse_counts;
+    expect(planted).toBeGreaterThan(20);
+    expect(dc.nValueOutOfRange).toBe(planted);
+    expect(dc.nUsed + dc.nValueOutOfRange).toBe(dc.nRows);
+  });
+
+  it("10 rows with σ = 5e-20 and 10 intensities of 3e38: counted, and the fit is the baseline's without them", async () => {
+    const r = await scaleFiles(
+      "extreme-rows",
+      withDiffuse((d) => {
+        for (let k = 0; k < 10; k++) d.sigmas[7 * k] = 5e-20;
+        for (let k = 0; k < 10; k++) d.intensities[7 * k + 3] = 3e38;
+      }),
+    );
+    expect(r.code, r.err).toBe(0);
+    expect(r.refinement.diffuse_counts.nValueOutOfRange).toBe(20);
+    expectSameScales(r.scales, baseline.scales, 0.01);
+  });
+
+  it("Bragg I × 1e20 (σ × 1e20): the same scales, every Bragg row used", async () => {
+    const data = dataset();
+    for (let i = 0; i < data.bragg.I.length; i++) {
+      data.bragg.I[i] *= 1e20;
+      data.bragg.V[i] *= 1e40;
+    }
+    const r = await scaleFiles("bragg-1e20", data);
+    expect(r.code, r.err).toBe(0);
+    expect(r.refinement.bragg_counts.nUsed).toBe(baseline.refinement.bragg_counts.nUsed);
+    expect(r.refinement.bragg_counts.nValueOutOfRange).toBe(0);
+    expectSameScales(r.scales, baseline.scales, 1e-5);
+  });
+
+  it("(0,0,0) Bragg rows are excluded and counted", async () => {
+    const data = dataset();
+    for (let k = 0; k < 4; k++) data.bragg.hkl.fill(0, 3 * 5 * k, 3 * 5 * k + 3);
+    const r = await scaleFiles("origin", data);
+    expect(r.code, r.err).toBe(0);
+    expect(r.refinement.bragg_counts.nOriginIndex).toBe(4);
+    expect(r.refinement.bragg_counts.nUsed).toBe(baseline.refinement.bragg_counts.nUsed - 4);
+  });
+});
+
+describe("property: I and σ of every row × 10^k, k in −30…30, give the same scales", () => {
+  it("same per-still scales to 1e-4 relative (float32 rounding of the inputs)", () => {
+    const sg = SpaceGroup.fromHall(HALL);
+    const refine = (k: number): Float64Array => {
+      const data = dataset();
+      const c = 10 ** k;
+      for (let i = 0; i < data.bragg.I.length; i++) {
+        data.bragg.I[i] *= c;
+        data.bragg.V[i] *= c * c;
+      }
+      for (let i = 0; i < data.diffuse.intensities.length; i++) {
+        data.diffuse.intensities[i] *= c;
+        data.diffuse.sigmas[i] *= c;
+      }
+      const model = new DiffuseScalingModel({}, { nStills: N_STILLS, spaceGroup: sg });
+      const res = model.refineParameters(data.diffuse, braggTable(data.bragg), { threads: 1 });
+      expect(res.details.diffuseCounts?.nUsed).toBe(data.diffuse.intensities.length);
+      return Float64Array.from(model.perStillComponent.parameters);
+    };
+    const want = refine(0);
+    fc.assert(
+      fc.property(fc.integer({ min: -30, max: 30 }), (k) => {
+        const got = refine(k);
+        for (let s = 0; s < N_STILLS; s++)
+          expect(Math.abs(got[s] / want[s] - 1), `k=${k} still ${s}`).toBeLessThan(1e-4);
+      }),
+      { seed: 18, numRuns: 12, examples: [[-30], [30], [-19], [21]] },
+    );
+  });
+});
