@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import { ConfigError, InputError } from "../errors.ts";
 import { openBinnedDiffuse, type BinnedDiffuseFile } from "../io/binned-diffuse.ts";
 import { commonSpaceGroup } from "../io/common-space-group.ts";
 import { checkCellAgainst, checkCommonUnitCell } from "../io/common-unit-cell.ts";
@@ -13,6 +14,7 @@ import { readReflections } from "../io/refl-read.ts";
 import { readDiffuseScalingConfigFile, type DiffuseScalingConfigInput } from "../refine/config.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";
+import { makeVoxelGrid } from "../voxelize/voxel-grid.ts";
 
 /** A progress event of the read phase. */
 export interface ReadProgress {
@@ -67,6 +69,25 @@ async function readConfig(paths: ScaleInputPaths): Promise<DiffuseScalingConfigI
 }
 
 /**
+ * Checks, before any row is read, what the merge phase needs of a binned file: a voxel grid it can build (`ndiv`,
+ * `hkl_max` positive integers) and, when the file records the cell its voxels were indexed with (`unit_cell`), that
+ * cell against the crystals' median cell.
+ */
+function checkBinnedGrid(binned: BinnedDiffuseFile, medianCell: ReturnType<typeof checkCommonUnitCell>): void {
+  try {
+    makeVoxelGrid(binned.attributes.ndiv, binned.attributes.hklMax);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new InputError(`attributes: ${e.message}`, binned.path);
+    throw e;
+  }
+  const recorded = binned.attributes.unit_cell;
+  if (recorded !== undefined && medianCell !== undefined) {
+    const cell = Array.isArray(recorded) ? recorded.map(Number) : [Number(recorded)];
+    checkCellAgainst(cell, medianCell, "attribute 'unit_cell'", binned.path);
+  }
+}
+
+/**
  * Reads the job's inputs, reporting `read` progress (0 to 3 of 3).
  *
  * @throws `InputError` for unreadable or malformed inputs, `ConfigError` for an invalid configuration file.
@@ -87,20 +108,11 @@ export async function readScaleInputs(
   let binned: BinnedDiffuseFile | undefined;
   if (paths.diffusePath !== undefined) {
     binned = await openBinnedDiffuse(paths.diffusePath);
-    // a binned file that records the cell its voxels were indexed with must agree with the crystals'
-    const recorded = binned.attributes.unit_cell;
-    if (recorded !== undefined && medianCell !== undefined) {
-      try {
-        checkCellAgainst(
-          Array.isArray(recorded) ? recorded.map(Number) : [Number(recorded)],
-          medianCell,
-          "attribute 'unit_cell'",
-          paths.diffusePath,
-        );
-      } catch (e) {
-        binned.close();
-        throw e;
-      }
+    try {
+      checkBinnedGrid(binned, medianCell);
+    } catch (e) {
+      binned.close();
+      throw e;
     }
   }
   progress?.({ phase: "read", done: 3, total: 3, label: "done" });

@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { InputError } from "../errors.ts";
 import type { BinnedDiffuseChunk, BinnedDiffuseFile } from "../io/binned-diffuse.ts";
 import { voxelBoundsOf, type DiffuseChunkSource, type DiffuseInput } from "./scaling-input.ts";
 import { SigmaExponents, inValueRange } from "./value-unit.ts";
@@ -43,11 +44,15 @@ export type BinnedPixelData = Omit<BinnedDiffuseChunk, "start">;
 export interface DiffuseSelection {
   /** The diffuse unit (a power of two): stored I is I/unit, σ² is (σ/unit)². @defaultValue 1 */
   unit?: number;
+  /** The file the rows come from, named when a q vector is not finite. @defaultValue undefined */
+  source?: string | undefined;
 }
 
 /**
  * Converts binned pixel data into diffuse scaling input (float32 I/unit, (σ/unit)² and |q| from the q vectors;
  * unusable rows dropped and counted by reason).
+ *
+ * @throws {@link InputError} (naming `selection.source`) when a usable row's q vector is not finite.
  *
  * @param data - The binned observations (rows of one or more chunks concatenated).
  * @param nStills - Number of experiments.
@@ -97,6 +102,13 @@ export function prepareDiffuseInput(
     const qx = q[3 * i];
     const qy = q[3 * i + 1];
     const qz = q[3 * i + 2];
+    if (!(Number.isFinite(qx) && Number.isFinite(qy) && Number.isFinite(qz))) {
+      // a corrupt geometry, not a data problem: |q| places the row on the smoother and in the map
+      throw new InputError(
+        `dataset 'q_vectors' row ${firstRow + i}: q = (${qx}, ${qy}, ${qz}) is not finite`,
+        selection.source,
+      );
+    }
     // √(x² + y² + z²) directly: Math.hypot is several times slower and float32 inputs cannot overflow here
     qMagnitude[t] = Math.sqrt(qx * qx + qy * qy + qz * qz);
     sourceRow[t] = firstRow + i;
@@ -142,7 +154,9 @@ export function diffuseChunkSource(
   let raw: () => Iterable<BinnedDiffuseChunk>;
   let voxelChunks: () => Iterable<Float64Array>;
   let unit: number;
+  let file: string | undefined;
   if (isFile(data)) {
+    file = data.path;
     maxRows = data.nObservations;
     const dims = data.attributes.voxelGridDims;
     voxelBounds = [0, Math.max(0, dims[0] * dims[1] * dims[2] - 1)];
@@ -184,7 +198,7 @@ export function diffuseChunkSource(
     *chunks() {
       const first = passes++ === 0;
       for (const chunk of raw()) {
-        const prepared = prepareDiffuseInput(chunk, nStills, chunk.start, { unit });
+        const prepared = prepareDiffuseInput(chunk, nStills, chunk.start, { unit, source: file });
         if (first) {
           for (const key of Object.keys(counts) as (keyof DiffuseSelectionCounts)[])
             counts[key] += prepared.counts[key];

@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import { ConfigError, requireObjectArgument } from "../errors.ts";
 import { orthogonalizationMatrix, type UnitCell } from "../geometry/unit-cell.ts";
 import { checkSeed } from "../merge/seeded-random.ts";
 import { SPACE_GROUP_TABLE } from "../symmetry/space-group-table.ts";
@@ -224,6 +224,7 @@ function requireNumber(value: number, flag: string, what: string, ok: (v: number
  * @throws {@link ConfigError} naming the flag at fault
  */
 export function resolveSimulateOptions(options: SimulateOptions): ResolvedSimulation {
+  requireObjectArgument(options, "simulate options");
   if (typeof options.outDir !== "string" || options.outDir === "") {
     throw new ConfigError("--out must be a non-empty directory path");
   }

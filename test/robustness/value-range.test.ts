@@ -8,136 +8,24 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import fc from "fast-check";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { writeBinnedDiffuse } from "../../src/io/binned-diffuse.ts";
 import { readMergedDiffuse } from "../../src/io/merged-diffuse.ts";
-import { writeReflections } from "../../src/io/refl-write.ts";
-import { seededRandom } from "../../src/merge/seeded-random.ts";
-import type { BinnedPixelData } from "../../src/observations/diffuse-input.ts";
 import { DiffuseScalingModel } from "../../src/refine/diffuse-scaling-model.ts";
 import { SpaceGroup } from "../../src/symmetry/space-group.ts";
-import { ReflectionTable } from "../../src/table/reflection-table.ts";
 import { runMain } from "./cli-in-process.ts";
-
-const EXPT40 = fileURLToPath(new URL("../fixtures/expt/sim-tetragonal-40-stills.expt", import.meta.url));
-const INTEGRATED_SUM = 1n << 8n;
-const N_STILLS = 6;
-const TRUE_SCALE = [1, 1.2, 0.8, 1.1, 0.9, 1.05];
-const HALL = " P 4nw 2abw";
-/** Grid of the synthetic binned file: ndiv 2, hkl_max 3 → dims 13. */
-const GRID = {
-  ndiv: 2,
-  hklMax: [3, 3, 3] as [number, number, number],
-  voxelGridDims: [13, 13, 13] as [number, number, number],
-};
+import { HALL, N_STILLS, braggTable, dataset, writeSmallData, writeSmallExpt, type Dataset } from "./small-dataset.ts";
 
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "value-range-"));
-  const doc = JSON.parse(readFileSync(EXPT40, "utf8")) as { experiment: unknown[]; crystal: unknown[] };
-  doc.experiment = doc.experiment.slice(0, N_STILLS);
-  doc.crystal = doc.crystal.slice(0, N_STILLS);
-  writeFileSync(join(dir, "stills.expt"), JSON.stringify(doc));
+  writeSmallExpt(join(dir, "stills.expt"));
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-/** Distinct ASU Miller indices of the fixture's group, in a fixed order. */
-function asuIndices(count: number): Int32Array {
-  const sg = SpaceGroup.fromHall(HALL);
-  const seen = new Set<string>();
-  const out: number[] = [];
-  for (let h = 1; h < 12 && out.length < 3 * count; h++)
-    for (let k = 0; k <= h && out.length < 3 * count; k++)
-      for (let l = 1; l < 12 && out.length < 3 * count; l++) {
-        const m = sg.mapToAsuBatch(Int32Array.from([h, k, l]), false);
-        const key = `${m[0]},${m[1]},${m[2]}`;
-        if (seen.has(key) || sg.isSysAbsent(m[0], m[1], m[2])) continue;
-        seen.add(key);
-        out.push(m[0], m[1], m[2]);
-      }
-  return Int32Array.from(out);
-}
-
-interface Dataset {
-  bragg: { id: Int32Array; hkl: Int32Array; I: Float64Array; V: Float64Array; d: Float64Array };
-  diffuse: BinnedPixelData;
-}
-
-/** The same seeded dataset every call: 40 hkl and 60 voxels, each seen by most of the 6 stills, 2 % noise. */
-function dataset(): Dataset {
-  const r = seededRandom(11);
-  const hkls = asuIndices(40);
-  const id: number[] = [];
-  const hkl: number[] = [];
-  const I: number[] = [];
-  const V: number[] = [];
-  const d: number[] = [];
-  const trueI = Array.from({ length: 40 }, () => 100 + 900 * r());
-  for (let s = 0; s < N_STILLS; s++)
-    for (let h = 0; h < 40; h++) {
-      if (r() > 0.8) continue;
-      const i = TRUE_SCALE[s] * trueI[h] * (1 + 0.02 * (r() - 0.5));
-      id.push(s);
-      hkl.push(hkls[3 * h], hkls[3 * h + 1], hkls[3 * h + 2]);
-      I.push(i);
-      V.push(Math.max(1, i));
-      d.push(1.5 + (h % 17) * 0.3);
-    }
-  const still: number[] = [];
-  const voxel: number[] = [];
-  const inten: number[] = [];
-  const sigma: number[] = [];
-  const trueV = Array.from({ length: 60 }, () => 20 + 80 * r());
-  for (let s = 0; s < N_STILLS; s++)
-    for (let v = 0; v < 60; v++) {
-      if (r() > 0.7) continue;
-      const i = TRUE_SCALE[s] * trueV[v] * (1 + 0.02 * (r() - 0.5));
-      still.push(s);
-      voxel.push(v);
-      inten.push(i);
-      sigma.push(Math.sqrt(i) + 1);
-    }
-  const q = new Float32Array(3 * still.length);
-  voxel.forEach((v, i) => {
-    q[3 * i] = 0.1 + 0.01 * (v % 50);
-    q[3 * i + 1] = 0.02;
-  });
-  return {
-    bragg: {
-      id: Int32Array.from(id),
-      hkl: Int32Array.from(hkl),
-      I: Float64Array.from(I),
-      V: Float64Array.from(V),
-      d: Float64Array.from(d),
-    },
-    diffuse: {
-      intensities: Float32Array.from(inten),
-      sigmas: Float32Array.from(sigma),
-      stillIds: Int32Array.from(still),
-      voxelIndices: Float64Array.from(voxel),
-      qVectors: q,
-    },
-  };
-}
-
-function braggTable(b: Dataset["bragg"]): ReflectionTable {
-  const n = b.id.length;
-  const t = new ReflectionTable(n);
-  t.setColumn("id", { type: "int", data: b.id });
-  t.setColumn("miller_index", { type: "cctbx::miller::index<>", data: b.hkl });
-  t.setColumn("flags", { type: "std::size_t", data: new BigUint64Array(n).fill(INTEGRATED_SUM) });
-  t.setColumn("intensity.sum.value", { type: "double", data: b.I });
-  t.setColumn("intensity.sum.variance", { type: "double", data: b.V });
-  t.setColumn("partiality", { type: "double", data: new Float64Array(n).fill(1) });
-  t.setColumn("d", { type: "double", data: b.d });
-  return t;
-}
 
 interface RunResult {
   code: number;
@@ -149,11 +37,8 @@ interface RunResult {
 
 /** Writes the dataset, runs `diffuse-scale scale` in-process, and reads what it wrote. */
 async function scaleFiles(name: string, data: Dataset): Promise<RunResult> {
-  const refl = join(dir, `${name}.refl`);
-  const h5 = join(dir, `${name}.h5`);
+  const { refl, h5 } = await writeSmallData(dir, name, data);
   const out = join(dir, `${name}-out`);
-  await writeReflections(refl, braggTable(data.bragg));
-  await writeBinnedDiffuse(h5, data.diffuse, { ...GRID, voxelIndexRule: "synthetic" });
   const r = await runMain("scale", "--expt", join(dir, "stills.expt"), "--refl", refl, "--diffuse", h5, "--out", out);
   if (r.code !== 0)
     return {
