@@ -4,7 +4,7 @@
  * σ of one class times c give the same scales), so each class is divided by a power of two chosen from its data before
  * it is stored: dividing by a power of two is exact in floating point, and the unit is 1 whenever the data already sit
  * well inside the float32 range (every fixture), so such inputs are stored bit for bit as before. Rows that stay out
- * of range relative to the unit (σ more than 2^60 from it, |I| more than 2^100 above it) cannot be represented and are
+ * of range relative to the unit (σ more than 2^60 from it, |I| more than 2^120 above it) cannot be represented and are
  * dropped, counted as `nValueOutOfRange`.
  *
  * @packageDocumentation
@@ -16,8 +16,8 @@ export const UNIT_FREE_EXPONENT = 20;
 /** Most binary orders of magnitude σ/unit may lie from 1: σ², 1/σ² stay float32-normal (2^±120). */
 export const MAX_SIGMA_EXPONENT = 60;
 
-/** Largest |I|/unit kept (2^100, about 1e30: I/σ beyond that is no measurement; float32 holds up to 2^128). */
-export const MAX_INTENSITY_OVER_UNIT = 2 ** 100;
+/** Largest |I|/unit kept (2^120, about 1e36, below float32's 2^128 with room for sums; I/σ beyond that is no measurement). */
+export const MAX_INTENSITY_OVER_UNIT = 2 ** 120;
 
 /** Smallest and largest binary exponent a float64 σ can have (subnormals included). */
 const MIN_EXPONENT = -1075;

@@ -1,7 +1,7 @@
 /**
  * Valid but large or small values: scaling is unit-invariant, so I and σ of a class (Bragg or diffuse) times any
  * factor must give the same scales and a map in the input's units, never a silently smaller problem. Rows that cannot
- * be represented next to the others (σ 60 binary orders of magnitude from the class's unit, |I| beyond 2^100 units)
+ * be represented next to the others (σ 60 binary orders of magnitude from the class's unit, |I| beyond 2^120 units)
  * are dropped and counted as `nValueOutOfRange`; (0,0,0) Bragg rows are counted too.
  * A small synthetic dataset (6 stills of the simulated tetragonal list, Bragg + diffuse) is written with the project's
  * writers and scaled through the CLI in-process.
@@ -39,7 +39,19 @@ interface RunResult {
 async function scaleFiles(name: string, data: Dataset): Promise<RunResult> {
   const { refl, h5 } = await writeSmallData(dir, name, data);
   const out = join(dir, `${name}-out`);
-  const r = await runMain("scale", "--expt", join(dir, "stills.expt"), "--refl", refl, "--diffuse", h5, "--out", out);
+  const r = await runMain(
+    "scale",
+    "--expt",
+    join(dir, "stills.expt"),
+    "--refl",
+    refl,
+    "--diffuse",
+    h5,
+    "--out",
+    out,
+    "--threads",
+    "1",
+  );
   if (r.code !== 0)
     return {
       code: r.code,
@@ -153,6 +165,15 @@ describe("values far from 1 are scaled, or counted when they cannot be stored", 
     expect(r.refinement.bragg_counts.nUsed).toBe(baseline.refinement.bragg_counts.nUsed);
     expect(r.refinement.bragg_counts.nValueOutOfRange).toBe(0);
     expectSameScales(r.scales, baseline.scales, 1e-5);
+  });
+
+  it("Bragg I × 1e30 with σ unchanged (I/σ ~ 1e32): every Bragg row still used, exit 0", async () => {
+    const data = dataset();
+    for (let i = 0; i < data.bragg.I.length; i++) data.bragg.I[i] *= 1e30;
+    const r = await scaleFiles("bragg-i-only", data);
+    expect(r.code, r.err).toBe(0);
+    expect(r.refinement.bragg_counts.nUsed).toBe(baseline.refinement.bragg_counts.nUsed);
+    expect(r.refinement.bragg_counts.nValueOutOfRange).toBe(0);
   });
 
   it("(0,0,0) Bragg rows are excluded and counted", async () => {
