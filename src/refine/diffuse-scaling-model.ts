@@ -23,7 +23,7 @@
 import { ConfigError, DisabledComponentAccess, requireObjectArgument } from "../errors.ts";
 import { ScalingModel } from "../dials/scaling-model.ts";
 import { readComponentParameters } from "../dials/scaling-model.ts";
-import type { SpaceGroup } from "../symmetry/space-group.ts";
+import { SpaceGroup } from "../symmetry/space-group.ts";
 import { ReflectionTable } from "../table/reflection-table.ts";
 import { prepareBraggInput, type BraggSelectionCounts } from "../observations/bragg-input.ts";
 import { PerStillMultiplierComponent } from "./components/per-still-multiplier-component.ts";
@@ -152,8 +152,14 @@ export class DiffuseScalingModel extends ScalingModel {
     requireObjectArgument(options, "DiffuseScalingModel: options ({ nStills, spaceGroup? })");
     const resolved = resolveDiffuseScalingConfig(config);
     const nStills = options.nStills;
-    if (!Number.isInteger(nStills) || nStills < 1 || nStills > MAX_STILLS)
-      throw new ConfigError(`nStills (experiments) must be an integer in 1..${MAX_STILLS}, got ${nStills}`);
+    if (typeof nStills !== "number" || !Number.isInteger(nStills) || nStills < 1 || nStills > MAX_STILLS)
+      throw new ConfigError(
+        `nStills (experiments) must be an integer in 1..${MAX_STILLS}, got ${describeArgument(nStills)}`,
+      );
+    if (options.spaceGroup !== undefined && !((options.spaceGroup as unknown) instanceof SpaceGroup))
+      throw new ConfigError(
+        `spaceGroup must be a SpaceGroup (SpaceGroup.fromHall), got ${describeArgument(options.spaceGroup)}`,
+      );
     for (const id of resolved.perStillScale.initialValues.keys()) {
       if (id >= nStills)
         throw new ConfigError(`per_still_scale.initial_values: still id ${id} ≥ number of stills ${nStills}`);

@@ -215,6 +215,17 @@ describe("library arguments of the wrong type give typed errors, never a TypeErr
     );
   });
 
+  it("model options: nStills a number, spaceGroup a SpaceGroup", async () => {
+    await expectConfigError(
+      () => new DiffuseScalingModel({}, { nStills: "2" as never }),
+      /^nStills \(experiments\) must be an integer in 1\.\.16777216, got the string "2"$/,
+    );
+    await expectConfigError(
+      () => new DiffuseScalingModel({}, { nStills: 2, spaceGroup: " P 1" as never }),
+      /^spaceGroup must be a SpaceGroup \(SpaceGroup\.fromHall\), got the string " P 1"$/,
+    );
+  });
+
   it("an unknown minimiser name is refused", async () => {
     await expectConfigError(
       () => resolveScalingOptions({ minimizer: "bfgs" as never }),
