@@ -118,8 +118,8 @@ export function prepareDiffuseInput(
 }
 
 /**
- * The diffuse unit of rows: from the σ of the first {@link SOURCE_CHUNK_ROWS} rows (one chunk, read once more), so it
- * is known before any row is stored.
+ * The diffuse unit of rows: from the σ of the first {@link SOURCE_CHUNK_ROWS} rows (the first chunk, as it is read),
+ * so it is known before any row is stored.
  */
 function unitOfFirstChunk(sigmas: Float32Array): number {
   const exponents = new SigmaExponents();
@@ -153,7 +153,8 @@ export function diffuseChunkSource(
   let voxelBounds: [number, number];
   let raw: () => Iterable<BinnedDiffuseChunk>;
   let voxelChunks: () => Iterable<Float64Array>;
-  let unit: number;
+  // from the first chunk, when it is first read (no extra read); 1 until then, and for no rows
+  let unit: number | undefined;
   let file: string | undefined;
   if (isFile(data)) {
     file = data.path;
@@ -161,7 +162,6 @@ export function diffuseChunkSource(
     const dims = data.attributes.voxelGridDims;
     voxelBounds = [0, Math.max(0, dims[0] * dims[1] * dims[2] - 1)];
     raw = () => data.chunks(SOURCE_CHUNK_ROWS);
-    unit = unitOfFirstChunk(data.readSlice(0, Math.min(maxRows, SOURCE_CHUNK_ROWS)).sigmas);
     voxelChunks = function* () {
       for (let start = 0; start < maxRows; start += SOURCE_CHUNK_ROWS) {
         yield data.readVoxelIndices(start, Math.min(maxRows, start + SOURCE_CHUNK_ROWS));
@@ -170,7 +170,6 @@ export function diffuseChunkSource(
   } else {
     maxRows = data.intensities.length;
     voxelBounds = voxelBoundsOf(data.voxelIndices);
-    unit = unitOfFirstChunk(data.sigmas.subarray(0, Math.min(maxRows, SOURCE_CHUNK_ROWS)));
     voxelChunks = function* () {
       for (let start = 0; start < maxRows; start += SOURCE_CHUNK_ROWS) {
         yield data.voxelIndices.subarray(start, Math.min(maxRows, start + SOURCE_CHUNK_ROWS));
@@ -194,10 +193,13 @@ export function diffuseChunkSource(
     maxRows,
     voxelBounds,
     voxelChunks,
-    unit,
+    get unit() {
+      return unit ?? 1;
+    },
     *chunks() {
       const first = passes++ === 0;
       for (const chunk of raw()) {
+        unit ??= unitOfFirstChunk(chunk.sigmas);
         const prepared = prepareDiffuseInput(chunk, nStills, chunk.start, { unit, source: file });
         if (first) {
           for (const key of Object.keys(counts) as (keyof DiffuseSelectionCounts)[])

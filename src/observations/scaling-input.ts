@@ -53,7 +53,7 @@ export interface DiffuseChunkSource {
   readonly voxelBounds: readonly [number, number];
   /**
    * The diffuse unit, a power of two, by which the rows `chunks()` yields are already divided (I/unit, σ²/unit²; see
-   * `value-unit.ts`). @defaultValue 1
+   * `value-unit.ts`); final once `chunks()` has yielded its first chunk. @defaultValue 1
    */
   readonly unit?: number;
   /** The rows, chunk by chunk. */
