@@ -122,3 +122,17 @@ export function fileSystemError(error: unknown, path: string, action: string): I
   const text = error instanceof Error ? error.message : String(error);
   return new FileSystemError(`cannot ${action}: ${text.split("\n")[0]}`, path);
 }
+
+/**
+ * Throws a {@link ConfigError} unless `value` is an object (not null, not an array): the options or configuration
+ * argument of a public function, which a JavaScript caller may pass as anything.
+ *
+ * @param value - the argument
+ * @param what - how the message names it, e.g. `"scaleDataset: options"`
+ */
+export function requireObjectArgument(value: unknown, what: string): void {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    const got = value === null ? "null" : Array.isArray(value) ? "an array" : typeof value;
+    throw new ConfigError(`${what} must be an object, got ${got}`);
+  }
+}

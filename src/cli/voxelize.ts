@@ -8,7 +8,7 @@ import { ConfigError } from "../errors.ts";
 import type { VoxelizeSummary } from "../job/voxelize-files.ts";
 import { runJob } from "./job-thread.ts";
 import { withProgress } from "./progress.ts";
-import { positiveNumber } from "./option-parsers.ts";
+import { positiveInt, positiveNumber } from "./option-parsers.ts";
 
 /** Registers the `voxelize` command. */
 export function registerVoxelize(program: Command): void {
@@ -17,7 +17,7 @@ export function registerVoxelize(program: Command): void {
     .description("bin per-still diffuse pixel observations (.npz) into ASU voxels using each still's own orientation")
     .requiredOption("--expt <file>", "DIALS experiment list (.expt), one experiment per still")
     .requiredOption("--pixels <files...>", "per-still .npz files or glob patterns (quote them: 'pixels/*.npz')")
-    .requiredOption("--ndiv <n>", "voxels per reciprocal-lattice unit", positiveNumber("--ndiv"))
+    .requiredOption("--ndiv <n>", "voxels per reciprocal-lattice unit", positiveInt("--ndiv"))
     .requiredOption("--dmin <d>", "high-resolution limit (Å)", positiveNumber("--dmin"))
     .option("--dmax <d>", "low-resolution limit (Å)", positiveNumber("--dmax"))
     .requiredOption("--out <file>", "output .h5 (flat binned layout)")

@@ -4,8 +4,9 @@
  *
  * @packageDocumentation
  */
-import { InputError } from "../errors.ts";
+import { ConfigError, InputError } from "../errors.ts";
 import type { ExperimentList } from "./expt.ts";
+import { printable } from "./printable.ts";
 import { SpaceGroup } from "../symmetry/space-group.ts";
 
 /**
@@ -22,9 +23,18 @@ export function commonSpaceGroup(experiments: ExperimentList, source: string): S
     const h = e.crystal.spaceGroupHall.trim();
     if (hall === undefined) hall = h;
     else if (h !== hall) {
-      throw new InputError(`experiment ${i} has space group "${h}" but experiment 0 has "${hall}"`, source);
+      throw new InputError(
+        `experiment ${i} has space group "${printable(h)}" but experiment 0 has "${printable(hall)}"`,
+        source,
+      );
     }
   });
   if (hall === undefined) throw new InputError("no experiments", source);
-  return SpaceGroup.fromHall(hall);
+  try {
+    return SpaceGroup.fromHall(hall);
+  } catch (e) {
+    // the symbol comes from the file: say which
+    if (e instanceof ConfigError) throw new InputError(`crystal space group: ${e.message}`, source);
+    throw e;
+  }
 }

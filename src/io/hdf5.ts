@@ -173,7 +173,52 @@ export function requireDataset(file: Group, path: string, spec: DatasetSpec): { 
   if (spec.rank === 2 && spec.columns !== undefined && shape[1] !== spec.columns) {
     throw new InputError(`dataset '${spec.name}' has shape (${shape.join(", ")}), expected (N, ${spec.columns})`, path);
   }
+  checkFilters(
+    guardH5(path, `reading the filters of dataset '${spec.name}'`, () => entity.filters),
+    spec.name,
+    path,
+  );
   return { dataset: entity, rows: shape[0] };
+}
+
+/** The HDF5 filters this build decodes: deflate (gzip), shuffle, Fletcher-32, N-bit, scale-offset. */
+const SUPPORTED_FILTERS = new Map([
+  [1, "deflate"],
+  [2, "shuffle"],
+  [3, "fletcher32"],
+  [5, "nbit"],
+  [6, "scaleoffset"],
+]);
+
+/** Names of registered third-party filters a file may name (HDF Group filter registry). */
+const KNOWN_FILTERS = new Map([
+  [4, "SZIP"],
+  [307, "BZIP2"],
+  [32000, "LZF"],
+  [32001, "BLOSC"],
+  [32004, "LZ4"],
+  [32008, "BITSHUFFLE"],
+  [32013, "ZFP"],
+  [32015, "ZSTD"],
+  [32017, "SZ"],
+  [32026, "BLOSC2"],
+]);
+
+/**
+ * Throws unless every filter of a dataset is one this build decodes, so that a file compressed with e.g. LZF is
+ * refused by name before any read (HDF5 itself would report a failed plugin search in a build directory).
+ *
+ * @throws {@link InputError} naming the file, the dataset and the filter
+ */
+export function checkFilters(filters: readonly { id: number; name?: string }[], dataset: string, path: string): void {
+  for (const f of filters) {
+    if (SUPPORTED_FILTERS.has(f.id)) continue;
+    const name = KNOWN_FILTERS.get(f.id) ?? (f.name !== undefined && f.name !== "" ? f.name : `id ${f.id}`);
+    throw new InputError(
+      `dataset '${dataset}' uses unsupported filter ${name.replace(/[^\x20-\x7e]/g, "?").slice(0, 40)} (HDF5 filter ${f.id}); supported: ${[...SUPPORTED_FILTERS.values()].join(", ")}`,
+      path,
+    );
+  }
 }
 
 /** Typed arrays h5wasm returns for numeric datasets. */

@@ -62,11 +62,21 @@ export const refinementJsonSchema = z.object({
       nUnknownExperiment: count,
       nInvalidPartiality: count,
       nInvalidIntensity: count,
+      // absent in files written before they were counted
+      nOriginIndex: count.default(0),
+      nValueOutOfRange: count.default(0),
     })
     .nullable(),
   /** How the diffuse rows were selected (null without diffuse input). */
   diffuse_counts: z
-    .object({ nRows: count, nUsed: count, nNonFiniteIntensity: count, nBadSigma: count, nUnknownStill: count })
+    .object({
+      nRows: count,
+      nUsed: count,
+      nNonFiniteIntensity: count,
+      nBadSigma: count,
+      nUnknownStill: count,
+      nValueOutOfRange: count.default(0),
+    })
     .nullable(),
   /**
    * Groups (ASU hkl for Bragg, voxels for diffuse) with used observations, and how many hold exactly one: such groups

@@ -7,6 +7,7 @@
  *
  * @packageDocumentation
  */
+import { requireObjectArgument } from "../errors.ts";
 import type { Mat3 } from "../geometry/vector-maths.ts";
 import type { ExperimentList } from "../io/expt.ts";
 import { mergeDiffuse, type MergedDiffuse } from "../merge/merge.ts";
@@ -97,6 +98,7 @@ function mergePhase(
  * configuration or options, `RefinementFailure` when refinement fails.
  */
 export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleDatasetResult> {
+  requireObjectArgument(options, "scaleDataset: options");
   // the options are checked before any work (refineParameters resolves the same values again; the config is checked
   // when read)
   const seed = checkSeed(options.seed ?? SCALE_JOB_DEFAULTS.seed);

@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+import { ConfigError, InputError } from "../errors.ts";
 import { openBinnedDiffuse, type BinnedDiffuseFile } from "../io/binned-diffuse.ts";
 import type { ExperimentList } from "../io/expt.ts";
 import {
@@ -15,6 +16,8 @@ import {
 } from "../refine/config.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";
+import { checkCellAgainst, checkCommonUnitCell } from "../io/common-unit-cell.ts";
+import { makeVoxelGrid } from "../voxelize/voxel-grid.ts";
 import { checkGridAgainstCrystals } from "./diffuse-grid-check.ts";
 import { matchDiffuseStills } from "./diffuse-stills.ts";
 import { inputFileList, readExperimentFiles, readReflectionFiles, type InputFiles } from "./scale-input-files.ts";
@@ -81,6 +84,25 @@ async function readConfig(paths: ScaleInputPaths): Promise<DiffuseScalingConfigI
 }
 
 /**
+ * Checks, before any row is read, what the merge phase needs of a binned file: a voxel grid it can build (`ndiv`,
+ * `hkl_max` positive integers) and, when the file records the cell its voxels were indexed with (`unit_cell`), that
+ * cell against the crystals' median cell.
+ */
+function checkBinnedGrid(binned: BinnedDiffuseFile, medianCell: ReturnType<typeof checkCommonUnitCell>): void {
+  try {
+    makeVoxelGrid(binned.attributes.ndiv, binned.attributes.hklMax);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new InputError(`attributes: ${e.message}`, binned.path);
+    throw e;
+  }
+  const recorded = binned.attributes.unit_cell;
+  if (recorded !== undefined && medianCell !== undefined) {
+    const cell = Array.isArray(recorded) ? recorded.map(Number) : [Number(recorded)];
+    checkCellAgainst(cell, medianCell, "attribute 'unit_cell'", binned.path);
+  }
+}
+
+/**
  * Reads the job's inputs, reporting `read` progress (0 to 3 of 3).
  *
  * @throws `InputError` for unreadable or malformed inputs, `ConfigError` for an invalid configuration file.
@@ -96,6 +118,7 @@ export async function readScaleInputs(
   const config = await readConfig(paths);
   const warnings: string[] = [];
   const { combined, spaceGroup } = await readExperimentFiles(exptFiles);
+  const medianCell = checkCommonUnitCell(combined.experiments, exptFiles.join(", "));
   progress?.({ phase: "read", done: 1, total: 3, label: "reflections" });
   const table = await readReflectionFiles(reflFiles, combined, exptFiles, warnings);
   progress?.({ phase: "read", done: 2, total: 3, label: "diffuse" });
@@ -103,6 +126,7 @@ export async function readScaleInputs(
   if (paths.diffusePath !== undefined) {
     const file = await openBinnedDiffuse(paths.diffusePath);
     try {
+      checkBinnedGrid(file, medianCell);
       binned = matchDiffuseStills(file, combined, exptFiles, warnings);
       checkGridAgainstCrystals(binned, combined.experiments, exptFiles);
     } catch (error) {

@@ -8,7 +8,7 @@
  */
 import { readdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { ConfigError, InputError } from "../errors.ts";
+import { ConfigError, InputError, requireObjectArgument } from "../errors.ts";
 import { writeBinnedDiffuse } from "../io/binned-diffuse.ts";
 import { readExperiments } from "../io/expt.ts";
 import { readNpz } from "../io/npz.ts";
@@ -103,6 +103,7 @@ function floatColumn(arrays: Map<string, NpyArray>, key: string, path: string, w
  * @throws {@link InputError} for unreadable or inconsistent files, {@link ConfigError} for invalid options.
  */
 export async function voxelizeFiles(options: VoxelizeFilesOptions): Promise<VoxelizeSummary> {
+  requireObjectArgument(options, "voxelizeFiles: options");
   // the destination is checked before any input is read
   prepareOutputFile(options.outPath, "--out");
   const experiments = await readExperiments(options.exptPath);

@@ -16,7 +16,33 @@ import type { JointModelState } from "../passes/inverse-scales.ts";
 import { checkSeed, seededRandom } from "./seeded-random.ts";
 import { checkModelState, forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
 import type { ScalingObservations } from "../observations/scaling-observations.ts";
-import { voxelCentre, type VoxelGrid } from "../voxelize/voxel-grid.ts";
+import { makeVoxelGrid, voxelCentre, type VoxelGrid } from "../voxelize/voxel-grid.ts";
+import { ConfigError } from "../errors.ts";
+
+/** Throws unless the arguments of {@link mergeDiffuse} have the shapes it reads (a JavaScript caller may pass any). */
+function checkMergeArguments(obs: ScalingObservations, state: JointModelState, grid: VoxelGrid, B: Mat3): void {
+  const o = obs as Partial<ScalingObservations> | null;
+  if (typeof o !== "object" || o === null || !(o.groupStart instanceof Int32Array) || o.rows === undefined) {
+    throw new ConfigError("mergeDiffuse: obs must be the observations of a refinement (details.observations)");
+  }
+  const st = state as Partial<JointModelState> | null;
+  if (typeof st !== "object" || st === null || !(st.scales instanceof Float64Array)) {
+    throw new ConfigError("mergeDiffuse: state must be a model state (details.finalState or model.modelState())");
+  }
+  const g = grid as Partial<VoxelGrid> | null;
+  if (typeof g !== "object" || g === null || !Array.isArray(g.dims) || !Array.isArray(g.hklMax)) {
+    throw new ConfigError("mergeDiffuse: grid must be a voxel grid (makeVoxelGrid)");
+  }
+  // ndiv and hkl_max positive integers, and dims as they make them
+  const made = makeVoxelGrid(g.ndiv ?? NaN, g.hklMax as [number, number, number]);
+  if (made.dims.some((d, a) => d !== g.dims?.[a])) {
+    throw new ConfigError(`mergeDiffuse: grid dims [${g.dims.join(", ")}] are not 2·hkl_max·ndiv + 1`);
+  }
+  const b = B as ArrayLike<number> | null;
+  if (typeof b !== "object" || b === null || b.length !== 9 || !Array.from(b).every((x) => Number.isFinite(x))) {
+    throw new ConfigError("mergeDiffuse: reciprocalB must be 9 finite numbers (a row-major 3×3 matrix)");
+  }
+}
 
 /**
  * The merged map (one row per voxel with at least one used observation): the columns of `merged_diffuse.h5`
@@ -93,8 +119,9 @@ function scaledMeanSums(
  * @param grid - The voxel grid (to compute centres).
  * @param reciprocalB - B matrix (row-major; reciprocal vector = B·hkl) used for |q| of the centre.
  * @param options - The half-set seed.
- * @throws `ConfigError` when `state` has fewer still scales than `obs` has stills, or the seed is not an integer in
- *   0..2^32−1.
+ * @throws `ConfigError` when an argument is not of its type, the grid's ndiv or hkl_max are not positive integers
+ *   (or its dims disagree with them), `reciprocalB` is not 9 finite numbers, `state` has fewer still scales than `obs`
+ *   has stills, or the seed is not an integer in 0..2^32−1.
  */
 export function mergeDiffuse(
   obs: ScalingObservations,
@@ -104,6 +131,7 @@ export function mergeDiffuse(
   options: MergeOptions = {},
 ): MergedDiffuse {
   const seed = checkSeed(options.seed ?? 0);
+  checkMergeArguments(obs, state, grid, reciprocalB);
   checkModelState(obs, state);
   const random = seededRandom(seed);
   const first = obs.nBraggGroups;
@@ -114,6 +142,8 @@ export function mergeDiffuse(
   const sums = new Float64Array(2);
   let v = 0;
   const B = reciprocalB;
+  // the rows are stored in the diffuse unit (a power of two, 1 for ordinary data): the map is given back in the file's
+  const unit = obs.units?.diffuse ?? 1;
   forEachInverseScaleBatch(
     obs,
     state,
@@ -141,8 +171,8 @@ export function mergeDiffuse(
           B[3] * x + B[4] * y + B[5] * z,
           B[6] * x + B[7] * y + B[8] * z,
         );
-        out.intensity[r] = swi / sw;
-        out.sigma[r] = 1 / Math.sqrt(sw);
+        out.intensity[r] = (swi / sw) * unit;
+        out.sigma[r] = unit / Math.sqrt(sw);
         out.nObservations[r] = n;
         // Half-set split (partial Fisher–Yates shuffle of the members).
         let nsum = Math.floor(n / 2);
@@ -155,9 +185,9 @@ export function mergeDiffuse(
         }
         // each half's sums in member order, as the whole voxel's (an empty half's mean is 0)
         scaledMeanSums(sums, members, 0, nsum, weight, intensity, rowBegin, g, gRow);
-        out.halfSet1[r] = sums[0] > 0 ? sums[1] / sums[0] : 0;
+        out.halfSet1[r] = sums[0] > 0 ? (sums[1] / sums[0]) * unit : 0;
         scaledMeanSums(sums, members, nsum, n, weight, intensity, rowBegin, g, gRow);
-        out.halfSet2[r] = sums[0] > 0 ? sums[1] / sums[0] : 0;
+        out.halfSet2[r] = sums[0] > 0 ? (sums[1] / sums[0]) * unit : 0;
         out.halfSetCount1[r] = nsum;
         out.halfSetCount2[r] = n - nsum;
       }

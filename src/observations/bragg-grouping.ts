@@ -85,7 +85,7 @@ export function unpackHkl(keys: Float64Array): Int32Array {
 
 /**
  * Groups the Bragg rows into `c` (rows [0, nB), group offsets from `groupStart`), each group in still order (stable,
- * the source rows travelling along), and sets their weights.
+ * the source rows travelling along), I and σ² divided by the Bragg unit, and sets their weights.
  */
 export function groupBraggRows(
   bragg: BraggInput,
@@ -97,11 +97,14 @@ export function groupBraggRows(
 ): void {
   const nB = ids.length;
   const next = groupStart.slice(0, nBraggGroups);
+  // a power of two: the division is exact (and nothing changes for the unit 1 of ordinary data)
+  const unit = bragg.unit ?? 1;
+  const unit2 = unit * unit;
   for (let i = 0; i < nB; i++) {
     const j = next[ids[i]]++;
     c.still[j] = bragg.still[i];
-    c.intensity[j] = bragg.intensity[i];
-    c.variance[j] = bragg.variance[i];
+    c.intensity[j] = bragg.intensity[i] / unit;
+    c.variance[j] = bragg.variance[i] / unit2;
     c.qMagnitude[j] = bragg.qMagnitude[i];
     sourceRow[j] = bragg.sourceRow[i];
   }

@@ -11,6 +11,7 @@ import type { SpaceGroup } from "../symmetry/space-group.ts";
 import { ReflectionFlags, getFlags } from "../table/flags.ts";
 import type { ReflectionTable } from "../table/reflection-table.ts";
 import type { BraggInput } from "./scaling-input.ts";
+import { SigmaExponents, inValueRange } from "./value-unit.ts";
 
 /** Why Bragg rows were not used. */
 export interface BraggSelectionCounts {
@@ -28,6 +29,10 @@ export interface BraggSelectionCounts {
   nInvalidPartiality: number;
   /** Rows with a non-finite intensity, σ² ≤ 0 or not finite, d ≤ 0, or I/σ < −5 (DIALS `min_isigi`). */
   nInvalidIntensity: number;
+  /** Rows with Miller index (0,0,0): the direct beam, and DIALS's mark of an unindexed reflection. */
+  nOriginIndex: number;
+  /** Rows whose I or σ cannot be stored relative to the Bragg unit (see `value-unit.ts`). */
+  nValueOutOfRange: number;
 }
 
 /** The prepared Bragg input and the mask of used rows. */
@@ -74,7 +79,10 @@ export function prepareBraggInput(
     nUnknownExperiment: 0,
     nInvalidPartiality: 0,
     nInvalidIntensity: 0,
+    nOriginIndex: 0,
+    nValueOutOfRange: 0,
   };
+  const millerIndex = table.getMillerIndex();
   const candidate = new Uint8Array(n);
   let nCandidates = 0;
   for (let i = 0; i < n; i++) {
@@ -84,6 +92,10 @@ export function prepareBraggInput(
     }
     if (!integrated[i] || userExcluded[i]) {
       counts.nNotIntegrated++;
+      continue;
+    }
+    if (millerIndex[3 * i] === 0 && millerIndex[3 * i + 1] === 0 && millerIndex[3 * i + 2] === 0) {
+      counts.nOriginIndex++;
       continue;
     }
     if (partiality !== undefined) {
@@ -111,9 +123,19 @@ export function prepareBraggInput(
     rowMask: candidate,
     source,
   });
-  const usedMask = new Uint8Array(n);
+  // the Bragg unit (a power of two, 1 for ordinary data) from the σ of the selected rows; rows that cannot be stored
+  // relative to it are dropped and counted
+  const exponents = new SigmaExponents();
+  for (const ds of selected.datasets) for (let j = 0; j < ds.rows.length; j++) exponents.add(Math.sqrt(ds.variance[j]));
+  const unit = exponents.unit();
   let m = 0;
-  for (const ds of selected.datasets) m += ds.rows.length;
+  for (const ds of selected.datasets) {
+    for (let j = 0; j < ds.rows.length; j++) {
+      if (inValueRange(ds.intensity[j], Math.sqrt(ds.variance[j]), unit)) m++;
+      else counts.nValueOutOfRange++;
+    }
+  }
+  const usedMask = new Uint8Array(n);
   const still = new Int32Array(m);
   const hkl = new Int32Array(3 * m);
   const intensity = new Float64Array(m);
@@ -122,7 +144,8 @@ export function prepareBraggInput(
   const sourceRow = new Int32Array(m);
   let t = 0;
   for (const ds of selected.datasets) {
-    for (let j = 0; j < ds.rows.length; j++, t++) {
+    for (let j = 0; j < ds.rows.length; j++) {
+      if (!inValueRange(ds.intensity[j], Math.sqrt(ds.variance[j]), unit)) continue;
       const row = ds.rows[j];
       still[t] = ds.id;
       hkl[3 * t] = ds.millerIndex[3 * j];
@@ -133,10 +156,11 @@ export function prepareBraggInput(
       qMagnitude[t] = 1 / d[row];
       sourceRow[t] = row;
       usedMask[row] = 1;
+      t++;
     }
   }
   counts.nUsed = m;
-  counts.nInvalidIntensity += nCandidates - m;
+  counts.nInvalidIntensity += nCandidates - m - counts.nValueOutOfRange;
   const asuHkl = spaceGroup.mapToAsuBatch(hkl, false);
-  return { input: { still, asuHkl, intensity, variance, qMagnitude, sourceRow }, usedMask, counts };
+  return { input: { still, asuHkl, intensity, variance, qMagnitude, sourceRow, unit }, usedMask, counts };
 }

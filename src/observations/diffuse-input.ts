@@ -4,8 +4,10 @@
  *
  * @packageDocumentation
  */
+import { InputError } from "../errors.ts";
 import type { BinnedDiffuseChunk, BinnedDiffuseFile } from "../io/binned-diffuse.ts";
 import { voxelBoundsOf, type DiffuseChunkSource, type DiffuseInput } from "./scaling-input.ts";
+import { SigmaExponents, inValueRange } from "./value-unit.ts";
 
 /** Why diffuse rows were not used. */
 export interface DiffuseSelectionCounts {
@@ -19,31 +21,61 @@ export interface DiffuseSelectionCounts {
   nBadSigma: number;
   /** Rows whose still id has no experiment. */
   nUnknownStill: number;
+  /** Rows whose I or σ cannot be stored relative to the diffuse unit (see `value-unit.ts`). */
+  nValueOutOfRange: number;
+}
+
+/** Counts with every reason at 0. */
+function zeroCounts(): DiffuseSelectionCounts {
+  return {
+    nRows: 0,
+    nUsed: 0,
+    nNonFiniteIntensity: 0,
+    nBadSigma: 0,
+    nUnknownStill: 0,
+    nValueOutOfRange: 0,
+  };
 }
 
 /** Binned pixel observations (struct of arrays), as read from `diffuse_binned.h5`. */
 export type BinnedPixelData = Omit<BinnedDiffuseChunk, "start">;
 
+/** How {@link prepareDiffuseInput} stores rows. */
+export interface DiffuseSelection {
+  /** The diffuse unit (a power of two): stored I is I/unit, σ² is (σ/unit)². @defaultValue 1 */
+  unit?: number;
+  /** The file the rows come from, named when a q vector is not finite. @defaultValue undefined */
+  source?: string | undefined;
+}
+
 /**
- * Converts binned pixel data into diffuse scaling input (float32 σ² and |q| from the q vectors; unusable rows dropped).
+ * Converts binned pixel data into diffuse scaling input (float32 I/unit, (σ/unit)² and |q| from the q vectors;
+ * unusable rows dropped and counted by reason).
+ *
+ * @throws {@link InputError} (naming `selection.source`) when a usable row's q vector is not finite.
  *
  * @param data - The binned observations (rows of one or more chunks concatenated).
  * @param nStills - Number of experiments.
  * @param firstRow - Row number of `data`'s first row in its file (for `sourceRow`). @defaultValue 0
+ * @param selection - The unit. @defaultValue unit 1
  */
 export function prepareDiffuseInput(
   data: BinnedPixelData,
   nStills: number,
   firstRow = 0,
+  selection: DiffuseSelection = {},
 ): { input: DiffuseInput; counts: DiffuseSelectionCounts } {
   const n = data.intensities.length;
-  const counts: DiffuseSelectionCounts = { nRows: n, nUsed: 0, nNonFiniteIntensity: 0, nBadSigma: 0, nUnknownStill: 0 };
+  const unit = selection.unit ?? 1;
+  const counts = zeroCounts();
+  counts.nRows = n;
   const keep = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const s = data.stillIds[i];
     if (!(s >= 0 && s < nStills)) counts.nUnknownStill++;
     else if (!Number.isFinite(data.intensities[i])) counts.nNonFiniteIntensity++;
     else if (!(data.sigmas[i] > 0 && Number.isFinite(data.sigmas[i]))) counts.nBadSigma++;
+    else if (!inValueRange(data.intensities[i], data.sigmas[i], unit)) counts.nValueOutOfRange++;
     else {
       keep[i] = 1;
       counts.nUsed++;
@@ -63,18 +95,36 @@ export function prepareDiffuseInput(
     if (!keep[i]) continue;
     still[t] = data.stillIds[i];
     voxel[t] = data.voxelIndices[i];
-    intensity[t] = data.intensities[i];
-    const sigma = data.sigmas[i];
+    // unit: a power of two, so both divisions are exact (and change nothing for the unit 1 of ordinary data)
+    intensity[t] = data.intensities[i] / unit;
+    const sigma = data.sigmas[i] / unit;
     variance[t] = sigma * sigma;
     const qx = q[3 * i];
     const qy = q[3 * i + 1];
     const qz = q[3 * i + 2];
+    if (!(Number.isFinite(qx) && Number.isFinite(qy) && Number.isFinite(qz))) {
+      // a corrupt geometry, not a data problem: |q| places the row on the smoother and in the map
+      throw new InputError(
+        `dataset 'q_vectors' row ${firstRow + i}: q = (${qx}, ${qy}, ${qz}) is not finite`,
+        selection.source,
+      );
+    }
     // √(x² + y² + z²) directly: Math.hypot is several times slower and float32 inputs cannot overflow here
     qMagnitude[t] = Math.sqrt(qx * qx + qy * qy + qz * qz);
     sourceRow[t] = firstRow + i;
     t++;
   }
   return { input: { still, voxel, intensity, variance, qMagnitude, sourceRow }, counts };
+}
+
+/**
+ * The diffuse unit of rows: from the σ of the first {@link SOURCE_CHUNK_ROWS} rows (the first chunk, as it is read),
+ * so it is known before any row is stored.
+ */
+function unitOfFirstChunk(sigmas: Float32Array): number {
+  const exponents = new SigmaExponents();
+  for (let i = 0; i < sigmas.length; i++) exponents.add(sigmas[i]);
+  return exponents.unit();
 }
 
 /** Rows per chunk when diffuse data are grouped from memory or from a file. */
@@ -97,13 +147,17 @@ export function diffuseChunkSource(
   data: BinnedPixelData | BinnedDiffuseFile,
   nStills: number,
 ): { source: DiffuseChunkSource; counts: DiffuseSelectionCounts } {
-  const counts: DiffuseSelectionCounts = { nRows: 0, nUsed: 0, nNonFiniteIntensity: 0, nBadSigma: 0, nUnknownStill: 0 };
+  const counts = zeroCounts();
   let passes = 0;
   let maxRows: number;
   let voxelBounds: [number, number];
   let raw: () => Iterable<BinnedDiffuseChunk>;
   let voxelChunks: () => Iterable<Float64Array>;
+  // from the first chunk, when it is first read (no extra read); 1 until then, and for no rows
+  let unit: number | undefined;
+  let file: string | undefined;
   if (isFile(data)) {
+    file = data.path;
     maxRows = data.nObservations;
     const dims = data.attributes.voxelGridDims;
     voxelBounds = [0, Math.max(0, dims[0] * dims[1] * dims[2] - 1)];
@@ -139,16 +193,17 @@ export function diffuseChunkSource(
     maxRows,
     voxelBounds,
     voxelChunks,
+    get unit() {
+      return unit ?? 1;
+    },
     *chunks() {
       const first = passes++ === 0;
       for (const chunk of raw()) {
-        const prepared = prepareDiffuseInput(chunk, nStills, chunk.start);
+        unit ??= unitOfFirstChunk(chunk.sigmas);
+        const prepared = prepareDiffuseInput(chunk, nStills, chunk.start, { unit, source: file });
         if (first) {
-          counts.nRows += prepared.counts.nRows;
-          counts.nUsed += prepared.counts.nUsed;
-          counts.nNonFiniteIntensity += prepared.counts.nNonFiniteIntensity;
-          counts.nBadSigma += prepared.counts.nBadSigma;
-          counts.nUnknownStill += prepared.counts.nUnknownStill;
+          for (const key of Object.keys(counts) as (keyof DiffuseSelectionCounts)[])
+            counts[key] += prepared.counts[key];
         }
         yield prepared.input;
       }

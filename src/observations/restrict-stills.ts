@@ -107,5 +107,6 @@ export function restrictToStills(obs: ScalingObservations, remap: Int32Array, nS
     sourceRow: sourceRow.subarray(0, nBraggRows),
     braggHkl: braggHkl.subarray(0, 3 * nBraggGroups),
     voxelIndex: voxelIndex.subarray(0, kept - nBraggGroups),
+    ...(obs.units === undefined ? {} : { units: obs.units }),
   };
 }

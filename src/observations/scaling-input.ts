@@ -20,6 +20,10 @@ export interface BraggInput {
   readonly qMagnitude: Float64Array;
   /** Row of the source reflection table. */
   readonly sourceRow: Int32Array;
+  /**
+   * The Bragg unit, a power of two: grouping stores I/unit and σ²/unit² (see `value-unit.ts`). @defaultValue 1
+   */
+  readonly unit?: number;
 }
 
 /** Diffuse observations before grouping (one chunk of a source, or all of it). */
@@ -47,6 +51,11 @@ export interface DiffuseChunkSource {
   readonly maxRows: number;
   /** Inclusive bounds [lo, hi] of every voxel index (a superset is fine: e.g. the voxel grid). */
   readonly voxelBounds: readonly [number, number];
+  /**
+   * The diffuse unit, a power of two, by which the rows `chunks()` yields are already divided (I/unit, σ²/unit²; see
+   * `value-unit.ts`); final once `chunks()` has yielded its first chunk. @defaultValue 1
+   */
+  readonly unit?: number;
   /** The rows, chunk by chunk. */
   chunks(): Iterable<DiffuseInput>;
   /**

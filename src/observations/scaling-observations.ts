@@ -53,6 +53,12 @@ export interface ScalingObservations {
   readonly braggHkl: Int32Array;
   /** Voxel index of each diffuse group (nGroups − nBraggGroups). */
   readonly voxelIndex: Float64Array;
+  /**
+   * The units (powers of two) the Bragg and diffuse rows are stored in: a stored I is I/unit, σ² is σ²/unit² (see
+   * `value-unit.ts`; 1 for ordinary data). References and merged values are in these units until multiplied back.
+   * @defaultValue both 1
+   */
+  readonly units?: { readonly bragg: number; readonly diffuse: number };
 }
 
 /** Options of {@link buildScalingObservations}. */
@@ -200,6 +206,7 @@ export function buildScalingObservations(
     sourceRow,
     braggHkl,
     voxelIndex,
+    units: { bragg: bragg?.unit ?? 1, diffuse: source?.unit ?? 1 },
   };
 }
 

@@ -8,7 +8,13 @@ import { z } from "zod";
 import { openInputFile } from "../io/input-file.ts";
 import { findJsonKeyProblem } from "../io/json-keys.ts";
 import { printable } from "../io/printable.ts";
-import { ConfigError, DisabledComponentAccess, InputError, ParameterLimitExceeded } from "../errors.ts";
+import {
+  ConfigError,
+  DisabledComponentAccess,
+  InputError,
+  ParameterLimitExceeded,
+  requireObjectArgument,
+} from "../errors.ts";
 
 /** Number of smoother control points a DIALS `GaussianSmoother1D` can have within the v1 limit. */
 export const ALLOWED_CONTROL_POINTS: readonly number[] = [2, 3, 5];
@@ -258,6 +264,7 @@ function toInitialValues(
  * @throws {@link ConfigError} for any other invalid value (the message names the field and the allowed values).
  */
 export function resolveDiffuseScalingConfig(input: DiffuseScalingConfigInput = {}): DiffuseScalingConfig {
+  requireObjectArgument(input, "configuration");
   const exp = input.experimentalComponents ?? {};
   for (const [key, name] of [
     ["panelScale", "panel_scale"],

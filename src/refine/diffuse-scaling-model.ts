@@ -20,11 +20,11 @@
  *
  * @packageDocumentation
  */
-import { ConfigError, DisabledComponentAccess } from "../errors.ts";
+import { ConfigError, DisabledComponentAccess, requireObjectArgument } from "../errors.ts";
 import { ScalingModel } from "../dials/scaling-model.ts";
 import { readComponentParameters } from "../dials/scaling-model.ts";
-import type { SpaceGroup } from "../symmetry/space-group.ts";
-import type { ReflectionTable } from "../table/reflection-table.ts";
+import { SpaceGroup } from "../symmetry/space-group.ts";
+import { ReflectionTable } from "../table/reflection-table.ts";
 import { prepareBraggInput, type BraggSelectionCounts } from "../observations/bragg-input.ts";
 import { PerStillMultiplierComponent } from "./components/per-still-multiplier-component.ts";
 import { ResolutionSmootherComponent } from "./components/resolution-smoother-component.ts";
@@ -124,6 +124,13 @@ export interface DiffuseScalingModelOptions {
 
 const DISABLED = new Set(["panel_scale", "spatial_scale", "additive_offset"]);
 
+/** An argument as a message shows it: numbers as written, a string quoted (cut to 40 characters), else its type. */
+function describeArgument(v: unknown): string {
+  if (typeof v === "number") return String(v);
+  if (typeof v === "string") return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  return v === null ? "null" : typeof v;
+}
+
 /** The v1 diffuse scaling model. */
 export class DiffuseScalingModel extends ScalingModel {
   readonly id = "diffuse_v1";
@@ -142,10 +149,17 @@ export class DiffuseScalingModel extends ScalingModel {
    * @throws {@link ConfigError}, {@link ParameterLimitExceeded} or {@link DisabledComponentAccess} for invalid configs
    */
   constructor(config: DiffuseScalingConfigInput, options: DiffuseScalingModelOptions) {
+    requireObjectArgument(options, "DiffuseScalingModel: options ({ nStills, spaceGroup? })");
     const resolved = resolveDiffuseScalingConfig(config);
     const nStills = options.nStills;
-    if (!Number.isInteger(nStills) || nStills < 1 || nStills > MAX_STILLS)
-      throw new ConfigError(`nStills (experiments) must be an integer in 1..${MAX_STILLS}, got ${nStills}`);
+    if (typeof nStills !== "number" || !Number.isInteger(nStills) || nStills < 1 || nStills > MAX_STILLS)
+      throw new ConfigError(
+        `nStills (experiments) must be an integer in 1..${MAX_STILLS}, got ${describeArgument(nStills)}`,
+      );
+    if (options.spaceGroup !== undefined && !((options.spaceGroup as unknown) instanceof SpaceGroup))
+      throw new ConfigError(
+        `spaceGroup must be a SpaceGroup (SpaceGroup.fromHall), got ${describeArgument(options.spaceGroup)}`,
+      );
     for (const id of resolved.perStillScale.initialValues.keys()) {
       if (id >= nStills)
         throw new ConfigError(`per_still_scale.initial_values: still id ${id} ≥ number of stills ${nStills}`);
@@ -228,8 +242,16 @@ export class DiffuseScalingModel extends ScalingModel {
    * @throws {@link ConfigError} for an unknown still id or an invalid |q|.
    */
   getScalesForObservation(stillId: number, qMagnitude: number): [number, 0] {
-    if (!(qMagnitude >= 0 && Number.isFinite(qMagnitude)))
-      throw new ConfigError(`|q| must be finite and ≥ 0, got ${qMagnitude}`);
+    // a JavaScript caller may pass a string: say so, rather than "still id 0 is outside [0, n)"
+    if (typeof stillId !== "number" || !Number.isInteger(stillId) || stillId < 0 || stillId >= this.nStills) {
+      throw new ConfigError(
+        `getScalesForObservation: stillId must be an integer in 0..${this.nStills - 1}, got ${describeArgument(stillId)}`,
+      );
+    }
+    if (typeof qMagnitude !== "number" || !(qMagnitude >= 0 && Number.isFinite(qMagnitude)))
+      throw new ConfigError(
+        `getScalesForObservation: qMagnitude (|q|) must be a finite number ≥ 0, got ${describeArgument(qMagnitude)}`,
+      );
     const b = this.perStillComponent.getScaleForStill(stillId);
     const r = this.resolutionComponent;
     return [b * (r === undefined ? 1 : r.valueAt(qMagnitude)), 0];
@@ -247,6 +269,22 @@ export class DiffuseScalingModel extends ScalingModel {
   } {
     if (binnedPixelData === undefined && braggReflections === undefined) {
       throw new ConfigError("no data: give binned diffuse observations, Bragg reflections, or both");
+    }
+    // a JavaScript caller may pass anything: refuse what is neither of the documented types
+    if (binnedPixelData !== undefined) {
+      const d = binnedPixelData as Partial<BinnedPixelData> & { readSlice?: unknown };
+      if (
+        typeof d !== "object" ||
+        (d as unknown) === null ||
+        !(typeof d.readSlice === "function" || d.sigmas instanceof Float32Array)
+      ) {
+        throw new ConfigError(
+          `binnedPixelData must be an open binned file (openBinnedDiffuse) or binned rows (readBinnedDiffuse), got ${describeArgument(binnedPixelData)}`,
+        );
+      }
+    }
+    if (braggReflections !== undefined && !(braggReflections instanceof ReflectionTable)) {
+      throw new ConfigError(`braggReflections must be a ReflectionTable, got ${describeArgument(braggReflections)}`);
     }
     let bragg: ReturnType<typeof prepareBraggInput> | undefined;
     if (braggReflections !== undefined) {
@@ -422,7 +460,13 @@ export class DiffuseScalingModel extends ScalingModel {
     const diffuseRefs = new Map<number, ReferenceValue>();
     for (let h = 0; h < obs.nGroups; h++) {
       if (refs.nObservations[h] === 0) continue;
-      const value = { intensity: refs.intensity[h], sigma: refs.sigma[h], nObservations: refs.nObservations[h] };
+      // back from the class's stored unit (a power of two, 1 for ordinary data) to the input's
+      const unit = (h < obs.nBraggGroups ? obs.units?.bragg : obs.units?.diffuse) ?? 1;
+      const value = {
+        intensity: refs.intensity[h] * unit,
+        sigma: refs.sigma[h] * unit,
+        nObservations: refs.nObservations[h],
+      };
       if (h < obs.nBraggGroups) {
         braggRefs.set(`${obs.braggHkl[3 * h]},${obs.braggHkl[3 * h + 1]},${obs.braggHkl[3 * h + 2]}`, value);
       } else {

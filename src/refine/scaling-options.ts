@@ -14,7 +14,7 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import { ConfigError, requireObjectArgument } from "../errors.ts";
 
 /** The minimisers the refinement can use. */
 export type ScalingMinimizer = "lm" | "gauss_newton";
@@ -121,6 +121,7 @@ function check(ok: boolean, name: string, rule: string, value: unknown): void {
  * @throws {@link ConfigError} naming the first invalid option.
  */
 export function resolveScalingOptions(options: ScalingOptions = {}): ResolvedScalingOptions {
+  requireObjectArgument(options, "scaling options");
   if (resolvedObjects.has(options)) return options as ResolvedScalingOptions;
   const d = SCALING_DEFAULTS;
   const r: ResolvedScalingOptions = {

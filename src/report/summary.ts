@@ -100,6 +100,8 @@ function observationRows(add: AddRow, { scales, refinement }: ReportData): void 
         ["unknown experiment", b.nUnknownExperiment],
         ["invalid partiality", b.nInvalidPartiality],
         ["invalid intensity or σ", b.nInvalidIntensity],
+        ["Miller index (0,0,0)", b.nOriginIndex],
+        ["I or σ out of range", b.nValueOutOfRange],
       ],
     );
   }
@@ -119,6 +121,7 @@ function observationRows(add: AddRow, { scales, refinement }: ReportData): void 
         ["non-finite intensity", dc.nNonFiniteIntensity],
         ["bad σ", dc.nBadSigma],
         ["unknown still", dc.nUnknownStill],
+        ["I or σ out of range", dc.nValueOutOfRange],
       ],
     );
   }

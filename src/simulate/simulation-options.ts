@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import { ConfigError, requireObjectArgument } from "../errors.ts";
 import { orthogonalizationMatrix, type UnitCell } from "../geometry/unit-cell.ts";
 import { checkSeed } from "../merge/seeded-random.ts";
 import { SPACE_GROUP_TABLE } from "../symmetry/space-group-table.ts";
@@ -30,11 +30,14 @@ export interface SimulateOptions {
   outDir: string;
   /** Number of stills (`--stills`), 1..500 000 ({@link MAX_SIMULATED_STILLS}). */
   stills: number;
-  /** Diffuse observations per still (`--observations-per-still`), ≥ 1. */
+  /** Diffuse observations per still (`--observations-per-still`), ≥ 1; stills × this ≤ 2^31 − 1 ({@link MAX_SIMULATED_OBSERVATIONS}). */
   observationsPerStill: number;
   /** Space group: H–M symbol, number or `Hall: …` (`--space-group`). @defaultValue "P 43 21 2" */
   spaceGroup?: string;
-  /** Unit cell a, b, c (Å), α, β, γ (°) (`--cell`). @defaultValue [79.1, 79.1, 37.9, 90, 90, 90] */
+  /**
+   * Unit cell a, b, c (Å, each in 1..10000), α, β, γ (°) (`--cell`); the Miller-index box it spans at `dMin` at most
+   * 2^26 ({@link MAX_SIMULATED_HKL_BOX}). @defaultValue [79.1, 79.1, 37.9, 90, 90, 90]
+   */
   cell?: readonly number[];
   /** Random seed, integer in [0, 2^32) (`--seed`). @defaultValue 0 */
   seed?: number;
@@ -93,8 +96,20 @@ export const SIMULATE_DEFAULTS = {
   ndiv: 2,
 } as const;
 
-/** Upper bound on stills × observations (int32 still ids; keeps runs finite). */
-const MAX_TOTAL_OBSERVATIONS = 2 ** 40;
+/**
+ * Upper bound on stills × observations: the most rows one scaling job holds (`MAX_OBSERVATIONS`, 32-bit row offsets),
+ * 64 GiB of `diffuse_binned.h5`.
+ */
+export const MAX_SIMULATED_OBSERVATIONS = 2 ** 31 - 1;
+
+/** Shortest and longest cell edge (Å) `--cell` may give: from small molecules to the largest viruses. */
+export const SIMULATED_CELL_LENGTH_RANGE = [1, 10_000] as const;
+
+/**
+ * The most Miller indices the simulator enumerates: (2⌈a/d_min⌉ + 1)(2⌈b/d_min⌉ + 1)(2⌈c/d_min⌉ + 1), the box it
+ * searches for reflections (the defaults: 81 · 81 · 39 ≈ 2.6e5; 2^26 is a 400 Å cube at 2 Å, some seconds).
+ */
+export const MAX_SIMULATED_HKL_BOX = 2 ** 26;
 
 /**
  * The most stills one simulation writes: `stills.expt` is one JSON text of about 650 characters per still, and a
@@ -211,13 +226,21 @@ function requireNumber(value: number, flag: string, what: string, ok: (v: number
  * @throws {@link ConfigError} naming the flag at fault
  */
 export function resolveSimulateOptions(options: SimulateOptions): ResolvedSimulation {
+  requireObjectArgument(options, "simulate options");
   if (typeof options.outDir !== "string" || options.outDir === "") {
     throw new ConfigError("--out must be a non-empty directory path");
   }
   const stills = requireInteger(options.stills, "--stills", 1, MAX_SIMULATED_STILLS);
-  const perStill = requireInteger(options.observationsPerStill, "--observations-per-still", 1, 2 ** 40);
-  if (stills * perStill > MAX_TOTAL_OBSERVATIONS) {
-    throw new ConfigError(`--stills × --observations-per-still must not exceed 2^40, got ${stills * perStill}`);
+  const perStill = requireInteger(
+    options.observationsPerStill,
+    "--observations-per-still",
+    1,
+    MAX_SIMULATED_OBSERVATIONS,
+  );
+  if (stills * perStill > MAX_SIMULATED_OBSERVATIONS) {
+    throw new ConfigError(
+      `--stills × --observations-per-still must not exceed ${MAX_SIMULATED_OBSERVATIONS} (the rows one scaling job holds), got ${stills * perStill}`,
+    );
   }
   const spaceGroupText = options.spaceGroup ?? SIMULATE_DEFAULTS.spaceGroup;
   const spaceGroup = resolveSpaceGroup(spaceGroupText);
@@ -226,8 +249,9 @@ export function resolveSimulateOptions(options: SimulateOptions): ResolvedSimula
     throw new ConfigError(`--cell must be 6 numbers a,b,c,alpha,beta,gamma, got ${rawCell.join(",")}`);
   }
   const cell: UnitCell = [rawCell[0], rawCell[1], rawCell[2], rawCell[3], rawCell[4], rawCell[5]];
-  if (!(cell[0] > 0 && cell[1] > 0 && cell[2] > 0)) {
-    throw new ConfigError(`--cell lengths must be positive, got ${cell.slice(0, 3).join(",")}`);
+  const [lo, hi] = SIMULATED_CELL_LENGTH_RANGE;
+  if (!cell.slice(0, 3).every((v) => v >= lo && v <= hi)) {
+    throw new ConfigError(`--cell lengths must be in [${lo}, ${hi}] Å, got ${cell.slice(0, 3).join(",")}`);
   }
   if (!cell.slice(3).every((v) => v > 0 && v < 180)) {
     throw new ConfigError(`--cell angles must be in (0, 180) degrees, got ${cell.slice(3).join(",")}`);
@@ -252,6 +276,12 @@ export function resolveSimulateOptions(options: SimulateOptions): ResolvedSimula
     return v >= 0.5 && v <= 100;
   });
   const ndiv = requireInteger(options.ndiv ?? SIMULATE_DEFAULTS.ndiv, "--ndiv", 1, 64);
+  const box = cell.slice(0, 3).reduce((p, a) => p * (2 * Math.ceil(a / dMin) + 1), 1);
+  if (box > MAX_SIMULATED_HKL_BOX) {
+    throw new ConfigError(
+      `--cell ${cell.join(",")} with --dmin ${dMin} asks for ${box} Miller indices to search, more than the ${MAX_SIMULATED_HKL_BOX} allowed: use a smaller cell or a larger --dmin`,
+    );
+  }
   return {
     outDir: options.outDir,
     stills,

@@ -175,14 +175,15 @@ function parseNumber(s: string): number | undefined {
  */
 export function parseXyzOperator(text: string): XyzOperator {
   const parts = text.replace(/\s+/g, "").toLowerCase().split(",");
-  if (parts.length !== 3) throw new ConfigError(`xyz operator "${text}" must have three comma-separated rows`);
+  if (parts.length !== 3) throw new ConfigError(`xyz operator ${quoteHall(text)} must have three comma-separated rows`);
   const r = new Float64Array(9);
   const t = new Float64Array(3);
   for (let row = 0; row < 3; row++) {
     const expr = parts[row];
-    if (expr.length === 0) throw new ConfigError(`xyz operator "${text}" has an empty row`);
+    if (expr.length === 0) throw new ConfigError(`xyz operator ${quoteHall(text)} has an empty row`);
     const terms = expr.match(/[+-]?[^+-]+/g);
-    if (terms === null || terms.join("") !== expr) throw new ConfigError(`xyz operator "${text}" is malformed`);
+    if (terms === null || terms.join("") !== expr)
+      throw new ConfigError(`xyz operator ${quoteHall(text)} is malformed`);
     for (const term of terms) {
       let sign = 1;
       let body = term;
@@ -196,11 +197,12 @@ export function parseXyzOperator(text: string): XyzOperator {
         let coefText = body.slice(0, -1);
         if (coefText.endsWith("*")) coefText = coefText.slice(0, -1);
         const coef = coefText === "" ? 1 : parseNumber(coefText);
-        if (coef === undefined) throw new ConfigError(`xyz operator "${text}" has a bad coefficient "${term}"`);
+        if (coef === undefined)
+          throw new ConfigError(`xyz operator ${quoteHall(text)} has a bad coefficient ${quoteHall(term)}`);
         r[row * 3 + (last === "x" ? 0 : last === "y" ? 1 : 2)] += sign * coef;
       } else {
         const v = parseNumber(body);
-        if (v === undefined) throw new ConfigError(`xyz operator "${text}" has a bad term "${term}"`);
+        if (v === undefined) throw new ConfigError(`xyz operator ${quoteHall(text)} has a bad term ${quoteHall(term)}`);
         t[row] += sign * v;
       }
     }
@@ -269,9 +271,19 @@ export function changeBasis(ops: readonly IntSymOp[], v: XyzOperator): IntSymOp[
 
 const isSpace = (c: string): boolean => c === "_" || c === " " || c === "\t" || c === "\n" || c === "\r";
 
-/** The symbol in double quotes for a message, cut to at most 120 characters (quotes included). */
+/**
+ * The symbol in double quotes for a message: at most 120 characters of it (then `…`, as the README promises for text
+ * quoted from a file), control characters as `\uXXXX`, so that a message stays one short printable line.
+ */
 export function quoteHall(hall: string): string {
-  return hall.length <= 118 ? `"${hall}"` : `"${hall.slice(0, 115)}..."`;
+  const cut = hall.length <= 120 ? hall : `${hall.slice(0, 120)}…`;
+  let out = "";
+  for (const ch of cut) {
+    const c = ch.charCodeAt(0);
+    const control = c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029;
+    out += control ? `\\u${c.toString(16).padStart(4, "0")}` : ch;
+  }
+  return `"${out}"`;
 }
 
 function fail(hall: string, why: string): never {
@@ -400,7 +412,7 @@ function readMatrixSymbol(cur: HallCursor): MatrixSymbol {
     if (cur.ch() === "" || isSpace(cur.ch())) fail(hall, "incomplete matrix symbol");
   }
   const order = "12346".includes(cur.ch()) && cur.ch() !== "" ? Number(cur.ch()) : 0;
-  if (order === 0) fail(hall, `bad rotation order "${cur.ch()}"`);
+  if (order === 0) fail(hall, `bad rotation order ${quoteHall(cur.ch())}`);
   cur.p++;
   let screw = 0;
   if ("12345".includes(cur.ch()) && cur.ch() !== "") {
@@ -440,7 +452,7 @@ function readMatrixSymbol(cur: HallCursor): MatrixSymbol {
       continue;
     }
     if (c === "(") break;
-    fail(hall, `unexpected character "${c}"`);
+    fail(hall, `unexpected character ${quoteHall(c)}`);
   }
   return { improper, order, screw, axis, dir, t };
 }

@@ -104,6 +104,7 @@ describe("DiffuseScalingModel: statistics on a tiny noise-free dataset (hand-com
       nNonFiniteIntensity: 1,
       nBadSigma: 2,
       nUnknownStill: 1,
+      nValueOutOfRange: 0,
     });
   });
 
