@@ -30,7 +30,13 @@ import { forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
 import type { JointModelState } from "../passes/inverse-scales.ts";
 import type { PassSource } from "../passes/joint-pass.ts";
 import { initialWeight } from "../observations/initial-weight.ts";
-import { outlierWeightsInRange } from "../passes/outlier-weights.ts";
+import { outlierWeightsInRange, type RowErrorModel } from "../passes/outlier-weights.ts";
+import {
+  errorModelsStable,
+  refineClassErrorModels,
+  rowErrorModelOf,
+  type ClassErrorModels,
+} from "./class-error-models.ts";
 
 /** A progress event of the refinement (the library never prints; the CLI renders these). */
 export interface RefinementProgress {
@@ -166,6 +172,11 @@ export interface JointRefinementResult {
   readonly history: IterationRecord[];
   /** The options the refinement ran with (every default filled in). */
   readonly settings: ResolvedScalingOptions;
+  /**
+   * The error model of each class (undefined for a class without observations): refined ("basic") or σ as given
+   * ("none"), with the normalised residual sd before and after it.
+   */
+  readonly errorModels: ClassErrorModels;
 }
 
 /** The observations as the passes read them: resident columns (variances included) or paged rows. */
@@ -462,7 +473,9 @@ function runCycles(
   problem: JointScalingProblem,
   settings: ResolvedScalingOptions,
   record: (cycle: number, iteration: number) => void,
+  errorModels?: ErrorModelCycles,
 ): CyclesOutcome {
+  if (errorModels !== undefined) return runErrorModelCycles(problem, settings, record, errorModels);
   const { maxIterations, maxCycles } = settings;
   const tolerance = settings.convergenceTolerance;
   const zmax = settings.outlierZmax;
@@ -502,6 +515,66 @@ function runCycles(
   return { last, nIterations, cycle };
 }
 
+/** The class error models refined between the cycles: `refine` fits them at the problem's current scales. */
+interface ErrorModelCycles {
+  refine: () => ClassErrorModels;
+  current: ClassErrorModels | undefined;
+  rowModel: (models: ClassErrorModels) => RowErrorModel;
+}
+
+/**
+ * The macro-cycles with the error model refined: minimise, refine each class's error model at the refined scales (on
+ * the rows the last outlier step kept), then reject outliers and reset the weights with the new σ' (1/σ'²); stop when
+ * the models are stable ({@link errorModelsStable}) and the outlier set no longer changes, refining once more when the
+ * last allowed cycle changed them (at most `errorModelMaxCycles`).
+ */
+function runErrorModelCycles(
+  problem: JointScalingProblem,
+  settings: ResolvedScalingOptions,
+  record: (cycle: number, iteration: number) => void,
+  errorModels: ErrorModelCycles,
+): CyclesOutcome {
+  const { maxIterations } = settings;
+  const maxCycles = settings.errorModelMaxCycles;
+  const tolerance = settings.convergenceTolerance;
+  const zmax = settings.outlierZmax;
+  const rejectOutliers = zmax > 0 && Number.isFinite(zmax);
+  const run = settings.minimizer === "gauss_newton" ? gaussNewton : levenbergMarquardt;
+  let nIterations = 0;
+  let last: RefinementResult | undefined;
+  let cycle = 0;
+  for (; cycle < maxCycles; cycle++) {
+    if (cycle > 0) record(cycle, 0);
+    last = run(problem, {
+      maxIterations,
+      rmsdTolerance: tolerance,
+      computeCovariance: false,
+      onIteration: (info) => {
+        if (info.iteration > 0) record(cycle, info.iteration);
+      },
+    });
+    nIterations += last.nIterations;
+    for (let i = 0; i < problem.nParameters; i++) {
+      if (!Number.isFinite(last.parameters[i])) {
+        throw new RefinementFailure(`parameter ${problem.parameterNames()[i]} became non-finite`, last.parameters);
+      }
+    }
+    const previous = errorModels.current;
+    const models = errorModels.refine();
+    errorModels.current = models;
+    const stable = previous !== undefined && errorModelsStable(previous, models);
+    const counts = problem.rejectOutliers(rejectOutliers ? zmax : Infinity, errorModels.rowModel(models));
+    if (stable && counts.nFlipped === 0) break;
+    problem.invalidate();
+    if (cycle === maxCycles - 1) {
+      last = run(problem, { maxIterations, rmsdTolerance: tolerance, computeCovariance: false });
+      nIterations += last.nIterations;
+    }
+  }
+  if (last === undefined) throw new RefinementFailure("no refinement cycle ran");
+  return { last, nIterations, cycle };
+}
+
 /** The refinement: history, macro-cycles, then the result at the solution ({@link resultAtSolution}). */
 function runRefinement(
   problem: JointScalingProblem,
@@ -517,12 +590,21 @@ function runRefinement(
   const { history, record } = historyRecorder(problem, started, onProgress);
   record(0, 0);
   const initialRFactor = history[0].rFactor;
-  const outcome = runCycles(problem, settings, record);
+  const maxRows = settings.errorModelMaxRows;
+  const refineModels = (kind: "basic" | "none") =>
+    refineClassErrorModels(observations, problem.modelState(), kind, maxRows, problem.inverseScales());
+  const cycles: ErrorModelCycles | undefined =
+    settings.errorModel === "basic"
+      ? { refine: () => refineModels("basic"), current: undefined, rowModel: (m) => rowErrorModelOf(observations, m) }
+      : undefined;
+  const outcome = runCycles(problem, settings, record, cycles);
+  const errorModels = cycles?.current ?? refineModels("none");
   return resultAtSolution(problem, observations, included, connectivity, settings, outcome, {
     initialScales,
     initialValues,
     initialRFactor,
     history,
+    errorModels,
   });
 }
 
@@ -542,6 +624,7 @@ function resultAtSolution(
     initialValues: Float64Array | undefined;
     initialRFactor: number;
     history: IterationRecord[];
+    errorModels: ClassErrorModels;
   },
 ): JointRefinementResult {
   const { last, nIterations, cycle } = outcome;
@@ -609,5 +692,6 @@ function resultAtSolution(
     },
     history,
     settings,
+    errorModels: start.errorModels,
   };
 }
