@@ -30,7 +30,7 @@ import { forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
 import type { JointModelState } from "../passes/inverse-scales.ts";
 import type { PassSource } from "../passes/joint-pass.ts";
 import { initialWeight } from "../observations/initial-weight.ts";
-import { outlierWeightsInRange, type RowErrorModel } from "../passes/outlier-weights.ts";
+import { outlierWeightsInRange, type OutlierWeightCounts, type RowErrorModel } from "../passes/outlier-weights.ts";
 import {
   errorModelsStable,
   refineClassErrorModels,
@@ -236,8 +236,8 @@ export function rejectOutliersAt(
   obs: ScalingObservations,
   state: JointModelState,
   zmax: number,
-): { nOutliers: number; nChanged: number } {
-  const total = { nOutliers: 0, nChanged: 0 };
+): OutlierWeightCounts {
+  const total = { nOutliers: 0, nChanged: 0, nFlipped: 0 };
   forEachWindow(
     obs,
     (w) => {
@@ -250,6 +250,7 @@ export function rejectOutliersAt(
       );
       total.nOutliers += counts.nOutliers;
       total.nChanged += counts.nChanged;
+      total.nFlipped += counts.nFlipped;
     },
     { write: ["weight"] },
   );
