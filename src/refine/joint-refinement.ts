@@ -30,13 +30,9 @@ import { forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
 import type { JointModelState } from "../passes/inverse-scales.ts";
 import type { PassSource } from "../passes/joint-pass.ts";
 import { initialWeight } from "../observations/initial-weight.ts";
-import { outlierWeightsInRange, type OutlierWeightCounts, type RowErrorModel } from "../passes/outlier-weights.ts";
-import {
-  errorModelsStable,
-  refineClassErrorModels,
-  rowErrorModelOf,
-  type ClassErrorModels,
-} from "./class-error-models.ts";
+import { outlierWeightsInRange, type OutlierWeightCounts } from "../passes/outlier-weights.ts";
+import { refineClassErrorModels, rowErrorModelOf, type ClassErrorModels } from "./class-error-models.ts";
+import { runErrorModelCycles, type CyclesOutcome, type ErrorModelCycles } from "./error-model-cycles.ts";
 
 /** A progress event of the refinement (the library never prints; the CLI renders these). */
 export interface RefinementProgress {
@@ -232,11 +228,7 @@ export function computeReferences(
  * DIALS `standard` outlier rejection at the inverse scales of `state`, window by window: every usable row's weight is
  * set to 1/σ², the outliers' to 0 (the same numbers as the refinement's parallel outlier step). Returns the counts.
  */
-export function rejectOutliersAt(
-  obs: ScalingObservations,
-  state: JointModelState,
-  zmax: number,
-): OutlierWeightCounts {
+export function rejectOutliersAt(obs: ScalingObservations, state: JointModelState, zmax: number): OutlierWeightCounts {
   const total = { nOutliers: 0, nChanged: 0, nFlipped: 0 };
   forEachWindow(
     obs,
@@ -456,16 +448,6 @@ function historyRecorder(
   return { history, record };
 }
 
-/** How the macro-cycles ended. */
-interface CyclesOutcome {
-  /** The last minimiser run. */
-  last: RefinementResult;
-  /** Minimiser iterations over all cycles. */
-  nIterations: number;
-  /** Index of the cycle the loop stopped in (maxCycles when it ran them all). */
-  cycle: number;
-}
-
 /**
  * The macro-cycles: minimise, then (with rejection on) reject outliers at the refined scales; stop when the outlier
  * set no longer changes, refining once more when the last allowed rejection changed it.
@@ -508,66 +490,6 @@ function runCycles(
     problem.invalidate();
     if (cycle === maxCycles - 1) {
       // The last rejection changed the weights: refine once more so the result matches the final outlier set.
-      last = run(problem, { maxIterations, rmsdTolerance: tolerance, computeCovariance: false });
-      nIterations += last.nIterations;
-    }
-  }
-  if (last === undefined) throw new RefinementFailure("no refinement cycle ran");
-  return { last, nIterations, cycle };
-}
-
-/** The class error models refined between the cycles: `refine` fits them at the problem's current scales. */
-interface ErrorModelCycles {
-  refine: () => ClassErrorModels;
-  current: ClassErrorModels | undefined;
-  rowModel: (models: ClassErrorModels) => RowErrorModel;
-}
-
-/**
- * The macro-cycles with the error model refined: minimise, refine each class's error model at the refined scales (on
- * the rows the last outlier step kept), then reject outliers and reset the weights with the new σ' (1/σ'²); stop when
- * the models are stable ({@link errorModelsStable}) and the outlier set no longer changes, refining once more when the
- * last allowed cycle changed them (at most `errorModelMaxCycles`).
- */
-function runErrorModelCycles(
-  problem: JointScalingProblem,
-  settings: ResolvedScalingOptions,
-  record: (cycle: number, iteration: number) => void,
-  errorModels: ErrorModelCycles,
-): CyclesOutcome {
-  const { maxIterations } = settings;
-  const maxCycles = settings.errorModelMaxCycles;
-  const tolerance = settings.convergenceTolerance;
-  const zmax = settings.outlierZmax;
-  const rejectOutliers = zmax > 0 && Number.isFinite(zmax);
-  const run = settings.minimizer === "gauss_newton" ? gaussNewton : levenbergMarquardt;
-  let nIterations = 0;
-  let last: RefinementResult | undefined;
-  let cycle = 0;
-  for (; cycle < maxCycles; cycle++) {
-    if (cycle > 0) record(cycle, 0);
-    last = run(problem, {
-      maxIterations,
-      rmsdTolerance: tolerance,
-      computeCovariance: false,
-      onIteration: (info) => {
-        if (info.iteration > 0) record(cycle, info.iteration);
-      },
-    });
-    nIterations += last.nIterations;
-    for (let i = 0; i < problem.nParameters; i++) {
-      if (!Number.isFinite(last.parameters[i])) {
-        throw new RefinementFailure(`parameter ${problem.parameterNames()[i]} became non-finite`, last.parameters);
-      }
-    }
-    const previous = errorModels.current;
-    const models = errorModels.refine();
-    errorModels.current = models;
-    const stable = previous !== undefined && errorModelsStable(previous, models);
-    const counts = problem.rejectOutliers(rejectOutliers ? zmax : Infinity, errorModels.rowModel(models));
-    if (stable && counts.nFlipped === 0) break;
-    problem.invalidate();
-    if (cycle === maxCycles - 1) {
       last = run(problem, { maxIterations, rmsdTolerance: tolerance, computeCovariance: false });
       nIterations += last.nIterations;
     }
