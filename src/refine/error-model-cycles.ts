@@ -34,8 +34,8 @@ export interface ErrorModelCycles {
  * The macro-cycles with the error model refined: minimise, refine each class's error model at the refined scales (on
  * the rows the last outlier step kept), then reject outliers and reset the weights with the new σ' (1/σ'²); stop when
  * the outlier set no longer changes and the models are stable ({@link errorModelsStable}) or left every weight as it
- * was (a fixed model equal to σ as given), refining once more when the
- * last allowed cycle changed them (at most `errorModelMaxCycles`).
+ * was (a fixed model equal to σ as given), refining once more when the last allowed cycle changed them (at most
+ * `errorModelMaxCycles`).
  */
 export function runErrorModelCycles(
   problem: JointScalingProblem,
@@ -75,8 +75,10 @@ export function runErrorModelCycles(
     const counts = problem.rejectOutliers(rejectOutliers ? zmax : Infinity, errorModels.rowModel(models));
     // stable: the same outliers, and models that moved by less than the tolerance or weights that did not change at
     // all (a fixed model equal to σ as given)
+    // changed weights make every cached pass stale, also when the cycles end here (the statistics and ESDs at the
+    // solution are then computed with the final weights)
+    if (counts.nChanged > 0) problem.invalidate();
     if (counts.nFlipped === 0 && (stable || counts.nChanged === 0)) break;
-    problem.invalidate();
     if (cycle === maxCycles - 1) {
       last = run(problem, { maxIterations, rmsdTolerance: tolerance, computeCovariance: false });
       nIterations += last.nIterations;

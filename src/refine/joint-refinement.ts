@@ -515,7 +515,8 @@ function runRefinement(
   const initialRFactor = history[0].rFactor;
   const maxRows = settings.errorModelMaxRows;
   const refineModels = (kind: "basic" | "none") =>
-    refineClassErrorModels(observations, problem.modelState(), kind, maxRows, problem.inverseScales());
+    // g is computed batch by batch inside the one pass over the rows that collects them
+    refineClassErrorModels(observations, problem.modelState(), kind, maxRows);
   const cycles: ErrorModelCycles | undefined =
     settings.errorModel === "basic"
       ? { refine: () => refineModels("basic"), current: undefined, rowModel: (m) => rowErrorModelOf(observations, m) }
@@ -552,7 +553,7 @@ function resultAtSolution(
 ): JointRefinementResult {
   const { last, nIterations, cycle } = outcome;
   const { initialScales, initialValues, initialRFactor, history } = start;
-  const maxCycles = settings.maxCycles;
+  const maxCycles = settings.errorModel === "basic" ? settings.errorModelMaxCycles : settings.maxCycles;
   const scales = problem.scales();
   const smootherValues = problem.smootherValues();
   const { covariance, reducedChiSquared, diagonalOnly } = gaugeProjectedCovariance(problem);

@@ -74,7 +74,7 @@ export interface ScalingOptions {
   /**
    * Most rows of one class the error model is refined on: a larger class is thinned to every k-th group
    * (deterministically), which bounds the memory and time of the model refinement on very large diffuse data.
-   * @defaultValue 2000000
+   * @defaultValue 250000
    */
   errorModelMaxRows?: number | undefined;
 }
@@ -110,7 +110,7 @@ export interface ResolvedScalingOptions {
  * - `speculativeNormalEquations` true: one pass per accepted LM step instead of two;
  * - `errorModel` "basic": DIALS's basic error model refined per data class (Bragg, diffuse);
  * - `errorModelMaxCycles` 8: macro-cycles when the error model is refined (they usually stop after 3–5);
- * - `errorModelMaxRows` 2 000 000: rows of one class the error model is refined on, at most.
+ * - `errorModelMaxRows` 250 000: rows of one class the error model is refined on, at most (two parameters need no more).
  */
 export const SCALING_DEFAULTS: ResolvedScalingOptions = Object.freeze({
   maxIterations: 100,
@@ -125,7 +125,7 @@ export const SCALING_DEFAULTS: ResolvedScalingOptions = Object.freeze({
   speculativeNormalEquations: true,
   errorModel: "basic",
   errorModelMaxCycles: 8,
-  errorModelMaxRows: 2_000_000,
+  errorModelMaxRows: 250_000,
 });
 
 /**
