@@ -65,6 +65,29 @@ describe("simulate with misreported σ", () => {
     expect(em?.diffuse?.refined).toBe(true);
     expect(Math.abs((em?.diffuse?.a ?? 0) / 0.4 - 1)).toBeLessThan(0.1);
     expect(em?.bragg?.a ?? 0).toBeGreaterThan(1);
+    // scaled.expt keeps the Bragg model where DIALS does; scaled.refl carries a²(σ² + (b·I)²)·(1 + σ(g)/g)
+    const a = em?.bragg?.a ?? NaN;
+    const b = em?.bragg?.b ?? NaN;
+    const expt = JSON.parse(readFileSync(join(out, "scaled.expt"), "utf8")) as {
+      scaling_model: { configuration_parameters: Record<string, unknown> }[];
+    };
+    expect(expt.scaling_model[0].configuration_parameters).toEqual({
+      corrections: ["scale"],
+      error_model_type: "BasicErrorModel",
+      error_model_parameters: [a, b],
+    });
+    const scaled = await readReflections(join(out, "scaled.refl"));
+    const I = scaled.getDouble("intensity.sum.value");
+    const V = scaled.getDouble("intensity.sum.variance");
+    const p = scaled.getDouble("partiality");
+    const g = scaled.getDouble("inverse_scale_factor");
+    const vg = scaled.getDouble("inverse_scale_factor_variance");
+    const written = scaled.getDouble("intensity.scale.variance");
+    for (let r = 0; r < scaled.nrows; r += 13) {
+      const bi = (b * I[r]) / p[r];
+      const expected = a * a * (V[r] / (p[r] * p[r]) + bi * bi) * (1 + Math.sqrt(vg[r]) / g[r]);
+      expect(Math.abs(written[r] / expected - 1)).toBeLessThan(1e-12);
+    }
   }, 120000);
 
   it("rejects out-of-range factors, naming the flag", () => {
