@@ -9,6 +9,7 @@
  *    timed in the same run as ours.
  * 5. The 10^7 and 10^8 joint cases again with a memory limit far below their grouped columns, so the rows are paged
  *    from a scratch file (inputs larger than memory): wall time, peak RSS, and whether scales.json is identical.
+ * 6. The 10^7 joint case with `--error-model none` (σ as given), beside the default run: the error model's cost.
  *
  * Every scaling run is a separate `node` process running the built CLI (`dist/cli/main.js`; the bench builds it
  * first unless `--no-build`), so peak RSS is the run's own; runs are timed with `/usr/bin/time`. The table is printed
@@ -277,6 +278,8 @@ async function main(): Promise<void> {
   if (maxObs >= 1e8) joint.push(["joint-1e8", await simulated("s1000x1e5", 1000, 100000)]);
   for (const [name, dir] of joint) {
     for (const threads of [1, 2]) scale(name, dir, true, threads);
+    // the cost of the error model: the same run with σ as given
+    if (name === "joint-1e7") scale(`${name} error-model none`, dir, true, 2, ["--error-model", "none"]);
     // 5. the same data paged from a scratch file (a memory limit below the columns' size): same scales.json
     if (name !== "joint-1e6") {
       const paged = scale(`${name} paged`, dir, true, 2, ["--memory-limit", pagedLimitGiB]);

@@ -114,10 +114,17 @@ export {
 export {
   SCALING_DEFAULTS,
   resolveScalingOptions,
+  type ErrorModelKind,
   type ResolvedScalingOptions,
   type ScalingMinimizer,
   type ScalingOptions,
 } from "./refine/scaling-options.ts";
+export {
+  BRAGG_FIXED_ERROR_MODEL,
+  DIFFUSE_FIXED_ERROR_MODEL,
+  type ClassErrorModels,
+  type ErrorModelSummary,
+} from "./refine/class-error-models.ts";
 export {
   ALLOWED_CONTROL_POINTS,
   DEFAULT_SMOOTHER_RESTRAINT_WEIGHT,

@@ -54,6 +54,7 @@ interface ScaleCliOptions {
   maxIterations: number;
   tolerance: number;
   zmax: number;
+  errorModel?: "basic" | "none";
   seed: number;
   quiet?: boolean;
   json?: boolean;
@@ -98,6 +99,12 @@ export function registerScale(program: Command): void {
       "outlier rejection threshold (0 disables)",
       nonNegativeNumber("--zmax"),
       SCALING_DEFAULTS.outlierZmax,
+    )
+    .addOption(
+      new Option(
+        "--error-model <kind>",
+        `error model per data class: basic (DIALS's a, b refined) or none (σ as given); default ${SCALING_DEFAULTS.errorModel}, or the config's error_model`,
+      ).choices(["basic", "none"]),
     )
     .option(
       "--seed <n>",
@@ -157,6 +164,7 @@ async function runScale(positional: string[], opts: ScaleCliOptions, command: Co
       maxIterations: opts.maxIterations,
       convergenceTolerance: opts.tolerance,
       outlierZmax: opts.zmax,
+      errorModel: opts.errorModel,
       seed: opts.seed,
       threads: opts.threads,
       memoryLimitBytes: opts.memoryLimit === undefined ? undefined : Math.round(opts.memoryLimit * 2 ** 30),

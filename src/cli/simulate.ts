@@ -10,6 +10,7 @@ import { parsedArgv } from "./argv.ts";
 import { runJob, type JobRequest } from "./job-thread.ts";
 import { withProgress } from "./progress.ts";
 import { integerFlag, numberFlag, seedFlag } from "./option-parsers.ts";
+import { SIMULATE_DEFAULTS } from "../simulate/simulation-options.ts";
 
 function cellFlag(v: string): number[] {
   const parts = v.split(",").map((s) => s.trim());
@@ -48,6 +49,24 @@ export function registerSimulate(program: Command): void {
       numberFlag("--noise"),
       1,
     )
+    .option(
+      "--bragg-error-b <b>",
+      "misreported Bragg σ: the true noise gains (b·I)², the reported variance lacks it; in [0, 10]",
+      numberFlag("--bragg-error-b"),
+      SIMULATE_DEFAULTS.braggErrorB,
+    )
+    .option(
+      "--bragg-sigma-factor <f>",
+      "misreported Bragg σ: reported σ = counting σ × f, in (0, 1000]",
+      numberFlag("--bragg-sigma-factor"),
+      SIMULATE_DEFAULTS.braggSigmaFactor,
+    )
+    .option(
+      "--diffuse-sigma-factor <f>",
+      "misreported diffuse σ: reported σ = true σ × f, in (0, 1000]",
+      numberFlag("--diffuse-sigma-factor"),
+      SIMULATE_DEFAULTS.diffuseSigmaFactor,
+    )
     .option("--dmin <d>", "resolution limit (Å)", numberFlag("--dmin"), 2.0)
     .option("--ndiv <n>", "voxels per reciprocal-lattice unit", integerFlag("--ndiv"), 2)
     .option("--no-compression", "write diffuse_binned.h5 without deflate (faster, larger)")
@@ -59,12 +78,16 @@ export function registerSimulate(program: Command): void {
       `
 Model (as the DIALS/cctbx reference simulator): true per-still scales b_i log-normal (σ 0.35);
 Bragg I = b_i·a(|q|)·p·I_true + noise, p = exp(-(Δψ/0.0025)²) > 0.02; diffuse I = b_i·a(|q|)·D(voxel) + noise,
-a(|q|) = 1 + A·x/(1+x), x = (|q|/0.5)². Same arguments → same bytes in every file.
+a(|q|) = 1 + A·x/(1+x), x = (|q|/0.5)². Same arguments → same bytes in every file. With misreported σ
+(--bragg-error-b, --bragg-sigma-factor, --diffuse-sigma-factor) the true σ are written to truth_sigmas.npz
+(bragg_true_variance per .refl row, diffuse_true_sigma per diffuse row), for scoring only.
 
 Examples:
   $ diffuse-scale simulate --stills 20 --observations-per-still 5000 --seed 1 --out sim20
   $ diffuse-scale simulate --stills 40 --observations-per-still 20000 --smoother-amp 0.3 --noise 2 --out sim40
   $ diffuse-scale simulate --stills 1000 --observations-per-still 100000 --no-compression --out big
+  $ diffuse-scale simulate --stills 60 --observations-per-still 4000 --bragg-error-b 0.06 --bragg-sigma-factor 0.8 \\
+      --diffuse-sigma-factor 2.5 --out misweighted
   $ diffuse-scale simulate --stills 10 --observations-per-still 1000 --space-group 'P 21 21 21' \\
       --cell 50,60,70,90,90,90 --dmin 2.5 --ndiv 3 --out ortho`,
     )
@@ -78,6 +101,9 @@ Examples:
           seed: number;
           smootherAmp: number;
           noise: number;
+          braggErrorB: number;
+          braggSigmaFactor: number;
+          diffuseSigmaFactor: number;
           dmin: number;
           ndiv: number;
           compression: boolean;
@@ -97,6 +123,9 @@ Examples:
             seed: opts.seed,
             smootherAmp: opts.smootherAmp,
             noise: opts.noise,
+            braggErrorB: opts.braggErrorB,
+            braggSigmaFactor: opts.braggSigmaFactor,
+            diffuseSigmaFactor: opts.diffuseSigmaFactor,
             dMin: opts.dmin,
             ndiv: opts.ndiv,
             compression: opts.compression,

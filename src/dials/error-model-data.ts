@@ -52,6 +52,13 @@ export interface ErrorModelFilterOptions {
    */
   minReflectionsRequired?: number;
   /**
+   * Groups whose mean I/σ² is not above this are dropped (DIALS's test that σ are counting errors; −Infinity turns it
+   * off, e.g. for data whose σ are in other units).
+   *
+   * @defaultValue 0.85
+   */
+  minMeanIOverVariance?: number;
+  /**
    * Use the stills filter (I/σ ≥ stillsMinIsigma, g·Ih·p > minIh, |δ| < 6, multiplicity ≥ stillsMinMultiplicity).
    *
    * @defaultValue false
@@ -202,7 +209,7 @@ export function prepareErrorModelData(obs: ErrorModelObservations, options?: Err
   t =
     options?.stills === true
       ? stillsFilter(t, nGroups, minIh, options.stillsMinIsigma ?? 2.0, options.stillsMinMultiplicity ?? 4)
-      : standardFilter(t, nGroups, minIh, minRefl);
+      : standardFilter(t, nGroups, minIh, minRefl, options?.minMeanIOverVariance ?? 0.85);
   requireCount(t.rows.length, minRefl);
   return finishData(t, nGroups);
 }
@@ -225,16 +232,16 @@ function weightedGroupIh(obs: ErrorModelObservations): Float64Array {
 }
 
 /** Steps 2–5 of {@link prepareErrorModelData} (DIALS `filter_unsuitable_reflections` after the partiality cut). */
-function standardFilter(table: Table, nGroups: number, minIh: number, minRefl: number): Table {
+function standardFilter(table: Table, nGroups: number, minIh: number, minRefl: number, minMean: number): Table {
   let t = table;
   // 2. groups with mean I/σ² > 0.85
-  {
+  if (minMean > Number.NEGATIVE_INFINITY) {
     const ratio = Float64Array.from(t.I, (x, i) => x / t.v[i]);
     const sum = groupSums(t, nGroups, ratio);
     const cnt = groupCounts(t, nGroups);
     t = selectTable(
       t,
-      Uint8Array.from(t.group, (gi) => (sum[gi] / cnt[gi] > 0.85 ? 1 : 0)),
+      Uint8Array.from(t.group, (gi) => (sum[gi] / cnt[gi] > minMean ? 1 : 0)),
     );
   }
   // 3. g·Ih > minIh, n_h > 1, I > 0.001

@@ -82,6 +82,22 @@ export interface ErrorModelRefinementOptions extends ErrorModelFilterOptions {
    * @defaultValue 50
    */
   maxCycles?: number;
+  /**
+   * The normalised deviation's prefactor: "dials" is DIALS's `√((n−1)/n)`, which with Ih the mean *including* the
+   * observation gives var(δ) = ((n−1)/n)² for right σ (a bias towards small a at low multiplicity, e.g. stills);
+   * "unbiased" is `√(n/(n−1))`, which gives var(δ) = 1 for right σ and equal weights (Evans's δ with the mean of the
+   * other observations).
+   *
+   * @defaultValue "dials"
+   */
+  deviationPrefactor?: "dials" | "unbiased";
+  /**
+   * The "individual" fit keeps its a only when the a/b cycles converged with a above this; otherwise it takes DIALS's
+   * fallback (a = 1, b refined alone). DIALS's 0.4 presumes σ in counting units; 0 keeps any positive a.
+   *
+   * @defaultValue 0.4
+   */
+  fallbackBelowA?: number;
 }
 
 /** Result of {@link refineErrorModel}. */
@@ -166,6 +182,7 @@ export function refineErrorModel(
       throw new ConfigError(`${where}: ${name} must be a finite number, got ${value}`);
     }
   }
+  const unbiased = options?.deviationPrefactor === "unbiased";
   const data = prepareErrorModelData(obs, options);
   const n = data.rows.length;
   const expected = new Float64Array(n);
@@ -184,7 +201,8 @@ export function refineErrorModel(
   for (let i = 0; i < n; i++) {
     const nh = data.nh[i];
     const g = data.inverseScale[i];
-    ctx.num[i] = Math.sqrt((nh - 1) / nh) * (data.intensity[i] / g - data.Ih[i]) * g;
+    const prefactor = unbiased ? Math.sqrt(nh / (nh - 1)) : Math.sqrt((nh - 1) / nh);
+    ctx.num[i] = prefactor * (data.intensity[i] / g - data.Ih[i]) * g;
   }
   const delta = new Float64Array(n);
   deltaKernel(ctx, 1.0, 0.0, delta);
@@ -201,7 +219,8 @@ export function refineErrorModel(
     ({ a, b } = regressionFit(data, a, b, refineA, refineB));
     cycles = refineA || refineB ? 1 : 0;
   } else if (refineA || refineB) {
-    ({ a, b, cycles, converged } = individualFit(ctx, bins, delta, a, b, refineA, refineB, maxCycles));
+    const minA = options?.fallbackBelowA ?? 0.4;
+    ({ a, b, cycles, converged } = individualFit(ctx, bins, delta, a, b, refineA, refineB, maxCycles, minA));
   }
   b = Math.abs(b);
   deltaKernel(ctx, a, b, delta);
@@ -222,6 +241,7 @@ function individualFit(
   refineA: boolean,
   refineB: boolean,
   maxCycles: number,
+  minA: number,
 ): { a: number; b: number; cycles: number; converged: boolean } {
   const n = ctx.num.length;
   let a = a0;
@@ -256,7 +276,7 @@ function individualFit(
         }
       }
     }
-    if (converged && a > 0.4) {
+    if (converged && a > minA) {
       a = fitA(a, b);
     } else {
       converged = false;

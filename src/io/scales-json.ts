@@ -10,8 +10,12 @@
  *                            "parameter_shifts": {"per_still_scale", "resolution_smoother"}, "minimizer"},
  *  "data": {"n_stills", "n_bragg_used", "n_bragg_below_partiality", "n_diffuse_used", "n_outliers",
  *           "stills_without_data": [..], "stills_disconnected": [..]},
- *  "timings": {"read_s", "voxelize_s" (when run), "refine_s", "merge_s", "write_s", "threads"}}
+ *  "timings": {"read_s", "voxelize_s" (when run), "refine_s", "merge_s", "write_s", "threads"},
+ *  "error_model": {"bragg": {"model": "basic", "a": 1.3, "b": 0.045, "refined": true}, "diffuse": {...}}}
  * ```
+ * `error_model` is written when the error model is refined (`--error-model basic`, the default), with one entry per
+ * data class present (no `diffuse` entry in a Bragg-only run); `fixed_reason` says why a model was fixed instead of
+ * refined.
  * Still ids are experiment indices (the `.refl` `id` column), as strings; `identifier` is the experiment's identifier. No value is ever NaN or infinite: the
  * writer refuses to write one. {@link scalesJsonSchema} is the one definition of the document: the writer builds a
  * {@link ScalesJson}, and readers (the report) validate with {@link parseScalesJson}.
@@ -24,6 +28,15 @@ import { formatJsonDocument, parseJsonDocument, requireLength, writeJsonDocument
 const finite = z.number();
 const count = z.number().int().nonnegative();
 const numbers = z.array(finite);
+
+/** One data class's error model σ'² = a²(σ² + (b·I)²). */
+const errorModelEntry = z.object({
+  model: z.enum(["basic", "none"]),
+  a: finite,
+  b: finite,
+  refined: z.boolean(),
+  fixed_reason: z.string().optional(),
+});
 
 /** The schema of `scales.json` (keys in the order the writer writes them). */
 export const scalesJsonSchema = z.object({
@@ -71,6 +84,13 @@ export const scalesJsonSchema = z.object({
     write_s: finite,
     threads: count,
   }),
+  /** The error model of each data class (absent with `--error-model none`). */
+  error_model: z
+    .object({
+      bragg: errorModelEntry.optional(),
+      diffuse: errorModelEntry.optional(),
+    })
+    .optional(),
 });
 
 /** The `scales.json` document. */

@@ -60,6 +60,8 @@ function refinePhase(
   try {
     const refinement = model.refineParameters(binned, table, {
       ...options,
+      // an explicit option wins over the configuration file's error_model
+      errorModel: options.errorModel ?? input.config.errorModel,
       grouping: {
         ...(options.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: options.memoryLimitBytes }),
         ...(options.scratchDirectory === undefined ? {} : { scratchDirectory: options.scratchDirectory }),

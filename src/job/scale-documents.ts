@@ -13,6 +13,7 @@ import { ccHalf } from "../merge/cc-half.ts";
 import type { MergedDiffuse } from "../merge/merge.ts";
 import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
+import type { ClassErrorModels, ErrorModelSummary } from "../refine/class-error-models.ts";
 import { describeFiles, type InputFiles } from "./scale-input-files.ts";
 
 /**
@@ -84,6 +85,28 @@ export function buildScalesJson(
       write_s: timings.writeS,
       threads: timings.threads ?? 1,
     },
+    ...errorModelEntries(details.errorModels, details.settings.errorModel),
+  };
+}
+
+/** The `error_model` entry of scales.json: one per class present, only when the error model was refined. */
+function errorModelEntries(
+  models: ClassErrorModels,
+  kind: "basic" | "none",
+): Pick<ScalesJson, "error_model"> | Record<string, never> {
+  if (kind === "none") return {};
+  const entry = (m: ErrorModelSummary) => ({
+    model: m.model,
+    a: m.a,
+    b: m.b,
+    refined: m.refined,
+    ...(m.fixedReason === undefined ? {} : { fixed_reason: m.fixedReason }),
+  });
+  return {
+    error_model: {
+      ...(models.bragg === undefined ? {} : { bragg: entry(models.bragg) }),
+      ...(models.diffuse === undefined ? {} : { diffuse: entry(models.diffuse) }),
+    },
   };
 }
 
@@ -148,15 +171,30 @@ export function buildRefinementDocument(
   };
 }
 
-/** The per-still KB scaling models of `scaled.expt`: b and its ESD of every still, set on the experiments. */
-export function setKbScalingModels(experiments: ExperimentList, model: DiffuseScalingModel): void {
+/**
+ * The per-still KB scaling models of `scaled.expt`: b and its ESD of every still, set on the experiments, and the
+ * Bragg error model where DIALS keeps it (`configuration_parameters.error_model_type` "BasicErrorModel" and
+ * `error_model_parameters` [a, b]) when one was refined.
+ */
+export function setKbScalingModels(
+  experiments: ExperimentList,
+  model: DiffuseScalingModel,
+  braggErrorModel?: { a: number; b: number },
+): void {
   experiments.experiments.forEach((_, i) => {
     const b = model.perStillComponent.parameters[i];
     const esd = model.perStillComponent.parameterEsds?.[i] ?? 0;
     experiments.setScalingModel(i, {
       __id__: "KB",
       scale: { n_parameters: 1, parameters: [b], est_standard_devs: [esd], null_parameter_value: 1.0 },
-      configuration_parameters: { corrections: ["scale"] },
+      configuration_parameters:
+        braggErrorModel === undefined
+          ? { corrections: ["scale"] }
+          : {
+              corrections: ["scale"],
+              error_model_type: "BasicErrorModel",
+              error_model_parameters: [braggErrorModel.a, braggErrorModel.b],
+            },
     });
   });
 }

@@ -93,7 +93,12 @@ export async function writeScaleOutputs(
   const scaledTable = buildScaledReflections(table, braggUsedMask(refinement, table.nrows), model, refinement);
   await writeReflections(outputs.scaledRefl, scaledTable);
   progress?.({ phase: "write", done: 1, total: nWrites, label: "scaled.expt" });
-  setKbScalingModels(experiments, model);
+  const details = refinement.details;
+  setKbScalingModels(
+    experiments,
+    model,
+    details.settings.errorModel === "basic" ? details.errorModels.bragg : undefined,
+  );
   await writeExperiments(outputs.scaledExpt, experiments);
   if (merged !== undefined && binned !== undefined && options.diffusePath !== undefined) {
     progress?.({ phase: "write", done: 2, total: nWrites, label: "merged_diffuse.h5" });

@@ -16,7 +16,7 @@ import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diff
 
 /**
  * `intensity.scale.value`/`variance` of every row: the sum intensity corrected by lp, 1/qe and 1/partiality (0 where
- * the correction or the result is not finite).
+ * the correction or the result is not finite); with an error model the variance is then adjusted by it.
  */
 function correctedIntensities(table: ReflectionTable): { value: Float64Array; variance: Float64Array } {
   const n = table.nrows;
@@ -43,6 +43,25 @@ function correctedIntensities(table: ReflectionTable): { value: Float64Array; va
     }
   }
   return { value: iScale, variance: vScale };
+}
+
+/**
+ * The output variance as dials.scale writes it when an error model is refined: σ'² = a²(σ² + (b·I)²) of the corrected
+ * intensity, times 1 + σ(g)/g (the scale's relative uncertainty), in place.
+ */
+function applyErrorModel(
+  corrected: { value: Float64Array; variance: Float64Array },
+  model: { a: number; b: number },
+  g: Float64Array,
+  gVariance: Float64Array,
+): void {
+  const a2 = model.a * model.a;
+  const { value, variance } = corrected;
+  for (let r = 0; r < variance.length; r++) {
+    const bi = model.b * value[r];
+    const inflation = g[r] > 0 ? 1 + Math.sqrt(gVariance[r]) / g[r] : 1;
+    variance[r] = a2 * (variance[r] + bi * bi) * inflation;
+  }
 }
 
 /**
@@ -127,6 +146,8 @@ export function buildScaledReflections(
   out.setColumn("inverse_scale_factor", { type: "double", data: gColumn });
   out.setColumn("inverse_scale_factor_variance", { type: "double", data: gVariance });
   const corrected = correctedIntensities(table);
+  const errorModel = details.settings.errorModel === "basic" ? details.errorModels.bragg : undefined;
+  if (errorModel !== undefined) applyErrorModel(corrected, errorModel, gColumn, gVariance);
   out.setColumn("intensity.scale.value", { type: "double", data: corrected.value });
   out.setColumn("intensity.scale.variance", { type: "double", data: corrected.variance });
   const all = new Uint8Array(n).fill(1);

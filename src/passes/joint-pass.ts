@@ -31,7 +31,7 @@ import {
   groupPairStart,
   type GroupCache,
 } from "./low-rank-operator.ts";
-import type { OutlierWeightCounts } from "./outlier-weights.ts";
+import type { OutlierWeightCounts, RowErrorModel } from "./outlier-weights.ts";
 import { PASS_HANDLERS, ShardWorkspace } from "./pass-handlers.ts";
 import {
   computeShards,
@@ -234,6 +234,7 @@ export class JointPassRunner {
       values: sharedFloat64(smoother === undefined ? 0 : smoother.nValues),
       totals: sharedPassTotals(),
       zmax: sharedFloat64(1),
+      errorModel: sharedFloat64(6),
       outlierCounts: sharedOutlierCounts(),
       gradient: sharedFloat64(P),
       matrix: sharedFloat64(dense ? P * P : 0),
@@ -340,7 +341,12 @@ export class JointPassRunner {
    * rows at these parameters, and every row's weight reset to 1/σ² (0 for outliers and unusable rows). Needs the
    * variances (resident columns with `variance`, or paged rows).
    */
-  outlierWeights(scales: Float64Array, values: Float64Array | undefined, zmax: number): OutlierWeightCounts {
+  outlierWeights(
+    scales: Float64Array,
+    values: Float64Array | undefined,
+    zmax: number,
+    errorModel?: RowErrorModel,
+  ): OutlierWeightCounts {
     const p = this.payload;
     if (p.rowFile === undefined && p.columns.rows.variance.length !== p.columns.rows.weight.length) {
       throw new RangeError("outlier passes need the variance of every row");
@@ -348,8 +354,19 @@ export class JointPassRunner {
     p.scales.set(scales);
     if (values !== undefined) p.values.set(values);
     p.zmax[0] = zmax;
+    const e = p.errorModel;
+    if (errorModel === undefined) e.fill(0);
+    else {
+      e[0] = 1;
+      e[1] = errorModel.nBraggGroups;
+      e[2] = errorModel.braggA;
+      e[3] = errorModel.braggB;
+      e[4] = errorModel.diffuseA;
+      e[5] = errorModel.diffuseB;
+    }
     this.pass(PassMode.outlierWeights);
-    return { nChanged: p.outlierCounts.nChanged[0], nOutliers: p.outlierCounts.nOutliers[0] };
+    const c = p.outlierCounts;
+    return { nChanged: c.nChanged[0], nOutliers: c.nOutliers[0], nFlipped: c.nFlipped[0] };
   }
 
   /**

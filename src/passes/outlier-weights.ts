@@ -18,11 +18,57 @@ export interface OutlierWeightCounts {
   nOutliers: number;
   /** Rows whose weight changed (0 exactly when the outlier set is the one the weights held before). */
   nChanged: number;
+  /** Rows that became or stopped being outliers (0 exactly when the outlier set is unchanged, whatever the weights). */
+  nFlipped: number;
+}
+
+/**
+ * The error model of each data class as the passes apply it: σ'² = a²(σ² + (b·I)²) with (a, b) of the Bragg class for
+ * the rows of groups below `nBraggGroups` and of the diffuse class for the others (I the row's unscaled intensity).
+ */
+export interface RowErrorModel {
+  /** Groups [0, nBraggGroups) are Bragg. */
+  readonly nBraggGroups: number;
+  /** a of the Bragg class. */
+  readonly braggA: number;
+  /** b of the Bragg class. */
+  readonly braggB: number;
+  /** a of the diffuse class. */
+  readonly diffuseA: number;
+  /** b of the diffuse class. */
+  readonly diffuseB: number;
+}
+
+/**
+ * σ'² of the rows of groups [groupBegin, groupEnd) (row o at index o − rowOffset − lo) under `model`, into `out`.
+ * Unchecked.
+ */
+export function errorModelVariancesInRange(
+  groupStart: Int32Array,
+  variance: Float32Array,
+  intensity: Float32Array,
+  model: RowErrorModel,
+  groupBegin: number,
+  groupEnd: number,
+  first: number,
+  out: Float64Array,
+): void {
+  for (let h = groupBegin; h < groupEnd; h++) {
+    const bragg = h < model.nBraggGroups;
+    const a = bragg ? model.braggA : model.diffuseA;
+    const b = bragg ? model.braggB : model.diffuseB;
+    const a2 = a * a;
+    for (let o = groupStart[h] - first; o < groupStart[h + 1] - first; o++) {
+      const bi = b * intensity[o];
+      out[o] = a2 * (variance[o] + bi * bi);
+    }
+  }
 }
 
 /**
  * Finds the outliers of groups [groupBegin, groupEnd) at the inverse scales of `state` and rewrites the weights of
- * their rows (the columns' variances are read: every row of the range must have one). Unchecked.
+ * their rows (the columns' variances are read: every row of the range must have one). With `errorModel`, the test and
+ * the weights use σ'² of the model instead of σ² (which rows are usable does not change). Unchecked.
  */
 export function outlierWeightsInRange(
   columns: GroupedColumns,
@@ -30,6 +76,7 @@ export function outlierWeightsInRange(
   zmax: number,
   groupBegin: number,
   groupEnd: number,
+  errorModel?: RowErrorModel,
 ): OutlierWeightCounts {
   const { groupStart } = columns;
   const offset = columns.rowOffset ?? 0;
@@ -42,10 +89,24 @@ export function outlierWeightsInRange(
   const usable = new Uint8Array(m);
   for (let t = 0; t < m; t++) usable[t] = initialWeight(variance[t], intensity[t]) > 0 ? 1 : 0;
   const flags = new Uint8Array(m);
+  let adjusted: Float64Array | undefined;
+  if (errorModel !== undefined) {
+    adjusted = new Float64Array(m);
+    errorModelVariancesInRange(
+      groupStart,
+      variance,
+      intensity,
+      errorModel,
+      groupBegin,
+      groupEnd,
+      offset + lo,
+      adjusted,
+    );
+  }
   standardGroupedOutliersInRange(
     groupStart,
     intensity,
-    variance,
+    adjusted ?? variance,
     usable,
     g,
     zmax,
@@ -56,11 +117,20 @@ export function outlierWeightsInRange(
   );
   let nOutliers = 0;
   let nChanged = 0;
+  let nFlipped = 0;
   for (let t = 0; t < m; t++) {
-    const w = Math.fround(flags[t] !== 0 ? 0 : initialWeight(variance[t], intensity[t]));
+    const usableRow = usable[t] !== 0;
+    const w = Math.fround(
+      flags[t] !== 0 || !usableRow
+        ? 0
+        : adjusted === undefined
+          ? initialWeight(variance[t], intensity[t])
+          : 1 / adjusted[t],
+    );
     nOutliers += flags[t];
     if (w !== weight[t]) nChanged++;
+    if (usableRow && (weight[t] === 0) !== (flags[t] !== 0)) nFlipped++;
     weight[t] = w;
   }
-  return { nOutliers, nChanged };
+  return { nOutliers, nChanged, nFlipped };
 }

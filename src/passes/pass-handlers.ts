@@ -15,7 +15,7 @@ import {
 } from "./joint-accumulation.ts";
 import { accumulateJointNormalEquations } from "./joint-normal-equations.ts";
 import { addLowRankGroupsToDenseUpper, addLowRankGroupTerms } from "./low-rank-operator.ts";
-import { outlierWeightsInRange, type OutlierWeightCounts } from "./outlier-weights.ts";
+import { outlierWeightsInRange, type OutlierWeightCounts, type RowErrorModel } from "./outlier-weights.ts";
 import { PassMode, type JointPassPayload, type PassModeValue } from "./pass-payload.ts";
 import { ShardViews } from "./shard-views.ts";
 
@@ -150,22 +150,32 @@ const densifyPass: PassHandler<Float64Array> = {
   },
 };
 
+/** The error model of the payload, or undefined when it is off. */
+function errorModelOf(p: JointPassPayload): RowErrorModel | undefined {
+  const e = p.errorModel;
+  if (e[0] === 0) return undefined;
+  return { nBraggGroups: e[1], braggA: e[2], braggB: e[3], diffuseA: e[4], diffuseB: e[5] };
+}
+
 const outlierWeightsPass: PassHandler<OutlierWeightCounts> = {
-  create: () => ({ nOutliers: 0, nChanged: 0 }),
+  create: () => ({ nOutliers: 0, nChanged: 0, nFlipped: 0 }),
   compute(p, k, partial, views) {
     const columns = views.columns(k, true);
-    const counts = outlierWeightsInRange(columns, stateOf(p), p.zmax[0], p.shards[k], p.shards[k + 1]);
+    const counts = outlierWeightsInRange(columns, stateOf(p), p.zmax[0], p.shards[k], p.shards[k + 1], errorModelOf(p));
     views.storeWeights(k, columns);
     partial.nChanged = counts.nChanged;
     partial.nOutliers = counts.nOutliers;
+    partial.nFlipped = counts.nFlipped;
   },
   reduce(p, partial) {
     p.outlierCounts.nChanged[0] += partial.nChanged;
     p.outlierCounts.nOutliers[0] += partial.nOutliers;
+    p.outlierCounts.nFlipped[0] += partial.nFlipped;
   },
   clear(p) {
     p.outlierCounts.nChanged.fill(0);
     p.outlierCounts.nOutliers.fill(0);
+    p.outlierCounts.nFlipped.fill(0);
   },
 };
 

@@ -96,6 +96,8 @@ export interface PassOutlierCounts {
   readonly nChanged: Float64Array;
   /** Outlier rows. */
   readonly nOutliers: Float64Array;
+  /** Rows that became or stopped being outliers. */
+  readonly nFlipped: Float64Array;
 }
 
 /** Zeroed shared {@link PassTotals}. */
@@ -111,8 +113,8 @@ export function sharedPassTotals(): PassTotals {
 
 /** Zeroed shared {@link PassOutlierCounts}. */
 export function sharedOutlierCounts(): PassOutlierCounts {
-  const c = sharedFloat64(2);
-  return { nChanged: c.subarray(0, 1), nOutliers: c.subarray(1, 2) };
+  const c = sharedFloat64(3);
+  return { nChanged: c.subarray(0, 1), nOutliers: c.subarray(1, 2), nFlipped: c.subarray(2, 3) };
 }
 
 /** Everything a pass reads and writes; every array is in shared memory. */
@@ -140,6 +142,11 @@ export interface JointPassPayload {
   readonly totals: PassTotals;
   /** [zmax] of the outlier passes. */
   readonly zmax: Float64Array;
+  /**
+   * The error model of the outlier passes: [on (1) or off (0), nBraggGroups, Bragg a, Bragg b, diffuse a, diffuse b]
+   * (see `RowErrorModel`); off, the passes use σ² as given.
+   */
+  readonly errorModel: Float64Array;
   /** Counts of {@link PassMode.outlierWeights}. */
   readonly outlierCounts: PassOutlierCounts;
   /** Result gradient (P). */

@@ -97,6 +97,7 @@ export const diffuseScalingConfigSchema = z.strictObject({
     })
     .optional(),
   partiality_threshold: z.number().optional(),
+  error_model: z.enum(["basic", "none"]).optional(),
 });
 
 /** The JSON (snake_case) form of the configuration. */
@@ -117,6 +118,11 @@ export interface DiffuseScalingConfigInput {
     additiveOffset?: { enabled: boolean };
   };
   partialityThreshold?: number;
+  /**
+   * The error model of the refinement (the `errorModel` refinement option; an explicit option of the job wins).
+   * @defaultValue undefined: the refinement's default ("basic")
+   */
+  errorModel?: "basic" | "none";
 }
 
 /**
@@ -159,6 +165,7 @@ export function parseDiffuseScalingConfigJson(json: unknown, source: string): Di
     if (e.additive_offset !== undefined) input.experimentalComponents.additiveOffset = e.additive_offset;
   }
   if (c.partiality_threshold !== undefined) input.partialityThreshold = c.partiality_threshold;
+  if (c.error_model !== undefined) input.errorModel = c.error_model;
   return input;
 }
 

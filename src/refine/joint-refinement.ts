@@ -30,7 +30,9 @@ import { forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
 import type { JointModelState } from "../passes/inverse-scales.ts";
 import type { PassSource } from "../passes/joint-pass.ts";
 import { initialWeight } from "../observations/initial-weight.ts";
-import { outlierWeightsInRange } from "../passes/outlier-weights.ts";
+import { outlierWeightsInRange, type OutlierWeightCounts } from "../passes/outlier-weights.ts";
+import { refineClassErrorModels, rowErrorModelOf, type ClassErrorModels } from "./class-error-models.ts";
+import { runErrorModelCycles, type CyclesOutcome, type ErrorModelCycles } from "./error-model-cycles.ts";
 
 /** A progress event of the refinement (the library never prints; the CLI renders these). */
 export interface RefinementProgress {
@@ -166,6 +168,11 @@ export interface JointRefinementResult {
   readonly history: IterationRecord[];
   /** The options the refinement ran with (every default filled in). */
   readonly settings: ResolvedScalingOptions;
+  /**
+   * The error model of each class (undefined for a class without observations): refined ("basic") or σ as given
+   * ("none"), with the normalised residual sd before and after it.
+   */
+  readonly errorModels: ClassErrorModels;
 }
 
 /** The observations as the passes read them: resident columns (variances included) or paged rows. */
@@ -221,12 +228,8 @@ export function computeReferences(
  * DIALS `standard` outlier rejection at the inverse scales of `state`, window by window: every usable row's weight is
  * set to 1/σ², the outliers' to 0 (the same numbers as the refinement's parallel outlier step). Returns the counts.
  */
-export function rejectOutliersAt(
-  obs: ScalingObservations,
-  state: JointModelState,
-  zmax: number,
-): { nOutliers: number; nChanged: number } {
-  const total = { nOutliers: 0, nChanged: 0 };
+export function rejectOutliersAt(obs: ScalingObservations, state: JointModelState, zmax: number): OutlierWeightCounts {
+  const total = { nOutliers: 0, nChanged: 0, nFlipped: 0 };
   forEachWindow(
     obs,
     (w) => {
@@ -239,6 +242,7 @@ export function rejectOutliersAt(
       );
       total.nOutliers += counts.nOutliers;
       total.nChanged += counts.nChanged;
+      total.nFlipped += counts.nFlipped;
     },
     { write: ["weight"] },
   );
@@ -444,16 +448,6 @@ function historyRecorder(
   return { history, record };
 }
 
-/** How the macro-cycles ended. */
-interface CyclesOutcome {
-  /** The last minimiser run. */
-  last: RefinementResult;
-  /** Minimiser iterations over all cycles. */
-  nIterations: number;
-  /** Index of the cycle the loop stopped in (maxCycles when it ran them all). */
-  cycle: number;
-}
-
 /**
  * The macro-cycles: minimise, then (with rejection on) reject outliers at the refined scales; stop when the outlier
  * set no longer changes, refining once more when the last allowed rejection changed it.
@@ -462,7 +456,9 @@ function runCycles(
   problem: JointScalingProblem,
   settings: ResolvedScalingOptions,
   record: (cycle: number, iteration: number) => void,
+  errorModels?: ErrorModelCycles,
 ): CyclesOutcome {
+  if (errorModels !== undefined) return runErrorModelCycles(problem, settings, record, errorModels);
   const { maxIterations, maxCycles } = settings;
   const tolerance = settings.convergenceTolerance;
   const zmax = settings.outlierZmax;
@@ -517,12 +513,22 @@ function runRefinement(
   const { history, record } = historyRecorder(problem, started, onProgress);
   record(0, 0);
   const initialRFactor = history[0].rFactor;
-  const outcome = runCycles(problem, settings, record);
+  const maxRows = settings.errorModelMaxRows;
+  const refineModels = (kind: "basic" | "none") =>
+    // g is computed batch by batch inside the one pass over the rows that collects them
+    refineClassErrorModels(observations, problem.modelState(), kind, maxRows);
+  const cycles: ErrorModelCycles | undefined =
+    settings.errorModel === "basic"
+      ? { refine: () => refineModels("basic"), current: undefined, rowModel: (m) => rowErrorModelOf(observations, m) }
+      : undefined;
+  const outcome = runCycles(problem, settings, record, cycles);
+  const errorModels = cycles?.current ?? refineModels("none");
   return resultAtSolution(problem, observations, included, connectivity, settings, outcome, {
     initialScales,
     initialValues,
     initialRFactor,
     history,
+    errorModels,
   });
 }
 
@@ -542,11 +548,12 @@ function resultAtSolution(
     initialValues: Float64Array | undefined;
     initialRFactor: number;
     history: IterationRecord[];
+    errorModels: ClassErrorModels;
   },
 ): JointRefinementResult {
   const { last, nIterations, cycle } = outcome;
   const { initialScales, initialValues, initialRFactor, history } = start;
-  const maxCycles = settings.maxCycles;
+  const maxCycles = settings.errorModel === "basic" ? settings.errorModelMaxCycles : settings.maxCycles;
   const scales = problem.scales();
   const smootherValues = problem.smootherValues();
   const { covariance, reducedChiSquared, diagonalOnly } = gaugeProjectedCovariance(problem);
@@ -609,5 +616,6 @@ function resultAtSolution(
     },
     history,
     settings,
+    errorModels: start.errorModels,
   };
 }

@@ -36,7 +36,7 @@ import type { JointAccumulation, LowRankSums } from "../passes/joint-accumulatio
 import type { JointModelState } from "../passes/inverse-scales.ts";
 import { JointPassRunner, pairStartOf, type PassSource } from "../passes/joint-pass.ts";
 import { PassMode } from "../passes/pass-payload.ts";
-import type { OutlierWeightCounts } from "../passes/outlier-weights.ts";
+import type { OutlierWeightCounts, RowErrorModel } from "../passes/outlier-weights.ts";
 import { choleskyFactorKernel, choleskySolveInPlace } from "../solve/cholesky.ts";
 import { conjugateGradient } from "../solve/conjugate-gradient.ts";
 import type { SmootherKernelState } from "../dials/smoother-weights.ts";
@@ -182,10 +182,11 @@ export class JointScalingProblem implements LeastSquaresProblem {
   /**
    * The outlier step at the current parameters (parallel over the shards): DIALS standard outliers among the usable
    * rows, and every row's weight reset to 1/σ² (0 for outliers and unusable rows). Call {@link invalidate} when rows
-   * changed. Needs the variances (resident columns with `variance`, or paged rows).
+   * changed. Needs the variances (resident columns with `variance`, or paged rows). With `errorModel`, the test and
+   * the weights use its σ' (weights 1/σ'²).
    */
-  rejectOutliers(zmax: number): OutlierWeightCounts {
-    return this.runner.outlierWeights(this.scales(), this.values, zmax);
+  rejectOutliers(zmax: number, errorModel?: RowErrorModel): OutlierWeightCounts {
+    return this.runner.outlierWeights(this.scales(), this.values, zmax, errorModel);
   }
 
   /**

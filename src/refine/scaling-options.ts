@@ -19,6 +19,9 @@ import { ConfigError, requireObjectArgument } from "../errors.ts";
 /** The minimisers the refinement can use. */
 export type ScalingMinimizer = "lm" | "gauss_newton";
 
+/** The error models: DIALS's basic model refined per data class, or σ as given. */
+export type ErrorModelKind = "basic" | "none";
+
 /**
  * The refinement knobs shared by every entry point (all optional; undefined means the default of
  * {@link SCALING_DEFAULTS}, so callers can relay their own optional values without conditional spreads).
@@ -57,6 +60,23 @@ export interface ScalingOptions {
    * rejected one. @defaultValue true
    */
   speculativeNormalEquations?: boolean | undefined;
+  /**
+   * Error model of each data class (Bragg, diffuse): "basic" refines DIALS's `σ'² = a²(σ² + (b·I)²)` per class,
+   * alternating with the scale refinement until both are stable, and weights, references, outliers and ESDs use σ';
+   * "none" takes σ as given. @defaultValue "basic"
+   */
+  errorModel?: ErrorModelKind | undefined;
+  /**
+   * Most (refinement, error model, outlier rejection) macro-cycles when the error model is refined (`maxCycles`
+   * bounds them when it is "none"). @defaultValue 8
+   */
+  errorModelMaxCycles?: number | undefined;
+  /**
+   * Most rows of one class the error model is refined on: a larger class is thinned to every k-th group
+   * (deterministically), which bounds the memory and time of the model refinement on very large diffuse data.
+   * @defaultValue 250000
+   */
+  errorModelMaxRows?: number | undefined;
 }
 
 /** {@link ScalingOptions} with every default filled in and every value validated (see there for each meaning). */
@@ -72,6 +92,9 @@ export interface ResolvedScalingOptions {
   /** Minimum rows per shard, or undefined for the pass runner's choice (2^18, or P²/16 when dense). */
   readonly shardRows: number | undefined;
   readonly speculativeNormalEquations: boolean;
+  readonly errorModel: ErrorModelKind;
+  readonly errorModelMaxCycles: number;
+  readonly errorModelMaxRows: number;
 }
 
 /**
@@ -84,7 +107,10 @@ export interface ResolvedScalingOptions {
  * - `threads` 1: the library runs in the calling thread (the `scale` job and the CLI use every core instead);
  * - `iterativeAbove` 2000 stills and `denseGroupLimit` 64 updates per pair: when the dense normal matrix is not formed;
  * - `shardRows` undefined: the pass runner chooses (2^18 rows, or P²/16 when dense);
- * - `speculativeNormalEquations` true: one pass per accepted LM step instead of two.
+ * - `speculativeNormalEquations` true: one pass per accepted LM step instead of two;
+ * - `errorModel` "basic": DIALS's basic error model refined per data class (Bragg, diffuse);
+ * - `errorModelMaxCycles` 8: macro-cycles when the error model is refined (they usually stop after 3–5);
+ * - `errorModelMaxRows` 250 000: rows of one class the error model is refined on, at most (two parameters need no more).
  */
 export const SCALING_DEFAULTS: ResolvedScalingOptions = Object.freeze({
   maxIterations: 100,
@@ -97,6 +123,9 @@ export const SCALING_DEFAULTS: ResolvedScalingOptions = Object.freeze({
   denseGroupLimit: 64,
   shardRows: undefined,
   speculativeNormalEquations: true,
+  errorModel: "basic",
+  errorModelMaxCycles: 8,
+  errorModelMaxRows: 250_000,
 });
 
 /**
@@ -135,6 +164,9 @@ export function resolveScalingOptions(options: ScalingOptions = {}): ResolvedSca
     denseGroupLimit: options.denseGroupLimit ?? d.denseGroupLimit,
     shardRows: options.shardRows ?? d.shardRows,
     speculativeNormalEquations: options.speculativeNormalEquations ?? d.speculativeNormalEquations,
+    errorModel: options.errorModel ?? d.errorModel,
+    errorModelMaxCycles: options.errorModelMaxCycles ?? d.errorModelMaxCycles,
+    errorModelMaxRows: options.errorModelMaxRows ?? d.errorModelMaxRows,
   };
   const minimizer: string = r.minimizer;
   if (minimizer !== "lm" && minimizer !== "gauss_newton") {
@@ -173,6 +205,22 @@ export function resolveScalingOptions(options: ScalingOptions = {}): ResolvedSca
     "speculativeNormalEquations",
     "a boolean",
     r.speculativeNormalEquations,
+  );
+  const errorModel: string = r.errorModel;
+  if (errorModel !== "basic" && errorModel !== "none") {
+    throw new ConfigError(`errorModel must be "basic" or "none", got "${errorModel}"`);
+  }
+  check(
+    Number.isSafeInteger(r.errorModelMaxCycles) && r.errorModelMaxCycles >= 1,
+    "errorModelMaxCycles",
+    "a positive integer",
+    r.errorModelMaxCycles,
+  );
+  check(
+    Number.isSafeInteger(r.errorModelMaxRows) && r.errorModelMaxRows >= 2,
+    "errorModelMaxRows",
+    "an integer >= 2",
+    r.errorModelMaxRows,
   );
   const frozen = Object.freeze(r);
   resolvedObjects.add(frozen);

@@ -43,7 +43,13 @@ import {
   type StillsGeometry,
 } from "./stills-geometry.ts";
 import { trueBraggIntensities } from "./structure-factors.ts";
-import { resolveSimulateOptions, type ResolvedSimulation, type SimulateOptions } from "./simulation-options.ts";
+import {
+  misreportsSigma,
+  resolveSimulateOptions,
+  type ResolvedSimulation,
+  type SimulateOptions,
+} from "./simulation-options.ts";
+import { writeNpz, type NpyArray } from "../io/npz.ts";
 
 export type { SimulateOptions, SimulateProgress } from "./simulation-options.ts";
 
@@ -65,8 +71,8 @@ export const MOSAICITY = { domainSizeAng: 1000.0, halfMosaicityDeg: 0.05 } as co
 
 /** What {@link simulateDataset} produced. */
 export interface SimulateResult {
-  /** Paths written. */
-  outputs: { expt: string; refl: string; diffuse: string; truth: string };
+  /** The files written (`truthSigmas`: `truth_sigmas.npz`, only when σ are misreported). */
+  outputs: { expt: string; refl: string; diffuse: string; truth: string; truthSigmas?: string };
   /** Reflections written to `stills.refl`. */
   nBragg: number;
   /** Rows written to `diffuse_binned.h5`. */
@@ -126,6 +132,12 @@ class BraggColumns {
   px: number[] = [];
   mm: number[] = [];
   delpsi: number[] = [];
+  /** The true variance of each row, when σ are misreported (else undefined). */
+  trueVariance: number[] | undefined;
+
+  constructor(keepTrueVariance: boolean) {
+    this.trueVariance = keepTrueVariance ? [] : undefined;
+  }
 
   toTable(nStills: number): ReflectionTable {
     const n = this.n;
@@ -201,10 +213,14 @@ function simulateBraggStill(
     const q = candidates.qMagnitude[pred.candidate[r]];
     const mean = scale * resolutionFactor(sim.smootherAmp, q) * p * truth.intensity[r];
     const variance = (Math.max(mean, 0) + BRAGG_BACKGROUND) * f2;
+    // misreported errors: the noise has the true variance, the table reports the counting variance × factor²
+    const bm = sim.braggErrorB * mean;
+    const trueVariance = variance + bm * bm;
     out.id.push(still);
     out.hkl.push(hkl[3 * r], hkl[3 * r + 1], hkl[3 * r + 2]);
-    out.value.push(mean + rng.normal() * Math.sqrt(variance));
-    out.variance.push(variance);
+    out.value.push(mean + rng.normal() * Math.sqrt(trueVariance));
+    out.variance.push(variance * sim.braggSigmaFactor * sim.braggSigmaFactor);
+    out.trueVariance?.push(trueVariance);
     out.partiality.push(p);
     out.d.push(1 / q);
     out.s1.push(pred.s1[3 * r], pred.s1[3 * r + 1], pred.s1[3 * r + 2]);
@@ -257,6 +273,7 @@ function simulateDiffuseStill(
   writer: BinnedDiffuseStreamWriter,
   stats: DiffuseStats,
   scratch: { q: Float64Array; intensity: Float64Array; sigma: Float64Array; voxel: Float64Array; centre: Float64Array },
+  trueSigma: number[] | undefined,
 ): void {
   const rng = RandomStream.forKey(sim.seed, still, STREAM.diffuse);
   const Ainv = crystal.Ainv;
@@ -320,7 +337,8 @@ function simulateDiffuseStill(
       const mu = scale * resolutionFactor(sim.smootherAmp, Math.hypot(qx, qy, qz)) * D;
       const sd = Math.sqrt((mu + DIFFUSE_BACKGROUND) * f2);
       intensity[kept] = mu + rng.normal() * sd;
-      sigma[kept] = sd;
+      sigma[kept] = sd * sim.diffuseSigmaFactor;
+      trueSigma?.push(sd);
       voxel[kept] = idx;
       if (kept !== i) {
         q[3 * kept] = qx;
@@ -350,7 +368,8 @@ async function simulateDiffuse(
   geometry: StillsGeometry,
   path: string,
   progress: SimulateOptions["onProgress"],
-): Promise<{ grid: VoxelGrid; stats: DiffuseStats; nDiffuse: number }> {
+): Promise<{ grid: VoxelGrid; stats: DiffuseStats; nDiffuse: number; trueSigma: number[] | undefined }> {
+  const trueSigma = misreportsSigma(sim) ? [] : undefined;
   const N = sim.stills;
   const grid = gridForCrystals(crystals, { ndiv: sim.ndiv, dMin: sim.dMin });
   const nVoxels = grid.dims[0] * grid.dims[1] * grid.dims[2];
@@ -372,7 +391,19 @@ async function simulateDiffuse(
   let nDiffuse: number;
   try {
     for (let i = 0; i < N; i++) {
-      simulateDiffuseStill(sim, i, trueScales[i], crystals[i], grid, geometry, window, writer, stats, scratch);
+      simulateDiffuseStill(
+        sim,
+        i,
+        trueScales[i],
+        crystals[i],
+        grid,
+        geometry,
+        window,
+        writer,
+        stats,
+        scratch,
+        trueSigma,
+      );
       progress?.({ phase: "diffuse", done: i + 1, total: N, label: identifier(i) });
     }
     progress?.({ phase: "write", done: 0, total: 1, label: "diffuse_binned.h5" });
@@ -386,7 +417,7 @@ async function simulateDiffuse(
     writer.abort();
     throw error;
   }
-  return { grid, stats, nDiffuse };
+  return { grid, stats, nDiffuse, trueSigma };
 }
 
 /** The `truth.json` document: the options, the true scales and a summary of the true diffuse intensities. */
@@ -414,6 +445,13 @@ function truthDocument(
       dmin: sim.dMin,
       smoother_amp: sim.smootherAmp,
       noise_scale: sim.noise,
+      ...(misreportsSigma(sim)
+        ? {
+            bragg_error_b: sim.braggErrorB,
+            bragg_sigma_factor: sim.braggSigmaFactor,
+            diffuse_sigma_factor: sim.diffuseSigmaFactor,
+          }
+        : {}),
       space_group: sim.spaceGroupText,
       cell: sim.cell.join(","),
       voxel_subdiv: sim.ndiv,
@@ -457,6 +495,7 @@ export async function simulateDataset(options: SimulateOptions): Promise<Simulat
       refl: join(outDir, "stills.refl"),
       diffuse: join(outDir, "diffuse_binned.h5"),
       truth: join(outDir, "truth.json"),
+      ...(result.outputs.truthSigmas === undefined ? {} : { truthSigmas: join(outDir, "truth_sigmas.npz") }),
     };
     return { ...result, outputs };
   } catch (e) {
@@ -475,7 +514,7 @@ async function simulateInto(
 ): Promise<SimulateResult> {
   const progress = options.onProgress;
   const outDir = resolve(sim.outDir);
-  const outputs = {
+  const outputs: SimulateResult["outputs"] = {
     expt: set.path("stills.expt"),
     refl: set.path("stills.refl"),
     diffuse: set.path("diffuse_binned.h5"),
@@ -495,7 +534,7 @@ async function simulateInto(
   // Bragg
   const tBragg = performance.now();
   const candidates = braggCandidates(crystals[0].B, crystals[0].Ainv, sim.spaceGroup, sim.dMin);
-  const bragg = new BraggColumns();
+  const bragg = new BraggColumns(misreportsSigma(sim));
   for (let i = 0; i < N; i++) {
     simulateBraggStill(sim, i, trueScales[i], crystals[i], candidates, geometry, bragg);
     progress?.({ phase: "bragg", done: i + 1, total: N, label: identifier(i) });
@@ -505,7 +544,7 @@ async function simulateInto(
 
   // diffuse
   const tDiffuse = performance.now();
-  const { grid, stats, nDiffuse } = await simulateDiffuse(
+  const { grid, stats, nDiffuse, trueSigma } = await simulateDiffuse(
     sim,
     trueScales,
     crystals,
@@ -517,6 +556,23 @@ async function simulateInto(
 
   const truth = truthDocument(sim, basename(outDir), trueScales, bragg.n, nDiffuse, grid, stats);
   await writeTextAtomic(outputs.truth, `${JSON.stringify(truth, null, 1)}\n`);
+  if (bragg.trueVariance !== undefined && trueSigma !== undefined) {
+    // the true errors, for scoring only (never an input of scaling)
+    outputs.truthSigmas = set.path("truth_sigmas.npz");
+    const column = (data: number[]): NpyArray => ({
+      dtype: "<f8",
+      shape: [data.length],
+      data: Float64Array.from(data),
+      fortranOrder: false,
+    });
+    await writeNpz(
+      outputs.truthSigmas,
+      new Map([
+        ["bragg_true_variance", column(bragg.trueVariance)],
+        ["diffuse_true_sigma", column(trueSigma)],
+      ]),
+    );
+  }
   progress?.({ phase: "write", done: 1, total: 1, label: "truth.json" });
   return {
     outputs,

@@ -51,6 +51,15 @@ export interface SimulateOptions {
   ndiv?: number;
   /** Deflate-compress `diffuse_binned.h5`. @defaultValue true */
   compression?: boolean;
+  /**
+   * Misreported Bragg errors: the true Bragg noise gains a `(b·I)²` term (I the mean) that the reported variance lacks
+   * (`--bragg-error-b`), in [0, 10]. @defaultValue 0
+   */
+  braggErrorB?: number;
+  /** Misreported Bragg errors: reported σ = counting σ × this (`--bragg-sigma-factor`), in (0, 1000]. @defaultValue 1 */
+  braggSigmaFactor?: number;
+  /** Misreported diffuse errors: reported σ = true σ × this (`--diffuse-sigma-factor`), in (0, 1000]. @defaultValue 1 */
+  diffuseSigmaFactor?: number;
   /** Progress callback. @defaultValue undefined */
   onProgress?: (event: SimulateProgress) => void;
   /** The command line, recorded in the output set's manifest. @defaultValue "" */
@@ -83,6 +92,12 @@ export interface ResolvedSimulation {
   ndiv: number;
   /** Compress the HDF5 datasets. */
   compression: boolean;
+  /** The b of the true Bragg noise the reported variance lacks. */
+  braggErrorB: number;
+  /** Reported Bragg σ / counting σ. */
+  braggSigmaFactor: number;
+  /** Reported diffuse σ / true σ. */
+  diffuseSigmaFactor: number;
 }
 
 /** The reference simulator's defaults. */
@@ -94,6 +109,9 @@ export const SIMULATE_DEFAULTS = {
   noise: 1,
   dMin: 2.0,
   ndiv: 2,
+  braggErrorB: 0,
+  braggSigmaFactor: 1,
+  diffuseSigmaFactor: 1,
 } as const;
 
 /**
@@ -282,6 +300,25 @@ export function resolveSimulateOptions(options: SimulateOptions): ResolvedSimula
       `--cell ${cell.join(",")} with --dmin ${dMin} asks for ${box} Miller indices to search, more than the ${MAX_SIMULATED_HKL_BOX} allowed: use a smaller cell or a larger --dmin`,
     );
   }
+  const braggErrorB = requireNumber(
+    options.braggErrorB ?? SIMULATE_DEFAULTS.braggErrorB,
+    "--bragg-error-b",
+    "a number in [0, 10]",
+    (v) => v >= 0 && v <= 10,
+  );
+  const factor = (value: number | undefined, fallback: number, flag: string) =>
+    requireNumber(
+      value ?? fallback,
+      flag,
+      `a number in (0, ${MAX_SIMULATION_FACTOR}]`,
+      (v) => v > 0 && v <= MAX_SIMULATION_FACTOR,
+    );
+  const braggSigmaFactor = factor(options.braggSigmaFactor, SIMULATE_DEFAULTS.braggSigmaFactor, "--bragg-sigma-factor");
+  const diffuseSigmaFactor = factor(
+    options.diffuseSigmaFactor,
+    SIMULATE_DEFAULTS.diffuseSigmaFactor,
+    "--diffuse-sigma-factor",
+  );
   return {
     outDir: options.outDir,
     stills,
@@ -295,5 +332,13 @@ export function resolveSimulateOptions(options: SimulateOptions): ResolvedSimula
     dMin,
     ndiv,
     compression: options.compression ?? true,
+    braggErrorB,
+    braggSigmaFactor,
+    diffuseSigmaFactor,
   };
+}
+
+/** Whether the simulation misreports σ (then `truth_sigmas.npz` is written with the true ones). */
+export function misreportsSigma(sim: ResolvedSimulation): boolean {
+  return sim.braggErrorB !== 0 || sim.braggSigmaFactor !== 1 || sim.diffuseSigmaFactor !== 1;
 }

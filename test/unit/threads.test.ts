@@ -280,7 +280,7 @@ describe("the outlier step over the shards", () => {
         expect(counts.nOutliers).toBe(expected.length);
         expect(counts.nChanged).toBe(expected.length);
         // a second step at the same scales finds the same set: nothing changes
-        expect(problem.rejectOutliers(6)).toEqual({ nOutliers: expected.length, nChanged: 0 });
+        expect(problem.rejectOutliers(6)).toEqual({ nOutliers: expected.length, nChanged: 0, nFlipped: 0 });
         return { weight: Float64Array.from(rows.weight), outliers };
       } finally {
         problem.close();
