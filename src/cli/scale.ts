@@ -84,7 +84,7 @@ export function registerScale(program: Command): void {
       positiveNumber("--memory-limit"),
     )
     .option("--scratch-dir <dir>", "directory of the scratch file of paged observations (default: the system's temp)")
-    .option("--quiet", "no progress bars")
+    .option("--quiet", "no progress bars, no summary and no warnings on stderr")
     .option("--json", "print the scales.json summary on stdout")
     .addHelpText(
       "after",
@@ -101,7 +101,10 @@ Exit codes: 0 success, 2 bad input or configuration, 1 refinement failure.`,
     .action(runScale);
 }
 
-/** The `scale` action: runs the job with progress bars, then prints its summary (or scales.json with --json). */
+/**
+ * The `scale` action: runs the job with progress bars, then prints its summary (or scales.json with --json) and its
+ * warnings on stderr, one line each (none with --quiet; scales.json and the --json output hold them too).
+ */
 async function runScale(opts: ScaleCliOptions, command: Command): Promise<void> {
   const result = await withProgress(opts.quiet === true || opts.json === true, async (onProgress) => {
     const { scaleDataset } = await import("../job/scale-dataset.ts");
@@ -132,5 +135,8 @@ async function runScale(opts: ScaleCliOptions, command: Command): Promise<void> 
       `scaled ${Object.keys(result.scales.refined_parameters).length} stills: R ${s.initial_r_factor.toFixed(4)} → ${s.final_r_factor.toFixed(4)}, ` +
         `${s.n_iterations} iterations, ${s.convergence_achieved ? "converged" : "NOT converged"}; outputs in ${opts.out}\n`,
     );
+  }
+  if (opts.quiet !== true) {
+    for (const w of result.warnings) process.stderr.write(`warning: ${w.message} [${w.code}]\n`);
   }
 }

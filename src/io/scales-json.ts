@@ -9,7 +9,8 @@
  *                            "parameter_shifts": {"per_still_scale", "resolution_smoother"}, "minimizer"},
  *  "data": {"n_stills", "n_bragg_used", "n_bragg_below_partiality", "n_diffuse_used", "n_outliers",
  *           "stills_without_data": [..], "stills_disconnected": [..]},
- *  "timings": {"read_s", "voxelize_s" (when run), "refine_s", "merge_s", "write_s", "threads"}}
+ *  "timings": {"read_s", "voxelize_s" (when run), "refine_s", "merge_s", "write_s", "threads"},
+ *  "warnings": [{"code": "residual_sd", "message": "..."}, ...]}
  * ```
  * Still ids are experiment indices (the `.refl` `id` column), as strings. No value is ever NaN or infinite: the
  * writer refuses to write one. {@link scalesJsonSchema} is the one definition of the document: the writer builds a
@@ -23,6 +24,15 @@ import { formatJsonDocument, parseJsonDocument, requireLength, writeJsonDocument
 const finite = z.number();
 const count = z.number().int().nonnegative();
 const numbers = z.array(finite);
+
+/**
+ * A warning that the fit cannot be fully trusted: a stable code (README, "Validation and failures") and a one-line
+ * message naming the problem and the numbers behind it.
+ */
+export const fitWarningSchema = z.object({ code: z.string(), message: z.string() });
+
+/** One entry of the `warnings` list of `scales.json`. */
+export type FitWarning = z.infer<typeof fitWarningSchema>;
 
 /** The schema of `scales.json` (keys in the order the writer writes them). */
 export const scalesJsonSchema = z.object({
@@ -70,6 +80,11 @@ export const scalesJsonSchema = z.object({
     write_s: finite,
     threads: count,
   }),
+  /**
+   * Why the fit may not be trusted (empty when nothing was found); always written, optional for documents written
+   * before it existed.
+   */
+  warnings: z.array(fitWarningSchema).optional(),
 });
 
 /** The `scales.json` document. */

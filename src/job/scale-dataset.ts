@@ -117,7 +117,7 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
       refineS,
       mergeS,
     });
-    return { scales, outputs, model, refinement, merged };
+    return { scales, outputs, model, refinement, merged, warnings: scales.warnings ?? [] };
   } finally {
     // paged observations: their scratch file goes once every output is written
     releaseObservations(refinement.details.observations);
