@@ -126,7 +126,7 @@ describe.skipIf(!hasChromium)(suiteName, () => {
     });
     page.on("pageerror", (err) => errors.push(`pageerror: ${err.message}`));
     await page.goto(pathToFileURL(result.path).href, { waitUntil: "load" });
-    expect(await page.locator("figure.plot > svg").count()).toBe(8);
+    expect(await page.locator("figure.plot > svg").count()).toBe(9);
     const missing = page.locator("figure.missing");
     expect(await missing.count()).toBe(6);
     for (let i = 0; i < 6; i++) {
