@@ -63,7 +63,7 @@ export interface SdBar {
 }
 
 const GIVEN = "σ as given";
-const MODELLED = "σ′ of the error model";
+const MODELLED = "σ′ (error model)";
 const RUN = "weights of the run";
 
 /**
@@ -100,7 +100,6 @@ export function residualSdSpec(bars: readonly SdBar[]): TopLevelSpec {
     layer: [
       {
         data: { values: bars.map((b) => ({ ...b, key: `${b.kind}, ${b.stage}`, one: 1 })) },
-        mark: { type: "bar", stroke: "white" },
         encoding: {
           x: {
             field: "kind",
@@ -116,15 +115,19 @@ export function residualSdSpec(bars: readonly SdBar[]): TopLevelSpec {
             title: "sd of the normalised residuals (log scale)",
             scale: { type: "log", domain: [lo, hi] },
           },
-          y2: { field: "one" },
           color: {
             field: "key",
             type: "nominal",
             title: null,
             scale: { domain: keys, range: colours },
-            legend: { orient: "top", direction: "horizontal", columns: 2, labelLimit: 220 },
+            legend: { orient: "top", direction: "horizontal", columns: 2, labelLimit: 0 },
           },
         },
+        // a bar from 1 to the sd, and a point at the sd (visible when the sd is close to 1)
+        layer: [
+          { mark: { type: "bar", stroke: "white" }, encoding: { y2: { field: "one" } } },
+          { mark: { type: "point", filled: true, size: 50, opacity: 1 } },
+        ],
       },
       {
         data: { values: [{ y: 1 / f }, { y: 1 }, { y: f }] },
@@ -164,7 +167,7 @@ export function residualSdFigure(
     return { id: RESIDUAL_SD_FIGURE_ID, title, missing: "No residuals: no group has two or more used observations." };
   }
   const f = FIT_WARNING_THRESHOLDS.residualSdFactor;
-  const values = bars.map((b) => `${b.kind} ${b.sd.toPrecision(3)}${bars.length > 2 ? ` (${b.stage})` : ""}`);
+  const values = bars.map((b) => `${b.kind}, ${b.stage}: ${b.sd.toPrecision(3)}`);
   return {
     id: RESIDUAL_SD_FIGURE_ID,
     title,

@@ -99,10 +99,10 @@ describe("normalised residual sd figure", () => {
     const rows = bars((f as FigureSpec).spec).map((b) => [b.kind, b.stage, b.sd]);
     expect(rows).toEqual([
       ["Bragg", "σ as given", 5.5],
-      ["Bragg", "σ′ of the error model", 1.02],
+      ["Bragg", "σ′ (error model)", 1.02],
       ["diffuse", "weights of the run", residuals.diffuse?.sd],
     ]);
-    expect((f as FigureSpec).caption).toMatch(/Bragg 5\.50 \(σ as given\)/);
+    expect((f as FigureSpec).caption).toMatch(/Bragg, σ as given: 5\.50, Bragg, σ′ \(error model\): 1\.02/);
   });
 
   it("says why it is absent without residuals", () => {
