@@ -175,6 +175,18 @@ export { makeVoxelGrid, voxelCentre, voxelIndexOf, VOXEL_INDEX_RULE, type VoxelG
 export { mergeDiffuse, type MergedDiffuse, type MergeOptions } from "./merge/merge.ts";
 export { ccHalf } from "./merge/cc-half.ts";
 
+// Warnings when a fit cannot be trusted
+export {
+  FIT_WARNING_THRESHOLDS,
+  fitWarnings,
+  type ClassFitStatistics,
+  type ErrorModelSummaryLike,
+  type FitWarning,
+  type FitWarningInput,
+  type FitWarningThresholds,
+} from "./merge/fit-warnings.ts";
+export { fitWarningInputOf } from "./merge/fit-warning-input.ts";
+
 // Simulate stills
 export { simulateDataset, type SimulateResult } from "./simulate/simulate-dataset.ts";
 export {

@@ -6,7 +6,7 @@
 import { Option, type Command } from "commander";
 import { MAX_THREADS, SCALING_DEFAULTS } from "../refine/scaling-options.ts";
 import { SCALE_JOB_DEFAULTS } from "../job/scale-dataset-options.ts";
-import type { ScalesJson } from "../io/scales-json.ts";
+import type { FitWarning, ScalesJson } from "../io/scales-json.ts";
 import { runJob, type JobRequest } from "./job-thread.ts";
 import { withProgress } from "./progress.ts";
 import { parsedArgv } from "./argv.ts";
@@ -124,7 +124,7 @@ export function registerScale(program: Command): void {
       positiveNumber("--memory-limit"),
     )
     .option("--scratch-dir <dir>", "directory of the scratch file of paged observations (default: the system's temp)")
-    .option("--quiet", "no progress bars")
+    .option("--quiet", "no progress bars, no summary and no warnings on stderr")
     .option("--json", "print the scales.json summary on stdout")
     .addHelpText(
       "after",
@@ -146,8 +146,8 @@ Exit codes: 0 success, 2 bad input, configuration or output directory, 1 refinem
 }
 
 /**
- * The `scale` action: runs the job with progress bars, then prints its warnings on stderr and its summary (or
- * scales.json with --json).
+ * The `scale` action: runs the job with progress bars, then prints its summary (or scales.json with --json) and its
+ * warnings on stderr, one line each (none with --quiet; scales.json and the --json output hold them too).
  */
 async function runScale(positional: string[], opts: ScaleCliOptions, command: Command): Promise<void> {
   const files = await inputFiles(positional, opts);
@@ -172,9 +172,8 @@ async function runScale(positional: string[], opts: ScaleCliOptions, command: Co
       commandLine: ["diffuse-scale", ...parsedArgv(command).slice(2)].join(" "),
     };
     // in a job thread, so that SIGINT/SIGTERM leave the previous outputs (see ./job-thread.ts)
-    return (await runJob({ kind: "scale", options }, onProgress)) as { scales: ScalesJson; warnings: string[] };
+    return (await runJob({ kind: "scale", options }, onProgress)) as { scales: ScalesJson; warnings: FitWarning[] };
   });
-  for (const warning of result.warnings) process.stderr.write(`diffuse-scale: warning: ${warning}\n`);
   if (opts.json === true) {
     process.stdout.write(`${JSON.stringify(result.scales)}\n`);
   } else if (opts.quiet !== true) {
@@ -183,5 +182,8 @@ async function runScale(positional: string[], opts: ScaleCliOptions, command: Co
       `scaled ${Object.keys(result.scales.refined_parameters).length} stills: R ${s.initial_r_factor.toFixed(4)} → ${s.final_r_factor.toFixed(4)}, ` +
         `${s.n_iterations} iterations, ${s.convergence_achieved ? "converged" : "NOT converged"}; outputs in ${opts.out}\n`,
     );
+  }
+  if (opts.quiet !== true) {
+    for (const w of result.warnings) process.stderr.write(`warning: ${w.message} [${w.code}]\n`);
   }
 }

@@ -11,7 +11,8 @@
  *  "data": {"n_stills", "n_bragg_used", "n_bragg_below_partiality", "n_diffuse_used", "n_outliers",
  *           "stills_without_data": [..], "stills_disconnected": [..]},
  *  "timings": {"read_s", "voxelize_s" (when run), "refine_s", "merge_s", "write_s", "threads"},
- *  "error_model": {"bragg": {"model": "basic", "a": 1.3, "b": 0.045, "refined": true}, "diffuse": {...}}}
+ *  "error_model": {"bragg": {"model": "basic", "a": 1.3, "b": 0.045, "refined": true}, "diffuse": {...}},
+ *  "warnings": [{"code": "residual_sd", "message": "..."}, ...]}
  * ```
  * `error_model` is written when the error model is refined (`--error-model basic`, the default), with one entry per
  * data class present (no `diffuse` entry in a Bragg-only run); `fixed_reason` says why a model was fixed instead of
@@ -37,6 +38,14 @@ const errorModelEntry = z.object({
   refined: z.boolean(),
   fixed_reason: z.string().optional(),
 });
+/**
+ * A warning that the fit cannot be fully trusted: a stable code (README, "Validation and failures") and a one-line
+ * message naming the problem and the numbers behind it.
+ */
+export const fitWarningSchema = z.object({ code: z.string(), message: z.string() });
+
+/** One entry of the `warnings` list of `scales.json`. */
+export type FitWarning = z.infer<typeof fitWarningSchema>;
 
 /** The schema of `scales.json` (keys in the order the writer writes them). */
 export const scalesJsonSchema = z.object({
@@ -91,6 +100,11 @@ export const scalesJsonSchema = z.object({
       diffuse: errorModelEntry.optional(),
     })
     .optional(),
+  /**
+   * Why the fit may not be trusted (empty when nothing was found); always written, optional for documents written
+   * before it existed.
+   */
+  warnings: z.array(fitWarningSchema).optional(),
 });
 
 /** The `scales.json` document. */

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import { availableParallelism } from "node:os";
-import type { ScalesJson } from "../io/scales-json.ts";
+import type { FitWarning, ScalesJson } from "../io/scales-json.ts";
 import type { MergedDiffuse } from "../merge/merge.ts";
 import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
 import type { RefinementProgress } from "../refine/joint-refinement.ts";
@@ -81,9 +81,6 @@ export interface ScaleDatasetResult {
   refinement: RefineParametersResult;
   /** The merged diffuse map, when diffuse data were given. */
   merged: MergedDiffuse | undefined;
-  /**
-   * What the user should know about the inputs, one line each (rows that belong to no experiment, diffuse still ids
-   * taken as indices of several `.expt` files); the CLI prints them on stderr.
-   */
-  warnings: string[];
+  /** Why the fit may not be trusted (the `warnings` of scales.json; empty when nothing was found). */
+  warnings: FitWarning[];
 }

@@ -133,7 +133,7 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
         { readS, refineS, mergeS },
         set,
       );
-      return { scales, outputs, model, refinement, merged, warnings: input.warnings };
+      return { scales, outputs, model, refinement, merged, warnings: scales.warnings ?? [] };
     } finally {
       // paged observations: their scratch file goes once every output is written
       releaseObservations(refinement.details.observations);

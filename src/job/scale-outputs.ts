@@ -14,6 +14,8 @@ import { writeRefinementJson } from "../io/refinement-json.ts";
 import { writeReflections } from "../io/refl-write.ts";
 import { writeScalesJson, type ScalesJson } from "../io/scales-json.ts";
 import type { MergedDiffuse } from "../merge/merge.ts";
+import { fitWarningInputOf } from "../merge/fit-warning-input.ts";
+import { fitWarnings } from "../merge/fit-warnings.ts";
 import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
 import { SCALE_JOB_DEFAULTS, type ScaleDatasetOptions, type ScaleDatasetResult } from "./scale-dataset-options.ts";
 import { braggUsedMask, buildRefinementDocument, buildScalesJson, setKbScalingModels } from "./scale-documents.ts";
@@ -128,6 +130,13 @@ export async function writeScaleOutputs(
     merged,
   );
   await writeRefinementJson(outputs.refinementJson, refinementDoc);
+  // the inputs' warnings (rows that belong to no experiment, still ids taken as indices) first, then the fit's
+  const models = refinement.details.errorModels;
+  const refined = models.bragg?.model === "basic" || models.diffuse?.model === "basic" ? models : undefined;
+  scales.warnings = [
+    ...input.warnings.map((message) => ({ code: "input", message })),
+    ...fitWarnings(fitWarningInputOf(refinement.details, refinementDoc.diagnostics, refined)),
+  ];
   scales.timings.write_s = (performance.now() - tWrite) / 1000;
   await writeScalesJson(outputs.scalesJson, scales);
   progress?.({ phase: "write", done: nWrites - 1, total: nWrites, label: "report.html" });

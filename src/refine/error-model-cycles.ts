@@ -21,6 +21,8 @@ export interface CyclesOutcome {
   nIterations: number;
   /** Index of the cycle the loop stopped in (maxCycles when it ran them all). */
   cycle: number;
+  /** The scales before the first outlier rejection (undefined when rejection is off). */
+  scalesBeforeRejection: Float64Array | undefined;
 }
 
 /** The class error models refined between the cycles: `refine` fits them at the problem's current scales. */
@@ -51,6 +53,7 @@ export function runErrorModelCycles(
   const run = settings.minimizer === "gauss_newton" ? gaussNewton : levenbergMarquardt;
   let nIterations = 0;
   let last: RefinementResult | undefined;
+  let scalesBeforeRejection: Float64Array | undefined;
   let cycle = 0;
   for (; cycle < maxCycles; cycle++) {
     if (cycle > 0) record(cycle, 0);
@@ -68,6 +71,7 @@ export function runErrorModelCycles(
         throw new RefinementFailure(`parameter ${problem.parameterNames()[i]} became non-finite`, last.parameters);
       }
     }
+    if (cycle === 0 && rejectOutliers) scalesBeforeRejection = problem.scales();
     const previous = errorModels.current;
     const models = errorModels.refine();
     errorModels.current = models;
@@ -85,5 +89,5 @@ export function runErrorModelCycles(
     }
   }
   if (last === undefined) throw new RefinementFailure("no refinement cycle ran");
-  return { last, nIterations, cycle };
+  return { last, nIterations, cycle, scalesBeforeRejection };
 }

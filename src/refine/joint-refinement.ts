@@ -141,6 +141,11 @@ export interface JointRefinementResult {
   /** Outlier rows (indices into `observations`), ascending: the usable rows whose weight is 0. */
   readonly outlierRows: Int32Array;
   /**
+   * b of each included still as the first cycle refined it, before the first outlier rejection (undefined when
+   * rejection is off): how far the scales then moved shows how much the rejected outliers pulled them.
+   */
+  readonly scalesBeforeRejection: Float64Array | undefined;
+  /**
    * The refined model as the kernels evaluate it: g = b_still · a(|q|) of any row is
    * `inverseScalesInRange(finalState, …)` (the g of `references`).
    */
@@ -465,6 +470,7 @@ function runCycles(
   const rejectOutliers = zmax > 0 && Number.isFinite(zmax);
   let nIterations = 0;
   let last: RefinementResult | undefined;
+  let scalesBeforeRejection: Float64Array | undefined;
   let cycle = 0;
   for (; cycle < maxCycles; cycle++) {
     if (cycle > 0) record(cycle, 0);
@@ -484,6 +490,7 @@ function runCycles(
       }
     }
     if (!rejectOutliers) break;
+    if (cycle === 0) scalesBeforeRejection = problem.scales();
     // In parallel over the shards: the outliers at the refined scales, and the weights reset to match them. The
     // cycles end when the outlier set (hence every weight) is the one the cycle refined with.
     if (problem.rejectOutliers(zmax).nChanged === 0) break;
@@ -495,7 +502,7 @@ function runCycles(
     }
   }
   if (last === undefined) throw new RefinementFailure("no refinement cycle ran");
-  return { last, nIterations, cycle };
+  return { last, nIterations, cycle, scalesBeforeRejection };
 }
 
 /** The refinement: history, macro-cycles, then the result at the solution ({@link resultAtSolution}). */
@@ -598,6 +605,7 @@ function resultAtSolution(
     smootherEsds,
     observations,
     outlierRows: outlierRowsOf(observations),
+    scalesBeforeRejection: outcome.scalesBeforeRejection,
     finalState,
     inverseScales: rowInverseScales,
     references,

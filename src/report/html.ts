@@ -55,6 +55,11 @@ export interface ReportPage {
   commandLine: string;
   /** Sections of plots. */
   sections: HtmlSection[];
+  /**
+   * Why the fit may not be trusted: shown at the top of the page, each linking to `href` (an anchor of the page).
+   * @defaultValue none
+   */
+  warnings?: readonly { code: string; message: string; href: string }[];
 }
 
 /**
@@ -115,6 +120,11 @@ figcaption { color: var(--muted); font-size: 12.5px; margin-top: 6px; }
 figure.missing { border-style: dashed; }
 figure.missing p { color: var(--muted); font-style: italic; margin: 8px 0; }
 footer { color: var(--muted); font-size: 12px; text-align: center; padding: 16px; }
+section.warnings { background: #fff6e5; border: 1px solid #e5b453; padding: 4px 16px 8px; margin-top: 16px; }
+section.warnings h2 { border-bottom-color: #e5b453; margin-top: 10px; }
+section.warnings li { margin: 4px 0; }
+section.warnings a { color: var(--fg); }
+section.warnings code { color: var(--muted); font-size: 12px; }
 @media (max-width: 900px) { .summary { grid-template-columns: 1fr; } }
 @media print { nav { display: none; } body { background: #fff; } }
 `;
@@ -160,6 +170,18 @@ function figureHtml(f: HtmlPlot | HtmlMissingPlot): string {
   );
 }
 
+/** The warnings block at the top of the page (empty without warnings). */
+function warningsHtml(warnings: ReportPage["warnings"]): string {
+  if (warnings === undefined || warnings.length === 0) return "";
+  const items = warnings
+    .map(
+      (w) =>
+        `<li><a href="#${safeId(w.href.replace(/^#/, ""))}">${escapeHtml(w.message)}</a> <code>${escapeHtml(w.code)}</code></li>`,
+    )
+    .join("\n");
+  return `<section id="warnings" class="warnings"><h2>Warnings: this fit may not be trusted</h2>\n<ul>\n${items}\n</ul></section>\n`;
+}
+
 /**
  * Builds the report page.
  *
@@ -192,7 +214,7 @@ export function renderReportHtml(page: ReportPage): string {
 <header><h1>${escapeHtml(page.title)}</h1><p>${escapeHtml(page.generator)} · generated ${escapeHtml(page.generatedAt)}</p></header>
 <nav>${nav}</nav>
 <main>
-<section id="summary"><h2>Summary</h2>
+${warningsHtml(page.warnings)}<section id="summary"><h2>Summary</h2>
 ${summaryTables(page.summary)}
 <h2>Command line</h2>
 <pre class="command"><code>${escapeHtml(page.commandLine)}</code></pre>

@@ -10,6 +10,7 @@ import type { TopLevelSpec } from "vega-lite";
 import type { Histogram, ResidualSummary, ScalingDiagnostics, ShellTable } from "../io/diagnostics-json.ts";
 import type { RefinementJson } from "../io/refinement-json.ts";
 import type { ReportData } from "./report-data.ts";
+import { residualSdFigure } from "./fit-warnings-report.ts";
 
 /** A plot of the report. */
 export interface FigureSpec {
@@ -647,6 +648,7 @@ export function buildReportSections(data: ReportData): ReportSection[] {
       id: "residuals",
       title: "Normalised residuals",
       figures: [
+        residualSdFigure(d.residuals),
         ...residualFigures("Bragg", d.residuals.bragg, hasDiffuse),
         ...residualFigures("diffuse", d.residuals.diffuse, hasDiffuse),
       ],

@@ -12,6 +12,7 @@ import { writeTextAtomic } from "../io/atomic-write.ts";
 import { isOutputSet, openOutputSet, verifyOutputSet, type OutputSetStatus } from "../io/output-set.ts";
 import { parseRefinementJson } from "../io/refinement-json.ts";
 import { parseScalesJson } from "../io/scales-json.ts";
+import { reportWarnings } from "./fit-warnings-report.ts";
 import { renderReportHtml, type HtmlSection } from "./html.ts";
 import { renderSvg } from "./render-svg.ts";
 import type { ReportData } from "./report-data.ts";
@@ -152,6 +153,7 @@ export async function renderReport(data: ReportData, options: RenderReportOption
     summary: buildSummaryRows(data, renderSeconds),
     commandLine: data.refinement.command_line === "" ? "(not recorded)" : data.refinement.command_line,
     sections: htmlSections,
+    warnings: reportWarnings(data.scales.warnings),
   });
   return { html, nPlots: done, nMissing, seconds: (performance.now() - start) / 1000 };
 }

@@ -71,8 +71,8 @@ describe.skipIf(!hasChromium)(suiteName, () => {
     const response = await page.goto(pathToFileURL(written.path).href, { waitUntil: "load" });
     expect(response?.ok() ?? true).toBe(true);
 
-    // Every plot is an inline SVG with a non-empty box; the fixture run has all 14 plots and no absent one.
-    expect(written.nPlots).toBe(14);
+    // Every plot is an inline SVG with a non-empty box; the fixture run has all 15 plots and no absent one.
+    expect(written.nPlots).toBe(15);
     expect(written.nMissing).toBe(0);
     const svgs = page.locator("figure.plot > svg");
     expect(await svgs.count()).toBe(written.nPlots);
@@ -116,7 +116,7 @@ describe.skipIf(!hasChromium)(suiteName, () => {
     await copyFile(join(dir, "scales.json"), join(braggDir, "scales.json"));
     await writeFile(join(braggDir, "refinement.json"), JSON.stringify(raw));
     const result = await writeReport(braggDir);
-    expect(result.nPlots).toBe(8);
+    expect(result.nPlots).toBe(9);
     expect(result.nMissing).toBe(6);
 
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -126,7 +126,7 @@ describe.skipIf(!hasChromium)(suiteName, () => {
     });
     page.on("pageerror", (err) => errors.push(`pageerror: ${err.message}`));
     await page.goto(pathToFileURL(result.path).href, { waitUntil: "load" });
-    expect(await page.locator("figure.plot > svg").count()).toBe(8);
+    expect(await page.locator("figure.plot > svg").count()).toBe(9);
     const missing = page.locator("figure.missing");
     expect(await missing.count()).toBe(6);
     for (let i = 0; i < 6; i++) {

@@ -126,7 +126,7 @@ describe("the report of a real run", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("is one self-contained page with 14 inline SVG plots, the summary and the command line", async () => {
+  it("is one self-contained page with 15 inline SVG plots, the summary and the command line", async () => {
     const data = await readReportData(dir);
     const events: number[] = [];
     const r = await renderReport(data, {
@@ -134,11 +134,11 @@ describe("the report of a real run", () => {
       now: new Date("2026-03-04T05:06:07.890Z"),
       onProgress: (e) => events.push(e.done),
     });
-    expect(r.nPlots).toBe(14);
+    expect(r.nPlots).toBe(15);
     expect(r.nMissing).toBe(0);
-    expect(events).toEqual(Array.from({ length: 14 }, (_, i) => i + 1));
-    expect(r.html.match(/<svg\b/g)).toHaveLength(14);
-    expect(r.html.match(/<\/svg>/g)).toHaveLength(14);
+    expect(events).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+    expect(r.html.match(/<svg\b/g)).toHaveLength(15);
+    expect(r.html.match(/<\/svg>/g)).toHaveLength(15);
     expectSelfContained(r.html);
     expect(r.html).toContain("<title>run &lt;1&gt;</title>");
     expect(r.html).toContain("generated 2026-03-04T05:06:07Z");
@@ -163,7 +163,7 @@ describe("the report of a real run", () => {
     const code = await main(["node", "diffuse-scale", "report", dir, "--out", out, "--quiet"]);
     expect(code).toBe(0);
     expect(existsSync(out)).toBe(true);
-    expect((await readFile(out, "utf8")).match(/<svg\b/g)).toHaveLength(14);
+    expect((await readFile(out, "utf8")).match(/<svg\b/g)).toHaveLength(15);
   });
 
   it("names the missing or malformed file", async () => {

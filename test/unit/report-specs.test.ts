@@ -179,7 +179,7 @@ describe("report specs", () => {
   const data = load();
   const d = data.refinement.diagnostics;
 
-  it("has six sections and fourteen plots for a Bragg + diffuse run with the smoother", () => {
+  it("has six sections and fifteen plots for a Bragg + diffuse run with the smoother", () => {
     const sections = buildReportSections(data);
     expect(sections.map((s) => s.id)).toEqual([
       "scales",
@@ -190,9 +190,9 @@ describe("report specs", () => {
       "observations",
     ]);
     const figures = sections.flatMap((s) => s.figures);
-    expect(figures).toHaveLength(14);
+    expect(figures).toHaveLength(15);
     expect(figures.every(isFigureSpec)).toBe(true);
-    expect(new Set(figures.map((f) => f.id)).size).toBe(14);
+    expect(new Set(figures.map((f) => f.id)).size).toBe(15);
   });
 
   it("keeps every plot aggregated (bounded number of data rows) and titles every axis", () => {
@@ -333,7 +333,7 @@ describe("report specs", () => {
     expect(missing.find((f) => f.id === "smoother")?.missing).toMatch(/--smoother-points/);
     expect(missing.find((f) => f.id === "diffuse-cc-half")?.missing).toMatch(/--diffuse/);
     expect(missing.find((f) => f.id === "normal-probability-diffuse")?.missing).toMatch(/no diffuse data/);
-    expect(figures.filter((f): f is FigureSpec => isFigureSpec(f))).toHaveLength(8);
+    expect(figures.filter((f): f is FigureSpec => isFigureSpec(f))).toHaveLength(9);
   });
 });
 
