@@ -10,6 +10,7 @@ import type { TopLevelSpec } from "vega-lite";
 import type { Histogram, ResidualSummary, ScalingDiagnostics, ShellTable } from "../io/diagnostics-json.ts";
 import type { RefinementJson } from "../io/refinement-json.ts";
 import { robustProbabilityRange, STILL_AXIS, withDAxis } from "./axes.ts";
+import { historySteps, MAX_HISTORY_POINTS } from "./history-steps.ts";
 import type { HtmlMarkupFigure } from "./html.ts";
 import type { ReportData } from "./report-data.ts";
 
@@ -234,11 +235,11 @@ export function smootherSpec(smoother: NonNullable<ScalingDiagnostics["smoother"
 
 /** R-factor (left axis) and χ² (right axis, log scale) per minimiser iteration, over all cycles. */
 export function historySpec(history: RefinementJson["history"]): TopLevelSpec {
-  const values = history.map((h, step) => ({
+  const values = historySteps(history.length).map((step) => ({
     step,
-    cycle: h.cycle,
-    r: h.r_factor,
-    chi2: Math.max(h.chi_squared, Number.MIN_VALUE),
+    cycle: history[step].cycle,
+    r: history[step].r_factor,
+    chi2: Math.max(history[step].chi_squared, Number.MIN_VALUE),
   }));
   const x = {
     field: "step",
@@ -592,7 +593,9 @@ function refinementSection(history: RefinementJson["history"]): ReportSection {
         history.length === 0 ? null : history,
         "No iteration was recorded.",
         (h) => ({
-          caption: `R-factor (solid, left axis) and χ² (dashed, right axis) at each of the ${h.length} recorded iterations.`,
+          caption:
+            `R-factor (solid, left axis) and χ² (dashed, right axis) at each of the ${h.length} recorded iterations` +
+            (h.length > MAX_HISTORY_POINTS ? ` (every ${historySteps(h.length)[1]}th drawn, and the last).` : "."),
           spec: historySpec(h),
         }),
       ),

@@ -207,6 +207,7 @@ export async function renderReport(data: ReportData, options: RenderReportOption
  * be written.
  */
 export async function writeReport(dir: string, options: WriteReportOptions = {}): Promise<WriteReportResult> {
+  checkSlices(options.slices ?? []);
   const data = await readReportData(dir);
   const rendered = await renderReport(data, options);
   const path = options.outPath ?? join(dir, "report.html");
