@@ -58,7 +58,8 @@ scaled.refl or scaled.expt), or a --slice that is not a plane of the map.`,
       });
       if (opts.quiet !== true) {
         process.stdout.write(
-          `report written to ${result.path} (${result.nPlots} plots${result.nMissing > 0 ? `, ${result.nMissing} absent` : ""})\n`,
+          `report written to ${result.path} (${result.nPlots} plots, ${result.nFigures} maps and tables` +
+            `${result.nMissing > 0 ? `, ${result.nMissing} absent` : ""})\n`,
         );
       }
     });

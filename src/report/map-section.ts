@@ -105,9 +105,9 @@ export function radialProfileSpec(shells: readonly RadialShell[]): TopLevelSpec 
   return withDAxis(spec, "q") as TopLevelSpec;
 }
 
-/** HTML id of a slice figure: `map-slice-hk0`, `map-slice-h_k_0_5` for `h,k,0.5`. */
+/** HTML id of a slice figure: `map-slice-hk0`, `map-slice-h_k_0_5` for `h,k,0.5`, `map-slice-h_m1_l` for `h,-1,l`. */
 export function sliceFigureId(name: string): string {
-  return `map-slice-${name.replace(/[^A-Za-z0-9]+/g, "_")}`;
+  return `map-slice-${name.replace(/-/g, "m").replace(/[^A-Za-z0-9]+/g, "_")}`;
 }
 
 /**

@@ -108,6 +108,7 @@ describe("parseSlicePlane", () => {
     expect(parseSlicePlane("h,k,0.5")).toMatchObject({ name: "h,k,0.5", text: "h,k,0.5", value: 0.5 });
     expect(parseSlicePlane("H,-1.5,L")).toMatchObject({ name: "h,-1.5,l", fixed: 1, value: -1.5 });
     expect(sliceFigureId("h,k,0.5")).toBe("map-slice-h_k_0_5");
+    expect(sliceFigureId("h,-1.5,l")).not.toBe(sliceFigureId("h,1.5,l"));
   });
   it("refuses anything else, naming the text", () => {
     for (const bad of ["h,k", "h,k,l", "k,h,0", "h,k,x", "1,2,l", "h,k,1e999", "h,k,"]) {
