@@ -93,11 +93,37 @@ export interface MapSlice {
   nFilled: number;
 }
 
-/** Row of each voxel index of the map. */
-export function voxelRows(map: Pick<MergedDiffuseMap, "voxelIndex">): Map<number, number> {
-  const rows = new Map<number, number>();
-  for (let r = 0; r < map.voxelIndex.length; r++) rows.set(map.voxelIndex[r], r);
-  return rows;
+/** Finds the row of a voxel index (undefined when the map has no such voxel). */
+export interface VoxelRowLookup {
+  get(index: number): number | undefined;
+}
+
+/**
+ * The row of each voxel index of the map, by binary search over the sorted indices (a `Map` would stop at 2^24
+ * entries; a map may hold more voxels).
+ */
+export function voxelRows(map: Pick<MergedDiffuseMap, "voxelIndex">): VoxelRowLookup {
+  const n = map.voxelIndex.length;
+  let sorted = true;
+  for (let r = 1; r < n && sorted; r++) sorted = map.voxelIndex[r] > map.voxelIndex[r - 1];
+  const order = sorted
+    ? null
+    : Int32Array.from({ length: n }, (_, i) => i).sort((a, b) => map.voxelIndex[a] - map.voxelIndex[b]);
+  const keys = order === null ? map.voxelIndex : Float64Array.from(order, (r) => map.voxelIndex[r]);
+  return {
+    get(index: number): number | undefined {
+      let lo = 0;
+      let hi = n - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >>> 1;
+        const k = keys[mid];
+        if (k === index) return order === null ? mid : order[mid];
+        if (k < index) lo = mid + 1;
+        else hi = mid - 1;
+      }
+      return undefined;
+    },
+  };
 }
 
 /**
@@ -113,7 +139,7 @@ export function voxelRows(map: Pick<MergedDiffuseMap, "voxelIndex">): Map<number
  */
 export function sliceMap(
   map: Pick<MergedDiffuseMap, "intensity">,
-  rows: ReadonlyMap<number, number>,
+  rows: VoxelRowLookup,
   grid: VoxelGrid,
   group: SpaceGroup,
   plane: SlicePlane,

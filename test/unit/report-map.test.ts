@@ -138,9 +138,9 @@ describe("sliceMap", () => {
   });
 
   it("leaves empty the points whose voxel has no data", () => {
-    const rows = voxelRows(map);
+    const all = voxelRows(map);
     const target = voxelIndexOf(grid, ...p4.mapToAsu(2, 2, 0));
-    rows.delete(target);
+    const rows = { get: (v: number) => (v === target ? undefined : all.get(v)) };
     const s = sliceMap(map, rows, grid, p4, parseSlicePlane("h,k,0"));
     const empty = Array.from(s.values).flatMap((v, p) => (Number.isNaN(v) ? [p] : []));
     // the four 4-fold mates of (2, 2): (2,2), (−2,2), (−2,−2), (2,−2)
@@ -165,6 +165,23 @@ describe("sliceMap", () => {
     expect(s.values[200]).toBe(0.5); // mean of h = 0 and 1
     expect(s.values[400]).toBe(400); // the last block holds h = 400 alone
     expect(s.uRange).toEqual([-399.5, 400]);
+  });
+});
+
+describe("voxelRows", () => {
+  it("finds the row of every voxel index, sorted or not, and nothing else", () => {
+    const map = allocateMergedDiffuseMap(5);
+    for (const order of [
+      [3, 8, 20, 21, 400],
+      [400, 3, 21, 8, 20],
+    ]) {
+      map.voxelIndex.set(order);
+      const rows = voxelRows(map);
+      order.forEach((v, r) => {
+        expect(rows.get(v)).toBe(r);
+      });
+      for (const v of [0, 4, 22, 401, -1]) expect(rows.get(v)).toBeUndefined();
+    }
   });
 });
 
