@@ -174,6 +174,17 @@ export { makeVoxelGrid, voxelCentre, voxelIndexOf, VOXEL_INDEX_RULE, type VoxelG
 // Merge
 export { mergeDiffuse, type MergedDiffuse, type MergeOptions } from "./merge/merge.ts";
 export { ccHalf } from "./merge/cc-half.ts";
+export {
+  computeMergingStatistics,
+  mergingStatisticsOfScaledTable,
+  medianUnitCell,
+  MERGE_PARTIALITY_THRESHOLD,
+  MERGING_STATISTICS_DEFAULTS,
+  type MergingShell,
+  type MergingStatistics,
+  type MergingStatisticsOptions,
+} from "./merge/merging-statistics.ts";
+export { selectScaledIntensities, type ScaledIntensities } from "./merge/scaled-intensities.ts";
 
 // Warnings when a fit cannot be trusted
 export {

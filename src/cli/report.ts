@@ -12,6 +12,12 @@ interface ReportCliOptions {
   out?: string;
   title?: string;
   quiet?: boolean;
+  slice?: string[];
+}
+
+/** Collects repeated `--slice` values. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 /** Registers the `report` command. */
@@ -23,15 +29,22 @@ export function registerReport(program: Command): void {
     .option("--out <file>", "where to write the page (default: DIR/report.html)")
     .option("--title <text>", "page title")
     .option("--quiet", "no progress bar and no message")
+    .option(
+      "--slice <plane>",
+      'an extra plane of the merged diffuse map to show, e.g. "h,k,0.5" (repeatable, at most 4; hk0, h0l and 0kl are always shown)',
+      collect,
+    )
     .addHelpText(
       "after",
       `
 Examples:
   $ diffuse-scale report scaled
   $ diffuse-scale report scaled --out /tmp/run1.html --title "run 1"
+  $ diffuse-scale report scaled --slice "h,k,0.5" --slice "1,k,l"
 
-The page is one file with inline SVG plots: open it in any browser, offline.
-Exit codes: 0 success, 2 missing or malformed scales.json/refinement.json.`,
+The page is one file with inline SVG plots and PNG map slices: open it in any browser, offline.
+Exit codes: 0 success, 2 missing or malformed scales.json/refinement.json (or a malformed merged_diffuse.h5,
+scaled.refl or scaled.expt), or a --slice that is not a plane of the map.`,
     )
     .action(async (dir: string, opts: ReportCliOptions) => {
       const result = await withProgress(opts.quiet === true, async (onProgress) => {
@@ -39,6 +52,7 @@ Exit codes: 0 success, 2 missing or malformed scales.json/refinement.json.`,
         return writeReport(dir, {
           ...(opts.out === undefined ? {} : { outPath: opts.out }),
           ...(opts.title === undefined ? {} : { title: opts.title }),
+          ...(opts.slice === undefined ? {} : { slices: opts.slice }),
           onProgress,
         });
       });
@@ -50,7 +64,8 @@ Exit codes: 0 success, 2 missing or malformed scales.json/refinement.json.`,
       }
       if (opts.quiet !== true) {
         process.stdout.write(
-          `report written to ${result.path} (${result.nPlots} plots${result.nMissing > 0 ? `, ${result.nMissing} absent` : ""})\n`,
+          `report written to ${result.path} (${result.nPlots} plots, ${result.nFigures} maps and tables` +
+            `${result.nMissing > 0 ? `, ${result.nMissing} absent` : ""})\n`,
         );
       }
     });

@@ -31,6 +31,20 @@ export interface HtmlMissingPlot {
   missing: string;
 }
 
+/** A figure given as markup (a map image with its axes, a table), checked by {@link checkFigureMarkup}. */
+export interface HtmlMarkupFigure {
+  /** HTML id of the figure. */
+  id: string;
+  /** Title above the figure. */
+  title: string;
+  /** Caption below the figure. */
+  caption: string;
+  /** The markup. */
+  markup: string;
+  /** CSS class of the figure (`map`, `table`). */
+  kind: "map" | "table";
+}
+
 /** A section of the page. */
 export interface HtmlSection {
   /** HTML id (anchor of the table of contents). */
@@ -38,7 +52,7 @@ export interface HtmlSection {
   /** Heading. */
   title: string;
   /** Figures in order. */
-  figures: (HtmlPlot | HtmlMissingPlot)[];
+  figures: (HtmlPlot | HtmlMissingPlot | HtmlMarkupFigure)[];
 }
 
 /** Everything on the page. */
@@ -94,6 +108,21 @@ function checkSvg(svg: string, id: string): string {
   return s;
 }
 
+/**
+ * Refuses figure markup that could run code or load anything: no script, frame, object, event handler or style
+ * element, and no URL except inline PNG images (`data:image/png;base64,…`).
+ */
+export function checkFigureMarkup(markup: string, id: string): string {
+  if (/<script|<iframe|<object|<embed|<style|<link|<foreignObject|\son\w+\s*=|javascript:/i.test(markup)) {
+    throw new InputError(`report figure "${id}": the markup contains a script, a frame or an event handler`);
+  }
+  const withoutImages = markup.replace(/src="data:image\/png;base64,[A-Za-z0-9+/=]*"/g, "");
+  if (/(?:https?|ftp|file|data):|\s(?:src|href)\s*=/i.test(withoutImages)) {
+    throw new InputError(`report figure "${id}": the markup contains a URL other than an inline PNG image`);
+  }
+  return markup;
+}
+
 const CSS = `
 :root { --fg: #1d2330; --muted: #5b6473; --line: #d9dde3; --accent: #1f77b4; --bg: #f6f7f9; }
 * { box-sizing: border-box; }
@@ -118,6 +147,16 @@ figure h3 { margin: 0 0 6px; font-size: 15px; font-weight: 600; }
 figure svg { display: block; max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 12.5px; margin-top: 6px; }
 figure.missing { border-style: dashed; }
+.map-view { position: relative; max-width: 100%; }
+.map-view img.map-image { position: absolute; image-rendering: pixelated; }
+.map-view svg.map-axes { position: absolute; left: 0; top: 0; font: 11px Helvetica, Arial, sans-serif; fill: #333; }
+.map-view svg.map-axes line { stroke: #333; }
+.map-view svg.map-axes rect.frame { fill: none; stroke: #888; }
+.map-view svg.map-axes text.title { font-size: 13px; font-style: italic; }
+figure.table { grid-column: 1 / -1; overflow-x: auto; }
+table.merging th, table.merging td { width: auto; text-align: right; padding: 3px 8px; white-space: nowrap; }
+table.merging thead th { color: var(--fg); font-weight: 600; border-bottom: 2px solid var(--line); }
+table.merging tr.overall td { font-weight: 600; border-top: 2px solid var(--line); }
 figure.missing p { color: var(--muted); font-style: italic; margin: 8px 0; }
 footer { color: var(--muted); font-size: 12px; text-align: center; padding: 16px; }
 section.warnings { background: #fff6e5; border: 1px solid #e5b453; padding: 4px 16px 8px; margin-top: 16px; }
@@ -159,8 +198,14 @@ function summaryTables(rows: SummaryRow[]): string {
   return `<div class="summary">${table(left)}${right.length > 0 ? table(right) : ""}</div>`;
 }
 
-function figureHtml(f: HtmlPlot | HtmlMissingPlot): string {
+function figureHtml(f: HtmlPlot | HtmlMissingPlot | HtmlMarkupFigure): string {
   const id = safeId(f.id);
+  if ("markup" in f) {
+    return (
+      `<figure class="${f.kind}" id="fig-${id}"><h3>${escapeHtml(f.title)}</h3>${checkFigureMarkup(f.markup, f.id)}` +
+      `<figcaption>${escapeHtml(f.caption)}</figcaption></figure>`
+    );
+  }
   if ("missing" in f) {
     return `<figure class="missing" id="fig-${id}"><h3>${escapeHtml(f.title)}</h3><p>${escapeHtml(f.missing)}</p></figure>`;
   }
@@ -206,7 +251,7 @@ export function renderReportHtml(page: ReportPage): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
 <title>${escapeHtml(page.title)}</title>
 <style>${CSS}</style>
 </head>
@@ -221,7 +266,7 @@ ${summaryTables(page.summary)}
 </section>
 ${sections}
 </main>
-<footer>Self-contained report: every plot is an inline SVG rendered from a vega-lite specification; nothing is loaded from elsewhere.</footer>
+<footer>Self-contained report: every plot is an inline SVG rendered from a vega-lite specification and every map slice an inline PNG; nothing is loaded from elsewhere.</footer>
 </body>
 </html>
 `;

@@ -8,6 +8,8 @@
  */
 import type { RefinementJson } from "../io/refinement-json.ts";
 import type { ScalesJson } from "../io/scales-json.ts";
+import type { MergingStatistics } from "../merge/merging-statistics.ts";
+import type { Optional, ReportMap } from "./report-inputs.ts";
 
 /** Everything the report shows. */
 export interface ReportData {
@@ -15,6 +17,10 @@ export interface ReportData {
   scales: ScalesJson;
   /** The validated `refinement.json`. */
   refinement: RefinementJson;
+  /** The merged diffuse map (`merged_diffuse.h5`), or why it is absent. @defaultValue absent (not read) */
+  map?: Optional<ReportMap> | undefined;
+  /** Bragg merging statistics from `scaled.refl`/`scaled.expt`, or why absent. @defaultValue absent (not read) */
+  merging?: Optional<MergingStatistics> | undefined;
 }
 
 // The names the report's API has had for the documents' validators and types (the documents' own names are the ones

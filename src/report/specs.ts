@@ -9,6 +9,9 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { Histogram, ResidualSummary, ScalingDiagnostics, ShellTable } from "../io/diagnostics-json.ts";
 import type { RefinementJson } from "../io/refinement-json.ts";
+import { robustProbabilityRange, STILL_AXIS, withDAxis } from "./axes.ts";
+import { historySteps, MAX_HISTORY_POINTS } from "./history-steps.ts";
+import type { HtmlMarkupFigure } from "./html.ts";
 import type { ReportData } from "./report-data.ts";
 import { residualSdFigure } from "./fit-warnings-report.ts";
 
@@ -34,8 +37,8 @@ export interface MissingFigure {
   missing: string;
 }
 
-/** A figure slot of the report: a plot or the reason it is absent. */
-export type ReportFigure = FigureSpec | MissingFigure;
+/** A figure slot of the report: a plot, a figure given as markup (map slice, table), or the reason it is absent. */
+export type ReportFigure = FigureSpec | MissingFigure | HtmlMarkupFigure;
 
 /** A section of the report: a heading and its figures. */
 export interface ReportSection {
@@ -150,6 +153,7 @@ export function perStillScaleSpec(perStill: ScalingDiagnostics["perStill"]): Top
     field: "still",
     type: "quantitative" as const,
     title: blocked ? "still index (experiment id, block mean)" : "still index (experiment id)",
+    axis: STILL_AXIS,
   };
   return {
     ...base(),
@@ -201,38 +205,42 @@ export function smootherSpec(smoother: NonNullable<ScalingDiagnostics["smoother"
     hi: smoother.controlValues[i] + smoother.controlEsds[i],
   }));
   const x = { field: "q", type: "quantitative" as const, title: Q_TITLE };
-  return {
-    ...base(),
-    layer: [
-      {
-        data: { values: curve },
-        mark: { type: "line", color: DIFFUSE_COLOUR, strokeWidth: 2 },
-        encoding: {
-          x,
-          y: { field: "a", type: "quantitative", title: "resolution factor a(|q|)", scale: { zero: false } },
+  return withDAxis(
+    {
+      ...base(),
+      layer: [
+        {
+          data: { values: curve },
+          mark: { type: "line", color: DIFFUSE_COLOUR, strokeWidth: 2 },
+          encoding: {
+            x,
+            y: { field: "a", type: "quantitative", title: "resolution factor a(|q|)", scale: { zero: false } },
+          },
         },
-      },
-      {
-        data: { values: control },
-        mark: { type: "rule", color: REFERENCE_COLOUR },
-        encoding: { x, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" } },
-      },
-      {
-        data: { values: control },
-        mark: { type: "point", shape: "diamond", filled: true, size: 60, color: REFERENCE_COLOUR },
-        encoding: { x, y: { field: "a", type: "quantitative" } },
-      },
-    ],
-  };
+        {
+          data: { values: control },
+          mark: { type: "rule", color: REFERENCE_COLOUR },
+          encoding: { x, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" } },
+        },
+        {
+          data: { values: control },
+          mark: { type: "point", shape: "diamond", filled: true, size: 60, color: REFERENCE_COLOUR },
+          encoding: { x, y: { field: "a", type: "quantitative" } },
+        },
+      ],
+    },
+    "q",
+    curve,
+  ) as TopLevelSpec;
 }
 
 /** R-factor (left axis) and χ² (right axis, log scale) per minimiser iteration, over all cycles. */
 export function historySpec(history: RefinementJson["history"]): TopLevelSpec {
-  const values = history.map((h, step) => ({
+  const values = historySteps(history.length).map((step) => ({
     step,
-    cycle: h.cycle,
-    r: h.r_factor,
-    chi2: Math.max(h.chi_squared, Number.MIN_VALUE),
+    cycle: history[step].cycle,
+    r: history[step].r_factor,
+    chi2: Math.max(history[step].chi_squared, Number.MIN_VALUE),
   }));
   const x = {
     field: "step",
@@ -316,20 +324,19 @@ export function residualHistogramSpec(summary: ResidualSummary, colour: string):
   };
 }
 
-/** Normal probability plot: observed sorted δ against expected N(0, 1) quantiles, with the line y = x. */
+/**
+ * Normal probability plot: observed sorted δ against expected N(0, 1) quantiles, with the line y = x, over a robust
+ * range ({@link robustProbabilityRange}): points beyond it are drawn on its edge as open triangles.
+ */
 export function normalProbabilitySpec(summary: ResidualSummary, colour: string): TopLevelSpec {
   const p = summary.normalProbability;
-  const points = p.expected.map((expected, i) => ({ expected, observed: p.observed[i] }));
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of [...p.expected, ...p.observed]) {
-    lo = Math.min(lo, v);
-    hi = Math.max(hi, v);
-  }
-  if (!(hi > lo)) {
-    lo = -1;
-    hi = 1;
-  }
+  const { lo, hi } = robustProbabilityRange(p.expected, p.observed);
+  const clamp = (v: number): number => Math.min(hi, Math.max(lo, v));
+  const points = p.expected.map((expected, i) => ({ expected, observed: clamp(p.observed[i]) }));
+  const edge = p.expected.flatMap((expected, i) =>
+    p.observed[i] < lo || p.observed[i] > hi ? [{ expected: clamp(expected), observed: clamp(p.observed[i]) }] : [],
+  );
+  const domain = { scale: { domain: [lo, hi], nice: false } };
   return {
     ...base(),
     layer: [
@@ -337,13 +344,18 @@ export function normalProbabilitySpec(summary: ResidualSummary, colour: string):
         data: { values: [{ v: lo }, { v: hi }] },
         mark: { type: "line", color: REFERENCE_COLOUR, strokeDash: [4, 3] },
         encoding: {
-          x: { field: "v", type: "quantitative", title: "expected N(0,1) quantile" },
-          y: { field: "v", type: "quantitative", title: "observed normalised residual δ" },
+          x: { field: "v", type: "quantitative", title: "expected N(0,1) quantile", ...domain },
+          y: { field: "v", type: "quantitative", title: "observed normalised residual δ", ...domain },
         },
       },
       {
         data: { values: points },
         mark: { type: "point", filled: true, size: 14, color: colour, opacity: 0.8 },
+        encoding: { x: { field: "expected", type: "quantitative" }, y: { field: "observed", type: "quantitative" } },
+      },
+      {
+        data: { values: edge },
+        mark: { type: "point", shape: "triangle-up", filled: false, size: 40, color: REFERENCE_COLOUR },
         encoding: { x: { field: "expected", type: "quantitative" }, y: { field: "observed", type: "quantitative" } },
       },
     ],
@@ -361,20 +373,23 @@ export function shellSpec(
   table.qCentre.forEach((q, i) => {
     if (table.n[i] > 0) values.push({ q, value: table.value[i], n: table.n[i] });
   });
-  return {
-    ...base(),
-    data: { values },
-    mark: { type: "line", color: colour, strokeWidth: 2, point: { color: colour, size: 40 } },
-    encoding: {
-      x: { field: "q", type: "quantitative", title: Q_TITLE, scale: { zero: false } },
-      y: {
-        field: "value",
-        type: "quantitative",
-        title: yTitle,
-        ...(yDomain === undefined ? {} : { scale: { domain: [yDomain[0], yDomain[1]] } }),
+  return withDAxis(
+    {
+      ...base(),
+      data: { values },
+      mark: { type: "line", color: colour, strokeWidth: 2, point: { color: colour, size: 40 } },
+      encoding: {
+        x: { field: "q", type: "quantitative", title: Q_TITLE, scale: { zero: false } },
+        y: {
+          field: "value",
+          type: "quantitative",
+          title: yTitle,
+          ...(yDomain === undefined ? {} : { scale: { domain: [yDomain[0], yDomain[1]] } }),
+        },
       },
     },
-  };
+    "q",
+  ) as TopLevelSpec;
 }
 
 /**
@@ -401,7 +416,7 @@ export function observationsPerStillSpec(perStill: ScalingDiagnostics["perStill"
     data: { values },
     mark: { type: "line", point: { size: 16 }, strokeWidth: 1.5 },
     encoding: {
-      x: { field: "still", type: "quantitative", title: "still index (experiment id)" },
+      x: { field: "still", type: "quantitative", title: "still index (experiment id)", axis: STILL_AXIS },
       y: {
         field: "n",
         type: "quantitative",
@@ -436,6 +451,17 @@ export function multiplicitySpec(hist: Histogram, xTitle: string, colour: string
 }
 
 const NO_DIFFUSE = "This run had no diffuse data (scale with --diffuse).";
+
+/** The probability plot's caption, with the points drawn at the edge counted. */
+function probabilityCaption(summary: ResidualSummary): string {
+  const p = summary.normalProbability;
+  const r = robustProbabilityRange(p.expected, p.observed);
+  const beyond =
+    r.nBelow + r.nAbove === 0
+      ? ""
+      : ` ${r.nBelow + r.nAbove} points lie beyond [${fixed3(r.lo)}, ${fixed3(r.hi)}] (${r.nBelow} below, ${r.nAbove} above) and are drawn on the edge as open triangles.`;
+  return `Sorted δ against the expected normal quantiles; points on the dashed line y = x mean N(0, 1) errors.${beyond}`;
+}
 
 /** Three decimals, without a negative zero. */
 function fixed3(x: number): string {
@@ -481,7 +507,7 @@ function residualFigures(
     {
       id: `normal-probability-${id}`,
       title: `${name} normal probability plot`,
-      caption: "Sorted δ against the expected normal quantiles; points on the dashed line y = x mean N(0, 1) errors.",
+      caption: probabilityCaption(summary),
       spec: normalProbabilitySpec(summary, colour),
     },
   ];
@@ -568,7 +594,9 @@ function refinementSection(history: RefinementJson["history"]): ReportSection {
         history.length === 0 ? null : history,
         "No iteration was recorded.",
         (h) => ({
-          caption: `R-factor (solid, left axis) and χ² (dashed, right axis) at each of the ${h.length} recorded iterations.`,
+          caption:
+            `R-factor (solid, left axis) and χ² (dashed, right axis) at each of the ${h.length} recorded iterations` +
+            (h.length > MAX_HISTORY_POINTS ? ` (every ${historySteps(h.length)[1]}th drawn, and the last).` : "."),
           spec: historySpec(h),
         }),
       ),

@@ -1,21 +1,26 @@
 /**
  * `writeReport(dir)`: reads `scales.json` and `refinement.json` from a `diffuse-scale scale` output directory,
- * validates them, renders every plot to SVG in Node and writes one self-contained `report.html` atomically.
+ * validates them, reads the merged diffuse map and the scaled reflections when present (for the map slices and the
+ * merging statistics), renders every plot to SVG in Node and writes one self-contained `report.html` atomically.
  *
  * @packageDocumentation
  */
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
-import { InputError } from "../errors.ts";
+import { ConfigError, InputError } from "../errors.ts";
 import { writeTextAtomic } from "../io/atomic-write.ts";
 import { isOutputSet, openOutputSet, verifyOutputSet, type OutputSetStatus } from "../io/output-set.ts";
 import { parseRefinementJson } from "../io/refinement-json.ts";
 import { parseScalesJson } from "../io/scales-json.ts";
 import { reportWarnings } from "./fit-warnings-report.ts";
 import { renderReportHtml, type HtmlSection } from "./html.ts";
+import { mapSection } from "./map-section.ts";
+import { parseSlicePlane } from "./map-slices.ts";
+import { mergingSection } from "./merging-section.ts";
 import { renderSvg } from "./render-svg.ts";
 import type { ReportData } from "./report-data.ts";
+import { checkInputSize, readReportMap, readReportMerging, REPORT_INPUT_LIMITS } from "./report-inputs.ts";
 import { buildReportSections, isFigureSpec } from "./specs.ts";
 import { buildSummaryRows } from "./summary.ts";
 
@@ -44,6 +49,31 @@ export interface RenderReportOptions {
    * @defaultValue undefined
    */
   onProgress?: (event: ReportProgress) => void;
+  /**
+   * Planes of the merged map to show beyond hk0, h0l and 0kl, e.g. `["h,k,0.5"]` (at most {@link MAX_EXTRA_SLICES};
+   * see `parseSlicePlane`).
+   * @defaultValue []
+   */
+  slices?: readonly string[];
+}
+
+/** Most extra map planes a report shows (each image is at most 512 × 512 pixels). */
+export const MAX_EXTRA_SLICES = 4;
+
+/**
+ * Checks the extra planes of {@link RenderReportOptions.slices}.
+ *
+ * @throws {@link ConfigError} for more than {@link MAX_EXTRA_SLICES} planes or a plane that does not parse
+ */
+export function checkSlices(slices: readonly string[]): void {
+  if (!Array.isArray(slices)) throw new ConfigError("report: slices must be an array of plane strings");
+  if (slices.length > MAX_EXTRA_SLICES) {
+    throw new ConfigError(`report: at most ${MAX_EXTRA_SLICES} extra slices, got ${slices.length}`);
+  }
+  for (const s of slices) {
+    if (typeof s !== "string") throw new ConfigError("report: slices must be an array of plane strings");
+    parseSlicePlane(s);
+  }
 }
 
 /** Options of {@link writeReport}. */
@@ -61,6 +91,8 @@ export interface RenderedReport {
   html: string;
   /** Number of plots rendered (inline SVGs). */
   nPlots: number;
+  /** Number of figures given as markup: map slices (inline PNG with SVG axes) and tables. */
+  nFigures: number;
   /** Number of figure slots shown as absent (with the reason). */
   nMissing: number;
   /** Seconds spent. */
@@ -87,6 +119,7 @@ function generatorName(): string {
 }
 
 async function readJson(path: string): Promise<unknown> {
+  await checkInputSize(path, REPORT_INPUT_LIMITS.jsonBytes);
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -101,11 +134,13 @@ async function readJson(path: string): Promise<unknown> {
 }
 
 /**
- * Reads and validates the report data of an output directory.
+ * Reads and validates the report data of an output directory: `scales.json` and `refinement.json` (required), and,
+ * when present, `merged_diffuse.h5` (only for a run with diffuse data, so a map left by an earlier run is not shown)
+ * and `scaled.refl`/`scaled.expt`. Every file's size is checked against {@link REPORT_INPUT_LIMITS} before it is read.
  *
  * @param dir - A `diffuse-scale scale` output directory.
- * @returns The validated `scales.json` and `refinement.json`.
- * @throws {@link InputError} naming the file (and JSON field) that is missing or malformed.
+ * @returns The validated documents, the map and the merging statistics (or why each is absent).
+ * @throws {@link InputError} naming the file (and JSON field) that is missing, too large or malformed.
  */
 export async function readReportData(dir: string): Promise<ReportData> {
   if (typeof dir !== "string" || dir.length === 0) throw new InputError("report: directory must be a non-empty path");
@@ -113,7 +148,11 @@ export async function readReportData(dir: string): Promise<ReportData> {
   const refinementPath = join(dir, "refinement.json");
   const scales = parseScalesJson(await readJson(scalesPath), scalesPath);
   const refinement = parseRefinementJson(await readJson(refinementPath), refinementPath);
-  return { scales, refinement };
+  const map =
+    refinement.inputs.diffuse === null
+      ? { absent: "This run had no diffuse data (scale with --diffuse)." }
+      : await readReportMap(dir, refinement.space_group.hall);
+  return { scales, refinement, map, merging: await readReportMerging(dir) };
 }
 
 /**
@@ -125,10 +164,12 @@ export async function readReportData(dir: string): Promise<ReportData> {
  */
 export async function renderReport(data: ReportData, options: RenderReportOptions = {}): Promise<RenderedReport> {
   const start = performance.now();
-  const sections = buildReportSections(data);
+  checkSlices(options.slices ?? []);
+  const sections = [mapSection(data.map, options.slices), mergingSection(data.merging), ...buildReportSections(data)];
   const total = sections.reduce((n, s) => n + s.figures.filter(isFigureSpec).length, 0);
   let done = 0;
   let nMissing = 0;
+  let nImages = 0;
   const htmlSections: HtmlSection[] = [];
   for (const section of sections) {
     const figures: HtmlSection["figures"] = [];
@@ -138,6 +179,9 @@ export async function renderReport(data: ReportData, options: RenderReportOption
         figures.push({ id: f.id, title: f.title, caption: f.caption, svg });
         done++;
         options.onProgress?.({ phase: "report", done, total, label: f.id });
+      } else if ("markup" in f) {
+        figures.push(f);
+        nImages++;
       } else {
         figures.push(f);
         nMissing++;
@@ -155,7 +199,7 @@ export async function renderReport(data: ReportData, options: RenderReportOption
     sections: htmlSections,
     warnings: reportWarnings(data.scales.warnings),
   });
-  return { html, nPlots: done, nMissing, seconds: (performance.now() - start) / 1000 };
+  return { html, nPlots: done, nFigures: nImages, nMissing, seconds: (performance.now() - start) / 1000 };
 }
 
 /**
@@ -170,6 +214,7 @@ export async function renderReport(data: ReportData, options: RenderReportOption
  * be written.
  */
 export async function writeReport(dir: string, options: WriteReportOptions = {}): Promise<WriteReportResult> {
+  checkSlices(options.slices ?? []);
   const path = options.outPath ?? join(dir, "report.html");
   if (!(isOutputSet(dir) && resolve(path) === resolve(dir, "report.html"))) {
     const outputSet = await verifyOutputSet(dir);

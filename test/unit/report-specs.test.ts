@@ -8,6 +8,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../src/errors.ts";
+import { robustProbabilityRange } from "../../src/report/axes.ts";
+import { historySteps, MAX_HISTORY_POINTS } from "../../src/report/history-steps.ts";
 import { renderSvg } from "../../src/report/render-svg.ts";
 import type { ResidualSummary } from "../../src/io/diagnostics-json.ts";
 import { parseRefinementJson } from "../../src/io/refinement-json.ts";
@@ -263,18 +265,58 @@ describe("report specs", () => {
     expect(normalDensity(1)).toBeCloseTo(0.24197072451914337, 15);
   });
 
-  it("draws the normal probability plot with the line y = x over the data range", () => {
+  it("draws the normal probability plot with the line y = x over a robust range", () => {
     const r: ResidualSummary = d.residuals.diffuse ?? expect.unreachable();
     const spec = normalProbabilitySpec(r, "#000");
-    const [line, points] = layers(spec);
+    const [line, points, edge] = layers(spec);
     const ends = values(line);
     expect(ends).toHaveLength(2);
     const enc = line.encoding as { x: { field: string }; y: { field: string } };
     expect(enc.x.field).toBe(enc.y.field);
-    const all = [...r.normalProbability.expected, ...r.normalProbability.observed];
-    expect(ends[0].v).toBe(Math.min(...all));
-    expect(ends[1].v).toBe(Math.max(...all));
+    const range = robustProbabilityRange(r.normalProbability.expected, r.normalProbability.observed);
+    expect([ends[0].v, ends[1].v]).toEqual([range.lo, range.hi]);
+    expect(range.lo).toBeLessThanOrEqual(-4);
+    expect(range.hi).toBeGreaterThanOrEqual(4);
     expect(values(points)).toHaveLength(r.normalProbability.expected.length);
+    expect(values(edge)).toHaveLength(range.nBelow + range.nAbove);
+  });
+
+  it("draws an outlier at ±70 on the edge of the probability plot and counts it in the caption", () => {
+    const r: ResidualSummary = d.residuals.diffuse ?? expect.unreachable();
+    const n = r.normalProbability.observed.length;
+    const observed = [...r.normalProbability.observed];
+    observed[n - 1] = 70;
+    observed[0] = -70;
+    const outlier = { ...r, normalProbability: { ...r.normalProbability, observed } };
+    const range = robustProbabilityRange(outlier.normalProbability.expected, observed);
+    expect(range.hi).toBeLessThanOrEqual(10);
+    expect([range.nBelow, range.nAbove]).toEqual([1, 1]);
+    const [, points, edge] = layers(normalProbabilitySpec(outlier, "#000"));
+    expect(Math.max(...values(points).map((p) => Number(p.observed)))).toBe(range.hi);
+    expect(values(edge).map((p) => p.observed)).toEqual([range.lo, range.hi]);
+    const raw = rawRefinementCopy();
+    (raw.diagnostics.residuals as { diffuse: ResidualSummary }).diffuse = outlier;
+    const fig = buildReportSections({ scales: data.scales, refinement: parseRefinementJson(raw, "r.json") })
+      .flatMap((sec) => sec.figures)
+      .find((f) => f.id === "normal-probability-diffuse") as { caption: string };
+    expect(fig.caption).toContain("2 points lie beyond");
+    expect(fig.caption).toContain("(1 below, 1 above)");
+  });
+
+  it("draws every iteration up to 2000 and thins longer histories to every k-th and the last", () => {
+    expect(historySteps(5)).toEqual([0, 1, 2, 3, 4]);
+    expect(historySteps(2000)).toHaveLength(2000);
+    const steps = historySteps(200_001);
+    expect(steps.slice(0, 3)).toEqual([0, 101, 202]);
+    expect(steps.at(-1)).toBe(200_000);
+    expect(steps.length).toBeLessThanOrEqual(MAX_HISTORY_POINTS + 1);
+  });
+
+  it("puts integer ticks on every still-index axis", () => {
+    const axes = [perStillScaleSpec(d.perStill), observationsPerStillSpec(d.perStill)].map(
+      (spec) => JSON.stringify(spec).match(/"title":"still index[^"]*","axis":\{[^}]*\}/)?.[0] ?? "",
+    );
+    for (const a of axes) expect(a).toContain('"tickMinStep":1,"format":"d"');
   });
 
   it("plots R and χ² per iteration on independent axes, χ² on a log scale", () => {
@@ -304,7 +346,11 @@ describe("report specs", () => {
     const table = { qEdges: [0.1, 0.2, 0.3, 0.4], qCentre: [0.15, 0.25, 0.35], value: [0.9, 0, 0.5], n: [10, 0, 4] };
     const spec = shellSpec(table, "CC½", "#000", [0, 1]);
     expect(values(spec).map((r) => r.q)).toEqual([0.15, 0.35]);
-    expect((spec as { encoding: { y: { scale: unknown } } }).encoding.y.scale).toEqual({ domain: [0, 1] });
+    const layers = (spec as { layer: { encoding: { x: { axis?: unknown }; y?: { scale: unknown } } }[] }).layer;
+    expect(layers[0].encoding.y?.scale).toEqual({ domain: [0, 1] });
+    // the d axis on top: an invisible second layer, x axes independent over one scale
+    expect(layers[1].encoding.x.axis).toMatchObject({ orient: "top", title: "d (Å)" });
+    expect((spec as { resolve: unknown }).resolve).toEqual({ axis: { x: "independent" } });
   });
 
   it("says why a plot is absent instead of drawing an empty one", () => {
