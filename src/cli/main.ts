@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { endQuietlyOnEpipe, reportError } from "./errors.ts";
 import { registerDemo } from "./demo.ts";
+import { registerExtract } from "./extract.ts";
 import { registerInspect } from "./inspect.ts";
 import { registerReport } from "./report.ts";
 import { registerScale } from "./scale.ts";
@@ -46,6 +47,7 @@ export function createProgram(): Command {
     });
   registerInspect(program);
   registerVoxelize(program);
+  registerExtract(program);
   registerScale(program);
   registerReport(program);
   registerDemo(program);

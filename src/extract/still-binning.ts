@@ -1,0 +1,279 @@
+/**
+ * The extraction kernel for one still: every pixel of every panel → validity and masks → lab position, q = s1 − s0,
+ * corrections → fractional hkl = A⁻¹·q with the still's own A → voxel (`sub = round(hkl·ndiv)` with the rounding of
+ * `voxelize/`, mapped to the asymmetric unit) → sums per voxel. Counts are summed per (still, voxel) before dividing:
+ * `I = Σ(c − bg) / Σ corr`, `σ = √Σc / Σ corr` (a voxel whose counts sum to 0 gets the variance of one count, so
+ * that empty voxels are kept: dropping them would bias the mean up).
+ *
+ * Pixels are first summed per raw (unmapped) sub-index, then the distinct raw voxels are mapped to the asymmetric unit
+ * in one batch and combined: symmetry-equivalent voxels that one still reaches twice become one row. The row's q is
+ * the direction of Σq over the pixels of its largest raw voxel, scaled to the mean |q| of all its pixels (so |q|, the
+ * only use the scaler makes of it, is the pixels' mean).
+ *
+ * @packageDocumentation
+ */
+import type { SpaceGroup } from "../symmetry/space-group.ts";
+import { voxelIndexOf, type VoxelGrid } from "../voxelize/voxel-grid.ts";
+import { roundHalfEven } from "../voxelize/voxelize.ts";
+import { panelNormal, pixelToLab, unitS0, type BeamFrame, type PanelFrame } from "./pixel-geometry.ts";
+import type { VoxelAccumulator } from "./voxel-accumulator.ts";
+
+/** Pixel values of one panel, row-major (slow, fast). */
+export type PixelValues = Int32Array | Uint32Array | Uint16Array | Int16Array | Uint8Array | Float32Array | Float64Array;
+
+/** One still's pixels and models. */
+export interface StillPixels {
+  readonly panels: readonly PanelFrame[];
+  /** Per panel, `imageSize[0]·imageSize[1]` values. */
+  readonly data: readonly PixelValues[];
+  /** Per panel, 1 = use the pixel, 0 = masked (user mask and Bragg boxes); undefined = use every pixel. */
+  readonly mask?: readonly (Uint8Array | undefined)[];
+  /** Per panel, a constant background image subtracted from the counts. */
+  readonly background?: readonly Float32Array[];
+  readonly beam: BeamFrame;
+  /** Real-space a, b, c (the rows of A⁻¹), 9 numbers. */
+  readonly realSpace: readonly number[];
+}
+
+/** What the kernel applies. */
+export interface BinningSettings {
+  readonly grid: VoxelGrid;
+  readonly spaceGroup: SpaceGroup;
+  /** High-resolution limit (Å). */
+  readonly dMin: number;
+  /** Low-resolution limit (Å), or undefined for none. */
+  readonly dMax: number | undefined;
+  /** Divide by the polarization factor. */
+  readonly polarization: boolean;
+  /** Divide by the relative solid angle. */
+  readonly solidAngle: boolean;
+  /** Divide by the detector quantum efficiency (only on panels with μ and thickness). */
+  readonly qe: boolean;
+}
+
+/** Pixel counts of one still. */
+export interface StillPixelCounts {
+  /** Pixels read. */
+  pixels: number;
+  /** Outside the trusted range or negative. */
+  untrusted: number;
+  /** Masked by the user mask or a Bragg box. */
+  masked: number;
+  /** Beyond d_min or d_max. */
+  outsideResolution: number;
+  /** Asymmetric-unit index outside the voxel grid. */
+  outsideGrid: number;
+  /** Summed into a row. */
+  used: number;
+}
+
+/** The rows of one still. */
+export interface StillRows {
+  readonly voxel: Float64Array;
+  readonly intensity: Float64Array;
+  readonly sigma: Float64Array;
+  /** Mean q of each row (3 per row). */
+  readonly q: Float64Array;
+  /** Pixels per row. */
+  readonly pixels: Int32Array;
+  readonly counts: StillPixelCounts;
+}
+
+/** Sums one panel's pixels into `acc` (the hot loop; kept whole so the JIT sees every constant hoisted). */
+function binPanel(
+  panel: PanelFrame,
+  data: PixelValues,
+  mask: Uint8Array | undefined,
+  background: Float32Array | undefined,
+  beam: BeamFrame,
+  realSpace: readonly number[],
+  settings: BinningSettings,
+  acc: VoxelAccumulator,
+  counts: StillPixelCounts,
+): void {
+  const [w, h] = panel.imageSize;
+  const [lo, hi] = panel.trustedRange;
+  const [ox, oy, oz] = panel.origin;
+  const [fx, fy, fz] = panel.fast;
+  const [sx, sy, sz] = panel.slow;
+  const [px, py] = panel.pixelSize;
+  const { normal, distance } = panelNormal(panel);
+  const [nx, ny, nz] = normal;
+  const d2 = distance * distance;
+  const [s0x, s0y, s0z] = beam.s0;
+  const s0hat = unitS0(beam);
+  const [pnx, pny, pnz] = beam.polarizationNormal;
+  const pf = beam.polarizationFraction;
+  const pfa = 1 - 2 * pf;
+  const invL = 1 / beam.wavelength;
+  const [a0, a1, a2, b0, b1, b2, c0, c1, c2] = realSpace;
+  const ndiv = settings.grid.ndiv;
+  const H0 = settings.grid.hklMax[0] * ndiv;
+  const H1 = settings.grid.hklMax[1] * ndiv;
+  const H2 = settings.grid.hklMax[2] * ndiv;
+  const D1 = settings.grid.dims[1];
+  const D2 = settings.grid.dims[2];
+  const qMax = 1 / settings.dMin;
+  const qMin = settings.dMax === undefined ? 0 : 1 / settings.dMax;
+  const usePol = settings.polarization;
+  const useSa = settings.solidAngle;
+  const muT = panel.mu * panel.thickness;
+  const useQe = settings.qe && panel.mu > 0 && panel.thickness > 0;
+  const parallax = panel.parallaxCorrected;
+  const lab = new Float64Array(3);
+  counts.pixels += w * h;
+  for (let y = 0; y < h; y++) {
+    const my0 = (y + 0.5) * py;
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      const v = data[i];
+      if (!(v > lo && v < hi) || v < 0) {
+        counts.untrusted++;
+        continue;
+      }
+      if (mask !== undefined && mask[i] === 0) {
+        counts.masked++;
+        continue;
+      }
+      let lx: number, ly: number, lz: number;
+      if (parallax) {
+        pixelToLab(panel, x + 0.5, y + 0.5, lab);
+        lx = lab[0];
+        ly = lab[1];
+        lz = lab[2];
+      } else {
+        const mx = (x + 0.5) * px;
+        lx = ox + mx * fx + my0 * sx;
+        ly = oy + mx * fy + my0 * sy;
+        lz = oz + mx * fz + my0 * sz;
+      }
+      const r2 = lx * lx + ly * ly + lz * lz;
+      const r = Math.sqrt(r2);
+      const ux = lx / r;
+      const uy = ly / r;
+      const uz = lz / r;
+      const qx = ux * invL - s0x;
+      const qy = uy * invL - s0y;
+      const qz = uz * invL - s0z;
+      const qq = Math.sqrt(qx * qx + qy * qy + qz * qz);
+      if (!(qq <= qMax && qq >= qMin)) {
+        counts.outsideResolution++;
+        continue;
+      }
+      const hh = roundHalfEven((a0 * qx + a1 * qy + a2 * qz) * ndiv);
+      const kk = roundHalfEven((b0 * qx + b1 * qy + b2 * qz) * ndiv);
+      const ll = roundHalfEven((c0 * qx + c1 * qy + c2 * qz) * ndiv);
+      if (Math.abs(hh) > H0 || Math.abs(kk) > H1 || Math.abs(ll) > H2) {
+        counts.outsideGrid++;
+        continue;
+      }
+      let corr = 1;
+      if (usePol) {
+        const p1 = pnx * ux + pny * uy + pnz * uz;
+        const p3 = ux * s0hat[0] + uy * s0hat[1] + uz * s0hat[2];
+        corr = pfa * (1 - p1 * p1) + pf * (1 + p3 * p3);
+      }
+      const cosN = Math.abs(nx * ux + ny * uy + nz * uz);
+      if (useSa) corr *= (d2 * cosN) / r2;
+      if (useQe) corr *= 1 - Math.exp(-muT / cosN);
+      const net = background === undefined ? v : v - background[i];
+      acc.add(((hh + H0) * D1 + (kk + H1)) * D2 + (ll + H2), v, net, corr, qx, qy, qz, qq);
+    }
+  }
+}
+
+/**
+ * Bins one still. `acc` is scratch (cleared here), reused between stills by a thread.
+ */
+export function binStill(still: StillPixels, settings: BinningSettings, acc: VoxelAccumulator): StillRows {
+  acc.clear();
+  const counts: StillPixelCounts = { pixels: 0, untrusted: 0, masked: 0, outsideResolution: 0, outsideGrid: 0, used: 0 };
+  still.panels.forEach((panel, p) => {
+    binPanel(
+      panel,
+      still.data[p],
+      still.mask?.[p],
+      still.background?.[p],
+      still.beam,
+      still.realSpace,
+      settings,
+      acc,
+      counts,
+    );
+  });
+  return combineAsymmetricUnit(acc, settings, counts);
+}
+
+/** Maps the raw voxels of `acc` to the asymmetric unit and combines those that meet (see the module text). */
+function combineAsymmetricUnit(acc: VoxelAccumulator, settings: BinningSettings, counts: StillPixelCounts): StillRows {
+  const grid = settings.grid;
+  const n = acc.size;
+  const H0 = grid.hklMax[0] * grid.ndiv;
+  const H1 = grid.hklMax[1] * grid.ndiv;
+  const H2 = grid.hklMax[2] * grid.ndiv;
+  const sub = new Int32Array(3 * n);
+  for (let s = 0; s < n; s++) {
+    const key = acc.keys[s];
+    const l = key % grid.dims[2];
+    const rest = (key - l) / grid.dims[2];
+    const k = rest % grid.dims[1];
+    const h = (rest - k) / grid.dims[1];
+    sub[3 * s] = h - H0;
+    sub[3 * s + 1] = k - H1;
+    sub[3 * s + 2] = l - H2;
+  }
+  settings.spaceGroup.mapToAsuBatch(sub, false, sub);
+  const rowOf = new Map<number, number>();
+  const slotRow = new Int32Array(n);
+  let rows = 0;
+  for (let s = 0; s < n; s++) {
+    const v = voxelIndexOf(grid, sub[3 * s], sub[3 * s + 1], sub[3 * s + 2]);
+    if (v < 0) {
+      slotRow[s] = -1;
+      counts.outsideGrid += acc.pixels[s];
+      continue;
+    }
+    let r = rowOf.get(v);
+    if (r === undefined) {
+      r = rows++;
+      rowOf.set(v, r);
+    }
+    slotRow[s] = r;
+  }
+  const voxel = new Float64Array(rows);
+  const sumCounts = new Float64Array(rows);
+  const sumNet = new Float64Array(rows);
+  const sumCorr = new Float64Array(rows);
+  const sumQLength = new Float64Array(rows);
+  const pixels = new Int32Array(rows);
+  const largest = new Int32Array(rows).fill(-1);
+  for (const [v, r] of rowOf) voxel[r] = v;
+  for (let s = 0; s < n; s++) {
+    const r = slotRow[s];
+    if (r < 0) continue;
+    sumCounts[r] += acc.counts[s];
+    sumNet[r] += acc.net[s];
+    sumCorr[r] += acc.correction[s];
+    sumQLength[r] += acc.qLength[s];
+    pixels[r] += acc.pixels[s];
+    if (largest[r] < 0 || acc.pixels[s] > acc.pixels[largest[r]]) largest[r] = s;
+  }
+  const intensity = new Float64Array(rows);
+  const sigma = new Float64Array(rows);
+  const q = new Float64Array(3 * rows);
+  for (let r = 0; r < rows; r++) {
+    intensity[r] = sumNet[r] / sumCorr[r];
+    sigma[r] = Math.sqrt(Math.max(sumCounts[r], 1)) / sumCorr[r];
+    const s = largest[r];
+    const qx = acc.q[3 * s];
+    const qy = acc.q[3 * s + 1];
+    const qz = acc.q[3 * s + 2];
+    const norm = Math.sqrt(qx * qx + qy * qy + qz * qz);
+    const scale = norm > 0 ? sumQLength[r] / pixels[r] / norm : 0;
+    q[3 * r] = qx * scale;
+    q[3 * r + 1] = qy * scale;
+    q[3 * r + 2] = qz * scale;
+    counts.used += pixels[r];
+  }
+  return { voxel, intensity, sigma, q, pixels, counts };
+}
