@@ -14,6 +14,8 @@
  *
  * @packageDocumentation
  */
+import type { PanelDetectorFields } from "../io/expt-imagesets.ts";
+import type { Beam, Panel } from "../io/expt-models.ts";
 
 /** One panel's geometry and detector fields, as plain numbers (structured-cloneable for worker threads). */
 export interface PanelFrame {
@@ -170,4 +172,31 @@ export function panelPixelGeometry(panel: PanelFrame, beam: BeamFrame): PanelPix
     }
   }
   return { q, polarization, solidAngle, qe };
+}
+
+/** A {@link PanelFrame} from a typed panel and its detector fields. */
+export function panelFrameOf(panel: Panel, fields: PanelDetectorFields): PanelFrame {
+  const t = (v: ArrayLike<number>): [number, number, number] => [v[0], v[1], v[2]];
+  return {
+    origin: t(panel.origin),
+    fast: t(panel.fastAxis),
+    slow: t(panel.slowAxis),
+    pixelSize: [panel.pixelSize[0], panel.pixelSize[1]],
+    imageSize: [panel.imageSize[0], panel.imageSize[1]],
+    trustedRange: fields.trustedRange,
+    thickness: fields.thickness,
+    mu: fields.mu,
+    parallaxCorrected: fields.parallaxCorrected,
+  };
+}
+
+/** A {@link BeamFrame} from a typed beam. */
+export function beamFrameOf(beam: Beam): BeamFrame {
+  const t = (v: ArrayLike<number>): [number, number, number] => [v[0], v[1], v[2]];
+  return {
+    s0: t(beam.s0),
+    wavelength: beam.wavelength,
+    polarizationNormal: t(beam.polarizationNormal),
+    polarizationFraction: beam.polarizationFraction,
+  };
 }

@@ -17,7 +17,7 @@ import { gridForCrystals } from "../voxelize/voxelize.ts";
 import type { ResolvedExtractOptions } from "./extract-options.ts";
 import type { StillImageRef } from "./image-source.ts";
 import { readBackgroundImage, readUserMask, stillMask } from "./pixel-masks.ts";
-import type { BeamFrame, PanelFrame } from "./pixel-geometry.ts";
+import { beamFrameOf, panelFrameOf, type BeamFrame, type PanelFrame } from "./pixel-geometry.ts";
 import { binStill, type StillRows } from "./still-binning.ts";
 import type { StillImageReader } from "./image-source.ts";
 import type { VoxelAccumulator } from "./voxel-accumulator.ts";
@@ -49,8 +49,6 @@ export interface ExtractSetup {
   readonly userMask: Uint8Array[] | undefined;
   readonly background: Float32Array[] | undefined;
 }
-
-const triple = (v: ArrayLike<number>): [number, number, number] => [v[0], v[1], v[2]];
 
 /** Groups a table's `bbox` rows by still (5 integers per box), via its `id` column and identifiers. */
 function boxesByStill(
@@ -125,31 +123,14 @@ export async function planStills(
       crystals.push(e.crystal);
       identifiers.push(e.identifier);
       const info = images[i];
-      const panels = e.detector.panels.map(
-        (p, k): PanelFrame => ({
-          origin: triple(p.origin),
-          fast: triple(p.fastAxis),
-          slow: triple(p.slowAxis),
-          pixelSize: [p.pixelSize[0], p.pixelSize[1]],
-          imageSize: [p.imageSize[0], p.imageSize[1]],
-          trustedRange: info.panels[k].trustedRange,
-          thickness: info.panels[k].thickness,
-          mu: info.panels[k].mu,
-          parallaxCorrected: info.panels[k].parallaxCorrected,
-        }),
-      );
+      const panels = e.detector.panels.map((p, k) => panelFrameOf(p, info.panels[k]));
       const c = e.crystal;
       plans.push({
         still,
         identifier: e.identifier,
         image: { experiment: `${exptPath} ${where}`, path: info.image.path, frame: info.image.frame },
         panels,
-        beam: {
-          s0: triple(e.beam.s0),
-          wavelength: e.beam.wavelength,
-          polarizationNormal: triple(e.beam.polarizationNormal),
-          polarizationFraction: e.beam.polarizationFraction,
-        },
+        beam: beamFrameOf(e.beam),
         realSpace: [...c.realSpaceA, ...c.realSpaceB, ...c.realSpaceC],
         boxes: new Int32Array(0),
       });

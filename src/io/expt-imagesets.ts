@@ -52,7 +52,13 @@ function num(v: unknown, fallback: number): number {
   return typeof v === "number" && Number.isFinite(v) ? v : fallback;
 }
 
-function panelFields(panel: Json, where: string, path: string): PanelDetectorFields {
+/**
+ * The detector fields of one panel's JSON (a `detector[i].panels[k]` object of an `.expt`).
+ *
+ * @throws {@link InputError} naming `where` and `path` for a missing `trusted_range` or a parallax strategy without μ
+ * and thickness
+ */
+export function parsePanelFields(panel: Json, where: string, path: string): PanelDetectorFields {
   const tr = panel.trusted_range;
   if (!Array.isArray(tr) || tr.length !== 2 || !tr.every((x) => typeof x === "number")) {
     throw new InputError(`${where}: trusted_range must be two numbers`, path);
@@ -141,7 +147,7 @@ export async function readExperimentImages(exptPath: string): Promise<Experiment
     }
     const panels = detector.panels.map((p: unknown, k: number) => {
       if (!isObject(p)) throw new InputError(`${where} panel ${k} is not an object`, exptPath);
-      return panelFields(p, `${where} panel ${k}`, exptPath);
+      return parsePanelFields(p, `${where} panel ${k}`, exptPath);
     });
     return { image: imageOf(imageset, where, exptPath), panels };
   });
