@@ -35,7 +35,10 @@ export function registerExtract(program: Command): void {
       "read the images of indexed stills (.expt + .refl from dials.stills_process), mask, correct and bin every pixel into ASU voxels per still",
     )
     .requiredOption("--expt <files...>", "DIALS experiment lists (.expt) whose imagesets name the images")
-    .requiredOption("--refl <files...>", "DIALS reflection tables (.refl) with bbox, one per --expt, matched by identifier")
+    .requiredOption(
+      "--refl <files...>",
+      "DIALS reflection tables (.refl) with bbox, one per --expt, matched by identifier",
+    )
     .requiredOption("--ndiv <n>", "voxels per reciprocal-lattice unit", positiveInt("--ndiv"))
     .requiredOption("--dmin <d>", "high-resolution limit (Å)", positiveNumber("--dmin"))
     .option("--dmax <d>", "low-resolution limit (Å)", positiveNumber("--dmax"))

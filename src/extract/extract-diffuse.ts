@@ -7,6 +7,7 @@
  *
  * @packageDocumentation
  */
+import { existsSync } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Worker } from "node:worker_threads";
@@ -124,7 +125,8 @@ function extractAttributes(options: ResolvedExtractOptions): Record<string, numb
     extract_bragg_mask_grow: options.braggMaskGrow,
     extract_dmin: options.dMin,
     extract_dmax: options.dMax ?? 0,
-    extract_rows: "one row per (still, voxel): I = sum(counts - background) / sum(P*Omega*QE), sigma = sqrt(max(sum(counts), 1)) / sum(P*Omega*QE), q = mean over the pixels",
+    extract_rows:
+      "one row per (still, voxel): I = sum(counts - background) / sum(P*Omega*QE), sigma = sqrt(max(sum(counts), 1)) / sum(P*Omega*QE), q = mean over the pixels",
   };
 }
 
@@ -137,8 +139,18 @@ function extractAttributes(options: ResolvedExtractOptions): Record<string, numb
 export async function extractDiffuse(input: ExtractOptions): Promise<ExtractSummary> {
   const options = resolveExtractOptions(input);
   const { plans, identifiers, setup } = await planStills(options);
+  // every image is looked for before any is read, so a missing one fails at once
+  for (const p of plans)
+    if (!existsSync(p.image.path)) throw new InputError(`${p.image.experiment}: image not found: ${p.image.path}`);
   const results: (StillRows | undefined)[] = new Array<StillRows | undefined>(plans.length);
-  const totals: StillPixelCounts = { pixels: 0, untrusted: 0, masked: 0, outsideResolution: 0, outsideGrid: 0, used: 0 };
+  const totals: StillPixelCounts = {
+    pixels: 0,
+    untrusted: 0,
+    masked: 0,
+    outsideResolution: 0,
+    outsideGrid: 0,
+    used: 0,
+  };
   const t0 = performance.now();
   let nDone = 0;
   const done = (still: number, rows: StillRows): void => {
@@ -195,5 +207,11 @@ export async function extractDiffuse(input: ExtractOptions): Promise<ExtractSumm
     await rm(tmp, { force: true });
     throw error;
   }
-  return { stills: plans.length, rows: n, seconds, pixelsPerSecond: seconds > 0 ? totals.pixels / seconds : 0, ...totals };
+  return {
+    stills: plans.length,
+    rows: n,
+    seconds,
+    pixelsPerSecond: seconds > 0 ? totals.pixels / seconds : 0,
+    ...totals,
+  };
 }

@@ -32,12 +32,18 @@ if (port !== null) {
     runStill(plan, setup, spaceGroup, reader, acc).then(
       (rows) => {
         const reply: WorkerReply = { still: plan.still, rows, seconds: (performance.now() - t0) / 1000 };
-        const buffers = [rows.voxel, rows.intensity, rows.sigma, rows.q, rows.pixels].map((a) => a.buffer as ArrayBuffer);
+        const buffers = [rows.voxel, rows.intensity, rows.sigma, rows.q, rows.pixels].map(
+          (a) => a.buffer as ArrayBuffer,
+        );
         port.postMessage(reply, buffers);
       },
       (error: unknown) => {
         const kind = error instanceof InputError ? "input" : error instanceof ConfigError ? "config" : "other";
-        const reply: WorkerReply = { still: plan.still, error: error instanceof Error ? error.message : String(error), kind };
+        const reply: WorkerReply = {
+          still: plan.still,
+          error: error instanceof Error ? error.message : String(error),
+          kind,
+        };
         port.postMessage(reply);
       },
     );

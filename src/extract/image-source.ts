@@ -36,7 +36,13 @@ function firstBytes(path: string): Uint8Array {
   }
 }
 
-function splitPanels(values: PixelValues, width: number, height: number, panels: readonly PanelFrame[], path: string): PixelValues[] {
+function splitPanels(
+  values: PixelValues,
+  width: number,
+  height: number,
+  panels: readonly PanelFrame[],
+  path: string,
+): PixelValues[] {
   if (panels.length === 1) {
     const [w, h] = panels[0].imageSize;
     if (w !== width || h !== height) {

@@ -61,7 +61,9 @@ export function stillMask(
   grow: number,
 ): (Uint8Array | undefined)[] | undefined {
   if (userMask === undefined && boxes.length === 0) return undefined;
-  const masks = panels.map((p, k) => (userMask === undefined ? new Uint8Array(p.imageSize[0] * p.imageSize[1]).fill(1) : userMask[k].slice()));
+  const masks = panels.map((p, k) =>
+    userMask === undefined ? new Uint8Array(p.imageSize[0] * p.imageSize[1]).fill(1) : userMask[k].slice(),
+  );
   for (let b = 0; b < boxes.length; b += 5) {
     const panel = boxes[b];
     if (panel < 0 || panel >= panels.length) continue;

@@ -19,7 +19,8 @@ import { panelNormal, pixelToLab, unitS0, type BeamFrame, type PanelFrame } from
 import type { VoxelAccumulator } from "./voxel-accumulator.ts";
 
 /** Pixel values of one panel, row-major (slow, fast). */
-export type PixelValues = Int32Array | Uint32Array | Uint16Array | Int16Array | Uint8Array | Float32Array | Float64Array;
+export type PixelValues =
+  Int32Array | Uint32Array | Uint16Array | Int16Array | Uint8Array | Float32Array | Float64Array;
 
 /** One still's pixels and models. */
 export interface StillPixels {
@@ -187,7 +188,14 @@ function binPanel(
  */
 export function binStill(still: StillPixels, settings: BinningSettings, acc: VoxelAccumulator): StillRows {
   acc.clear();
-  const counts: StillPixelCounts = { pixels: 0, untrusted: 0, masked: 0, outsideResolution: 0, outsideGrid: 0, used: 0 };
+  const counts: StillPixelCounts = {
+    pixels: 0,
+    untrusted: 0,
+    masked: 0,
+    outsideResolution: 0,
+    outsideGrid: 0,
+    used: 0,
+  };
   still.panels.forEach((panel, p) => {
     binPanel(
       panel,

@@ -50,7 +50,10 @@ export interface ExtractSetup {
   readonly background: Float32Array[] | undefined;
 }
 
-/** Groups a table's `bbox` rows by still (5 integers per box), via its `id` column and identifiers. */
+/**
+ * Groups a table's `bbox` rows by still (5 integers per box), via its `id` column and identifiers. Rows whose
+ * identifier names no given experiment are skipped; a table without identifiers is matched by position.
+ */
 function boxesByStill(
   table: Awaited<ReturnType<typeof readReflections>>,
   stillOfIdentifier: ReadonlyMap<string, number>,
@@ -60,7 +63,8 @@ function boxesByStill(
   const out = new Map<number, number[]>();
   if (table.nrows === 0) return out;
   const bboxColumn = table.column("bbox");
-  if (bboxColumn.type !== "int6") throw new InputError(`column 'bbox' has type ${bboxColumn.type}, expected int6`, path);
+  if (bboxColumn.type !== "int6")
+    throw new InputError(`column 'bbox' has type ${bboxColumn.type}, expected int6`, path);
   const idColumn = table.column("id");
   if (idColumn.type !== "int") throw new InputError(`column 'id' has type ${idColumn.type}, expected int`, path);
   const panelColumn = table.has("panel") ? table.column("panel") : undefined;
@@ -71,13 +75,10 @@ function boxesByStill(
   for (let row = 0; row < table.nrows; row++) {
     const id = ids[row];
     const identifier = table.identifiers.get(id);
+    // a row of an experiment left out of the .expt files (a subset of the stills) masks nothing
+    if (identifier !== undefined && !stillOfIdentifier.has(identifier)) continue;
     const still = identifier === undefined ? localStills[id] : stillOfIdentifier.get(identifier);
-    if (still === undefined) {
-      throw new InputError(
-        `row ${row}: id ${id}${identifier === undefined ? "" : ` ('${identifier}')`} matches no experiment`,
-        path,
-      );
-    }
+    if (still === undefined) throw new InputError(`row ${row}: id ${id} matches no experiment`, path);
     let list = out.get(still);
     if (list === undefined) out.set(still, (list = []));
     list.push(panelOf(row), bbox[6 * row], bbox[6 * row + 1], bbox[6 * row + 2], bbox[6 * row + 3]);
@@ -149,7 +150,11 @@ export async function planStills(
   const background =
     options.backgroundPath === undefined ? undefined : await readBackgroundImage(options.backgroundPath, firstPanels);
   const setup: ExtractSetup = {
-    grid: gridForCrystals(crystals, { ndiv: options.ndiv, dMin: options.dMin, ...(options.dMax === undefined ? {} : { dMax: options.dMax }) }),
+    grid: gridForCrystals(crystals, {
+      ndiv: options.ndiv,
+      dMin: options.dMin,
+      ...(options.dMax === undefined ? {} : { dMax: options.dMax }),
+    }),
     hall,
     dMin: options.dMin,
     dMax: options.dMax,

@@ -58,7 +58,7 @@ export class VoxelAccumulator {
   }
 
   static #hash(key: number): number {
-    const lo = key % 4294967296 | 0;
+    const lo = (key % 4294967296) | 0;
     const hi = (key / 4294967296) | 0;
     return Math.imul(lo ^ Math.imul(hi, 0x27d4eb2d), 0x9e3779b1) ^ (lo >>> 15);
   }

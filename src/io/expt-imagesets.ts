@@ -94,7 +94,10 @@ function imageOf(imageset: Json, where: string, exptPath: string): ExperimentIma
   const images = imageset.images;
   if (Array.isArray(images)) {
     if (images.length !== 1 || typeof images[0] !== "string") {
-      throw new InputError(`${where}: an ImageSet with ${images.length} images (one still needs exactly one)`, exptPath);
+      throw new InputError(
+        `${where}: an ImageSet with ${images.length} images (one still needs exactly one)`,
+        exptPath,
+      );
     }
     const indices = imageset.single_file_indices;
     let frame = 0;

@@ -16,7 +16,8 @@ import { InputError } from "../errors.ts";
 import { closeQuietly, guardH5, loadH5wasm, openH5Read } from "./hdf5.ts";
 
 /** Pixel values of one frame, as HDF5 returns them for the dataset's type. */
-export type FrameValues = Int32Array | Uint32Array | Uint16Array | Int16Array | Uint8Array | Float32Array | Float64Array;
+export type FrameValues =
+  Int32Array | Uint32Array | Uint16Array | Int16Array | Uint8Array | Float32Array | Float64Array;
 
 /** One block of frames: a 3-D dataset in some file. */
 interface FrameBlock {
@@ -46,7 +47,10 @@ const BITSHUFFLE_FILTER = 32008;
 function checkDataset(dataset: Dataset, path: string, name: string): number[] {
   const shape = guardH5(path, `reading the shape of '${name}'`, () => dataset.shape);
   if (shape === null || shape.length !== 3) {
-    throw new InputError(`dataset '${name}' must be 3-D (frames, slow, fast), got shape ${JSON.stringify(shape)}`, path);
+    throw new InputError(
+      `dataset '${name}' must be 3-D (frames, slow, fast), got shape ${JSON.stringify(shape)}`,
+      path,
+    );
   }
   const filters = guardH5(path, `reading the filters of '${name}'`, () => dataset.filters);
   if (filters.some((f) => f.id === BITSHUFFLE_FILTER)) {
@@ -118,17 +122,15 @@ export async function openNexusImages(path: string): Promise<NexusImages> {
             continue;
           }
           const values = guardH5(b.path, `reading frame ${f}`, () => b.dataset.slice([[f, f + 1], [], []]));
-          if (
-            !(
-              values instanceof Int32Array ||
-              values instanceof Uint32Array ||
-              values instanceof Uint16Array ||
-              values instanceof Int16Array ||
-              values instanceof Uint8Array ||
-              values instanceof Float32Array ||
-              values instanceof Float64Array
-            )
-          ) {
+          if (!(
+            values instanceof Int32Array ||
+            values instanceof Uint32Array ||
+            values instanceof Uint16Array ||
+            values instanceof Int16Array ||
+            values instanceof Uint8Array ||
+            values instanceof Float32Array ||
+            values instanceof Float64Array
+          )) {
             throw new InputError(`frame ${f}: unsupported pixel type`, b.path);
           }
           if (values.length !== fs[0] * fs[1]) {
