@@ -22,6 +22,7 @@ import { StillImageReader } from "./image-source.ts";
 import type { StillPixelCounts, StillRows } from "./still-binning.ts";
 import { planStills, runStill, setupSpaceGroup, type ExtractSetup, type StillPlan } from "./still-plan.ts";
 import { VoxelAccumulator } from "./voxel-accumulator.ts";
+import { GeometryCache } from "./geometry-cache.ts";
 
 /** What an extraction did. */
 export interface ExtractSummary extends StillPixelCounts {
@@ -53,8 +54,9 @@ async function runInThread(
   const spaceGroup = setupSpaceGroup(setup);
   const reader = new StillImageReader();
   const acc = new VoxelAccumulator(1 << 16);
+  const cache = new GeometryCache();
   try {
-    for (const plan of plans) done(plan.still, await runStill(plan, setup, spaceGroup, reader, acc));
+    for (const plan of plans) done(plan.still, await runStill(plan, setup, spaceGroup, reader, acc, cache));
   } finally {
     reader.close();
   }

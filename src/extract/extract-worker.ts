@@ -10,6 +10,7 @@ import { StillImageReader } from "./image-source.ts";
 import { runStill, setupSpaceGroup, type ExtractSetup, type StillPlan } from "./still-plan.ts";
 import type { StillRows } from "./still-binning.ts";
 import { VoxelAccumulator } from "./voxel-accumulator.ts";
+import { GeometryCache } from "./geometry-cache.ts";
 
 /** A message from a worker: a still's rows, or the error that stopped it. */
 export type WorkerReply =
@@ -22,6 +23,7 @@ if (port !== null) {
   const spaceGroup = setupSpaceGroup(setup);
   const reader = new StillImageReader();
   const acc = new VoxelAccumulator(1 << 16);
+  const cache = new GeometryCache();
   port.on("message", (plan: StillPlan | null) => {
     if (plan === null) {
       reader.close();
@@ -29,7 +31,7 @@ if (port !== null) {
       return;
     }
     const t0 = performance.now();
-    runStill(plan, setup, spaceGroup, reader, acc).then(
+    runStill(plan, setup, spaceGroup, reader, acc, cache).then(
       (rows) => {
         const reply: WorkerReply = { still: plan.still, rows, seconds: (performance.now() - t0) / 1000 };
         const buffers = [rows.voxel, rows.intensity, rows.sigma, rows.q, rows.pixels].map(

@@ -138,8 +138,8 @@ export function unitS0(beam: BeamFrame): [number, number, number] {
 }
 
 /**
- * Every pixel's q, polarization, solid angle and QE for one panel (what the extraction kernel computes inline; this
- * form exists for checks against dxtbx/DIALS and for users).
+ * Every pixel's q, polarization, solid angle and QE for one panel (the geometry the extraction bins with; checked
+ * against dxtbx/DIALS pixel by pixel).
  */
 export function panelPixelGeometry(panel: PanelFrame, beam: BeamFrame): PanelPixelGeometry {
   const [w, h] = panel.imageSize;
@@ -149,26 +149,47 @@ export function panelPixelGeometry(panel: PanelFrame, beam: BeamFrame): PanelPix
   const solidAngle = new Float64Array(n);
   const qe = new Float64Array(n);
   const { normal, distance } = panelNormal(panel);
+  const [nx, ny, nz] = normal;
+  const d2 = distance * distance;
+  const [s0x, s0y, s0z] = beam.s0;
   const s0hat = unitS0(beam);
-  const lab = new Float64Array(3);
   const invLambda = 1 / beam.wavelength;
+  const muT = panel.mu * panel.thickness;
   const useQe = panel.mu > 0 && panel.thickness > 0;
+  const [ox, oy, oz] = panel.origin;
+  const [fx, fy, fz] = panel.fast;
+  const [sx, sy, sz] = panel.slow;
+  const [px, py] = panel.pixelSize;
+  const lab = new Float64Array(3);
   for (let y = 0; y < h; y++) {
+    const my = (y + 0.5) * py;
     for (let x = 0; x < w; x++) {
       const i = y * w + x;
-      pixelToLab(panel, x + 0.5, y + 0.5, lab);
-      const r2 = lab[0] * lab[0] + lab[1] * lab[1] + lab[2] * lab[2];
+      let lx: number, ly: number, lz: number;
+      if (panel.parallaxCorrected) {
+        pixelToLab(panel, x + 0.5, y + 0.5, lab);
+        lx = lab[0];
+        ly = lab[1];
+        lz = lab[2];
+      } else {
+        // pixelToLab without parallax, inline
+        const mx = (x + 0.5) * px;
+        lx = ox + mx * fx + my * sx;
+        ly = oy + mx * fy + my * sy;
+        lz = oz + mx * fz + my * sz;
+      }
+      const r2 = lx * lx + ly * ly + lz * lz;
       const r = Math.sqrt(r2);
-      const ux = lab[0] / r;
-      const uy = lab[1] / r;
-      const uz = lab[2] / r;
-      q[3 * i] = ux * invLambda - beam.s0[0];
-      q[3 * i + 1] = uy * invLambda - beam.s0[1];
-      q[3 * i + 2] = uz * invLambda - beam.s0[2];
+      const ux = lx / r;
+      const uy = ly / r;
+      const uz = lz / r;
+      q[3 * i] = ux * invLambda - s0x;
+      q[3 * i + 1] = uy * invLambda - s0y;
+      q[3 * i + 2] = uz * invLambda - s0z;
       polarization[i] = polarizationFactor(beam, s0hat, ux, uy, uz);
-      const cosN = Math.abs(normal[0] * ux + normal[1] * uy + normal[2] * uz);
-      solidAngle[i] = (distance * distance * cosN) / r2;
-      qe[i] = useQe ? 1 - Math.exp((-panel.mu * panel.thickness) / cosN) : 1;
+      const cosN = Math.abs(nx * ux + ny * uy + nz * uz);
+      solidAngle[i] = (d2 * cosN) / r2;
+      qe[i] = useQe ? 1 - Math.exp(-muT / cosN) : 1;
     }
   }
   return { q, polarization, solidAngle, qe };

@@ -15,7 +15,8 @@
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 import { voxelIndexOf, type VoxelGrid } from "../voxelize/voxel-grid.ts";
 import { roundHalfEven } from "../voxelize/voxelize.ts";
-import { panelNormal, pixelToLab, unitS0, type BeamFrame, type PanelFrame } from "./pixel-geometry.ts";
+import { GeometryCache, type CachedPanelGeometry } from "./geometry-cache.ts";
+import type { BeamFrame, PanelFrame } from "./pixel-geometry.ts";
 import type { VoxelAccumulator } from "./voxel-accumulator.ts";
 
 /** Pixel values of one panel, row-major (slow, fast). */
@@ -80,33 +81,21 @@ export interface StillRows {
   readonly counts: StillPixelCounts;
 }
 
-/** Sums one panel's pixels into `acc` (the hot loop; kept whole so the JIT sees every constant hoisted). */
+/** Sums one panel's pixels into `acc` (the hot loop; every per-pixel geometry value comes from `geometry`). */
 function binPanel(
   panel: PanelFrame,
+  geometry: CachedPanelGeometry,
   data: PixelValues,
   mask: Uint8Array | undefined,
   background: Float32Array | undefined,
-  beam: BeamFrame,
   realSpace: readonly number[],
   settings: BinningSettings,
   acc: VoxelAccumulator,
   counts: StillPixelCounts,
 ): void {
-  const [w, h] = panel.imageSize;
+  const n = panel.imageSize[0] * panel.imageSize[1];
   const [lo, hi] = panel.trustedRange;
-  const [ox, oy, oz] = panel.origin;
-  const [fx, fy, fz] = panel.fast;
-  const [sx, sy, sz] = panel.slow;
-  const [px, py] = panel.pixelSize;
-  const { normal, distance } = panelNormal(panel);
-  const [nx, ny, nz] = normal;
-  const d2 = distance * distance;
-  const [s0x, s0y, s0z] = beam.s0;
-  const s0hat = unitS0(beam);
-  const [pnx, pny, pnz] = beam.polarizationNormal;
-  const pf = beam.polarizationFraction;
-  const pfa = 1 - 2 * pf;
-  const invL = 1 / beam.wavelength;
+  const { q, qLength, correction } = geometry;
   const [a0, a1, a2, b0, b1, b2, c0, c1, c2] = realSpace;
   const ndiv = settings.grid.ndiv;
   const H0 = settings.grid.hklMax[0] * ndiv;
@@ -116,78 +105,61 @@ function binPanel(
   const D2 = settings.grid.dims[2];
   const qMax = 1 / settings.dMin;
   const qMin = settings.dMax === undefined ? 0 : 1 / settings.dMax;
-  const usePol = settings.polarization;
-  const useSa = settings.solidAngle;
-  const muT = panel.mu * panel.thickness;
-  const useQe = settings.qe && panel.mu > 0 && panel.thickness > 0;
-  const parallax = panel.parallaxCorrected;
-  const lab = new Float64Array(3);
-  counts.pixels += w * h;
-  for (let y = 0; y < h; y++) {
-    const my0 = (y + 0.5) * py;
-    for (let x = 0; x < w; x++) {
-      const i = y * w + x;
-      const v = data[i];
-      if (!(v > lo && v < hi) || v < 0) {
-        counts.untrusted++;
-        continue;
-      }
-      if (mask !== undefined && mask[i] === 0) {
-        counts.masked++;
-        continue;
-      }
-      let lx: number, ly: number, lz: number;
-      if (parallax) {
-        pixelToLab(panel, x + 0.5, y + 0.5, lab);
-        lx = lab[0];
-        ly = lab[1];
-        lz = lab[2];
-      } else {
-        const mx = (x + 0.5) * px;
-        lx = ox + mx * fx + my0 * sx;
-        ly = oy + mx * fy + my0 * sy;
-        lz = oz + mx * fz + my0 * sz;
-      }
-      const r2 = lx * lx + ly * ly + lz * lz;
-      const r = Math.sqrt(r2);
-      const ux = lx / r;
-      const uy = ly / r;
-      const uz = lz / r;
-      const qx = ux * invL - s0x;
-      const qy = uy * invL - s0y;
-      const qz = uz * invL - s0z;
-      const qq = Math.sqrt(qx * qx + qy * qy + qz * qz);
-      if (!(qq <= qMax && qq >= qMin)) {
-        counts.outsideResolution++;
-        continue;
-      }
-      const hh = roundHalfEven((a0 * qx + a1 * qy + a2 * qz) * ndiv);
-      const kk = roundHalfEven((b0 * qx + b1 * qy + b2 * qz) * ndiv);
-      const ll = roundHalfEven((c0 * qx + c1 * qy + c2 * qz) * ndiv);
-      if (Math.abs(hh) > H0 || Math.abs(kk) > H1 || Math.abs(ll) > H2) {
-        counts.outsideGrid++;
-        continue;
-      }
-      let corr = 1;
-      if (usePol) {
-        const p1 = pnx * ux + pny * uy + pnz * uz;
-        const p3 = ux * s0hat[0] + uy * s0hat[1] + uz * s0hat[2];
-        corr = pfa * (1 - p1 * p1) + pf * (1 + p3 * p3);
-      }
-      const cosN = Math.abs(nx * ux + ny * uy + nz * uz);
-      if (useSa) corr *= (d2 * cosN) / r2;
-      if (useQe) corr *= 1 - Math.exp(-muT / cosN);
-      const net = background === undefined ? v : v - background[i];
-      acc.add(((hh + H0) * D1 + (kk + H1)) * D2 + (ll + H2), v, net, corr, qx, qy, qz, qq);
+  counts.pixels += n;
+  for (let i = 0; i < n; i++) {
+    const v = data[i];
+    if (!(v > lo && v < hi) || v < 0) {
+      counts.untrusted++;
+      continue;
     }
+    if (mask !== undefined && mask[i] === 0) {
+      counts.masked++;
+      continue;
+    }
+    const qq = qLength[i];
+    if (!(qq <= qMax && qq >= qMin)) {
+      counts.outsideResolution++;
+      continue;
+    }
+    const qx = q[3 * i];
+    const qy = q[3 * i + 1];
+    const qz = q[3 * i + 2];
+    // the rounding of voxelize/: Math.round is the nearest integer except at exact halves (it rounds those up),
+    // which alone go through voxelize's own function (calling it for every pixel costs a third of the loop)
+    const fh = (a0 * qx + a1 * qy + a2 * qz) * ndiv;
+    const fk = (b0 * qx + b1 * qy + b2 * qz) * ndiv;
+    const fl = (c0 * qx + c1 * qy + c2 * qz) * ndiv;
+    let hh = Math.round(fh);
+    let kk = Math.round(fk);
+    let ll = Math.round(fl);
+    if (hh - fh === 0.5) hh = roundHalfEven(fh);
+    if (kk - fk === 0.5) kk = roundHalfEven(fk);
+    if (ll - fl === 0.5) ll = roundHalfEven(fl);
+    if (Math.abs(hh) > H0 || Math.abs(kk) > H1 || Math.abs(ll) > H2) {
+      counts.outsideGrid++;
+      continue;
+    }
+    const net = background === undefined ? v : v - background[i];
+    acc.add(((hh + H0) * D1 + (kk + H1)) * D2 + (ll + H2), v, net, correction[i], qx, qy, qz, qq);
   }
 }
 
 /**
- * Bins one still. `acc` is scratch (cleared here), reused between stills by a thread.
+ * Bins one still. `acc` is scratch (cleared here) and `cache` the per-pixel geometry, both reused between the stills
+ * of a thread.
  */
-export function binStill(still: StillPixels, settings: BinningSettings, acc: VoxelAccumulator): StillRows {
+export function binStill(
+  still: StillPixels,
+  settings: BinningSettings,
+  acc: VoxelAccumulator,
+  cache: GeometryCache = new GeometryCache(),
+): StillRows {
   acc.clear();
+  const geometry = cache.get(still.panels, still.beam, {
+    polarization: settings.polarization,
+    solidAngle: settings.solidAngle,
+    qe: settings.qe,
+  });
   const counts: StillPixelCounts = {
     pixels: 0,
     untrusted: 0,
@@ -199,10 +171,10 @@ export function binStill(still: StillPixels, settings: BinningSettings, acc: Vox
   still.panels.forEach((panel, p) => {
     binPanel(
       panel,
+      geometry[p],
       still.data[p],
       still.mask?.[p],
       still.background?.[p],
-      still.beam,
       still.realSpace,
       settings,
       acc,

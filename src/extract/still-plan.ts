@@ -21,6 +21,7 @@ import { beamFrameOf, panelFrameOf, type BeamFrame, type PanelFrame } from "./pi
 import { binStill, type StillRows } from "./still-binning.ts";
 import type { StillImageReader } from "./image-source.ts";
 import type { VoxelAccumulator } from "./voxel-accumulator.ts";
+import type { GeometryCache } from "./geometry-cache.ts";
 
 /** One still's work. */
 export interface StillPlan {
@@ -175,6 +176,7 @@ export async function runStill(
   spaceGroup: SpaceGroup,
   reader: StillImageReader,
   acc: VoxelAccumulator,
+  cache: GeometryCache,
 ): Promise<StillRows> {
   const data = await reader.read(plan.image, plan.panels);
   const mask = stillMask(plan.panels, setup.userMask, plan.boxes, setup.braggMaskGrow);
@@ -189,6 +191,7 @@ export async function runStill(
     },
     { ...setup, spaceGroup },
     acc,
+    cache,
   );
 }
 

@@ -98,11 +98,12 @@ export function decodeByteOffset(bytes: Uint8Array, out: Int32Array, path = "<cb
   const n = out.length;
   const end = bytes.length;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const signed = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = 0;
   let value = 0;
   for (let i = 0; i < n; i++) {
     if (pos >= end) throw new InputError(`byte-offset data end after ${i} of ${n} values`, path);
-    let d = (bytes[pos] << 24) >> 24;
+    let d = signed[pos];
     pos += 1;
     if (d === -128) {
       if (pos + 2 > end) throw new InputError(`byte-offset data truncated at value ${i}`, path);
