@@ -69,8 +69,8 @@ function boxesByStill(
   const idColumn = table.column("id");
   if (idColumn.type !== "int") throw new InputError(`column 'id' has type ${idColumn.type}, expected int`, path);
   const panelColumn = table.has("panel") ? table.column("panel") : undefined;
-  const bbox = bboxColumn.data as Int32Array;
-  const ids = idColumn.data as Int32Array;
+  const bbox = bboxColumn.data;
+  const ids = idColumn.data;
   const panelOf = (row: number): number =>
     panelColumn === undefined ? 0 : Number((panelColumn.data as ArrayLike<number | bigint>)[row]);
   for (let row = 0; row < table.nrows; row++) {

@@ -71,7 +71,7 @@ export function parsePanelFields(panel: Json, where: string, path: string): Pane
     throw new InputError(`${where}: ParallaxCorrectedPxMmStrategy needs mu > 0 and thickness > 0`, path);
   }
   return {
-    trustedRange: [tr[0] as number, tr[1] as number],
+    trustedRange: [tr[0], tr[1]],
     thickness,
     mu,
     material: typeof panel.material === "string" ? panel.material : "",

@@ -27,11 +27,12 @@ async function check(exptName: string, prefix: string): Promise<void> {
     const panel = panelFrameOf(p, parsePanelFields(doc.detector[0].panels[k], `panel ${k}`, exptName));
     const g = panelPixelGeometry(panel, beam);
     const hasSensor = panel.mu > 0 && panel.thickness > 0;
-    const index = arr(`p${k}_index`);
+    // int64 on disk (a BigInt64Array)
+    const index = Array.from(arr(`p${k}_index`) as unknown as ArrayLike<bigint>, Number);
     const q = arr(`p${k}_q`);
     let worst = 0;
     for (let t = 0; t < index.length; t++) {
-      const i = Number(index[t]);
+      const i = index[t];
       for (let c = 0; c < 3; c++) worst = Math.max(worst, Math.abs(g.q[3 * i + c] - q[3 * t + c]));
       worst = Math.max(worst, Math.abs(g.polarization[i] - arr(`p${k}_P`)[t]));
       worst = Math.max(worst, Math.abs(g.solidAngle[i] - arr(`p${k}_Omega`)[t]));
