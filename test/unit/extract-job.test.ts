@@ -135,3 +135,35 @@ describe("extract", () => {
     expect(data.sigmas.every((s) => s > 0)).toBe(true);
   });
 });
+
+describe("extract from a NeXus still", () => {
+  it("reads the frame named by single_file_indices through the master's external links", async () => {
+    const nexus = fileURLToPath(new URL("../fixtures/extract/nexus_master.h5", import.meta.url));
+    const doc = JSON.parse(readFileSync(join(fixture, "stills.expt"), "utf8")) as {
+      experiment: { identifier: string }[];
+      imageset: Record<string, unknown>[];
+      detector: { panels: Record<string, unknown>[] }[];
+    };
+    doc.experiment = doc.experiment.slice(0, 1);
+    doc.experiment[0].identifier = "nexus-0";
+    doc.imageset[0] = { __id__: "ImageSet", images: [nexus], single_file_indices: [1] };
+    Object.assign(doc.detector[0].panels[0], {
+      image_size: [64, 48],
+      trusted_range: [-1, 65535],
+      origin: [-30, 20, -100],
+    });
+    await writeFile(join(dir, "nexus.expt"), JSON.stringify(doc));
+    const summary = await extractDiffuse({
+      expt: [join(dir, "nexus.expt")],
+      refl: [join(fixture, "stills.refl")],
+      ndiv: 2,
+      dMin: 1.8,
+      outPath: join(dir, "nexus.h5"),
+    });
+    // frame 1 alone has one pixel at 0xFFFFFFFF (outside the trusted range); every other pixel is binned
+    expect(summary.pixels).toBe(64 * 48);
+    expect(summary.untrusted).toBe(1);
+    expect(summary.used).toBe(64 * 48 - 1);
+    expect(await readExperimentIdentifiers(join(dir, "nexus.h5"))).toEqual(["nexus-0"]);
+  });
+});
