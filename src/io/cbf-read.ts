@@ -101,7 +101,35 @@ export function decodeByteOffset(bytes: Uint8Array, out: Int32Array, path = "<cb
   const signed = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = 0;
   let value = 0;
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  // fast path, no bounds checks while a whole escape sequence (15 bytes at most) fits
+  const safe = end - 15;
+  while (i < n && pos < safe) {
+    const d = signed[pos];
+    if (d !== -128) {
+      value = (value + d) | 0;
+      pos += 1;
+    } else {
+      const d16 = (signed[pos + 2] << 8) | bytes[pos + 1];
+      if (d16 !== -32768) {
+        value = (value + d16) | 0;
+        pos += 3;
+      } else {
+        const d32 = bytes[pos + 3] | (bytes[pos + 4] << 8) | (bytes[pos + 5] << 16) | (bytes[pos + 6] << 24);
+        if (d32 !== -2147483648) {
+          value = (value + d32) | 0;
+          pos += 7;
+        } else {
+          // int64 delta: its low 32 bits (the sum is taken modulo 2^32, as every value is int32)
+          value =
+            (value + (bytes[pos + 7] | (bytes[pos + 8] << 8) | (bytes[pos + 9] << 16) | (bytes[pos + 10] << 24))) | 0;
+          pos += 15;
+        }
+      }
+    }
+    out[i++] = value;
+  }
+  for (; i < n; i++) {
     if (pos >= end) throw new InputError(`byte-offset data end after ${i} of ${n} values`, path);
     let d = signed[pos];
     pos += 1;
