@@ -106,19 +106,33 @@ function binPanel(
   const qMax = 1 / settings.dMin;
   const qMin = settings.dMax === undefined ? 0 : 1 / settings.dMax;
   counts.pixels += n;
+  let untrusted = 0;
+  let masked = 0;
+  let outsideResolution = 0;
+  let outsideGrid = 0;
+  // neighbouring pixels mostly share a voxel: a run of one voxel is summed here and added to `acc` when it ends
+  let runKey = -1;
+  let sc = 0;
+  let sn = 0;
+  let sk = 0;
+  let sx = 0;
+  let sy = 0;
+  let sz = 0;
+  let sl = 0;
+  let sp = 0;
   for (let i = 0; i < n; i++) {
     const v = data[i];
     if (!(v > lo && v < hi) || v < 0) {
-      counts.untrusted++;
+      untrusted++;
       continue;
     }
     if (mask !== undefined && mask[i] === 0) {
-      counts.masked++;
+      masked++;
       continue;
     }
     const qq = qLength[i];
     if (!(qq <= qMax && qq >= qMin)) {
-      counts.outsideResolution++;
+      outsideResolution++;
       continue;
     }
     const qx = q[3 * i];
@@ -135,13 +149,30 @@ function binPanel(
     if (hh - fh === 0.5) hh = roundHalfEven(fh);
     if (kk - fk === 0.5) kk = roundHalfEven(fk);
     if (ll - fl === 0.5) ll = roundHalfEven(fl);
-    if (Math.abs(hh) > H0 || Math.abs(kk) > H1 || Math.abs(ll) > H2) {
-      counts.outsideGrid++;
+    if (hh > H0 || hh < -H0 || kk > H1 || kk < -H1 || ll > H2 || ll < -H2) {
+      outsideGrid++;
       continue;
     }
-    const net = background === undefined ? v : v - background[i];
-    acc.add(((hh + H0) * D1 + (kk + H1)) * D2 + (ll + H2), v, net, correction[i], qx, qy, qz, qq);
+    const key = ((hh + H0) * D1 + (kk + H1)) * D2 + (ll + H2);
+    if (key !== runKey) {
+      if (sp > 0) acc.add(runKey, sc, sn, sk, sx, sy, sz, sl, sp);
+      runKey = key;
+      sc = sn = sk = sx = sy = sz = sl = sp = 0;
+    }
+    sc += v;
+    sn += background === undefined ? v : v - background[i];
+    sk += correction[i];
+    sx += qx;
+    sy += qy;
+    sz += qz;
+    sl += qq;
+    sp++;
   }
+  if (sp > 0) acc.add(runKey, sc, sn, sk, sx, sy, sz, sl, sp);
+  counts.untrusted += untrusted;
+  counts.masked += masked;
+  counts.outsideResolution += outsideResolution;
+  counts.outsideGrid += outsideGrid;
 }
 
 /**

@@ -89,7 +89,7 @@ export class VoxelAccumulator {
     return s;
   }
 
-  /** Adds one pixel. */
+  /** Adds the sums of `pixels` pixels of one voxel. */
   add(
     key: number,
     counts: number,
@@ -99,6 +99,7 @@ export class VoxelAccumulator {
     qy: number,
     qz: number,
     qLength: number,
+    pixels: number,
   ): void {
     const s = this.slot(key);
     this.counts[s] += counts;
@@ -108,7 +109,7 @@ export class VoxelAccumulator {
     this.q[3 * s + 1] += qy;
     this.q[3 * s + 2] += qz;
     this.qLength[s] += qLength;
-    this.pixels[s]++;
+    this.pixels[s] += pixels;
   }
 
   #grow(): void {
