@@ -16,6 +16,7 @@ const LAYERS = [
   "io",
   "dials",
   "voxelize",
+  "extract",
   "observations",
   "passes",
   "refine",

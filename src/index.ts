@@ -171,6 +171,25 @@ export { voxelizeFiles, type VoxelizeFilesOptions, type VoxelizeSummary } from "
 export { gridForCrystals, voxelizeStill, type VoxelizedStill, type VoxelizeOptions } from "./voxelize/voxelize.ts";
 export { makeVoxelGrid, voxelCentre, voxelIndexOf, VOXEL_INDEX_RULE, type VoxelGrid } from "./voxelize/voxel-grid.ts";
 
+// Extract diffuse observations from the images of indexed stills
+export { extractDiffuse, type ExtractSummary } from "./extract/extract-diffuse.ts";
+export {
+  EXTRACT_DEFAULTS,
+  resolveExtractOptions,
+  type ExtractOptions,
+  type ExtractProgressEvent,
+  type ResolvedExtractOptions,
+} from "./extract/extract-options.ts";
+export {
+  panelPixelGeometry,
+  type BeamFrame,
+  type PanelFrame,
+  type PanelPixelGeometry,
+} from "./extract/pixel-geometry.ts";
+export { readMiniCbf, type MiniCbfHeader, type MiniCbfImage } from "./io/cbf-read.ts";
+export { openNexusImages, type NexusImages } from "./io/nexus-read.ts";
+export { readExperimentIdentifiers, EXPERIMENT_IDENTIFIERS_DATASET } from "./io/binned-identifiers.ts";
+
 // Merge
 export { mergeDiffuse, type MergedDiffuse, type MergeOptions } from "./merge/merge.ts";
 export { ccHalf } from "./merge/cc-half.ts";

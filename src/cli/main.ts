@@ -12,6 +12,7 @@ import { Command } from "commander";
 import { endQuietlyOnEpipe, reportError } from "./errors.ts";
 import { useJobThreads } from "./job-thread.ts";
 import { registerDemo } from "./demo.ts";
+import { registerExtract } from "./extract.ts";
 import { registerInspect } from "./inspect.ts";
 import { registerReport } from "./report.ts";
 import { registerScale } from "./scale.ts";
@@ -47,6 +48,7 @@ export function createProgram(): Command {
     });
   registerInspect(program);
   registerVoxelize(program);
+  registerExtract(program);
   registerScale(program);
   registerReport(program);
   registerDemo(program);

@@ -1,0 +1,219 @@
+/**
+ * The `extract` job: from the images `dials.stills_process` indexed (with its `.expt` and `.refl`) to the binned
+ * diffuse layout `scale` reads. Every pixel of every still is masked, corrected and binned (`still-binning.ts`), in
+ * the calling thread or in worker threads taking one still at a time; rows are written in still order, so the file
+ * is the same for any number of threads. The output adds the dataset `experiment_identifiers` (one string per still
+ * id) and root attributes recording what was applied (`extract_*`).
+ *
+ * @packageDocumentation
+ */
+import { existsSync } from "node:fs";
+import { rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { Worker } from "node:worker_threads";
+import { ConfigError, InputError } from "../errors.ts";
+import { writeBinnedDiffuse } from "../io/binned-diffuse.ts";
+import { appendExperimentIdentifiers } from "../io/binned-identifiers.ts";
+import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
+import { VOXEL_INDEX_RULE } from "../voxelize/voxel-grid.ts";
+import type { WorkerReply } from "./extract-worker.ts";
+import { resolveExtractOptions, type ExtractOptions, type ResolvedExtractOptions } from "./extract-options.ts";
+import { StillImageReader } from "./image-source.ts";
+import type { StillPixelCounts, StillRows } from "./still-binning.ts";
+import { planStills, runStill, setupSpaceGroup, type ExtractSetup, type StillPlan } from "./still-plan.ts";
+import { VoxelAccumulator } from "./voxel-accumulator.ts";
+import { GeometryCache } from "./geometry-cache.ts";
+
+/** What an extraction did. */
+export interface ExtractSummary extends StillPixelCounts {
+  /** Stills read. */
+  stills: number;
+  /** Rows written (one per still and voxel). */
+  rows: number;
+  /** Wall time of reading and binning (s). */
+  seconds: number;
+  /** Pixels read and binned per second of wall time. */
+  pixelsPerSecond: number;
+}
+
+function addCounts(total: StillPixelCounts, c: StillPixelCounts): void {
+  total.pixels += c.pixels;
+  total.untrusted += c.untrusted;
+  total.masked += c.masked;
+  total.outsideResolution += c.outsideResolution;
+  total.outsideGrid += c.outsideGrid;
+  total.used += c.used;
+}
+
+/** Runs every still in the calling thread. */
+async function runInThread(
+  plans: readonly StillPlan[],
+  setup: ExtractSetup,
+  done: (still: number, rows: StillRows) => void,
+): Promise<void> {
+  const spaceGroup = setupSpaceGroup(setup);
+  const reader = new StillImageReader();
+  const acc = new VoxelAccumulator(1 << 16);
+  const cache = new GeometryCache();
+  try {
+    for (const plan of plans) done(plan.still, await runStill(plan, setup, spaceGroup, reader, acc, cache));
+  } finally {
+    reader.close();
+  }
+}
+
+/** Runs the stills on `threads` workers, each taking the next still when it is free. */
+function runInWorkers(
+  plans: readonly StillPlan[],
+  setup: ExtractSetup,
+  threads: number,
+  done: (still: number, rows: StillRows) => void,
+): Promise<void> {
+  const entry = siblingWorkerEntry(import.meta.url, "extract-worker");
+  const n = Math.min(threads, plans.length);
+  return new Promise<void>((resolvePromise, reject) => {
+    const workers: Worker[] = [];
+    let next = 0;
+    let finished = 0;
+    let failed = false;
+    const stopAll = (): void => {
+      for (const w of workers) void w.terminate();
+    };
+    const feed = (w: Worker): void => {
+      if (next < plans.length) w.postMessage(plans[next++]);
+      else w.postMessage(null);
+    };
+    for (let i = 0; i < n; i++) {
+      const workerData = { setup };
+      const w =
+        entry.kind === "module"
+          ? new Worker(entry.url, { workerData })
+          : new Worker(entry.code, { eval: true, workerData });
+      workers.push(w);
+      w.on("message", (reply: WorkerReply) => {
+        if (failed) return;
+        if ("error" in reply) {
+          failed = true;
+          stopAll();
+          reject(reply.kind === "config" ? new ConfigError(reply.error) : new InputError(reply.error));
+          return;
+        }
+        done(reply.still, reply.rows);
+        finished++;
+        if (finished === plans.length) {
+          for (const x of workers) x.postMessage(null);
+          resolvePromise();
+        } else feed(w);
+      });
+      w.on("error", (error) => {
+        if (failed) return;
+        failed = true;
+        stopAll();
+        reject(error);
+      });
+      feed(w);
+    }
+  });
+}
+
+/** The root attributes recording what was applied. */
+function extractAttributes(options: ResolvedExtractOptions): Record<string, number | string> {
+  return {
+    extract_polarization: options.polarization ? 1 : 0,
+    extract_solid_angle: options.solidAngle ? 1 : 0,
+    extract_qe: options.qe ? 1 : 0,
+    extract_background: options.backgroundPath ?? "",
+    extract_mask: options.maskPath ?? "",
+    extract_bragg_mask_grow: options.braggMaskGrow,
+    extract_dmin: options.dMin,
+    extract_dmax: options.dMax ?? 0,
+    extract_rows:
+      "one row per (still, voxel): I = sum(counts - background) / sum(P*Omega*QE), sigma = sqrt(max(sum(counts), 1)) / sum(P*Omega*QE), q = mean over the pixels",
+  };
+}
+
+/**
+ * Extracts, corrects and bins the diffuse scattering of every still and writes the binned layout.
+ *
+ * @throws {@link ConfigError} for invalid options; {@link InputError} for unreadable or missing inputs (a missing
+ * image: one line naming the experiment and the path)
+ */
+export async function extractDiffuse(input: ExtractOptions): Promise<ExtractSummary> {
+  const options = resolveExtractOptions(input);
+  const { plans, identifiers, setup } = await planStills(options);
+  // every image is looked for before any is read, so a missing one fails at once
+  for (const p of plans)
+    if (!existsSync(p.image.path)) throw new InputError(`${p.image.experiment}: image not found: ${p.image.path}`);
+  const results: (StillRows | undefined)[] = new Array<StillRows | undefined>(plans.length);
+  const totals: StillPixelCounts = {
+    pixels: 0,
+    untrusted: 0,
+    masked: 0,
+    outsideResolution: 0,
+    outsideGrid: 0,
+    used: 0,
+  };
+  const t0 = performance.now();
+  let nDone = 0;
+  const done = (still: number, rows: StillRows): void => {
+    results[still] = rows;
+    addCounts(totals, rows.counts);
+    nDone++;
+    const seconds = (performance.now() - t0) / 1000;
+    const pixelsPerSecond = seconds > 0 ? totals.pixels / seconds : 0;
+    options.onProgress?.({
+      phase: "extract",
+      done: nDone,
+      total: plans.length,
+      label: `${identifiers[still] || `still ${still}`} ${(pixelsPerSecond / 1e6).toFixed(1)} Mpx/s`,
+      pixelsPerSecond,
+    });
+  };
+  if (options.threads === 1 || plans.length === 1) await runInThread(plans, setup, done);
+  else await runInWorkers(plans, setup, options.threads, done);
+  const seconds = (performance.now() - t0) / 1000;
+  let n = 0;
+  for (const r of results) n += r?.voxel.length ?? 0;
+  const intensities = new Float32Array(n);
+  const sigmas = new Float32Array(n);
+  const stillIds = new Int32Array(n);
+  const voxelIndices = new Float64Array(n);
+  const qVectors = new Float32Array(3 * n);
+  let t = 0;
+  results.forEach((r, still) => {
+    if (r === undefined) throw new InputError(`still ${still} produced no result`);
+    intensities.set(r.intensity, t);
+    sigmas.set(r.sigma, t);
+    stillIds.fill(still, t, t + r.voxel.length);
+    voxelIndices.set(r.voxel, t);
+    qVectors.set(r.q, 3 * t);
+    t += r.voxel.length;
+  });
+  const grid = setup.grid;
+  const tmp = join(dirname(options.outPath), `.${basename(options.outPath)}.extract-${process.pid}.tmp`);
+  try {
+    await writeBinnedDiffuse(
+      tmp,
+      { intensities, sigmas, stillIds, voxelIndices, qVectors },
+      {
+        ndiv: grid.ndiv,
+        hklMax: [grid.hklMax[0], grid.hklMax[1], grid.hklMax[2]],
+        voxelGridDims: [grid.dims[0], grid.dims[1], grid.dims[2]],
+        voxelIndexRule: VOXEL_INDEX_RULE,
+        ...extractAttributes(options),
+      },
+    );
+    await appendExperimentIdentifiers(tmp, identifiers);
+    await rename(tmp, options.outPath);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+  return {
+    stills: plans.length,
+    rows: n,
+    seconds,
+    pixelsPerSecond: seconds > 0 ? totals.pixels / seconds : 0,
+    ...totals,
+  };
+}

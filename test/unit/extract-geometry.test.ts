@@ -1,0 +1,66 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { readExperiments } from "../../src/io/expt.ts";
+import { parsePanelFields } from "../../src/io/expt-imagesets.ts";
+import { readNpz } from "../../src/io/npz.ts";
+import { beamFrameOf, panelFrameOf, panelPixelGeometry } from "../../src/extract/pixel-geometry.ts";
+
+// make_pixel_reference.py computed these with dxtbx (pixel_to_millimeter, get_lab_coord) and DIALS
+// (Corrections.lp, Corrections.qe): every 509th pixel, and per-panel sums over every pixel
+const dir = fileURLToPath(new URL("../fixtures/extract/", import.meta.url));
+const TOL = 1e-9;
+
+async function check(exptName: string, prefix: string): Promise<void> {
+  const experiments = await readExperiments(dir + exptName);
+  const doc = JSON.parse(readFileSync(dir + exptName, "utf8")) as { detector: { panels: Record<string, unknown>[] }[] };
+  const e = experiments.experiments[0];
+  if (e.detector === undefined || e.beam === undefined) throw new Error("fixture lacks a detector or beam");
+  const ref = await readNpz(dir + "pixel_reference.npz");
+  const arr = (key: string): ArrayLike<number> => {
+    const a = ref.get(`${prefix}_${key}`);
+    if (a === undefined) throw new Error(`missing ${prefix}_${key}`);
+    return a.data as ArrayLike<number>;
+  };
+  const beam = beamFrameOf(e.beam);
+  for (const [k, p] of e.detector.panels.entries()) {
+    const panel = panelFrameOf(p, parsePanelFields(doc.detector[0].panels[k], `panel ${k}`, exptName));
+    const g = panelPixelGeometry(panel, beam);
+    const hasSensor = panel.mu > 0 && panel.thickness > 0;
+    // int64 on disk (a BigInt64Array)
+    const index = Array.from(arr(`p${k}_index`) as unknown as ArrayLike<bigint>, Number);
+    const q = arr(`p${k}_q`);
+    let worst = 0;
+    for (let t = 0; t < index.length; t++) {
+      const i = index[t];
+      for (let c = 0; c < 3; c++) worst = Math.max(worst, Math.abs(g.q[3 * i + c] - q[3 * t + c]));
+      worst = Math.max(worst, Math.abs(g.polarization[i] - arr(`p${k}_P`)[t]));
+      worst = Math.max(worst, Math.abs(g.solidAngle[i] - arr(`p${k}_Omega`)[t]));
+      // DIALS's qe is 1 − exp(0) = 0 for a panel without μ and thickness; extraction then applies no QE (factor 1)
+      if (hasSensor) worst = Math.max(worst, Math.abs(g.qe[i] - arr(`p${k}_QE`)[t]));
+      else expect([g.qe[i], arr(`p${k}_QE`)[t]]).toEqual([1, 0]);
+    }
+    expect(worst).toBeLessThan(TOL);
+    // checksums of every pixel (sums in a different order: relative tolerance)
+    const sum = (a: Float64Array, stride = 1, c = 0): number => {
+      let s = 0;
+      for (let i = c; i < a.length; i += stride) s += a[i];
+      return s;
+    };
+    const rel = (a: number, b: number): number => Math.abs(a - b) / Math.max(1, Math.abs(b));
+    expect(rel(sum(g.polarization), arr(`p${k}_sum_P`)[0])).toBeLessThan(1e-12);
+    expect(rel(sum(g.solidAngle), arr(`p${k}_sum_Omega`)[0])).toBeLessThan(1e-12);
+    if (hasSensor) expect(rel(sum(g.qe), arr(`p${k}_sum_QE`)[0])).toBeLessThan(1e-12);
+    for (let c = 0; c < 3; c++) expect(rel(sum(g.q, 3, c), arr(`p${k}_sum_q`)[c])).toBeLessThan(1e-12);
+  }
+}
+
+describe("per-pixel geometry and corrections against dxtbx/DIALS", () => {
+  it("CBF still (images-8 experiment 0, no sensor model): q, polarization, solid angle", async () => {
+    await check("images8-stills.expt", "cbf");
+  });
+
+  it("tilted 2-panel detector, parallax-corrected silicon sensor with QE, other beam polarization", async () => {
+    await check("tilted.expt", "tilted");
+  });
+});
