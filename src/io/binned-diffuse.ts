@@ -209,7 +209,9 @@ export async function openBinnedDiffuse(
     throw new ConfigError("openBinnedDiffuse: path must be a non-empty string");
   const mode = options.reader ?? "auto";
   if (!["auto", "native", "h5wasm"].includes(mode)) {
-    throw new ConfigError(`openBinnedDiffuse: reader must be "auto", "native" or "h5wasm", got ${JSON.stringify(mode)}`);
+    throw new ConfigError(
+      `openBinnedDiffuse: reader must be "auto", "native" or "h5wasm", got ${JSON.stringify(mode)}`,
+    );
   }
   if (mode !== "h5wasm") {
     const native = openNativeMatching(path, options);
@@ -394,12 +396,14 @@ function makeRowReader(
  * JavaScript-side result must fit in memory).
  *
  * @param path - the `.h5` file
+ * @param options - which reader (see {@link openBinnedDiffuse})
  * @returns all rows (`start` = 0) and the attributes
  */
 export async function readBinnedDiffuse(
   path: string,
+  options: OpenBinnedDiffuseOptions = {},
 ): Promise<BinnedDiffuseChunk & { attributes: BinnedDiffuseAttributes }> {
-  const f = await openBinnedDiffuse(path);
+  const f = await openBinnedDiffuse(path, options);
   try {
     const n = f.nObservations;
     const out = {

@@ -118,7 +118,8 @@ export function readChunkTable(layout: Extract<Layout, { kind: "chunked" }>, ctx
   need(chunkDims.length === rank && rank >= 1, "chunk rank differs from the dataspace");
   const gridDims = ctx.dims.map((d, i) => Math.ceil(d / chunkDims[i]));
   const nChunks = gridDims.reduce((a, b) => a * b, 1);
-  need(nChunks <= 1 << 26, "too many chunks");
+  // every chunk needs at least an 8-byte index entry (or its own bytes) in the file: a lie cannot allocate much
+  need(nChunks <= 1 << 26 && nChunks <= ctx.file.size / 8 + 1, "too many chunks");
   const chunkBytes = chunkDims.reduce((a, b) => a * b, elementSize);
   need(Number.isSafeInteger(chunkBytes) && chunkBytes <= 1 << 30, "chunk too large");
   const table: ChunkTable = {
@@ -141,6 +142,7 @@ export function readChunkTable(layout: Extract<Layout, { kind: "chunked" }>, ctx
     maxGrid.every((g, i) => g >= gridDims[i]),
     "maximum extent below the current one",
   );
+  const nMax = maxGrid.reduce((a, b) => a * b, 1);
   if (rank === 2) need(ctx.maxDims[1] >= 0, "unlimited second dimension");
   const linearToGrid = (linear: number): number => {
     if (rank === 1) return linear < gridDims[0] ? linear : -1;
@@ -163,8 +165,7 @@ export function readChunkTable(layout: Extract<Layout, { kind: "chunked" }>, ctx
     need(nChunks === 1, "single-chunk index with several chunks");
     set(0, index.address, index.filteredSize ?? chunkBytes, index.filterMask ?? 0);
   } else if (index.type === "implicit") {
-    need(!ctx.filtered, "implicit index with filters");
-    const nMax = maxGrid.reduce((a, b) => a * b, 1);
+    need(!ctx.filtered && nMax <= ctx.file.size, "implicit index with filters or beyond the file");
     for (let linear = 0; linear < nMax; linear++) {
       const k = linearToGrid(linear);
       if (k >= 0) set(k, index.address + linear * chunkBytes, chunkBytes, 0);

@@ -159,6 +159,8 @@ export function readNativeDataset(file: FileBytes, sb: Superblock, address: numb
   }
   const layout = parseLayout(one(MSG.layout).body);
   const dims = space.dims;
+  // deflate shrinks at most ~1032:1, so a dataspace larger than that is a lie (no allocation follows from it)
+  need(dims.reduce((a, b) => a * b, type.size) <= file.size * 1100, "dataspace larger than the file can hold");
   const maxDims = space.maxDims ?? dims;
   if (layout.kind === "contiguous") {
     need(filters.length === 0, "filters on contiguous storage");

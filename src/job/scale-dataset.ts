@@ -17,6 +17,7 @@ import { resolveScalingOptions } from "../refine/scaling-options.ts";
 import { makeVoxelGrid } from "../voxelize/voxel-grid.ts";
 import { readScaleInputs, type ScaleInputs } from "./scale-inputs.ts";
 import { writeScaleOutputs } from "./scale-outputs.ts";
+import { startBackgroundReport, type BackgroundReport } from "./background-report.ts";
 import {
   SCALE_JOB_DEFAULTS,
   type ScaleDatasetOptions,
@@ -95,6 +96,17 @@ function mergePhase(
  * configuration or options, `RefinementFailure` when refinement fails.
  */
 export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleDatasetResult> {
+  // the report's code and vega load in a worker thread while this job reads, refines and writes
+  const report = startBackgroundReport();
+  try {
+    return await scaleDatasetWith(options, report);
+  } finally {
+    report.dispose();
+  }
+}
+
+/** {@link scaleDataset} with its report renderer already started. */
+async function scaleDatasetWith(options: ScaleDatasetOptions, report: BackgroundReport): Promise<ScaleDatasetResult> {
   // the options are checked before any work (refineParameters resolves the same values again; the config is checked
   // when read)
   const seed = checkSeed(options.seed ?? SCALE_JOB_DEFAULTS.seed);
@@ -112,11 +124,19 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
     const tMerge = performance.now();
     const merged = mergePhase(input, refinement, seed, progress);
     const mergeS = secondsSince(tMerge);
-    const { scales, outputs } = await writeScaleOutputs(options, input, model, refinement, merged, {
-      readS,
-      refineS,
-      mergeS,
-    });
+    const { scales, outputs } = await writeScaleOutputs(
+      options,
+      input,
+      model,
+      refinement,
+      merged,
+      {
+        readS,
+        refineS,
+        mergeS,
+      },
+      report,
+    );
     return { scales, outputs, model, refinement, merged };
   } finally {
     // paged observations: their scratch file goes once every output is written

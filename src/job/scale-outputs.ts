@@ -16,6 +16,7 @@ import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diff
 import { SCALE_JOB_DEFAULTS, type ScaleDatasetOptions, type ScaleDatasetResult } from "./scale-dataset-options.ts";
 import { braggUsedMask, buildRefinementDocument, buildScalesJson, setKbScalingModels } from "./scale-documents.ts";
 import type { ScaleInputs } from "./scale-inputs.ts";
+import type { BackgroundReport } from "./background-report.ts";
 import { buildScaledReflections } from "./scaled-reflections.ts";
 
 /** Seconds of the phases before the write phase. */
@@ -47,7 +48,8 @@ async function writeMergedMap(
 }
 
 /**
- * Writes every output of the job into `options.outDir` (created if needed), reporting `write` progress.
+ * Writes every output of the job into `options.outDir` (created if needed), reporting `write` progress. The report
+ * is rendered by `report` when given (a worker started with the job), else here.
  *
  * @returns The scales.json document (its `write_s` timing included) and the paths written.
  */
@@ -58,6 +60,7 @@ export async function writeScaleOutputs(
   refinement: RefineParametersResult,
   merged: MergedDiffuse | undefined,
   seconds: EarlierPhaseSeconds,
+  report?: BackgroundReport,
 ): Promise<{ scales: ScalesJson; outputs: ScaleDatasetResult["outputs"] }> {
   const progress = options.onProgress;
   const { binned, table, experiments } = input;
@@ -106,9 +109,12 @@ export async function writeScaleOutputs(
   scales.timings.write_s = (performance.now() - tWrite) / 1000;
   await writeScalesJson(outputs.scalesJson, scales);
   progress?.({ phase: "write", done: nWrites - 1, total: nWrites, label: "report.html" });
-  // Loaded on demand so that the library entry does not load vega.
-  const { writeReport } = await import("../report/write-report.ts");
-  await writeReport(options.outDir, { outPath: outputs.report });
+  if (report !== undefined) await report.write(options.outDir, outputs.report);
+  else {
+    // Loaded on demand so that the library entry does not load vega.
+    const { writeReport } = await import("../report/write-report.ts");
+    await writeReport(options.outDir, { outPath: outputs.report });
+  }
   progress?.({ phase: "write", done: nWrites, total: nWrites, label: "done" });
   return { scales, outputs };
 }
