@@ -283,6 +283,7 @@ function readFixedArray(ctx: IndexContext, headerAddress: number, chunkBytes: nu
 }
 
 /** Reads an extensible array chunk index (header EAHD, index block EAIB, super blocks EASB, data blocks EADB). */
+// stays whole: the four block kinds share the element numbering (super block table) computed at its start
 function readExtensibleArray(ctx: IndexContext, headerAddress: number, chunkBytes: number, each: Each): void {
   const { file, sb, filtered } = ctx;
   const O = sb.offsetSize;
