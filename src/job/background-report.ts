@@ -11,8 +11,12 @@ import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
 
 /** A report renderer started ahead of time. */
 export interface BackgroundReport {
-  /** Writes `outPath` from the output files in `dir` (in the worker, or on this thread as the fallback). */
-  write(dir: string, outPath: string): Promise<void>;
+  /**
+   * Writes `outPath` from the output files in `dir` (in the worker, or on this thread as the fallback).
+   *
+   * @returns where the page was rendered
+   */
+  write(dir: string, outPath: string): Promise<"worker" | "main thread">;
   /** Stops the worker (idempotent; after `write` resolved, or when the job fails). */
   dispose(): void;
 }
@@ -29,9 +33,10 @@ export function startBackgroundReport(): BackgroundReport {
   } catch {
     worker = undefined;
   }
-  const inProcess = async (dir: string, outPath: string): Promise<void> => {
+  const inProcess = async (dir: string, outPath: string): Promise<"main thread"> => {
     const { writeReport } = await import("../report/write-report.ts");
     await writeReport(dir, { outPath });
+    return "main thread";
   };
   return {
     async write(dir, outPath) {
@@ -52,7 +57,7 @@ export function startBackgroundReport(): BackgroundReport {
       });
       w.unref();
       // a failure in the worker is reproduced here, so the caller sees writeReport's own typed error
-      if (!ok) await inProcess(dir, outPath);
+      return ok ? "worker" : inProcess(dir, outPath);
     },
     dispose() {
       if (worker !== undefined) void worker.terminate();
