@@ -44,6 +44,7 @@ export {
   type BinnedDiffuseChunk,
   type BinnedDiffuseFile,
   type WriteBinnedDiffuseOptions,
+  type OpenBinnedDiffuseOptions,
 } from "./io/binned-diffuse.ts";
 export { readNpz, writeNpz, type WriteNpzOptions } from "./io/npz.ts";
 export type { NpyArray, NpyData, NpyDtype } from "./io/npy.ts";

@@ -30,7 +30,8 @@ import {
   writeH5Atomic,
   writeRowsChunked,
 } from "./hdf5.ts";
-import type { DatasetSpec } from "./hdf5.ts";
+import type { DatasetSpec, H5Numeric } from "./hdf5.ts";
+import { openNativeH5, type NativeH5, type NativeH5Options } from "./hdf5-native-reader.ts";
 
 /** Root attributes of a binned diffuse file. Attributes other than the four named ones are carried through as-is. */
 export interface BinnedDiffuseAttributes {
@@ -226,17 +227,58 @@ function checkRowsAgainstFileSize(n: number, path: string): void {
   }
 }
 
+/** Options of {@link openBinnedDiffuse}. */
+export interface OpenBinnedDiffuseOptions extends NativeH5Options {
+  /**
+   * `"auto"` reads natively (Node's own file reads and zlib, chunk indexes read once, filtered chunks decoded in worker
+   * threads) whenever the file's layout is covered, else with h5wasm; `"h5wasm"` always uses h5wasm; `"native"` fails
+   * with an {@link InputError} when the layout is not covered. Both readers return identical rows.
+   * @defaultValue "auto"
+   */
+  reader?: "auto" | "native" | "h5wasm";
+}
+
+/** Reads rows `[start, end)` of one of the five datasets. */
+type ColumnReader = <T extends H5Numeric>(
+  key: keyof typeof SPECS,
+  start: number,
+  end: number,
+  ctor: abstract new (...args: never[]) => T,
+) => T;
+
 /**
  * Opens a binned diffuse HDF5 file and validates it: all five datasets present with the right dtypes and ranks,
  * `q_vectors` of shape (N, 3), equal row counts, and the four root attributes. No row data is read yet.
  *
  * @param path - the `.h5` file
+ * @param options - which reader, and its decoding threads
  * @returns the open file; call `close()` when done
  * @throws {@link InputError} naming the file and the dataset or attribute at fault
  */
-export async function openBinnedDiffuse(path: string): Promise<BinnedDiffuseFile> {
+export async function openBinnedDiffuse(
+  path: string,
+  options: OpenBinnedDiffuseOptions = {},
+): Promise<BinnedDiffuseFile> {
   if (typeof path !== "string" || path === "")
     throw new ConfigError("openBinnedDiffuse: path must be a non-empty string");
+  const mode = options.reader ?? "auto";
+  if (!["auto", "native", "h5wasm"].includes(mode)) {
+    throw new ConfigError(
+      `openBinnedDiffuse: reader must be "auto", "native" or "h5wasm", got ${JSON.stringify(mode)}`,
+    );
+  }
+  if (mode !== "h5wasm") {
+    const native = openNativeMatching(path, options);
+    if (native !== undefined) {
+      try {
+        return makeNativeReader(native, path);
+      } catch (error) {
+        native.close();
+        throw error;
+      }
+    }
+    if (mode === "native") throw new InputError("layout not covered by the native HDF5 reader", path);
+  }
   const file = await openH5Read(path);
   try {
     return makeReader(file, path);
@@ -246,23 +288,84 @@ export async function openBinnedDiffuse(path: string): Promise<BinnedDiffuseFile
   }
 }
 
+/** Opens `path` natively when it is covered and its five datasets are exactly what {@link SPECS} asks for. */
+function openNativeMatching(path: string, options: NativeH5Options): NativeH5 | undefined {
+  const specs = Object.values(SPECS) as DatasetSpec[];
+  // the identifiers are variable-length strings: a file that has them is read through h5wasm
+  const native = openNativeH5(
+    path,
+    specs.map((s) => s.name),
+    { ...options, h5wasmIfPresent: [EXPERIMENT_IDENTIFIERS_DATASET] },
+  );
+  if (native === undefined) return undefined;
+  const ok = specs.every((spec) => {
+    const ds = native.datasets.get(spec.name);
+    if (ds === undefined) return false;
+    const kindOk = spec.kind === "float" ? ds.type.kind === "float" : ds.type.kind === "int";
+    const shapeOk = ds.dims.length === spec.rank && (spec.rank === 1 || ds.dims[1] === spec.columns);
+    return kindOk && ds.type.size === spec.size && shapeOk;
+  });
+  if (!ok) native.close();
+  return ok ? native : undefined;
+}
+
+function makeNativeReader(native: NativeH5, path: string): BinnedDiffuseFile {
+  const read: ColumnReader = (key, start, end, ctor) => {
+    const spec: DatasetSpec = SPECS[key];
+    const bytes = native.readRows(spec.name, start, end, spec.columns ?? 1);
+    const Ctor = ctor as unknown as new (buffer: ArrayBuffer) => never;
+    return new Ctor(bytes);
+  };
+  const rows = (key: keyof typeof SPECS): number => native.datasets.get(SPECS[key].name)?.dims[0] ?? -1;
+  return makeRowReader(path, rows, read, native.attributes, undefined, () => {
+    native.close();
+  });
+}
+
 function makeReader(file: H5File, path: string): BinnedDiffuseFile {
   const ds = {} as Record<keyof typeof SPECS, Dataset>;
+  const counts = {} as Record<keyof typeof SPECS, number>;
+  for (const [key, spec] of Object.entries(SPECS) as [keyof typeof SPECS, DatasetSpec][]) {
+    const { dataset, rows } = requireDataset(file, path, spec);
+    ds[key] = dataset;
+    counts[key] = rows;
+  }
+  const read: ColumnReader = (key, start, end, ctor) =>
+    readRows(ds[key], path, SPECS[key].name, start, end, (SPECS[key] as DatasetSpec).columns ?? 1, ctor);
+  return makeRowReader(
+    path,
+    (key) => counts[key],
+    read,
+    readAttributes(file, path),
+    readExperimentIdentifiers(file, path),
+    () => {
+      closeQuietly(file);
+    },
+  );
+}
+
+/** The reader over either backend: row counts checked equal, attributes parsed, rows read and checked. */
+function makeRowReader(
+  path: string,
+  rowsOf: (key: keyof typeof SPECS) => number,
+  read: ColumnReader,
+  rawAttributes: Record<string, unknown>,
+  experimentIdentifiers: string[] | undefined,
+  release: () => void,
+): BinnedDiffuseFile {
   let n = -1;
   let first = "";
   for (const [key, spec] of Object.entries(SPECS) as [keyof typeof SPECS, DatasetSpec][]) {
-    const { dataset, rows } = requireDataset(file, path, spec);
+    const rows = rowsOf(key);
     if (n < 0) {
       n = rows;
       first = spec.name;
     } else if (rows !== n) {
       throw new InputError(`dataset '${spec.name}' has ${rows} rows but '${first}' has ${n}`, path);
     }
-    ds[key] = dataset;
   }
   checkRowsAgainstFileSize(n, path);
-  const attributes = parseAttributes(readAttributes(file, path), path);
-  const experimentIdentifiers = readExperimentIdentifiers(file, path);
+  const attributes = parseAttributes(rawAttributes, path);
   const [d0, d1, d2] = attributes.voxelGridDims;
   const nVoxels = d0 * d1 * d2;
   let open = true;
@@ -278,7 +381,7 @@ function makeReader(file: H5File, path: string): BinnedDiffuseFile {
     const m = end - start;
     const voxelIndices = new Float64Array(m);
     if (m === 0) return voxelIndices;
-    const raw = readRows(ds.voxelIndices, path, SPECS.voxelIndices.name, start, end, 1, BigInt64Array);
+    const raw = read("voxelIndices", start, end, BigInt64Array);
     // int64 → double through the two 32-bit halves (little-endian, as wasm is): exact below 2^53 and ~10× faster than
     // Number(bigint); anything larger or negative fails the grid check below
     const words = new Int32Array(raw.buffer, raw.byteOffset, 2 * m);
@@ -298,7 +401,7 @@ function makeReader(file: H5File, path: string): BinnedDiffuseFile {
   const readStillIds = (start: number, end: number): Int32Array => {
     checkRange("readStillIds", start, end);
     if (end === start) return new Int32Array(0);
-    const stillIds = readRows(ds.stillIds, path, SPECS.stillIds.name, start, end, 1, Int32Array);
+    const stillIds = read("stillIds", start, end, Int32Array);
     for (let i = 0; i < stillIds.length; i++) {
       if (stillIds[i] < 0) {
         throw new InputError(`dataset 'still_ids' row ${start + i}: negative still id ${stillIds[i]}`, path);
@@ -320,11 +423,11 @@ function makeReader(file: H5File, path: string): BinnedDiffuseFile {
         qVectors: new Float32Array(0),
       };
     }
-    const intensities = readRows(ds.intensities, path, SPECS.intensities.name, start, end, 1, Float32Array);
-    const sigmas = readRows(ds.sigmas, path, SPECS.sigmas.name, start, end, 1, Float32Array);
-    const stillIds = readRows(ds.stillIds, path, SPECS.stillIds.name, start, end, 1, Int32Array);
+    const intensities = read("intensities", start, end, Float32Array);
+    const sigmas = read("sigmas", start, end, Float32Array);
+    const stillIds = read("stillIds", start, end, Int32Array);
     const voxelIndices = readVoxelIndices(start, end);
-    const qVectors = readRows(ds.qVectors, path, SPECS.qVectors.name, start, end, 3, Float32Array);
+    const qVectors = read("qVectors", start, end, Float32Array);
     for (let i = 0; i < m; i++) {
       if (stillIds[i] < 0) {
         throw new InputError(`dataset 'still_ids' row ${start + i}: negative still id ${stillIds[i]}`, path);
@@ -353,7 +456,7 @@ function makeReader(file: H5File, path: string): BinnedDiffuseFile {
     close(): void {
       if (open) {
         open = false;
-        closeQuietly(file);
+        release();
       }
     },
   };
@@ -364,12 +467,14 @@ function makeReader(file: H5File, path: string): BinnedDiffuseFile {
  * JavaScript-side result must fit in memory).
  *
  * @param path - the `.h5` file
+ * @param options - which reader (see {@link openBinnedDiffuse})
  * @returns all rows (`start` = 0) and the attributes
  */
 export async function readBinnedDiffuse(
   path: string,
+  options: OpenBinnedDiffuseOptions = {},
 ): Promise<BinnedDiffuseChunk & { attributes: BinnedDiffuseAttributes }> {
-  const f = await openBinnedDiffuse(path);
+  const f = await openBinnedDiffuse(path, options);
   try {
     const n = f.nObservations;
     const out = {

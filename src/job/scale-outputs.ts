@@ -20,6 +20,7 @@ import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diff
 import { SCALE_JOB_DEFAULTS, type ScaleDatasetOptions, type ScaleDatasetResult } from "./scale-dataset-options.ts";
 import { braggUsedMask, buildRefinementDocument, buildScalesJson, setKbScalingModels } from "./scale-documents.ts";
 import type { ScaleInputs } from "./scale-inputs.ts";
+import type { BackgroundReport } from "./background-report.ts";
 import { buildScaledReflections } from "./scaled-reflections.ts";
 
 /** Seconds of the phases before the write phase. */
@@ -66,7 +67,8 @@ function assertFiniteMap(merged: MergedDiffuse): void {
 
 /**
  * Writes every output of the job into the staging directory of `set` and commits them as one set into
- * `options.outDir`, reporting `write` progress.
+ * `options.outDir`, reporting `write` progress. The report
+ * is rendered by `report` when given (a worker started with the job), else here.
  *
  * @returns The scales.json document (its `write_s` timing included) and the paths of the committed set.
  */
@@ -78,6 +80,7 @@ export async function writeScaleOutputs(
   merged: MergedDiffuse | undefined,
   seconds: EarlierPhaseSeconds,
   set: OutputSetWriter,
+  report?: BackgroundReport,
 ): Promise<{ scales: ScalesJson; outputs: ScaleDatasetResult["outputs"] }> {
   const progress = options.onProgress;
   const { binned, table, experiments } = input;
@@ -140,9 +143,12 @@ export async function writeScaleOutputs(
   scales.timings.write_s = (performance.now() - tWrite) / 1000;
   await writeScalesJson(outputs.scalesJson, scales);
   progress?.({ phase: "write", done: nWrites - 1, total: nWrites, label: "report.html" });
-  // Loaded on demand so that the library entry does not load vega.
-  const { writeReport } = await import("../report/write-report.ts");
-  await writeReport(set.stagingDir, { outPath: outputs.report });
+  if (report !== undefined) await report.write(set.stagingDir, outputs.report);
+  else {
+    // Loaded on demand so that the library entry does not load vega.
+    const { writeReport } = await import("../report/write-report.ts");
+    await writeReport(set.stagingDir, { outPath: outputs.report });
+  }
   await set.commit({
     command: "scale",
     commandLine: options.commandLine ?? SCALE_JOB_DEFAULTS.commandLine,

@@ -1,0 +1,88 @@
+/**
+ * The read case of the benchmarks: reading and grouping a binned diffuse file (what `read_s` of a joint run covers),
+ * with h5wasm and with the native reader, interleaved in one run so both see the same machine load. Every run is a
+ * fresh `node` process (h5wasm's module load counts, as it does in a real run).
+ *
+ * `npm run bench:read -- [--file F.h5] [--stills N] [--runs R] [--readers h5wasm,native,native1]`: defaults are the
+ * 10^7-observation bench data (`$TMPDIR/diffuse-scaling-bench/s1000x1e4`, made by `npm run bench`), 1000 stills,
+ * 3 runs per reader, h5wasm and native (`native1`: native with no decoding threads). Prints every run, then per
+ * reader the median (min–max) seconds, and the ratio of h5wasm's median to each other reader's.
+ */
+import { spawnSync } from "node:child_process";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { openBinnedDiffuse } from "../src/io/binned-diffuse.ts";
+import { diffuseChunkSource } from "../src/observations/diffuse-input.ts";
+import { buildScalingObservations } from "../src/observations/scaling-observations.ts";
+
+const args = process.argv.slice(2);
+function option(name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+const file = option("--file") ?? join(tmpdir(), "diffuse-scaling-bench", "s1000x1e4", "diffuse_binned.h5");
+const stills = Number(option("--stills") ?? 1000);
+const runs = Number(option("--runs") ?? 3);
+const one = option("--one");
+
+/** `native1` is the native reader with no decoding threads (filtered chunks inflated on the main thread). */
+type Reader = "h5wasm" | "native" | "native1";
+const readers = (option("--readers") ?? "h5wasm,native").split(",") as Reader[];
+
+async function once(reader: Reader): Promise<void> {
+  const t0 = performance.now();
+  const f = await openBinnedDiffuse(file, reader === "native1" ? { reader: "native", decodeThreads: 1 } : { reader });
+  try {
+    const { source, counts } = diffuseChunkSource(f, stills);
+    const obs = buildScalingObservations(stills, undefined, source);
+    const seconds = (performance.now() - t0) / 1000;
+    process.stdout.write(`${JSON.stringify({ reader, seconds, rows: counts.nRows, grouped: obs.n })}\n`);
+  } finally {
+    f.close();
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function main(): void {
+  const script = fileURLToPath(import.meta.url);
+  const tsx = fileURLToPath(new URL("../node_modules/tsx/dist/cli.mjs", import.meta.url));
+  const times: Record<string, number[]> = Object.fromEntries(readers.map((r) => [r, []]));
+  process.stdout.write(`read + grouping of ${file} (${cpus().length} cores, load ${loadavg()[0].toFixed(1)})\n`);
+  for (let r = 0; r < runs; r++) {
+    for (const reader of readers) {
+      const p = spawnSync(
+        process.execPath,
+        [tsx, script, "--one", reader, "--file", file, "--stills", String(stills)],
+        {
+          encoding: "utf8",
+          maxBuffer: 1 << 24,
+        },
+      );
+      if (p.status !== 0) throw new Error(`${reader} run failed: ${p.stderr}`);
+      const res = JSON.parse(p.stdout.trim().split("\n").at(-1) ?? "{}") as { seconds: number; grouped: number };
+      times[reader].push(res.seconds);
+      process.stdout.write(
+        `run ${r + 1} ${reader.padEnd(6)} ${res.seconds.toFixed(2)} s (${res.grouped} rows grouped, load ${loadavg()[0].toFixed(1)})\n`,
+      );
+    }
+  }
+  for (const reader of readers) {
+    const t = times[reader];
+    process.stdout.write(
+      `${reader.padEnd(6)} median ${median(t).toFixed(2)} s (${Math.min(...t).toFixed(2)}–${Math.max(...t).toFixed(2)})\n`,
+    );
+  }
+  for (const reader of readers.filter((r) => r !== "h5wasm")) {
+    if (reader in times && "h5wasm" in times) {
+      process.stdout.write(`h5wasm / ${reader}: ${(median(times.h5wasm) / median(times[reader])).toFixed(2)}×\n`);
+    }
+  }
+}
+
+if (one === "native" || one === "h5wasm" || one === "native1") await once(one);
+else main();
