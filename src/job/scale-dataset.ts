@@ -20,7 +20,6 @@ import { prepareOutputDirectory } from "../io/output-directory.ts";
 import { openOutputSet } from "../io/output-set.ts";
 import { readScaleInputs, type ScaleInputs } from "./scale-inputs.ts";
 import { writeScaleOutputs } from "./scale-outputs.ts";
-import { startBackgroundReport, type BackgroundReport } from "./background-report.ts";
 import {
   SCALE_JOB_DEFAULTS,
   type ScaleDatasetOptions,
@@ -102,17 +101,6 @@ function mergePhase(
  */
 export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleDatasetResult> {
   requireObjectArgument(options, "scaleDataset: options");
-  // the report's code and vega load in a worker thread while this job reads, refines and writes
-  const report = startBackgroundReport();
-  try {
-    return await scaleDatasetWith(options, report);
-  } finally {
-    report.dispose();
-  }
-}
-
-/** {@link scaleDataset} with its report renderer already started. */
-async function scaleDatasetWith(options: ScaleDatasetOptions, report: BackgroundReport): Promise<ScaleDatasetResult> {
   // the options are checked before any work (refineParameters resolves the same values again; the config is checked
   // when read)
   const seed = checkSeed(options.seed ?? SCALE_JOB_DEFAULTS.seed);
@@ -144,7 +132,6 @@ async function scaleDatasetWith(options: ScaleDatasetOptions, report: Background
         merged,
         { readS, refineS, mergeS },
         set,
-        report,
       );
       return { scales, outputs, model, refinement, merged, warnings: scales.warnings ?? [] };
     } finally {
