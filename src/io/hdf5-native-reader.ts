@@ -14,7 +14,7 @@
  * @packageDocumentation
  */
 import { availableParallelism } from "node:os";
-import { closeSync, fstatSync, openSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import { InputError } from "../errors.ts";
 import { siblingWorkerEntry, SyncWorkerPool } from "../runtime/worker-pool.ts";
 import { TASK, TASK_FIELDS, MAX_TASK_FILTERS, type DecodePayload } from "./hdf5-decode-tasks.ts";
@@ -79,7 +79,8 @@ export function openNativeH5(
 ): NativeH5 | undefined {
   let fd: number | undefined;
   try {
-    fd = openSync(path, "r");
+    // non-blocking: a FIFO must not hang the open (it is refused as not a regular file just below)
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw new Error("not a regular file");
     const file = new FileBytes(fd, stat.size);

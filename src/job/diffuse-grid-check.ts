@@ -57,6 +57,13 @@ export function checkGridAgainstCrystals(
     );
     const q = chunk.qVectors;
     const qRow = Math.hypot(q[3 * i], q[3 * i + 1], q[3 * i + 2]);
+    if (!Number.isFinite(qRow)) {
+      // the same message as grouping gives for a usable row (a NaN |q| would otherwise count as a mismatch)
+      throw new InputError(
+        `dataset 'q_vectors' row ${i}: q = (${q[3 * i]}, ${q[3 * i + 1]}, ${q[3 * i + 2]}) is not finite`,
+        binned.path,
+      );
+    }
     // half a voxel along each reciprocal axis (the columns of B), summed: the farthest |q| can be from the centre's
     const halfVoxel =
       (0.5 / ndiv) * (Math.hypot(B[0], B[3], B[6]) + Math.hypot(B[1], B[4], B[7]) + Math.hypot(B[2], B[5], B[8]));

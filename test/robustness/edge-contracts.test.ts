@@ -149,7 +149,7 @@ describe("messages stay one short line and name what is at fault", () => {
       }),
     );
     expect(e).toBeInstanceOf(InputError);
-    expect((e as Error).message).toBe(`${h5}: attributes: hkl_max must be positive integers, got [0, 0, 0]`);
+    expect((e as Error).message).toBe(`${h5}: attribute 'hkl_max' must be 3 integers >= 1, got [0,0,0]`);
     expect(phases).not.toContain("refine");
     // the library's merge checks its grid (and its other arguments) before anything else
     const B = new Float64Array(9);
