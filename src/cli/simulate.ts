@@ -10,7 +10,6 @@ import { parsedArgv } from "./argv.ts";
 import { runJob, type JobRequest } from "./job-thread.ts";
 import { withProgress } from "./progress.ts";
 import { integerFlag, numberFlag, seedFlag } from "./option-parsers.ts";
-import { SIMULATE_DEFAULTS } from "../simulate/simulation-options.ts";
 
 function cellFlag(v: string): number[] {
   const parts = v.split(",").map((s) => s.trim());
@@ -53,19 +52,19 @@ export function registerSimulate(program: Command): void {
       "--bragg-error-b <b>",
       "misreported Bragg σ: the true noise gains (b·I)², the reported variance lacks it; in [0, 10]",
       numberFlag("--bragg-error-b"),
-      SIMULATE_DEFAULTS.braggErrorB,
+      0, // SIMULATE_DEFAULTS.braggErrorB (not imported: the CLI entry loads commander only)
     )
     .option(
       "--bragg-sigma-factor <f>",
       "misreported Bragg σ: reported σ = counting σ × f, in (0, 1000]",
       numberFlag("--bragg-sigma-factor"),
-      SIMULATE_DEFAULTS.braggSigmaFactor,
+      1, // SIMULATE_DEFAULTS.braggSigmaFactor
     )
     .option(
       "--diffuse-sigma-factor <f>",
       "misreported diffuse σ: reported σ = true σ × f, in (0, 1000]",
       numberFlag("--diffuse-sigma-factor"),
-      SIMULATE_DEFAULTS.diffuseSigmaFactor,
+      1, // SIMULATE_DEFAULTS.diffuseSigmaFactor
     )
     .option("--dmin <d>", "resolution limit (Å)", numberFlag("--dmin"), 2.0)
     .option("--ndiv <n>", "voxels per reciprocal-lattice unit", integerFlag("--ndiv"), 2)
