@@ -51,7 +51,7 @@ describe("diffuse-scale demo", () => {
     // 19 plots (the 14 diagnostics, the radial profile, 4 merging plots) and 3 map slices (PNG under SVG axes)
     expect(html.match(/<figure class="plot"/g)).toHaveLength(20);
     expect(html.match(/<img class="map-image" src="data:image\/png;base64,/g)).toHaveLength(3);
-    expect(html.match(/<svg\b/g)).toHaveLength(22);
+    expect(html.match(/<svg\b/g)).toHaveLength(23);
     expect(html).toContain('<table class="merging"');
     expect(html.includes(`<code>diffuse-scale demo --out ${out} --quiet</code>`)).toBe(true);
   });
