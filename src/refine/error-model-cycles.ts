@@ -57,20 +57,8 @@ export function runErrorModelCycles(
   let cycle = 0;
   for (; cycle < maxCycles; cycle++) {
     if (cycle > 0) record(cycle, 0);
-    last = run(problem, {
-      maxIterations,
-      rmsdTolerance: tolerance,
-      computeCovariance: false,
-      onIteration: (info) => {
-        if (info.iteration > 0) record(cycle, info.iteration);
-      },
-    });
+    last = minimiseCycle(problem, settings, cycle, record);
     nIterations += last.nIterations;
-    for (let i = 0; i < problem.nParameters; i++) {
-      if (!Number.isFinite(last.parameters[i])) {
-        throw new RefinementFailure(`parameter ${problem.parameterNames()[i]} became non-finite`, last.parameters);
-      }
-    }
     if (cycle === 0 && rejectOutliers) scalesBeforeRejection = problem.scales();
     const previous = errorModels.current;
     const models = errorModels.refine();
@@ -90,4 +78,31 @@ export function runErrorModelCycles(
   }
   if (last === undefined) throw new RefinementFailure("no refinement cycle ran");
   return { last, nIterations, cycle, scalesBeforeRejection };
+}
+
+/**
+ * One cycle's minimisation (LM or Gauss–Newton, as `settings.minimizer` says), recording each iteration in `cycle`;
+ * refuses a non-finite parameter. Shared by both macro-cycle loops.
+ */
+export function minimiseCycle(
+  problem: JointScalingProblem,
+  settings: ResolvedScalingOptions,
+  cycle: number,
+  record: (cycle: number, iteration: number) => void,
+): RefinementResult {
+  const run = settings.minimizer === "gauss_newton" ? gaussNewton : levenbergMarquardt;
+  const result = run(problem, {
+    maxIterations: settings.maxIterations,
+    rmsdTolerance: settings.convergenceTolerance,
+    computeCovariance: false,
+    onIteration: (info) => {
+      if (info.iteration > 0) record(cycle, info.iteration);
+    },
+  });
+  for (let i = 0; i < problem.nParameters; i++) {
+    if (!Number.isFinite(result.parameters[i])) {
+      throw new RefinementFailure(`parameter ${problem.parameterNames()[i]} became non-finite`, result.parameters);
+    }
+  }
+  return result;
 }

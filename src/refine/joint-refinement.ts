@@ -32,7 +32,7 @@ import type { PassSource } from "../passes/joint-pass.ts";
 import { initialWeight } from "../observations/initial-weight.ts";
 import { outlierWeightsInRange, type OutlierWeightCounts } from "../passes/outlier-weights.ts";
 import { refineClassErrorModels, rowErrorModelOf, type ClassErrorModels } from "./class-error-models.ts";
-import { runErrorModelCycles, type CyclesOutcome, type ErrorModelCycles } from "./error-model-cycles.ts";
+import { minimiseCycle, runErrorModelCycles, type CyclesOutcome, type ErrorModelCycles } from "./error-model-cycles.ts";
 
 /** A progress event of the refinement (the library never prints; the CLI renders these). */
 export interface RefinementProgress {
@@ -470,25 +470,13 @@ function runCycles(
   const rejectOutliers = zmax > 0 && Number.isFinite(zmax);
   let nIterations = 0;
   let last: RefinementResult | undefined;
+  const run = settings.minimizer === "gauss_newton" ? gaussNewton : levenbergMarquardt;
   let scalesBeforeRejection: Float64Array | undefined;
   let cycle = 0;
   for (; cycle < maxCycles; cycle++) {
     if (cycle > 0) record(cycle, 0);
-    const run = settings.minimizer === "gauss_newton" ? gaussNewton : levenbergMarquardt;
-    last = run(problem, {
-      maxIterations,
-      rmsdTolerance: tolerance,
-      computeCovariance: false,
-      onIteration: (info) => {
-        if (info.iteration > 0) record(cycle, info.iteration);
-      },
-    });
+    last = minimiseCycle(problem, settings, cycle, record);
     nIterations += last.nIterations;
-    for (let i = 0; i < problem.nParameters; i++) {
-      if (!Number.isFinite(last.parameters[i])) {
-        throw new RefinementFailure(`parameter ${problem.parameterNames()[i]} became non-finite`, last.parameters);
-      }
-    }
     if (!rejectOutliers) break;
     if (cycle === 0) scalesBeforeRejection = problem.scales();
     // In parallel over the shards: the outliers at the refined scales, and the weights reset to match them. The
