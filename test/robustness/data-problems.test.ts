@@ -5,24 +5,19 @@
  * stills it cannot scale, and write outputs free of NaN and Infinity.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { RefinementFailure } from "../../src/errors.ts";
 import { scaleDataset } from "../../src/job/scale-dataset.ts";
 import { writeBinnedDiffuse } from "../../src/io/binned-diffuse.ts";
-import { readExperiments } from "../../src/io/expt.ts";
-import { makeVoxelGrid, voxelCentre } from "../../src/voxelize/voxel-grid.ts";
 import { loadH5wasm } from "../../src/io/hdf5.ts";
 import { readReflections } from "../../src/io/refl-read.ts";
 import { writeReflections } from "../../src/io/refl-write.ts";
-import { SpaceGroup } from "../../src/symmetry/space-group.ts";
 import { ReflectionTable } from "../../src/table/reflection-table.ts";
+import { INTEGRATED_SUM, asuIndices, voxelQVectors, writeSmallExpt } from "./small-dataset.ts";
 
-const EXPT40 = fileURLToPath(new URL("../fixtures/expt/sim-tetragonal-40-stills.expt", import.meta.url));
-const INTEGRATED_SUM = 1n << 8n;
 const N_STILLS = 8;
 
 let dir: string;
@@ -40,31 +35,6 @@ function rng(seed: number): () => number {
     s = (s * 48271) % 2147483647;
     return s / 2147483647;
   };
-}
-
-/** The first `n` experiments (each with its own crystal, shared beam and detector) of the simulated list. */
-function writeExpt(path: string, n: number): void {
-  const doc = JSON.parse(readFileSync(EXPT40, "utf8")) as { experiment: unknown[]; crystal: unknown[] };
-  doc.experiment = doc.experiment.slice(0, n);
-  doc.crystal = doc.crystal.slice(0, n);
-  writeFileSync(path, JSON.stringify(doc));
-}
-
-/** Distinct ASU Miller indices of P 43 21 2 (the fixture's group), in a fixed order. */
-function asuIndices(count: number): Int32Array {
-  const sg = SpaceGroup.fromHall(" P 4nw 2abw");
-  const seen = new Set<string>();
-  const out: number[] = [];
-  for (let h = 1; h < 12 && out.length < 3 * count; h++)
-    for (let k = 0; k <= h && out.length < 3 * count; k++)
-      for (let l = 1; l < 12 && out.length < 3 * count; l++) {
-        const m = sg.mapToAsuBatch(Int32Array.from([h, k, l]), false);
-        const key = `${m[0]},${m[1]},${m[2]}`;
-        if (seen.has(key) || sg.isSysAbsent(m[0], m[1], m[2])) continue;
-        seen.add(key);
-        out.push(m[0], m[1], m[2]);
-      }
-  return Int32Array.from(out);
 }
 
 interface BraggRow {
@@ -149,21 +119,7 @@ async function buildInputs(): Promise<{ expt: string; refl: string; h5: string; 
   for (let k = 0; k < PLANTED.diffuseNonFinite; k++) add(5, k, k % 2 === 0 ? NaN : Infinity, 1);
   for (const sg of [0, -1, NaN, Infinity, -0]) add(5, 10, 30, sg);
   for (let k = 0; k < PLANTED.diffuseUnknownStill; k++) add(N_STILLS + 90 + k, 3, 30, 2);
-  const m = still.length;
-  // |q| of each row is that of its voxel's centre with the crystals' cell (the job checks the grid against them)
-  const grid = makeVoxelGrid(2, [3, 3, 3]);
-  const B = (await readExperiments(EXPT40)).experiments[0].crystal?.B ?? expect.unreachable();
-  const centre = new Float64Array(3);
-  const q = new Float32Array(3 * m);
-  voxel.forEach((v, i) => {
-    voxelCentre(grid, v, centre, 0);
-    const [h, k, l] = centre;
-    q[3 * i] = Math.hypot(
-      B[0] * h + B[1] * k + B[2] * l,
-      B[3] * h + B[4] * k + B[5] * l,
-      B[6] * h + B[7] * k + B[8] * l,
-    );
-  });
+  const q = voxelQVectors(voxel);
   const h5 = join(dir, "problems.h5");
   await writeBinnedDiffuse(
     h5,
@@ -177,7 +133,7 @@ async function buildInputs(): Promise<{ expt: string; refl: string; h5: string; 
     { ndiv: 2, hklMax: [3, 3, 3], voxelGridDims: [13, 13, 13], voxelIndexRule: "synthetic" },
   );
   const expt = join(dir, "problems.expt");
-  writeExpt(expt, N_STILLS);
+  writeSmallExpt(expt, undefined, N_STILLS);
   return { expt, refl, h5, nRows: n };
 }
 
@@ -301,7 +257,7 @@ describe("data problems are counted and reported, and outputs stay finite", () =
     const refl = join(dir, "split.refl");
     await writeReflections(refl, t);
     const expt = join(dir, "two.expt");
-    writeExpt(expt, 2);
+    writeSmallExpt(expt, undefined, 2);
     const out = join(dir, "split-out");
     const err = await scaleDataset({ exptPath: expt, reflPath: refl, outDir: out }).then(
       () => undefined,

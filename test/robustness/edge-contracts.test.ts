@@ -130,7 +130,7 @@ describe("messages stay one short line and name what is at fault", () => {
     const { refl, h5 } = await writeSmallData(dir, "nan-q", data);
     await expectRefused(
       ["scale", "--expt", expt, "--refl", refl, "--diffuse", h5, "--smoother-points", "3", "--out", join(dir, "o5")],
-      new RegExp(`: dataset 'q_vectors' row 5: q = \\(NaN, 0\\.0199\\d*, 0\\) is not finite`),
+      new RegExp(`: dataset 'q_vectors' row 5: q = \\(NaN, 0, 0\\) is not finite`),
     );
   });
 

@@ -7,14 +7,16 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeBinnedDiffuse } from "../../src/io/binned-diffuse.ts";
+import { readExperiments } from "../../src/io/expt.ts";
 import { writeReflections } from "../../src/io/refl-write.ts";
 import { seededRandom } from "../../src/merge/seeded-random.ts";
 import type { BinnedPixelData } from "../../src/observations/diffuse-input.ts";
 import { SpaceGroup } from "../../src/symmetry/space-group.ts";
 import { ReflectionTable } from "../../src/table/reflection-table.ts";
+import { makeVoxelGrid, voxelCentre } from "../../src/voxelize/voxel-grid.ts";
 
 export const EXPT40 = fileURLToPath(new URL("../fixtures/expt/sim-tetragonal-40-stills.expt", import.meta.url));
-const INTEGRATED_SUM = 1n << 8n;
+export const INTEGRATED_SUM = 1n << 8n;
 export const N_STILLS = 6;
 const TRUE_SCALE = [1, 1.2, 0.8, 1.1, 0.9, 1.05];
 export const HALL = " P 4nw 2abw";
@@ -25,8 +27,35 @@ export const GRID = {
   voxelGridDims: [13, 13, 13] as [number, number, number],
 };
 
+/** B of the list's first crystal: every crystal of the simulated list has the same cell. */
+const B = (await readExperiments(EXPT40)).experiments[0].crystal?.B;
+
+/**
+ * q vectors (x only, |q| that of the voxel's centre with the list's cell) for rows in `voxels` of a grid with
+ * `ndiv` and `hklMax`, so the job's check of the grid against the crystals passes.
+ */
+export function voxelQVectors(
+  voxels: ArrayLike<number>,
+  grid: { ndiv: number; hklMax: [number, number, number] } = GRID,
+): Float32Array {
+  if (B === undefined) throw new Error(`${EXPT40}: the first experiment has no crystal`);
+  const g = makeVoxelGrid(grid.ndiv, grid.hklMax);
+  const centre = new Float64Array(3);
+  const q = new Float32Array(3 * voxels.length);
+  for (let i = 0; i < voxels.length; i++) {
+    voxelCentre(g, voxels[i], centre, 0);
+    const [h, k, l] = centre;
+    q[3 * i] = Math.hypot(
+      B[0] * h + B[1] * k + B[2] * l,
+      B[3] * h + B[4] * k + B[5] * l,
+      B[6] * h + B[7] * k + B[8] * l,
+    );
+  }
+  return q;
+}
+
 /** Distinct ASU Miller indices of the fixture's group, in a fixed order. */
-function asuIndices(count: number): Int32Array {
+export function asuIndices(count: number): Int32Array {
   const sg = SpaceGroup.fromHall(HALL);
   const seen = new Set<string>();
   const out: number[] = [];
@@ -81,11 +110,7 @@ export function dataset(): Dataset {
       inten.push(i);
       sigma.push(Math.sqrt(i) + 1);
     }
-  const q = new Float32Array(3 * still.length);
-  voxel.forEach((v, i) => {
-    q[3 * i] = 0.1 + 0.01 * (v % 50);
-    q[3 * i + 1] = 0.02;
-  });
+  const q = voxelQVectors(voxel);
   return {
     bragg: {
       id: Int32Array.from(id),
@@ -117,14 +142,18 @@ export function braggTable(b: Dataset["bragg"]): ReflectionTable {
   return t;
 }
 
-/** Writes the first {@link N_STILLS} experiments of the simulated list (optionally changed by `edit`) to `path`. */
+/**
+ * Writes the first `n` experiments (each with its own crystal, shared beam and detector) of the simulated list,
+ * optionally changed by `edit`, to `path`.
+ */
 export function writeSmallExpt(
   path: string,
   edit?: (doc: { experiment: unknown[]; crystal: Record<string, unknown>[] }) => void,
+  n = N_STILLS,
 ): void {
   const doc = JSON.parse(readFileSync(EXPT40, "utf8")) as { experiment: unknown[]; crystal: Record<string, unknown>[] };
-  doc.experiment = doc.experiment.slice(0, N_STILLS);
-  doc.crystal = doc.crystal.slice(0, N_STILLS);
+  doc.experiment = doc.experiment.slice(0, n);
+  doc.crystal = doc.crystal.slice(0, n);
   edit?.(doc);
   writeFileSync(path, JSON.stringify(doc));
 }
