@@ -61,27 +61,10 @@ function processIsAlive(pid: number): boolean {
  * @returns the number of files removed
  */
 export async function removeStaleTemporaryFiles(path: string): Promise<number> {
-  const dir = dirname(path);
-  const prefix = `.${basename(path)}.`;
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return 0;
-  }
-  let removed = 0;
-  for (const name of names) {
-    if (!name.startsWith(prefix) || !name.endsWith(".tmp")) continue;
-    const m = /^(\d+)\.[0-9a-f-]+\.tmp$/.exec(name.slice(prefix.length));
-    if (m === null || processIsAlive(Number(m[1]))) continue;
-    try {
-      await unlink(join(dir, name));
-      removed++;
-    } catch {
-      // already gone, or not ours to remove
-    }
-  }
-  return removed;
+  return removeTemporaryFiles(path, `.${basename(path)}.`, (suffix) => {
+    const m = /^(\d+)\.[0-9a-f-]+\.tmp$/.exec(suffix);
+    return m !== null && !processIsAlive(Number(m[1]));
+  });
 }
 
 /**
@@ -150,8 +133,19 @@ export async function writeTextAtomic(path: string, text: string): Promise<void>
  * @returns the number of files removed
  */
 export async function removeOwnTemporaryFiles(path: string): Promise<number> {
+  return removeTemporaryFiles(path, `.${basename(path)}.${String(process.pid)}.`, () => true);
+}
+
+/**
+ * Removes the temporary files (`<prefix>….tmp` beside `path`) whose name after `prefix` passes `remove`; errors are
+ * ignored (cleanup is best effort: a file already gone or not ours to remove is skipped).
+ */
+async function removeTemporaryFiles(
+  path: string,
+  prefix: string,
+  remove: (suffix: string) => boolean,
+): Promise<number> {
   const dir = dirname(path);
-  const prefix = `.${basename(path)}.${process.pid}.`;
   let names: string[];
   try {
     names = await readdir(dir);
@@ -160,7 +154,7 @@ export async function removeOwnTemporaryFiles(path: string): Promise<number> {
   }
   let removed = 0;
   for (const name of names) {
-    if (!name.startsWith(prefix) || !name.endsWith(".tmp")) continue;
+    if (!name.startsWith(prefix) || !name.endsWith(".tmp") || !remove(name.slice(prefix.length))) continue;
     await unlink(join(dir, name)).then(
       () => removed++,
       () => undefined,
