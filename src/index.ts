@@ -40,6 +40,7 @@ export {
   openBinnedDiffuse,
   readBinnedDiffuse,
   writeBinnedDiffuse,
+  EXPERIMENT_IDENTIFIERS_DATASET,
   type BinnedDiffuseAttributes,
   type BinnedDiffuseChunk,
   type BinnedDiffuseFile,
@@ -189,7 +190,6 @@ export {
 } from "./extract/pixel-geometry.ts";
 export { readMiniCbf, type MiniCbfHeader, type MiniCbfImage } from "./io/cbf-read.ts";
 export { openNexusImages, type NexusImages } from "./io/nexus-read.ts";
-export { readExperimentIdentifiers, EXPERIMENT_IDENTIFIERS_DATASET } from "./io/binned-identifiers.ts";
 
 // Merge
 export { mergeDiffuse, type MergedDiffuse, type MergeOptions } from "./merge/merge.ts";

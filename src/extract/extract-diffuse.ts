@@ -8,12 +8,9 @@
  * @packageDocumentation
  */
 import { existsSync } from "node:fs";
-import { rename, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { ConfigError, InputError } from "../errors.ts";
 import { writeBinnedDiffuse } from "../io/binned-diffuse.ts";
-import { appendExperimentIdentifiers } from "../io/binned-identifiers.ts";
 import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
 import { VOXEL_INDEX_RULE } from "../voxelize/voxel-grid.ts";
 import type { WorkerReply } from "./extract-worker.ts";
@@ -190,25 +187,18 @@ export async function extractDiffuse(input: ExtractOptions): Promise<ExtractSumm
     t += r.voxel.length;
   });
   const grid = setup.grid;
-  const tmp = join(dirname(options.outPath), `.${basename(options.outPath)}.extract-${process.pid}.tmp`);
-  try {
-    await writeBinnedDiffuse(
-      tmp,
-      { intensities, sigmas, stillIds, voxelIndices, qVectors },
-      {
-        ndiv: grid.ndiv,
-        hklMax: [grid.hklMax[0], grid.hklMax[1], grid.hklMax[2]],
-        voxelGridDims: [grid.dims[0], grid.dims[1], grid.dims[2]],
-        voxelIndexRule: VOXEL_INDEX_RULE,
-        ...extractAttributes(options),
-      },
-    );
-    await appendExperimentIdentifiers(tmp, identifiers);
-    await rename(tmp, options.outPath);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
+  await writeBinnedDiffuse(
+    options.outPath,
+    { intensities, sigmas, stillIds, voxelIndices, qVectors },
+    {
+      ndiv: grid.ndiv,
+      hklMax: [grid.hklMax[0], grid.hklMax[1], grid.hklMax[2]],
+      voxelGridDims: [grid.dims[0], grid.dims[1], grid.dims[2]],
+      voxelIndexRule: VOXEL_INDEX_RULE,
+      ...extractAttributes(options),
+    },
+    { experimentIdentifiers: identifiers },
+  );
   return {
     stills: plans.length,
     rows: n,

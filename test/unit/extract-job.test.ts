@@ -4,8 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readBinnedDiffuse } from "../../src/io/binned-diffuse.ts";
-import { readExperimentIdentifiers } from "../../src/io/binned-identifiers.ts";
+import { openBinnedDiffuse, readBinnedDiffuse } from "../../src/io/binned-diffuse.ts";
 import { readMiniCbf } from "../../src/io/cbf-read.ts";
 import { extractDiffuse } from "../../src/extract/extract-diffuse.ts";
 import { resolveExtractOptions } from "../../src/extract/extract-options.ts";
@@ -34,6 +33,16 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+/** The `experiment_identifiers` of a binned file, as `scale` reads them. */
+async function identifiersOf(path: string): Promise<readonly string[] | undefined> {
+  const file = await openBinnedDiffuse(path);
+  try {
+    return file.experimentIdentifiers;
+  } finally {
+    file.close();
+  }
+}
 
 describe("extract", () => {
   it("bins a still as a pixel-by-pixel reference does (geometry of panelPixelGeometry, voxel rule of voxelize)", async () => {
@@ -130,7 +139,7 @@ describe("extract", () => {
     expect(new Set(data.stillIds)).toEqual(new Set([0, 1]));
     expect(data.attributes.extract_polarization).toBe(1);
     expect(data.attributes.extract_dmin).toBe(1.8);
-    expect(await readExperimentIdentifiers(join(dir, "one.h5"))).toEqual(["still-00000", "still-00001"]);
+    expect(await identifiersOf(join(dir, "one.h5"))).toEqual(["still-00000", "still-00001"]);
     // every sigma positive; I/σ is the counting precision of its pixels
     expect(data.sigmas.every((s) => s > 0)).toBe(true);
   });
@@ -164,6 +173,6 @@ describe("extract from a NeXus still", () => {
     expect(summary.pixels).toBe(64 * 48);
     expect(summary.untrusted).toBe(1);
     expect(summary.used).toBe(64 * 48 - 1);
-    expect(await readExperimentIdentifiers(join(dir, "nexus.h5"))).toEqual(["nexus-0"]);
+    expect(await identifiersOf(join(dir, "nexus.h5"))).toEqual(["nexus-0"]);
   });
 });
