@@ -4,11 +4,14 @@
  * filter, intensity bins, the normal-probability fit of `a` and the binned-variance target of `b`) on the class's
  * used (non-outlier) rows at the current scales, with each group's reference the weighted mean at the current
  * weights, as DIALS refines it on its global Ih table. Each refinement costs one pass over the class's rows (which are
- * copied, at most `errorModelMaxRows` of them, into compact arrays: O(rows), never rows × parameters).
+ * copied, at most `errorModelMaxRows` of them, into compact arrays: O(rows), never rows × parameters). DIALS's
+ * procedure runs on the variances in the class's own counting unit (see `countingUnit`), so that σ reported × k give
+ * the same σ' (a/k, b·k) and the same scales for any k.
  *
  * When a class cannot determine (a, b) — too few reflections after DIALS's filter, or too few groups with two or more
  * members — its model is fixed instead and the reason recorded: DIALS's default for stills, a = 1 and b = 0.02, for
- * Bragg; a = 1 and b = 0 (σ as given) for diffuse.
+ * Bragg; a = 1 and b = 0 (σ as given) for diffuse. These fixed models are taken in the units σ are given in, so they
+ * (unlike the refined ones) do not follow σ × k.
  *
  * @packageDocumentation
  */
@@ -151,21 +154,28 @@ function collectClassRows(
   };
 }
 
-/**
- * Standard deviation of δ = √(n/(n−1))·(I/g − Ih)/σ' over the rows in groups of two or more (Ih the weighted mean at
- * the rows' weights), with σ'² = a²(σ² + (b·I)²).
- */
-function normalisedResidualSd(c: ClassRows, a: number, b: number): number {
+/** Each group's reference Ih = Σwg·I/Σwg² at the rows' weights, and its number of rows. */
+function groupReferences(c: ClassRows): { Ih: Float64Array; count: Int32Array } {
   const S = new Float64Array(c.nGroups);
-  const T = new Float64Array(c.nGroups);
+  const Ih = new Float64Array(c.nGroups);
   const count = new Int32Array(c.nGroups);
   for (let i = 0; i < c.n; i++) {
     const h = c.groupIndex[i];
     const g = c.inverseScale[i];
     S[h] += c.weights[i] * g * g;
-    T[h] += c.weights[i] * g * c.intensity[i];
+    Ih[h] += c.weights[i] * g * c.intensity[i];
     count[h]++;
   }
+  for (let h = 0; h < c.nGroups; h++) Ih[h] /= S[h];
+  return { Ih, count };
+}
+
+/**
+ * Standard deviation of δ = √(n/(n−1))·(I/g − Ih)/σ' over the rows in groups of two or more (Ih the weighted mean at
+ * the rows' weights), with σ'² = a²(σ² + (b·I)²).
+ */
+function normalisedResidualSd(c: ClassRows, a: number, b: number): number {
+  const { Ih, count } = groupReferences(c);
   let s1 = 0;
   let s2 = 0;
   let m = 0;
@@ -176,7 +186,7 @@ function normalisedResidualSd(c: ClassRows, a: number, b: number): number {
     const g = c.inverseScale[i];
     const bi = b * c.intensity[i];
     const sigma = (a * Math.sqrt(c.variance[i] + bi * bi)) / g;
-    const d = (Math.sqrt(nh / (nh - 1)) * (c.intensity[i] / g - T[h] / S[h])) / sigma;
+    const d = (Math.sqrt(nh / (nh - 1)) * (c.intensity[i] / g - Ih[h])) / sigma;
     if (!Number.isFinite(d)) continue;
     s1 += d;
     s2 += d * d;
@@ -195,7 +205,48 @@ function multiMemberGroups(c: ClassRows): number {
   return k;
 }
 
-/** The error model of one class: refined, or fixed with the reason. */
+/**
+ * The share of a class's rows, the strongest by expected intensity g·Ih, whose median I/σ² sets the class's counting
+ * unit ({@link countingUnit}).
+ */
+export const COUNTING_UNIT_STRONGEST_FRACTION = 0.1;
+
+/**
+ * The factor u that puts a class's variances in counting units, σ_c² = u·σ²: the median I/σ² of the strongest
+ * {@link COUNTING_UNIT_STRONGEST_FRACTION} of its rows by expected intensity g·Ih (at least one row); σ reported × k
+ * give u/k². With σ from counting statistics, σ² = I + background and I/σ² → 1 for strong reflections; the Bragg rows
+ * here are divided by partiality p (σ² by p²), so their I/σ² is p times that, and u is about the partiality of the
+ * strong reflections (0.62 on tetragonal-40, 0.97 on misweighted-60 whose σ are counts × 0.8). 1 when that median is
+ * not a positive number (no usable rows).
+ */
+function countingUnit(c: ClassRows): number {
+  const { Ih } = groupReferences(c);
+  const expected = new Float64Array(c.n);
+  const order: number[] = [];
+  for (let i = 0; i < c.n; i++) {
+    expected[i] = c.inverseScale[i] * Ih[c.groupIndex[i]];
+    if (c.variance[i] > 0 && Number.isFinite(expected[i]) && Number.isFinite(c.intensity[i])) order.push(i);
+  }
+  if (order.length === 0) return 1;
+  order.sort((p, q) => expected[q] - expected[p] || p - q);
+  const m = Math.max(1, Math.ceil(COUNTING_UNIT_STRONGEST_FRACTION * order.length));
+  const ratio = Float64Array.from(order.slice(0, m), (i) => c.intensity[i] / c.variance[i]).sort();
+  const u = m % 2 === 1 ? ratio[(m - 1) / 2] : 0.5 * (ratio[m / 2 - 1] + ratio[m / 2]);
+  return Number.isFinite(u) && u > 0 ? u : 1;
+}
+
+/**
+ * The error model of one class: refined, or fixed with the reason.
+ *
+ * DIALS's procedure is not invariant under σ → k·σ although the model is (a → a/k, b → b·k give the same σ'): its
+ * filter keeps groups with mean I/σ² > 0.85 and drops groups whose internal variance is ≥ max(50, max Ih/40) times
+ * σ², its fallback takes a ≤ 0.4 as failure, and its b starts at 0.02 with absolute steps — all in counting units,
+ * which integration programs do not always report (on the real CuNiR stills 99 % of the reflections have I/σ² < 0.46
+ * and the counting test leaves none). So the procedure runs on the variances in the class's own counting unit, u·σ²
+ * ({@link countingUnit}), and its (a_c, b_c) are converted back, a = a_c·√u and b = b_c/√u: the refined σ', and so
+ * the weights and the scales, are the same for σ reported in any unit. The DIALS port
+ * (`dials/error-model-refinement.ts`) itself stays exactly DIALS's.
+ */
 function classModel(
   c: ClassRows,
   fixed: Readonly<{ a: number; b: number }>,
@@ -217,23 +268,29 @@ function classModel(
       `${nMulti} groups with two or more observations (fewer than ${MIN_MULTI_MEMBER_GROUPS}): a, b undetermined`,
     );
   }
+  const u = countingUnit(c);
   let fit: ReturnType<typeof refineErrorModel>;
   try {
-    fit = refineErrorModel(c, { ...filter, deviationPrefactor: "unbiased" });
+    fit = refineErrorModel(
+      { ...c, variance: c.variance.map((v) => u * v) },
+      { ...filter, deviationPrefactor: "unbiased" },
+    );
   } catch (e) {
     if (e instanceof RefinementFailure) return fixedModel(e.message);
     throw e;
   }
-  if (!(Number.isFinite(fit.a) && fit.a > 0 && Number.isFinite(fit.b))) {
-    return fixedModel(`the refined model is not usable (a = ${fit.a}, b = ${fit.b})`);
+  const a = fit.a * Math.sqrt(u);
+  const b = fit.b / Math.sqrt(u);
+  if (!(Number.isFinite(a) && a > 0 && Number.isFinite(b))) {
+    return fixedModel(`the refined model is not usable (a = ${a}, b = ${b})`);
   }
   return {
     model: "basic",
-    a: fit.a,
-    b: fit.b,
+    a,
+    b,
     refined: true,
     atBound: !fit.converged,
-    normalisedResidualSd: { before, after: normalisedResidualSd(c, fit.a, fit.b) },
+    normalisedResidualSd: { before, after: normalisedResidualSd(c, a, b) },
   };
 }
 
@@ -291,16 +348,20 @@ export function refineClassErrorModels(
   };
 }
 
-/** Relative change of a (and absolute change of b) below which the models count as stable between cycles. */
+/** Relative change of a (and absolute change of a·b) below which the models count as stable between cycles. */
 export const ERROR_MODEL_STABLE_TOLERANCE = 1e-3;
 
-/** Whether every class's (a, b) moved by less than {@link ERROR_MODEL_STABLE_TOLERANCE} from `previous`. */
+/**
+ * Whether every class's model moved by less than {@link ERROR_MODEL_STABLE_TOLERANCE} from `previous`: a relatively,
+ * and a·b (σ'² = a²σ² + (a·b·I)², the fraction of I in σ') absolutely. a·b, not b, so that the test does not depend
+ * on the unit of σ (σ × k give a/k and b·k).
+ */
 export function errorModelsStable(previous: ClassErrorModels, current: ClassErrorModels): boolean {
   const same = (p: ErrorModelSummary | undefined, c: ErrorModelSummary | undefined): boolean => {
     if (p === undefined || c === undefined) return p === c;
     return (
       Math.abs(c.a - p.a) <= ERROR_MODEL_STABLE_TOLERANCE * Math.abs(p.a) &&
-      Math.abs(c.b - p.b) <= ERROR_MODEL_STABLE_TOLERANCE
+      Math.abs(c.a * c.b - p.a * p.b) <= ERROR_MODEL_STABLE_TOLERANCE
     );
   };
   return same(previous.bragg, current.bragg) && same(previous.diffuse, current.diffuse);
