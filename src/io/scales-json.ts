@@ -11,12 +11,16 @@
  *  "data": {"n_stills", "n_bragg_used", "n_bragg_below_partiality", "n_diffuse_used", "n_outliers",
  *           "stills_without_data": [..], "stills_disconnected": [..]},
  *  "timings": {"read_s", "voxelize_s" (when run), "refine_s", "merge_s", "write_s", "threads"},
- *  "error_model": {"bragg": {"model": "basic", "a": 1.3, "b": 0.045, "refined": true}, "diffuse": {...}},
+ *  "error_model": {"bragg": {"model": "basic", "a": 1.3, "b": 0.045, "refined": true,
+ *                            "residual_sd_before": 5.5, "residual_sd_after": 1.02,
+ *                            "sigma_bins": [{"i_min", "i_max", "n", "mean_i", "mean_sigma", "mean_sigma_prime"}, ...]},
+ *                  "diffuse": {...}},
  *  "warnings": [{"code": "residual_sd", "message": "..."}, ...]}
  * ```
- * `error_model` is written when the error model is refined (`--error-model basic`, the default), with one entry per
- * data class present (no `diffuse` entry in a Bragg-only run); `fixed_reason` says why a model was fixed instead of
- * refined.
+ * `error_model` has one entry per data class present (no `diffuse` entry in a Bragg-only run): the refined model
+ * (`--error-model basic`, the default; `fixed_reason` says why a model was fixed instead of refined) or model "none"
+ * (`--error-model none`, σ as given), each with the normalised residual sd before and after the model and (for
+ * "basic") σ' against I in intensity bins.
  * Still ids are experiment indices (the `.refl` `id` column), as strings; `identifier` is the experiment's identifier. No value is ever NaN or infinite: the
  * writer refuses to write one. {@link scalesJsonSchema} is the one definition of the document: the writer builds a
  * {@link ScalesJson}, and readers (the report) validate with {@link parseScalesJson}.
@@ -30,14 +34,43 @@ const finite = z.number();
 const count = z.number().int().nonnegative();
 const numbers = z.array(finite);
 
-/** One data class's error model σ'² = a²(σ² + (b·I)²). */
+/**
+ * One intensity bin of σ' against I: its edges, its observations, and their mean I, mean reported σ and mean
+ * σ' = a·√(σ² + (b·I)²) (raw, unscaled intensities, as the model takes them).
+ */
+const sigmaBinEntry = z.object({
+  i_min: finite,
+  i_max: finite,
+  n: count,
+  mean_i: finite,
+  mean_sigma: finite,
+  mean_sigma_prime: finite,
+});
+
+/**
+ * One data class's error model σ'² = a²(σ² + (b·I)²): `model` "basic" (refined, or fixed with `fixed_reason`) or
+ * "none" (σ as given: a = 1, b = 0, `refined` false). `residual_sd_before` and `residual_sd_after`: the sd of the
+ * class's normalised deviations δ = √(n/(n−1))·(I/g − Ih)/σ over its used rows in groups of two or more, with the σ as
+ * reported and with σ' (equal for "none"; 0 without such rows), at the last error-model refinement. `sigma_bins`
+ * (only for "basic"): the class's used rows with I > 0 in up to 20 (`ERROR_MODEL_SIGMA_BINS`) log-spaced intensity bins (empty bins left out).
+ * The three are optional for documents written before they existed.
+ */
 const errorModelEntry = z.object({
   model: z.enum(["basic", "none"]),
   a: finite,
   b: finite,
   refined: z.boolean(),
   fixed_reason: z.string().optional(),
+  residual_sd_before: finite.optional(),
+  residual_sd_after: finite.optional(),
+  sigma_bins: z.array(sigmaBinEntry).optional(),
 });
+
+/** One data class's entry of `error_model` in `scales.json`. */
+export type ErrorModelEntry = z.infer<typeof errorModelEntry>;
+
+/** One intensity bin of an {@link ErrorModelEntry}'s `sigma_bins`. */
+export type SigmaBinEntry = z.infer<typeof sigmaBinEntry>;
 /**
  * A warning that the fit cannot be fully trusted: a stable code (README, "Validation and failures") and a one-line
  * message naming the problem and the numbers behind it.
@@ -93,7 +126,10 @@ export const scalesJsonSchema = z.object({
     write_s: finite,
     threads: count,
   }),
-  /** The error model of each data class (absent with `--error-model none`). */
+  /**
+   * The error model of each data class present (model "none" with `--error-model none`; absent in documents written
+   * before it existed).
+   */
   error_model: z
     .object({
       bragg: errorModelEntry.optional(),

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import type { ExperimentList } from "../io/expt.ts";
-import type { ScalesJson } from "../io/scales-json.ts";
+import type { ErrorModelEntry, ScalesJson } from "../io/scales-json.ts";
 import { computeDiagnostics } from "../merge/diagnostics.ts";
 import type { RefinementJson } from "../io/refinement-json.ts";
 import { ccHalf } from "../merge/cc-half.ts";
@@ -85,22 +85,36 @@ export function buildScalesJson(
       write_s: timings.writeS,
       threads: timings.threads ?? 1,
     },
-    ...errorModelEntries(details.errorModels, details.settings.errorModel),
+    ...errorModelEntries(details.errorModels),
   };
 }
 
-/** The `error_model` entry of scales.json: one per class present, only when the error model was refined. */
-function errorModelEntries(
-  models: ClassErrorModels,
-  kind: "basic" | "none",
-): Pick<ScalesJson, "error_model"> | Record<string, never> {
-  if (kind === "none") return {};
-  const entry = (m: ErrorModelSummary) => ({
+/**
+ * The `error_model` entry of scales.json: one per class present, the refined (or fixed) model with `--error-model
+ * basic`, model "none" with `--error-model none`; each with the normalised residual sd before and after the model, and
+ * σ' against I in intensity bins for a "basic" model.
+ */
+function errorModelEntries(models: ClassErrorModels): Pick<ScalesJson, "error_model"> {
+  const entry = (m: ErrorModelSummary): ErrorModelEntry => ({
     model: m.model,
     a: m.a,
     b: m.b,
     refined: m.refined,
     ...(m.fixedReason === undefined ? {} : { fixed_reason: m.fixedReason }),
+    residual_sd_before: m.normalisedResidualSd.before,
+    residual_sd_after: m.normalisedResidualSd.after,
+    ...(m.sigmaBins === undefined
+      ? {}
+      : {
+          sigma_bins: m.sigmaBins.map((s) => ({
+            i_min: s.iMin,
+            i_max: s.iMax,
+            n: s.n,
+            mean_i: s.meanIntensity,
+            mean_sigma: s.meanSigma,
+            mean_sigma_prime: s.meanSigmaPrime,
+          })),
+        }),
   });
   return {
     error_model: {

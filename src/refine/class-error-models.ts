@@ -21,6 +21,7 @@ import type { ScalingObservations } from "../observations/scaling-observations.t
 import { forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
 import type { JointModelState } from "../passes/inverse-scales.ts";
 import type { RowErrorModel } from "../passes/outlier-weights.ts";
+import { errorModelSigmaBins, type SigmaBin } from "./error-model-sigma-bins.ts";
 import type { ErrorModelKind } from "./scaling-options.ts";
 
 /** What the refinement reports of one class's error model. */
@@ -45,6 +46,11 @@ export interface ErrorModelSummary {
    * two or more, with σ as given (`before`) and with the model's σ' (`after`); 0 without such rows.
    */
   normalisedResidualSd: { before: number; after: number };
+  /**
+   * σ' against I: the mean reported σ and the mean σ' of the class's used rows (those the model was refined on) per
+   * log-spaced intensity bin ({@link errorModelSigmaBins}); only for a "basic" model.
+   */
+  sigmaBins?: SigmaBin[];
 }
 
 /** The error model of each class present (undefined for a class without observations). */
@@ -73,13 +79,20 @@ export function rowErrorModelOf(obs: ScalingObservations, models: ClassErrorMode
 }
 
 /** The used rows of one class, in compact arrays (group ids dense from 0). */
-interface ClassRows {
+export interface ClassRows {
+  /** Number of groups (ids 0 … nGroups − 1). */
   nGroups: number;
+  /** Number of rows. */
   n: number;
+  /** Group of each row. */
   groupIndex: Int32Array;
+  /** Intensity I of each row (raw, unscaled). */
   intensity: Float64Array;
+  /** Reported variance σ² of each row. */
   variance: Float64Array;
+  /** Inverse scale g of each row. */
   inverseScale: Float64Array;
+  /** Weight of each row in its group's reference (> 0). */
   weights: Float64Array;
 }
 
@@ -174,7 +187,7 @@ function groupReferences(c: ClassRows): { Ih: Float64Array; count: Int32Array } 
  * Standard deviation of δ = √(n/(n−1))·(I/g − Ih)/σ' over the rows in groups of two or more (Ih the weighted mean at
  * the rows' weights), with σ'² = a²(σ² + (b·I)²).
  */
-function normalisedResidualSd(c: ClassRows, a: number, b: number): number {
+export function normalisedResidualSd(c: ClassRows, a: number, b: number): number {
   const { Ih, count } = groupReferences(c);
   let s1 = 0;
   let s2 = 0;
@@ -261,6 +274,7 @@ function classModel(
     fixedReason: reason,
     atBound: false,
     normalisedResidualSd: { before, after: normalisedResidualSd(c, fixed.a, fixed.b) },
+    sigmaBins: errorModelSigmaBins(c.intensity, c.variance, fixed.a, fixed.b),
   });
   const nMulti = multiMemberGroups(c);
   if (nMulti < MIN_MULTI_MEMBER_GROUPS) {
@@ -291,6 +305,7 @@ function classModel(
     refined: true,
     atBound: !fit.converged,
     normalisedResidualSd: { before, after: normalisedResidualSd(c, a, b) },
+    sigmaBins: errorModelSigmaBins(c.intensity, c.variance, a, b),
   };
 }
 

@@ -13,6 +13,7 @@ import { robustProbabilityRange, STILL_AXIS, withDAxis } from "./axes.ts";
 import { historySteps, MAX_HISTORY_POINTS } from "./history-steps.ts";
 import type { HtmlMarkupFigure } from "./html.ts";
 import type { ReportData } from "./report-data.ts";
+import { errorModelSection, residualSdBeforeAfter } from "./error-model-figures.ts";
 import { residualSdFigure } from "./fit-warnings-report.ts";
 
 /** A plot of the report. */
@@ -74,6 +75,9 @@ const CONFIG = {
 function base(): { width: number; height: number; padding: number; config: typeof CONFIG } {
   return { width: WIDTH, height: HEIGHT, padding: 8, config: CONFIG };
 }
+
+/** The size, padding and configuration every plot of the report shares. */
+export const plotBase = base;
 
 /** Whether a figure slot holds a plot. */
 export function isFigureSpec(figure: ReportFigure): figure is FigureSpec {
@@ -450,7 +454,8 @@ export function multiplicitySpec(hist: Histogram, xTitle: string, colour: string
   };
 }
 
-const NO_DIFFUSE = "This run had no diffuse data (scale with --diffuse).";
+/** Why a diffuse plot is absent in a Bragg-only run. */
+export const NO_DIFFUSE = "This run had no diffuse data (scale with --diffuse).";
 
 /** The probability plot's caption, with the points drawn at the edge counted. */
 function probabilityCaption(summary: ResidualSummary): string {
@@ -663,7 +668,8 @@ function observationsSection(d: ScalingDiagnostics): ReportSection {
  * All sections and figures of the report, in page order.
  *
  * @param data - The validated report data.
- * @returns Sections: per-still scales, resolution smoother, refinement, residuals, |q| shells, observation counts.
+ * @returns Sections: per-still scales, resolution smoother, refinement, residuals, error model, |q| shells,
+ *   observation counts.
  */
 export function buildReportSections(data: ReportData): ReportSection[] {
   const d = data.refinement.diagnostics;
@@ -676,11 +682,12 @@ export function buildReportSections(data: ReportData): ReportSection[] {
       id: "residuals",
       title: "Normalised residuals",
       figures: [
-        residualSdFigure(d.residuals),
+        residualSdFigure(d.residuals, residualSdBeforeAfter(data.scales)),
         ...residualFigures("Bragg", d.residuals.bragg, hasDiffuse),
         ...residualFigures("diffuse", d.residuals.diffuse, hasDiffuse),
       ],
     },
+    errorModelSection(data),
     shellsSection(d, hasDiffuse),
     observationsSection(d),
   ];

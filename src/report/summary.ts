@@ -1,9 +1,11 @@
 /**
  * The report's summary table as plain label/value rows: inputs, space group, still and observation counts (with
- * rejection reasons), outliers, gauge, minimiser, iterations, R-factors, convergence, CC½ and timings.
+ * rejection reasons), outliers, gauge, minimiser, iterations, R-factors, convergence, CC½, the error model of each
+ * class (a, b and the normalised residual sd before → after) and timings.
  *
  * @packageDocumentation
  */
+import type { ErrorModelEntry } from "../io/scales-json.ts";
 import type { ReportData } from "./report-data.ts";
 
 /** One row of the summary table. */
@@ -162,6 +164,49 @@ function refinementRows(add: AddRow, { scales, refinement }: ReportData): void {
   );
 }
 
+/** How an error model was obtained: "refined", or "fixed" with the reason when one is recorded. */
+export function describeErrorModelSource(e: ErrorModelEntry): string {
+  if (e.refined) return "refined";
+  return e.fixed_reason === undefined ? "fixed" : `fixed: ${e.fixed_reason}`;
+}
+
+/**
+ * Per class, the error model (a, b and how they were obtained, or "none") and the normalised residual sd with the σ
+ * as reported → with σ'.
+ */
+function errorModelRows(add: AddRow, { scales }: ReportData): void {
+  const group = "Error model";
+  const models = scales.error_model;
+  if (models === undefined) {
+    add(group, "Error model", "not recorded in scales.json");
+    return;
+  }
+  for (const [key, name] of [
+    ["bragg", "Bragg"],
+    ["diffuse", "Diffuse"],
+  ] as const) {
+    const e = models[key];
+    if (e === undefined) continue;
+    add(
+      group,
+      `${name} model`,
+      e.model === "none"
+        ? "none (σ as given)"
+        : `a = ${formatNumber(e.a)}, b = ${formatNumber(e.b)} (${describeErrorModelSource(e)})`,
+    );
+    const before = e.residual_sd_before;
+    const after = e.residual_sd_after;
+    if (before === undefined || after === undefined) continue;
+    add(
+      group,
+      `${name} normalised residual sd`,
+      e.model === "none"
+        ? `${before.toPrecision(3)} (σ as given)`
+        : `${before.toPrecision(3)} → ${after.toPrecision(3)} (σ as reported → σ′)`,
+    );
+  }
+}
+
 function timingRows(add: AddRow, { scales }: ReportData, reportSeconds: number | undefined): void {
   const t = scales.timings;
   add("Timings", "Read", formatSeconds(t.read_s));
@@ -189,6 +234,7 @@ export function buildSummaryRows(data: ReportData, reportSeconds?: number): Summ
   stillRows(add, data);
   observationRows(add, data);
   refinementRows(add, data);
+  errorModelRows(add, data);
   timingRows(add, data, reportSeconds);
   return rows;
 }

@@ -129,8 +129,8 @@ describe.skipIf(!hasChromium)(suiteName, () => {
     const response = await page.goto(pathToFileURL(written.path).href, { waitUntil: "load" });
     expect(response?.ok() ?? true).toBe(true);
 
-    // Every plot is an inline SVG with a non-empty box; the run has all 20 plots and no absent one.
-    expect(written.nPlots).toBe(20);
+    // Every plot is an inline SVG with a non-empty box; the run has all 22 plots and no absent one.
+    expect(written.nPlots).toBe(22);
     expect(written.nFigures).toBe(5); // 4 map slices and the merging table
     expect(written.nMissing).toBe(0);
     const svgs = page.locator("figure.plot > svg");
@@ -178,7 +178,9 @@ describe.skipIf(!hasChromium)(suiteName, () => {
     await writeFile(join(braggDir, "refinement.json"), JSON.stringify(raw));
     const result = await writeReport(braggDir);
     expect(result.nPlots).toBe(9);
-    expect(result.nMissing).toBe(15); // 6 diffuse plots, 4 map figures, 5 merging figures (no scaled.refl here)
+    // 6 diffuse plots, 4 map figures, 5 merging figures (no scaled.refl here), the 2 σ′ figures (the fixture's
+    // scales.json predates the error model)
+    expect(result.nMissing).toBe(17);
 
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors: string[] = [];
@@ -189,14 +191,15 @@ describe.skipIf(!hasChromium)(suiteName, () => {
     await page.goto(pathToFileURL(result.path).href, { waitUntil: "load" });
     expect(await page.locator("figure.plot > svg").count()).toBe(9);
     const missing = page.locator("figure.missing");
-    expect(await missing.count()).toBe(15);
-    for (let i = 0; i < 15; i++) {
+    expect(await missing.count()).toBe(17);
+    for (let i = 0; i < 17; i++) {
       const box = await missing.nth(i).boundingBox();
       expect(box?.height ?? 0).toBeGreaterThan(20);
     }
     expect(await page.locator("#fig-smoother").textContent()).toContain("--smoother-points");
     expect(await page.locator("#fig-map-slice-hk0").textContent()).toContain("no diffuse data");
     expect(await page.locator("#fig-merging-table").textContent()).toContain("scaled.refl");
+    expect(await page.locator("#fig-sigma-prime-bragg").textContent()).toContain("records no error model");
     await page.close();
     expect(errors).toEqual([]);
   });

@@ -48,10 +48,11 @@ describe("diffuse-scale demo", () => {
     expect(stdout).toContain(`report: ${resolve(out, "report.html")}\n`);
     expect(stdout).toMatch(/^demo: scaled 40 stills on Bragg \+ diffuse data with a 5-point resolution smoother/);
     const html = readFileSync(join(out, "report.html"), "utf8");
-    // 19 plots (the 14 diagnostics, the radial profile, 4 merging plots) and 3 map slices (PNG under SVG axes)
-    expect(html.match(/<figure class="plot"/g)).toHaveLength(20);
+    // 22 plots (the 14 diagnostics, the residual sd per class, σ′ against I for Bragg and diffuse, the radial profile,
+    // 4 merging plots) and 3 map slices (PNG under SVG axes)
+    expect(html.match(/<figure class="plot"/g)).toHaveLength(22);
     expect(html.match(/<img class="map-image" src="data:image\/png;base64,/g)).toHaveLength(3);
-    expect(html.match(/<svg\b/g)).toHaveLength(23);
+    expect(html.match(/<svg\b/g)).toHaveLength(25);
     expect(html).toContain('<table class="merging"');
     expect(html.includes(`<code>diffuse-scale demo --out ${out} --quiet</code>`)).toBe(true);
   });

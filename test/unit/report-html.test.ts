@@ -137,8 +137,9 @@ describe("the report of a real run", () => {
       onProgress: (e) => events.push(e.done),
     });
     expect(r.nPlots).toBe(15);
-    // the fixture directory has no merged_diffuse.h5 and no scaled.refl: 4 map and 5 merging figures say so
-    expect(r.nMissing).toBe(9);
+    // the fixture directory has no merged_diffuse.h5 and no scaled.refl: 4 map and 5 merging figures say so; its
+    // scales.json predates the error model: the 2 σ′ figures say so
+    expect(r.nMissing).toBe(11);
     expect(events).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
     expect(r.html.match(/<svg\b/g)).toHaveLength(15);
     expect(r.html.match(/<\/svg>/g)).toHaveLength(15);
@@ -154,6 +155,7 @@ describe("the report of a real run", () => {
       "smoother",
       "refinement",
       "residuals",
+      "error-model",
       "shells",
       "observations",
     ]) {

@@ -1,6 +1,7 @@
 /**
  * The report renderer loads vega and vega-lite from the single-file bundles the two packages ship (start-up cost).
- * Every plot of the report must come out byte for byte as vega's ES-module entries render it. Input: the scales.json and refinement.json of a run on the bundled smoother-40 example (all 15 plots present).
+ * Every plot of the report must come out byte for byte as vega's ES-module entries render it. Input: the scales.json and refinement.json of a run on the bundled smoother-40 example, with the `error_model` of the same run made
+ * after the error model existed (error-model.json; all 17 plots present).
  */
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -18,8 +19,10 @@ const fixtureDir = join(here, "..", "fixtures", "report");
 function figures(): FigureSpec[] {
   const scalesPath = join(fixtureDir, "scales.json");
   const refinementPath = join(fixtureDir, "refinement.json");
+  const scales = JSON.parse(readFileSync(scalesPath, "utf8")) as Record<string, unknown>;
+  const errorModel = JSON.parse(readFileSync(join(fixtureDir, "error-model.json"), "utf8")) as { error_model: unknown };
   const data = {
-    scales: parseScalesJson(JSON.parse(readFileSync(scalesPath, "utf8")) as unknown, scalesPath),
+    scales: parseScalesJson({ ...scales, error_model: errorModel.error_model }, scalesPath),
     refinement: parseRefinementJson(JSON.parse(readFileSync(refinementPath, "utf8")) as unknown, refinementPath),
   };
   return buildReportSections(data).flatMap((s) => s.figures.filter((f): f is FigureSpec => isFigureSpec(f)));
@@ -42,7 +45,7 @@ describe("renderSvg", () => {
 
   it("renders every report plot exactly as vega's ES modules do", async () => {
     const all = figures();
-    expect(all).toHaveLength(15);
+    expect(all).toHaveLength(17);
     for (const f of all) {
       const ours = await renderSvg(f.spec);
       expect(ours.length, f.id).toBeGreaterThan(1000);

@@ -181,20 +181,26 @@ describe("report specs", () => {
   const data = load();
   const d = data.refinement.diagnostics;
 
-  it("has six sections and fifteen plots for a Bragg + diffuse run with the smoother", () => {
+  it("has seven sections and fifteen plots for a Bragg + diffuse run with the smoother", () => {
     const sections = buildReportSections(data);
     expect(sections.map((s) => s.id)).toEqual([
       "scales",
       "smoother",
       "refinement",
       "residuals",
+      "error-model",
       "shells",
       "observations",
     ]);
     const figures = sections.flatMap((s) => s.figures);
-    expect(figures).toHaveLength(15);
-    expect(figures.every(isFigureSpec)).toBe(true);
-    expect(new Set(figures.map((f) => f.id)).size).toBe(15);
+    expect(figures).toHaveLength(17);
+    expect(new Set(figures.map((f) => f.id)).size).toBe(17);
+    // the fixture's scales.json predates the error model: its two σ′ figures say so, every other figure is a plot
+    const missing = figures.filter((f): f is MissingFigure => !isFigureSpec(f));
+    expect(missing.map((f) => [f.id, f.missing])).toEqual([
+      ["sigma-prime-bragg", "scales.json records no error model."],
+      ["sigma-prime-diffuse", "scales.json records no error model."],
+    ]);
   });
 
   it("keeps every plot aggregated (bounded number of data rows) and titles every axis", () => {
@@ -374,6 +380,8 @@ describe("report specs", () => {
         "diffuse-mean-intensity",
         "diffuse-cc-half",
         "multiplicity-diffuse",
+        "sigma-prime-bragg",
+        "sigma-prime-diffuse",
       ].sort(),
     );
     expect(missing.find((f) => f.id === "smoother")?.missing).toMatch(/--smoother-points/);
