@@ -47,6 +47,23 @@ function option(name: string): string | undefined {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 }
+const USAGE =
+  "usage: npm run bench -- [--max-obs N] [--repeats N] [--skip-dials] [--skip-mdx2] [--no-build] [--work DIR]\n";
+if (args.includes("--help")) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+{
+  const valued = new Set(["--max-obs", "--repeats", "--work"]);
+  const flags = new Set(["--skip-dials", "--skip-mdx2", "--no-build"]);
+  for (let i = 0; i < args.length; i++) {
+    if (valued.has(args[i])) i++;
+    else if (!flags.has(args[i])) {
+      process.stderr.write(`unknown argument ${JSON.stringify(args[i])}\n${USAGE}`);
+      process.exit(2);
+    }
+  }
+}
 const maxObs = Number(option("--max-obs") ?? 1e8);
 const work = option("--work") ?? join(tmpdir(), "diffuse-scaling-bench");
 const skipDials = args.includes("--skip-dials");
