@@ -73,9 +73,13 @@ export function decodeLz4Block(
       }
     }
     if (literals > to - ip || literals > outTo - op) throw corrupt(what, "literals overrun the block or the output");
-    out.set(input.subarray(ip, ip + literals), op);
-    ip += literals;
-    op += literals;
+    if (literals < 16) {
+      for (let e = ip + literals; ip < e;) out[op++] = input[ip++];
+    } else {
+      out.set(input.subarray(ip, ip + literals), op);
+      ip += literals;
+      op += literals;
+    }
     if (ip === to) break; // the last sequence: literals only
     if (to - ip < 2) throw corrupt(what, "match offset past the end of the block");
     const offset = input[ip] | (input[ip + 1] << 8);
@@ -91,14 +95,26 @@ export function decodeLz4Block(
       }
     }
     if (length > outTo - op) throw corrupt(what, "match overruns the output");
-    let src = op - offset;
-    if (offset >= length) {
+    const src = op - offset;
+    if (offset === 1) {
+      out.fill(out[src], op, op + length);
+      op += length;
+    } else if (length < 16) {
+      // short (and possibly overlapping): byte by byte repeats the last `offset` bytes
+      for (let e = op + length, k = src; op < e;) out[op++] = out[k++];
+    } else if (offset >= length) {
       out.copyWithin(op, src, src + length);
       op += length;
     } else {
-      // overlapping copy: byte by byte repeats the last `offset` bytes
-      const end = op + length;
-      while (op < end) out[op++] = out[src++];
+      // overlapping: the first period, then the copied prefix doubled (it stays periodic with period `offset`)
+      out.copyWithin(op, src, op);
+      let copied = offset;
+      while (copied < length) {
+        const n = Math.min(copied, length - copied);
+        out.copyWithin(op + copied, op, op + n);
+        copied += n;
+      }
+      op += length;
     }
   }
   if (op !== outTo) throw corrupt(what, `block decodes to ${op - outFrom} bytes, expected ${outTo - outFrom}`);
@@ -106,7 +122,8 @@ export function decodeLz4Block(
 
 /**
  * Undoes bitshuffle's bit transpose of one block of `m` elements (`m` a multiple of 8) of `es` bytes: the planes are
- * `planes[from, from + m·es)`, the elements go to `out[outFrom, outFrom + m·es)`.
+ * `planes[from, from + m·es)`, the elements go to `out[outFrom, outFrom + m·es)`, which must hold zeros (a fresh
+ * array): bytes whose eight bits are all zero are not written.
  */
 export function bitUnshuffleBlock(
   planes: Uint8Array,
@@ -119,12 +136,14 @@ export function bitUnshuffleBlock(
   const rowBytes = m >>> 3;
   for (let j = 0; j < es; j++) {
     const plane0 = from + 8 * j * rowBytes;
+    if (allZero(planes, plane0, plane0 + 8 * rowBytes)) continue; // byte j zero in every element (high bytes of counts)
     for (let g = 0; g < rowBytes; g++) {
       // the 8×8 bit matrix of byte j of elements 8g…8g+7: row b = plane 8j+b's byte g, column t = element 8g+t
       const p = plane0 + g;
       const r = rowBytes;
       let lo = planes[p] | (planes[p + r] << 8) | (planes[p + 2 * r] << 16) | (planes[p + 3 * r] << 24);
       let hi = planes[p + 4 * r] | (planes[p + 5 * r] << 8) | (planes[p + 6 * r] << 16) | (planes[p + 7 * r] << 24);
+      if ((lo | hi) === 0) continue; // all eight bytes zero (the high bit planes of counts): `out` holds zeros already
       // transpose the 8×8 bit matrix held in (hi:lo), byte r = row r, bit c = column c (Hacker's Delight, 32-bit)
       let t = (lo ^ (lo >>> 7)) & 0x00aa00aa;
       lo = lo ^ t ^ (t << 7);
@@ -148,6 +167,11 @@ export function bitUnshuffleBlock(
       out[o + 7 * es] = hi >>> 24;
     }
   }
+}
+
+function allZero(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false;
+  return true;
 }
 
 /** Bitshuffle's default block (elements) when the filter's parameters give none. */

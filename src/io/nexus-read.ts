@@ -7,7 +7,7 @@
  * h5wasm opens the master and follows its links; each block of frames is then read by the native HDF5 reader
  * (`hdf5-native-reader.ts`), which decodes gzip/deflate, shuffle, bitshuffle-LZ4 (HDF5 filter 32008, as Eiger and
  * Jungfrau write) and LZ4 (32004) chunks itself. A block in a layout the native reader does not cover is read by
- * h5wasm (deflate and shuffle only); one that would need a filter h5wasm lacks is refused with a one-line error
+ * h5wasm (deflate, shuffle, Fletcher-32, n-bit, scale-offset); one that would need a filter h5wasm lacks is refused with a one-line error
  * naming the filter.
  *
  * @packageDocumentation
@@ -15,8 +15,8 @@
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { Dataset, File as H5File } from "h5wasm/node";
 import { InputError } from "../errors.ts";
-import { closeQuietly, guardH5, loadH5wasm, openH5Read } from "./hdf5.ts";
-import { DECODED_FILTERS, FILTER_BITSHUFFLE, FILTER_LZ4 } from "./hdf5-native-decode.ts";
+import { checkFilters, closeQuietly, guardH5, H5WASM_FILTERS, loadH5wasm, openH5Read } from "./hdf5.ts";
+import { FILTER_BITSHUFFLE, FILTER_LZ4 } from "./hdf5-native-decode.ts";
 import { openNativeH5, type NativeH5 } from "./hdf5-native-reader.ts";
 
 /** Pixel values of one frame, as HDF5 returns them for the dataset's type. */
@@ -45,14 +45,11 @@ export interface NexusImages {
   close(): void;
 }
 
-/** Filters h5wasm's HDF5 build decodes (deflate, shuffle, Fletcher-32, szip, n-bit, scale-offset). */
-const H5WASM_FILTERS = new Set([1, 2, 3, 4, 5, 6]);
-
-function filterName(id: number): string {
-  if (id === FILTER_BITSHUFFLE) return "bitshuffle";
-  if (id === FILTER_LZ4) return "LZ4";
-  return `HDF5 filter ${id}`;
-}
+/** Filters only the native reader decodes, by name. */
+const NATIVE_ONLY_FILTERS: ReadonlyMap<number, string> = new Map([
+  [FILTER_BITSHUFFLE, "bitshuffle"],
+  [FILTER_LZ4, "lz4"],
+]);
 
 function checkDataset(dataset: Dataset, path: string, name: string): { shape: number[]; filters: number[] } {
   const shape = guardH5(path, `reading the shape of '${name}'`, () => dataset.shape);
@@ -62,15 +59,9 @@ function checkDataset(dataset: Dataset, path: string, name: string): { shape: nu
       path,
     );
   }
-  const filters = guardH5(path, `reading the filters of '${name}'`, () => dataset.filters).map((f) => f.id);
-  const unknown = filters.find((id) => !DECODED_FILTERS.has(id) && !H5WASM_FILTERS.has(id));
-  if (unknown !== undefined) {
-    throw new InputError(
-      `dataset '${name}' is compressed with HDF5 filter ${unknown}, which this reader cannot decode (it decodes deflate, shuffle, bitshuffle-LZ4 and LZ4); re-compress it with gzip (h5repack -f GZIP=4)`,
-      path,
-    );
-  }
-  return { shape, filters };
+  const filters = guardH5(path, `reading the filters of '${name}'`, () => dataset.filters);
+  checkFilters(filters, name, path, NATIVE_ONLY_FILTERS);
+  return { shape, filters: filters.map((f) => f.id) };
 }
 
 /** The frame's values as a typed array of the dataset's element type. */
@@ -118,7 +109,7 @@ function frameBlock(
   const needsNative = filters.find((id) => !H5WASM_FILTERS.has(id));
   if (needsNative !== undefined) {
     throw new InputError(
-      `dataset '${name}' is compressed with ${filterName(needsNative)} (HDF5 filter ${needsNative}) in an HDF5 layout the native reader does not cover (${reason}); re-compress it with gzip (h5repack -f GZIP=4)`,
+      `dataset '${name}' is compressed with ${NATIVE_ONLY_FILTERS.get(needsNative) ?? "?"} (HDF5 filter ${needsNative}) in an HDF5 layout the native reader does not cover (${reason}); re-compress it with gzip (h5repack -f GZIP=4)`,
       filePath,
     );
   }
