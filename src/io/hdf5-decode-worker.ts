@@ -1,6 +1,6 @@
 /**
  * Worker thread of the native HDF5 reader: takes chunk-decoding tasks from the shared task table (one shard per
- * chunk), reads each chunk with its own file descriptor, undoes its filters with native zlib and writes the decoded
+ * chunk), reads each chunk with its own file descriptor, undoes its filters (`decodeChunk`) and writes the decoded
  * bytes into the shared staging buffer; the outcome of each task goes into the shared status words (0 done, 1 failed).
  *
  * @packageDocumentation
@@ -9,7 +9,7 @@ import { openSync, readSync } from "node:fs";
 import { workerData } from "node:worker_threads";
 import { serveWorker, type PoolWorkerData } from "../runtime/worker-pool.ts";
 import { decodeChunk } from "./hdf5-native-decode.ts";
-import { TASK, TASK_FIELDS, type DecodePayload } from "./hdf5-decode-tasks.ts";
+import { readTaskFilters, TASK, TASK_FIELDS, type DecodePayload } from "./hdf5-decode-tasks.ts";
 
 const { control, payload } = workerData as PoolWorkerData<DecodePayload>;
 const fd = openSync(payload.path, "r");
@@ -27,8 +27,7 @@ serveWorker(control, (_command, scheduler) => {
         if (n <= 0) throw new Error("short read");
         done += n;
       }
-      const pipeline: number[] = [];
-      for (let f = 0; f < tasks[t + TASK.nFilters]; f++) pipeline.push(tasks[t + TASK.filter0 + f]);
+      const pipeline = readTaskFilters(tasks, t);
       const chunkBytes = tasks[t + TASK.chunkBytes];
       const out = decodeChunk(stored, pipeline, tasks[t + TASK.mask], tasks[t + TASK.elementSize], chunkBytes);
       staging.set(out, tasks[t + TASK.stagingOffset]);

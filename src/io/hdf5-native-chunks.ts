@@ -18,7 +18,7 @@ import {
 
 /** Where the chunks of a dataset are: one row per chunk of the chunk grid, row-major. */
 export interface ChunkTable {
-  /** Chunk shape (elements per dimension; rank 1 or 2). */
+  /** Chunk shape (elements per dimension; rank 1 to 3). */
   chunkDims: number[];
   /** Chunks per dimension over the current extent. */
   gridDims: number[];
@@ -115,7 +115,7 @@ export interface IndexContext {
 export function readChunkTable(layout: Extract<Layout, { kind: "chunked" }>, ctx: IndexContext): ChunkTable {
   const { chunkDims, elementSize } = layout;
   const rank = ctx.dims.length;
-  need(chunkDims.length === rank && rank >= 1, "chunk rank differs from the dataspace");
+  need(chunkDims.length === rank && rank >= 1 && rank <= 3, "chunk rank differs from the dataspace, or above 3");
   const gridDims = ctx.dims.map((d, i) => Math.ceil(d / chunkDims[i]));
   const nChunks = gridDims.reduce((a, b) => a * b, 1);
   // every chunk needs at least an 8-byte index entry (or its own bytes) in the file: a lie cannot allocate much
@@ -143,13 +143,27 @@ export function readChunkTable(layout: Extract<Layout, { kind: "chunked" }>, ctx
     "maximum extent below the current one",
   );
   const nMax = maxGrid.reduce((a, b) => a * b, 1);
-  if (rank === 2) need(ctx.maxDims[1] >= 0, "unlimited second dimension");
+  if (rank >= 2) {
+    need(
+      ctx.maxDims.slice(1).every((m) => m >= 0),
+      "unlimited dimension after the first",
+    );
+  }
+  /** Row-major position in the current chunk grid of a linear index over the maximum grid (−1: beyond the extent). */
   const linearToGrid = (linear: number): number => {
-    if (rank === 1) return linear < gridDims[0] ? linear : -1;
-    const r = Math.floor(linear / maxGrid[1]);
-    const col = linear % maxGrid[1];
-    return r < gridDims[0] && col < gridDims[1] ? r * gridDims[1] + col : -1;
+    let k = 0;
+    let rest = linear;
+    let stride = 1;
+    for (let d = rank - 1; d >= 0; d--) {
+      const g = d === 0 ? rest : rest % maxGrid[d];
+      rest = d === 0 ? 0 : Math.floor(rest / maxGrid[d]);
+      if (g >= gridDims[d]) return -1;
+      k += g * stride;
+      stride *= gridDims[d];
+    }
+    return k;
   };
+  const gridIndex = (g: readonly number[]): number => g.reduce((k, v, d) => k * gridDims[d] + v, 0);
   const index = layout.index;
   if (index.type === "btree1") {
     readBtree1(ctx, index.address, rank, (offsets, size, mask, address) => {
@@ -159,7 +173,7 @@ export function readChunkTable(layout: Extract<Layout, { kind: "chunked" }>, ctx
         "chunk offset not on the chunk grid",
       );
       if (g.some((v, i) => v >= gridDims[i])) return; // beyond the current extent (a shrunk dataset)
-      set(rank === 1 ? g[0] : g[0] * gridDims[1] + g[1], address, size, mask);
+      set(gridIndex(g), address, size, mask);
     });
   } else if (index.type === "single") {
     need(nChunks === 1, "single-chunk index with several chunks");

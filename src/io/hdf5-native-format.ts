@@ -409,7 +409,7 @@ export function parseDataspace(c: Cursor): { dims: number[]; maxDims: number[] |
   const flags = c.u8();
   if (version === 1) c.skip(5);
   else need(c.u8() !== 2, "null dataspace");
-  need(rank <= 2 && (flags & 0x02) === 0, "dataspace rank above 2 or permuted");
+  need(rank <= 3 && (flags & 0x02) === 0, "dataspace rank above 3 or permuted");
   const dims: number[] = [];
   for (let i = 0; i < rank; i++) dims.push(c.length());
   let maxDims: number[] | undefined;

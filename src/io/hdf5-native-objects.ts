@@ -1,6 +1,6 @@
 /**
- * The objects of an HDF5 file's root group, read natively: its hard links (from a symbol table — B-tree nodes, symbol
- * nodes and a local heap — or from compact link messages), each dataset's dataspace, datatype, filters and chunk table,
+ * The objects of an HDF5 file, read natively: a group's hard links (from a symbol table — B-tree nodes, symbol
+ * nodes and a local heap — or from compact link messages; a path of groups from the root is followed link by link), each dataset's dataspace, datatype, filters and chunk table,
  * and the root group's attributes (numbers and variable-length strings from the global heap), converted to plain
  * values exactly as `readAttributes` in `hdf5.ts` converts what h5wasm returns.
  *
@@ -11,6 +11,7 @@
  */
 import { InputError } from "../errors.ts";
 import { readChunkTable, parseLayout, type ChunkTable } from "./hdf5-native-chunks.ts";
+import { DECODED_FILTERS, FILTER_BITSHUFFLE, FILTER_SHUFFLE } from "./hdf5-native-decode.ts";
 import {
   Cursor,
   MSG,
@@ -38,9 +39,6 @@ export interface NativeDataset {
   chunks: ChunkTable;
 }
 
-/** Only the filters the native reader can undo: deflate (1) and shuffle (2). */
-const SUPPORTED_FILTERS = new Set([1, 2]);
-
 function unshared(m: HeaderMessage): HeaderMessage {
   need((m.flags & 0x02) === 0, `shared message of type ${m.type}`);
   return m;
@@ -48,7 +46,27 @@ function unshared(m: HeaderMessage): HeaderMessage {
 
 /** The root group's hard links: name → object header address. */
 export function readRootLinks(file: FileBytes, sb: Superblock): Map<string, number> {
-  const messages = readObjectHeader(file, sb, sb.rootAddress);
+  return readGroupLinks(file, sb, sb.rootAddress);
+}
+
+/**
+ * The object header address of the object at `path` (`a/b/c`, from the root group; hard links only).
+ *
+ * @throws {@link NativeUnsupported} when a group on the way is not covered or a name is missing
+ */
+export function resolveObjectPath(file: FileBytes, sb: Superblock, path: string): number {
+  let address = sb.rootAddress;
+  for (const name of path.split("/").filter((part) => part !== "")) {
+    const found = readGroupLinks(file, sb, address).get(name);
+    need(found !== undefined, `no hard link '${name}' on the way to '${path}'`);
+    address = found;
+  }
+  return address;
+}
+
+/** The hard links of the group whose object header is at `header`: name → object header address. */
+export function readGroupLinks(file: FileBytes, sb: Superblock, header: number): Map<string, number> {
+  const messages = readObjectHeader(file, sb, header);
   const links = new Map<string, number>();
   const table = messages.find((m) => m.type === MSG.symbolTable);
   if (table !== undefined) {
@@ -154,12 +172,13 @@ export function readNativeDataset(file: FileBytes, sb: Superblock, address: numb
   need(filterMessages.length <= 1, "repeated filter pipeline");
   const filters = filterMessages.length === 1 ? parseFilters(unshared(filterMessages[0]).body) : [];
   for (const f of filters) {
-    need(SUPPORTED_FILTERS.has(f.id), `filter ${f.id}`);
-    if (f.id === 2) need(f.values.length >= 1 && f.values[0] === type.size, "shuffle element size");
+    need(DECODED_FILTERS.has(f.id), `filter ${f.id}`);
+    if (f.id === FILTER_SHUFFLE) need(f.values.length >= 1 && f.values[0] === type.size, "shuffle element size");
+    if (f.id === FILTER_BITSHUFFLE) need(f.values.length >= 3 && f.values[2] === type.size, "bitshuffle element size");
   }
   const layout = parseLayout(one(MSG.layout).body);
   const dims = space.dims;
-  // deflate shrinks at most ~1032:1, so a dataspace larger than that is a lie (no allocation follows from it)
+  // deflate shrinks at most ~1032:1 and LZ4 ~255:1, so a dataspace larger than that is a lie (no allocation follows)
   need(dims.reduce((a, b) => a * b, type.size) <= file.size * 1100, "dataspace larger than the file can hold");
   const maxDims = space.maxDims ?? dims;
   if (layout.kind === "contiguous") {

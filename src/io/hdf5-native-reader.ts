@@ -1,14 +1,15 @@
 /**
- * Native reader of flat numeric datasets at an HDF5 file's root, with no HDF5 library and no WebAssembly: the
+ * Native reader of numeric datasets of an HDF5 file (at its root, or at a path of groups), with no HDF5 library and no WebAssembly: the
  * superblock, root group, object headers and whole chunk indexes are read once at open
  * (`hdf5-native-format.ts`, `hdf5-native-objects.ts`, `hdf5-native-chunks.ts`); rows are then read by positioned
- * reads of exactly the chunks they touch. Filtered chunks (deflate, shuffle) are decoded with Node's native zlib,
- * in worker threads in parallel when a read spans several chunks and enough bytes, otherwise on the calling thread.
+ * reads of exactly the chunks they touch. Filtered chunks (deflate, shuffle, bitshuffle, LZ4) are decoded by
+ * `hdf5-native-decode.ts`, in worker threads in parallel when a read spans several chunks and enough bytes, otherwise on the calling thread.
  *
  * Covered: superblocks 0–3; object headers 1 and 2; symbol-table and compact-link root groups; compact attributes
  * (little-endian integers and IEEE floats, scalar or 1-D, and scalar variable-length ASCII strings); little-endian
- * integer and IEEE float datasets of rank 1 or 2; contiguous storage; chunked storage indexed by a version-1 B-tree, a
- * single chunk, an implicit index, a fixed array or an extensible array; filters deflate and shuffle. For anything
+ * integer and IEEE float datasets of rank 1 to 3, read by ranges of their first dimension; contiguous storage; chunked
+ * storage indexed by a version-1 B-tree, a single chunk, an implicit index, a fixed array or an extensible array;
+ * filters deflate, shuffle, bitshuffle (LZ4 or none) and LZ4. For anything
  * else {@link openNativeH5} returns undefined and the caller reads the file with h5wasm.
  *
  * @packageDocumentation
@@ -17,10 +18,16 @@ import { availableParallelism } from "node:os";
 import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import { InputError } from "../errors.ts";
 import { siblingWorkerEntry, SyncWorkerPool } from "../runtime/worker-pool.ts";
-import { TASK, TASK_FIELDS, MAX_TASK_FILTERS, type DecodePayload } from "./hdf5-decode-tasks.ts";
-import { decodeChunk } from "./hdf5-native-decode.ts";
+import { TASK, TASK_FIELDS, MAX_TASK_FILTERS, writeTaskFilters, type DecodePayload } from "./hdf5-decode-tasks.ts";
+import { decodeChunk, type PipelineFilter } from "./hdf5-native-decode.ts";
 import { FileBytes, readSuperblock } from "./hdf5-native-format.ts";
-import { readNativeDataset, readRootAttributes, readRootLinks, type NativeDataset } from "./hdf5-native-objects.ts";
+import {
+  readNativeDataset,
+  readRootAttributes,
+  readRootLinks,
+  resolveObjectPath,
+  type NativeDataset,
+} from "./hdf5-native-objects.ts";
 
 /** Options of {@link openNativeH5}. */
 export interface NativeH5Options {
@@ -29,6 +36,13 @@ export interface NativeH5Options {
    * variable-length strings, that the caller needs). @defaultValue none
    */
   h5wasmIfPresent?: readonly string[];
+  /**
+   * Whether to read the root group's attributes (files whose root attributes are of a kind not covered then still
+   * open natively). @defaultValue true
+   */
+  rootAttributes?: boolean;
+  /** Called with the reason when the file cannot be read natively (before {@link openNativeH5} returns undefined). */
+  onUnsupported?: (reason: string) => void;
   /**
    * Worker threads that decode filtered chunks (fewer than 2: decode on the calling thread).
    * @defaultValue `min(4, os.availableParallelism())`
@@ -67,7 +81,7 @@ export interface NativeH5 {
  * Opens `path` natively when every structure it needs is covered, reading the chunk indexes of `names` whole.
  *
  * @param path - the `.h5` file
- * @param names - datasets at the root to prepare for reading
+ * @param names - datasets to prepare for reading: names at the root, or paths from the root (`entry/data/data`)
  * @param options - decoding threads
  * @returns the open file, or undefined when the file (or any of `names`) uses something not covered, or is
  *   inconsistent: the caller then uses h5wasm, whose errors describe the fault
@@ -89,15 +103,16 @@ export function openNativeH5(
     if (options.h5wasmIfPresent?.some((name) => links.has(name)) === true) throw new Error("needs h5wasm");
     const datasets = new Map<string, NativeDataset>();
     for (const name of names) {
-      const address = links.get(name);
+      const address = name.includes("/") ? resolveObjectPath(file, sb, name) : links.get(name);
       if (address === undefined) throw new Error(`no dataset '${name}'`);
       datasets.set(name, readNativeDataset(file, sb, address));
     }
-    const attributes = readRootAttributes(file, sb, path);
+    const attributes = options.rootAttributes === false ? {} : readRootAttributes(file, sb, path);
     const reader = new NativeReader(path, file, datasets, attributes, options);
     fd = undefined;
     return reader;
-  } catch {
+  } catch (error) {
+    options.onUnsupported?.(error instanceof Error ? error.message : String(error));
     return undefined;
   } finally {
     if (fd !== undefined) closeSync(fd);
@@ -138,22 +153,28 @@ class NativeReader implements NativeH5 {
     const es = ds.type.size;
     const out = new Uint8Array((end - start) * columns * es);
     if (end <= start) return out.buffer;
-    const { chunkDims, gridDims } = ds.chunks;
-    const c0 = chunkDims[0];
-    const c1 = chunkDims.length === 2 ? chunkDims[1] : 1;
-    const g1 = gridDims.length === 2 ? gridDims[1] : 1;
+    const box = boxOf(ds);
+    if (box.dims[1] * box.dims[2] !== columns) {
+      throw new InputError(
+        `${what}: ${columns} elements per row asked, the dataset has ${box.dims[1] * box.dims[2]}`,
+        this.path,
+      );
+    }
+    const [c0] = box.chunkDims;
+    const wholeRows = box.chunkDims[1] === box.dims[1] && box.chunkDims[2] === box.dims[2];
+    const g12 = box.gridDims[1] * box.gridDims[2];
     const ks: number[] = [];
     for (let r = Math.floor(start / c0); r <= Math.floor((end - 1) / c0); r++) {
-      for (let j = 0; j < g1; j++) ks.push(r * g1 + j);
+      for (let j = 0; j < g12; j++) ks.push(r * g12 + j);
     }
     const copy = (k: number, chunk: Uint8Array): void => {
-      copyChunk(chunk, Math.floor(k / g1), k % g1, c0, c1, es, start, end, columns, out);
+      copyChunk(chunk, k, box, es, start, end, out);
     };
     try {
       if (ds.filters.length === 0) {
         for (const k of ks) {
-          const r0 = Math.floor(k / g1) * c0;
-          if (c1 === columns) {
+          const r0 = Math.floor(k / g12) * c0;
+          if (wholeRows) {
             // whole rows: read exactly the rows wanted, straight into the result
             const lo = Math.max(start, r0);
             const hi = Math.min(end, r0 + c0);
@@ -173,7 +194,7 @@ class NativeReader implements NativeH5 {
         }
       } else this.#decode(ds, ks, copy);
     } catch (error) {
-      if (error instanceof InputError) throw error;
+      if (error instanceof InputError && error.file !== undefined) throw error;
       throw new InputError(`${what}: ${error instanceof Error ? error.message : String(error)}`, this.path);
     }
     return out.buffer;
@@ -185,7 +206,7 @@ class NativeReader implements NativeH5 {
 
   /** Decodes chunks `ks` of a filtered dataset, handing each to `use` (in parallel when worthwhile). */
   #decode(ds: NativeDataset, ks: number[], use: (k: number, chunk: Uint8Array) => void): void {
-    const pipeline = ds.filters.map((f) => f.id);
+    const pipeline = ds.filters;
     const chunkBytes = ds.chunks.chunkDims.reduce((a, b) => a * b, ds.type.size);
     const parallel =
       this.#threads >= 2 &&
@@ -213,7 +234,7 @@ class NativeReader implements NativeH5 {
   #decodeParallel(
     ds: NativeDataset,
     ks: number[],
-    pipeline: number[],
+    pipeline: readonly PipelineFilter[],
     chunkBytes: number,
     use: (k: number, chunk: Uint8Array) => void,
   ): void {
@@ -229,8 +250,7 @@ class NativeReader implements NativeH5 {
         payload.tasks[t + TASK.elementSize] = ds.type.size;
         payload.tasks[t + TASK.chunkBytes] = chunkBytes;
         payload.tasks[t + TASK.stagingOffset] = i * chunkBytes;
-        payload.tasks[t + TASK.nFilters] = pipeline.length;
-        pipeline.forEach((id, f) => (payload.tasks[t + TASK.filter0 + f] = id));
+        writeTaskFilters(payload.tasks, t, pipeline);
         payload.status[i] = -1;
       });
       pool.run(1, batch.length);
@@ -273,31 +293,50 @@ class NativeReader implements NativeH5 {
   }
 }
 
+/** A dataset of rank 1 to 3 seen as 3-D (rank 1: `(n, 1, 1)`, rank 2: `(n, 1, m)`), its chunks likewise. */
+interface Box {
+  dims: [number, number, number];
+  chunkDims: [number, number, number];
+  gridDims: [number, number, number];
+}
+
+function boxOf(ds: NativeDataset): Box {
+  const three = (v: readonly number[]): [number, number, number] =>
+    v.length === 1 ? [v[0], 1, 1] : v.length === 2 ? [v[0], 1, v[1]] : [v[0], v[1], v[2]];
+  return { dims: three(ds.dims), chunkDims: three(ds.chunks.chunkDims), gridDims: three(ds.chunks.gridDims) };
+}
+
 /**
- * Copies the part of chunk (`gr`, `gc`) of the chunk grid that falls in rows `[start, end)` into `out` (row-major,
- * `columns` elements of `es` bytes per row).
+ * Copies the part of chunk `k` (row-major in the chunk grid) that falls in rows `[start, end)` into `out` (row-major,
+ * the whole of dimensions 1 and 2 per row, elements of `es` bytes).
  */
 function copyChunk(
   chunk: Uint8Array,
-  gr: number,
-  gc: number,
-  c0: number,
-  c1: number,
+  k: number,
+  box: Box,
   es: number,
   start: number,
   end: number,
-  columns: number,
   out: Uint8Array,
 ): void {
+  const [, n1, n2] = box.dims;
+  const [c0, c1, c2] = box.chunkDims;
+  const [, g1, g2] = box.gridDims;
+  const gr = Math.floor(k / (g1 * g2));
+  const gy = Math.floor(k / g2) % g1;
+  const gc = k % g2;
   const r0 = gr * c0;
   const lo = Math.max(start, r0);
   const hi = Math.min(end, r0 + c0);
-  if (c1 === columns) {
-    out.set(chunk.subarray((lo - r0) * c1 * es, (hi - r0) * c1 * es), (lo - start) * columns * es);
+  if (c1 === n1 && c2 === n2) {
+    const rowBytes = n1 * n2 * es;
+    out.set(chunk.subarray((lo - r0) * rowBytes, (hi - r0) * rowBytes), (lo - start) * rowBytes);
     return;
   }
-  const col0 = gc * c1;
-  const width = Math.min(columns, col0 + c1) - col0;
+  const y0 = gy * c1;
+  const height = Math.min(n1, y0 + c1) - y0;
+  const col0 = gc * c2;
+  const width = Math.min(n2, col0 + c2) - col0;
   // element by element in the widest unit that divides the element size (chunks are 8-byte aligned)
   const unit = es % 4 === 0 ? 4 : es % 2 === 0 ? 2 : 1;
   const Ctor = unit === 4 ? Uint32Array : unit === 2 ? Uint16Array : Uint8Array;
@@ -305,8 +344,10 @@ function copyChunk(
   const dst = new Ctor(out.buffer as ArrayBuffer, out.byteOffset, out.byteLength / unit);
   const u = es / unit;
   for (let r = lo; r < hi; r++) {
-    const s = (r - r0) * c1 * u;
-    const d = ((r - start) * columns + col0) * u;
-    for (let e = 0; e < width * u; e++) dst[d + e] = src[s + e];
+    for (let y = 0; y < height; y++) {
+      const s = ((r - r0) * c1 + y) * c2 * u;
+      const d = (((r - start) * n1 + y0 + y) * n2 + col0) * u;
+      for (let e = 0; e < width * u; e++) dst[d + e] = src[s + e];
+    }
   }
 }

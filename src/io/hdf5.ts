@@ -190,6 +190,9 @@ const SUPPORTED_FILTERS = new Map([
   [6, "scaleoffset"],
 ]);
 
+/** Ids of the filters h5wasm's HDF5 build decodes. */
+export const H5WASM_FILTERS: ReadonlySet<number> = new Set(SUPPORTED_FILTERS.keys());
+
 /** Names of registered third-party filters a file may name (HDF Group filter registry). */
 const KNOWN_FILTERS = new Map([
   [4, "SZIP"],
@@ -205,17 +208,24 @@ const KNOWN_FILTERS = new Map([
 ]);
 
 /**
- * Throws unless every filter of a dataset is one this build decodes, so that a file compressed with e.g. LZF is
- * refused by name before any read (HDF5 itself would report a failed plugin search in a build directory).
+ * Throws unless every filter of a dataset is one this build decodes (or one of `alsoDecoded`, filters the caller
+ * decodes itself), so that a file compressed with e.g. LZF is refused by name before any read (HDF5 itself would
+ * report a failed plugin search in a build directory).
  *
  * @throws {@link InputError} naming the file, the dataset and the filter
  */
-export function checkFilters(filters: readonly { id: number; name?: string }[], dataset: string, path: string): void {
+export function checkFilters(
+  filters: readonly { id: number; name?: string }[],
+  dataset: string,
+  path: string,
+  alsoDecoded: ReadonlyMap<number, string> = new Map(),
+): void {
   for (const f of filters) {
-    if (SUPPORTED_FILTERS.has(f.id)) continue;
+    if (SUPPORTED_FILTERS.has(f.id) || alsoDecoded.has(f.id)) continue;
     const name = KNOWN_FILTERS.get(f.id) ?? (f.name !== undefined && f.name !== "" ? f.name : `id ${f.id}`);
+    const supported = [...SUPPORTED_FILTERS.values(), ...alsoDecoded.values()];
     throw new InputError(
-      `dataset '${dataset}' uses unsupported filter ${name.replace(/[^\x20-\x7e]/g, "?").slice(0, 40)} (HDF5 filter ${f.id}); supported: ${[...SUPPORTED_FILTERS.values()].join(", ")}`,
+      `dataset '${dataset}' uses unsupported filter ${name.replace(/[^\x20-\x7e]/g, "?").slice(0, 40)} (HDF5 filter ${f.id}); supported: ${supported.join(", ")}`,
       path,
     );
   }

@@ -2,13 +2,16 @@
  * `extract` error discipline: a missing image, a missing .expt, a wrong image size and bad options exit 2 with one
  * line naming what is at fault, within a bounded time.
  */
-import { readFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMain } from "./cli-in-process.ts";
+import { InputError } from "../../src/errors.ts";
+import { openNativeH5 } from "../../src/io/hdf5-native-reader.ts";
+import { openNexusImages } from "../../src/io/nexus-read.ts";
 
 const fixture = fileURLToPath(new URL("../../../shared/fixtures/sim/images-8/", import.meta.url));
 const small = fileURLToPath(new URL("../fixtures/extract/small_00001.cbf", import.meta.url));
@@ -117,5 +120,60 @@ describe("extract errors", () => {
     );
     expect(r.code).toBe(2);
     expectOneLine(r.err, /none\.expt/);
+  });
+});
+
+describe("NeXus images with filters", () => {
+  const extractDir = fileURLToPath(new URL("../fixtures/extract/", import.meta.url));
+  const filtersDir = fileURLToPath(new URL("../fixtures/hdf5-filters/", import.meta.url));
+
+  it("a filter neither reader decodes (bzip2, 307): one line naming the file and the filter", async () => {
+    const t0 = performance.now();
+    const err = await openNexusImages(join(filtersDir, "bzip2_nexus.h5")).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(InputError);
+    expectOneLine(
+      (err as Error).message,
+      /bzip2_nexus\.h5: dataset 'data' uses unsupported filter BZIP2 \(HDF5 filter 307\); supported: .*bitshuffle, lz4$/,
+    );
+    expect(performance.now() - t0).toBeLessThan(10_000);
+  });
+
+  it("a corrupt bitshuffle-LZ4 chunk: an InputError naming the data file, the dataset and the fault", async () => {
+    const data = join(dir, "nxmx_bslz4_data_000001.h5");
+    copyFileSync(join(extractDir, "nxmx_bslz4_master.h5"), join(dir, "nxmx_bslz4_master.h5"));
+    copyFileSync(join(extractDir, "nxmx_bslz4_data_000001.h5"), data);
+    const native = openNativeH5(data, ["entry/data/data"], { rootAttributes: false });
+    const chunks = native?.datasets.get("entry/data/data")?.chunks;
+    native?.close();
+    if (chunks === undefined) throw new Error("fixture not read natively");
+    const bytes = readFileSync(data);
+    // frame 1: its first block's compressed size made larger than the chunk
+    bytes.writeUInt32BE(0x7fffffff, chunks.address[1] + 12);
+    // frame 2: its header's total size made 2^40
+    bytes.writeUInt32BE(0x100, chunks.address[2]);
+    writeFileSync(data, bytes);
+    const nexus = await openNexusImages(join(dir, "nxmx_bslz4_master.h5"));
+    try {
+      expect(nexus.readFrame(0)).toHaveLength(64 * 48);
+      const fault = (f: number): string => {
+        try {
+          nexus.readFrame(f);
+        } catch (e) {
+          expect(e).toBeInstanceOf(InputError);
+          return (e as Error).message;
+        }
+        return "no error";
+      };
+      expectOneLine(
+        fault(1),
+        /nxmx_bslz4_data_000001\.h5: reading dataset 'entry\/data\/data' rows 1\.\.2: corrupt bitshuffle chunk: block 0 of 2147483647 bytes past the end of the chunk/,
+      );
+      expectOneLine(fault(2), /corrupt bitshuffle chunk: header says 1099511640064 bytes, the chunk holds 12288/);
+    } finally {
+      nexus.close();
+    }
   });
 });

@@ -55,7 +55,41 @@ async function check(exptName: string, prefix: string): Promise<void> {
   }
 }
 
+/** Every pixel of the NXmx still (make_nxmx_bslz4.py: dxtbx's FormatNXmx model of a bitshuffle-LZ4 NeXus image). */
+async function checkEveryPixel(exptName: string, npzName: string): Promise<void> {
+  const experiments = await readExperiments(dir + exptName);
+  const doc = JSON.parse(readFileSync(dir + exptName, "utf8")) as { detector: { panels: Record<string, unknown>[] }[] };
+  const ref = await readNpz(dir + npzName);
+  const arr = (key: string): Float64Array => {
+    const a = ref.get(key);
+    if (a === undefined) throw new Error(`missing ${key}`);
+    return a.data as Float64Array;
+  };
+  for (const e of experiments.experiments) {
+    if (e.detector === undefined || e.beam === undefined) throw new Error("fixture lacks a detector or beam");
+    expect(e.detector.panels.length).toBe(1);
+    const panel = panelFrameOf(e.detector.panels[0], parsePanelFields(doc.detector[0].panels[0], "panel 0", exptName));
+    expect(panel.mu > 0 && panel.thickness > 0).toBe(true);
+    const g = panelPixelGeometry(panel, beamFrameOf(e.beam));
+    const [q, P, Omega, QE] = [arr("q"), arr("P"), arr("Omega"), arr("QE")];
+    expect(g.polarization.length).toBe(P.length);
+    expect(q.length).toBe(3 * P.length);
+    let worst = 0;
+    for (let i = 0; i < P.length; i++) {
+      for (let c = 0; c < 3; c++) worst = Math.max(worst, Math.abs(g.q[3 * i + c] - q[3 * i + c]));
+      worst = Math.max(worst, Math.abs(g.polarization[i] - P[i]));
+      worst = Math.max(worst, Math.abs(g.solidAngle[i] - Omega[i]));
+      worst = Math.max(worst, Math.abs(g.qe[i] - QE[i]));
+    }
+    expect(worst).toBeLessThan(TOL);
+  }
+}
+
 describe("per-pixel geometry and corrections against dxtbx/DIALS", () => {
+  it("NeXus still (NXmx, bitshuffle-LZ4, tilted Si detector with parallax and QE): every pixel", async () => {
+    await checkEveryPixel("nxmx_bslz4.expt", "nxmx_pixel_reference.npz");
+  });
+
   it("CBF still (images-8 experiment 0, no sensor model): q, polarization, solid angle", async () => {
     await check("images8-stills.expt", "cbf");
   });

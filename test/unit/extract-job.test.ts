@@ -290,4 +290,21 @@ describe("extract from a NeXus still", () => {
     expect(summary.used).toBe(64 * 48 - 1);
     expect(await identifiersOf(join(dir, "nexus.h5"))).toEqual(["nexus-0"]);
   });
+
+  it("extracts the stills of a bitshuffle-LZ4 NXmx image set as dxtbx modelled it (relative image path)", async () => {
+    // make_nxmx_bslz4.py: 3 stills, images = the master relative to the .expt, single_file_indices 0, 1, 2
+    const expt = fileURLToPath(new URL("../fixtures/extract/nxmx_bslz4.expt", import.meta.url));
+    const summary = await extractDiffuse({
+      expt: [expt],
+      refl: [join(fixture, "stills.refl")],
+      ndiv: 2,
+      dMin: 1.8,
+      outPath: join(dir, "nxmx.h5"),
+    });
+    // frame 1 has one pixel at 0xFFFFFFFF, above the trusted range; every other pixel of the 3 frames is binned
+    expect(summary.pixels).toBe(3 * 64 * 48);
+    expect(summary.untrusted).toBe(1);
+    expect(summary.used).toBe(3 * 64 * 48 - 1);
+    expect(await identifiersOf(join(dir, "nxmx.h5"))).toEqual(["nxmx-0", "nxmx-1", "nxmx-2"]);
+  });
 });

@@ -91,4 +91,21 @@ describe("NeXus reader", () => {
       nexus.close();
     }
   });
+
+  it("reads an NXmx master whose data file is bitshuffle-LZ4 (HDF5 filter 32008), as dxtbx reads it", async () => {
+    // make_nxmx_bslz4.py checked dxtbx's get_raw_data of each frame against the same values
+    const nexus = await openNexusImages(dir + "nxmx_bslz4_master.h5");
+    try {
+      expect(nexus.frames).toBe(3);
+      expect(nexus.frameSize).toEqual([64, 48]);
+      const want = npy("nexus_values.npy");
+      for (let f = 0; f < 3; f++) {
+        const got = nexus.readFrame(f);
+        expect(got).toBeInstanceOf(Uint32Array);
+        expect(Array.from(got)).toEqual(Array.from({ length: 64 * 48 }, (_, i) => want[f * 64 * 48 + i]));
+      }
+    } finally {
+      nexus.close();
+    }
+  });
 });
