@@ -5,7 +5,14 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import {
+  ConfigError,
+  requireArrayArgument,
+  requireFunctionArgument,
+  requireInstanceArgument,
+  requireNumbersArgument,
+  requireStringArgument,
+} from "../errors.ts";
 import type { ScaleComponent, ScalesAndDerivatives } from "./components/scale-component.ts";
 import { SparseMatrix } from "./sparse-matrix.ts";
 
@@ -22,7 +29,17 @@ export interface ActiveComponentInfo {
 }
 
 function checkLen(what: string, v: ArrayLike<number>, n: number): void {
+  requireNumbersArgument(v, what);
   if (v.length !== n) throw new ConfigError(`${what} has length ${v.length}, expected ${n}`);
+}
+
+/** Checks a manager's components (a Map of name → component) and the names of the active ones. */
+function checkComponents(components: unknown, selectionList: unknown, what: string): void {
+  requireInstanceArgument(components, Map, `${what}: components (name → ScaleComponent)`);
+  requireArrayArgument(selectionList, `${what}: selectionList (component names)`);
+  selectionList.forEach((name, i) => {
+    requireStringArgument(name, `${what}: selectionList[${i}]`);
+  });
 }
 
 /** Copy the diagonal block [i0, i0+n) × [i0, i0+n) of a dense row-major N × N matrix. */
@@ -52,6 +69,7 @@ export class ActiveParameterManager {
    * @param selectionList - names of the components to refine
    */
   constructor(components: ReadonlyMap<string, ScaleComponent>, selectionList: readonly string[]) {
+    checkComponents(components, selectionList, new.target.name);
     const parts: Float64Array[] = [];
     let n = 0;
     for (const [name, object] of components) {
@@ -257,6 +275,9 @@ export class MultiActiveParameterManager {
     selectionLists: readonly (readonly string[])[],
     apmClass: ActiveParameterManagerClass = ActiveParameterManager,
   ) {
+    requireArrayArgument(componentsList, `${new.target.name}: componentsList`);
+    requireArrayArgument(selectionLists, `${new.target.name}: selectionLists`);
+    requireFunctionArgument(apmClass, `${new.target.name}: apmClass (a parameter manager class)`);
     if (componentsList.length !== selectionLists.length) {
       throw new ConfigError(`${componentsList.length} component sets but ${selectionLists.length} selection lists`);
     }
@@ -371,6 +392,7 @@ export class SharedActiveParameterManager extends MultiActiveParameterManager {
     shared: string,
   ) {
     super(componentsList, selectionLists, apmClass);
+    requireStringArgument(shared, "SharedActiveParameterManager: shared (a component name)");
     const nFull = this.x.length;
     const map = new Int32Array(nFull);
     const unique: number[] = [];
@@ -467,6 +489,7 @@ export class SharedActiveParameterManager extends MultiActiveParameterManager {
    * @param j - nRows × nFull Jacobian
    */
   reduceJacobian(j: SparseMatrix): SparseMatrix {
+    requireInstanceArgument(j, SparseMatrix, "SharedActiveParameterManager.reduceJacobian: j");
     if (j.nCols !== this.fullToUnique.length) {
       throw new ConfigError(`Jacobian has ${j.nCols} columns, expected ${this.fullToUnique.length}`);
     }

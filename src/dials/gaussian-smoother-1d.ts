@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { requireNumbersArgument } from "../errors.ts";
 import { SparseMatrix } from "./sparse-matrix.ts";
 import { SmootherAxis, checkSigma, checkValues, defaultSigma } from "./smoother-index-range.ts";
 
@@ -125,6 +126,7 @@ export class GaussianSmoother1D {
    * @param values - one value per smoother position
    */
   multiValueWeight(xs: ArrayLike<number>, values: ArrayLike<number>): SmootherMultiValueWeight {
+    requireNumbersArgument(xs, "GaussianSmoother1D.multiValueWeight: xs");
     checkValues(values, this.axis.nValues);
     return this.multi(xs, values, 0);
   }
@@ -137,6 +139,7 @@ export class GaussianSmoother1D {
    * @param values - one value per smoother position
    */
   multiValueWeightFirstFixed(xs: ArrayLike<number>, values: ArrayLike<number>): SmootherMultiValueWeight {
+    requireNumbersArgument(xs, "GaussianSmoother1D.multiValueWeightFirstFixed: xs");
     checkValues(values, this.axis.nValues);
     return this.multi(xs, values, 1);
   }

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import type { SmootherMultiValueWeight, SmootherValueWeight } from "./gaussian-smoother-1d.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, requireNumbersArgument } from "../errors.ts";
 import { SmootherAxis, checkSigma, checkValues, defaultSigma } from "./smoother-index-range.ts";
 import { gridMultiValueWeight, gridValueWeight, type SmootherWeightVisitor } from "./smoother-grid.ts";
 
@@ -121,6 +121,8 @@ export class GaussianSmoother2D {
    * @param values - `numValues()` values, x fastest
    */
   multiValueWeight(xs: ArrayLike<number>, ys: ArrayLike<number>, values: ArrayLike<number>): SmootherMultiValueWeight {
+    requireNumbersArgument(xs, "GaussianSmoother2D.multiValueWeight: xs");
+    requireNumbersArgument(ys, "GaussianSmoother2D.multiValueWeight: ys");
     checkValues(values, this.numValues());
     if (ys.length !== xs.length) {
       throw new ConfigError(`GaussianSmoother2D: ${xs.length} x but ${ys.length} y coordinates`);

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import type { SmootherMultiValueWeight, SmootherValueWeight } from "./gaussian-smoother-1d.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, requireNumbersArgument } from "../errors.ts";
 import { SmootherAxis, checkSigma, checkValues, defaultSigma } from "./smoother-index-range.ts";
 import { gridMultiValueWeight, gridValueWeight, type SmootherWeightVisitor } from "./smoother-grid.ts";
 
@@ -155,6 +155,12 @@ export class GaussianSmoother3D {
     zs: ArrayLike<number>,
     values: ArrayLike<number>,
   ): SmootherMultiValueWeight {
+    for (const [name, a] of [
+      ["xs", xs],
+      ["ys", ys],
+      ["zs", zs],
+    ] as const)
+      requireNumbersArgument(a, `GaussianSmoother3D.multiValueWeight: ${name}`);
     checkValues(values, this.numValues());
     if (ys.length !== xs.length || zs.length !== xs.length) {
       throw new ConfigError(
