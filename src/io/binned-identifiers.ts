@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { resolve } from "node:path";
-import { ConfigError, InputError } from "../errors.ts";
+import { ConfigError, InputError, requireStringArgument } from "../errors.ts";
 import { closeQuietly, guardH5, loadH5wasm, openH5Read } from "./hdf5.ts";
 
 /** The dataset's name. */
@@ -46,6 +46,7 @@ export async function appendExperimentIdentifiers(path: string, identifiers: rea
  * @throws {@link InputError} when the dataset exists but is not a list of strings
  */
 export async function readExperimentIdentifiers(path: string): Promise<string[] | undefined> {
+  requireStringArgument(path, "readExperimentIdentifiers: path");
   const h5 = await loadH5wasm();
   const file = await openH5Read(path);
   try {

@@ -12,7 +12,7 @@
  */
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { Dataset, File as H5File } from "h5wasm/node";
-import { InputError } from "../errors.ts";
+import { InputError, requireStringArgument } from "../errors.ts";
 import { closeQuietly, guardH5, loadH5wasm, openH5Read } from "./hdf5.ts";
 
 /** Pixel values of one frame, as HDF5 returns them for the dataset's type. */
@@ -69,6 +69,7 @@ function checkDataset(dataset: Dataset, path: string, name: string): number[] {
  * not 3-D or of different frame sizes, or bitshuffle-compressed data
  */
 export async function openNexusImages(path: string): Promise<NexusImages> {
+  requireStringArgument(path, "openNexusImages: path");
   const h5 = await loadH5wasm();
   const master = await openH5Read(path);
   const opened: H5File[] = [master];
