@@ -79,11 +79,12 @@ export function validateGroupedObservations(obs: GroupedObservations, where: str
 }
 
 /**
- * Build the per-group row lists (a counting sort; rows stay ascending within each group). Assumes valid group ids.
+ * Build the per-group row lists (a counting sort; rows stay ascending within each group).
  *
- * @param groupIndex - Group id of each row.
+ * @param groupIndex - Group id of each row, each in 0..nGroups−1.
  * @param nGroups - Number of groups.
  * @returns The rows of each group in compressed form.
+ * @throws ConfigError when an argument has the wrong type or a group id is out of range
  */
 export function groupRows(groupIndex: Int32Array, nGroups: number): GroupRows {
   requireInstanceArgument(groupIndex, Int32Array, "groupRows: groupIndex");
@@ -91,6 +92,11 @@ export function groupRows(groupIndex: Int32Array, nGroups: number): GroupRows {
   for (let i = 0; i < groupIndex.length; i++)
     if (groupIndex[i] < 0 || groupIndex[i] >= nGroups)
       throw new ConfigError(`groupRows: groupIndex[${i}] = ${groupIndex[i]} is outside [0, ${nGroups})`);
+  return groupRowsKernel(groupIndex, nGroups);
+}
+
+/** Unchecked kernel of {@link groupRows} for callers that validated the group ids already. @internal */
+export function groupRowsKernel(groupIndex: Int32Array, nGroups: number): GroupRows {
   const start = new Int32Array(nGroups + 1);
   for (const g of groupIndex) start[g + 1]++;
   for (let j = 0; j < nGroups; j++) start[j + 1] += start[j];

@@ -18,7 +18,7 @@ import {
   requireOptionsArgument,
 } from "../errors.ts";
 import {
-  groupRows,
+  groupRowsKernel,
   observationWeights,
   validateGroupedObservations,
   type GroupedObservations,
@@ -176,7 +176,7 @@ export function limitOutlierWeights(weights: Float64Array, groupIndex: Int32Arra
 
 function limitOutlierWeightsUnchecked(weights: Float64Array, groupIndex: Int32Array, nGroups: number): Float64Array {
   const out = weights.slice();
-  const { start, rows } = groupRows(groupIndex, nGroups);
+  const { start, rows } = groupRowsKernel(groupIndex, nGroups);
   let largest = 0;
   for (let j = 0; j < nGroups; j++) largest = Math.max(largest, start[j + 1] - start[j]);
   const buf = new Float64Array(largest);
@@ -435,7 +435,7 @@ function standardKernel(
   w: Float64Array,
   zmax: number,
 ): Int32Array {
-  const { start, rows } = groupRows(groupIndex, nGroups);
+  const { start, rows } = groupRowsKernel(groupIndex, nGroups);
   let largest = 0;
   for (let j = 0; j < nGroups; j++) largest = Math.max(largest, start[j + 1] - start[j]);
   const s = groupScratch(largest);
