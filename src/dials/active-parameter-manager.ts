@@ -7,6 +7,7 @@
  */
 import {
   ConfigError,
+  describeValue,
   requireArrayArgument,
   requireFunctionArgument,
   requireInstanceArgument,
@@ -104,7 +105,7 @@ export class ActiveParameterManager {
    * @param x - new parameter vector, length {@link ActiveParameterManager.nActiveParams}
    */
   setParamVals(x: ArrayLike<number>): void {
-    checkLen("parameter vector", x, this.x.length);
+    checkLen(`${this.constructor.name}.setParamVals: x (parameter vector)`, x, this.x.length);
     this.x = Float64Array.from(x);
     for (const c of this.components.values()) c.object.freeParameters = this.x.slice(c.startIdx, c.endIdx);
   }
@@ -123,7 +124,7 @@ export class ActiveParameterManager {
    */
   calculateModelStateUncertainties(varCov: ArrayLike<number>): void {
     const n = this.x.length;
-    checkLen("variance-covariance matrix", varCov, n * n);
+    checkLen(`${this.constructor.name}.calculateModelStateUncertainties: varCov`, varCov, n * n);
     for (const c of this.components.values()) {
       c.object.varCovMatrix = diagonalBlock(varCov, n, c.startIdx, c.nParams);
     }
@@ -136,7 +137,7 @@ export class ActiveParameterManager {
    * @param esds - one esd per active parameter
    */
   setParamEsds(esds: ArrayLike<number>): void {
-    checkLen("esd vector", esds, this.x.length);
+    checkLen(`${this.constructor.name}.setParamEsds: esds`, esds, this.x.length);
     const e = Float64Array.from(esds);
     for (const c of this.components.values()) c.object.freeParameterEsds = e.slice(c.startIdx, c.endIdx);
   }
@@ -200,7 +201,9 @@ export class ScalingActiveParameterManager extends ActiveParameterManager {
    */
   calculateScalesAndDerivatives(blockId = 0): ScalesAndDerivatives {
     if (!Number.isInteger(blockId) || blockId < 0 || blockId >= this.nObs.length) {
-      throw new ConfigError(`block ${blockId} does not exist (${this.nObs.length} blocks)`);
+      throw new ConfigError(
+        `ScalingActiveParameterManager: block ${describeValue(blockId)} does not exist (${this.nObs.length} blocks)`,
+      );
     }
     const n = this.nObs[blockId];
     const parts: ScalesAndDerivatives[] = [];
@@ -315,7 +318,7 @@ export class MultiActiveParameterManager {
    * @param x - new parameter vector
    */
   setParamVals(x: ArrayLike<number>): void {
-    checkLen("parameter vector", x, this.x.length);
+    checkLen(`${this.constructor.name}.setParamVals: x (parameter vector)`, x, this.x.length);
     this.x = Float64Array.from(x);
     this.apmList.forEach((apm, i) => {
       apm.setParamVals(this.selectParameters(i));
@@ -339,7 +342,7 @@ export class MultiActiveParameterManager {
    * @param esds - one esd per entry of x
    */
   setParamEsds(esds: ArrayLike<number>): void {
-    checkLen("esd vector", esds, this.x.length);
+    checkLen(`${this.constructor.name}.setParamEsds: esds`, esds, this.x.length);
     this.apmList.forEach((apm, i) => {
       apm.setParamEsds(Array.prototype.slice.call(esds, this.apmData[i].startIdx, this.apmData[i].endIdx) as number[]);
     });
@@ -352,7 +355,7 @@ export class MultiActiveParameterManager {
    */
   calculateModelStateUncertainties(varCov: ArrayLike<number>): void {
     const n = this.x.length;
-    checkLen("variance-covariance matrix", varCov, n * n);
+    checkLen(`${this.constructor.name}.calculateModelStateUncertainties: varCov`, varCov, n * n);
     this.apmList.forEach((apm, i) => {
       const a = this.apmData[i];
       apm.calculateModelStateUncertainties(diagonalBlock(varCov, n, a.startIdx, a.endIdx - a.startIdx));
@@ -443,7 +446,7 @@ export class SharedActiveParameterManager extends MultiActiveParameterManager {
   }
 
   override setParamEsds(esds: ArrayLike<number>): void {
-    checkLen("esd vector", esds, this.x.length);
+    checkLen(`${this.constructor.name}.setParamEsds: esds`, esds, this.x.length);
     this.apmList.forEach((apm, i) => {
       apm.setParamEsds(Float64Array.from(this.apmData[i].apmSel, (j) => esds[j]));
     });
@@ -457,7 +460,7 @@ export class SharedActiveParameterManager extends MultiActiveParameterManager {
    */
   override calculateModelStateUncertainties(varCov: ArrayLike<number>): void {
     const n = this.x.length;
-    checkLen("variance-covariance matrix", varCov, n * n);
+    checkLen(`${this.constructor.name}.calculateModelStateUncertainties: varCov`, varCov, n * n);
     this.apmList.forEach((apm, i) => {
       const m = apm.nActiveParams;
       const sub = new Float64Array(m * m);
@@ -477,7 +480,7 @@ export class SharedActiveParameterManager extends MultiActiveParameterManager {
    * @param g - gradient over the full (concatenated) parameters
    */
   reduceGradient(g: ArrayLike<number>): Float64Array {
-    checkLen("gradient", g, this.fullToUnique.length);
+    checkLen("SharedActiveParameterManager.reduceGradient: g", g, this.fullToUnique.length);
     const out = new Float64Array(this.x.length);
     for (let r = 0; r < g.length; r++) out[this.fullToUnique[r]] += g[r];
     return out;

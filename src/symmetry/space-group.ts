@@ -314,10 +314,11 @@ export class SpaceGroup {
   mapToAsuBatch(hkl: Int32Array, anomalous = false, out?: Int32Array): Int32Array {
     requireInstanceArgument(hkl, Int32Array, "SpaceGroup.mapToAsuBatch: hkl");
     if (out !== undefined) requireInstanceArgument(out, Int32Array, "SpaceGroup.mapToAsuBatch: out");
-    if (hkl.length % 3 !== 0) throw new ConfigError(`hkl length ${hkl.length} is not a multiple of 3`);
+    if (hkl.length % 3 !== 0)
+      throw new ConfigError(`SpaceGroup.mapToAsuBatch: hkl length ${hkl.length} is not a multiple of 3`);
     const dst = out ?? new Int32Array(hkl.length);
     if (dst.length !== hkl.length) {
-      throw new ConfigError(`out length ${dst.length} differs from hkl length ${hkl.length}`);
+      throw new ConfigError(`SpaceGroup.mapToAsuBatch: out length ${dst.length} differs from hkl length ${hkl.length}`);
     }
     this.#map(anomalous, hkl, dst, hkl.length / 3);
     return dst;

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { ConfigError, requireArrayArgument, requireNumbersArgument } from "../../errors.ts";
+import { ConfigError, describeValue, requireArrayArgument, requireNumbersArgument } from "../../errors.ts";
 import { SparseMatrix } from "../sparse-matrix.ts";
 
 /** Inverse scales of one block and their derivatives with respect to the component's free parameters. */
@@ -265,7 +265,7 @@ export abstract class ScaleComponent<D = Record<string, Float64Array>> {
   protected checkBlock(blockId: number): void {
     if (!Number.isInteger(blockId) || blockId < 0 || blockId >= this.nReflPerBlock.length) {
       throw new ConfigError(
-        `${this.constructor.name}: block ${blockId} does not exist (${this.nReflPerBlock.length} blocks; call updateReflectionData first)`,
+        `${this.constructor.name}: block ${describeValue(blockId)} does not exist (${this.nReflPerBlock.length} blocks; call updateReflectionData first)`,
       );
     }
   }
