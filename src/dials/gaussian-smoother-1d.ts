@@ -99,7 +99,7 @@ export class GaussianSmoother1D {
    * @param values - one value per smoother position
    */
   valueWeight(x: number, values: ArrayLike<number>): SmootherValueWeight {
-    checkValues(values, this.axis.nValues);
+    checkValues(values, this.axis.nValues, "GaussianSmoother1D.valueWeight");
     return this.single(x, values, 0);
   }
 
@@ -115,7 +115,7 @@ export class GaussianSmoother1D {
    * @param values - one value per smoother position
    */
   valueWeightFirstFixed(x: number, values: ArrayLike<number>): SmootherValueWeight {
-    checkValues(values, this.axis.nValues);
+    checkValues(values, this.axis.nValues, "GaussianSmoother1D.valueWeightFirstFixed");
     return this.single(x, values, 1);
   }
 
@@ -127,7 +127,7 @@ export class GaussianSmoother1D {
    */
   multiValueWeight(xs: ArrayLike<number>, values: ArrayLike<number>): SmootherMultiValueWeight {
     requireNumbersArgument(xs, "GaussianSmoother1D.multiValueWeight: xs");
-    checkValues(values, this.axis.nValues);
+    checkValues(values, this.axis.nValues, "GaussianSmoother1D.multiValueWeight");
     return this.multi(xs, values, 0);
   }
 
@@ -140,7 +140,7 @@ export class GaussianSmoother1D {
    */
   multiValueWeightFirstFixed(xs: ArrayLike<number>, values: ArrayLike<number>): SmootherMultiValueWeight {
     requireNumbersArgument(xs, "GaussianSmoother1D.multiValueWeightFirstFixed: xs");
-    checkValues(values, this.axis.nValues);
+    checkValues(values, this.axis.nValues, "GaussianSmoother1D.multiValueWeightFirstFixed");
     return this.multi(xs, values, 1);
   }
 

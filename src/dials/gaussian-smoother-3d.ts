@@ -135,7 +135,7 @@ export class GaussianSmoother3D {
    * @param values - `numValues()` values, x fastest
    */
   valueWeight(x: number, y: number, z: number, values: ArrayLike<number>): SmootherValueWeight {
-    checkValues(values, this.numValues());
+    checkValues(values, this.numValues(), "GaussianSmoother3D.valueWeight");
     return gridValueWeight(this.numValues(), values, (visit) => {
       this.eachWeight(x, y, z, visit);
     });
@@ -161,7 +161,7 @@ export class GaussianSmoother3D {
       ["zs", zs],
     ] as const)
       requireNumbersArgument(a, `GaussianSmoother3D.multiValueWeight: ${name}`);
-    checkValues(values, this.numValues());
+    checkValues(values, this.numValues(), "GaussianSmoother3D.multiValueWeight");
     if (ys.length !== xs.length || zs.length !== xs.length) {
       throw new ConfigError(
         `GaussianSmoother3D: coordinate arrays differ in length (${xs.length}, ${ys.length}, ${zs.length})`,

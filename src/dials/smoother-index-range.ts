@@ -112,9 +112,9 @@ export function checkSigma(sigma: number): void {
 }
 
 /** Check that a parameter vector has the smoother's number of values. */
-export function checkValues(values: ArrayLike<number>, n: number): void {
-  requireNumbersArgument(values, "Gaussian smoother: values");
+export function checkValues(values: ArrayLike<number>, n: number, where = "Gaussian smoother"): void {
+  requireNumbersArgument(values, `${where}: values`);
   if (values.length !== n) {
-    throw new ConfigError(`Gaussian smoother: expected ${n} values, got ${values.length}`);
+    throw new ConfigError(`${where}: expected ${n} values, got ${values.length}`);
   }
 }
