@@ -136,3 +136,145 @@ export function requireObjectArgument(value: unknown, what: string): void {
     throw new ConfigError(`${what} must be an object, got ${got}`);
   }
 }
+
+/**
+ * A value as an argument-check message shows it: a number as written, a string quoted (cut to 40 characters), an
+ * array or typed array with its length, an instance by its class, else its type: `the string "0"`, `NaN`,
+ * `a Float64Array of length 3`, `an array of length 0`, `a Map`, `an object`, `null`, `undefined`.
+ *
+ * @param v - the value
+ * @returns the description
+ */
+export function describeValue(v: unknown): string {
+  if (typeof v === "number") return String(v);
+  if (typeof v === "string") return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === "function") return "a function";
+  if (typeof v !== "object") return typeof v;
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  if (ArrayBuffer.isView(v) && !(v instanceof DataView))
+    return `a ${v.constructor.name} of length ${(v as unknown as ArrayLike<unknown>).length}`;
+  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+  if (typeof name === "string" && name !== "Object" && name !== "") return `a ${name}`;
+  return "an object";
+}
+
+/** Throws a {@link ConfigError} `<what> must be <rule>, got <value>`. */
+function refuseArgument(what: string, rule: string, value: unknown): never {
+  throw new ConfigError(`${what} must be ${rule}, got ${describeValue(value)}`);
+}
+
+/**
+ * Throws a {@link ConfigError} unless `value` is undefined or an object: an optional options argument.
+ *
+ * @param value - the argument
+ * @param what - how the message names it, e.g. `"readReflections: options"`
+ */
+export function requireOptionsArgument(value: unknown, what: string): void {
+  if (value !== undefined) requireObjectArgument(value, what);
+}
+
+/**
+ * Throws a {@link ConfigError} unless `value` is a string (a path, a name, ...).
+ *
+ * @param value - the argument
+ * @param what - how the message names it, e.g. `"readReflections: path"`
+ */
+export function requireStringArgument(value: unknown, what: string): asserts value is string {
+  if (typeof value !== "string") refuseArgument(what, "a string", value);
+}
+
+/**
+ * Throws a {@link ConfigError} unless `value` is a function.
+ *
+ * @param value - the argument
+ * @param what - how the message names it
+ */
+export function requireFunctionArgument(value: unknown, what: string): void {
+  if (typeof value !== "function") refuseArgument(what, "a function", value);
+}
+
+/**
+ * Throws a {@link ConfigError} unless `value` is an integer in `min..max`.
+ *
+ * @param value - the argument
+ * @param what - how the message names it, e.g. `"SparseMatrix: nRows"`
+ * @param min - the smallest allowed value
+ * @param max - the largest allowed value
+ */
+export function requireIntegerArgument(
+  value: unknown,
+  what: string,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): asserts value is number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max)
+    refuseArgument(what, `an integer in ${min}..${max}`, value);
+}
+
+/**
+ * Throws a {@link ConfigError} unless `value` is a finite number.
+ *
+ * @param value - the argument
+ * @param what - how the message names it
+ */
+export function requireFiniteArgument(value: unknown, what: string): asserts value is number {
+  if (typeof value !== "number" || !Number.isFinite(value)) refuseArgument(what, "a finite number", value);
+}
+
+/**
+ * Throws a {@link ConfigError} unless `value` is an array or typed array of numbers (only its type is checked, not
+ * each element) and, when `length` is given, has that length.
+ *
+ * @param value - the argument
+ * @param what - how the message names it, e.g. `"SparseMatrix.multiplyVector: x"`
+ * @param length - the required length
+ */
+export function requireNumbersArgument(
+  value: unknown,
+  what: string,
+  length?: number,
+): asserts value is ArrayLike<number> {
+  const numeric =
+    value instanceof Float64Array || // the common case first: one check on the hot paths that call this per row
+    Array.isArray(value) ||
+    (ArrayBuffer.isView(value) &&
+      !(value instanceof DataView) &&
+      !(value instanceof BigInt64Array) &&
+      !(value instanceof BigUint64Array));
+  if (!numeric) refuseArgument(what, "an array of numbers", value);
+  if (length !== undefined && (value as ArrayLike<number>).length !== length)
+    refuseArgument(what, `of length ${length}`, value);
+}
+
+/**
+ * Throws a {@link ConfigError} unless `value` is an instance of `type` (e.g. a `Float64Array`, a `ReflectionTable`)
+ * and, when `length` is given, an array-like of that length.
+ *
+ * @param value - the argument
+ * @param type - the class
+ * @param what - how the message names it
+ * @param length - the required length
+ */
+export function requireInstanceArgument<T>(
+  value: unknown,
+  type: { readonly prototype: T; readonly name: string },
+  what: string,
+  length?: number,
+): asserts value is T {
+  // a class with a private constructor (SpaceGroup) is a `{ prototype }`, not a constructor type, to TypeScript
+  if (!(value instanceof (type as unknown as abstract new () => unknown)))
+    refuseArgument(what, `a ${type.name}`, value);
+  if (length !== undefined && (value as ArrayLike<unknown>).length !== length)
+    refuseArgument(what, `a ${type.name} of length ${length}`, value);
+}
+
+/**
+ * Throws a {@link ConfigError} unless `value` is an array (of anything; the elements are the caller's to check).
+ *
+ * @param value - the argument
+ * @param what - how the message names it, e.g. `"createScalingRefinery: models (ScalingModels)"`
+ */
+export function requireArrayArgument(value: unknown, what: string): asserts value is readonly unknown[] {
+  if (!Array.isArray(value)) refuseArgument(what, "an array", value);
+}

@@ -5,7 +5,15 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import {
+  ConfigError,
+  describeValue,
+  requireArrayArgument,
+  requireFunctionArgument,
+  requireInstanceArgument,
+  requireNumbersArgument,
+  requireStringArgument,
+} from "../errors.ts";
 import type { ScaleComponent, ScalesAndDerivatives } from "./components/scale-component.ts";
 import { SparseMatrix } from "./sparse-matrix.ts";
 
@@ -22,7 +30,17 @@ export interface ActiveComponentInfo {
 }
 
 function checkLen(what: string, v: ArrayLike<number>, n: number): void {
+  requireNumbersArgument(v, what);
   if (v.length !== n) throw new ConfigError(`${what} has length ${v.length}, expected ${n}`);
+}
+
+/** Checks a manager's components (a Map of name → component) and the names of the active ones. */
+function checkComponents(components: unknown, selectionList: unknown, what: string): void {
+  requireInstanceArgument(components, Map, `${what}: components (name → ScaleComponent)`);
+  requireArrayArgument(selectionList, `${what}: selectionList (component names)`);
+  selectionList.forEach((name, i) => {
+    requireStringArgument(name, `${what}: selectionList[${i}]`);
+  });
 }
 
 /** Copy the diagonal block [i0, i0+n) × [i0, i0+n) of a dense row-major N × N matrix. */
@@ -52,6 +70,7 @@ export class ActiveParameterManager {
    * @param selectionList - names of the components to refine
    */
   constructor(components: ReadonlyMap<string, ScaleComponent>, selectionList: readonly string[]) {
+    checkComponents(components, selectionList, new.target.name);
     const parts: Float64Array[] = [];
     let n = 0;
     for (const [name, object] of components) {
@@ -86,7 +105,7 @@ export class ActiveParameterManager {
    * @param x - new parameter vector, length {@link ActiveParameterManager.nActiveParams}
    */
   setParamVals(x: ArrayLike<number>): void {
-    checkLen("parameter vector", x, this.x.length);
+    checkLen(`${this.constructor.name}.setParamVals: x (parameter vector)`, x, this.x.length);
     this.x = Float64Array.from(x);
     for (const c of this.components.values()) c.object.freeParameters = this.x.slice(c.startIdx, c.endIdx);
   }
@@ -105,7 +124,7 @@ export class ActiveParameterManager {
    */
   calculateModelStateUncertainties(varCov: ArrayLike<number>): void {
     const n = this.x.length;
-    checkLen("variance-covariance matrix", varCov, n * n);
+    checkLen(`${this.constructor.name}.calculateModelStateUncertainties: varCov`, varCov, n * n);
     for (const c of this.components.values()) {
       c.object.varCovMatrix = diagonalBlock(varCov, n, c.startIdx, c.nParams);
     }
@@ -118,7 +137,7 @@ export class ActiveParameterManager {
    * @param esds - one esd per active parameter
    */
   setParamEsds(esds: ArrayLike<number>): void {
-    checkLen("esd vector", esds, this.x.length);
+    checkLen(`${this.constructor.name}.setParamEsds: esds`, esds, this.x.length);
     const e = Float64Array.from(esds);
     for (const c of this.components.values()) c.object.freeParameterEsds = e.slice(c.startIdx, c.endIdx);
   }
@@ -182,7 +201,9 @@ export class ScalingActiveParameterManager extends ActiveParameterManager {
    */
   calculateScalesAndDerivatives(blockId = 0): ScalesAndDerivatives {
     if (!Number.isInteger(blockId) || blockId < 0 || blockId >= this.nObs.length) {
-      throw new ConfigError(`block ${blockId} does not exist (${this.nObs.length} blocks)`);
+      throw new ConfigError(
+        `ScalingActiveParameterManager: block ${describeValue(blockId)} does not exist (${this.nObs.length} blocks)`,
+      );
     }
     const n = this.nObs[blockId];
     const parts: ScalesAndDerivatives[] = [];
@@ -257,6 +278,9 @@ export class MultiActiveParameterManager {
     selectionLists: readonly (readonly string[])[],
     apmClass: ActiveParameterManagerClass = ActiveParameterManager,
   ) {
+    requireArrayArgument(componentsList, `${new.target.name}: componentsList`);
+    requireArrayArgument(selectionLists, `${new.target.name}: selectionLists`);
+    requireFunctionArgument(apmClass, `${new.target.name}: apmClass (a parameter manager class)`);
     if (componentsList.length !== selectionLists.length) {
       throw new ConfigError(`${componentsList.length} component sets but ${selectionLists.length} selection lists`);
     }
@@ -294,7 +318,7 @@ export class MultiActiveParameterManager {
    * @param x - new parameter vector
    */
   setParamVals(x: ArrayLike<number>): void {
-    checkLen("parameter vector", x, this.x.length);
+    checkLen(`${this.constructor.name}.setParamVals: x (parameter vector)`, x, this.x.length);
     this.x = Float64Array.from(x);
     this.apmList.forEach((apm, i) => {
       apm.setParamVals(this.selectParameters(i));
@@ -318,7 +342,7 @@ export class MultiActiveParameterManager {
    * @param esds - one esd per entry of x
    */
   setParamEsds(esds: ArrayLike<number>): void {
-    checkLen("esd vector", esds, this.x.length);
+    checkLen(`${this.constructor.name}.setParamEsds: esds`, esds, this.x.length);
     this.apmList.forEach((apm, i) => {
       apm.setParamEsds(Array.prototype.slice.call(esds, this.apmData[i].startIdx, this.apmData[i].endIdx) as number[]);
     });
@@ -331,7 +355,7 @@ export class MultiActiveParameterManager {
    */
   calculateModelStateUncertainties(varCov: ArrayLike<number>): void {
     const n = this.x.length;
-    checkLen("variance-covariance matrix", varCov, n * n);
+    checkLen(`${this.constructor.name}.calculateModelStateUncertainties: varCov`, varCov, n * n);
     this.apmList.forEach((apm, i) => {
       const a = this.apmData[i];
       apm.calculateModelStateUncertainties(diagonalBlock(varCov, n, a.startIdx, a.endIdx - a.startIdx));
@@ -371,6 +395,7 @@ export class SharedActiveParameterManager extends MultiActiveParameterManager {
     shared: string,
   ) {
     super(componentsList, selectionLists, apmClass);
+    requireStringArgument(shared, "SharedActiveParameterManager: shared (a component name)");
     const nFull = this.x.length;
     const map = new Int32Array(nFull);
     const unique: number[] = [];
@@ -421,7 +446,7 @@ export class SharedActiveParameterManager extends MultiActiveParameterManager {
   }
 
   override setParamEsds(esds: ArrayLike<number>): void {
-    checkLen("esd vector", esds, this.x.length);
+    checkLen(`${this.constructor.name}.setParamEsds: esds`, esds, this.x.length);
     this.apmList.forEach((apm, i) => {
       apm.setParamEsds(Float64Array.from(this.apmData[i].apmSel, (j) => esds[j]));
     });
@@ -435,7 +460,7 @@ export class SharedActiveParameterManager extends MultiActiveParameterManager {
    */
   override calculateModelStateUncertainties(varCov: ArrayLike<number>): void {
     const n = this.x.length;
-    checkLen("variance-covariance matrix", varCov, n * n);
+    checkLen(`${this.constructor.name}.calculateModelStateUncertainties: varCov`, varCov, n * n);
     this.apmList.forEach((apm, i) => {
       const m = apm.nActiveParams;
       const sub = new Float64Array(m * m);
@@ -455,7 +480,7 @@ export class SharedActiveParameterManager extends MultiActiveParameterManager {
    * @param g - gradient over the full (concatenated) parameters
    */
   reduceGradient(g: ArrayLike<number>): Float64Array {
-    checkLen("gradient", g, this.fullToUnique.length);
+    checkLen("SharedActiveParameterManager.reduceGradient: g", g, this.fullToUnique.length);
     const out = new Float64Array(this.x.length);
     for (let r = 0; r < g.length; r++) out[this.fullToUnique[r]] += g[r];
     return out;
@@ -467,6 +492,7 @@ export class SharedActiveParameterManager extends MultiActiveParameterManager {
    * @param j - nRows × nFull Jacobian
    */
   reduceJacobian(j: SparseMatrix): SparseMatrix {
+    requireInstanceArgument(j, SparseMatrix, "SharedActiveParameterManager.reduceJacobian: j");
     if (j.nCols !== this.fullToUnique.length) {
       throw new ConfigError(`Jacobian has ${j.nCols} columns, expected ${this.fullToUnique.length}`);
     }

@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import { ConfigError, requireInstanceArgument, requireOptionsArgument } from "../errors.ts";
 
 /** The intensity bins of the error model (DIALS `ErrorModelBinner`). */
 export interface ErrorModelBins {
@@ -49,6 +49,8 @@ export interface ErrorModelBinOptions {
  * @throws {@link ConfigError} on an empty input or a bad bin count.
  */
 export function createErrorModelBins(expectedIntensity: Float64Array, options?: ErrorModelBinOptions): ErrorModelBins {
+  requireInstanceArgument(expectedIntensity, Float64Array, "createErrorModelBins: expectedIntensity");
+  requireOptionsArgument(options, "createErrorModelBins: options");
   const nBins = options?.nBins ?? 10;
   let minRefl = options?.minReflectionsRequired ?? 250;
   if (!Number.isInteger(nBins) || nBins < 1) {

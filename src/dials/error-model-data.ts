@@ -8,7 +8,7 @@
  *
  * @packageDocumentation
  */
-import { ConfigError, RefinementFailure } from "../errors.ts";
+import { ConfigError, RefinementFailure, requireInstanceArgument, requireOptionsArgument } from "../errors.ts";
 import { validateGroupedObservations, type GroupedObservations } from "./grouped-observations.ts";
 
 /** The reflections selected for error-model refinement, in row order of the input. */
@@ -174,6 +174,9 @@ function requireCount(n: number, min: number): void {
 export function prepareErrorModelData(obs: ErrorModelObservations, options?: ErrorModelFilterOptions): ErrorModelData {
   const where = "prepareErrorModelData";
   validateGroupedObservations(obs, where);
+  requireOptionsArgument(options, `${where}: options`);
+  for (const key of ["partiality", "Ih"] as const)
+    if (obs[key] !== undefined) requireInstanceArgument(obs[key], Float64Array, `${where}: ${key}`);
   const n = obs.groupIndex.length;
   if (obs.partiality !== undefined && obs.partiality.length !== n) {
     throw new ConfigError(`${where}: partiality has length ${obs.partiality.length}, expected ${n}`);

@@ -14,7 +14,7 @@
  *
  * @packageDocumentation
  */
-import { ConfigError, RefinementFailure } from "../errors.ts";
+import { ConfigError, RefinementFailure, requireOptionsArgument } from "../errors.ts";
 import { brentMinimise } from "../solve/brent.ts";
 import {
   binVariancesKernel,
@@ -166,6 +166,7 @@ export function refineErrorModel(
   options?: ErrorModelRefinementOptions,
 ): ErrorModelRefinementResult {
   const where = "refineErrorModel";
+  requireOptionsArgument(options, `${where}: options`);
   const minimisation: string = options?.minimisation ?? "individual";
   if (minimisation !== "individual" && minimisation !== "regression") {
     throw new ConfigError(`${where}: minimisation must be "individual" or "regression", got ${minimisation}`);

@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import { requireFiniteArgument, requireInstanceArgument } from "../errors.ts";
 
 /**
  * The DIALS basic two-parameter error model `σ'² = a²(σ² + (b·I)²)` (`BasicErrorModel`), with DIALS's defaults
@@ -23,6 +23,8 @@ export class BasicErrorModel {
    * @param b - Initial `b`. @defaultValue 0.02
    */
   constructor(a = 1.0, b = 0.02) {
+    requireFiniteArgument(a, "BasicErrorModel: a");
+    requireFiniteArgument(b, "BasicErrorModel: b");
     this.a = a;
     this.b = b;
   }
@@ -46,9 +48,10 @@ export class BasicErrorModel {
    * @param intensity - Raw intensity of each observation.
    * @param out - Optional output array of the same length.
    * @returns The new variances.
-   * @throws {@link ConfigError} when the lengths differ.
+   * @throws ConfigError when an array is not a Float64Array or the lengths differ.
    */
   updateVariances(variance: Float64Array, intensity: Float64Array, out?: Float64Array): Float64Array {
+    requireInstanceArgument(variance, Float64Array, "BasicErrorModel.updateVariances: variance");
     const n = variance.length;
     checkLengths("BasicErrorModel.updateVariances", n, [
       ["intensity", intensity],
@@ -71,7 +74,7 @@ export class BasicErrorModel {
    * @param inverseScale - Inverse scale factor g of each observation.
    * @param out - Optional output array of the same length.
    * @returns σ' of each observation.
-   * @throws {@link ConfigError} when the lengths differ.
+   * @throws ConfigError when an array is not a Float64Array or the lengths differ.
    */
   calcSigmaprime(
     variance: Float64Array,
@@ -79,6 +82,7 @@ export class BasicErrorModel {
     inverseScale: Float64Array,
     out?: Float64Array,
   ): Float64Array {
+    requireInstanceArgument(variance, Float64Array, "BasicErrorModel.calcSigmaprime: variance");
     const n = variance.length;
     checkLengths("BasicErrorModel.calcSigmaprime", n, [
       ["intensity", intensity],
@@ -100,7 +104,7 @@ export class BasicErrorModel {
    * @param sigmaprime - σ' of each observation (see {@link BasicErrorModel.calcSigmaprime}).
    * @param out - Optional output array of the same length.
    * @returns δ_hl of each observation.
-   * @throws {@link ConfigError} when the lengths differ.
+   * @throws ConfigError when an array is not a Float64Array or the lengths differ.
    */
   calcDeltahl(
     intensity: Float64Array,
@@ -110,6 +114,7 @@ export class BasicErrorModel {
     sigmaprime: Float64Array,
     out?: Float64Array,
   ): Float64Array {
+    requireInstanceArgument(intensity, Float64Array, "BasicErrorModel.calcDeltahl: intensity");
     const n = intensity.length;
     checkLengths("BasicErrorModel.calcDeltahl", n, [
       ["inverseScale", inverseScale],
@@ -126,12 +131,10 @@ export class BasicErrorModel {
   }
 }
 
+/** Checks that every array is a Float64Array of length `n` (`out` may be undefined). */
 function checkLengths(where: string, n: number, arrays: [string, Float64Array | undefined][]): void {
-  for (const [name, arr] of arrays) {
-    if (arr !== undefined && arr.length !== n) {
-      throw new ConfigError(`${where}: ${name} has length ${arr.length}, expected ${n}`);
-    }
-  }
+  for (const [name, arr] of arrays)
+    if (name !== "out" || arr !== undefined) requireInstanceArgument(arr, Float64Array, `${where}: ${name}`, n);
 }
 
 function sigmaprimeKernel(

@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { requireNumbersArgument } from "../errors.ts";
 import { SparseMatrix } from "./sparse-matrix.ts";
 import { SmootherAxis, checkSigma, checkValues, defaultSigma } from "./smoother-index-range.ts";
 
@@ -98,7 +99,7 @@ export class GaussianSmoother1D {
    * @param values - one value per smoother position
    */
   valueWeight(x: number, values: ArrayLike<number>): SmootherValueWeight {
-    checkValues(values, this.axis.nValues);
+    checkValues(values, this.axis.nValues, "GaussianSmoother1D.valueWeight");
     return this.single(x, values, 0);
   }
 
@@ -114,7 +115,7 @@ export class GaussianSmoother1D {
    * @param values - one value per smoother position
    */
   valueWeightFirstFixed(x: number, values: ArrayLike<number>): SmootherValueWeight {
-    checkValues(values, this.axis.nValues);
+    checkValues(values, this.axis.nValues, "GaussianSmoother1D.valueWeightFirstFixed");
     return this.single(x, values, 1);
   }
 
@@ -125,7 +126,8 @@ export class GaussianSmoother1D {
    * @param values - one value per smoother position
    */
   multiValueWeight(xs: ArrayLike<number>, values: ArrayLike<number>): SmootherMultiValueWeight {
-    checkValues(values, this.axis.nValues);
+    requireNumbersArgument(xs, "GaussianSmoother1D.multiValueWeight: xs");
+    checkValues(values, this.axis.nValues, "GaussianSmoother1D.multiValueWeight");
     return this.multi(xs, values, 0);
   }
 
@@ -137,7 +139,8 @@ export class GaussianSmoother1D {
    * @param values - one value per smoother position
    */
   multiValueWeightFirstFixed(xs: ArrayLike<number>, values: ArrayLike<number>): SmootherMultiValueWeight {
-    checkValues(values, this.axis.nValues);
+    requireNumbersArgument(xs, "GaussianSmoother1D.multiValueWeightFirstFixed: xs");
+    checkValues(values, this.axis.nValues, "GaussianSmoother1D.multiValueWeightFirstFixed");
     return this.multi(xs, values, 1);
   }
 

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import type { SmootherMultiValueWeight, SmootherValueWeight } from "./gaussian-smoother-1d.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, requireNumbersArgument } from "../errors.ts";
 import { SmootherAxis, checkSigma, checkValues, defaultSigma } from "./smoother-index-range.ts";
 import { gridMultiValueWeight, gridValueWeight, type SmootherWeightVisitor } from "./smoother-grid.ts";
 
@@ -107,7 +107,7 @@ export class GaussianSmoother2D {
    * @param values - `numValues()` values, x fastest
    */
   valueWeight(x: number, y: number, values: ArrayLike<number>): SmootherValueWeight {
-    checkValues(values, this.numValues());
+    checkValues(values, this.numValues(), "GaussianSmoother2D.valueWeight");
     return gridValueWeight(this.numValues(), values, (visit) => {
       this.eachWeight(x, y, visit);
     });
@@ -121,7 +121,9 @@ export class GaussianSmoother2D {
    * @param values - `numValues()` values, x fastest
    */
   multiValueWeight(xs: ArrayLike<number>, ys: ArrayLike<number>, values: ArrayLike<number>): SmootherMultiValueWeight {
-    checkValues(values, this.numValues());
+    requireNumbersArgument(xs, "GaussianSmoother2D.multiValueWeight: xs");
+    requireNumbersArgument(ys, "GaussianSmoother2D.multiValueWeight: ys");
+    checkValues(values, this.numValues(), "GaussianSmoother2D.multiValueWeight");
     if (ys.length !== xs.length) {
       throw new ConfigError(`GaussianSmoother2D: ${xs.length} x but ${ys.length} y coordinates`);
     }

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import type { SmootherMultiValueWeight, SmootherValueWeight } from "./gaussian-smoother-1d.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, requireNumbersArgument } from "../errors.ts";
 import { SmootherAxis, checkSigma, checkValues, defaultSigma } from "./smoother-index-range.ts";
 import { gridMultiValueWeight, gridValueWeight, type SmootherWeightVisitor } from "./smoother-grid.ts";
 
@@ -135,7 +135,7 @@ export class GaussianSmoother3D {
    * @param values - `numValues()` values, x fastest
    */
   valueWeight(x: number, y: number, z: number, values: ArrayLike<number>): SmootherValueWeight {
-    checkValues(values, this.numValues());
+    checkValues(values, this.numValues(), "GaussianSmoother3D.valueWeight");
     return gridValueWeight(this.numValues(), values, (visit) => {
       this.eachWeight(x, y, z, visit);
     });
@@ -155,7 +155,13 @@ export class GaussianSmoother3D {
     zs: ArrayLike<number>,
     values: ArrayLike<number>,
   ): SmootherMultiValueWeight {
-    checkValues(values, this.numValues());
+    for (const [name, a] of [
+      ["xs", xs],
+      ["ys", ys],
+      ["zs", zs],
+    ] as const)
+      requireNumbersArgument(a, `GaussianSmoother3D.multiValueWeight: ${name}`);
+    checkValues(values, this.numValues(), "GaussianSmoother3D.multiValueWeight");
     if (ys.length !== xs.length || zs.length !== xs.length) {
       throw new ConfigError(
         `GaussianSmoother3D: coordinate arrays differ in length (${xs.length}, ${ys.length}, ${zs.length})`,

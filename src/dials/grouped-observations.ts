@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import { ConfigError, requireInstanceArgument, requireIntegerArgument, requireObjectArgument } from "../errors.ts";
 
 /**
  * Observations with a group id per row.
@@ -50,6 +50,11 @@ export interface GroupRows {
  * @throws {@link ConfigError} when a column has the wrong length or a group id is out of range.
  */
 export function validateGroupedObservations(obs: GroupedObservations, where: string): void {
+  requireObjectArgument(obs, `${where}: observations`);
+  requireInstanceArgument(obs.groupIndex, Int32Array, `${where}: groupIndex`);
+  for (const key of ["intensity", "variance", "inverseScale"] as const)
+    requireInstanceArgument(obs[key], Float64Array, `${where}: ${key}`);
+  if (obs.weights !== undefined) requireInstanceArgument(obs.weights, Float64Array, `${where}: weights`);
   const n = obs.groupIndex.length;
   if (!Number.isInteger(obs.nGroups) || obs.nGroups < 0) {
     throw new ConfigError(`${where}: nGroups must be a non-negative integer, got ${obs.nGroups}`);
@@ -74,13 +79,24 @@ export function validateGroupedObservations(obs: GroupedObservations, where: str
 }
 
 /**
- * Build the per-group row lists (a counting sort; rows stay ascending within each group). Assumes valid group ids.
+ * Build the per-group row lists (a counting sort; rows stay ascending within each group).
  *
- * @param groupIndex - Group id of each row.
+ * @param groupIndex - Group id of each row, each in 0..nGroups−1.
  * @param nGroups - Number of groups.
  * @returns The rows of each group in compressed form.
+ * @throws ConfigError when an argument has the wrong type or a group id is out of range
  */
 export function groupRows(groupIndex: Int32Array, nGroups: number): GroupRows {
+  requireInstanceArgument(groupIndex, Int32Array, "groupRows: groupIndex");
+  requireIntegerArgument(nGroups, "groupRows: nGroups");
+  for (let i = 0; i < groupIndex.length; i++)
+    if (groupIndex[i] < 0 || groupIndex[i] >= nGroups)
+      throw new ConfigError(`groupRows: groupIndex[${i}] = ${groupIndex[i]} is outside [0, ${nGroups})`);
+  return groupRowsKernel(groupIndex, nGroups);
+}
+
+/** Unchecked kernel of {@link groupRows} for callers that validated the group ids already. @internal */
+export function groupRowsKernel(groupIndex: Int32Array, nGroups: number): GroupRows {
   const start = new Int32Array(nGroups + 1);
   for (const g of groupIndex) start[g + 1]++;
   for (let j = 0; j < nGroups; j++) start[j + 1] += start[j];

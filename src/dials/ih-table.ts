@@ -9,7 +9,16 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import {
+  ConfigError,
+  requireArrayArgument,
+  requireFunctionArgument,
+  requireInstanceArgument,
+  requireIntegerArgument,
+  requireNumbersArgument,
+  requireObjectArgument,
+  requireOptionsArgument,
+} from "../errors.ts";
 
 /** Anything that maps Miller indices to the asymmetric unit, such as the project's `SpaceGroup`. */
 export interface AsuMapper {
@@ -128,6 +137,7 @@ export class IhTableBlock {
    * @internal
    */
   constructor(a: BlockArrays) {
+    checkBlockArrays(a);
     const n = a.intensity.length;
     this.size = n;
     this.nGroups = a.nGroups;
@@ -193,6 +203,7 @@ export class IhTableBlock {
    * @throws ConfigError for a wrong length or an unknown `output`
    */
   sumInGroups(v: ArrayLike<number>, output: "per_group" | "per_refl" = "per_group"): Float64Array {
+    requireNumbersArgument(v, "IhTableBlock.sumInGroups: v");
     if (v.length !== this.size) {
       throw new ConfigError(`sumInGroups: vector has length ${v.length}, the block has ${this.size} rows`);
     }
@@ -247,6 +258,7 @@ export class IhTableBlock {
    * @returns the selected block
    */
   select(mask: Uint8Array): IhTableBlock {
+    requireNumbersArgument(mask, "IhTableBlock.select: mask");
     if (mask.length !== this.size) {
       throw new ConfigError(`IhTableBlock.select: mask has length ${mask.length}, the block has ${this.size} rows`);
     }
@@ -300,6 +312,7 @@ export class IhTableBlock {
    * @returns the selected block
    */
   selectOnGroups(mask: Uint8Array): IhTableBlock {
+    requireNumbersArgument(mask, "IhTableBlock.selectOnGroups: mask");
     if (mask.length !== this.nGroups) {
       throw new ConfigError(
         `IhTableBlock.selectOnGroups: mask has length ${mask.length}, the block has ${this.nGroups} groups`,
@@ -325,9 +338,29 @@ function sortedPermutation(hkl: Int32Array, n: number): Int32Array {
 }
 
 /** Validates one dataset and returns its row count. */
+/** Checks the arrays of an {@link IhTableBlock} once, where the block is built from arrays a caller passed. */
+function checkBlockArrays(a: BlockArrays): void {
+  requireObjectArgument(a, "IhTableBlock: arrays");
+  requireInstanceArgument(a.intensity, Float64Array, "IhTableBlock: intensity");
+  const n = a.intensity.length;
+  requireIntegerArgument(a.nGroups, "IhTableBlock: nGroups");
+  requireIntegerArgument(a.nDatasets, "IhTableBlock: nDatasets");
+  for (const key of ["variance", "weights", "inverseScaleFactor", "IhValues"] as const)
+    requireInstanceArgument(a[key], Float64Array, `IhTableBlock: ${key}`, n);
+  for (const key of ["groupIndex", "datasetId", "locIndices"] as const)
+    requireInstanceArgument(a[key], Int32Array, `IhTableBlock: ${key}`, n);
+  requireInstanceArgument(a.asuMillerIndex, Int32Array, "IhTableBlock: asuMillerIndex");
+  if (a.partiality !== undefined) requireInstanceArgument(a.partiality, Float64Array, "IhTableBlock: partiality", n);
+}
+
 function checkDataset(d: IhTableDataset, k: number): number {
-  const n = d.intensity.length;
   const where = `IhTable dataset ${k}`;
+  requireObjectArgument(d, where);
+  requireInstanceArgument(d.millerIndex, Int32Array, `${where}: millerIndex`);
+  for (const key of ["intensity", "variance"] as const) requireNumbersArgument(d[key], `${where}: ${key}`);
+  for (const key of ["inverseScaleFactor", "partiality", "indices"] as const)
+    if (d[key] !== undefined) requireNumbersArgument(d[key], `${where}: ${key}`);
+  const n = d.intensity.length;
   if (d.millerIndex.length !== 3 * n) {
     throw new ConfigError(`${where}: millerIndex has length ${d.millerIndex.length}, expected ${3 * n}`);
   }
@@ -473,6 +506,13 @@ export class IhTable {
    * @throws ConfigError on inconsistent arrays, non-positive variances, bad options or no data
    */
   constructor(datasets: readonly IhTableDataset[], spaceGroup: AsuMapper, options: IhTableOptions = {}) {
+    requireArrayArgument(datasets, "IhTable: datasets");
+    requireObjectArgument(spaceGroup, "IhTable: spaceGroup (a SpaceGroup)");
+    requireFunctionArgument(
+      (spaceGroup as { mapToAsuBatch?: unknown }).mapToAsuBatch,
+      "IhTable: spaceGroup.mapToAsuBatch (a SpaceGroup)",
+    );
+    requireOptionsArgument(options, "IhTable: options");
     const nBlocksRequested = options.nBlocks ?? 1;
     const anomalous = options.anomalous ?? false;
     const pct = options.freeSetPercentage ?? 0;
@@ -567,6 +607,7 @@ export class IhTable {
    * @param target - the reference table (its current `IhValues` are used)
    */
   matchIhValuesToTarget(target: IhTable): void {
+    requireInstanceArgument(target, IhTable, "IhTable.matchIhValuesToTarget: target");
     if (target.blocks.length !== 1) {
       throw new ConfigError(
         `IhTable.matchIhValuesToTarget: the target must have 1 block, it has ${target.blocks.length}`,

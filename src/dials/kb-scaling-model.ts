@@ -3,7 +3,14 @@
  *
  * @packageDocumentation
  */
-import { ConfigError, InputError } from "../errors.ts";
+import {
+  ConfigError,
+  InputError,
+  requireArrayArgument,
+  requireInstanceArgument,
+  requireObjectArgument,
+  requireOptionsArgument,
+} from "../errors.ts";
 import { SingleBScaleFactor } from "./components/single-b-scale-factor.ts";
 import { SingleScaleFactor } from "./components/single-scale-factor.ts";
 import { ScalingModel, readComponentParameters, readConfigdict } from "./scaling-model.ts";
@@ -48,6 +55,7 @@ export class KBScalingModel extends ScalingModel {
    */
   constructor(parameters: KBParameters, configdict: Record<string, unknown>, isScaled = false) {
     super(configdict, isScaled);
+    requireObjectArgument(parameters, "KBScalingModel: parameters");
     const corrections = configdict.corrections;
     if (!Array.isArray(corrections)) throw new ConfigError("KB model: configdict.corrections must be a list");
     for (const c of corrections) {
@@ -71,6 +79,8 @@ export class KBScalingModel extends ScalingModel {
    * @param options - see {@link KBModelOptions}
    */
   static fromData(options: KBModelOptions = {}): KBScalingModel {
+    requireOptionsArgument(options, "KBScalingModel.fromData: options");
+    if (options.fix !== undefined) requireArrayArgument(options.fix, "KBScalingModel.fromData: options.fix");
     const decay = options.decayCorrection ?? true;
     const corrections = decay ? ["decay", "scale"] : ["scale"];
     const fix = options.fix ?? [];
@@ -122,6 +132,9 @@ export class KBScalingModel extends ScalingModel {
    * @param data - `id` (experiment id column; only its length matters) and `d` (resolution, Å), equal lengths
    */
   configureComponents(data: { id: Float64Array; d: Float64Array }): void {
+    requireObjectArgument(data, "KBScalingModel.configureComponents: data ({ id, d })");
+    requireInstanceArgument(data.id, Float64Array, "KBScalingModel.configureComponents: data.id");
+    requireInstanceArgument(data.d, Float64Array, "KBScalingModel.configureComponents: data.d");
     if (data.id.length !== data.d.length) {
       throw new ConfigError(`KB model: id has ${data.id.length} rows but d has ${data.d.length}`);
     }

@@ -9,9 +9,16 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
 import {
-  groupRows,
+  ConfigError,
+  requireInstanceArgument,
+  requireIntegerArgument,
+  requireNumbersArgument,
+  requireObjectArgument,
+  requireOptionsArgument,
+} from "../errors.ts";
+import {
+  groupRowsKernel,
   observationWeights,
   validateGroupedObservations,
   type GroupedObservations,
@@ -39,6 +46,7 @@ export interface OutlierReference {
 const ZERO_SUM_Z = 1000;
 
 function resolveZmax(options: OutlierRejectionOptions | undefined, where: string): number {
+  requireOptionsArgument(options, `${where}: options`);
   const zmax = options?.zmax ?? 6.0;
   if (!Number.isFinite(zmax) || zmax < 0) {
     throw new ConfigError(`${where}: zmax must be a finite non-negative number, got ${zmax}`);
@@ -150,6 +158,9 @@ export function medianInPlace(values: Float64Array, n: number): number {
  * @throws {@link ConfigError} when the lengths differ or a group id is out of range.
  */
 export function limitOutlierWeights(weights: Float64Array, groupIndex: Int32Array, nGroups: number): Float64Array {
+  requireInstanceArgument(weights, Float64Array, "limitOutlierWeights: weights");
+  requireInstanceArgument(groupIndex, Int32Array, "limitOutlierWeights: groupIndex");
+  requireIntegerArgument(nGroups, "limitOutlierWeights: nGroups");
   if (weights.length !== groupIndex.length) {
     throw new ConfigError(
       `limitOutlierWeights: weights has length ${weights.length}, groupIndex has length ${groupIndex.length}`,
@@ -165,7 +176,7 @@ export function limitOutlierWeights(weights: Float64Array, groupIndex: Int32Arra
 
 function limitOutlierWeightsUnchecked(weights: Float64Array, groupIndex: Int32Array, nGroups: number): Float64Array {
   const out = weights.slice();
-  const { start, rows } = groupRows(groupIndex, nGroups);
+  const { start, rows } = groupRowsKernel(groupIndex, nGroups);
   let largest = 0;
   for (let j = 0; j < nGroups; j++) largest = Math.max(largest, start[j + 1] - start[j]);
   const buf = new Float64Array(largest);
@@ -239,6 +250,12 @@ export function rejectOutliersStandardGrouped(
 ): Int32Array {
   const where = "rejectOutliersStandardGrouped";
   const zmax = resolveZmax(options, where);
+  requireObjectArgument(columns, `${where}: columns ({ groupStart, intensity, variance })`);
+  requireInstanceArgument(columns.groupStart, Int32Array, `${where}: columns.groupStart`);
+  requireNumbersArgument(columns.intensity, `${where}: columns.intensity`);
+  requireNumbersArgument(columns.variance, `${where}: columns.variance`);
+  requireNumbersArgument(usable, `${where}: usable`);
+  requireNumbersArgument(inverseScale, `${where}: inverseScale`);
   const { groupStart, intensity, variance } = columns;
   const n = intensity.length;
   const nGroups = groupStart.length - 1;
@@ -418,7 +435,7 @@ function standardKernel(
   w: Float64Array,
   zmax: number,
 ): Int32Array {
-  const { start, rows } = groupRows(groupIndex, nGroups);
+  const { start, rows } = groupRowsKernel(groupIndex, nGroups);
   let largest = 0;
   for (let j = 0; j < nGroups; j++) largest = Math.max(largest, start[j + 1] - start[j]);
   const s = groupScratch(largest);
@@ -518,6 +535,9 @@ export function rejectOutliersTarget(
   const where = "rejectOutliersTarget";
   validateGroupedObservations(obs, where);
   const zmax = resolveZmax(options, where);
+  requireObjectArgument(reference, `${where}: reference ({ intensity, variance })`);
+  requireInstanceArgument(reference.intensity, Float64Array, `${where}: reference.intensity`);
+  requireInstanceArgument(reference.variance, Float64Array, `${where}: reference.variance`);
   if (reference.intensity.length !== obs.nGroups || reference.variance.length !== obs.nGroups) {
     throw new ConfigError(
       `${where}: reference intensity/variance have lengths ${reference.intensity.length}/${reference.variance.length}, expected nGroups = ${obs.nGroups}`,

@@ -15,8 +15,8 @@
  *
  * @packageDocumentation
  */
-import { ConfigError, InputError } from "../errors.ts";
-import type { ReflectionTable } from "../table/reflection-table.ts";
+import { ConfigError, InputError, requireInstanceArgument, requireOptionsArgument } from "../errors.ts";
+import { ReflectionTable } from "../table/reflection-table.ts";
 import { ReflectionFlags, getFlags } from "../table/flags.ts";
 
 /** Options of {@link selectReflectionsForScaling}. */
@@ -91,6 +91,8 @@ export function selectReflectionsForScaling(
   table: ReflectionTable,
   options: ReflectionSelectionOptions = {},
 ): ScalingInput {
+  requireInstanceArgument(table, ReflectionTable, "selectReflectionsForScaling: table");
+  requireOptionsArgument(options, "selectReflectionsForScaling: options");
   const source = options.source ?? "reflection table";
   const cutoff = options.partialityCutoff ?? 0.4;
   const minIsigi = options.minIsigi ?? -5;

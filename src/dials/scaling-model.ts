@@ -4,7 +4,13 @@
  *
  * @packageDocumentation
  */
-import { ConfigError, InputError } from "../errors.ts";
+import {
+  ConfigError,
+  InputError,
+  requireFunctionArgument,
+  requireObjectArgument,
+  requireStringArgument,
+} from "../errors.ts";
 import type { ScaleComponent } from "./components/scale-component.ts";
 
 /** Builds a model from its `.expt` JSON form. */
@@ -34,6 +40,7 @@ export abstract class ScalingModel {
    * @param isScaled - whether the parameters are already refined
    */
   constructor(configdict: Record<string, unknown>, isScaled = false) {
+    requireObjectArgument(configdict, `${new.target.name}: configdict`);
     this.configdict = configdict;
     this.isScaled = isScaled;
   }
@@ -106,6 +113,8 @@ export abstract class ScalingModel {
    * @param reader - builds the model from its JSON form
    */
   static register(id: string, reader: ScalingModelReader): void {
+    requireStringArgument(id, "ScalingModel.register: id");
+    requireFunctionArgument(reader, "ScalingModel.register: reader");
     registry.set(id, reader);
   }
 

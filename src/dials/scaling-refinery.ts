@@ -6,7 +6,13 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import {
+  ConfigError,
+  requireInstanceArgument,
+  requireArrayArgument,
+  requireObjectArgument,
+  requireOptionsArgument,
+} from "../errors.ts";
 import type {
   LeastSquaresProblem,
   NormalEquations,
@@ -16,7 +22,7 @@ import type {
 import { levenbergMarquardt } from "../solve/levenberg-marquardt.ts";
 import { gaussNewton } from "../solve/gauss-newton.ts";
 import { lbfgs } from "../solve/lbfgs.ts";
-import type { IhTable, IhTableBlock } from "./ih-table.ts";
+import { IhTable, type IhTableBlock } from "./ih-table.ts";
 import { SparseMatrix } from "./sparse-matrix.ts";
 import { ScalingTarget, symmetrise } from "./target-function.ts";
 import type { NormalEquationAccumulator } from "./target-function.ts";
@@ -26,7 +32,7 @@ import {
   ScalingActiveParameterManager,
   SharedActiveParameterManager,
 } from "./active-parameter-manager.ts";
-import type { ScalingModel } from "./scaling-model.ts";
+import { ScalingModel } from "./scaling-model.ts";
 
 /** One dataset's scale calculator: inverse scales and dg/dp of its rows in an Ih block (block order). */
 export interface DatasetScaleCalculator {
@@ -112,6 +118,11 @@ export class ScalingRefinery implements LeastSquaresProblem {
    * @throws ConfigError when the parameter set does not match the table
    */
   constructor(ihTable: IhTable, parameters: ScalingParameterSet, options: ScalingRefineryOptions = {}) {
+    requireInstanceArgument(ihTable, IhTable, "ScalingRefinery: ihTable");
+    requireObjectArgument(parameters, "ScalingRefinery: parameters (a ScalingParameterSet)");
+    for (const key of ["datasets", "columnMaps"] as const)
+      requireArrayArgument(parameters[key], `ScalingRefinery: parameters.${key}`);
+    requireOptionsArgument(options, "ScalingRefinery: options");
     if (parameters.datasets.length !== ihTable.nDatasets || parameters.columnMaps.length !== ihTable.nDatasets) {
       throw new ConfigError(
         `ScalingRefinery: ${parameters.datasets.length} dataset calculators for an Ih table of ${ihTable.nDatasets} datasets`,
@@ -154,6 +165,7 @@ export class ScalingRefinery implements LeastSquaresProblem {
 
   /** Sets the parameters and recomputes scales and Ih in every block. */
   setParameters(x: Float64Array): void {
+    requireInstanceArgument(x, Float64Array, "ScalingRefinery.setParameters: x");
     if (x.length !== this.nParameters) {
       throw new ConfigError(`ScalingRefinery: ${x.length} parameters given, expected ${this.nParameters}`);
     }
@@ -382,6 +394,7 @@ export interface RefineScalingOptions extends RefinementOptions {
  * @returns the minimiser's result
  */
 export function refineScaling(refinery: LeastSquaresProblem, options: RefineScalingOptions = {}): RefinementResult {
+  requireOptionsArgument(options, "refineScaling: options");
   const engine = options.engine ?? "LBFGS";
   const opts: RefinementOptions = {};
   if (options.maxIterations !== undefined) opts.maxIterations = options.maxIterations;
@@ -527,6 +540,12 @@ export function createScalingRefinery(
   ihTable: IhTable,
   options: CreateScalingRefineryOptions = {},
 ): { refinery: ScalingRefinery; apm: MultiActiveParameterManager } {
+  requireArrayArgument(models, "createScalingRefinery: models (ScalingModels)");
+  models.forEach((m, i) => {
+    requireInstanceArgument(m, ScalingModel, `createScalingRefinery: models[${i}]`);
+  });
+  requireInstanceArgument(ihTable, IhTable, "createScalingRefinery: ihTable");
+  requireOptionsArgument(options, "createScalingRefinery: options");
   if (models.length !== ihTable.nDatasets) {
     throw new ConfigError(`createScalingRefinery: ${models.length} models for ${ihTable.nDatasets} datasets`);
   }

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import { ConfigError, requireNumbersArgument } from "../errors.ts";
 import { smootherIndexRange } from "./smoother-weights.ts";
 
 /**
@@ -56,6 +56,7 @@ export class SmootherAxis {
         `Gaussian smoother ${label}: number of intervals must be a positive integer, got ${numIntervals}`,
       );
     }
+    requireNumbersArgument(range, `Gaussian smoother ${label}: range [min, max]`, 2);
     const [x0, x1] = range;
     const spacing = (x1 - x0) / numIntervals;
     if (!Number.isFinite(x0) || !Number.isFinite(x1) || !(spacing > 0)) {
@@ -111,8 +112,9 @@ export function checkSigma(sigma: number): void {
 }
 
 /** Check that a parameter vector has the smoother's number of values. */
-export function checkValues(values: ArrayLike<number>, n: number): void {
+export function checkValues(values: ArrayLike<number>, n: number, where = "Gaussian smoother"): void {
+  requireNumbersArgument(values, `${where}: values`);
   if (values.length !== n) {
-    throw new ConfigError(`Gaussian smoother: expected ${n} values, got ${values.length}`);
+    throw new ConfigError(`${where}: expected ${n} values, got ${values.length}`);
   }
 }

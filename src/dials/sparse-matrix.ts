@@ -5,15 +5,22 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import {
+  ConfigError,
+  describeValue,
+  requireArrayArgument,
+  requireInstanceArgument,
+  requireNumbersArgument,
+} from "../errors.ts";
 
 function checkDim(name: string, n: number): void {
   if (!Number.isInteger(n) || n < 0) {
-    throw new ConfigError(`SparseMatrix: ${name} must be a non-negative integer, got ${n}`);
+    throw new ConfigError(`SparseMatrix: ${name} must be a non-negative integer, got ${describeValue(n)}`);
   }
 }
 
 function checkLength(name: string, v: ArrayLike<number>, n: number): void {
+  requireNumbersArgument(v, `SparseMatrix: ${name}`);
   if (v.length !== n) {
     throw new ConfigError(`SparseMatrix: ${name} has length ${v.length}, expected ${n}`);
   }
@@ -116,6 +123,7 @@ export class SparseMatrix {
   ): SparseMatrix {
     checkDim("nRows", nRows);
     checkDim("nCols", nCols);
+    requireNumbersArgument(rows, "SparseMatrix.fromTriplets: rows");
     const n = rows.length;
     checkLength("cols", cols, n);
     checkLength("values", values, n);
@@ -214,6 +222,10 @@ export class SparseMatrix {
    * @param blocks - at least one matrix; all must have the same `nRows`
    */
   static hstack(blocks: readonly SparseMatrix[]): SparseMatrix {
+    requireArrayArgument(blocks, "SparseMatrix.hstack: blocks");
+    blocks.forEach((b, i) => {
+      requireInstanceArgument(b, SparseMatrix, `SparseMatrix.hstack: blocks[${i}]`);
+    });
     if (blocks.length === 0) throw new ConfigError("SparseMatrix.hstack: no blocks given");
     const nRows = blocks[0].nRows;
     let nCols = 0;
@@ -247,6 +259,10 @@ export class SparseMatrix {
    * @param blocks - at least one matrix; all must have the same `nCols`
    */
   static vstack(blocks: readonly SparseMatrix[]): SparseMatrix {
+    requireArrayArgument(blocks, "SparseMatrix.vstack: blocks");
+    blocks.forEach((b, i) => {
+      requireInstanceArgument(b, SparseMatrix, `SparseMatrix.vstack: blocks[${i}]`);
+    });
     if (blocks.length === 0) throw new ConfigError("SparseMatrix.vstack: no blocks given");
     const nCols = blocks[0].nCols;
     let nRows = 0;
@@ -349,6 +365,7 @@ export class SparseMatrix {
    * @param cols - column indices
    */
   selectColumns(cols: ArrayLike<number>): SparseMatrix {
+    requireNumbersArgument(cols, "SparseMatrix.selectColumns: cols");
     const m = cols.length;
     let nnz = 0;
     for (let t = 0; t < m; t++) {
@@ -381,6 +398,7 @@ export class SparseMatrix {
    * @param rows - row indices
    */
   selectRows(rows: ArrayLike<number>): SparseMatrix {
+    requireNumbersArgument(rows, "SparseMatrix.selectRows: rows");
     for (let t = 0; t < rows.length; t++) {
       const r = rows[t];
       if (!Number.isInteger(r) || r < 0 || r >= this.nRows) {

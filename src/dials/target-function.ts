@@ -8,9 +8,16 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import {
+  ConfigError,
+  requireArrayArgument,
+  requireInstanceArgument,
+  requireIntegerArgument,
+  requireNumbersArgument,
+  requireObjectArgument,
+} from "../errors.ts";
 import { SparseMatrix } from "./sparse-matrix.ts";
-import type { IhTableBlock } from "./ih-table.ts";
+import { IhTableBlock } from "./ih-table.ts";
 
 /** Row-compressed copy of a CSC matrix (internal). */
 interface Csr {
@@ -25,8 +32,15 @@ function toCsr(m: SparseMatrix): Csr {
   return { rowPtr: t.colPtr, colIdx: t.rowIdx, values: t.values };
 }
 
-/** Checks that the derivative matrix matches the block. */
-function checkDerivatives(block: IhTableBlock, derivatives: SparseMatrix): void {
+/** Checks that `block` is an Ih block (`fn` names the method). */
+function checkBlock(block: unknown, fn: string): asserts block is IhTableBlock {
+  requireInstanceArgument(block, IhTableBlock, `ScalingTarget.${fn}: block`);
+}
+
+/** Checks the block and that the derivative matrix matches it (`fn` names the method). */
+function checkDerivatives(block: IhTableBlock, derivatives: SparseMatrix, fn: string): void {
+  checkBlock(block, fn);
+  requireInstanceArgument(derivatives, SparseMatrix, `ScalingTarget.${fn}: derivatives`);
   if (derivatives.nRows !== block.size) {
     throw new ConfigError(`ScalingTarget: derivatives have ${derivatives.nRows} rows, the Ih block has ${block.size}`);
   }
@@ -44,6 +58,8 @@ export interface NormalEquationAccumulator {
 
 /** Copies the upper triangle of a row-major n×n matrix into its lower triangle. */
 export function symmetrise(matrix: Float64Array, n: number): void {
+  requireIntegerArgument(n, "symmetrise: n");
+  requireInstanceArgument(matrix, Float64Array, "symmetrise: matrix (n×n, row-major)", n * n);
   for (let a = 0; a < n; a++) for (let b = a + 1; b < n; b++) matrix[b * n + a] = matrix[a * n + b];
 }
 
@@ -63,6 +79,7 @@ export class ScalingTarget {
    * @returns one residual per row
    */
   calculateResiduals(block: IhTableBlock): Float64Array {
+    checkBlock(block, "calculateResiduals");
     const r = new Float64Array(block.size);
     const { intensity: I, inverseScaleFactor: g, IhValues: Ih } = block;
     for (let i = 0; i < block.size; i++) r[i] = I[i] - g[i] * Ih[i];
@@ -78,7 +95,7 @@ export class ScalingTarget {
    * @returns an nGroups × nParameters sparse matrix
    */
   calculateDIhByDpi(block: IhTableBlock, derivatives: SparseMatrix): SparseMatrix {
-    checkDerivatives(block, derivatives);
+    checkDerivatives(block, derivatives, "calculateDIhByDpi");
     const sumgsq = this.sumWgSq(block);
     const { weights: w, intensity: I, inverseScaleFactor: g, IhValues: Ih, groupIndex: gi } = block;
     const rows: number[] = [];
@@ -106,7 +123,7 @@ export class ScalingTarget {
    * @returns a block.size × nParameters sparse matrix
    */
   calculateJacobian(block: IhTableBlock, derivatives: SparseMatrix): SparseMatrix {
-    checkDerivatives(block, derivatives);
+    checkDerivatives(block, derivatives, "calculateJacobian");
     const rows: number[] = [];
     const cols: number[] = [];
     const vals: number[] = [];
@@ -128,7 +145,7 @@ export class ScalingTarget {
    * @returns one entry per parameter
    */
   calculateGradient(block: IhTableBlock, derivatives: SparseMatrix): Float64Array {
-    checkDerivatives(block, derivatives);
+    checkDerivatives(block, derivatives, "calculateGradient");
     const grad = new Float64Array(derivatives.nCols);
     const r = this.calculateResiduals(block);
     const w = block.weights;
@@ -155,7 +172,16 @@ export class ScalingTarget {
     acc: NormalEquationAccumulator,
     offset = 0,
   ): void {
-    checkDerivatives(block, derivatives);
+    checkDerivatives(block, derivatives, "accumulateNormalEquations");
+    requireObjectArgument(acc, "ScalingTarget.accumulateNormalEquations: acc");
+    requireInstanceArgument(acc.gradient, Float64Array, "ScalingTarget.accumulateNormalEquations: acc.gradient");
+    requireInstanceArgument(
+      acc.matrix,
+      Float64Array,
+      "ScalingTarget.accumulateNormalEquations: acc.matrix",
+      acc.gradient.length ** 2,
+    );
+    requireIntegerArgument(offset, "ScalingTarget.accumulateNormalEquations: offset");
     const n = acc.gradient.length;
     if (offset + derivatives.nCols > n) {
       throw new ConfigError(`ScalingTarget: derivatives with ${derivatives.nCols} columns do not fit at ${offset}`);
@@ -194,6 +220,9 @@ export class ScalingTarget {
    * @returns the RMSD
    */
   rmsd(blocks: readonly IhTableBlock[], restraintResiduals?: ArrayLike<number>): number {
+    requireArrayArgument(blocks, "ScalingTarget.rmsd: blocks");
+    if (restraintResiduals !== undefined)
+      requireNumbersArgument(restraintResiduals, "ScalingTarget.rmsd: restraintResiduals");
     let sum = 0;
     let n = 0;
     for (const block of blocks) {

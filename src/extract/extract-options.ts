@@ -4,7 +4,13 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import {
+  ConfigError,
+  requireArrayArgument,
+  requireFunctionArgument,
+  requireObjectArgument,
+  requireStringArgument,
+} from "../errors.ts";
 
 /** One progress event of the extraction: stills done, and the pixel rate so far. */
 export interface ExtractProgressEvent {
@@ -87,6 +93,16 @@ export const MAX_EXTRACT_THREADS = 256;
  * @throws {@link ConfigError} naming the option at fault
  */
 export function resolveExtractOptions(options: ExtractOptions): ResolvedExtractOptions {
+  requireObjectArgument(options, "extract options");
+  for (const key of ["expt", "refl"] as const) {
+    requireArrayArgument(options[key], `extract options: ${key} (paths)`);
+    options[key].forEach((path, i) => {
+      requireStringArgument(path, `extract options: ${key}[${i}]`);
+    });
+  }
+  for (const key of ["maskPath", "backgroundPath"] as const)
+    if (options[key] !== undefined) requireStringArgument(options[key], `extract options: ${key}`);
+  if (options.onProgress !== undefined) requireFunctionArgument(options.onProgress, "extract options: onProgress");
   if (options.expt.length === 0) throw new ConfigError("--expt: at least one experiment list is needed");
   if (options.refl.length !== options.expt.length) {
     throw new ConfigError(`--refl: ${options.refl.length} reflection files for ${options.expt.length} --expt files`);

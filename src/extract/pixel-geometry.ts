@@ -14,6 +14,13 @@
  *
  * @packageDocumentation
  */
+import {
+  ConfigError,
+  requireFiniteArgument,
+  requireIntegerArgument,
+  requireNumbersArgument,
+  requireObjectArgument,
+} from "../errors.ts";
 import type { PanelDetectorFields } from "../io/expt-imagesets.ts";
 import type { Beam, Panel } from "../io/expt-models.ts";
 
@@ -137,11 +144,35 @@ export function unitS0(beam: BeamFrame): [number, number, number] {
   return [x / l, y / l, z / l];
 }
 
+/** The most pixels {@link panelPixelGeometry} computes for one panel (2^26, over four times a 16M-pixel detector). */
+const MAX_PANEL_PIXELS = 2 ** 26;
+
+/** Throws a ConfigError unless `panel` and `beam` hold the fields {@link panelPixelGeometry} reads. */
+function checkFrames(panel: unknown, beam: unknown): void {
+  const fn = "panelPixelGeometry";
+  requireObjectArgument(panel, `${fn}: panel`);
+  requireObjectArgument(beam, `${fn}: beam`);
+  const p = panel as PanelFrame;
+  const b = beam as BeamFrame;
+  for (const key of ["origin", "fast", "slow"] as const) requireNumbersArgument(p[key], `${fn}: panel.${key}`, 3);
+  for (const key of ["pixelSize", "imageSize", "trustedRange"] as const)
+    requireNumbersArgument(p[key], `${fn}: panel.${key}`, 2);
+  for (const [i, n] of p.imageSize.entries()) requireIntegerArgument(n, `${fn}: panel.imageSize[${i}]`, 1);
+  if (p.imageSize[0] * p.imageSize[1] > MAX_PANEL_PIXELS)
+    throw new ConfigError(`${fn}: panel.imageSize ${p.imageSize.join("×")} exceeds ${MAX_PANEL_PIXELS} pixels`);
+  requireFiniteArgument(p.thickness, `${fn}: panel.thickness`);
+  requireFiniteArgument(p.mu, `${fn}: panel.mu`);
+  for (const key of ["s0", "polarizationNormal"] as const) requireNumbersArgument(b[key], `${fn}: beam.${key}`, 3);
+  requireFiniteArgument(b.wavelength, `${fn}: beam.wavelength`);
+  requireFiniteArgument(b.polarizationFraction, `${fn}: beam.polarizationFraction`);
+}
+
 /**
  * Every pixel's q, polarization, solid angle and QE for one panel (the geometry the extraction bins with; checked
  * against dxtbx/DIALS pixel by pixel).
  */
 export function panelPixelGeometry(panel: PanelFrame, beam: BeamFrame): PanelPixelGeometry {
+  checkFrames(panel, beam);
   const [w, h] = panel.imageSize;
   const n = w * h;
   const q = new Float64Array(3 * n);

@@ -13,7 +13,7 @@
  * @packageDocumentation
  */
 import type { SpaceGroup } from "../symmetry/space-group.ts";
-import { voxelIndexOf, type VoxelGrid } from "../voxelize/voxel-grid.ts";
+import { voxelIndexOfKernel, type VoxelGrid } from "../voxelize/voxel-grid.ts";
 import { roundHalfEven } from "../voxelize/voxelize.ts";
 import { GeometryCache, type CachedPanelGeometry } from "./geometry-cache.ts";
 import type { BeamFrame, PanelFrame } from "./pixel-geometry.ts";
@@ -238,7 +238,7 @@ function combineAsymmetricUnit(acc: VoxelAccumulator, settings: BinningSettings,
   const slotRow = new Int32Array(n);
   let rows = 0;
   for (let s = 0; s < n; s++) {
-    const v = voxelIndexOf(grid, sub[3 * s], sub[3 * s + 1], sub[3 * s + 2]);
+    const v = voxelIndexOfKernel(grid, sub[3 * s], sub[3 * s + 1], sub[3 * s + 2]);
     if (v < 0) {
       slotRow[s] = -1;
       counts.outsideGrid += acc.pixels[s];

@@ -18,7 +18,14 @@
 
 import { statSync } from "node:fs";
 import type { Dataset, File as H5File } from "h5wasm/node";
-import { ConfigError, InputError } from "../errors.ts";
+import {
+  ConfigError,
+  InputError,
+  requireNumbersArgument,
+  requireObjectArgument,
+  requireOptionsArgument,
+  requireStringArgument,
+} from "../errors.ts";
 import {
   closeQuietly,
   guardH5,
@@ -261,6 +268,7 @@ export async function openBinnedDiffuse(
 ): Promise<BinnedDiffuseFile> {
   if (typeof path !== "string" || path === "")
     throw new ConfigError("openBinnedDiffuse: path must be a non-empty string");
+  requireOptionsArgument(options, "openBinnedDiffuse: options");
   const mode = options.reader ?? "auto";
   if (!["auto", "native", "h5wasm"].includes(mode)) {
     throw new ConfigError(
@@ -523,6 +531,12 @@ export async function writeBinnedDiffuse(
   attributes: BinnedDiffuseAttributes,
   options: WriteBinnedDiffuseOptions = {},
 ): Promise<void> {
+  requireStringArgument(path, "writeBinnedDiffuse: path");
+  requireObjectArgument(data, "writeBinnedDiffuse: data");
+  for (const key of ["intensities", "sigmas", "stillIds", "voxelIndices", "qVectors"] as const)
+    requireNumbersArgument(data[key], `writeBinnedDiffuse: data.${key}`);
+  requireObjectArgument(attributes, "writeBinnedDiffuse: attributes");
+  requireOptionsArgument(options, "writeBinnedDiffuse: options");
   const compression = options.compression ?? true;
   const chunkRows = options.chunkRows ?? 1 << 16;
   if (!Number.isSafeInteger(chunkRows) || chunkRows < 1)

@@ -9,7 +9,9 @@
  * @packageDocumentation
  */
 import { z } from "zod";
+import { ConfigError } from "../errors.ts";
 import { requireLength } from "./json-document.ts";
+import { oneLine } from "./printable.ts";
 
 const finite = z.number();
 const count = z.number().int().nonnegative();
@@ -110,6 +112,7 @@ function checkResiduals(r: ResidualSummary | null, path: string, file: string): 
  * @throws {@link InputError} naming `file` and the JSON path of the first inconsistent field.
  */
 export function checkScalingDiagnostics(d: ScalingDiagnostics, path: string, file: string): void {
+  requireScalingDiagnosticsArgument(d, "checkScalingDiagnostics: d");
   const n = d.perStill.still.length;
   for (const key of ["scale", "esd", "nBragg", "nDiffuse"] as const) {
     requireLength(d.perStill[key].length, n, `${path}.perStill.${key}`, file);
@@ -127,4 +130,19 @@ export function checkScalingDiagnostics(d: ScalingDiagnostics, path: string, fil
   checkShells(d.diffuseCcHalf, `${path}.diffuseCcHalf`, file);
   checkHistogram(d.multiplicity.bragg, `${path}.multiplicity.bragg`, file);
   checkHistogram(d.multiplicity.diffuse, `${path}.multiplicity.diffuse`, file);
+}
+
+/**
+ * Throws a {@link ConfigError} unless `d` is a diagnostics object of the {@link scalingDiagnosticsSchema} (the check of
+ * a library argument; a file's diagnostics are checked by its reader, naming the file).
+ *
+ * @param d - the argument
+ * @param what - how the message names it, e.g. `"fitWarningInputOf: diagnostics"`
+ */
+export function requireScalingDiagnosticsArgument(d: unknown, what: string): asserts d is ScalingDiagnostics {
+  const r = scalingDiagnosticsSchema.safeParse(d);
+  if (r.success) return;
+  const issue = r.error.issues[0];
+  const at = issue.path.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`)).join("");
+  throw new ConfigError(oneLine(`${what}${at}: ${issue.message.replace(/^Invalid input: /, "")}`));
 }

@@ -8,7 +8,15 @@
  * @packageDocumentation
  */
 import type { z } from "zod";
-import { InputError } from "../errors.ts";
+import {
+  ConfigError,
+  InputError,
+  describeValue,
+  requireArrayArgument,
+  requireInstanceArgument,
+  requireObjectArgument,
+  requireStringArgument,
+} from "../errors.ts";
 import { MAX_EXPT_FILE_BYTES, readInputFile } from "./input-file.ts";
 import { writeTextAtomic } from "./atomic-write.ts";
 import { buildBeam, buildCrystal, buildDetector, buildGoniometer, buildScan } from "./expt-builders.ts";
@@ -40,6 +48,8 @@ export class ExperimentList {
    * @param experiments - the typed experiments, one per entry of `document.experiment`
    */
   constructor(document: JsonObject, experiments: Experiment[]) {
+    requireObjectArgument(document, "ExperimentList: document");
+    requireArrayArgument(experiments, "ExperimentList: experiments");
     this.#document = document;
     this.#experiments = experiments;
   }
@@ -60,15 +70,16 @@ export class ExperimentList {
    *
    * @param index - experiment index (0-based)
    * @param model - the scaling model dictionary (JSON-compatible, e.g. `{ "__id__": "KB", ... }`)
-   * @throws RangeError when `index` is out of range or `model` is not an object
+   * @throws ConfigError when `index` is out of range or `model` is not an object
    */
   setScalingModel(index: number, model: Record<string, unknown>): void {
     if (!Number.isInteger(index) || index < 0 || index >= this.#experiments.length) {
-      throw new RangeError(
-        `setScalingModel: experiment index ${index} out of range (${this.#experiments.length} experiments)`,
+      throw new ConfigError(
+        `setScalingModel: experiment index must be an integer in 0..${this.#experiments.length - 1}, got ${describeValue(index)}`,
       );
     }
-    if (!isPlainObject(model)) throw new RangeError("setScalingModel: model must be a plain object");
+    if (!isPlainObject(model))
+      throw new ConfigError(`setScalingModel: model must be a plain object, got ${describeValue(model)}`);
     const copy = structuredClone(model);
     this.#replaced.set(index, copy);
     // in place: copying the array on every call made setting every experiment's model quadratic
@@ -197,5 +208,7 @@ export async function readExperiments(path: string): Promise<ExperimentList> {
  * @throws InputError when the file cannot be written
  */
 export async function writeExperiments(path: string, list: ExperimentList): Promise<void> {
+  requireStringArgument(path, "writeExperiments: path");
+  requireInstanceArgument(list, ExperimentList, "writeExperiments: list");
   await writeTextAtomic(path, formatExperimentJson(list.toJSON()));
 }

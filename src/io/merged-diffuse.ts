@@ -22,7 +22,13 @@
 
 import type { Dataset } from "h5wasm/node";
 import { z } from "zod";
-import { ConfigError, InputError } from "../errors.ts";
+import {
+  ConfigError,
+  InputError,
+  requireNumbersArgument,
+  requireObjectArgument,
+  requireStringArgument,
+} from "../errors.ts";
 import {
   closeQuietly,
   openH5Read,
@@ -125,6 +131,10 @@ export async function writeMergedDiffuse(
   map: MergedDiffuseMap,
   attributes: Record<string, AttributeValue>,
 ): Promise<void> {
+  requireStringArgument(path, "writeMergedDiffuse: path");
+  requireObjectArgument(map, "writeMergedDiffuse: map");
+  for (const key of KEYS) requireNumbersArgument(map[key], `writeMergedDiffuse: map.${key}`);
+  requireObjectArgument(attributes, "writeMergedDiffuse: attributes");
   const v = map.voxelIndex.length;
   for (const key of KEYS) {
     const want = key === "hkl" ? 3 * v : v;
@@ -162,6 +172,7 @@ export async function writeMergedDiffuse(
 export async function readMergedDiffuse(
   path: string,
 ): Promise<MergedDiffuseMap & { attributes: Record<string, unknown> }> {
+  requireStringArgument(path, "readMergedDiffuse: path");
   const file = await openH5Read(path);
   try {
     const ds = {} as Record<Key, Dataset>;

@@ -14,7 +14,7 @@
  */
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { Dataset, File as H5File } from "h5wasm/node";
-import { InputError } from "../errors.ts";
+import { InputError, requireStringArgument } from "../errors.ts";
 import { checkFilters, closeQuietly, guardH5, H5WASM_FILTERS, loadH5wasm, openH5Read } from "./hdf5.ts";
 import { FILTER_BITSHUFFLE, FILTER_LZ4 } from "./hdf5-native-decode.ts";
 import { openNativeH5, type NativeH5 } from "./hdf5-native-reader.ts";
@@ -127,6 +127,7 @@ function frameBlock(
  * not 3-D or of different frame sizes, or compressed with a filter neither reader decodes
  */
 export async function openNexusImages(path: string): Promise<NexusImages> {
+  requireStringArgument(path, "openNexusImages: path");
   const h5 = await loadH5wasm();
   const master = await openH5Read(path);
   const opened: H5File[] = [master];

@@ -13,7 +13,15 @@ import type { FileHandle } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
 import { crc32, deflateRawSync, inflateRawSync } from "node:zlib";
-import { ConfigError, InputError, fileSystemError } from "../errors.ts";
+import {
+  ConfigError,
+  InputError,
+  fileSystemError,
+  requireInstanceArgument,
+  requireObjectArgument,
+  requireOptionsArgument,
+  requireStringArgument,
+} from "../errors.ts";
 import { syncDirectory } from "./atomic-write.ts";
 import { MAX_NPZ_FILE_BYTES, readInputFile } from "./input-file.ts";
 import { formatNpy, parseNpy } from "./npy.ts";
@@ -407,6 +415,8 @@ function npzMembers(arrays: Map<string, NpyArray>, compressed: boolean): NpzMemb
   const encoder = new TextEncoder();
   const members: NpzMember[] = [];
   for (const [key, array] of arrays) {
+    requireStringArgument(key, "writeNpz: an array name");
+    requireObjectArgument(array, `writeNpz: array '${key}' ({ dtype, shape, data })`);
     if (key === "" || key.includes("/") || key.includes("\\"))
       throw new ConfigError(`writeNpz: bad array name '${key}'`);
     const npy = formatNpy(array);
@@ -436,6 +446,9 @@ export async function writeNpz(
   arrays: Map<string, NpyArray>,
   options: WriteNpzOptions = {},
 ): Promise<void> {
+  requireStringArgument(path, "writeNpz: path");
+  requireInstanceArgument(arrays, Map, "writeNpz: arrays (name → NpyArray)");
+  requireOptionsArgument(options, "writeNpz: options");
   const force = options.forceZip64 ?? false;
   const members = npzMembers(arrays, options.compressed ?? false);
   const full = resolve(path);

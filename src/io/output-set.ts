@@ -35,7 +35,14 @@ import {
 import { createRequire } from "node:module";
 import { basename, join, resolve } from "node:path";
 import { z } from "zod";
-import { FileSystemError, InputError, fileSystemError, isSystemError } from "../errors.ts";
+import {
+  FileSystemError,
+  InputError,
+  fileSystemError,
+  isSystemError,
+  requireOptionsArgument,
+  requireStringArgument,
+} from "../errors.ts";
 import { parseJsonDocument } from "./json-document.ts";
 import { LOCK_NAME, acquireOutputLock, readLockOwner, type OutputLock } from "./output-lock.ts";
 import { prepareOutputDirectory } from "./output-directory.ts";
@@ -129,6 +136,7 @@ export function packageGenerator(): string {
 
 /** Reads and validates `dir/manifest.json` (undefined when absent). */
 export function readManifest(dir: string): OutputSetManifest | undefined {
+  requireStringArgument(dir, "readManifest: dir");
   const path = join(dir, MANIFEST_NAME);
   let text: string;
   try {
@@ -442,6 +450,8 @@ export interface OutputSetStatus {
  * @returns the status; never throws for a missing or damaged set (that is what it reports)
  */
 export async function verifyOutputSet(dir: string, options: { digests?: boolean } = {}): Promise<OutputSetStatus> {
+  requireStringArgument(dir, "verifyOutputSet: dir");
+  requireOptionsArgument(options, "verifyOutputSet: options");
   const problems: string[] = [];
   try {
     if (!statSync(dir).isDirectory())

@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import { endianness } from "node:os";
-import { InputError } from "../errors.ts";
+import { InputError, requireOptionsArgument } from "../errors.ts";
 import { ReflectionTable } from "../table/reflection-table.ts";
 import {
   elementBytes,
@@ -254,6 +254,7 @@ async function parse(r: MsgpackFileReader): Promise<ReflectionTable> {
 export async function readReflections(path: string, options: ReadReflectionsOptions = {}): Promise<ReflectionTable> {
   if (typeof path !== "string" || path.length === 0)
     throw new InputError("readReflections: path must be a non-empty string");
+  requireOptionsArgument(options, "readReflections: options");
   const windowBytes = options.windowBytes ?? DEFAULT_WINDOW_BYTES;
   if (!Number.isSafeInteger(windowBytes) || windowBytes < 16) {
     throw new InputError(`readReflections: windowBytes must be an integer >= 16, got ${String(windowBytes)}`, path);

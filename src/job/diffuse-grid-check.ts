@@ -11,7 +11,7 @@
 import { InputError } from "../errors.ts";
 import type { BinnedDiffuseFile } from "../io/binned-diffuse.ts";
 import type { ExperimentList } from "../io/expt.ts";
-import { makeVoxelGrid, voxelCentre } from "../voxelize/voxel-grid.ts";
+import { makeVoxelGrid, voxelCentreKernel } from "../voxelize/voxel-grid.ts";
 import { describeFiles } from "./scale-input-files.ts";
 
 /** Rows checked: the first ones of the file. */
@@ -48,7 +48,7 @@ export function checkGridAgainstCrystals(
     const crystal = list[chunk.stillIds[i]]?.crystal;
     if (crystal === undefined) continue;
     const B = crystal.B;
-    voxelCentre(grid, chunk.voxelIndices[i], centre, 0);
+    voxelCentreKernel(grid, chunk.voxelIndices[i], centre, 0);
     const [h, k, l] = centre;
     const qCentre = Math.hypot(
       B[0] * h + B[1] * k + B[2] * l,

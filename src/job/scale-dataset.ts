@@ -7,7 +7,8 @@
  *
  * @packageDocumentation
  */
-import { requireObjectArgument } from "../errors.ts";
+import { requireFunctionArgument, requireObjectArgument, requireStringArgument } from "../errors.ts";
+import { inputFileList } from "./scale-input-files.ts";
 import type { Mat3 } from "../geometry/vector-maths.ts";
 import type { ExperimentList } from "../io/expt.ts";
 import { mergeDiffuse, type MergedDiffuse } from "../merge/merge.ts";
@@ -101,6 +102,12 @@ function mergePhase(
  */
 export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleDatasetResult> {
   requireObjectArgument(options, "scaleDataset: options");
+  inputFileList(options.exptPath, "--expt");
+  inputFileList(options.reflPath, "--refl");
+  requireStringArgument(options.outDir, "scaleDataset: outDir");
+  for (const key of ["diffusePath", "configPath", "scratchDirectory", "commandLine"] as const)
+    if (options[key] !== undefined) requireStringArgument(options[key], `scaleDataset: ${key}`);
+  if (options.onProgress !== undefined) requireFunctionArgument(options.onProgress, "scaleDataset: onProgress");
   // the options are checked before any work (refineParameters resolves the same values again; the config is checked
   // when read)
   const seed = checkSeed(options.seed ?? SCALE_JOB_DEFAULTS.seed);

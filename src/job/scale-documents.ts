@@ -5,13 +5,21 @@
  *
  * @packageDocumentation
  */
+import {
+  ConfigError,
+  describeValue,
+  requireArrayArgument,
+  requireFiniteArgument,
+  requireInstanceArgument,
+  requireObjectArgument,
+} from "../errors.ts";
 import type { ExperimentList } from "../io/expt.ts";
 import type { ErrorModelEntry, ScalesJson } from "../io/scales-json.ts";
 import { computeDiagnostics } from "../merge/diagnostics.ts";
 import type { RefinementJson } from "../io/refinement-json.ts";
 import { ccHalf } from "../merge/cc-half.ts";
 import type { MergedDiffuse } from "../merge/merge.ts";
-import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
+import { DiffuseScalingModel, type RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 import type { ClassErrorModels, ErrorModelSummary } from "../refine/class-error-models.ts";
 import { describeFiles, type InputFiles } from "./scale-input-files.ts";
@@ -27,6 +35,18 @@ export function buildScalesJson(
   timings: { readS: number; refineS: number; mergeS: number; writeS: number; voxelizeS?: number; threads?: number },
   identifiers?: readonly string[],
 ): ScalesJson {
+  const fn = "buildScalesJson";
+  requireInstanceArgument(model, DiffuseScalingModel, `${fn}: model`);
+  requireObjectArgument(refinement, `${fn}: refinement (the result of refineParameters)`);
+  requireInstanceArgument(refinement.refinedParameters, Map, `${fn}: refinement.refinedParameters`);
+  requireObjectArgument(refinement.details, `${fn}: refinement.details`);
+  requireObjectArgument(refinement.statistics, `${fn}: refinement.statistics`);
+  if (!["lm", "gauss_newton"].includes(minimizer))
+    throw new ConfigError(`${fn}: minimizer must be "lm" or "gauss_newton", got ${describeValue(minimizer)}`);
+  requireObjectArgument(timings, `${fn}: timings`);
+  for (const key of ["readS", "refineS", "mergeS", "writeS"] as const)
+    requireFiniteArgument(timings[key], `${fn}: timings.${key}`);
+  if (identifiers !== undefined) requireArrayArgument(identifiers, `${fn}: identifiers`);
   const details = refinement.details;
   const refined: ScalesJson["refined_parameters"] = {};
   for (const [s, p] of refinement.refinedParameters) {

@@ -7,6 +7,7 @@
  *
  * @packageDocumentation
  */
+import { requireFunctionArgument, requireNumbersArgument, requireObjectArgument } from "../errors.ts";
 import type { MergedDiffuse } from "./merge.ts";
 
 /**
@@ -73,6 +74,11 @@ export function halfSetCorrelation(sums: HalfSetSums, minPairs: number): number 
  * @returns The correlation and the number of voxels it was computed over.
  */
 export function ccHalf(map: MergedDiffuse, select?: (row: number) => boolean): { cc: number; n: number } {
+  requireObjectArgument(map, "ccHalf: map (mergeDiffuse)");
+  requireNumbersArgument(map.voxelIndex, "ccHalf: map.voxelIndex");
+  for (const key of ["halfSet1", "halfSet2", "halfSetCount1", "halfSetCount2"] as const)
+    requireNumbersArgument(map[key], `ccHalf: map.${key}`, map.voxelIndex.length);
+  if (select !== undefined) requireFunctionArgument(select, "ccHalf: select");
   const sums = emptyHalfSetSums();
   for (let r = 0; r < map.voxelIndex.length; r++) {
     if (!hasBothHalves(map, r)) continue;

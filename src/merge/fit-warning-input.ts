@@ -6,7 +6,8 @@
  *
  * @packageDocumentation
  */
-import type { ScalingDiagnostics } from "../io/diagnostics-json.ts";
+import { requireInstanceArgument, requireObjectArgument, requireOptionsArgument } from "../errors.ts";
+import { requireScalingDiagnosticsArgument, type ScalingDiagnostics } from "../io/diagnostics-json.ts";
 import { forEachWindow } from "../observations/observation-windows.ts";
 import type { JointRefinementResult } from "../refine/joint-refinement.ts";
 import type { FitWarningInput } from "./fit-warnings.ts";
@@ -53,6 +54,12 @@ export function fitWarningInputOf(
   diagnostics: ScalingDiagnostics,
   errorModel?: FitWarningInput["errorModel"],
 ): FitWarningInput {
+  const fn = "fitWarningInputOf";
+  requireObjectArgument(result, `${fn}: result (the details of a refinement)`);
+  requireObjectArgument(result.observations, `${fn}: result.observations`);
+  requireInstanceArgument(result.observations.groupStart, Int32Array, `${fn}: result.observations.groupStart`);
+  requireScalingDiagnosticsArgument(diagnostics, `${fn}: diagnostics`);
+  requireOptionsArgument(errorModel, `${fn}: errorModel`);
   const p = diagnostics.perStill;
   const obs = result.observations;
   const nRows = obs.groupStart[obs.nGroups];

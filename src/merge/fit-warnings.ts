@@ -9,6 +9,7 @@
  *
  * @packageDocumentation
  */
+import { requireNumbersArgument, requireObjectArgument, requireOptionsArgument } from "../errors.ts";
 import type { FitWarning } from "../io/scales-json.ts";
 
 export type { FitWarning };
@@ -102,6 +103,22 @@ export interface FitWarningInput {
 }
 
 /** The data classes in the order the warnings name them. */
+/** Throws a ConfigError unless the arguments of {@link fitWarnings} have the documented shape. */
+function checkFitWarningInput(input: unknown, thresholds: unknown): void {
+  const fn = "fitWarnings";
+  requireObjectArgument(input, `${fn}: input`);
+  const i = input as FitWarningInput;
+  requireNumbersArgument(i.stills, `${fn}: input.stills`);
+  for (const key of ["scales", "scaleEsds", "nObservations", "nSharedGroups"] as const)
+    requireNumbersArgument(i[key], `${fn}: input.${key}`, i.stills.length);
+  if (i.scalesBeforeRejection !== undefined)
+    requireNumbersArgument(i.scalesBeforeRejection, `${fn}: input.scalesBeforeRejection`, i.stills.length);
+  requireObjectArgument(i.classes, `${fn}: input.classes`);
+  for (const c of ["bragg", "diffuse"] as const) requireOptionsArgument(i.classes[c], `${fn}: input.classes.${c}`);
+  requireOptionsArgument(i.errorModel, `${fn}: input.errorModel`);
+  requireObjectArgument(thresholds, `${fn}: thresholds`);
+}
+
 const CLASSES = [
   ["bragg", "Bragg"],
   ["diffuse", "diffuse"],
@@ -325,6 +342,7 @@ export function fitWarnings(
   input: FitWarningInput,
   thresholds: FitWarningThresholds = FIT_WARNING_THRESHOLDS,
 ): FitWarning[] {
+  checkFitWarningInput(input, thresholds);
   return [
     ...poorlyDetermined(input, thresholds),
     ...residualSd(input, thresholds),

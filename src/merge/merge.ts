@@ -16,8 +16,8 @@ import type { JointModelState } from "../passes/inverse-scales.ts";
 import { checkSeed, seededRandom } from "./seeded-random.ts";
 import { checkModelState, forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
 import type { ScalingObservations } from "../observations/scaling-observations.ts";
-import { makeVoxelGrid, voxelCentre, type VoxelGrid } from "../voxelize/voxel-grid.ts";
-import { ConfigError } from "../errors.ts";
+import { makeVoxelGrid, voxelCentreKernel, type VoxelGrid } from "../voxelize/voxel-grid.ts";
+import { ConfigError, requireOptionsArgument } from "../errors.ts";
 
 /** Throws unless the arguments of {@link mergeDiffuse} have the shapes it reads (a JavaScript caller may pass any). */
 function checkMergeArguments(obs: ScalingObservations, state: JointModelState, grid: VoxelGrid, B: Mat3): void {
@@ -130,6 +130,7 @@ export function mergeDiffuse(
   reciprocalB: Mat3,
   options: MergeOptions = {},
 ): MergedDiffuse {
+  requireOptionsArgument(options, "mergeDiffuse: options");
   const seed = checkSeed(options.seed ?? 0);
   checkMergeArguments(obs, state, grid, reciprocalB);
   checkModelState(obs, state);
@@ -162,7 +163,7 @@ export function mergeDiffuse(
         const swi = sums[1];
         const r = v++;
         out.voxelIndex[r] = obs.voxelIndex[h - first];
-        voxelCentre(grid, out.voxelIndex[r], out.hkl, 3 * r);
+        voxelCentreKernel(grid, out.voxelIndex[r], out.hkl, 3 * r);
         const x = out.hkl[3 * r];
         const y = out.hkl[3 * r + 1];
         const z = out.hkl[3 * r + 2];

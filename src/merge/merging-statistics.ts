@@ -22,11 +22,20 @@
  *
  * @packageDocumentation
  */
-import { ConfigError, InputError } from "../errors.ts";
+import {
+  ConfigError,
+  InputError,
+  requireArrayArgument,
+  requireInstanceArgument,
+  requireNumbersArgument,
+  requireObjectArgument,
+  requireOptionsArgument,
+  requireStringArgument,
+} from "../errors.ts";
 import type { UnitCell } from "../geometry/unit-cell.ts";
-import type { ExperimentList } from "../io/expt.ts";
+import { ExperimentList } from "../io/expt.ts";
 import { SpaceGroup } from "../symmetry/space-group.ts";
-import type { ReflectionTable } from "../table/reflection-table.ts";
+import { ReflectionTable } from "../table/reflection-table.ts";
 import { MersenneTwister } from "./mersenne-twister.ts";
 import { selectScaledIntensities, type ScaledIntensities } from "./scaled-intensities.ts";
 
@@ -95,6 +104,10 @@ const MAX_EXPECTED_BOX = 5e7;
  * @throws {@link ConfigError} when there is no cell
  */
 export function medianUnitCell(cells: readonly UnitCell[]): UnitCell {
+  requireArrayArgument(cells, "medianUnitCell: cells");
+  cells.forEach((c, i) => {
+    requireNumbersArgument(c, `medianUnitCell: cells[${i}] (a, b, c, α, β, γ)`, 6);
+  });
   if (cells.length === 0) throw new ConfigError("medianUnitCell: no unit cell given");
   const out = [0, 0, 0, 0, 0, 0] as UnitCell;
   for (let p = 0; p < 6; p++) {
@@ -388,6 +401,14 @@ export function computeMergingStatistics(
   group: SpaceGroup,
   options: MergingStatisticsOptions = {},
 ): MergingStatistics | null {
+  const fn = "computeMergingStatistics";
+  requireObjectArgument(data, `${fn}: data (ScaledIntensities)`);
+  requireInstanceArgument(data.hkl, Int32Array, `${fn}: data.hkl`);
+  requireInstanceArgument(data.intensity, Float64Array, `${fn}: data.intensity`, data.hkl.length / 3);
+  requireInstanceArgument(data.sigma, Float64Array, `${fn}: data.sigma`, data.hkl.length / 3);
+  requireNumbersArgument(cell, `${fn}: cell (a, b, c, α, β, γ)`, 6);
+  requireInstanceArgument(group, SpaceGroup, `${fn}: group`);
+  requireOptionsArgument(options, `${fn}: options`);
   const nBins = options.nBins ?? MERGING_STATISTICS_DEFAULTS.nBins;
   if (!Number.isInteger(nBins) || nBins < 1 || nBins > 1000) {
     throw new ConfigError(`merging statistics: nBins must be an integer in 1..1000, got ${String(nBins)}`);
@@ -468,6 +489,9 @@ export function mergingStatisticsOfScaledTable(
   source: string,
   options: MergingStatisticsOptions = {},
 ): MergingStatistics | null {
+  requireInstanceArgument(table, ReflectionTable, "mergingStatisticsOfScaledTable: table");
+  requireInstanceArgument(experiments, ExperimentList, "mergingStatisticsOfScaledTable: experiments");
+  requireStringArgument(source, "mergingStatisticsOfScaledTable: source (the file name for messages)");
   const cells: UnitCell[] = [];
   let hall: string | undefined;
   for (const e of experiments.experiments) {

@@ -10,9 +10,9 @@
  *
  * @packageDocumentation
  */
-import { InputError } from "../errors.ts";
+import { InputError, requireFiniteArgument, requireInstanceArgument, requireStringArgument } from "../errors.ts";
 import { ReflectionFlags } from "../table/flags.ts";
-import type { ReflectionTable } from "../table/reflection-table.ts";
+import { ReflectionTable } from "../table/reflection-table.ts";
 
 /** The scaled intensities, one entry per selected row (in table order). */
 export interface ScaledIntensities {
@@ -46,6 +46,9 @@ export function selectScaledIntensities(
   partialityThreshold: number,
   source: string,
 ): ScaledIntensities {
+  requireInstanceArgument(table, ReflectionTable, "selectScaledIntensities: table");
+  requireFiniteArgument(partialityThreshold, "selectScaledIntensities: partialityThreshold");
+  requireStringArgument(source, "selectScaledIntensities: source (the file name for messages)");
   for (const name of REQUIRED) {
     if (!table.has(name)) throw new InputError(`missing column "${name}" (not a scaled reflection table?)`, source);
   }

@@ -17,7 +17,7 @@
  * @packageDocumentation
  */
 import { tmpdir } from "node:os";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, requireObjectArgument } from "../errors.ts";
 import { sharedInt32 } from "../runtime/shared-arrays.ts";
 import { usableMemory } from "../runtime/usable-memory.ts";
 import { braggGroupKeys, denseIds, groupBraggRows, unpackHkl } from "./bragg-grouping.ts";
@@ -214,5 +214,7 @@ export function buildScalingObservations(
  * Deletes the scratch file of paged observations (nothing to do for resident ones); `obs` must not be used afterwards.
  */
 export function releaseObservations(obs: ScalingObservations): void {
+  requireObjectArgument(obs, "releaseObservations: obs (the observations of a refinement, details.observations)");
+  requireObjectArgument(obs.rows, "releaseObservations: obs.rows (the observations of a refinement)");
   if (obs.rows.kind === "paged") obs.rows.file.remove();
 }

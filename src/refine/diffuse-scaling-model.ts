@@ -20,7 +20,13 @@
  *
  * @packageDocumentation
  */
-import { ConfigError, DisabledComponentAccess, requireObjectArgument } from "../errors.ts";
+import {
+  ConfigError,
+  DisabledComponentAccess,
+  describeValue,
+  requireObjectArgument,
+  requireOptionsArgument,
+} from "../errors.ts";
 import { ScalingModel } from "../dials/scaling-model.ts";
 import { readComponentParameters } from "../dials/scaling-model.ts";
 import { SpaceGroup } from "../symmetry/space-group.ts";
@@ -124,13 +130,6 @@ export interface DiffuseScalingModelOptions {
 
 const DISABLED = new Set(["panel_scale", "spatial_scale", "additive_offset"]);
 
-/** An argument as a message shows it: numbers as written, a string quoted (cut to 40 characters), else its type. */
-function describeArgument(v: unknown): string {
-  if (typeof v === "number") return String(v);
-  if (typeof v === "string") return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
-  return v === null ? "null" : typeof v;
-}
-
 /** The v1 diffuse scaling model. */
 export class DiffuseScalingModel extends ScalingModel {
   readonly id = "diffuse_v1";
@@ -154,11 +153,11 @@ export class DiffuseScalingModel extends ScalingModel {
     const nStills = options.nStills;
     if (typeof nStills !== "number" || !Number.isInteger(nStills) || nStills < 1 || nStills > MAX_STILLS)
       throw new ConfigError(
-        `nStills (experiments) must be an integer in 1..${MAX_STILLS}, got ${describeArgument(nStills)}`,
+        `nStills (experiments) must be an integer in 1..${MAX_STILLS}, got ${describeValue(nStills)}`,
       );
     if (options.spaceGroup !== undefined && !((options.spaceGroup as unknown) instanceof SpaceGroup))
       throw new ConfigError(
-        `spaceGroup must be a SpaceGroup (SpaceGroup.fromHall), got ${describeArgument(options.spaceGroup)}`,
+        `spaceGroup must be a SpaceGroup (SpaceGroup.fromHall), got ${describeValue(options.spaceGroup)}`,
       );
     for (const id of resolved.perStillScale.initialValues.keys()) {
       if (id >= nStills)
@@ -245,12 +244,12 @@ export class DiffuseScalingModel extends ScalingModel {
     // a JavaScript caller may pass a string: say so, rather than "still id 0 is outside [0, n)"
     if (typeof stillId !== "number" || !Number.isInteger(stillId) || stillId < 0 || stillId >= this.nStills) {
       throw new ConfigError(
-        `getScalesForObservation: stillId must be an integer in 0..${this.nStills - 1}, got ${describeArgument(stillId)}`,
+        `getScalesForObservation: stillId must be an integer in 0..${this.nStills - 1}, got ${describeValue(stillId)}`,
       );
     }
     if (typeof qMagnitude !== "number" || !(qMagnitude >= 0 && Number.isFinite(qMagnitude)))
       throw new ConfigError(
-        `getScalesForObservation: qMagnitude (|q|) must be a finite number ≥ 0, got ${describeArgument(qMagnitude)}`,
+        `getScalesForObservation: qMagnitude (|q|) must be a finite number ≥ 0, got ${describeValue(qMagnitude)}`,
       );
     const b = this.perStillComponent.getScaleForStill(stillId);
     const r = this.resolutionComponent;
@@ -279,12 +278,12 @@ export class DiffuseScalingModel extends ScalingModel {
         !(typeof d.readSlice === "function" || d.sigmas instanceof Float32Array)
       ) {
         throw new ConfigError(
-          `binnedPixelData must be an open binned file (openBinnedDiffuse) or binned rows (readBinnedDiffuse), got ${describeArgument(binnedPixelData)}`,
+          `binnedPixelData must be an open binned file (openBinnedDiffuse) or binned rows (readBinnedDiffuse), got ${describeValue(binnedPixelData)}`,
         );
       }
     }
     if (braggReflections !== undefined && !(braggReflections instanceof ReflectionTable)) {
-      throw new ConfigError(`braggReflections must be a ReflectionTable, got ${describeArgument(braggReflections)}`);
+      throw new ConfigError(`braggReflections must be a ReflectionTable, got ${describeValue(braggReflections)}`);
     }
     let bragg: ReturnType<typeof prepareBraggInput> | undefined;
     if (braggReflections !== undefined) {
@@ -441,6 +440,7 @@ export class DiffuseScalingModel extends ScalingModel {
     braggReflections: ReflectionTable | undefined,
     options: { zmax?: number } = {},
   ): { bragg: Map<string, ReferenceValue>; diffuse: Map<number, ReferenceValue> } {
+    requireOptionsArgument(options, "generateReferences: options");
     const zmax = options.zmax ?? SCALING_DEFAULTS.outlierZmax;
     // NaN would silently turn the rejection off: only 0 and Infinity do that, on request
     if (!(typeof zmax === "number" && zmax >= 0)) {
@@ -482,6 +482,7 @@ export class DiffuseScalingModel extends ScalingModel {
    * @param d - The JSON object written by `toDict()`.
    */
   static fromModelDict(d: Record<string, unknown>): DiffuseScalingModel {
+    requireObjectArgument(d, "DiffuseScalingModel.fromModelDict: d (the JSON object of toDict())");
     const cfg = (d.configuration_parameters ?? {}) as Record<string, unknown>;
     const per = readComponentParameters(d, "per_still");
     const nStills = per.parameters.length;

@@ -15,7 +15,7 @@
 import { ConfigError } from "../errors.ts";
 import type { MergedDiffuseMap } from "../io/merged-diffuse.ts";
 import type { SpaceGroup } from "../symmetry/space-group.ts";
-import { voxelIndexOf, type VoxelGrid } from "../voxelize/voxel-grid.ts";
+import { voxelIndexOfKernel, type VoxelGrid } from "../voxelize/voxel-grid.ts";
 
 /** Largest image side, in pixels: larger planes are averaged in blocks. */
 export const MAX_SLICE_PIXELS = 512;
@@ -178,7 +178,7 @@ export function sliceMap(
     group.mapToAsuBatch(line, false, mapped);
     const y = height - 1 - Math.floor(j / block);
     for (let i = 0; i < nu; i++) {
-      const index = voxelIndexOf(grid, mapped[3 * i], mapped[3 * i + 1], mapped[3 * i + 2]);
+      const index = voxelIndexOfKernel(grid, mapped[3 * i], mapped[3 * i + 1], mapped[3 * i + 2]);
       const r = index < 0 ? undefined : rows.get(index);
       if (r === undefined) continue;
       const p = y * width + Math.floor(i / block);

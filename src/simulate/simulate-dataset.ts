@@ -27,7 +27,7 @@ import { fractionalizationMatrix } from "../geometry/unit-cell.ts";
 import { writeReflections } from "../io/refl-write.ts";
 import { ReflectionFlags } from "../table/flags.ts";
 import { ReflectionTable } from "../table/reflection-table.ts";
-import { VOXEL_INDEX_RULE, voxelCentre, type VoxelGrid } from "../voxelize/voxel-grid.ts";
+import { VOXEL_INDEX_RULE, voxelCentreKernel, type VoxelGrid } from "../voxelize/voxel-grid.ts";
 import { gridForCrystals, roundHalfEven, voxelizeStill } from "../voxelize/voxelize.ts";
 import { BinnedDiffuseStreamWriter } from "./binned-diffuse-stream.ts";
 import { diffuseIntensityAt, resolutionFactor } from "./diffuse-model.ts";
@@ -329,7 +329,7 @@ function simulateDiffuseStill(
     for (let i = 0; i < m; i++) {
       if (vox.keep[i] === 0) continue;
       const idx = vox.voxel[i];
-      voxelCentre(grid, idx, centre, 0);
+      voxelCentreKernel(grid, idx, centre, 0);
       const D = diffuseIntensityAt(B, centre[0], centre[1], centre[2]);
       const qx = q[3 * i];
       const qy = q[3 * i + 1];

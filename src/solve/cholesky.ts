@@ -6,14 +6,12 @@
  *
  * @packageDocumentation
  */
+import { requireInstanceArgument, requireIntegerArgument } from "../errors.ts";
 
-function checkSquare(a: Float64Array, n: number, what: string): void {
-  if (!Number.isInteger(n) || n < 0) {
-    throw new RangeError(`invalid argument: n must be a non-negative integer, got ${n}`);
-  }
-  if (a.length !== n * n) {
-    throw new RangeError(`invalid argument: ${what} must have n*n = ${n * n} elements, got ${a.length}`);
-  }
+/** Throws a `ConfigError` unless `a` is a Float64Array of n·n elements (`fn` names the public function). */
+function checkSquare(a: unknown, n: unknown, what: string, fn: string): asserts a is Float64Array {
+  requireIntegerArgument(n, `${fn}: n`);
+  requireInstanceArgument(a, Float64Array, `${fn}: ${what} (n×n, row-major)`, n * n);
 }
 
 /** Rows per block in the blocked kernels: the block's rows stay in cache while earlier rows stream past. */
@@ -159,10 +157,10 @@ function factorColumnPair(a: Float64Array, n: number, i0: number, i1: number, j:
  * @param n - order of the matrix.
  * @returns true on success, false if the matrix is not (numerically) positive definite; `a` is then partly
  *   overwritten.
- * @throws RangeError if `n` is not a non-negative integer or `a.length !== n*n`.
+ * @throws ConfigError if `n` is not a non-negative integer or `a.length !== n*n`.
  */
 export function choleskyFactor(a: Float64Array, n: number): boolean {
-  checkSquare(a, n, "a");
+  checkSquare(a, n, "a", "choleskyFactor");
   return choleskyFactorKernel(a, n);
 }
 
@@ -195,11 +193,11 @@ export function choleskySolveInPlace(l: Float64Array, n: number, x: Float64Array
  * @param n - order of the matrix.
  * @param b - right-hand side (not modified).
  * @returns the solution x (a new array).
- * @throws RangeError on inconsistent sizes.
+ * @throws ConfigError on inconsistent sizes.
  */
 export function choleskySolve(l: Float64Array, n: number, b: Float64Array): Float64Array {
-  checkSquare(l, n, "l");
-  if (b.length !== n) throw new RangeError(`invalid argument: b must have n = ${n} elements, got ${b.length}`);
+  checkSquare(l, n, "l", "choleskySolve");
+  requireInstanceArgument(b, Float64Array, "choleskySolve: b", n);
   const x = Float64Array.from(b);
   choleskySolveInPlace(l, n, x);
   return x;
@@ -409,9 +407,9 @@ function storeSymmetric(inv: Float64Array, n: number, i: number, j: number, valu
  * @param l - lower Cholesky factor, n×n row-major.
  * @param n - order of the matrix.
  * @returns A⁻¹, n×n row-major, exactly symmetric (a new array).
- * @throws RangeError on inconsistent sizes.
+ * @throws ConfigError on inconsistent sizes.
  */
 export function choleskyInverse(l: Float64Array, n: number): Float64Array {
-  checkSquare(l, n, "l");
+  checkSquare(l, n, "l", "choleskyInverse");
   return choleskyInverseKernel(l, n);
 }

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 
+import { ConfigError, requireFunctionArgument, requireInstanceArgument, requireOptionsArgument } from "../errors.ts";
 import { choleskyFactorKernel, choleskySolveInPlace } from "./cholesky.ts";
 
 /** Jacobi preconditioner: M = diag(diagonal). */
@@ -87,7 +88,7 @@ function makeApply(p: Preconditioner | undefined, n: number): (r: Float64Array, 
   switch (p.kind) {
     case "diagonal": {
       if (p.diagonal.length !== n) {
-        throw new RangeError(
+        throw new ConfigError(
           `invalid option: preconditioner.diagonal must have n = ${n} elements, got ${p.diagonal.length}`,
         );
       }
@@ -95,7 +96,7 @@ function makeApply(p: Preconditioner | undefined, n: number): (r: Float64Array, 
       for (let i = 0; i < n; i++) {
         const v = p.diagonal[i];
         if (!(v > 0) || !Number.isFinite(v)) {
-          throw new RangeError(`invalid option: preconditioner.diagonal[${i}] must be positive and finite, got ${v}`);
+          throw new ConfigError(`invalid option: preconditioner.diagonal[${i}] must be positive and finite, got ${v}`);
         }
         inv[i] = 1 / v;
       }
@@ -106,21 +107,21 @@ function makeApply(p: Preconditioner | undefined, n: number): (r: Float64Array, 
     case "block": {
       const s = p.blockSize;
       if (!Number.isInteger(s) || s < 1 || n % s !== 0) {
-        throw new RangeError(
+        throw new ConfigError(
           `invalid option: preconditioner.blockSize must be a positive divisor of n = ${n}, got ${s}`,
         );
       }
       const nb = n / s;
       const s2 = s * s;
       if (p.blocks.length !== nb * s2) {
-        throw new RangeError(
+        throw new ConfigError(
           `invalid option: preconditioner.blocks must have ${nb * s2} elements, got ${p.blocks.length}`,
         );
       }
       const factors = Float64Array.from(p.blocks);
       for (let j = 0; j < nb; j++) {
         if (!choleskyFactorKernel(factors.subarray(j * s2, (j + 1) * s2), s)) {
-          throw new RangeError(`invalid option: preconditioner block ${j} is not positive definite`);
+          throw new ConfigError(`invalid option: preconditioner block ${j} is not positive definite`);
         }
       }
       return (r, z) => {
@@ -130,7 +131,12 @@ function makeApply(p: Preconditioner | undefined, n: number): (r: Float64Array, 
       };
     }
     case "custom":
+      requireFunctionArgument(p.apply, "conjugateGradient: options.preconditioner.apply");
       return p.apply;
+    default:
+      throw new ConfigError(
+        `conjugateGradient: options.preconditioner.kind must be "diagonal", "block" or "custom", got ${JSON.stringify((p as { kind: unknown }).kind)}`,
+      );
   }
 }
 
@@ -141,23 +147,27 @@ function makeApply(p: Preconditioner | undefined, n: number): (r: Float64Array, 
  * @param b - right-hand side, length n.
  * @param options - see {@link ConjugateGradientOptions}.
  * @returns the solution, the iteration count and the final relative residual.
- * @throws RangeError on invalid options (tolerance, maxIterations, preconditioner shape, x0 length).
+ * @throws ConfigError on invalid options (tolerance, maxIterations, preconditioner shape, x0 length).
  */
 export function conjugateGradient(
   matvec: (x: Float64Array, out: Float64Array) => void,
   b: Float64Array,
   options: ConjugateGradientOptions = {},
 ): ConjugateGradientResult {
+  requireFunctionArgument(matvec, "conjugateGradient: matvec");
+  requireInstanceArgument(b, Float64Array, "conjugateGradient: b");
+  requireOptionsArgument(options, "conjugateGradient: options");
+  requireOptionsArgument(options.preconditioner, "conjugateGradient: options.preconditioner");
   const n = b.length;
   const tol = options.tolerance ?? 1e-10;
   if (!(tol >= 0) || !Number.isFinite(tol))
-    throw new RangeError(`invalid option: tolerance must be finite and >= 0, got ${tol}`);
+    throw new ConfigError(`invalid option: tolerance must be finite and >= 0, got ${tol}`);
   const maxIt = options.maxIterations ?? 10 * n;
   if (!Number.isInteger(maxIt) || maxIt < 0) {
-    throw new RangeError(`invalid option: maxIterations must be a non-negative integer, got ${maxIt}`);
+    throw new ConfigError(`invalid option: maxIterations must be a non-negative integer, got ${maxIt}`);
   }
   if (options.x0 !== undefined && options.x0.length !== n) {
-    throw new RangeError(`invalid option: x0 must have n = ${n} elements, got ${options.x0.length}`);
+    throw new ConfigError(`invalid option: x0 must have n = ${n} elements, got ${options.x0.length}`);
   }
   const apply = makeApply(options.preconditioner, n);
 

@@ -13,6 +13,7 @@ import type {
   StopReason,
 } from "./least-squares-problem.ts";
 import {
+  checkMinimiserArguments,
   buildChecked,
   checkDegreesOfFreedom,
   checkParameters,
@@ -47,6 +48,7 @@ import {
  * @throws ConfigError on invalid options.
  */
 export function gaussNewton(problem: LeastSquaresProblem, options: RefinementOptions = {}): RefinementResult {
+  checkMinimiserArguments(problem, options, "gaussNewton");
   const opts = resolveOptions(options, Infinity);
   const t0 = performance.now();
   const n = problem.nParameters;

@@ -9,6 +9,7 @@ import { ConfigError, RefinementFailure } from "../errors.ts";
 import { rmsdOf } from "./least-squares-problem.ts";
 import type { LeastSquaresProblem, RefinementOptions, RefinementResult, StopReason } from "./least-squares-problem.ts";
 import {
+  checkMinimiserArguments,
   checkParameters,
   checkProblem,
   norm,
@@ -209,6 +210,11 @@ function lbfgsResult(
  * @throws ConfigError on invalid options.
  */
 export function lbfgs(problem: LeastSquaresProblem, options: LbfgsOptions = {}): RefinementResult {
+  checkMinimiserArguments(problem, options, "lbfgs", [
+    "getParameters",
+    "setParameters",
+    "computeFunctionalAndGradient",
+  ]);
   const opts = resolveOptions(options, Infinity);
   const gtol = options.gtol ?? 0.9;
   const m = options.m ?? 5;

@@ -8,6 +8,7 @@
 import { RefinementFailure } from "../errors.ts";
 import { rmsdOf } from "./least-squares-problem.ts";
 import {
+  checkMinimiserArguments,
   buildChecked,
   checkDegreesOfFreedom,
   checkParameters,
@@ -54,6 +55,7 @@ const NU_LIMIT = 8192;
  * @throws ConfigError on invalid options.
  */
 export function levenbergMarquardt(problem: LeastSquaresProblem, options: RefinementOptions = {}): RefinementResult {
+  checkMinimiserArguments(problem, options, "levenbergMarquardt");
   const opts = resolveOptions(options, 100);
   const t0 = performance.now();
   const n = problem.nParameters;

@@ -6,7 +6,13 @@
  *
  * @packageDocumentation
  */
-import { ConfigError, RefinementFailure } from "../errors.ts";
+import {
+  ConfigError,
+  RefinementFailure,
+  requireFunctionArgument,
+  requireObjectArgument,
+  requireOptionsArgument,
+} from "../errors.ts";
 import { choleskyFactorKernel, choleskyInverseKernel, choleskySolveInPlace } from "./cholesky.ts";
 import type {
   IterationInfo,
@@ -50,6 +56,22 @@ export interface ResolvedOptions {
   maxIterations: number;
   rmsdTolerance: number;
   onIteration: RefinementOptions["onIteration"];
+}
+
+/**
+ * Checks the arguments of the minimiser `fn` once: `problem` an object with the {@link LeastSquaresProblem} methods
+ * `methods`, `options` undefined or an object. @internal
+ */
+export function checkMinimiserArguments(
+  problem: unknown,
+  options: unknown,
+  fn: string,
+  methods: readonly (keyof LeastSquaresProblem)[] = ["getParameters", "setParameters", "buildNormalEquations"],
+): void {
+  requireObjectArgument(problem, `${fn}: problem (a LeastSquaresProblem)`);
+  for (const m of methods)
+    requireFunctionArgument((problem as Record<string, unknown>)[m], `${fn}: problem.${m} (a LeastSquaresProblem)`);
+  requireOptionsArgument(options, `${fn}: options`);
 }
 
 /** Validates the common options once. @internal */

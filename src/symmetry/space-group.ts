@@ -5,7 +5,13 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import {
+  ConfigError,
+  requireArrayArgument,
+  requireInstanceArgument,
+  requireObjectArgument,
+  requireStringArgument,
+} from "../errors.ts";
 import { parseHallSymbol, quoteHall, T_DEN } from "./hall-symbol.ts";
 import type { HallGroup, IntSymOp, XyzOperator } from "./hall-symbol.ts";
 import { laueClassOf } from "./laue-class.ts";
@@ -118,6 +124,9 @@ export class SpaceGroup {
   readonly #basis: SettingBasis | undefined;
 
   private constructor(hall: string, parsed: HallGroup) {
+    requireStringArgument(hall, "SpaceGroup: hall");
+    requireObjectArgument(parsed, "SpaceGroup: parsed (use SpaceGroup.fromHall)");
+    requireArrayArgument(parsed.operators, "SpaceGroup: parsed.operators (use SpaceGroup.fromHall)");
     const ops: readonly IntSymOp[] = parsed.operators;
     const setting = findSetting(hall, parsed);
     if (setting === undefined) {
@@ -303,10 +312,13 @@ export class SpaceGroup {
    * @throws ConfigError if `hkl.length` is not a multiple of 3 or `out` has a different length.
    */
   mapToAsuBatch(hkl: Int32Array, anomalous = false, out?: Int32Array): Int32Array {
-    if (hkl.length % 3 !== 0) throw new ConfigError(`hkl length ${hkl.length} is not a multiple of 3`);
+    requireInstanceArgument(hkl, Int32Array, "SpaceGroup.mapToAsuBatch: hkl");
+    if (out !== undefined) requireInstanceArgument(out, Int32Array, "SpaceGroup.mapToAsuBatch: out");
+    if (hkl.length % 3 !== 0)
+      throw new ConfigError(`SpaceGroup.mapToAsuBatch: hkl length ${hkl.length} is not a multiple of 3`);
     const dst = out ?? new Int32Array(hkl.length);
     if (dst.length !== hkl.length) {
-      throw new ConfigError(`out length ${dst.length} differs from hkl length ${hkl.length}`);
+      throw new ConfigError(`SpaceGroup.mapToAsuBatch: out length ${dst.length} differs from hkl length ${hkl.length}`);
     }
     this.#map(anomalous, hkl, dst, hkl.length / 3);
     return dst;

@@ -3,8 +3,8 @@
  *
  * @packageDocumentation
  */
-import { InputError } from "../errors.ts";
-import type { ReflectionTable } from "./reflection-table.ts";
+import { InputError, requireInstanceArgument } from "../errors.ts";
+import { ReflectionTable } from "./reflection-table.ts";
 
 /**
  * DIALS `reflection_table.flags` bits, named in camelCase after DIALS's Python names. All are below 2^31.
@@ -72,6 +72,7 @@ function checkMask(table: ReflectionTable, selection: Uint8Array): void {
  * @param all - require every bit of `flag`. @defaultValue `false`
  */
 export function getFlags(table: ReflectionTable, flag: number, all = false): Uint8Array {
+  requireInstanceArgument(table, ReflectionTable, "getFlags: table");
   const f = checkFlag(flag);
   const lo = lowWords(table);
   const n = table.nrows;
@@ -93,6 +94,7 @@ function ensureFlags(table: ReflectionTable): void {
  * Creates a zero `"flags"` column first if the table has none (as DIALS does).
  */
 export function setFlags(table: ReflectionTable, selection: Uint8Array, flag: number): void {
+  requireInstanceArgument(table, ReflectionTable, "setFlags: table");
   const f = checkFlag(flag);
   checkMask(table, selection);
   ensureFlags(table);
@@ -105,6 +107,7 @@ export function setFlags(table: ReflectionTable, selection: Uint8Array, flag: nu
  * Creates a zero `"flags"` column first if the table has none.
  */
 export function unsetFlags(table: ReflectionTable, selection: Uint8Array, flag: number): void {
+  requireInstanceArgument(table, ReflectionTable, "unsetFlags: table");
   const f = checkFlag(flag);
   checkMask(table, selection);
   ensureFlags(table);

@@ -3,7 +3,13 @@
  *
  * @packageDocumentation
  */
-import { InputError } from "../errors.ts";
+import {
+  InputError,
+  requireInstanceArgument,
+  requireNumbersArgument,
+  requireObjectArgument,
+  requireStringArgument,
+} from "../errors.ts";
 import { elementWidth, type Column, type ColumnTypeName, type ShoeboxColumn } from "./column-types.ts";
 
 /** A row selection: a boolean mask (`Uint8Array` of length `nrows`, nonzero = keep) or a list of row indices. */
@@ -44,6 +50,7 @@ export class ReflectionTable {
     this.nrows = nrows;
     this.identifiers = new Map<number, string>();
     if (identifiers !== undefined) {
+      requireInstanceArgument(identifiers, Map, "ReflectionTable: identifiers (experiment id → identifier)");
       for (const [k, v] of identifiers) {
         if (!Number.isSafeInteger(k) || k < 0) {
           throw new InputError(`reflection table: experiment id ${String(k)} is not a non-negative integer`);
@@ -81,6 +88,8 @@ export class ReflectionTable {
    * `bytes.length`). Throws {@link InputError} otherwise.
    */
   setColumn(name: string, column: Column): void {
+    requireStringArgument(name, "ReflectionTable.setColumn: name");
+    requireObjectArgument(column, `ReflectionTable.setColumn: column "${name}" ({ type, data })`);
     if (column.type === "Shoebox<>") {
       validateShoeboxShape(name, column.data, this.nrows);
     } else {
@@ -161,6 +170,7 @@ export class ReflectionTable {
    * index outside `[0, nrows)`.
    */
   select(selection: RowSelection): ReflectionTable {
+    requireNumbersArgument(selection, "ReflectionTable.select: selection (a mask or row indices)");
     const idx = selectionToIndices(selection, this.nrows);
     const out = new ReflectionTable(idx.length, this.identifiers);
     for (const [name, col] of this.#columns) {

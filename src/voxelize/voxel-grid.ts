@@ -5,7 +5,14 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import {
+  ConfigError,
+  describeValue,
+  requireInstanceArgument,
+  requireIntegerArgument,
+  requireNumbersArgument,
+  requireObjectArgument,
+} from "../errors.ts";
 
 /** Grid parameters of the voxel index. */
 export interface VoxelGrid {
@@ -27,7 +34,9 @@ export const VOXEL_INDEX_RULE =
  * @throws {@link ConfigError} when ndiv or hklMax are not positive integers or the dims disagree with them.
  */
 export function makeVoxelGrid(ndiv: number, hklMax: readonly [number, number, number]): VoxelGrid {
-  if (!Number.isInteger(ndiv) || ndiv < 1) throw new ConfigError(`ndiv must be a positive integer, got ${ndiv}`);
+  if (!Number.isInteger(ndiv) || ndiv < 1)
+    throw new ConfigError(`ndiv must be a positive integer, got ${describeValue(ndiv)}`);
+  requireNumbersArgument(hklMax, "hkl_max", 3);
   for (const h of hklMax) {
     if (!Number.isInteger(h) || h < 1)
       throw new ConfigError(`hkl_max must be positive integers, got [${hklMax.join(", ")}]`);
@@ -38,8 +47,37 @@ export function makeVoxelGrid(ndiv: number, hklMax: readonly [number, number, nu
   return { ndiv, hklMax: [hklMax[0], hklMax[1], hklMax[2]], dims };
 }
 
-/** Linear index of sub-indices (h, k, l) already on the grid; −1 when outside it. */
+/**
+ * Throws a {@link ConfigError} unless `grid` is a voxel grid as {@link makeVoxelGrid} builds it (`fn` names the
+ * public function): checked once per call of a public function, never in the loops over the voxels.
+ */
+export function checkVoxelGrid(grid: unknown, fn: string): asserts grid is VoxelGrid {
+  requireObjectArgument(grid, `${fn}: grid (makeVoxelGrid)`);
+  const g = grid as VoxelGrid;
+  const expected = makeVoxelGrid(g.ndiv, g.hklMax).dims;
+  requireNumbersArgument(g.dims, `${fn}: grid.dims`, 3);
+  if (g.dims.some((d, i) => d !== expected[i]))
+    throw new ConfigError(`${fn}: grid.dims [${g.dims.join(", ")}] disagree with ndiv and hkl_max (makeVoxelGrid)`);
+}
+
+/**
+ * Linear index of integer sub-indices (h, k, l) = round(hkl·ndiv) on the grid; −1 when outside it.
+ *
+ * @throws {@link ConfigError} for a malformed grid or non-integer sub-indices
+ */
 export function voxelIndexOf(grid: VoxelGrid, h: number, k: number, l: number): number {
+  checkVoxelGrid(grid, "voxelIndexOf");
+  for (const [name, v] of [
+    ["h", h],
+    ["k", k],
+    ["l", l],
+  ] as const)
+    requireIntegerArgument(v, `voxelIndexOf: ${name} (sub-index, round(hkl·ndiv))`, -Number.MAX_SAFE_INTEGER);
+  return voxelIndexOfKernel(grid, h, k, l);
+}
+
+/** Unchecked kernel of {@link voxelIndexOf}, for the loops over rows: the grid and indices are trusted. @internal */
+export function voxelIndexOfKernel(grid: VoxelGrid, h: number, k: number, l: number): number {
   const h0 = grid.hklMax[0] * grid.ndiv;
   const h1 = grid.hklMax[1] * grid.ndiv;
   const h2 = grid.hklMax[2] * grid.ndiv;
@@ -47,8 +85,21 @@ export function voxelIndexOf(grid: VoxelGrid, h: number, k: number, l: number): 
   return ((h + h0) * grid.dims[1] + (k + h1)) * grid.dims[2] + (l + h2);
 }
 
-/** Writes the voxel centre (h, k, l in reciprocal-lattice units) of a linear index into `out[offset..offset+3)`. */
+/**
+ * Writes the voxel centre (h, k, l in reciprocal-lattice units) of a linear index into `out[offset..offset+3)`.
+ *
+ * @throws {@link ConfigError} for a malformed grid, an index outside it or an `out` too short
+ */
 export function voxelCentre(grid: VoxelGrid, index: number, out: Float64Array, offset: number): void {
+  checkVoxelGrid(grid, "voxelCentre");
+  requireIntegerArgument(index, "voxelCentre: index", 0, grid.dims[0] * grid.dims[1] * grid.dims[2] - 1);
+  requireInstanceArgument(out, Float64Array, "voxelCentre: out");
+  requireIntegerArgument(offset, "voxelCentre: offset", 0, out.length - 3);
+  voxelCentreKernel(grid, index, out, offset);
+}
+
+/** Unchecked kernel of {@link voxelCentre}, for the loops over rows: the arguments are trusted. @internal */
+export function voxelCentreKernel(grid: VoxelGrid, index: number, out: Float64Array, offset: number): void {
   const d1 = grid.dims[1];
   const d2 = grid.dims[2];
   const l = (index % d2) - grid.hklMax[2] * grid.ndiv;

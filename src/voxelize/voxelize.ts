@@ -9,10 +9,16 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../errors.ts";
+import {
+  ConfigError,
+  requireArrayArgument,
+  requireInstanceArgument,
+  requireNumbersArgument,
+  requireObjectArgument,
+} from "../errors.ts";
 import type { Crystal } from "../io/expt-models.ts";
-import type { SpaceGroup } from "../symmetry/space-group.ts";
-import { makeVoxelGrid, voxelIndexOf, type VoxelGrid } from "./voxel-grid.ts";
+import { SpaceGroup } from "../symmetry/space-group.ts";
+import { checkVoxelGrid, makeVoxelGrid, voxelIndexOfKernel, type VoxelGrid } from "./voxel-grid.ts";
 
 /** Rounds half to even (NumPy's `round`/`rint`). */
 export function roundHalfEven(x: number): number {
@@ -30,8 +36,27 @@ export interface VoxelizeOptions {
   dMax?: number;
 }
 
+/** Throws a ConfigError unless `crystal` has the unit cell and real-space axes a crystal model has. */
+function checkCrystal(crystal: unknown, what: string): asserts crystal is Crystal {
+  requireObjectArgument(crystal, `${what} (a crystal model of an experiment list)`);
+  const c = crystal as Crystal;
+  requireNumbersArgument(c.unitCell, `${what}.unitCell`, 6);
+  for (const axis of ["realSpaceA", "realSpaceB", "realSpaceC"] as const)
+    requireNumbersArgument(c[axis], `${what}.${axis}`, 3);
+}
+
+/** Throws a ConfigError unless `options` is an object of the voxelize options. */
+function checkOptions(options: unknown, fn: string): asserts options is VoxelizeOptions {
+  requireObjectArgument(options, `${fn}: options ({ ndiv, dMin, dMax? })`);
+}
+
 /** Grid from crystals: `hklMax_i = ceil(max cell edge_i / d_min) + 1`. */
 export function gridForCrystals(crystals: readonly Crystal[], options: VoxelizeOptions): VoxelGrid {
+  requireArrayArgument(crystals, "gridForCrystals: crystals");
+  crystals.forEach((c, i) => {
+    checkCrystal(c, `gridForCrystals: crystals[${i}]`);
+  });
+  checkOptions(options, "gridForCrystals");
   if (!(options.dMin > 0 && Number.isFinite(options.dMin)))
     throw new ConfigError(`--dmin must be positive, got ${options.dMin}`);
   if (options.dMax !== undefined && !(options.dMax > options.dMin)) {
@@ -72,6 +97,13 @@ export function voxelizeStill(
   grid: VoxelGrid,
   options: VoxelizeOptions,
 ): VoxelizedStill {
+  checkCrystal(crystal, "voxelizeStill: crystal");
+  requireNumbersArgument(qVectors, "voxelizeStill: qVectors (x, y, z per pixel)");
+  requireInstanceArgument(spaceGroup, SpaceGroup, "voxelizeStill: spaceGroup");
+  checkVoxelGrid(grid, "voxelizeStill");
+  checkOptions(options, "voxelizeStill");
+  if (!(options.dMin > 0 && Number.isFinite(options.dMin)))
+    throw new ConfigError(`voxelizeStill: options.dMin must be positive, got ${String(options.dMin)}`);
   const n = Math.floor(qVectors.length / 3);
   const a = crystal.realSpaceA;
   const b = crystal.realSpaceB;
@@ -101,7 +133,7 @@ export function voxelizeStill(
   let nOutsideGrid = 0;
   for (let i = 0; i < n; i++) {
     if (!keep[i]) continue;
-    const idx = voxelIndexOf(grid, sub[3 * i], sub[3 * i + 1], sub[3 * i + 2]);
+    const idx = voxelIndexOfKernel(grid, sub[3 * i], sub[3 * i + 1], sub[3 * i + 2]);
     if (idx < 0) {
       keep[i] = 0;
       nOutsideGrid++;

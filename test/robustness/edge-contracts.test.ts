@@ -254,7 +254,7 @@ describe("library arguments of the wrong type give typed errors, never a TypeErr
     );
     await expectConfigError(
       () => model.refineParameters(undefined, { nrows: 3 } as never),
-      /^braggReflections must be a ReflectionTable, got object$/,
+      /^braggReflections must be a ReflectionTable, got an object$/,
     );
     // the right types still work
     const data = dataset();

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { InputError } from "../../src/errors.ts";
+import { ConfigError, InputError } from "../../src/errors.ts";
 import { ExperimentList, parseExperiments, readExperiments, writeExperiments } from "../../src/io/expt.ts";
 import { formatExperimentJson } from "../../src/io/expt-json.ts";
 import type { Crystal, Experiment, Panel } from "../../src/io/expt-models.ts";
@@ -417,10 +417,10 @@ describe("setScalingModel", () => {
     const list = await readExperiments(fx("ssx-cunir-integrated.expt"));
     expect(() => {
       list.setScalingModel(5, kb(1));
-    }).toThrow(RangeError);
+    }).toThrow(ConfigError);
     expect(() => {
       list.setScalingModel(0, [] as unknown as Record<string, unknown>);
-    }).toThrow(RangeError);
+    }).toThrow(ConfigError);
     expect(list).toBeInstanceOf(ExperimentList);
   });
 });

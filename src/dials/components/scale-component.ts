@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../../errors.ts";
+import { ConfigError, describeValue, requireArrayArgument, requireNumbersArgument } from "../../errors.ts";
 import { SparseMatrix } from "../sparse-matrix.ts";
 
 /** Inverse scales of one block and their derivatives with respect to the component's free parameters. */
@@ -78,6 +78,7 @@ export function resolveBlocks(
   blockSelections: readonly Int32Array[] | undefined,
 ): Int32Array[] | undefined {
   if (selection !== undefined) {
+    requireNumbersArgument(selection, `${component}.updateReflectionData: selection`);
     if (selection.length !== n) {
       throw new ConfigError(`${component}: selection has length ${selection.length}, expected ${n}`);
     }
@@ -89,6 +90,10 @@ export function resolveBlocks(
     return [idx];
   }
   if (blockSelections !== undefined) {
+    requireArrayArgument(blockSelections, `${component}.updateReflectionData: blockSelections`);
+    blockSelections.forEach((sel, b) => {
+      requireNumbersArgument(sel, `${component}.updateReflectionData: blockSelections[${b}]`);
+    });
     for (const [b, sel] of blockSelections.entries()) {
       for (const i of sel) {
         if (i < 0 || i >= n) {
@@ -135,6 +140,8 @@ export abstract class ScaleComponent<D = Record<string, Float64Array>> {
    * @param parameterEsds - optional esds, same length (copied)
    */
   constructor(initialValues: ArrayLike<number>, parameterEsds?: ArrayLike<number>) {
+    requireNumbersArgument(initialValues, `${new.target.name}: initialValues`);
+    if (parameterEsds !== undefined) requireNumbersArgument(parameterEsds, `${new.target.name}: parameterEsds`);
     this.params = Float64Array.from(initialValues);
     if (parameterEsds !== undefined && parameterEsds.length !== this.params.length) {
       throw new ConfigError(
@@ -258,7 +265,7 @@ export abstract class ScaleComponent<D = Record<string, Float64Array>> {
   protected checkBlock(blockId: number): void {
     if (!Number.isInteger(blockId) || blockId < 0 || blockId >= this.nReflPerBlock.length) {
       throw new ConfigError(
-        `${this.constructor.name}: block ${blockId} does not exist (${this.nReflPerBlock.length} blocks; call updateReflectionData first)`,
+        `${this.constructor.name}: block ${describeValue(blockId)} does not exist (${this.nReflPerBlock.length} blocks; call updateReflectionData first)`,
       );
     }
   }

@@ -30,7 +30,7 @@ export class SmoothScaleComponent2D extends SmootherScaleComponent<SmoothScaleCo
    */
   constructor(initialValues: ArrayLike<number>, shape: readonly [number, number], parameterEsds?: ArrayLike<number>) {
     super(initialValues, parameterEsds);
-    checkSmootherShape("SmoothScaleComponent2D", shape, this.nParams);
+    checkSmootherShape("SmoothScaleComponent2D", shape, this.nParams, 2);
     this.shapeValue = [shape[0], shape[1]];
   }
 

@@ -34,7 +34,7 @@ export class SmoothScaleComponent3D extends SmootherScaleComponent<SmoothScaleCo
     parameterEsds?: ArrayLike<number>,
   ) {
     super(initialValues, parameterEsds);
-    checkSmootherShape("SmoothScaleComponent3D", shape, this.nParams);
+    checkSmootherShape("SmoothScaleComponent3D", shape, this.nParams, 3);
     this.shapeValue = [shape[0], shape[1], shape[2]];
   }
 

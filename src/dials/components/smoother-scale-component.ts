@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../../errors.ts";
+import { ConfigError, requireNumbersArgument } from "../../errors.ts";
 import type { SmootherMultiValueWeight } from "../gaussian-smoother-1d.ts";
 import { nparamToVal } from "../model-utilities.ts";
 import { SparseMatrix } from "../sparse-matrix.ts";
@@ -20,7 +20,8 @@ import { ScaleComponent, normalisedWeights, type ScalesAndDerivatives } from "./
  * @param nParams - number of parameters
  * @throws ConfigError when the shape is invalid or does not match the parameter count
  */
-export function checkSmootherShape(name: string, shape: readonly number[], nParams: number): void {
+export function checkSmootherShape(name: string, shape: readonly number[], nParams: number, axes: number): void {
+  requireNumbersArgument(shape, `${name}: shape (parameters per axis)`, axes);
   let product = 1;
   for (const s of shape) {
     nparamToVal(s);

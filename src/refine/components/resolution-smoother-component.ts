@@ -8,7 +8,7 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from "../../errors.ts";
+import { ConfigError, requireFiniteArgument, requireNumbersArgument } from "../../errors.ts";
 import { GaussianSmoother1D } from "../../dials/gaussian-smoother-1d.ts";
 import { nparamToVal } from "../../dials/model-utilities.ts";
 import { SparseMatrix } from "../../dials/sparse-matrix.ts";
@@ -50,6 +50,8 @@ export class ResolutionSmootherComponent extends ScaleComponent<ResolutionSmooth
     parameterEsds?: ArrayLike<number>,
   ) {
     super(initialValues, parameterEsds);
+    requireNumbersArgument(qRange, "ResolutionSmootherComponent: qRange [min, max]", 2);
+    requireFiniteArgument(restraintWeight, "ResolutionSmootherComponent: restraintWeight");
     const k = this.nParams;
     if (k !== 2 && k !== 3 && k !== 5) {
       throw new ConfigError(`ResolutionSmootherComponent: ${k} values; a DIALS smoother here has 2, 3 or 5`);
