@@ -16,6 +16,7 @@
  * @packageDocumentation
  */
 import { RefinementFailure } from "../errors.ts";
+import { sortFloat64 } from "../runtime/sort-float64.ts";
 import { refineErrorModel, type ErrorModelRefinementOptions } from "../dials/error-model-refinement.ts";
 import type { ScalingObservations } from "../observations/scaling-observations.ts";
 import { forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
@@ -235,15 +236,34 @@ export const COUNTING_UNIT_STRONGEST_FRACTION = 0.1;
 function countingUnit(c: ClassRows): number {
   const { Ih } = groupReferences(c);
   const expected = new Float64Array(c.n);
-  const order: number[] = [];
+  const eligible = new Uint8Array(c.n);
+  let nEligible = 0;
   for (let i = 0; i < c.n; i++) {
     expected[i] = c.inverseScale[i] * Ih[c.groupIndex[i]];
-    if (c.variance[i] > 0 && Number.isFinite(expected[i]) && Number.isFinite(c.intensity[i])) order.push(i);
+    if (c.variance[i] > 0 && Number.isFinite(expected[i]) && Number.isFinite(c.intensity[i])) {
+      eligible[i] = 1;
+      nEligible++;
+    }
   }
-  if (order.length === 0) return 1;
-  order.sort((p, q) => expected[q] - expected[p] || p - q);
-  const m = Math.max(1, Math.ceil(COUNTING_UNIT_STRONGEST_FRACTION * order.length));
-  const ratio = Float64Array.from(order.slice(0, m), (i) => c.intensity[i] / c.variance[i]).sort();
+  if (nEligible === 0) return 1;
+  const m = Math.max(1, Math.ceil(COUNTING_UNIT_STRONGEST_FRACTION * nEligible));
+  // the m strongest (by expected intensity, ties by row): every row above the m-th largest value, then the rows equal
+  // to it in row order (a numeric sort of the values instead of a sort of the rows by a comparator; same rows)
+  const values = new Float64Array(nEligible);
+  for (let i = 0, k = 0; i < c.n; i++) if (eligible[i] !== 0) values[k++] = expected[i];
+  sortFloat64(values);
+  const threshold = values[nEligible - m];
+  let above = 0;
+  for (let k = nEligible - 1; k >= 0 && values[k] > threshold; k--) above++;
+  let ties = m - above;
+  const ratio = new Float64Array(m);
+  let r = 0;
+  for (let i = 0; i < c.n; i++) {
+    if (eligible[i] === 0) continue;
+    const e = expected[i];
+    if (e > threshold || (e === threshold && ties-- > 0)) ratio[r++] = c.intensity[i] / c.variance[i];
+  }
+  sortFloat64(ratio);
   const u = m % 2 === 1 ? ratio[(m - 1) / 2] : 0.5 * (ratio[m / 2 - 1] + ratio[m / 2]);
   return Number.isFinite(u) && u > 0 ? u : 1;
 }
@@ -285,8 +305,10 @@ function classModel(
   const u = countingUnit(c);
   let fit: ReturnType<typeof refineErrorModel>;
   try {
+    const variance = new Float64Array(c.n);
+    for (let i = 0; i < c.n; i++) variance[i] = u * c.variance[i];
     fit = refineErrorModel(
-      { ...c, variance: c.variance.map((v) => u * v) },
+      { ...c, variance },
       { ...filter, deviationPrefactor: "unbiased" },
     );
   } catch (e) {
