@@ -74,9 +74,13 @@ export function createErrorModelBins(expectedIntensity: Float64Array, options?: 
   };
   const countIn = (maximum: number, minimum: number): number =>
     Math.max(0, countAtMost(maximum) - countAtMost(minimum));
-  // with NaN present the rank is taken as DIALS's descending sort of the indices orders them (NaN compare as equal)
-  const rankValue = (m: number): number =>
-    hasNaN ? Ih[Int32Array.from({ length: n }, (_, i) => i).sort((p, q) => Ih[q] - Ih[p])[m]] : sorted[n - 1 - m];
+  // with NaN present, or a zero at that rank (−0 and +0 sort apart here, tie there), the rank is taken as DIALS's
+  // descending sort of the indices orders them (equal values and NaN in row order)
+  const rankValue = (m: number): number => {
+    const v = sorted[n - 1 - m];
+    if (!hasNaN && v !== 0) return v;
+    return Ih[Int32Array.from({ length: n }, (_, i) => i).sort((p, q) => Ih[q] - Ih[p])[m]];
+  };
   let Imax = Number.NEGATIVE_INFINITY;
   let minIh = Number.POSITIVE_INFINITY;
   for (let r = 0; r < n; r++) {
