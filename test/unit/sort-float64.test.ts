@@ -17,7 +17,7 @@ describe("sortFloat64", () => {
   it("orders as Float64Array.prototype.sort, −0 before +0, infinities at the ends", () => {
     const special = [0, -0, Infinity, -Infinity, Number.MIN_VALUE, -Number.MIN_VALUE, Number.MAX_VALUE, 1, -1];
     let seed = 3;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     for (const n of [5000, 20000]) {
       const a = new Float64Array(n);
       for (let i = 0; i < n; i++) {
