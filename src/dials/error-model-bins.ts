@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 import { ConfigError, requireInstanceArgument, requireOptionsArgument } from "../errors.ts";
+import { sortFloat64 } from "../runtime/sort-float64.ts";
 
 /** The intensity bins of the error model (DIALS `ErrorModelBinner`). */
 export interface ErrorModelBins {
@@ -59,10 +60,33 @@ export function createErrorModelBins(expectedIntensity: Float64Array, options?: 
   const Ih = expectedIntensity;
   const n = Ih.length;
   if (n === 0) throw new ConfigError("createErrorModelBins: no reflections to bin");
-  const sizeOrder = Int32Array.from({ length: n }, (_, i) => i).sort((p, q) => Ih[q] - Ih[p]);
+  // the intensities in ascending order: the count in a bin (min, max] is #(≤ max) − #(≤ min), and the reflection of
+  // rank m in descending order is sorted[n − 1 − m]; NaN sort last and fall in no bin
+  const sorted = sortFloat64(Ih.slice());
+  const hasNaN = Number.isNaN(sorted[n - 1]);
+  const countAtMost = (v: number): number => {
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sorted[mid] <= v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const countIn = (maximum: number, minimum: number): number =>
+    Math.max(0, countAtMost(maximum) - countAtMost(minimum));
+  // with NaN present, or a zero at that rank (−0 and +0 sort apart here, tie there), the rank is taken as DIALS's
+  // descending sort of the indices orders them (equal values and NaN in row order)
+  const rankValue = (m: number): number => {
+    const v = sorted[n - 1 - m];
+    if (!hasNaN && v !== 0) return v;
+    return Ih[Int32Array.from({ length: n }, (_, i) => i).sort((p, q) => Ih[q] - Ih[p])[m]];
+  };
   let Imax = Number.NEGATIVE_INFINITY;
   let minIh = Number.POSITIVE_INFINITY;
-  for (const x of Ih) {
+  for (let r = 0; r < n; r++) {
+    const x = Ih[r];
     if (x > Imax) Imax = x;
     if (x < minIh) minIh = x;
   }
@@ -74,26 +98,33 @@ export function createErrorModelBins(expectedIntensity: Float64Array, options?: 
   bounds[nBins] = minIh - 0.01;
   if (n > 100 * minRefl) minRefl = Math.trunc(n / 100);
   const minPerBin = Math.min(minRefl, Math.trunc(n / (3.0 * nBins)));
-  const col = new Int32Array(n).fill(-1);
   const counts = new Float64Array(nBins);
   let nCumul = 0;
   for (let i = 0; i < nBins; i++) {
     const maximum = bounds[i];
-    let minimum = bounds[i + 1];
-    let nIn = 0;
-    for (const x of Ih) if (x <= maximum && x > minimum) nIn++;
+    let nIn = countIn(maximum, bounds[i + 1]);
     if (nIn < minPerBin) {
       const m = nCumul + minPerBin;
       if (m < n) {
-        bounds[i + 1] = Ih[sizeOrder[m]];
-        minimum = bounds[i + 1];
-        nIn = 0;
-        for (const x of Ih) if (x <= maximum && x > minimum) nIn++;
+        bounds[i + 1] = rankValue(m);
+        nIn = countIn(maximum, bounds[i + 1]);
       }
     }
     counts[i] = nIn;
-    for (let r = 0; r < n; r++) if (Ih[r] <= maximum && Ih[r] > minimum) col[r] = i;
     nCumul += nIn;
+  }
+  // bin i is (bounds[i + 1], bounds[i]] with the final bounds (bin i's are final once step i ran); a reflection in
+  // several (possible only when an enlarged bin reaches past the next boundary) belongs to the last, as each bin's
+  // assignment overwrote the previous ones
+  const col = new Int32Array(n).fill(-1);
+  for (let r = 0; r < n; r++) {
+    const x = Ih[r];
+    for (let i = nBins - 1; i >= 0; i--) {
+      if (x <= bounds[i] && x > bounds[i + 1]) {
+        col[r] = i;
+        break;
+      }
+    }
   }
   const keep: number[] = [];
   for (let i = 0; i < nBins; i++) if (counts[i] >= minPerBin - 5) keep.push(i);
@@ -107,20 +138,24 @@ export function createErrorModelBins(expectedIntensity: Float64Array, options?: 
     keep.forEach((c, k) => (finalBounds[k] = bounds[c]));
     finalBounds[keep.length] = bounds[nBins];
   }
-  const binIndex = Int32Array.from(col, (c) => (c < 0 ? -1 : newIndex[c]));
+  const binIndex = new Int32Array(n);
+  for (let r = 0; r < n; r++) binIndex[r] = col[r] < 0 ? -1 : newIndex[col[r]];
   const reflPerBin = Float64Array.from(keep, (c) => counts[c]);
-  const weights = new Float64Array(keep.length);
-  for (let k = 0; k < keep.length; k++) {
-    let s = 0;
-    let m = 0;
-    for (const x of Ih) {
+  // each bin's mean over the reflections between its final boundaries, summed in row order
+  const nKept = keep.length;
+  const sum = new Float64Array(nKept);
+  const num = new Float64Array(nKept);
+  for (let r = 0; r < n; r++) {
+    const x = Ih[r];
+    for (let k = 0; k < nKept; k++) {
       if (x <= finalBounds[k] && x > finalBounds[k + 1]) {
-        s += x;
-        m++;
+        sum[k] += x;
+        num[k]++;
       }
     }
-    weights[k] = s / m;
   }
+  const weights = new Float64Array(nKept);
+  for (let k = 0; k < nKept; k++) weights[k] = sum[k] / num[k];
   return { binIndex, reflPerBin, binBoundaries: finalBounds, weights };
 }
 

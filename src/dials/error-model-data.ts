@@ -128,16 +128,10 @@ function selectTable(t: Table, keep: Uint8Array): Table {
   return out;
 }
 
-/** Per-group sums of `values` over the table rows (length nGroups). */
-function groupSums(t: Table, nGroups: number, values: Float64Array): Float64Array {
-  const s = new Float64Array(nGroups);
-  for (let i = 0; i < t.group.length; i++) s[t.group[i]] += values[i];
-  return s;
-}
-
 function groupCounts(t: Table, nGroups: number): Float64Array {
   const s = new Float64Array(nGroups);
-  for (const gi of t.group) s[gi] += 1;
+  const group = t.group;
+  for (let i = 0; i < group.length; i++) s[group[i]] += 1;
   return s;
 }
 
@@ -192,22 +186,27 @@ export function prepareErrorModelData(obs: ErrorModelObservations, options?: Err
   const nGroups = obs.nGroups;
 
   const IhGroup = obs.Ih ?? weightedGroupIh(obs);
+  const rows = new Int32Array(n);
+  const Ih = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    rows[i] = i;
+    Ih[i] = IhGroup[obs.groupIndex[i]];
+  }
   let t: Table = {
-    rows: Int32Array.from({ length: n }, (_, i) => i),
+    rows,
     group: obs.groupIndex.slice(),
     I: obs.intensity.slice(),
     v: obs.variance.slice(),
     g: obs.inverseScale.slice(),
-    Ih: Float64Array.from(obs.groupIndex, (gi) => IhGroup[gi]),
+    Ih,
     p: obs.partiality?.slice(),
   };
 
   if (t.p !== undefined) {
     const p = t.p;
-    t = selectTable(
-      t,
-      Uint8Array.from(p, (x) => (x > minPartiality ? 1 : 0)),
-    );
+    const keep = new Uint8Array(n);
+    for (let i = 0; i < n; i++) keep[i] = p[i] > minPartiality ? 1 : 0;
+    t = selectTable(t, keep);
   }
   t =
     options?.stills === true
@@ -234,55 +233,65 @@ function weightedGroupIh(obs: ErrorModelObservations): Float64Array {
   return IhGroup;
 }
 
-/** Steps 2–5 of {@link prepareErrorModelData} (DIALS `filter_unsuitable_reflections` after the partiality cut). */
+/** A row mask of `t` keeping the rows whose group is kept (`keepGroup[group] !== 0`). */
+function groupMask(t: Table, keepGroup: Uint8Array): Uint8Array {
+  const keep = new Uint8Array(t.group.length);
+  for (let i = 0; i < keep.length; i++) keep[i] = keepGroup[t.group[i]];
+  return keep;
+}
+
+/**
+ * Steps 2–5 of {@link prepareErrorModelData} (DIALS `filter_unsuitable_reflections` after the partiality cut). Plain
+ * loops over the rows (no per-element callbacks): every sum is taken over the kept rows in row order, as DIALS's
+ * flex sums are.
+ */
 function standardFilter(table: Table, nGroups: number, minIh: number, minRefl: number, minMean: number): Table {
   let t = table;
   // 2. groups with mean I/σ² > 0.85
   if (minMean > Number.NEGATIVE_INFINITY) {
-    const ratio = Float64Array.from(t.I, (x, i) => x / t.v[i]);
-    const sum = groupSums(t, nGroups, ratio);
+    const sum = new Float64Array(nGroups);
+    for (let i = 0; i < t.group.length; i++) sum[t.group[i]] += t.I[i] / t.v[i];
     const cnt = groupCounts(t, nGroups);
-    t = selectTable(
-      t,
-      Uint8Array.from(t.group, (gi) => (sum[gi] / cnt[gi] > minMean ? 1 : 0)),
-    );
+    const keepGroup = new Uint8Array(nGroups);
+    for (let j = 0; j < nGroups; j++) keepGroup[j] = sum[j] / cnt[j] > minMean ? 1 : 0;
+    t = selectTable(t, groupMask(t, keepGroup));
   }
   // 3. g·Ih > minIh, n_h > 1, I > 0.001
   {
     const cnt = groupCounts(t, nGroups);
-    t = selectTable(
-      t,
-      Uint8Array.from(t.group, (gi, i) => (t.Ih[i] * t.g[i] > minIh && cnt[gi] > 1 && t.I[i] > 0.001 ? 1 : 0)),
-    );
+    const keep = new Uint8Array(t.group.length);
+    for (let i = 0; i < keep.length; i++) {
+      keep[i] = t.Ih[i] * t.g[i] > minIh && cnt[t.group[i]] > 1 && t.I[i] > 0.001 ? 1 : 0;
+    }
+    t = selectTable(t, keep);
   }
   requireCount(t.rows.length, minRefl);
   // 4. n_h > 1 again
   {
     const cnt = groupCounts(t, nGroups);
-    t = selectTable(
-      t,
-      Uint8Array.from(t.group, (gi) => (cnt[gi] > 1 ? 1 : 0)),
-    );
+    const keepGroup = new Uint8Array(nGroups);
+    for (let j = 0; j < nGroups; j++) keepGroup[j] = cnt[j] > 1 ? 1 : 0;
+    t = selectTable(t, groupMask(t, keepGroup));
   }
   // 5. internal variance ratio
   {
     const cnt = groupCounts(t, nGroups);
-    const dev2 = Float64Array.from(t.I, (x, i) => (x / t.g[i] - t.Ih[i]) ** 2);
-    const vg = Float64Array.from(t.v, (x, i) => x / t.g[i] ** 2);
-    const sumDev2 = groupSums(t, nGroups, dev2);
-    const sumVg = groupSums(t, nGroups, vg);
+    const sumDev2 = new Float64Array(nGroups);
+    const sumVg = new Float64Array(nGroups);
     let maxIh = Number.NEGATIVE_INFINITY;
-    for (const x of t.Ih) if (x > maxIh) maxIh = x;
+    for (let i = 0; i < t.group.length; i++) {
+      const gi = t.group[i];
+      sumDev2[gi] += (t.I[i] / t.g[i] - t.Ih[i]) ** 2;
+      sumVg[gi] += t.v[i] / t.g[i] ** 2;
+      if (t.Ih[i] > maxIh) maxIh = t.Ih[i];
+    }
     const limit = Math.max(50, maxIh / 40);
     const keepGroup = new Uint8Array(nGroups);
     for (let j = 0; j < nGroups; j++) {
       const ratio = sumDev2[j] / (cnt[j] - 1) / (sumVg[j] / cnt[j]);
       keepGroup[j] = ratio < limit ? 1 : 0;
     }
-    t = selectTable(
-      t,
-      Uint8Array.from(t.group, (gi) => keepGroup[gi]),
-    );
+    t = selectTable(t, groupMask(t, keepGroup));
   }
   return t;
 }

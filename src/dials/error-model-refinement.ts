@@ -16,6 +16,7 @@
  */
 import { ConfigError, RefinementFailure, requireOptionsArgument } from "../errors.ts";
 import { brentMinimise } from "../solve/brent.ts";
+import { sortFloat64 } from "../runtime/sort-float64.ts";
 import {
   binVariancesKernel,
   createErrorModelBins,
@@ -255,10 +256,11 @@ function individualFit(
   }
   const fitA = (aCur: number, bCur: number): number => {
     deltaKernel(ctx, aCur, bCur, delta);
-    const sorted = delta.slice().sort();
+    const sorted = sortFloat64(delta.slice());
     return aCur * lineSlope(plot.x, sorted, plot.i0);
   };
-  const fitB = (aCur: number, bCur: number): number => minimiseB(ctx, bins, aCur, bCur, delta);
+  const binned = binnedContext(ctx, bins);
+  const fitB = (aCur: number, bCur: number): number => minimiseB(binned, bins, aCur, bCur);
   if (refineA && refineB) {
     const avals: number[] = [];
     converged = false;
@@ -316,17 +318,57 @@ function lineSlope(x: Float64Array, sorted: Float64Array, i0: number): number {
 }
 
 /**
- * The b target Σ_b w_b[(0.5 − var_b)² + 1/var_b − 1.25]/Σ_b w_b. Empty bins (possible only with very few reflections
- * per bin) are skipped; DIALS would get NaN from them.
+ * The rows of {@link DeltaContext} that fall in a bin, compacted once per b minimisation (the bins do not change
+ * while b is refined), with each row's bin: what every evaluation of the b target reads.
  */
-function bTarget(ctx: DeltaContext, bins: ErrorModelBins, a: number, b: number, scratch: Float64Array): number {
-  deltaKernel(ctx, a, b, scratch);
-  const vars = binVariancesKernel(scratch, bins);
+interface BinnedDeltaContext extends DeltaContext {
+  bin: Int32Array;
+}
+
+function binnedContext(ctx: DeltaContext, bins: ErrorModelBins): BinnedDeltaContext {
+  let m = 0;
+  for (const k of bins.binIndex) if (k >= 0) m++;
+  const out: BinnedDeltaContext = {
+    num: new Float64Array(m),
+    variance: new Float64Array(m),
+    intensity: new Float64Array(m),
+    bin: new Int32Array(m),
+  };
+  for (let i = 0, j = 0; i < bins.binIndex.length; i++) {
+    const k = bins.binIndex[i];
+    if (k < 0) continue;
+    out.num[j] = ctx.num[i];
+    out.variance[j] = ctx.variance[i];
+    out.intensity[j] = ctx.intensity[i];
+    out.bin[j] = k;
+    j++;
+  }
+  return out;
+}
+
+/**
+ * The b target Σ_b w_b[(0.5 − var_b)² + 1/var_b − 1.25]/Σ_b w_b. Empty bins (possible only with very few reflections
+ * per bin) are skipped; DIALS would get NaN from them. δ and the bin sums in one loop over the binned rows (the same
+ * numbers as {@link deltaKernel} then {@link binVariancesKernel}: each bin's sums in row order).
+ */
+function bTarget(ctx: BinnedDeltaContext, bins: ErrorModelBins, a: number, b: number): number {
+  const nb = bins.reflPerBin.length;
+  const s1 = new Float64Array(nb);
+  const s2 = new Float64Array(nb);
+  const { num, variance, intensity, bin } = ctx;
+  for (let i = 0; i < num.length; i++) {
+    const bi = b * intensity[i];
+    const d = num[i] / (a * Math.sqrt(variance[i] + bi * bi));
+    const k = bin[i];
+    s1[k] += d;
+    s2[k] += d * d;
+  }
   let f = 0;
   let sw = 0;
-  for (let k = 0; k < vars.length; k++) {
+  for (let k = 0; k < nb; k++) {
     if (bins.reflPerBin[k] === 0) continue;
-    const v = vars[k];
+    const c = bins.reflPerBin[k];
+    const v = s2[k] / c - (s1[k] * s1[k]) / (c * c);
     const w = bins.weights[k];
     f += ((0.5 - v) * (0.5 - v) + 1 / v - 1.25) * w;
     sw += w;
@@ -335,8 +377,8 @@ function bTarget(ctx: DeltaContext, bins: ErrorModelBins, a: number, b: number, 
 }
 
 /** Minimise the b target over b ≥ 0 (it depends on b² only), starting from the current b. */
-function minimiseB(ctx: DeltaContext, bins: ErrorModelBins, a: number, b0: number, scratch: Float64Array): number {
-  const f = (b: number): number => bTarget(ctx, bins, a, b, scratch);
+function minimiseB(ctx: BinnedDeltaContext, bins: ErrorModelBins, a: number, b0: number): number {
+  const f = (b: number): number => bTarget(ctx, bins, a, b);
   const x0 = Math.abs(b0);
   const h = Math.max(0.1 * x0, 1e-3);
   const f0 = f(x0);

@@ -16,10 +16,11 @@
  * @packageDocumentation
  */
 import { RefinementFailure } from "../errors.ts";
+import { sortFloat64 } from "../runtime/sort-float64.ts";
 import { refineErrorModel, type ErrorModelRefinementOptions } from "../dials/error-model-refinement.ts";
 import type { ScalingObservations } from "../observations/scaling-observations.ts";
-import { forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
-import type { JointModelState } from "../passes/inverse-scales.ts";
+import { forEachWindow } from "../observations/observation-windows.ts";
+import { inverseScalesInRange, type JointModelState } from "../passes/inverse-scales.ts";
 import type { RowErrorModel } from "../passes/outlier-weights.ts";
 import { errorModelSigmaBins, type SigmaBin } from "./error-model-sigma-bins.ts";
 import type { ErrorModelKind } from "./scaling-options.ts";
@@ -104,8 +105,10 @@ function grow<T extends Int32Array | Float64Array>(a: T, n: number): T {
 }
 
 /**
- * The used rows (weight > 0) of groups [groupBegin, groupEnd), every `stride`-th group, with g at `state` (one pass
- * over those rows, window by window).
+ * The used rows (weight > 0) of groups [groupBegin, groupEnd), every `stride`-th group, with g at `state`: one pass
+ * over the windows of those groups, computing g (the values `inverseScalesInRange` gives, row by row) only for the
+ * rows of the groups taken, so that a class sampled to `errorModelMaxRows` costs that many evaluations of the model,
+ * not one per row of the class.
  */
 function collectClassRows(
   obs: ScalingObservations,
@@ -124,14 +127,15 @@ function collectClassRows(
   let n = 0;
   let nGroups = 0;
   const { groupStart } = obs;
-  forEachInverseScaleBatch(
+  let g = new Float32Array(0);
+  forEachWindow(
     obs,
-    state,
-    (win, hBegin, hEnd, g, gRow) => {
+    (win) => {
       const base = win.rowBegin;
       const rows = win.rows;
-      for (let h = hBegin; h < hEnd; h++) {
-        if ((h - groupBegin) % stride !== 0) continue;
+      // the first group of the stride at or after the window's first group
+      const first = win.groupBegin + ((stride - ((win.groupBegin - groupBegin) % stride)) % stride);
+      for (let h = first; h < win.groupEnd; h += stride) {
         const size = groupStart[h + 1] - groupStart[h];
         if (n + size > groupIndex.length) {
           groupIndex = grow(groupIndex, n + size);
@@ -140,6 +144,26 @@ function collectClassRows(
           inverseScale = grow(inverseScale, n + size);
           weights = grow(weights, n + size);
         }
+        const lo = groupStart[h] - base;
+        let gh: Float32Array;
+        let gBase: number;
+        if (precomputed !== undefined) {
+          // every row's g, indexed by absolute row
+          gh = precomputed;
+          gBase = 0;
+        } else {
+          if (g.length < size) g = new Float32Array(Math.max(size, 2 * g.length));
+          inverseScalesInRange(
+            state,
+            rows.still.subarray(lo, lo + size),
+            rows.qMagnitude.subarray(lo, lo + size),
+            0,
+            size,
+            g,
+          );
+          gh = g;
+          gBase = groupStart[h];
+        }
         const before = n;
         for (let o = groupStart[h]; o < groupStart[h + 1]; o++) {
           const w = rows.weight[o - base];
@@ -147,14 +171,14 @@ function collectClassRows(
           groupIndex[n] = nGroups;
           intensity[n] = rows.intensity[o - base];
           variance[n] = rows.variance[o - base];
-          inverseScale[n] = g[o - gRow];
+          inverseScale[n] = gh[o - gBase];
           weights[n] = w;
           n++;
         }
         if (n > before) nGroups++;
       }
     },
-    { groupBegin, groupEnd, precomputed },
+    { groupBegin, groupEnd },
   );
   return {
     nGroups,
@@ -235,15 +259,34 @@ export const COUNTING_UNIT_STRONGEST_FRACTION = 0.1;
 function countingUnit(c: ClassRows): number {
   const { Ih } = groupReferences(c);
   const expected = new Float64Array(c.n);
-  const order: number[] = [];
+  const eligible = new Uint8Array(c.n);
+  let nEligible = 0;
   for (let i = 0; i < c.n; i++) {
     expected[i] = c.inverseScale[i] * Ih[c.groupIndex[i]];
-    if (c.variance[i] > 0 && Number.isFinite(expected[i]) && Number.isFinite(c.intensity[i])) order.push(i);
+    if (c.variance[i] > 0 && Number.isFinite(expected[i]) && Number.isFinite(c.intensity[i])) {
+      eligible[i] = 1;
+      nEligible++;
+    }
   }
-  if (order.length === 0) return 1;
-  order.sort((p, q) => expected[q] - expected[p] || p - q);
-  const m = Math.max(1, Math.ceil(COUNTING_UNIT_STRONGEST_FRACTION * order.length));
-  const ratio = Float64Array.from(order.slice(0, m), (i) => c.intensity[i] / c.variance[i]).sort();
+  if (nEligible === 0) return 1;
+  const m = Math.max(1, Math.ceil(COUNTING_UNIT_STRONGEST_FRACTION * nEligible));
+  // the m strongest (by expected intensity, ties by row): every row above the m-th largest value, then the rows equal
+  // to it in row order (a numeric sort of the values instead of a sort of the rows by a comparator; same rows)
+  const values = new Float64Array(nEligible);
+  for (let i = 0, k = 0; i < c.n; i++) if (eligible[i] !== 0) values[k++] = expected[i];
+  sortFloat64(values);
+  const threshold = values[nEligible - m];
+  let above = 0;
+  for (let k = nEligible - 1; k >= 0 && values[k] > threshold; k--) above++;
+  let ties = m - above;
+  const ratio = new Float64Array(m);
+  let r = 0;
+  for (let i = 0; i < c.n; i++) {
+    if (eligible[i] === 0) continue;
+    const e = expected[i];
+    if (e > threshold || (e === threshold && ties-- > 0)) ratio[r++] = c.intensity[i] / c.variance[i];
+  }
+  sortFloat64(ratio);
   const u = m % 2 === 1 ? ratio[(m - 1) / 2] : 0.5 * (ratio[m / 2 - 1] + ratio[m / 2]);
   return Number.isFinite(u) && u > 0 ? u : 1;
 }
@@ -285,10 +328,9 @@ function classModel(
   const u = countingUnit(c);
   let fit: ReturnType<typeof refineErrorModel>;
   try {
-    fit = refineErrorModel(
-      { ...c, variance: c.variance.map((v) => u * v) },
-      { ...filter, deviationPrefactor: "unbiased" },
-    );
+    const variance = new Float64Array(c.n);
+    for (let i = 0; i < c.n; i++) variance[i] = u * c.variance[i];
+    fit = refineErrorModel({ ...c, variance }, { ...filter, deviationPrefactor: "unbiased" });
   } catch (e) {
     if (e instanceof RefinementFailure) return fixedModel(e.message);
     throw e;

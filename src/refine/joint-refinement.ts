@@ -433,7 +433,8 @@ function historyRecorder(
   const history: IterationRecord[] = [];
   const nParams = problem.nParameters;
   const record = (cycle: number, iteration: number): void => {
-    const acc = problem.accumulateReusing();
+    // iteration 0 is the starting point of a cycle's minimisation, whose first normal equations are made here
+    const acc = iteration === 0 ? problem.accumulateAhead() : problem.accumulateReusing();
     const chi = 2 * acc.objective;
     const rmsd = acc.nObservations > 0 ? Math.sqrt(chi / acc.nObservations) : 0;
     const rFactor = acc.rDenominator > 0 ? acc.rNumerator / acc.rDenominator : 0;

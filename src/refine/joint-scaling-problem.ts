@@ -279,6 +279,17 @@ export class JointScalingProblem implements LeastSquaresProblem {
   }
 
   /**
+   * {@link accumulateReusing} at the starting point of a minimisation: a pass that has to run here runs with the
+   * normal matrix (dense, or the matrix-free factors) when passes are speculative, so that the minimiser's first
+   * normal equations at these parameters reuse it instead of passing over the rows again. Same sums either way.
+   */
+  accumulateAhead(): JointAccumulation {
+    const m = this.cache.last;
+    if (m !== undefined && this.sameUpToGauge(this.getParameters(), m.x)) return m.acc;
+    return this.accumulate(this.speculative);
+  }
+
+  /**
    * Whether `x` equals `y` up to a common shift of the θ part (smoother values bit-identical, θ differences equal to
    * 1e-12): the objective, R-factor and normal equations are exactly invariant under that shift.
    */

@@ -3,6 +3,9 @@ import fc from "fast-check";
 import { refineJointScaling } from "../../src/refine/joint-refinement.ts";
 import { seededRandom } from "../../src/merge/seeded-random.ts";
 import type { BraggInput, DiffuseInput } from "../../src/observations/scaling-input.ts";
+import { buildScalingObservations, releaseObservations } from "../../src/observations/scaling-observations.ts";
+import { refineClassErrorModels } from "../../src/refine/class-error-models.ts";
+import { inverseScalesInRange, type JointModelState } from "../../src/passes/inverse-scales.ts";
 
 /** Standard normal deviate from a uniform generator (Box–Muller). */
 function gaussian(rand: () => number): number {
@@ -224,5 +227,32 @@ describe("class error models in the joint refinement", () => {
       }),
       { numRuns: 6, seed: 7, examples: [[-4], [4], [Math.log10(3)]] },
     );
+  });
+});
+
+describe("class error models on a sampled class (errorModelMaxRows)", () => {
+  it("take every k-th group with its g, the same whether g is computed per group, read from every row's g, or the rows are paged", () => {
+    const data = synthetic(11, { braggFactor: 0.8, bTrue: 0.05, diffuseFactor: 2.5, bragg: true, diffuse: true });
+    const resident = buildScalingObservations(data.nStills, data.bragg, data.diffuse, { paged: false });
+    // windows of 41 rows: 10 groups of 4, not a multiple of the stride, so windows start inside a stride
+    const paged = buildScalingObservations(data.nStills, data.bragg, data.diffuse, { paged: true, windowRows: 41 });
+    try {
+      const scales = Float64Array.from(data.truth, (b, s) => b * (1 + 0.01 * s));
+      const state: JointModelState = { scales, smoother: undefined };
+      const all = new Float32Array(resident.n);
+      if (resident.rows.kind !== "resident") throw new Error("expected resident rows");
+      inverseScalesInRange(state, resident.rows.still, resident.rows.qMagnitude, 0, resident.n, all);
+      // 2000 rows per class, at most 700 of them: every 3rd group
+      const sampled = refineClassErrorModels(resident, state, "basic", 700);
+      expect(refineClassErrorModels(resident, state, "basic", 700, all)).toEqual(sampled);
+      expect(refineClassErrorModels(paged, state, "basic", 700)).toEqual(sampled);
+      // sampling changes the fit (a different set of rows), and all rows give the same model by either route
+      const full = refineClassErrorModels(resident, state, "basic", 1e9);
+      expect(full.diffuse?.a).not.toBe(sampled.diffuse?.a);
+      expect(refineClassErrorModels(resident, state, "basic", 1e9, all)).toEqual(full);
+      expect(refineClassErrorModels(paged, state, "basic", 1e9)).toEqual(full);
+    } finally {
+      releaseObservations(paged);
+    }
   });
 });
