@@ -70,7 +70,7 @@ export function startBackgroundReport(): BackgroundReport {
         w.ref();
         w.postMessage({ dir, outPath });
       });
-      if (!gone) w.unref();
+      w.unref();
       // a failure in the worker is reproduced here, so the caller sees writeReport's own typed error
       return ok ? "worker" : inProcess(dir, outPath);
     },

@@ -15,13 +15,7 @@ import type { BackgroundReport } from "../../src/job/background-report.ts";
 import { scaleDataset } from "../../src/job/scale-dataset.ts";
 import { writeReport } from "../../src/report/write-report.ts";
 import { ReflectionTable } from "../../src/table/reflection-table.ts";
-import {
-  INTEGRATED_SUM,
-  asuIndices,
-  dataset,
-  writeSmallData,
-  writeSmallExpt,
-} from "../robustness/small-dataset.ts";
+import { INTEGRATED_SUM, asuIndices, dataset, writeSmallData, writeSmallExpt } from "../robustness/small-dataset.ts";
 
 /** What the job did with its background report. */
 const calls = vi.hoisted(() => ({
