@@ -141,14 +141,32 @@ export async function runJob(request: JobRequest, onProgress: (event: ProgressEv
   process.on("SIGTERM", onTerm);
   try {
     return await new Promise<unknown>((resolve, reject) => {
+      let answered = false;
+      // the thread ended without its answer (an uncaught error, or nothing left to wait for): its own clean-up did not
+      // run, so the output set is finished here as after an interrupt, before the error is reported
+      const endedEarly = (error: Error): void => {
+        if (answered || state.interrupted) return;
+        answered = true;
+        void worker
+          .terminate()
+          .then(() => cleanUpAfterJobThread(request))
+          .then(() => {
+            reject(error);
+          });
+      };
       worker.on("message", (m: { type: string; event?: ProgressEvent; result?: unknown; error?: SerializedError }) => {
         if (m.type === "progress" && m.event !== undefined) onProgress(m.event);
-        else if (m.type === "result") resolve(m.result);
-        else if (m.type === "error" && m.error !== undefined) reject(reviveError(m.error));
+        else if (m.type === "result") {
+          answered = true;
+          resolve(m.result);
+        } else if (m.type === "error" && m.error !== undefined) {
+          answered = true;
+          reject(reviveError(m.error));
+        }
       });
-      worker.on("error", reject);
+      worker.on("error", endedEarly);
       worker.on("exit", (code) => {
-        if (!state.interrupted) reject(new Error(`the job thread ended with code ${code} before its result`));
+        endedEarly(new Error(`the job thread ended with code ${code} before its result`));
       });
     });
   } finally {
@@ -160,9 +178,13 @@ export async function runJob(request: JobRequest, onProgress: (event: ProgressEv
   }
 }
 
-/** Stops the job thread, leaves the outputs complete (previous or new set), prints one line and exits. */
-async function interrupt(worker: Worker, request: JobRequest, signal: "SIGINT" | "SIGTERM"): Promise<never> {
-  await worker.terminate();
+/**
+ * After the job thread was stopped or ended without its answer: completes or discards the job's output set (or
+ * removes the temporary files of a single output).
+ *
+ * @returns whether the new output set had been completed ("committed") or the previous one was kept
+ */
+async function cleanUpAfterJobThread(request: JobRequest): Promise<"committed" | "kept"> {
   let outcome: "committed" | "kept" = "kept";
   try {
     // loaded here, not at start-up: the CLI entry loads commander only
@@ -176,6 +198,13 @@ async function interrupt(worker: Worker, request: JobRequest, signal: "SIGINT" |
   } catch {
     // best effort: the next run into the directory cleans up what is left
   }
+  return outcome;
+}
+
+/** Stops the job thread, leaves the outputs complete (previous or new set), prints one line and exits. */
+async function interrupt(worker: Worker, request: JobRequest, signal: "SIGINT" | "SIGTERM"): Promise<never> {
+  await worker.terminate();
+  const outcome = await cleanUpAfterJobThread(request);
   const lead = process.stderr.isTTY ? "\n" : "";
   process.stderr.write(
     `${lead}diffuse-scale: interrupted; ${outcome === "kept" ? "previous outputs kept" : "the new outputs were already complete"}\n`,

@@ -24,12 +24,20 @@ export interface BackgroundReport {
 /** Starts the report worker now; it only loads code until {@link BackgroundReport.write} is called. */
 export function startBackgroundReport(): BackgroundReport {
   let worker: Worker | undefined;
+  // set when the worker failed or ended on its own: it will never answer, and waiting for its reply would leave the
+  // calling thread with nothing keeping its event loop alive (a job thread then simply ends, without its result)
+  let gone = false;
   try {
     const entry = siblingWorkerEntry(import.meta.url, "report-worker");
     worker = entry.kind === "module" ? new Worker(entry.url) : new Worker(entry.code, { eval: true });
     // an idle report worker must never keep the process alive
     worker.unref();
-    worker.on("error", () => undefined);
+    worker.on("error", () => {
+      gone = true;
+    });
+    worker.on("exit", () => {
+      gone = true;
+    });
   } catch {
     worker = undefined;
   }
@@ -41,18 +49,25 @@ export function startBackgroundReport(): BackgroundReport {
   return {
     async write(dir, outPath) {
       const w = worker;
-      if (w === undefined) return inProcess(dir, outPath);
+      if (w === undefined || gone) return inProcess(dir, outPath);
       const ok = await new Promise<boolean>((resolve) => {
+        const settle = (value: boolean): void => {
+          w.off("message", onMessage);
+          w.off("exit", onEnd);
+          w.off("error", onEnd);
+          resolve(value);
+        };
+        const onMessage = (reply: { ok: boolean }): void => {
+          settle(reply.ok);
+        };
+        const onEnd = (): void => {
+          settle(false);
+        };
+        w.on("message", onMessage);
+        w.on("exit", onEnd);
+        w.on("error", onEnd);
+        // the reply is awaited: the worker keeps this thread alive until it answers or ends
         w.ref();
-        w.once("message", (reply: { ok: boolean }) => {
-          resolve(reply.ok);
-        });
-        w.once("exit", () => {
-          resolve(false);
-        });
-        w.once("error", () => {
-          resolve(false);
-        });
         w.postMessage({ dir, outPath });
       });
       w.unref();

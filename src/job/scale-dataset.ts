@@ -21,6 +21,7 @@ import { prepareOutputDirectory } from "../io/output-directory.ts";
 import { openOutputSet } from "../io/output-set.ts";
 import { readScaleInputs, type ScaleInputs } from "./scale-inputs.ts";
 import { writeScaleOutputs } from "./scale-outputs.ts";
+import { startBackgroundReport } from "./background-report.ts";
 import {
   SCALE_JOB_DEFAULTS,
   type ScaleDatasetOptions,
@@ -119,6 +120,9 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
     prepareOutputDirectory(options.scratchDirectory, "--scratch-dir", { create: false });
   }
   const set = await openOutputSet(options.outDir, { what: "--out" });
+  // the report's code and vega load in a worker thread while this job reads, refines and merges; the worker renders
+  // report.html into the staging directory once the other outputs are there
+  const report = startBackgroundReport();
   try {
     const input = await readScaleInputs(options, progress);
     const tRefine = performance.now();
@@ -139,6 +143,7 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
         merged,
         { readS, refineS, mergeS },
         set,
+        report,
       );
       return { scales, outputs, model, refinement, merged, warnings: scales.warnings ?? [] };
     } finally {
@@ -148,6 +153,7 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
   } catch (e) {
     throw set.finalPathError(e);
   } finally {
+    report.dispose();
     // a failure at any stage leaves the previous set: the staged files go, and the lock
     set.abandon();
   }

@@ -52,10 +52,14 @@ export type WorkerEntry = { kind: "module"; url: URL } | { kind: "eval"; code: s
  * entry on Node 20, and its startup would need the main thread's event loop, which is blocked while waiting).
  */
 export function siblingWorkerEntry(baseUrl: string, name: string): WorkerEntry {
-  const isTs = baseUrl.endsWith(".ts");
-  const url = new URL(`./${name}${isTs ? ".ts" : ".js"}`, baseUrl);
+  // the path decides, not the whole URL: a module loaded by tsx's `tsImport` (in any worker started from the sources,
+  // the CLI's job thread included) has a `?tsx-namespace=…` query after its `.ts`
+  const base = new URL(baseUrl);
+  const isTs = base.pathname.endsWith(".ts");
+  // resolving a relative name drops the base's query and fragment
+  const url = new URL(`./${name}${isTs ? ".ts" : ".js"}`, base);
   if (!isTs) return { kind: "module", url };
-  const tsxDir = dirname(createRequire(baseUrl).resolve("tsx/package.json"));
+  const tsxDir = dirname(createRequire(url).resolve("tsx/package.json"));
   const api = pathToFileURL(join(tsxDir, "dist", "esm", "api", "index.mjs")).href;
   const target = JSON.stringify(url.href);
   return { kind: "eval", code: `import(${JSON.stringify(api)}).then((m) => m.tsImport(${target}, ${target}));` };

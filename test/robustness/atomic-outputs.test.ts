@@ -4,7 +4,7 @@
  * spawned on tetragonal-40 and stopped at chosen points with the test-only hooks
  * `DIFFUSE_SCALING_TEST_STALL_BEFORE_RENAME=<file>` (a staged file complete, before its rename in the staging
  * directory) and `DIFFUSE_SCALING_TEST_STALL_IN_COMMIT=<file>|commit` (in the commit), or the moment a staged
- * temporary file appears (mid-write).
+ * temporary file appears (mid-write); `report.html` is written by the job's background report worker.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { execFileSync } from "node:child_process";
@@ -198,6 +198,35 @@ describe.skipIf(!HAVE_TETRA)(
       });
       await Promise.all(jobs);
     }, 180_000);
+
+    it("SIGINT, SIGTERM and SIGKILL while the report worker holds report.html staged: the process ends at once, the previous set whole", async () => {
+      const jobs = (["SIGINT", "SIGTERM", "SIGKILL"] as const).map(async (signal) => {
+        const d = jobDir(`report-${signal}`);
+        const out = join(d, "out");
+        // the report worker stalls with report.html complete in the staging directory, before its rename (Bragg only:
+        // the quickest way there, three runs at once)
+        const child = startCli(["scale", ...tetraArgs().slice(0, 4), "--out", "out", "--quiet"], d, {
+          [TEST_STALL_ENV]: "report.html",
+        });
+        const done = finished(child);
+        expect(await waitFor(() => stagedTemp(out, "report.html"), child, 150_000)).toBeDefined();
+        await sleep(300);
+        const t0 = Date.now();
+        child.kill(signal);
+        const r = await done;
+        expect(Date.now() - t0).toBeLessThan(10_000);
+        if (signal === "SIGKILL") {
+          expect(r.signal).toBe("SIGKILL");
+          await expectPrevious(out, true);
+        } else {
+          expect(r.code).toBe(signal === "SIGINT" ? 130 : 143);
+          expect(r.stderr).toBe("diffuse-scale: interrupted; previous outputs kept\n");
+          // nothing left behind: no staging directory (with the worker's temporary file), no lock
+          await expectPrevious(out);
+        }
+      });
+      await Promise.all(jobs);
+    }, 240_000);
 
     it("a second run into the same --out is refused naming the first's pid; a Bragg-only run then drops merged_diffuse.h5", async () => {
       const d = jobDir("concurrent");
