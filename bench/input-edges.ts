@@ -46,14 +46,16 @@ function childrenCpuSeconds(): number {
 
 console.log("case                        rows/items   exit   wall s    cpu s  phases (read/refine/merge/write s)");
 for (const size of sizes) {
-  const dir = join(work, String(size));
+  const dir = join(work, only === undefined ? String(size) : `${size}-${only.join("+")}`);
   mkdirSync(dir, { recursive: true });
+  // cases not asked for are made small (the builder writes every case)
+  const sized = (name: string): number => (only === undefined || only.includes(name) ? size : 100);
   const cases = await makeEdgeCases(dir, {
-    voxelRows: size,
-    zeroRows: size,
-    hklRows: size,
-    experiments: size,
-    stills: size,
+    voxelRows: sized("one-voxel"),
+    zeroRows: sized("zero-hkl"),
+    hklRows: sized("one-hkl"),
+    experiments: sized("many-experiments"),
+    stills: sized("one-observation-per-still"),
   });
   for (const c of cases) {
     if (only !== undefined && !only.includes(c.name)) continue;
