@@ -23,6 +23,10 @@
  * Options: `--max-obs N` (largest joint case, default 1e8), `--repeats N` (default 3), `--skip-dials`, `--skip-mdx2`,
  * `--no-build`, `--work DIR` (where the simulated data go, default `$TMPDIR/diffuse-scaling-bench`; data already there
  * are reused).
+ *
+ * Not here: the valid inputs at the edges of the cost (one voxel or hkl holding every row, all-zero indices, 10^5
+ * experiments of which few have data, 10^5 stills with one observation each) are `npm run bench:edges`
+ * (`bench/input-edges.ts`), and reading + grouping alone is `npm run bench:read`.
  */
 import { spawnSync } from "node:child_process";
 import {

@@ -23,6 +23,7 @@ import {
   validateGroupedObservations,
   type GroupedObservations,
 } from "./grouped-observations.ts";
+import { BOUNDED_PASSES_MIN_ROWS, groupScratch, standardGroupPasses, ZERO_SUM_Z } from "./standard-outlier-passes.ts";
 
 /** Options of {@link rejectOutliersStandard}, {@link rejectOutliersSimple} and {@link rejectOutliersTarget}. */
 export interface OutlierRejectionOptions {
@@ -41,9 +42,6 @@ export interface OutlierReference {
   /** Reference variance σ²_ref of each group (length `nGroups`). */
   variance: Float64Array;
 }
-
-/** z assigned when the weighted sum Σwg² of a group is exactly zero, to force rejection (as DIALS does). */
-const ZERO_SUM_Z = 1000;
 
 function resolveZmax(options: OutlierRejectionOptions | undefined, where: string): number {
   requireOptionsArgument(options, `${where}: options`);
@@ -232,7 +230,8 @@ export interface GroupedRowColumns {
  * `usable`, without building a new table: the same outliers (same weights capped at 10 × the group median of the usable rows,
  * same sums in the same order, same tie-breaks) as `rejectOutliersStandard` on the usable rows taken in storage order,
  * returned as row indices in ascending order. Groups are independent, so each is iterated to completion in turn; the
- * median is found by selection, not sorting. A group of m usable rows costs O(m · passes).
+ * median is found by selection, not sorting. A group of m usable rows costs O(m log m) for
+ * the usual few refreshes of the bounded passes (`standard-outlier-passes.ts`), O(m · passes) at worst.
  *
  * @param columns - Group offsets, intensities and variances.
  * @param usable - 1 for the rows that take part (length = number of rows).
@@ -288,88 +287,11 @@ export function rejectOutliersStandardGrouped(
 }
 
 /**
- * One group's remaining rows for {@link standardGroupPasses}, kept in row order (index t = the t-th remaining row):
- * row id, capped weight w (replaced by the variance 1/w once the products are formed), inverse scale g, intensity I
- * and the products w·g·I and w·g² (each computed once, as the sums use them). Sized for the largest group; `rejected`
- * receives the outlier rows in pass order.
- */
-interface GroupScratch {
-  row: Int32Array;
-  w: Float64Array;
-  g: Float64Array;
-  intensity: Float64Array;
-  wgI: Float64Array;
-  wg2: Float64Array;
-  rejected: Int32Array;
-}
-
-function groupScratch(size: number): GroupScratch {
-  return {
-    row: new Int32Array(size),
-    w: new Float64Array(size),
-    g: new Float64Array(size),
-    intensity: new Float64Array(size),
-    wgI: new Float64Array(size),
-    wg2: new Float64Array(size),
-    rejected: new Int32Array(size),
-  };
-}
-
-/**
- * The standard algorithm on one group whose `m` rows fill `s.row/w/g/intensity[0..m)` in ascending row order: one pass
- * per outlier, each rejecting the single largest z > zmax (strict; the first maximum in row order wins) while more than
- * two rows remain, stopping at the first pass that rejects nothing. Writes the outlier rows to `s.rejected` in pass
- * order and returns how many there are.
- *
- * Σw·g·I and Σw·g² are summed afresh each pass over the remaining rows in row order (a running sum with the rejected
- * row subtracted would round differently and could change which row is rejected next), and a rejected row is removed
- * from the compacted arrays, so a pass costs O(remaining rows) and a group O(m · passes).
- */
-function standardGroupPasses(s: GroupScratch, m: number, zmax: number): number {
-  const { row, w, g, intensity, wgI, wg2, rejected } = s;
-  for (let t = 0; t < m; t++) {
-    wgI[t] = w[t] * g[t] * intensity[t];
-    wg2[t] = w[t] * g[t] * g[t];
-    // the variance 1/w of the row, from here on in place of w
-    w[t] = 1 / w[t];
-  }
-  let nRejected = 0;
-  for (let n = m; n > 2; n--) {
-    let sumWgI = 0;
-    let sumWg2 = 0;
-    for (let t = 0; t < n; t++) {
-      sumWgI += wgI[t];
-      sumWg2 += wg2[t];
-    }
-    let maxZ = zmax;
-    let argMax = -1;
-    for (let t = 0; t < n; t++) {
-      const gi = g[t];
-      const I = intensity[t];
-      const othersWgI = sumWgI - wgI[t];
-      const othersWg2 = sumWg2 - wg2[t];
-      const z =
-        othersWg2 === 0
-          ? ZERO_SUM_Z
-          : Math.abs((I - (gi * othersWgI) / othersWg2) / Math.sqrt(w[t] + (gi * gi) / othersWg2));
-      if (z > maxZ) {
-        maxZ = z;
-        argMax = t;
-      }
-    }
-    if (argMax < 0) break;
-    rejected[nRejected++] = row[argMax];
-    // drop the rejected row, keeping the others in row order (the order of the sums)
-    for (const a of [w, g, intensity, wgI, wg2]) a.copyWithin(argMax, argMax + 1, n);
-    row.copyWithin(argMax, argMax + 1, n);
-  }
-  return nRejected;
-}
-
-/**
  * The grouped standard outlier search over groups `[groupBegin, groupEnd)`: sets `flags[o] = 1` for every outlier row
  * (other rows untouched). Groups are independent, so disjoint group ranges can run in parallel. The row arrays may be
- * a view starting at absolute row `rowOffset` (row o at index o − rowOffset; `groupStart` stays absolute). Unchecked.
+ * a view starting at absolute row `rowOffset` (row o at index o − rowOffset; `groupStart` stays absolute). Groups of
+ * `boundedFrom` rows or more take the bounded passes of `standard-outlier-passes.ts` (the same outliers; tests lower
+ * it to exercise them on small groups, or raise it to get the row-by-row passes). Unchecked.
  *
  * @internal
  */
@@ -384,6 +306,7 @@ export function standardGroupedOutliersInRange(
   groupEnd: number,
   flags: Uint8Array,
   rowOffset = 0,
+  boundedFrom = BOUNDED_PASSES_MIN_ROWS,
 ): void {
   let largest = 0;
   for (let h = groupBegin; h < groupEnd; h++) largest = Math.max(largest, groupStart[h + 1] - groupStart[h]);
@@ -408,7 +331,7 @@ export function standardGroupedOutliersInRange(
     if (m <= 2) continue;
     const ceiling = 10 * medianInPlace(selection, m);
     for (let t = 0; t < m; t++) if (s.w[t] > ceiling) s.w[t] = ceiling;
-    const nRejected = standardGroupPasses(s, m, zmax);
+    const nRejected = standardGroupPasses(s, m, zmax, boundedFrom);
     for (let t = 0; t < nRejected; t++) flags[s.rejected[t]] = 1;
   }
 }

@@ -2,8 +2,9 @@
  * Valid inputs at the edges of the scale job's cost, written into a directory: shared by the robustness test
  * (`input-edges.test.ts`, small sizes) and the bench (`bench/input-edges.ts`, 10^5). Not a test file itself.
  *
- * - one voxel: the first diffuse rows of tetragonal-40, every one moved to the first row's voxel and q;
- * - all-zero Miller indices: the first rows of tetragonal-40's Bragg table, every one in the group (0,0,0);
+ * - one voxel: tetragonal-40's diffuse rows (repeated past its 200 168), every one moved to the first row's voxel and q;
+ * - all-zero Miller indices: tetragonal-40's Bragg rows (repeated past its 15 790), every one in the group (0,0,0);
+ * - one hkl: the same rows, every one given the first row's Miller index and d (one Bragg group);
  * - `size` experiments of which 40 have data: tetragonal-40 with experiments added that share experiment 0's models;
  * - `size` stills with one Bragg observation each, on 100 reflections (synthetic, log-normal scales).
  */
@@ -22,6 +23,13 @@ export interface EdgeCase {
   name: string;
   size: string;
   args: string[];
+}
+
+/** The first `m` values of `column` repeated end to end. */
+function repeated<T extends Float32Array | Int32Array>(m: number, column: T): T {
+  const out = new (column.constructor as new (length: number) => T)(m);
+  for (let i = 0; i < m; i += column.length) out.set(column.subarray(0, Math.min(column.length, m - i)), i);
+  return out;
 }
 
 /** tetragonal-40's experiment list with `n` experiments: the 40 and copies of experiment 0 (own identifiers). */
@@ -71,10 +79,12 @@ async function oneObservationPerStill(n: number): Promise<ReflectionTable> {
 
 /** The sizes of the cases. */
 export interface EdgeSizes {
-  /** Rows in the one voxel (at most tetragonal-40's 200 168). */
+  /** Rows in the one voxel: tetragonal-40's diffuse rows in order, from the first again past its 200 168. */
   voxelRows: number;
-  /** Bragg rows at (0,0,0): the first rows of tetragonal-40's 15 790. */
+  /** Bragg rows at (0,0,0): tetragonal-40's Bragg rows in order, from the first again past its 15 790. */
   zeroRows: number;
+  /** Bragg rows in one hkl (the first row's, with its d): tetragonal-40's Bragg rows in order, repeated past 15 790. */
+  hklRows: number;
   /** Experiments of the many-experiments case. */
   experiments: number;
   /** Stills of the one-observation-per-still case. */
@@ -82,7 +92,7 @@ export interface EdgeSizes {
 }
 
 /**
- * Writes the four cases into `dir` and returns their `scale` arguments.
+ * Writes the five cases into `dir` and returns their `scale` arguments.
  *
  * @param dir - where the files go
  * @param sizes - how large each case is
@@ -93,14 +103,14 @@ export async function makeEdgeCases(dir: string, sizes: EdgeSizes): Promise<Edge
   const cases: EdgeCase[] = [];
 
   const rows = await readBinnedDiffuse(`${TETRA}diffuse_binned.h5`);
-  const m = Math.min(sizes.voxelRows, rows.stillIds.length);
+  const m = sizes.voxelRows;
   const oneVoxel = join(dir, "one-voxel.h5");
   await writeBinnedDiffuse(
     oneVoxel,
     {
-      intensities: rows.intensities.slice(0, m),
-      sigmas: rows.sigmas.slice(0, m),
-      stillIds: rows.stillIds.slice(0, m),
+      intensities: repeated(m, rows.intensities),
+      sigmas: repeated(m, rows.sigmas),
+      stillIds: repeated(m, rows.stillIds),
       voxelIndices: new Float64Array(m).fill(rows.voxelIndices[0]),
       // every row at the first row's q, so that the one voxel holds its rows' |q| (the job checks it)
       qVectors: Float32Array.from({ length: 3 * m }, (_, i) => rows.qVectors[i % 3]),
@@ -114,7 +124,7 @@ export async function makeEdgeCases(dir: string, sizes: EdgeSizes): Promise<Edge
   });
 
   const all = await readReflections(refl);
-  const zero = all.select(Int32Array.from({ length: Math.min(sizes.zeroRows, all.nrows) }, (_, i) => i));
+  const zero = all.select(Int32Array.from({ length: sizes.zeroRows }, (_, i) => i % all.nrows));
   zero.getMillerIndex().fill(0);
   const zeroRefl = join(dir, "zero-hkl.refl");
   await writeReflections(zeroRefl, zero);
@@ -122,6 +132,21 @@ export async function makeEdgeCases(dir: string, sizes: EdgeSizes): Promise<Edge
     name: "zero-hkl",
     size: `${zero.nrows} Bragg rows at (0,0,0)`,
     args: ["--expt", expt, "--refl", zeroRefl],
+  });
+
+  const same = all.select(Int32Array.from({ length: sizes.hklRows }, (_, i) => i % all.nrows));
+  const hkl = same.getMillerIndex();
+  const d = same.getDouble("d");
+  for (let i = 0; i < same.nrows; i++) {
+    hkl.set(all.getMillerIndex().subarray(0, 3), 3 * i);
+    d[i] = all.getDouble("d")[0];
+  }
+  const oneHkl = join(dir, "one-hkl.refl");
+  await writeReflections(oneHkl, same);
+  cases.push({
+    name: "one-hkl",
+    size: `${same.nrows} Bragg rows in one hkl`,
+    args: ["--expt", expt, "--refl", oneHkl],
   });
 
   const manyExpt = join(dir, "many.expt");
