@@ -12,7 +12,7 @@ import { Worker } from "node:worker_threads";
 import { ConfigError, InputError } from "../errors.ts";
 import { writeBinnedDiffuse } from "../io/binned-diffuse.ts";
 import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
-import { VOXEL_INDEX_RULE } from "../voxelize/voxel-grid.ts";
+import { binnedGridAttributes } from "../voxelize/voxel-grid.ts";
 import type { WorkerReply } from "./extract-worker.ts";
 import { resolveExtractOptions, type ExtractOptions, type ResolvedExtractOptions } from "./extract-options.ts";
 import { StillImageReader } from "./image-source.ts";
@@ -190,13 +190,7 @@ export async function extractDiffuse(input: ExtractOptions): Promise<ExtractSumm
   await writeBinnedDiffuse(
     options.outPath,
     { intensities, sigmas, stillIds, voxelIndices, qVectors },
-    {
-      ndiv: grid.ndiv,
-      hklMax: [grid.hklMax[0], grid.hklMax[1], grid.hklMax[2]],
-      voxelGridDims: [grid.dims[0], grid.dims[1], grid.dims[2]],
-      voxelIndexRule: VOXEL_INDEX_RULE,
-      ...extractAttributes(options),
-    },
+    { ...binnedGridAttributes(grid), ...extractAttributes(options) },
     { experimentIdentifiers: identifiers },
   );
   return {

@@ -15,7 +15,7 @@ import { readNpz } from "../io/npz.ts";
 import { prepareOutputFile } from "../io/output-directory.ts";
 import type { NpyArray } from "../io/npy.ts";
 import { commonSpaceGroup } from "../io/common-space-group.ts";
-import { VOXEL_INDEX_RULE } from "../voxelize/voxel-grid.ts";
+import { binnedGridAttributes } from "../voxelize/voxel-grid.ts";
 import { gridForCrystals, voxelizeStill, type VoxelizeOptions } from "../voxelize/voxelize.ts";
 
 /** Options of {@link voxelizeFiles}. */
@@ -181,12 +181,7 @@ export async function voxelizeFiles(options: VoxelizeFilesOptions): Promise<Voxe
   await writeBinnedDiffuse(
     options.outPath,
     { intensities, sigmas, stillIds, voxelIndices, qVectors },
-    {
-      ndiv: grid.ndiv,
-      hklMax: [grid.hklMax[0], grid.hklMax[1], grid.hklMax[2]],
-      voxelGridDims: [grid.dims[0], grid.dims[1], grid.dims[2]],
-      voxelIndexRule: VOXEL_INDEX_RULE,
-    },
+    binnedGridAttributes(grid),
     // the identifier of each still id: scale matches the rows to its experiments by them
     { experimentIdentifiers: experiments.experiments.map((e) => e.identifier) },
   );

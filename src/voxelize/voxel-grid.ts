@@ -13,6 +13,7 @@ import {
   requireNumbersArgument,
   requireObjectArgument,
 } from "../errors.ts";
+import type { BinnedDiffuseAttributes } from "../io/binned-diffuse.ts";
 
 /** Grid parameters of the voxel index. */
 export interface VoxelGrid {
@@ -27,6 +28,16 @@ export interface VoxelGrid {
 /** The rule text stored in the `voxel_index_rule` attribute. */
 export const VOXEL_INDEX_RULE =
   "sub=round(hkl*ndiv); asu=map_to_asu(sub) (non-anomalous); idx=((h+hmax0*ndiv)*dims1+(k+hmax1*ndiv))*dims2+(l+hmax2*ndiv)";
+
+/** The four grid attributes of a binned diffuse file written on `grid` (the writers of `voxelize` and `extract`). */
+export function binnedGridAttributes(grid: VoxelGrid): BinnedDiffuseAttributes {
+  return {
+    ndiv: grid.ndiv,
+    hklMax: [grid.hklMax[0], grid.hklMax[1], grid.hklMax[2]],
+    voxelGridDims: [grid.dims[0], grid.dims[1], grid.dims[2]],
+    voxelIndexRule: VOXEL_INDEX_RULE,
+  };
+}
 
 /**
  * Builds and checks a grid.

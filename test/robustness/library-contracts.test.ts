@@ -9,13 +9,11 @@
  * time, so a new export or method cannot go unswept.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import * as api from "../../src/index.ts";
 import { buildContractFixtures, type ContractFixtures } from "./library-contract-fixtures.ts";
+import { indexProgram } from "../unit/index-program.ts";
 import { contractSpecs, type Args, type ExportSpec } from "./library-contract-specs.ts";
-
-const INDEX = fileURLToPath(new URL("../../src/index.ts", import.meta.url));
 
 const TYPED = [
   api.InputError,
@@ -102,20 +100,7 @@ async function sweep(
  * included; `private`, `protected` and `#` members are not API and are left out).
  */
 function publicMembers(): Map<string, { methods: string[]; statics: string[] }> {
-  const program = ts.createProgram([INDEX], {
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    target: ts.ScriptTarget.ES2023,
-    allowImportingTsExtensions: true,
-    noEmit: true,
-    noLib: true,
-    types: [],
-  });
-  const checker = program.getTypeChecker();
-  const source = program.getSourceFile(INDEX);
-  if (source === undefined) throw new Error(`cannot read ${INDEX}`);
-  const moduleSymbol = checker.getSymbolAtLocation(source);
-  if (moduleSymbol === undefined) throw new Error(`${INDEX} is not a module`);
+  const { checker, source, moduleSymbol } = indexProgram();
   const isPublicMethod = (p: ts.Symbol, wantStatic: boolean): boolean =>
     (p.declarations ?? []).some(
       (d) =>

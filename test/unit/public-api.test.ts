@@ -3,11 +3,9 @@
  * API changes `test/unit/__snapshots__/public-api.txt`, so it shows up in review as a diff of that file (update it
  * with `npx vitest run test/unit/public-api.test.ts -u`).
  */
-import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { expect, it } from "vitest";
-
-const INDEX = fileURLToPath(new URL("../../src/index.ts", import.meta.url));
+import { indexProgram } from "./index-program.ts";
 
 /** The kind of an exported symbol, after following re-export aliases. */
 function kindOf(symbol: ts.Symbol, checker: ts.TypeChecker): string {
@@ -23,22 +21,8 @@ function kindOf(symbol: ts.Symbol, checker: ts.TypeChecker): string {
 }
 
 it("src/index.ts exports exactly the curated names (no `export *`)", async () => {
-  const program = ts.createProgram([INDEX], {
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    target: ts.ScriptTarget.ES2023,
-    allowImportingTsExtensions: true,
-    noEmit: true,
-    // only the declarations' kinds are needed: no default library, no @types packages
-    noLib: true,
-    types: [],
-  });
-  const checker = program.getTypeChecker();
-  const source = program.getSourceFile(INDEX);
-  if (source === undefined) throw new Error(`cannot read ${INDEX}`);
+  const { checker, source, moduleSymbol } = indexProgram();
   expect(source.text).not.toMatch(/^\s*export\s+\*/m);
-  const moduleSymbol = checker.getSymbolAtLocation(source);
-  if (moduleSymbol === undefined) throw new Error(`${INDEX} is not a module`);
   const lines = checker
     .getExportsOfModule(moduleSymbol)
     .map((s) => `${kindOf(s, checker).padEnd(9)} ${s.name}`)
