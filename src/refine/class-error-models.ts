@@ -191,8 +191,14 @@ function collectClassRows(
   };
 }
 
+/** Each group's reference Ih and its number of rows. */
+interface GroupReferences {
+  Ih: Float64Array;
+  count: Int32Array;
+}
+
 /** Each group's reference Ih = Σwg·I/Σwg² at the rows' weights, and its number of rows. */
-function groupReferences(c: ClassRows): { Ih: Float64Array; count: Int32Array } {
+function groupReferences(c: ClassRows): GroupReferences {
   const S = new Float64Array(c.nGroups);
   const Ih = new Float64Array(c.nGroups);
   const count = new Int32Array(c.nGroups);
@@ -210,9 +216,16 @@ function groupReferences(c: ClassRows): { Ih: Float64Array; count: Int32Array } 
 /**
  * Standard deviation of δ = √(n/(n−1))·(I/g − Ih)/σ' over the rows in groups of two or more (Ih the weighted mean at
  * the rows' weights), with σ'² = a²(σ² + (b·I)²).
+ *
+ * @param refs - the groups' references at the rows' weights, when already computed. @defaultValue computed
  */
-export function normalisedResidualSd(c: ClassRows, a: number, b: number): number {
-  const { Ih, count } = groupReferences(c);
+export function normalisedResidualSd(
+  c: ClassRows,
+  a: number,
+  b: number,
+  refs: GroupReferences = groupReferences(c),
+): number {
+  const { Ih, count } = refs;
   let s1 = 0;
   let s2 = 0;
   let m = 0;
@@ -233,10 +246,8 @@ export function normalisedResidualSd(c: ClassRows, a: number, b: number): number
   return Math.sqrt(Math.max(0, (s2 - (s1 * s1) / m) / (m - 1)));
 }
 
-/** Number of groups with two or more used rows. */
-function multiMemberGroups(c: ClassRows): number {
-  const count = new Int32Array(c.nGroups);
-  for (let i = 0; i < c.n; i++) count[c.groupIndex[i]]++;
+/** Number of groups with two or more used rows (from the groups' row counts). */
+function multiMemberGroups(count: Int32Array): number {
   let k = 0;
   for (const x of count) if (x >= 2) k++;
   return k;
@@ -256,8 +267,7 @@ export const COUNTING_UNIT_STRONGEST_FRACTION = 0.1;
  * strong reflections (0.62 on tetragonal-40, 0.97 on misweighted-60 whose σ are counts × 0.8). 1 when that median is
  * not a positive number (no usable rows).
  */
-function countingUnit(c: ClassRows): number {
-  const { Ih } = groupReferences(c);
+function countingUnit(c: ClassRows, Ih: Float64Array): number {
   const expected = new Float64Array(c.n);
   const eligible = new Uint8Array(c.n);
   let nEligible = 0;
@@ -308,7 +318,9 @@ function classModel(
   fixed: Readonly<{ a: number; b: number }>,
   filter: ErrorModelRefinementOptions,
 ): ErrorModelSummary {
-  const before = normalisedResidualSd(c, 1, 0);
+  // the references depend on the rows' weights and g only: one computation serves every sd and the counting unit
+  const refs = groupReferences(c);
+  const before = normalisedResidualSd(c, 1, 0, refs);
   const fixedModel = (reason: string): ErrorModelSummary => ({
     model: "basic",
     a: fixed.a,
@@ -316,16 +328,16 @@ function classModel(
     refined: false,
     fixedReason: reason,
     atBound: false,
-    normalisedResidualSd: { before, after: normalisedResidualSd(c, fixed.a, fixed.b) },
+    normalisedResidualSd: { before, after: normalisedResidualSd(c, fixed.a, fixed.b, refs) },
     sigmaBins: errorModelSigmaBins(c.intensity, c.variance, fixed.a, fixed.b),
   });
-  const nMulti = multiMemberGroups(c);
+  const nMulti = multiMemberGroups(refs.count);
   if (nMulti < MIN_MULTI_MEMBER_GROUPS) {
     return fixedModel(
       `${nMulti} groups with two or more observations (fewer than ${MIN_MULTI_MEMBER_GROUPS}): a, b undetermined`,
     );
   }
-  const u = countingUnit(c);
+  const u = countingUnit(c, refs.Ih);
   let fit: ReturnType<typeof refineErrorModel>;
   try {
     const variance = new Float64Array(c.n);
@@ -346,7 +358,7 @@ function classModel(
     b,
     refined: true,
     atBound: !fit.converged,
-    normalisedResidualSd: { before, after: normalisedResidualSd(c, a, b) },
+    normalisedResidualSd: { before, after: normalisedResidualSd(c, a, b, refs) },
     sigmaBins: errorModelSigmaBins(c.intensity, c.variance, a, b),
   };
 }
