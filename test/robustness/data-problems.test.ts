@@ -16,7 +16,13 @@ import { loadH5wasm } from "../../src/io/hdf5.ts";
 import { readReflections } from "../../src/io/refl-read.ts";
 import { writeReflections } from "../../src/io/refl-write.ts";
 import { ReflectionTable } from "../../src/table/reflection-table.ts";
-import { INTEGRATED_SUM, asuIndices, voxelQVectors, writeSmallExpt } from "./small-dataset.ts";
+import {
+  INTEGRATED_SUM,
+  asuIndices,
+  voxelQVectors,
+  writeDisconnectedReflections,
+  writeSmallExpt,
+} from "./small-dataset.ts";
 
 const N_STILLS = 8;
 
@@ -245,17 +251,8 @@ describe("data problems are counted and reported, and outputs stay finite", () =
   });
 
   it("fewer than two connected stills is a RefinementFailure with the reason", async () => {
-    const t = new ReflectionTable(4);
-    t.setColumn("id", { type: "int", data: Int32Array.from([0, 0, 1, 1]) });
-    // still 0 and still 1 see different reflections: no shared reference at all
-    t.setColumn("miller_index", { type: "cctbx::miller::index<>", data: asuIndices(4) });
-    t.setColumn("flags", { type: "std::size_t", data: new BigUint64Array(4).fill(INTEGRATED_SUM) });
-    t.setColumn("intensity.sum.value", { type: "double", data: Float64Array.from([10, 20, 30, 40]) });
-    t.setColumn("intensity.sum.variance", { type: "double", data: Float64Array.from([1, 2, 3, 4]) });
-    t.setColumn("partiality", { type: "double", data: new Float64Array(4).fill(0.9) });
-    t.setColumn("d", { type: "double", data: new Float64Array(4).fill(2) });
     const refl = join(dir, "split.refl");
-    await writeReflections(refl, t);
+    await writeDisconnectedReflections(refl);
     const expt = join(dir, "two.expt");
     writeSmallExpt(expt, undefined, 2);
     const out = join(dir, "split-out");

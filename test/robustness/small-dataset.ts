@@ -54,6 +54,22 @@ export function voxelQVectors(
   return q;
 }
 
+/**
+ * Writes a `.refl` of two stills (ids 0 and 1) that see different reflections, two each: no shared reference at all,
+ * so refinement must fail with fewer than two connected stills.
+ */
+export async function writeDisconnectedReflections(path: string): Promise<void> {
+  const t = new ReflectionTable(4);
+  t.setColumn("id", { type: "int", data: Int32Array.from([0, 0, 1, 1]) });
+  t.setColumn("miller_index", { type: "cctbx::miller::index<>", data: asuIndices(4) });
+  t.setColumn("flags", { type: "std::size_t", data: new BigUint64Array(4).fill(INTEGRATED_SUM) });
+  t.setColumn("intensity.sum.value", { type: "double", data: Float64Array.from([10, 20, 30, 40]) });
+  t.setColumn("intensity.sum.variance", { type: "double", data: Float64Array.from([1, 2, 3, 4]) });
+  t.setColumn("partiality", { type: "double", data: new Float64Array(4).fill(0.9) });
+  t.setColumn("d", { type: "double", data: new Float64Array(4).fill(2) });
+  await writeReflections(path, t);
+}
+
 /** Distinct ASU Miller indices of the fixture's group, in a fixed order. */
 export function asuIndices(count: number): Int32Array {
   const sg = SpaceGroup.fromHall(HALL);

@@ -10,12 +10,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { DiffuseScalingError, InputError, RefinementFailure } from "../../src/errors.ts";
 import { verifyOutputSet } from "../../src/io/output-set.ts";
-import { writeReflections } from "../../src/io/refl-write.ts";
 import type { BackgroundReport } from "../../src/job/background-report.ts";
 import { scaleDataset } from "../../src/job/scale-dataset.ts";
 import { writeReport } from "../../src/report/write-report.ts";
-import { ReflectionTable } from "../../src/table/reflection-table.ts";
-import { INTEGRATED_SUM, asuIndices, dataset, writeSmallData, writeSmallExpt } from "../robustness/small-dataset.ts";
+import { dataset, writeDisconnectedReflections, writeSmallData, writeSmallExpt } from "../robustness/small-dataset.ts";
 
 /** What the job did with its background report. */
 const calls = vi.hoisted(() => ({
@@ -130,16 +128,8 @@ describe("scale job and its background report", () => {
     await expectPrevious();
 
     // refinement fails: two stills that share no observation
-    const t = new ReflectionTable(4);
-    t.setColumn("id", { type: "int", data: Int32Array.from([0, 0, 1, 1]) });
-    t.setColumn("miller_index", { type: "cctbx::miller::index<>", data: asuIndices(4) });
-    t.setColumn("flags", { type: "std::size_t", data: new BigUint64Array(4).fill(INTEGRATED_SUM) });
-    t.setColumn("intensity.sum.value", { type: "double", data: Float64Array.from([10, 20, 30, 40]) });
-    t.setColumn("intensity.sum.variance", { type: "double", data: Float64Array.from([1, 2, 3, 4]) });
-    t.setColumn("partiality", { type: "double", data: new Float64Array(4).fill(0.9) });
-    t.setColumn("d", { type: "double", data: new Float64Array(4).fill(2) });
     const split = join(dir, "split.refl");
-    await writeReflections(split, t);
+    await writeDisconnectedReflections(split);
     const two = join(dir, "two.expt");
     writeSmallExpt(two, undefined, 2);
     Object.assign(calls, { started: 0, disposed: 0, rendered: [] });
