@@ -48,6 +48,111 @@ export interface DiffuseSelection {
   source?: string | undefined;
 }
 
+/** Column buffers of prepared diffuse rows, reused chunk after chunk by a source (capacity: their length). */
+interface PreparedColumns {
+  still: Int32Array;
+  voxel: Float64Array;
+  intensity: Float32Array;
+  variance: Float32Array;
+  qMagnitude: Float32Array;
+  sourceRow: Int32Array;
+}
+
+/** Buffers for `n` prepared rows. */
+function preparedColumns(n: number): PreparedColumns {
+  return {
+    still: new Int32Array(n),
+    voxel: new Float64Array(n),
+    // float32, as the grouped columns store them (σ² and |q| are computed in float64 and rounded once)
+    intensity: new Float32Array(n),
+    variance: new Float32Array(n),
+    qMagnitude: new Float32Array(n),
+    sourceRow: new Int32Array(n),
+  };
+}
+
+/**
+ * The selection and conversion of {@link prepareDiffuseInput}, in one pass: usable rows go, in order, to rows
+ * [0, m) of `out` (at least as long as `data`), the others are counted by reason in `counts` (only when no error is
+ * thrown: they are added at the end). Returns m.
+ */
+function prepareInto(
+  data: BinnedPixelData,
+  nStills: number,
+  firstRow: number,
+  unit: number,
+  source: string | undefined,
+  out: PreparedColumns,
+  counts: DiffuseSelectionCounts,
+): number {
+  const n = data.intensities.length;
+  const { stillIds, voxelIndices, intensities, sigmas } = data;
+  const q = data.qVectors;
+  const { still, voxel, intensity, variance, qMagnitude, sourceRow } = out;
+  let nUnknownStill = 0;
+  let nNonFiniteIntensity = 0;
+  let nBadSigma = 0;
+  let nValueOutOfRange = 0;
+  let t = 0;
+  for (let i = 0; i < n; i++) {
+    const s = stillIds[i];
+    const rawI = intensities[i];
+    const rawSigma = sigmas[i];
+    if (!(s >= 0 && s < nStills)) {
+      nUnknownStill++;
+      continue;
+    }
+    if (!Number.isFinite(rawI)) {
+      nNonFiniteIntensity++;
+      continue;
+    }
+    if (!(rawSigma > 0 && Number.isFinite(rawSigma))) {
+      nBadSigma++;
+      continue;
+    }
+    if (!inValueRange(rawI, rawSigma, unit)) {
+      nValueOutOfRange++;
+      continue;
+    }
+    const qx = q[3 * i];
+    const qy = q[3 * i + 1];
+    const qz = q[3 * i + 2];
+    if (!(Number.isFinite(qx) && Number.isFinite(qy) && Number.isFinite(qz))) {
+      // a corrupt geometry, not a data problem: |q| places the row on the smoother and in the map
+      throw new InputError(`dataset 'q_vectors' row ${firstRow + i}: q = (${qx}, ${qy}, ${qz}) is not finite`, source);
+    }
+    still[t] = s;
+    voxel[t] = voxelIndices[i];
+    // unit: a power of two, so both divisions are exact (and change nothing for the unit 1 of ordinary data)
+    intensity[t] = rawI / unit;
+    const sigma = rawSigma / unit;
+    variance[t] = sigma * sigma;
+    // √(x² + y² + z²) directly: Math.hypot is several times slower and float32 inputs cannot overflow here
+    qMagnitude[t] = Math.sqrt(qx * qx + qy * qy + qz * qz);
+    sourceRow[t] = firstRow + i;
+    t++;
+  }
+  counts.nRows += n;
+  counts.nUsed += t;
+  counts.nUnknownStill += nUnknownStill;
+  counts.nNonFiniteIntensity += nNonFiniteIntensity;
+  counts.nBadSigma += nBadSigma;
+  counts.nValueOutOfRange += nValueOutOfRange;
+  return t;
+}
+
+/** Rows [0, m) of prepared columns (views, no copy). */
+function preparedRows(c: PreparedColumns, m: number): DiffuseInput {
+  return {
+    still: c.still.subarray(0, m),
+    voxel: c.voxel.subarray(0, m),
+    intensity: c.intensity.subarray(0, m),
+    variance: c.variance.subarray(0, m),
+    qMagnitude: c.qMagnitude.subarray(0, m),
+    sourceRow: c.sourceRow.subarray(0, m),
+  };
+}
+
 /**
  * Converts binned pixel data into diffuse scaling input (float32 I/unit, (σ/unit)² and |q| from the q vectors;
  * unusable rows dropped and counted by reason).
@@ -66,55 +171,23 @@ export function prepareDiffuseInput(
   selection: DiffuseSelection = {},
 ): { input: DiffuseInput; counts: DiffuseSelectionCounts } {
   const n = data.intensities.length;
-  const unit = selection.unit ?? 1;
   const counts = zeroCounts();
-  counts.nRows = n;
-  const keep = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const s = data.stillIds[i];
-    if (!(s >= 0 && s < nStills)) counts.nUnknownStill++;
-    else if (!Number.isFinite(data.intensities[i])) counts.nNonFiniteIntensity++;
-    else if (!(data.sigmas[i] > 0 && Number.isFinite(data.sigmas[i]))) counts.nBadSigma++;
-    else if (!inValueRange(data.intensities[i], data.sigmas[i], unit)) counts.nValueOutOfRange++;
-    else {
-      keep[i] = 1;
-      counts.nUsed++;
-    }
-  }
-  const m = counts.nUsed;
-  const still = new Int32Array(m);
-  const voxel = new Float64Array(m);
-  // float32, as the grouped columns store them (σ² and |q| are computed in float64 and rounded once)
-  const intensity = new Float32Array(m);
-  const variance = new Float32Array(m);
-  const qMagnitude = new Float32Array(m);
-  const sourceRow = new Int32Array(m);
-  const q = data.qVectors;
-  let t = 0;
-  for (let i = 0; i < n; i++) {
-    if (!keep[i]) continue;
-    still[t] = data.stillIds[i];
-    voxel[t] = data.voxelIndices[i];
-    // unit: a power of two, so both divisions are exact (and change nothing for the unit 1 of ordinary data)
-    intensity[t] = data.intensities[i] / unit;
-    const sigma = data.sigmas[i] / unit;
-    variance[t] = sigma * sigma;
-    const qx = q[3 * i];
-    const qy = q[3 * i + 1];
-    const qz = q[3 * i + 2];
-    if (!(Number.isFinite(qx) && Number.isFinite(qy) && Number.isFinite(qz))) {
-      // a corrupt geometry, not a data problem: |q| places the row on the smoother and in the map
-      throw new InputError(
-        `dataset 'q_vectors' row ${firstRow + i}: q = (${qx}, ${qy}, ${qz}) is not finite`,
-        selection.source,
-      );
-    }
-    // √(x² + y² + z²) directly: Math.hypot is several times slower and float32 inputs cannot overflow here
-    qMagnitude[t] = Math.sqrt(qx * qx + qy * qy + qz * qz);
-    sourceRow[t] = firstRow + i;
-    t++;
-  }
-  return { input: { still, voxel, intensity, variance, qMagnitude, sourceRow }, counts };
+  const out = preparedColumns(n);
+  const m = prepareInto(data, nStills, firstRow, selection.unit ?? 1, selection.source, out, counts);
+  const rows = preparedRows(out, m);
+  // exact-length arrays of their own (a copy only when rows were dropped)
+  const input: DiffuseInput =
+    m === n
+      ? rows
+      : {
+          still: rows.still.slice(),
+          voxel: rows.voxel.slice(),
+          intensity: rows.intensity.slice(),
+          variance: rows.variance.slice(),
+          qMagnitude: rows.qMagnitude.slice(),
+          sourceRow: rows.sourceRow.slice(),
+        };
+  return { input, counts };
 }
 
 /**
@@ -198,14 +271,18 @@ export function diffuseChunkSource(
     },
     *chunks() {
       const first = passes++ === 0;
+      // one set of buffers for every chunk of this pass: a chunk's rows are valid until the next is asked for
+      let out: PreparedColumns | undefined;
       for (const chunk of raw()) {
         unit ??= unitOfFirstChunk(chunk.sigmas);
-        const prepared = prepareDiffuseInput(chunk, nStills, chunk.start, { unit, source: file });
+        const n = chunk.intensities.length;
+        if (out === undefined || out.still.length < n) out = preparedColumns(n);
+        const passCounts = zeroCounts();
+        const m = prepareInto(chunk, nStills, chunk.start, unit, file, out, passCounts);
         if (first) {
-          for (const key of Object.keys(counts) as (keyof DiffuseSelectionCounts)[])
-            counts[key] += prepared.counts[key];
+          for (const key of Object.keys(counts) as (keyof DiffuseSelectionCounts)[]) counts[key] += passCounts[key];
         }
-        yield prepared.input;
+        yield preparedRows(out, m);
       }
     },
   };

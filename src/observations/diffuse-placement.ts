@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
-import { setInitialWeights } from "./initial-weight.ts";
+import { initialWeight } from "./initial-weight.ts";
 import { BYTES_PER_OBSERVATION, type RowColumns } from "./row-columns.ts";
 import { placedRows, type PlacedRows, type RowStore } from "./row-stores.ts";
 import { checkStills, type DiffuseChunkSource } from "./scaling-input.ts";
@@ -66,6 +66,17 @@ function bucketOf(firstVoxel: Int32Array, id: number): number {
   return lo;
 }
 
+/** The bucket of every voxel id (a table: the placement pass looks it up once per row). */
+function bucketOfVoxel(buckets: Buckets, nVoxels: number): Int32Array {
+  const { firstVoxel, uniform } = buckets;
+  const nBuckets = firstVoxel.length - 1;
+  const out = new Int32Array(nVoxels);
+  for (let id = 0; id < nVoxels; id++) {
+    out[id] = uniform ? Math.floor((id * nBuckets) / nVoxels) : bucketOf(firstVoxel, id);
+  }
+  return out;
+}
+
 /** The error for rows a source yields beyond those its voxel pass counted. */
 function notCounted(): ConfigError {
   return new ConfigError("diffuse source yielded rows its voxel pass did not count");
@@ -92,9 +103,10 @@ function placeDiffuseRows(
   stagingRows: number,
   store: RowStore,
 ): Int32Array {
-  const { firstVoxel, uniform } = buckets;
   const nBuckets = bucketBegin.length - 1;
-  const nVoxels = slots.unique.length;
+  const bucketOfId = bucketOfVoxel(buckets, slots.unique.length);
+  const table = slots.table;
+  const lo = slots.lo;
   const cursor = bucketBegin.slice(0, nBuckets);
   const staged = new Int32Array(nBuckets);
   const stage = placedRows(nBuckets * stagingRows);
@@ -105,10 +117,11 @@ function placeDiffuseRows(
   for (const chunk of source.chunks()) {
     const m = chunk.voxel.length;
     checkStills(chunk.still, nStills, rowOffset + row);
+    const chunkVoxel = chunk.voxel;
     for (let i = 0; i < m; i++) {
-      const id = voxelId(slots, chunk.voxel[i]);
+      const id = table !== undefined ? table[chunkVoxel[i] - lo] : voxelId(slots, chunkVoxel[i]);
       if (!(id >= 0)) throw notCounted();
-      const b = uniform ? Math.floor((id * nBuckets) / nVoxels) : bucketOf(firstVoxel, id);
+      const b = bucketOfId[id];
       const s = staged[b]++;
       if (cursor[b] + s >= bucketBegin[b + 1]) throw notCounted();
       const k = b * stagingRows + s;
@@ -179,15 +192,20 @@ function orderBucket(
   }
   localStart[k] = offset;
   const from = src.rows;
+  const voxel = src.voxel;
+  const { still, intensity, variance, weight, qMagnitude } = dst;
   for (let t = 0; t < m; t++) {
-    const j = next[src.voxel[t] - voxelBegin]++;
-    dst.still[j] = from.still[t];
-    dst.intensity[j] = from.intensity[t];
-    dst.variance[j] = from.variance[t];
-    dst.qMagnitude[j] = from.qMagnitude[t];
+    const j = next[voxel[t] - voxelBegin]++;
+    still[j] = from.still[t];
+    const it = from.intensity[t];
+    const vt = from.variance[t];
+    intensity[j] = it;
+    variance[j] = vt;
+    qMagnitude[j] = from.qMagnitude[t];
+    // the weight follows from the row's own (float32) I and σ², so it is set here and moves with them below
+    weight[j] = initialWeight(vt, it);
   }
-  sortGroupsByStill(dst.still, [dst.intensity, dst.variance, dst.qMagnitude], localStart, 0, k);
-  setInitialWeights(dst, m);
+  sortGroupsByStill(still, [intensity, variance, qMagnitude, weight], localStart, 0, k);
   return k;
 }
 

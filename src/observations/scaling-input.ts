@@ -56,7 +56,7 @@ export interface DiffuseChunkSource {
    * `value-unit.ts`); final once `chunks()` has yielded its first chunk. @defaultValue 1
    */
   readonly unit?: number;
-  /** The rows, chunk by chunk. */
+  /** The rows, chunk by chunk (a chunk's arrays may be reused for the next: read them before asking for it). */
   chunks(): Iterable<DiffuseInput>;
   /**
    * The voxel index of every row before selection, chunk by chunk, in the order `chunks()` yields them, or undefined.
