@@ -70,6 +70,12 @@ export interface BinnedDiffuseChunk {
   qVectors: Float32Array;
 }
 
+/**
+ * Column buffers a slice can be read into (each at least as long as the slice, `qVectors` three times): reading slice
+ * after slice into one set allocates nothing per slice.
+ */
+export type BinnedDiffuseBuffers = Omit<BinnedDiffuseChunk, "start">;
+
 /** An open binned diffuse file, read in slices. */
 export interface BinnedDiffuseFile {
   /** The path it was opened with. */
@@ -84,18 +90,20 @@ export interface BinnedDiffuseFile {
    */
   experimentIdentifiers: readonly string[] | undefined;
   /**
-   * Reads rows `[start, end)`.
+   * Reads rows `[start, end)`. With `into`, the chunk's arrays may be views of its buffers (valid until they are read
+   * into again); without, they are fresh.
    *
-   * @throws {@link ConfigError} for a range outside `[0, nObservations]`; {@link InputError} for unreadable data or
-   * values out of range (negative still id, voxel index outside the grid)
+   * @throws {@link ConfigError} for a range outside `[0, nObservations]` or buffers too short; {@link InputError} for
+   * unreadable data or values out of range (negative still id, voxel index outside the grid)
    */
-  readSlice(start: number, end: number): BinnedDiffuseChunk;
+  readSlice(start: number, end: number, into?: BinnedDiffuseBuffers): BinnedDiffuseChunk;
   /**
-   * Reads only the voxel indices of rows `[start, end)` (a quarter of a row's bytes: grouping counts voxels first).
+   * Reads only the voxel indices of rows `[start, end)` (a quarter of a row's bytes: grouping counts voxels first);
+   * into rows `[0, end − start)` of `into` when given (the result is then a view of it).
    *
    * @throws as {@link BinnedDiffuseFile.readSlice}
    */
-  readVoxelIndices(start: number, end: number): Float64Array;
+  readVoxelIndices(start: number, end: number, into?: Float64Array): Float64Array;
   /**
    * Reads only the still ids of rows `[start, end)` (an eighth of a row's bytes: the job matches them to its
    * experiments before grouping).
@@ -245,12 +253,16 @@ export interface OpenBinnedDiffuseOptions extends NativeH5Options {
   reader?: "auto" | "native" | "h5wasm";
 }
 
-/** Reads rows `[start, end)` of one of the five datasets. */
+/**
+ * Reads rows `[start, end)` of one of the five datasets: into the first elements of `into` when given (a reader may
+ * ignore it), the result then a view of them.
+ */
 type ColumnReader = <T extends H5Numeric>(
   key: keyof typeof SPECS,
   start: number,
   end: number,
   ctor: abstract new (...args: never[]) => T,
+  into?: T,
 ) => T;
 
 /**
@@ -318,9 +330,21 @@ function openNativeMatching(path: string, options: NativeH5Options): NativeH5 | 
 }
 
 function makeNativeReader(native: NativeH5, path: string): BinnedDiffuseFile {
-  const read: ColumnReader = (key, start, end, ctor) => {
+  const read: ColumnReader = (key, start, end, ctor, into) => {
     const spec: DatasetSpec = SPECS[key];
-    const bytes = native.readRows(spec.name, start, end, spec.columns ?? 1);
+    const columns = spec.columns ?? 1;
+    if (into !== undefined) {
+      const count = (end - start) * columns;
+      native.readRowsInto(
+        spec.name,
+        start,
+        end,
+        columns,
+        new Uint8Array(into.buffer, into.byteOffset, count * into.BYTES_PER_ELEMENT),
+      );
+      return into.subarray(0, count) as typeof into;
+    }
+    const bytes = native.readRows(spec.name, start, end, columns);
     const Ctor = ctor as unknown as new (buffer: ArrayBuffer) => never;
     return new Ctor(bytes);
   };
@@ -384,12 +408,21 @@ function makeRowReader(
       throw new ConfigError(`${what}(${start}, ${end}): need integers 0 <= start <= end <= ${n}`);
     }
   };
-  const readVoxelIndices = (start: number, end: number): Float64Array => {
+  // the int64 voxel indices of slices read into caller buffers (grown as needed; never larger than those buffers)
+  let rawVoxels = new BigInt64Array(0);
+  const checkBuffer = (what: string, name: string, buffer: { length: number } | undefined, need: number): void => {
+    if (buffer !== undefined && !(buffer.length >= need)) {
+      throw new ConfigError(`${what}: buffer '${name}' holds ${buffer.length} elements, the slice needs ${need}`);
+    }
+  };
+  const readVoxelIndices = (start: number, end: number, into?: Float64Array): Float64Array => {
     checkRange("readVoxelIndices", start, end);
     const m = end - start;
-    const voxelIndices = new Float64Array(m);
+    checkBuffer("readVoxelIndices", "voxelIndices", into, m);
+    const voxelIndices = into === undefined ? new Float64Array(m) : into.subarray(0, m);
     if (m === 0) return voxelIndices;
-    const raw = read("voxelIndices", start, end, BigInt64Array);
+    if (into !== undefined && rawVoxels.length < m) rawVoxels = new BigInt64Array(into.length);
+    const raw = read("voxelIndices", start, end, BigInt64Array, into === undefined ? undefined : rawVoxels);
     // int64 → double through the two 32-bit halves (little-endian, as wasm is): exact below 2^53 and ~10× faster than
     // Number(bigint); anything larger or negative fails the grid check below
     const words = new Int32Array(raw.buffer, raw.byteOffset, 2 * m);
@@ -418,9 +451,14 @@ function makeRowReader(
     return stillIds;
   };
 
-  const readSlice = (start: number, end: number): BinnedDiffuseChunk => {
+  const readSlice = (start: number, end: number, into?: BinnedDiffuseBuffers): BinnedDiffuseChunk => {
     checkRange("readSlice", start, end);
     const m = end - start;
+    if (into !== undefined) {
+      for (const key of ["intensities", "sigmas", "stillIds", "voxelIndices"] as const)
+        checkBuffer("readSlice", key, into[key], m);
+      checkBuffer("readSlice", "qVectors", into.qVectors, 3 * m);
+    }
     if (m === 0) {
       return {
         start,
@@ -431,11 +469,11 @@ function makeRowReader(
         qVectors: new Float32Array(0),
       };
     }
-    const intensities = read("intensities", start, end, Float32Array);
-    const sigmas = read("sigmas", start, end, Float32Array);
-    const stillIds = read("stillIds", start, end, Int32Array);
-    const voxelIndices = readVoxelIndices(start, end);
-    const qVectors = read("qVectors", start, end, Float32Array);
+    const intensities = read("intensities", start, end, Float32Array, into?.intensities);
+    const sigmas = read("sigmas", start, end, Float32Array, into?.sigmas);
+    const stillIds = read("stillIds", start, end, Int32Array, into?.stillIds);
+    const voxelIndices = readVoxelIndices(start, end, into?.voxelIndices);
+    const qVectors = read("qVectors", start, end, Float32Array, into?.qVectors);
     for (let i = 0; i < m; i++) {
       if (stillIds[i] < 0) {
         throw new InputError(`dataset 'still_ids' row ${start + i}: negative still id ${stillIds[i]}`, path);

@@ -73,6 +73,13 @@ export interface NativeH5 {
    * @throws {@link InputError} when a chunk cannot be read or decoded
    */
   readRows(name: string, start: number, end: number, columns: number): ArrayBuffer;
+  /**
+   * Reads rows `[start, end)` of a dataset as {@link NativeH5.readRows} does, into bytes `[0, size)` of `out` (at least
+   * that long; 8-byte aligned) instead of a fresh buffer, so that a caller reading slice after slice reuses one.
+   *
+   * @throws {@link InputError} when a chunk cannot be read or decoded, or `out` is too short
+   */
+  readRowsInto(name: string, start: number, end: number, columns: number, out: Uint8Array): void;
   /** Closes the file and stops the decoding threads. */
   close(): void;
 }
@@ -147,12 +154,24 @@ class NativeReader implements NativeH5 {
   }
 
   readRows(name: string, start: number, end: number, columns: number): ArrayBuffer {
+    const es = this.datasets.get(name)?.type.size ?? 0;
+    const out = new Uint8Array(Math.max(0, end - start) * columns * es);
+    this.readRowsInto(name, start, end, columns, out);
+    return out.buffer;
+  }
+
+  readRowsInto(name: string, start: number, end: number, columns: number, out: Uint8Array): void {
     const what = `reading dataset '${name}' rows ${start}..${end}`;
     const ds = this.datasets.get(name);
     if (!this.#open || ds === undefined) throw new InputError(`${what}: file closed or dataset unknown`, this.path);
     const es = ds.type.size;
-    const out = new Uint8Array((end - start) * columns * es);
-    if (end <= start) return out.buffer;
+    if (end <= start) return;
+    if (out.length < (end - start) * columns * es || out.byteOffset % 8 !== 0) {
+      throw new InputError(
+        `${what}: a buffer of ${out.length} bytes at ${out.byteOffset} is too short or unaligned`,
+        this.path,
+      );
+    }
     const box = boxOf(ds);
     if (box.dims[1] * box.dims[2] !== columns) {
       throw new InputError(
@@ -197,7 +216,6 @@ class NativeReader implements NativeH5 {
       if (error instanceof InputError && error.file !== undefined) throw error;
       throw new InputError(`${what}: ${error instanceof Error ? error.message : String(error)}`, this.path);
     }
-    return out.buffer;
   }
 
   #readInto(target: Uint8Array, at: number, address: number, length: number): void {

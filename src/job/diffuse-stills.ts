@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import { InputError } from "../errors.ts";
-import type { BinnedDiffuseChunk, BinnedDiffuseFile } from "../io/binned-diffuse.ts";
+import type { BinnedDiffuseBuffers, BinnedDiffuseChunk, BinnedDiffuseFile } from "../io/binned-diffuse.ts";
 import type { CombinedExperiments } from "../io/expt-combine.ts";
 import { describeFiles } from "./scale-input-files.ts";
 
@@ -38,8 +38,8 @@ function stillMapOf(binned: BinnedDiffuseFile, combined: CombinedExperiments): I
 
 /** The file with its still ids replaced by combined experiment indices (−1: no experiment). */
 function remapped(binned: BinnedDiffuseFile, map: Int32Array): BinnedDiffuseFile {
-  const readSlice = (start: number, end: number): BinnedDiffuseChunk => {
-    const chunk = binned.readSlice(start, end);
+  const readSlice = (start: number, end: number, into?: BinnedDiffuseBuffers): BinnedDiffuseChunk => {
+    const chunk = binned.readSlice(start, end, into);
     const ids = chunk.stillIds;
     for (let i = 0; i < ids.length; i++) ids[i] = ids[i] < map.length ? map[ids[i]] : -1;
     return chunk;

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { InputError } from "../errors.ts";
-import type { BinnedDiffuseChunk, BinnedDiffuseFile } from "../io/binned-diffuse.ts";
+import type { BinnedDiffuseBuffers, BinnedDiffuseChunk, BinnedDiffuseFile } from "../io/binned-diffuse.ts";
 import { voxelBoundsOf, type DiffuseChunkSource, type DiffuseInput } from "./scaling-input.ts";
 import { SigmaExponents, inValueRange } from "./value-unit.ts";
 
@@ -234,10 +234,24 @@ export function diffuseChunkSource(
     maxRows = data.nObservations;
     const dims = data.attributes.voxelGridDims;
     voxelBounds = [0, Math.max(0, dims[0] * dims[1] * dims[2] - 1)];
-    raw = () => data.chunks(SOURCE_CHUNK_ROWS);
-    voxelChunks = function* () {
+    // each pass reads its slices into one set of buffers (a slice is used before the next is read)
+    raw = function* () {
+      const rows = Math.min(maxRows, SOURCE_CHUNK_ROWS);
+      const buffers: BinnedDiffuseBuffers = {
+        intensities: new Float32Array(rows),
+        sigmas: new Float32Array(rows),
+        stillIds: new Int32Array(rows),
+        voxelIndices: new Float64Array(rows),
+        qVectors: new Float32Array(3 * rows),
+      };
       for (let start = 0; start < maxRows; start += SOURCE_CHUNK_ROWS) {
-        yield data.readVoxelIndices(start, Math.min(maxRows, start + SOURCE_CHUNK_ROWS));
+        yield data.readSlice(start, Math.min(maxRows, start + SOURCE_CHUNK_ROWS), buffers);
+      }
+    };
+    voxelChunks = function* () {
+      const buffer = new Float64Array(Math.min(maxRows, SOURCE_CHUNK_ROWS));
+      for (let start = 0; start < maxRows; start += SOURCE_CHUNK_ROWS) {
+        yield data.readVoxelIndices(start, Math.min(maxRows, start + SOURCE_CHUNK_ROWS), buffer);
       }
     };
   } else {

@@ -210,6 +210,49 @@ describe("writeBinnedDiffuse → readBinnedDiffuse", () => {
     });
   }
 
+  for (const [reader, compression] of [
+    ["native", true],
+    ["native", false],
+    ["h5wasm", true],
+  ] as const) {
+    it(`reads slices into caller buffers with the same bytes as fresh reads, and refuses short buffers (${reader}, compression ${compression})`, async () => {
+      const data = sampleData(1000);
+      const path = join(tmp, `into-${reader}-${compression}.h5`);
+      await writeBinnedDiffuse(path, data, ATTRS, { chunkRows: 64, compression });
+      const f = await openBinnedDiffuse(path, { reader });
+      try {
+        const buffers = {
+          intensities: new Float32Array(300),
+          sigmas: new Float32Array(300),
+          stillIds: new Int32Array(300),
+          voxelIndices: new Float64Array(300),
+          qVectors: new Float32Array(900),
+        };
+        const voxels = new Float64Array(300);
+        for (const [s, e] of [
+          [0, 300],
+          [299, 550],
+          [700, 1000],
+          [5, 5],
+        ]) {
+          const into = f.readSlice(s, e, buffers);
+          const fresh = f.readSlice(s, e);
+          expect(into.start).toBe(s);
+          for (const key of ["intensities", "sigmas", "stillIds", "voxelIndices", "qVectors"] as const) {
+            expect(Buffer.from(into[key].buffer, into[key].byteOffset, into[key].byteLength)).toEqual(
+              Buffer.from(fresh[key].buffer, fresh[key].byteOffset, fresh[key].byteLength),
+            );
+          }
+          expect(Array.from(f.readVoxelIndices(s, e, voxels))).toEqual(Array.from(fresh.voxelIndices));
+        }
+        expect(() => f.readSlice(0, 301, buffers)).toThrow(ConfigError);
+        expect(() => f.readVoxelIndices(0, 301, voxels)).toThrow(/buffer 'voxelIndices' holds 300 elements/);
+      } finally {
+        f.close();
+      }
+    });
+  }
+
   it("writes an empty file that reads back with zero rows", async () => {
     const path = join(tmp, "empty.h5");
     await writeBinnedDiffuse(path, sampleData(0), ATTRS);
