@@ -3,10 +3,12 @@
  * with h5wasm and with the native reader, interleaved in one run so both see the same machine load. Every run is a
  * fresh `node` process (h5wasm's module load counts, as it does in a real run).
  *
- * `npm run bench:read -- [--file F.h5] [--stills N] [--runs R] [--readers h5wasm,native,native1]`: defaults are the
- * 10^7-observation bench data (`$TMPDIR/diffuse-scaling-bench/s1000x1e4`, made by `npm run bench`), 1000 stills,
- * 3 runs per reader, h5wasm and native (`native1`: native with no decoding threads). Prints every run, then per
- * reader the median (min–max) seconds, and the ratio of h5wasm's median to each other reader's.
+ * `npm run bench:read -- [--file F.h5] [--stills N] [--runs R] [--readers h5wasm,native,native1] [--threads T]`:
+ * defaults are the 10^7-observation bench data (`$TMPDIR/diffuse-scaling-bench/s1000x1e4`, made by `npm run bench`),
+ * 1000 stills, 3 runs per reader, h5wasm and native (`native1`: native with no decoding threads), 2 threads placing
+ * the rows (`threads` of grouping, as a `scale --threads 2` job). Prints every run (wall seconds and the CPU seconds,
+ * user + sys, of the process and its threads), then per reader the median (min–max) seconds, and the ratio of
+ * h5wasm's median to each other reader's.
  */
 import { spawnSync } from "node:child_process";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -25,6 +27,7 @@ const file = option("--file") ?? join(tmpdir(), "diffuse-scaling-bench", "s1000x
 const stills = Number(option("--stills") ?? 1000);
 const runs = Number(option("--runs") ?? 3);
 const one = option("--one");
+const threads = Number(option("--threads") ?? 2);
 
 /** `native1` is the native reader with no decoding threads (filtered chunks inflated on the main thread). */
 type Reader = "h5wasm" | "native" | "native1";
@@ -32,12 +35,15 @@ const readers = (option("--readers") ?? "h5wasm,native").split(",") as Reader[];
 
 async function once(reader: Reader): Promise<void> {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const f = await openBinnedDiffuse(file, reader === "native1" ? { reader: "native", decodeThreads: 1 } : { reader });
   try {
     const { source, counts } = diffuseChunkSource(f, stills);
-    const obs = buildScalingObservations(stills, undefined, source);
+    const obs = buildScalingObservations(stills, undefined, source, { threads });
     const seconds = (performance.now() - t0) / 1000;
-    process.stdout.write(`${JSON.stringify({ reader, seconds, rows: counts.nRows, grouped: obs.n })}\n`);
+    const c = process.cpuUsage(c0);
+    const cpu = (c.user + c.system) / 1e6;
+    process.stdout.write(`${JSON.stringify({ reader, seconds, cpu, rows: counts.nRows, grouped: obs.n })}\n`);
   } finally {
     f.close();
   }
@@ -52,29 +58,39 @@ function main(): void {
   const script = fileURLToPath(import.meta.url);
   const tsx = fileURLToPath(new URL("../node_modules/tsx/dist/cli.mjs", import.meta.url));
   const times: Record<string, number[]> = Object.fromEntries(readers.map((r) => [r, []]));
-  process.stdout.write(`read + grouping of ${file} (${cpus().length} cores, load ${loadavg()[0].toFixed(1)})\n`);
+  const cpuTimes: Record<string, number[]> = Object.fromEntries(readers.map((r) => [r, []]));
+  process.stdout.write(
+    `read + grouping of ${file}, ${threads} threads (${cpus().length} cores, load ${loadavg()[0].toFixed(1)})\n`,
+  );
   for (let r = 0; r < runs; r++) {
     for (const reader of readers) {
       const p = spawnSync(
         process.execPath,
-        [tsx, script, "--one", reader, "--file", file, "--stills", String(stills)],
+        [tsx, script, "--one", reader, "--file", file, "--stills", String(stills), "--threads", String(threads)],
         {
           encoding: "utf8",
           maxBuffer: 1 << 24,
         },
       );
       if (p.status !== 0) throw new Error(`${reader} run failed: ${p.stderr}`);
-      const res = JSON.parse(p.stdout.trim().split("\n").at(-1) ?? "{}") as { seconds: number; grouped: number };
+      const res = JSON.parse(p.stdout.trim().split("\n").at(-1) ?? "{}") as {
+        seconds: number;
+        cpu: number;
+        grouped: number;
+      };
       times[reader].push(res.seconds);
+      cpuTimes[reader].push(res.cpu);
       process.stdout.write(
-        `run ${r + 1} ${reader.padEnd(6)} ${res.seconds.toFixed(2)} s (${res.grouped} rows grouped, load ${loadavg()[0].toFixed(1)})\n`,
+        `run ${r + 1} ${reader.padEnd(6)} ${res.seconds.toFixed(2)} s, CPU ${res.cpu.toFixed(2)} s (${res.grouped} rows grouped, load ${loadavg()[0].toFixed(1)})\n`,
       );
     }
   }
   for (const reader of readers) {
     const t = times[reader];
+    const c = cpuTimes[reader];
     process.stdout.write(
-      `${reader.padEnd(6)} median ${median(t).toFixed(2)} s (${Math.min(...t).toFixed(2)}–${Math.max(...t).toFixed(2)})\n`,
+      `${reader.padEnd(6)} median ${median(t).toFixed(2)} s (${Math.min(...t).toFixed(2)}–${Math.max(...t).toFixed(2)}), ` +
+        `CPU ${median(c).toFixed(2)} s (${Math.min(...c).toFixed(2)}–${Math.max(...c).toFixed(2)})\n`,
     );
   }
   for (const reader of readers.filter((r) => r !== "h5wasm")) {

@@ -65,6 +65,8 @@ function refinePhase(
       // an explicit option wins over the configuration file's error_model
       errorModel: options.errorModel ?? input.config.errorModel,
       grouping: {
+        // the job's threads also place and order the diffuse rows (the grouped rows are the same for any number)
+        ...(options.threads === undefined ? {} : { threads: options.threads }),
         ...(options.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: options.memoryLimitBytes }),
         ...(options.scratchDirectory === undefined ? {} : { scratchDirectory: options.scratchDirectory }),
       },

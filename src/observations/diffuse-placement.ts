@@ -9,7 +9,8 @@
 import { ConfigError } from "../errors.ts";
 import { initialWeight } from "./initial-weight.ts";
 import { BYTES_PER_OBSERVATION, type RowColumns } from "./row-columns.ts";
-import { placedRows, type PlacedRows, type RowStore } from "./row-stores.ts";
+import { groupDiffuseRowsInThreads } from "./diffuse-placement-threads.ts";
+import { placedRows, ResidentStore, type PlacedRows, type RowStore } from "./row-stores.ts";
 import { checkStills, type DiffuseChunkSource } from "./scaling-input.ts";
 import { sortGroupsByStill } from "./still-order.ts";
 import { voxelId, type VoxelSlots } from "./voxel-slots.ts";
@@ -21,7 +22,7 @@ const PLACEMENT_BUCKETS = 512;
 const RESIDENT_STAGING_ROWS = 256;
 
 /** Runs of consecutive voxels placed together: bucket b holds voxels [firstVoxel[b], firstVoxel[b + 1]). */
-interface Buckets {
+export interface Buckets {
   /** First voxel of each bucket, and the number of voxels last (length buckets + 1; no bucket is empty). */
   readonly firstVoxel: Int32Array;
   /** Whether voxel v lies in bucket ⌊v·buckets / voxels⌋ (found by arithmetic, not by a search in `firstVoxel`). */
@@ -83,6 +84,121 @@ function notCounted(): ConfigError {
 }
 
 /**
+ * Where placement stands: the voxel lookup, each bucket's slot range and write cursor, and the per-bucket staging
+ * buffers. The serial pass holds it in ordinary memory; the threaded one (`diffuse-placement-threads.ts`) in
+ * `SharedArrayBuffer`s, each thread writing only the buckets of its own voxel range.
+ */
+export interface PlacementState {
+  /** The voxels (their dense ids are looked up in `slots.table`, or by a search in `slots.unique`). */
+  readonly slots: VoxelSlots;
+  /** Bucket of every dense voxel id. */
+  readonly bucketOfId: Int32Array;
+  /** First slot of each bucket, and the end of the last (length buckets + 1). */
+  readonly bucketBegin: Int32Array;
+  /** Next slot each bucket's staged rows are written to. */
+  readonly cursor: Int32Array;
+  /** Rows staged per bucket. */
+  readonly staged: Int32Array;
+  /** The staging buffers: bucket b's rows at [b · stagingRows, (b + 1) · stagingRows). */
+  readonly stage: PlacedRows;
+  /** Rows staged per bucket before they are written to the store. */
+  readonly stagingRows: number;
+}
+
+/** The diffuse rows of one block (the columns placement reads). */
+export interface PlacementBlock {
+  readonly still: Int32Array;
+  readonly voxel: Float64Array;
+  readonly intensity: Float64Array | Float32Array;
+  readonly variance: Float64Array | Float32Array;
+  readonly qMagnitude: Float64Array | Float32Array;
+}
+
+/** A fresh placement state in ordinary memory (cursors at each bucket's first slot, nothing staged). */
+export function placementState(
+  slots: VoxelSlots,
+  buckets: Buckets,
+  bucketBegin: Int32Array,
+  stagingRows: number,
+): PlacementState {
+  const nBuckets = bucketBegin.length - 1;
+  return {
+    slots,
+    bucketOfId: bucketOfVoxel(buckets, slots.unique.length),
+    bucketBegin,
+    cursor: bucketBegin.slice(0, nBuckets),
+    staged: new Int32Array(nBuckets),
+    stage: placedRows(nBuckets * stagingRows),
+    stagingRows,
+  };
+}
+
+/**
+ * Stages rows [0, m) of `block` whose bucket lies in [bucketFrom, bucketTo) (source order inside a bucket), writing a
+ * bucket's staging buffer to the store whenever it is full.
+ *
+ * @throws {@link ConfigError} for a row whose voxel was not counted, or beyond its voxel's count.
+ */
+export function placeBlock(
+  state: PlacementState,
+  block: PlacementBlock,
+  m: number,
+  bucketFrom: number,
+  bucketTo: number,
+  store: RowStore,
+): void {
+  const { slots, bucketOfId, bucketBegin, cursor, staged, stage, stagingRows } = state;
+  const table = slots.table;
+  const lo = slots.lo;
+  const { still, intensity, variance, qMagnitude } = stage.rows;
+  const voxel = stage.voxel;
+  const blockVoxel = block.voxel;
+  for (let i = 0; i < m; i++) {
+    const id = table !== undefined ? table[blockVoxel[i] - lo] : voxelId(slots, blockVoxel[i]);
+    if (!(id >= 0)) throw notCounted();
+    const b = bucketOfId[id];
+    if (b < bucketFrom || b >= bucketTo) continue;
+    const s = staged[b]++;
+    if (cursor[b] + s >= bucketBegin[b + 1]) throw notCounted();
+    const k = b * stagingRows + s;
+    still[k] = block.still[i];
+    intensity[k] = block.intensity[i];
+    variance[k] = block.variance[i];
+    qMagnitude[k] = block.qMagnitude[i];
+    voxel[k] = id;
+    if (s + 1 === stagingRows) {
+      store.put(cursor[b], stage, b * stagingRows, stagingRows);
+      cursor[b] += stagingRows;
+      staged[b] = 0;
+    }
+  }
+}
+
+/** Writes the staged rows of buckets [bucketFrom, bucketTo) to the store and sets their rows placed in `fill`. */
+export function flushBuckets(
+  state: PlacementState,
+  bucketFrom: number,
+  bucketTo: number,
+  store: RowStore,
+  fill: Int32Array,
+): void {
+  const { bucketBegin, cursor, staged, stage, stagingRows } = state;
+  for (let b = bucketFrom; b < bucketTo; b++) {
+    store.put(cursor[b], stage, b * stagingRows, staged[b]);
+    fill[b] = cursor[b] + staged[b] - bucketBegin[b];
+    cursor[b] += staged[b];
+    staged[b] = 0;
+  }
+}
+
+/** Throws unless a source without its own voxel pass yielded exactly the rows counted. */
+export function checkSecondPass(source: DiffuseChunkSource, rows: number, slots: VoxelSlots): void {
+  if (source.voxelChunks === undefined && rows !== slots.nRows) {
+    throw new ConfigError("diffuse source yielded different rows on its second pass");
+  }
+}
+
+/**
  * Pass 2 over a diffuse source: puts every row in the slot range of its bucket (source order inside a bucket), through
  * per-bucket staging buffers of `stagingRows` rows written to the store when full. Returns the rows placed per bucket
  * (fewer than counted when the source skipped unusable rows).
@@ -104,53 +220,23 @@ function placeDiffuseRows(
   store: RowStore,
 ): Int32Array {
   const nBuckets = bucketBegin.length - 1;
-  const bucketOfId = bucketOfVoxel(buckets, slots.unique.length);
-  const table = slots.table;
-  const lo = slots.lo;
-  const cursor = bucketBegin.slice(0, nBuckets);
-  const staged = new Int32Array(nBuckets);
-  const stage = placedRows(nBuckets * stagingRows);
-  const { still, intensity, variance, qMagnitude } = stage.rows;
-  const voxel = stage.voxel;
+  const state = placementState(slots, buckets, bucketBegin, stagingRows);
   const rowOffset = bucketBegin[0];
   let row = 0;
   for (const chunk of source.chunks()) {
     const m = chunk.voxel.length;
     checkStills(chunk.still, nStills, rowOffset + row);
-    const chunkVoxel = chunk.voxel;
-    for (let i = 0; i < m; i++) {
-      const id = table !== undefined ? table[chunkVoxel[i] - lo] : voxelId(slots, chunkVoxel[i]);
-      if (!(id >= 0)) throw notCounted();
-      const b = bucketOfId[id];
-      const s = staged[b]++;
-      if (cursor[b] + s >= bucketBegin[b + 1]) throw notCounted();
-      const k = b * stagingRows + s;
-      still[k] = chunk.still[i];
-      intensity[k] = chunk.intensity[i];
-      variance[k] = chunk.variance[i];
-      qMagnitude[k] = chunk.qMagnitude[i];
-      voxel[k] = id;
-      if (s + 1 === stagingRows) {
-        store.put(cursor[b], stage, b * stagingRows, stagingRows);
-        cursor[b] += stagingRows;
-        staged[b] = 0;
-      }
-    }
+    placeBlock(state, chunk, m, 0, nBuckets, store);
     row += m;
   }
-  if (source.voxelChunks === undefined && row !== slots.nRows) {
-    throw new ConfigError("diffuse source yielded different rows on its second pass");
-  }
+  checkSecondPass(source, row, slots);
   const fill = new Int32Array(nBuckets);
-  for (let b = 0; b < nBuckets; b++) {
-    store.put(cursor[b], stage, b * stagingRows, staged[b]);
-    fill[b] = cursor[b] + staged[b] - bucketBegin[b];
-  }
+  flushBuckets(state, 0, nBuckets, store, fill);
   return fill;
 }
 
 /** Scratch arrays of {@link orderBucket}, each at least as long as the widest bucket (voxels) plus one. */
-interface BucketScratch {
+export interface BucketScratch {
   /** Rows per voxel, then each voxel's next output row. */
   readonly next: Int32Array;
   /** Local offsets of the bucket's non-empty voxels, and the bucket's rows after them. */
@@ -166,7 +252,7 @@ interface BucketScratch {
  *
  * @throws {@link ConfigError} when a voxel has more rows than were counted for it.
  */
-function orderBucket(
+export function orderBucket(
   src: PlacedRows,
   m: number,
   voxelBegin: number,
@@ -215,7 +301,7 @@ function orderBucket(
  * the holes left by skipped rows. Voxels left empty are dropped: `groupStart` (from group `nBraggGroups` on) and
  * `unique` are rewritten in place. Returns the number of diffuse groups kept.
  */
-function orderBuckets(
+export function orderBuckets(
   buckets: Buckets,
   bucketBegin: Int32Array,
   fill: Int32Array,
@@ -270,6 +356,10 @@ export interface PlacementSizes {
   readonly bucketRows: number | undefined;
   /** Rows staged per bucket of a paged build. @defaultValue from `memoryLimit` and the number of buckets */
   readonly stagingRows: number | undefined;
+  /** Threads that place and order resident rows (1: this thread). */
+  readonly threads: number;
+  /** Fewest diffuse rows placed in threads. */
+  readonly threadedMinRows: number;
 }
 
 /**
@@ -303,6 +393,21 @@ export function groupDiffuseRows(
     : RESIDENT_STAGING_ROWS;
   const bucketBegin = new Int32Array(nBuckets + 1);
   for (let b = 0; b <= nBuckets; b++) bucketBegin[b] = groupStart[nBraggGroups + buckets.firstVoxel[b]];
+  if (!sizes.paged && sizes.threads >= 2 && nDiffuse >= sizes.threadedMinRows && store instanceof ResidentStore) {
+    const kept = groupDiffuseRowsInThreads(
+      source,
+      slots,
+      nStills,
+      buckets,
+      bucketBegin,
+      stagingRows,
+      store,
+      groupStart,
+      nBraggGroups,
+      sizes.threads,
+    );
+    if (kept !== undefined) return kept;
+  }
   const fill = placeDiffuseRows(source, slots, nStills, buckets, bucketBegin, stagingRows, store);
   return orderBuckets(buckets, bucketBegin, fill, slots.counts, slots.unique, groupStart, nBraggGroups, store);
 }

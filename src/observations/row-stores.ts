@@ -46,9 +46,9 @@ export interface PlacedRows {
   readonly bits: readonly Int32Array[];
 }
 
-/** Placed-row buffers for `n` rows. */
-export function placedRows(n: number): PlacedRows {
-  const rows = rowColumns(n);
+/** Placed-row buffers for `n` rows (in `SharedArrayBuffer`s when `shared`). */
+export function placedRows(n: number, shared = false): PlacedRows {
+  const rows = rowColumns(n, shared);
   return { rows, voxel: new Int32Array(rows.weight.buffer, 0, n), bits: columnBits(rows) };
 }
 
@@ -76,8 +76,9 @@ export class ResidentStore implements RowStore {
   readonly columns: RowColumns;
   readonly #bits: readonly Int32Array[];
 
-  constructor(n: number) {
-    this.columns = rowColumns(n, true);
+  /** New shared columns for `n` rows, or the given columns (a worker thread's view of them). */
+  constructor(n: number | RowColumns) {
+    this.columns = typeof n === "number" ? rowColumns(n, true) : n;
     this.#bits = columnBits(this.columns);
   }
 

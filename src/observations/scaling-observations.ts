@@ -94,7 +94,20 @@ export interface BuildScalingObservationsOptions {
    * with one call per column. @defaultValue `min(2^26, memoryLimitBytes / 16) / (buckets · 20)`, clamped to [16, 2^16]
    */
   stagingRows?: number;
+  /**
+   * Threads that place and order the diffuse rows of a resident build (worker threads over `SharedArrayBuffer`s, each
+   * with its own run of voxels; the rows are the same for any number). @defaultValue 1 (this thread)
+   */
+  threads?: number;
+  /**
+   * Internal tuning (tests make it tiny): fewest diffuse rows placed in threads; fewer are placed on this thread.
+   * @defaultValue `2^20`
+   */
+  threadedMinRows?: number;
 }
+
+/** Most threads diffuse placement uses (more split the rows of a block into runs too short to pay). */
+const MAX_PLACEMENT_THREADS = 4;
 
 /** Most observations one grouping can hold: row offsets are 32-bit. */
 export const MAX_OBSERVATIONS = 2 ** 31 - 1;
@@ -144,6 +157,8 @@ export function buildScalingObservations(
   checkCount("windowRows", options.windowRows);
   checkCount("bucketRows", options.bucketRows);
   checkCount("stagingRows", options.stagingRows);
+  checkCount("threads", options.threads);
+  checkCount("threadedMinRows", options.threadedMinRows);
   const braggKeys = bragg === undefined ? new Float64Array(0) : braggGroupKeys(bragg, nStills);
   const bIds = denseIds(braggKeys);
   const nBraggGroups = bIds.unique.length;
@@ -179,6 +194,8 @@ export function buildScalingObservations(
         windowRows,
         bucketRows: options.bucketRows,
         stagingRows: options.stagingRows,
+        threads: Math.min(options.threads ?? 1, MAX_PLACEMENT_THREADS),
+        threadedMinRows: options.threadedMinRows ?? 1 << 20,
       });
       nGroups = nBraggGroups + nVoxels;
       if (nVoxels !== slots.unique.length) voxelIndex = slots.unique.slice(0, nVoxels);

@@ -384,3 +384,97 @@ describe("paged grouping (rows in a scratch file)", () => {
     }
   });
 });
+
+/** The bytes of a typed array (compared with `Buffer.equals`: `toEqual` walks large arrays element by element). */
+function bytesOf(a: Int32Array | Float32Array | Float64Array | Uint8Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Two resident builds are the same bit for bit. */
+function expectSameResident(a: ScalingObservations, b: ScalingObservations): void {
+  expect(a.rows.kind).toBe("resident");
+  expect(b.rows.kind).toBe("resident");
+  for (const key of ["n", "nStills", "nGroups", "nBraggGroups", "nBraggRows"] as const)
+    expect(a[key], key).toBe(b[key]);
+  for (const key of ["groupStart", "voxelIndex", "braggHkl", "sourceRow"] as const) {
+    expect(bytesOf(a[key]).equals(bytesOf(b[key])), key).toBe(true);
+  }
+  const x = columnBytes(a);
+  const y = columnBytes(b);
+  for (const name of COLUMNS) expect(bytesOf(x[name]).equals(bytesOf(y[name])), name).toBe(true);
+}
+
+describe("diffuse placement in worker threads", () => {
+  it("gives the serial groups, row order and column bytes, for any input and chunking, with or without skipped rows", () => {
+    fc.assert(
+      fc.property(caseArbitrary, fc.integer({ min: 2, max: 3 }), (p, threads) => {
+        const huge = p.sourceKind === "skipping-huge-range";
+        const base = huge ? 2 ** 40 : 11;
+        const c = makeCase(p.seed, p.nStills, p.nBragg, p.nDiffuse, p.nVoxels, base);
+        const diffuse = (): DiffuseInput | DiffuseChunkSource =>
+          p.sourceKind === "memory" ? c.diffuse : skippingSource(c, huge ? [0, 2 ** 41] : [base, base + 2 * p.nVoxels]);
+        const serial = buildScalingObservations(c.nStills, c.bragg, diffuse(), { paged: false });
+        const threaded = buildScalingObservations(c.nStills, c.bragg, diffuse(), {
+          paged: false,
+          threads,
+          threadedMinRows: 1,
+        });
+        expectSameResident(threaded, serial);
+      }),
+      { seed: 7, numRuns: 12 },
+    );
+  });
+
+  it("groups a binned source in blocks of rows larger than one placement block exactly as the serial pass", () => {
+    const nStills = 40;
+    const nRows = 150_000;
+    const rand = seededRandom(23);
+    const data = {
+      stillIds: Int32Array.from({ length: nRows }, (_, i) => Math.floor((i * nStills) / nRows)),
+      voxelIndices: Float64Array.from({ length: nRows }, () => 100 + 3 * Math.floor(rand() * 5000)),
+      intensities: Float32Array.from({ length: nRows }, () => 10 + 90 * rand()),
+      sigmas: Float32Array.from({ length: nRows }, () => 1 + rand()),
+      qVectors: Float32Array.from({ length: 3 * nRows }, () => rand() - 0.5),
+    };
+    const build = (options: BuildScalingObservationsOptions): ScalingObservations =>
+      buildScalingObservations(nStills, undefined, diffuseChunkSource(data, nStills).source, options);
+    const serial = build({});
+    expect(serial.n).toBe(nRows);
+    expectSameResident(build({ threads: 2, threadedMinRows: 1 }), serial);
+    // with unusable rows, ordering (closing the holes) falls back to this thread
+    data.sigmas[77] = 0;
+    data.intensities[nRows - 3] = NaN;
+    const skipped = build({});
+    expect(skipped.n).toBe(nRows - 2);
+    expectSameResident(build({ threads: 2, threadedMinRows: 1 }), skipped);
+  });
+
+  it("refuses rows its voxel pass did not count with the serial pass's error", () => {
+    const counted = Array.from({ length: 1024 }, (_, v) => v);
+    const rows = (voxels: number[]): DiffuseInput => ({
+      still: Int32Array.from(voxels, () => 0),
+      voxel: Float64Array.from(voxels),
+      intensity: Float64Array.from(voxels, () => 1),
+      variance: Float64Array.from(voxels, () => 1),
+      qMagnitude: Float64Array.from(voxels, () => 0.1),
+      sourceRow: Int32Array.from(voxels, (_, i) => i),
+    });
+    const source = (yielded: number[]): DiffuseChunkSource => ({
+      maxRows: 1024,
+      voxelBounds: [0, 4000],
+      voxelChunks: () => [Float64Array.from(counted)],
+      chunks: () => [rows(yielded)],
+    });
+    for (const yielded of [counted.map((v) => (v === 1 ? 0 : v)), counted.map((v) => (v === 1 ? 2000 : v))]) {
+      expect(() =>
+        buildScalingObservations(1, undefined, source(yielded), { paged: false, threads: 2, threadedMinRows: 1 }),
+      ).toThrow("diffuse source yielded rows its voxel pass did not count");
+    }
+  });
+
+  it("refuses invalid thread options", () => {
+    for (const options of [{ threads: 0 }, { threadedMinRows: 1.5 }]) {
+      expect(() => buildScalingObservations(1, undefined, undefined, options)).toThrow(ConfigError);
+    }
+  });
+});
