@@ -22,7 +22,27 @@ export const PLACEMENT_COMMAND = { place: 1, flush: 2, order: 3 } as const;
 export const PLACEMENT_BLOCK_ROWS = 1 << 16;
 
 /** Words of `PlacementPayload.status`. */
-export const PLACEMENT_STATUS = { blockRows: 0, notCounted: 1 } as const;
+export const PLACEMENT_STATUS = { block: 0, blockRows: 1, notCounted: 2 } as const;
+
+/** The rows of one block (its first `status[blockRows]` rows). */
+export interface PlacementBlockBuffers {
+  readonly still: Int32Array;
+  readonly voxel: Float64Array;
+  readonly intensity: Float32Array;
+  readonly variance: Float32Array;
+  readonly qMagnitude: Float32Array;
+}
+
+/** Shared buffers for one block. */
+function blockBuffers(): PlacementBlockBuffers {
+  return {
+    still: sharedInt32(PLACEMENT_BLOCK_ROWS),
+    voxel: sharedFloat64(PLACEMENT_BLOCK_ROWS),
+    intensity: sharedFloat32(PLACEMENT_BLOCK_ROWS),
+    variance: sharedFloat32(PLACEMENT_BLOCK_ROWS),
+    qMagnitude: sharedFloat32(PLACEMENT_BLOCK_ROWS),
+  };
+}
 
 /** What every placement thread gets (typed arrays over `SharedArrayBuffer`s). */
 export interface PlacementPayload {
@@ -32,19 +52,13 @@ export interface PlacementPayload {
   readonly firstVoxel: Int32Array;
   /** First bucket of each shard (thread's run of buckets), and the number of buckets last. */
   readonly shardBucket: Int32Array;
-  /** The current block of rows (its first `status[blockRows]` rows). */
-  readonly block: {
-    readonly still: Int32Array;
-    readonly voxel: Float64Array;
-    readonly intensity: Float32Array;
-    readonly variance: Float32Array;
-    readonly qMagnitude: Float32Array;
-  };
+  /** Two blocks of rows: the threads place `blocks[status[block]]` while the calling thread fills the other. */
+  readonly blocks: readonly [PlacementBlockBuffers, PlacementBlockBuffers];
   /** Rows placed per bucket (set by the flush). */
   readonly fill: Int32Array;
   /** The row columns of the store. */
   readonly columns: ResidentStore["columns"];
-  /** `[blockRows, notCounted]`: the block's rows; 1 when a thread met a row its voxel pass did not count. */
+  /** `[block, blockRows, notCounted]`: the block to place and its rows; 1 when a thread met a row not counted. */
   readonly status: Int32Array;
 }
 
@@ -112,16 +126,10 @@ export function groupDiffuseRowsInThreads(
     state,
     firstVoxel: sharedCopy(firstVoxel),
     shardBucket: shardsOf(bucketBegin, threads),
-    block: {
-      still: sharedInt32(PLACEMENT_BLOCK_ROWS),
-      voxel: sharedFloat64(PLACEMENT_BLOCK_ROWS),
-      intensity: sharedFloat32(PLACEMENT_BLOCK_ROWS),
-      variance: sharedFloat32(PLACEMENT_BLOCK_ROWS),
-      qMagnitude: sharedFloat32(PLACEMENT_BLOCK_ROWS),
-    },
+    blocks: [blockBuffers(), blockBuffers()],
     fill: sharedInt32(nBuckets),
     columns: store.columns,
-    status: sharedInt32(2),
+    status: sharedInt32(3),
   };
   let pool: SyncWorkerPool;
   try {
@@ -131,31 +139,43 @@ export function groupDiffuseRowsInThreads(
     return undefined;
   }
   try {
-    const run = (command: number): void => {
-      pool.run(command, threads);
-      if (payload.status[PLACEMENT_STATUS.notCounted] !== 0) {
+    const { blocks, status } = payload;
+    const finish = (): void => {
+      pool.finish();
+      if (status[PLACEMENT_STATUS.notCounted] !== 0) {
         throw new ConfigError("diffuse source yielded rows its voxel pass did not count");
       }
     };
-    const { block, status } = payload;
+    const run = (command: number): void => {
+      pool.start(command, threads);
+      finish();
+    };
     const rowOffset = bucketBegin[0];
     let row = 0;
+    let next = 0;
+    // while the threads place one block, this thread reads and selects the rows of the next and copies them into the
+    // other block's buffers
     for (const chunk of source.chunks()) {
       const m = chunk.voxel.length;
       checkStills(chunk.still, nStills, rowOffset + row);
       for (let from = 0; from < m; from += PLACEMENT_BLOCK_ROWS) {
         const to = Math.min(m, from + PLACEMENT_BLOCK_ROWS);
+        const block = blocks[next];
         block.still.set(chunk.still.subarray(from, to));
         block.voxel.set(chunk.voxel.subarray(from, to));
         // float64 inputs are rounded to float32 here, exactly as the serial pass's staging rounds them
         block.intensity.set(chunk.intensity.subarray(from, to));
         block.variance.set(chunk.variance.subarray(from, to));
         block.qMagnitude.set(chunk.qMagnitude.subarray(from, to));
+        finish(); // the previous block
+        status[PLACEMENT_STATUS.block] = next;
         status[PLACEMENT_STATUS.blockRows] = to - from;
-        run(PLACEMENT_COMMAND.place);
+        pool.start(PLACEMENT_COMMAND.place, threads);
+        next = 1 - next;
       }
       row += m;
     }
+    finish();
     checkSecondPass(source, row, slots);
     run(PLACEMENT_COMMAND.flush);
     let placed = 0;

@@ -13,7 +13,7 @@ import { PLACEMENT_COMMAND, PLACEMENT_STATUS, type PlacementPayload } from "./di
 import { placedRows, ResidentStore, type PlacedRows } from "./row-stores.ts";
 
 const { control, payload } = workerData as PoolWorkerData<PlacementPayload>;
-const { state, firstVoxel, shardBucket, block, fill, status } = payload;
+const { state, firstVoxel, shardBucket, blocks, fill, status } = payload;
 const store = new ResidentStore(payload.columns);
 let scratch: { src: PlacedRows; buckets: BucketScratch } | undefined;
 
@@ -58,7 +58,7 @@ serveWorker(control, (command, scheduler) => {
     const to = shardBucket[k + 1];
     try {
       if (command === PLACEMENT_COMMAND.place) {
-        placeBlock(state, block, status[PLACEMENT_STATUS.blockRows], from, to, store);
+        placeBlock(state, blocks[status[PLACEMENT_STATUS.block]], status[PLACEMENT_STATUS.blockRows], from, to, store);
       } else if (command === PLACEMENT_COMMAND.flush) {
         flushBuckets(state, from, to, store, fill);
       } else if (command === PLACEMENT_COMMAND.order) {

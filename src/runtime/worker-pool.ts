@@ -73,6 +73,7 @@ export class SyncWorkerPool {
   private readonly workers: Worker[];
   private closed = false;
   private started = false;
+  private pending = false;
 
   /**
    * Starts `size` workers running `url` (each gets `{ control, payload }` as `workerData`).
@@ -117,7 +118,19 @@ export class SyncWorkerPool {
    * @throws {@link RefinementFailure} when a worker reported an error.
    */
   run(command: number, nShards: number): void {
+    this.start(command, nShards);
+    this.finish();
+  }
+
+  /**
+   * Publishes one command over `nShards` shards and returns at once: the caller may work beside the workers (on data
+   * they do not touch) until {@link SyncWorkerPool.finish}. One command at a time.
+   *
+   * @throws {@link RefinementFailure} when the pool is closed or the workers did not start.
+   */
+  start(command: number, nShards: number): void {
     if (this.closed) throw new RefinementFailure("worker pool is closed");
+    if (this.pending) throw new RefinementFailure("worker pool: a command is still running");
     this.waitStarted();
     const c = this.control;
     Atomics.store(c, COMMAND, command);
@@ -128,6 +141,19 @@ export class SyncWorkerPool {
     Atomics.store(c, ERROR, 0);
     Atomics.add(c, EPOCH, 1);
     Atomics.notify(c, EPOCH);
+    this.pending = true;
+  }
+
+  /**
+   * Blocks until every worker has finished the command of {@link SyncWorkerPool.start} (nothing to wait for when none
+   * is running).
+   *
+   * @throws {@link RefinementFailure} when a worker reported an error.
+   */
+  finish(): void {
+    if (!this.pending) return;
+    this.pending = false;
+    const c = this.control;
     for (;;) {
       const done = Atomics.load(c, DONE);
       if (done >= this.size) break;
