@@ -62,8 +62,9 @@ export interface PlacementPayload {
   readonly status: Int32Array;
 }
 
-/** Copies into shared memory. */
+/** `a` itself when it is in shared memory, else a copy in shared memory. */
 function sharedCopy<T extends Int32Array | Float64Array>(a: T): T {
+  if (a.buffer instanceof SharedArrayBuffer) return a;
   const out = (a instanceof Int32Array ? sharedInt32(a.length) : sharedFloat64(a.length)) as T;
   out.set(a);
   return out;
@@ -131,11 +132,12 @@ export function groupDiffuseRowsInThreads(
     columns: store.columns,
     status: sharedInt32(3),
   };
-  let pool: SyncWorkerPool;
+  let pool: SyncWorkerPool | undefined;
   try {
     pool = new SyncWorkerPool(siblingWorkerEntry(import.meta.url, "diffuse-placement-worker"), threads, payload);
     pool.run(0, 0); // waits until every thread has started
   } catch {
+    pool?.close();
     return undefined;
   }
   try {

@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
+import { sharedInt32 } from "../runtime/shared-arrays.ts";
 import type { DiffuseChunkSource } from "./scaling-input.ts";
 
 /** Above this voxel range (max − min + 1), voxels are counted in a hash table instead of a table over the range. */
@@ -41,7 +42,8 @@ export function countVoxels(source: DiffuseChunkSource): VoxelSlots {
   const outside = (row: number, v: number): ConfigError =>
     new ConfigError(`diffuse row ${row}: voxel index ${v} outside [${lo}, ${hi}]`);
   if (Number.isFinite(range) && range <= DENSE_TABLE_LIMIT && range <= 4 * source.maxRows + (1 << 20)) {
-    const table = new Int32Array(Math.max(1, range));
+    // in shared memory: placement threads look voxels up in it without a copy (it may be the largest array here)
+    const table = sharedInt32(Math.max(1, range));
     let nRows = 0;
     for (const v of voxelsOf(source)) {
       for (let i = 0; i < v.length; i++) {
