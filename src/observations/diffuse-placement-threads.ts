@@ -5,6 +5,10 @@
  * exactly the slot the serial pass gives it. The calling thread reads and selects the rows (the source) and copies
  * each block into shared memory; the threads then order their own buckets. Used for resident rows only.
  *
+ * Errors are the serial pass's; only their order can differ for a source that changes between its passes: the rows
+ * of the next chunk are read (and may be refused) while the threads still place the last block of the previous one,
+ * whose rows the voxel pass may not have counted.
+ *
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
