@@ -4,7 +4,8 @@ import { refineJointScaling } from "../../src/refine/joint-refinement.ts";
 import { seededRandom } from "../../src/merge/seeded-random.ts";
 import type { BraggInput, DiffuseInput } from "../../src/observations/scaling-input.ts";
 import { buildScalingObservations, releaseObservations } from "../../src/observations/scaling-observations.ts";
-import { refineClassErrorModels } from "../../src/refine/class-error-models.ts";
+import { ClassModelWorker, refineClassErrorModels } from "../../src/refine/class-error-models.ts";
+import { RefinementFailure } from "../../src/errors.ts";
 import { inverseScalesInRange, type JointModelState } from "../../src/passes/inverse-scales.ts";
 
 /** Standard normal deviate from a uniform generator (Box–Muller). */
@@ -253,6 +254,55 @@ describe("class error models on a sampled class (errorModelMaxRows)", () => {
       expect(refineClassErrorModels(paged, state, "basic", 1e9)).toEqual(full);
     } finally {
       releaseObservations(paged);
+    }
+  });
+});
+
+describe("class error models with the diffuse class fitted in a worker thread (ClassModelWorker)", () => {
+  it("give the models of the fits one after the other in this thread, bit for bit, cycle after cycle", () => {
+    const data = synthetic(11, { braggFactor: 0.8, bTrue: 0.05, diffuseFactor: 2.5, bragg: true, diffuse: true });
+    const obs = buildScalingObservations(data.nStills, data.bragg, data.diffuse, { paged: false });
+    const worker = new ClassModelWorker();
+    try {
+      for (const [t, maxRows] of [
+        [0, 1e9],
+        [1, 700],
+        [2, 1e9],
+      ] as const) {
+        const state: JointModelState = {
+          scales: Float64Array.from(data.truth, (b, s) => b * (1 + 0.01 * (s + t))),
+          smoother: undefined,
+        };
+        const inThread = refineClassErrorModels(obs, state, "basic", maxRows);
+        const inWorker = refineClassErrorModels(obs, state, "basic", maxRows, undefined, worker);
+        expect(inThread.bragg?.refined).toBe(true);
+        expect(inThread.diffuse?.refined).toBe(true);
+        // toEqual compares numbers with Object.is: every a, b, sd and σ' bin is the same double
+        expect(inWorker).toEqual(inThread);
+      }
+    } finally {
+      worker.close();
+    }
+  });
+
+  it("report a fit that throws in the worker as a RefinementFailure naming the cause", () => {
+    const worker = new ClassModelWorker();
+    try {
+      const broken = {
+        nGroups: 1,
+        n: 1,
+        groupIndex: new Int32Array(1),
+        intensity: new Float64Array(1),
+        variance: new Float64Array(1),
+        inverseScale: new Float64Array(1),
+        weights: new Float64Array(1),
+      };
+      // a fixed model whose a is not an object property the fit can read
+      worker.begin({ rows: broken, fixed: null as unknown as { a: number; b: number }, filter: {} });
+      expect(() => worker.end()).toThrow(RefinementFailure);
+      expect(() => worker.end()).toThrow(/no task/);
+    } finally {
+      worker.close();
     }
   });
 });
