@@ -4,7 +4,9 @@
  * filter, intensity bins, the normal-probability fit of `a` and the binned-variance target of `b`) on the class's
  * used (non-outlier) rows at the current scales, with each group's reference the weighted mean at the current
  * weights, as DIALS refines it on its global Ih table. Each refinement costs one pass over the class's rows (which are
- * copied, at most `errorModelMaxRows` of them, into compact arrays: O(rows), never rows × parameters). DIALS's
+ * copied, at most `errorModelMaxRows` of them, into compact arrays: O(rows), never rows × parameters); the two
+ * classes' fits are independent, and with a {@link ClassModelWorker} the diffuse class's runs in a worker thread while
+ * the calling thread fits the Bragg class's (the same models as one after the other). DIALS's
  * procedure runs on the variances in the class's own counting unit (see `countingUnit`), so that σ reported × k give
  * the same σ' (a/k, b·k) and the same scales for any k.
  *
