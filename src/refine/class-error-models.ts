@@ -393,17 +393,29 @@ export interface ClassModelTask {
 /**
  * A worker thread that fits the diffuse class's model while the calling thread fits the Bragg class's (the two fits
  * are independent, and each is the same function on the same numbers in either thread, so the models are the same as
- * fitted one after the other). Started once per refinement; {@link ClassModelWorker.close} stops it.
+ * fitted one after the other). Started once per refinement; {@link ClassModelWorker.close} stops it. Should the
+ * thread fail to start or fail in a fit, that fit and every later one run in the calling thread instead, so that
+ * results and errors are exactly those of {@link classModel} there.
  */
 export class ClassModelWorker {
-  private readonly worker = new SyncTaskWorker<ClassModelTask, ErrorModelSummary>(
-    siblingWorkerEntry(import.meta.url, "class-error-model-worker"),
-  );
+  private worker: SyncTaskWorker<ClassModelTask, ErrorModelSummary> | undefined;
+  /** The task of the fit in progress (its rows stay usable here: the worker gets copies). */
+  private pending: ClassModelTask | undefined;
 
-  /** Starts fitting one class (its row arrays are moved to the worker: `rows` is unusable afterwards). */
+  constructor() {
+    try {
+      this.worker = new SyncTaskWorker(siblingWorkerEntry(import.meta.url, "class-error-model-worker"));
+    } catch {
+      this.worker = undefined;
+    }
+  }
+
+  /** Starts fitting one class; `task` is not changed. */
   begin(task: ClassModelTask): void {
+    this.pending = task;
+    if (this.worker === undefined) return;
     const r = task.rows;
-    // compact copies whose buffers move (the collected arrays are views of larger, grown buffers)
+    // compact copies whose buffers move to the worker (the collected arrays are views of larger, grown buffers)
     const rows: ClassRows = {
       nGroups: r.nGroups,
       n: r.n,
@@ -416,17 +428,41 @@ export class ClassModelWorker {
     const transfer = [rows.groupIndex, rows.intensity, rows.variance, rows.inverseScale, rows.weights].map(
       (a) => a.buffer as ArrayBuffer,
     );
-    this.worker.begin({ ...task, rows }, transfer);
+    try {
+      this.worker.begin({ ...task, rows }, transfer);
+    } catch {
+      this.giveUp();
+    }
   }
 
   /** The model of the class given to {@link ClassModelWorker.begin} (blocks until it is fitted). */
   end(): ErrorModelSummary {
-    return this.worker.end();
+    const task = this.pending;
+    if (task === undefined) throw new RefinementFailure("ClassModelWorker.end without a fit begun");
+    this.pending = undefined;
+    if (this.worker !== undefined) {
+      try {
+        return this.worker.end();
+      } catch {
+        this.giveUp();
+      }
+    }
+    return classModel(task.rows, task.fixed, task.filter);
   }
 
-  /** Stops the worker (idempotent). */
+  /** Whether the fits still run in the worker thread (false once it failed, or after {@link ClassModelWorker.close}). */
+  get threaded(): boolean {
+    return this.worker !== undefined;
+  }
+
+  /** Stops the worker (idempotent); later fits run in the calling thread. */
   close(): void {
-    this.worker.close();
+    this.giveUp();
+  }
+
+  private giveUp(): void {
+    this.worker?.close();
+    this.worker = undefined;
   }
 }
 

@@ -6,6 +6,8 @@ import type { BraggInput, DiffuseInput } from "../../src/observations/scaling-in
 import { buildScalingObservations, releaseObservations } from "../../src/observations/scaling-observations.ts";
 import { ClassModelWorker, refineClassErrorModels } from "../../src/refine/class-error-models.ts";
 import { RefinementFailure } from "../../src/errors.ts";
+import { SyncTaskWorker } from "../../src/runtime/task-worker.ts";
+import { siblingWorkerEntry } from "../../src/runtime/worker-pool.ts";
 import { inverseScalesInRange, type JointModelState } from "../../src/passes/inverse-scales.ts";
 
 /** Standard normal deviate from a uniform generator (Box–Muller). */
@@ -280,27 +282,52 @@ describe("class error models with the diffuse class fitted in a worker thread (C
         // toEqual compares numbers with Object.is: every a, b, sd and σ' bin is the same double
         expect(inWorker).toEqual(inThread);
       }
+      // every fit ran in the worker (none fell back to this thread)
+      expect(worker.threaded).toBe(true);
     } finally {
       worker.close();
     }
   });
 
-  it("report a fit that throws in the worker as a RefinementFailure naming the cause", () => {
+  it("fall back to this thread when a fit fails in the worker: the same error as there, then every fit here", () => {
+    const broken = {
+      nGroups: 1,
+      n: 1,
+      groupIndex: new Int32Array(1),
+      intensity: new Float64Array(1),
+      variance: new Float64Array(1),
+      inverseScale: new Float64Array(1),
+      weights: new Float64Array(1),
+    };
+    // a fixed model the fit cannot read: one row gives too few groups, so the fit takes the fixed model
+    const task = { rows: broken, fixed: null as unknown as { a: number; b: number }, filter: {} };
+    // the task worker itself reports what the fit threw in its thread
+    const raw = new SyncTaskWorker<typeof task, unknown>(
+      siblingWorkerEntry(
+        new URL("../../src/refine/class-error-models.ts", import.meta.url).href,
+        "class-error-model-worker",
+      ),
+    );
+    try {
+      raw.begin(task);
+      expect(() => raw.end()).toThrow(/a task worker failed: .*null/);
+      expect(() => raw.end()).toThrow(RefinementFailure);
+    } finally {
+      raw.close();
+    }
     const worker = new ClassModelWorker();
     try {
-      const broken = {
-        nGroups: 1,
-        n: 1,
-        groupIndex: new Int32Array(1),
-        intensity: new Float64Array(1),
-        variance: new Float64Array(1),
-        inverseScale: new Float64Array(1),
-        weights: new Float64Array(1),
-      };
-      // a fixed model whose a is not an object property the fit can read
-      worker.begin({ rows: broken, fixed: null as unknown as { a: number; b: number }, filter: {} });
-      expect(() => worker.end()).toThrow(RefinementFailure);
-      expect(() => worker.end()).toThrow(/no task/);
+      expect(worker.threaded).toBe(true);
+      worker.begin(task);
+      expect(() => worker.end()).toThrow(TypeError);
+      expect(worker.threaded).toBe(false);
+      expect(() => worker.end()).toThrow(/without a fit begun/);
+      const data = synthetic(11, { braggFactor: 0.8, bTrue: 0.05, diffuseFactor: 2.5, bragg: true, diffuse: true });
+      const obs = buildScalingObservations(data.nStills, data.bragg, data.diffuse, { paged: false });
+      const state: JointModelState = { scales: data.truth, smoother: undefined };
+      expect(refineClassErrorModels(obs, state, "basic", 1e9, undefined, worker)).toEqual(
+        refineClassErrorModels(obs, state, "basic", 1e9),
+      );
     } finally {
       worker.close();
     }
