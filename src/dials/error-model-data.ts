@@ -192,14 +192,15 @@ export function prepareErrorModelData(obs: ErrorModelObservations, options?: Err
     rows[i] = i;
     Ih[i] = IhGroup[obs.groupIndex[i]];
   }
+  // the input's columns are only read: every filter selects its rows into new arrays
   let t: Table = {
     rows,
-    group: obs.groupIndex.slice(),
-    I: obs.intensity.slice(),
-    v: obs.variance.slice(),
-    g: obs.inverseScale.slice(),
+    group: obs.groupIndex,
+    I: obs.intensity,
+    v: obs.variance,
+    g: obs.inverseScale,
     Ih,
-    p: obs.partiality?.slice(),
+    p: obs.partiality,
   };
 
   if (t.p !== undefined) {
@@ -233,67 +234,68 @@ function weightedGroupIh(obs: ErrorModelObservations): Float64Array {
   return IhGroup;
 }
 
-/** A row mask of `t` keeping the rows whose group is kept (`keepGroup[group] !== 0`). */
-function groupMask(t: Table, keepGroup: Uint8Array): Uint8Array {
-  const keep = new Uint8Array(t.group.length);
-  for (let i = 0; i < keep.length; i++) keep[i] = keepGroup[t.group[i]];
-  return keep;
-}
-
 /**
- * Steps 2–5 of {@link prepareErrorModelData} (DIALS `filter_unsuitable_reflections` after the partiality cut). Plain
- * loops over the rows (no per-element callbacks): every sum is taken over the kept rows in row order, as DIALS's
- * flex sums are.
+ * Steps 2–5 of {@link prepareErrorModelData} (DIALS `filter_unsuitable_reflections` after the partiality cut) on a
+ * mask of the rows, which are selected once at the end: every count and sum is taken over the rows still kept, in row
+ * order, as DIALS's flex sums over its selected tables are (the same numbers as selecting the table after each step).
  */
-function standardFilter(table: Table, nGroups: number, minIh: number, minRefl: number, minMean: number): Table {
-  let t = table;
+function standardFilter(t: Table, nGroups: number, minIh: number, minRefl: number, minMean: number): Table {
+  const n = t.group.length;
+  const { group, I, v, g, Ih } = t;
+  const keep = new Uint8Array(n).fill(1);
+  const cnt = new Float64Array(nGroups);
+  const keepGroup = new Uint8Array(nGroups);
+  /** The number of kept rows of each group, into `cnt`. */
+  const countKept = (): void => {
+    cnt.fill(0);
+    for (let i = 0; i < n; i++) if (keep[i] !== 0) cnt[group[i]] += 1;
+  };
+  /** Drops the rows of the groups not kept. */
+  const dropGroups = (): void => {
+    for (let i = 0; i < n; i++) if (keepGroup[group[i]] === 0) keep[i] = 0;
+  };
   // 2. groups with mean I/σ² > 0.85
   if (minMean > Number.NEGATIVE_INFINITY) {
     const sum = new Float64Array(nGroups);
-    for (let i = 0; i < t.group.length; i++) sum[t.group[i]] += t.I[i] / t.v[i];
-    const cnt = groupCounts(t, nGroups);
-    const keepGroup = new Uint8Array(nGroups);
+    for (let i = 0; i < n; i++) {
+      sum[group[i]] += I[i] / v[i];
+      cnt[group[i]] += 1;
+    }
     for (let j = 0; j < nGroups; j++) keepGroup[j] = sum[j] / cnt[j] > minMean ? 1 : 0;
-    t = selectTable(t, groupMask(t, keepGroup));
+    dropGroups();
   }
   // 3. g·Ih > minIh, n_h > 1, I > 0.001
-  {
-    const cnt = groupCounts(t, nGroups);
-    const keep = new Uint8Array(t.group.length);
-    for (let i = 0; i < keep.length; i++) {
-      keep[i] = t.Ih[i] * t.g[i] > minIh && cnt[t.group[i]] > 1 && t.I[i] > 0.001 ? 1 : 0;
-    }
-    t = selectTable(t, keep);
+  countKept();
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    if (keep[i] === 0) continue;
+    if (Ih[i] * g[i] > minIh && cnt[group[i]] > 1 && I[i] > 0.001) m++;
+    else keep[i] = 0;
   }
-  requireCount(t.rows.length, minRefl);
+  requireCount(m, minRefl);
   // 4. n_h > 1 again
-  {
-    const cnt = groupCounts(t, nGroups);
-    const keepGroup = new Uint8Array(nGroups);
-    for (let j = 0; j < nGroups; j++) keepGroup[j] = cnt[j] > 1 ? 1 : 0;
-    t = selectTable(t, groupMask(t, keepGroup));
-  }
+  countKept();
+  for (let j = 0; j < nGroups; j++) keepGroup[j] = cnt[j] > 1 ? 1 : 0;
+  dropGroups();
   // 5. internal variance ratio
-  {
-    const cnt = groupCounts(t, nGroups);
-    const sumDev2 = new Float64Array(nGroups);
-    const sumVg = new Float64Array(nGroups);
-    let maxIh = Number.NEGATIVE_INFINITY;
-    for (let i = 0; i < t.group.length; i++) {
-      const gi = t.group[i];
-      sumDev2[gi] += (t.I[i] / t.g[i] - t.Ih[i]) ** 2;
-      sumVg[gi] += t.v[i] / t.g[i] ** 2;
-      if (t.Ih[i] > maxIh) maxIh = t.Ih[i];
-    }
-    const limit = Math.max(50, maxIh / 40);
-    const keepGroup = new Uint8Array(nGroups);
-    for (let j = 0; j < nGroups; j++) {
-      const ratio = sumDev2[j] / (cnt[j] - 1) / (sumVg[j] / cnt[j]);
-      keepGroup[j] = ratio < limit ? 1 : 0;
-    }
-    t = selectTable(t, groupMask(t, keepGroup));
+  countKept();
+  const sumDev2 = new Float64Array(nGroups);
+  const sumVg = new Float64Array(nGroups);
+  let maxIh = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n; i++) {
+    if (keep[i] === 0) continue;
+    const gi = group[i];
+    sumDev2[gi] += (I[i] / g[i] - Ih[i]) ** 2;
+    sumVg[gi] += v[i] / g[i] ** 2;
+    if (Ih[i] > maxIh) maxIh = Ih[i];
   }
-  return t;
+  const limit = Math.max(50, maxIh / 40);
+  for (let j = 0; j < nGroups; j++) {
+    const ratio = sumDev2[j] / (cnt[j] - 1) / (sumVg[j] / cnt[j]);
+    keepGroup[j] = ratio < limit ? 1 : 0;
+  }
+  dropGroups();
+  return selectTable(t, keep);
 }
 
 function stillsFilter(t: Table, nGroups: number, minIh: number, minIsigma: number, minMultiplicity: number): Table {

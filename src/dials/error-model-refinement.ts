@@ -319,56 +319,59 @@ function lineSlope(x: Float64Array, sorted: Float64Array, i0: number): number {
 
 /**
  * The rows of {@link DeltaContext} that fall in a bin, compacted once per b minimisation (the bins do not change
- * while b is refined), with each row's bin: what every evaluation of the b target reads.
+ * while b is refined) and placed bin by bin (in row order within a bin): what every evaluation of the b target reads.
  */
 interface BinnedDeltaContext extends DeltaContext {
-  bin: Int32Array;
+  /** The rows of bin k are [binStart[k], binStart[k + 1]). */
+  binStart: Int32Array;
 }
 
 function binnedContext(ctx: DeltaContext, bins: ErrorModelBins): BinnedDeltaContext {
-  let m = 0;
-  for (const k of bins.binIndex) if (k >= 0) m++;
+  const nb = bins.reflPerBin.length;
+  const binStart = new Int32Array(nb + 1);
+  for (const k of bins.binIndex) if (k >= 0) binStart[k + 1]++;
+  for (let k = 0; k < nb; k++) binStart[k + 1] += binStart[k];
+  const m = binStart[nb];
   const out: BinnedDeltaContext = {
     num: new Float64Array(m),
     variance: new Float64Array(m),
     intensity: new Float64Array(m),
-    bin: new Int32Array(m),
+    binStart,
   };
-  for (let i = 0, j = 0; i < bins.binIndex.length; i++) {
+  const next = binStart.slice(0, nb);
+  for (let i = 0; i < bins.binIndex.length; i++) {
     const k = bins.binIndex[i];
     if (k < 0) continue;
+    const j = next[k]++;
     out.num[j] = ctx.num[i];
     out.variance[j] = ctx.variance[i];
     out.intensity[j] = ctx.intensity[i];
-    out.bin[j] = k;
-    j++;
   }
   return out;
 }
 
 /**
  * The b target Σ_b w_b[(0.5 − var_b)² + 1/var_b − 1.25]/Σ_b w_b. Empty bins (possible only with very few reflections
- * per bin) are skipped; DIALS would get NaN from them. δ and the bin sums in one loop over the binned rows (the same
+ * per bin) are skipped; DIALS would get NaN from them. δ and the bin sums in one loop over each bin's rows (the same
  * numbers as {@link deltaKernel} then {@link binVariancesKernel}: each bin's sums in row order).
  */
 function bTarget(ctx: BinnedDeltaContext, bins: ErrorModelBins, a: number, b: number): number {
   const nb = bins.reflPerBin.length;
-  const s1 = new Float64Array(nb);
-  const s2 = new Float64Array(nb);
-  const { num, variance, intensity, bin } = ctx;
-  for (let i = 0; i < num.length; i++) {
-    const bi = b * intensity[i];
-    const d = num[i] / (a * Math.sqrt(variance[i] + bi * bi));
-    const k = bin[i];
-    s1[k] += d;
-    s2[k] += d * d;
-  }
+  const { num, variance, intensity, binStart } = ctx;
   let f = 0;
   let sw = 0;
   for (let k = 0; k < nb; k++) {
+    let s1 = 0;
+    let s2 = 0;
+    for (let i = binStart[k]; i < binStart[k + 1]; i++) {
+      const bi = b * intensity[i];
+      const d = num[i] / (a * Math.sqrt(variance[i] + bi * bi));
+      s1 += d;
+      s2 += d * d;
+    }
     if (bins.reflPerBin[k] === 0) continue;
     const c = bins.reflPerBin[k];
-    const v = s2[k] / c - (s1[k] * s1[k]) / (c * c);
+    const v = s2 / c - (s1 * s1) / (c * c);
     const w = bins.weights[k];
     f += ((0.5 - v) * (0.5 - v) + 1 / v - 1.25) * w;
     sw += w;

@@ -82,10 +82,12 @@ function insertionSort(a: Float64Array, lo: number, hi: number): void {
 
 /**
  * Partial sort in place (`nth_element`): afterwards `a[k]` holds the value that a full ascending sort of `a[0..n)`
- * would put there, with no larger value before it and no smaller one after it. Hoare partitioning around a
- * median-of-three pivot; the range must hold no NaN.
+ * would put there, with no larger value before it and no smaller one after it (equal as numbers: −0 and +0 may trade
+ * places). Hoare partitioning around a median-of-three pivot; the range must hold no NaN.
+ *
+ * @internal
  */
-function selectInPlace(a: Float64Array, n: number, k: number): void {
+export function selectInPlace(a: Float64Array, n: number, k: number): void {
   let lo = 0;
   let hi = n - 1;
   while (hi - lo > SMALL_SELECT) {

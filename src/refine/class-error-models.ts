@@ -4,7 +4,9 @@
  * filter, intensity bins, the normal-probability fit of `a` and the binned-variance target of `b`) on the class's
  * used (non-outlier) rows at the current scales, with each group's reference the weighted mean at the current
  * weights, as DIALS refines it on its global Ih table. Each refinement costs one pass over the class's rows (which are
- * copied, at most `errorModelMaxRows` of them, into compact arrays: O(rows), never rows × parameters). DIALS's
+ * copied, at most `errorModelMaxRows` of them, into compact arrays: O(rows), never rows × parameters); the two
+ * classes' fits are independent, and with a {@link ClassModelWorker} the diffuse class's runs in a worker thread while
+ * the calling thread fits the Bragg class's (the same models as one after the other). DIALS's
  * procedure runs on the variances in the class's own counting unit (see `countingUnit`), so that σ reported × k give
  * the same σ' (a/k, b·k) and the same scales for any k.
  *
@@ -16,12 +18,14 @@
  * @packageDocumentation
  */
 import { RefinementFailure } from "../errors.ts";
-import { sortFloat64 } from "../runtime/sort-float64.ts";
 import { refineErrorModel, type ErrorModelRefinementOptions } from "../dials/error-model-refinement.ts";
+import { medianInPlace, selectInPlace } from "../dials/outlier-rejection.ts";
 import type { ScalingObservations } from "../observations/scaling-observations.ts";
 import { forEachWindow } from "../observations/observation-windows.ts";
 import { inverseScalesInRange, type JointModelState } from "../passes/inverse-scales.ts";
 import type { RowErrorModel } from "../passes/outlier-weights.ts";
+import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
+import { SyncTaskWorker } from "../runtime/task-worker.ts";
 import { errorModelSigmaBins, type SigmaBin } from "./error-model-sigma-bins.ts";
 import type { ErrorModelKind } from "./scaling-options.ts";
 
@@ -281,13 +285,14 @@ function countingUnit(c: ClassRows, Ih: Float64Array): number {
   if (nEligible === 0) return 1;
   const m = Math.max(1, Math.ceil(COUNTING_UNIT_STRONGEST_FRACTION * nEligible));
   // the m strongest (by expected intensity, ties by row): every row above the m-th largest value, then the rows equal
-  // to it in row order (a numeric sort of the values instead of a sort of the rows by a comparator; same rows)
+  // to it in row order. The m-th largest value is found by selection, not by a sort of all the values: the same number
+  // (a selection may return −0 for +0 or the reverse, which compare equal here and in every test below)
   const values = new Float64Array(nEligible);
   for (let i = 0, k = 0; i < c.n; i++) if (eligible[i] !== 0) values[k++] = expected[i];
-  sortFloat64(values);
+  selectInPlace(values, nEligible, nEligible - m);
   const threshold = values[nEligible - m];
   let above = 0;
-  for (let k = nEligible - 1; k >= 0 && values[k] > threshold; k--) above++;
+  for (let k = 0; k < nEligible; k++) if (values[k] > threshold) above++;
   let ties = m - above;
   const ratio = new Float64Array(m);
   let r = 0;
@@ -296,8 +301,9 @@ function countingUnit(c: ClassRows, Ih: Float64Array): number {
     const e = expected[i];
     if (e > threshold || (e === threshold && ties-- > 0)) ratio[r++] = c.intensity[i] / c.variance[i];
   }
-  sortFloat64(ratio);
-  const u = m % 2 === 1 ? ratio[(m - 1) / 2] : 0.5 * (ratio[m / 2 - 1] + ratio[m / 2]);
+  // their median I/σ², by selection as well (the central order statistics of a sort; a zero median, of either sign,
+  // gives u = 1 below)
+  const u = medianInPlace(ratio, m);
   return Number.isFinite(u) && u > 0 ? u : 1;
 }
 
@@ -313,7 +319,7 @@ function countingUnit(c: ClassRows, Ih: Float64Array): number {
  * the weights and the scales, are the same for σ reported in any unit. The DIALS port
  * (`dials/error-model-refinement.ts`) itself stays exactly DIALS's.
  */
-function classModel(
+export function classModel(
   c: ClassRows,
   fixed: Readonly<{ a: number; b: number }>,
   filter: ErrorModelRefinementOptions,
@@ -377,11 +383,96 @@ const DIFFUSE_FILTER: ErrorModelRefinementOptions = Object.freeze({
 /** Fewer groups with two or more used observations than this leave (a, b) undetermined: the model is fixed. */
 export const MIN_MULTI_MEMBER_GROUPS = 20;
 
+/** One class's fit as a task of the error-model worker ({@link ClassModelWorker}): {@link classModel}'s arguments. */
+export interface ClassModelTask {
+  rows: ClassRows;
+  fixed: Readonly<{ a: number; b: number }>;
+  filter: ErrorModelRefinementOptions;
+}
+
+/**
+ * A worker thread that fits the diffuse class's model while the calling thread fits the Bragg class's (the two fits
+ * are independent, and each is the same function on the same numbers in either thread, so the models are the same as
+ * fitted one after the other). Started once per refinement; {@link ClassModelWorker.close} stops it. Should the
+ * thread fail to start or fail in a fit, that fit and every later one run in the calling thread instead, so that
+ * results and errors are exactly those of {@link classModel} there.
+ */
+export class ClassModelWorker {
+  private worker: SyncTaskWorker<ClassModelTask, ErrorModelSummary> | undefined;
+  /** The task of the fit in progress (its rows stay usable here: the worker gets copies). */
+  private pending: ClassModelTask | undefined;
+
+  constructor() {
+    try {
+      this.worker = new SyncTaskWorker(siblingWorkerEntry(import.meta.url, "class-error-model-worker"));
+    } catch {
+      this.worker = undefined;
+    }
+  }
+
+  /** Starts fitting one class; `task` is not changed. */
+  begin(task: ClassModelTask): void {
+    this.pending = task;
+    if (this.worker === undefined) return;
+    const r = task.rows;
+    // compact copies whose buffers move to the worker (the collected arrays are views of larger, grown buffers)
+    const rows: ClassRows = {
+      nGroups: r.nGroups,
+      n: r.n,
+      groupIndex: r.groupIndex.slice(),
+      intensity: r.intensity.slice(),
+      variance: r.variance.slice(),
+      inverseScale: r.inverseScale.slice(),
+      weights: r.weights.slice(),
+    };
+    const transfer = [rows.groupIndex, rows.intensity, rows.variance, rows.inverseScale, rows.weights].map(
+      (a) => a.buffer as ArrayBuffer,
+    );
+    try {
+      this.worker.begin({ ...task, rows }, transfer);
+    } catch {
+      this.giveUp();
+    }
+  }
+
+  /** The model of the class given to {@link ClassModelWorker.begin} (blocks until it is fitted). */
+  end(): ErrorModelSummary {
+    const task = this.pending;
+    if (task === undefined) throw new RefinementFailure("ClassModelWorker.end without a fit begun");
+    this.pending = undefined;
+    if (this.worker !== undefined) {
+      try {
+        return this.worker.end();
+      } catch {
+        this.giveUp();
+      }
+    }
+    return classModel(task.rows, task.fixed, task.filter);
+  }
+
+  /** Whether the fits still run in the worker thread (false once it failed, or after {@link ClassModelWorker.close}). */
+  get threaded(): boolean {
+    return this.worker !== undefined;
+  }
+
+  /** Stops the worker (idempotent); later fits run in the calling thread. */
+  close(): void {
+    this.giveUp();
+  }
+
+  private giveUp(): void {
+    this.worker?.close();
+    this.worker = undefined;
+  }
+}
+
 /**
  * Refines (kind "basic") or summarises (kind "none": a = 1, b = 0) the error model of each class at the model state
  * `state`, on the rows' current weights (outliers, weight 0, left out).
  *
  * @param precomputed - g of every row at `state` when already computed (resident rows). @defaultValue computed
+ * @param worker - fits the diffuse class's "basic" model in a worker thread while this thread fits the Bragg
+ *   class's (same models). @defaultValue undefined: one after the other in this thread
  */
 export function refineClassErrorModels(
   obs: ScalingObservations,
@@ -389,18 +480,31 @@ export function refineClassErrorModels(
   kind: ErrorModelKind,
   maxRows: number,
   precomputed?: Float32Array,
+  worker?: ClassModelWorker,
 ): ClassErrorModels {
-  const one = (
-    groupBegin: number,
-    groupEnd: number,
-    nRows: number,
-    fixed: Readonly<{ a: number; b: number }>,
-    filter: ErrorModelRefinementOptions,
-  ) => {
+  const rowsOf = (groupBegin: number, groupEnd: number, nRows: number): ClassRows | undefined => {
     if (groupEnd <= groupBegin || nRows === 0) return undefined;
     const stride = Math.max(1, Math.ceil(nRows / maxRows));
-    const rows = collectClassRows(obs, state, precomputed, groupBegin, groupEnd, stride);
-    if (kind === "basic") return classModel(rows, fixed, filter);
+    return collectClassRows(obs, state, precomputed, groupBegin, groupEnd, stride);
+  };
+  const diffuseRows = rowsOf(obs.nBraggGroups, obs.nGroups, obs.n - obs.nBraggRows);
+  if (kind === "basic") {
+    const diffuseTask =
+      diffuseRows === undefined
+        ? undefined
+        : { rows: diffuseRows, fixed: DIFFUSE_FIXED_ERROR_MODEL, filter: DIFFUSE_FILTER };
+    const braggRows = rowsOf(0, obs.nBraggGroups, obs.nBraggRows);
+    // both classes present: the diffuse fit runs in the worker meanwhile
+    const inWorker = worker !== undefined && diffuseTask !== undefined && braggRows !== undefined;
+    if (inWorker) worker.begin(diffuseTask);
+    const bragg = braggRows === undefined ? undefined : classModel(braggRows, BRAGG_FIXED_ERROR_MODEL, {});
+    let diffuse: ErrorModelSummary | undefined;
+    if (inWorker) diffuse = worker.end();
+    else if (diffuseTask !== undefined) diffuse = classModel(diffuseTask.rows, diffuseTask.fixed, diffuseTask.filter);
+    return { bragg, diffuse };
+  }
+  const none = (rows: ClassRows | undefined): ErrorModelSummary | undefined => {
+    if (rows === undefined) return undefined;
     const sd = normalisedResidualSd(rows, 1, 0);
     return {
       model: "none" as const,
@@ -411,10 +515,7 @@ export function refineClassErrorModels(
       normalisedResidualSd: { before: sd, after: sd },
     };
   };
-  return {
-    bragg: one(0, obs.nBraggGroups, obs.nBraggRows, BRAGG_FIXED_ERROR_MODEL, {}),
-    diffuse: one(obs.nBraggGroups, obs.nGroups, obs.n - obs.nBraggRows, DIFFUSE_FIXED_ERROR_MODEL, DIFFUSE_FILTER),
-  };
+  return { bragg: none(rowsOf(0, obs.nBraggGroups, obs.nBraggRows)), diffuse: none(diffuseRows) };
 }
 
 /** Relative change of a (and absolute change of a·b) below which the models count as stable between cycles. */

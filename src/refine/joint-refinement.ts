@@ -31,7 +31,12 @@ import type { JointModelState } from "../passes/inverse-scales.ts";
 import type { PassSource } from "../passes/joint-pass.ts";
 import { initialWeight } from "../observations/initial-weight.ts";
 import { outlierWeightsInRange, type OutlierWeightCounts } from "../passes/outlier-weights.ts";
-import { refineClassErrorModels, rowErrorModelOf, type ClassErrorModels } from "./class-error-models.ts";
+import {
+  ClassModelWorker,
+  refineClassErrorModels,
+  rowErrorModelOf,
+  type ClassErrorModels,
+} from "./class-error-models.ts";
 import { minimiseCycle, runErrorModelCycles, type CyclesOutcome, type ErrorModelCycles } from "./error-model-cycles.ts";
 
 /** A progress event of the refinement (the library never prints; the CLI renders these). */
@@ -510,22 +515,36 @@ function runRefinement(
   record(0, 0);
   const initialRFactor = history[0].rFactor;
   const maxRows = settings.errorModelMaxRows;
-  const refineModels = (kind: "basic" | "none") =>
-    // g is computed batch by batch inside the one pass over the rows that collects them
-    refineClassErrorModels(observations, problem.modelState(), kind, maxRows);
-  const cycles: ErrorModelCycles | undefined =
-    settings.errorModel === "basic"
-      ? { refine: () => refineModels("basic"), current: undefined, rowModel: (m) => rowErrorModelOf(observations, m) }
+  // with threads and both classes, the diffuse class's model is fitted in a worker while this thread fits the Bragg
+  // class's (it starts now and loads its code during the first cycle)
+  const worker =
+    settings.errorModel === "basic" &&
+    settings.threads > 1 &&
+    observations.nBraggRows > 0 &&
+    observations.n > observations.nBraggRows
+      ? new ClassModelWorker()
       : undefined;
-  const outcome = runCycles(problem, settings, record, cycles);
-  const errorModels = cycles?.current ?? refineModels("none");
-  return resultAtSolution(problem, observations, included, connectivity, settings, outcome, {
-    initialScales,
-    initialValues,
-    initialRFactor,
-    history,
-    errorModels,
-  });
+  try {
+    const refineModels = (kind: "basic" | "none") =>
+      // g is computed batch by batch inside the one pass over the rows that collects them
+      refineClassErrorModels(observations, problem.modelState(), kind, maxRows, undefined, worker);
+    const cycles: ErrorModelCycles | undefined =
+      settings.errorModel === "basic"
+        ? { refine: () => refineModels("basic"), current: undefined, rowModel: (m) => rowErrorModelOf(observations, m) }
+        : undefined;
+    const outcome = runCycles(problem, settings, record, cycles);
+    worker?.close();
+    const errorModels = cycles?.current ?? refineModels("none");
+    return resultAtSolution(problem, observations, included, connectivity, settings, outcome, {
+      initialScales,
+      initialValues,
+      initialRFactor,
+      history,
+      errorModels,
+    });
+  } finally {
+    worker?.close();
+  }
 }
 
 /**

@@ -4,7 +4,10 @@ import { refineJointScaling } from "../../src/refine/joint-refinement.ts";
 import { seededRandom } from "../../src/merge/seeded-random.ts";
 import type { BraggInput, DiffuseInput } from "../../src/observations/scaling-input.ts";
 import { buildScalingObservations, releaseObservations } from "../../src/observations/scaling-observations.ts";
-import { refineClassErrorModels } from "../../src/refine/class-error-models.ts";
+import { ClassModelWorker, refineClassErrorModels } from "../../src/refine/class-error-models.ts";
+import { RefinementFailure } from "../../src/errors.ts";
+import { SyncTaskWorker } from "../../src/runtime/task-worker.ts";
+import { siblingWorkerEntry } from "../../src/runtime/worker-pool.ts";
 import { inverseScalesInRange, type JointModelState } from "../../src/passes/inverse-scales.ts";
 
 /** Standard normal deviate from a uniform generator (Box–Muller). */
@@ -253,6 +256,80 @@ describe("class error models on a sampled class (errorModelMaxRows)", () => {
       expect(refineClassErrorModels(paged, state, "basic", 1e9)).toEqual(full);
     } finally {
       releaseObservations(paged);
+    }
+  });
+});
+
+describe("class error models with the diffuse class fitted in a worker thread (ClassModelWorker)", () => {
+  it("give the models of the fits one after the other in this thread, bit for bit, cycle after cycle", () => {
+    const data = synthetic(11, { braggFactor: 0.8, bTrue: 0.05, diffuseFactor: 2.5, bragg: true, diffuse: true });
+    const obs = buildScalingObservations(data.nStills, data.bragg, data.diffuse, { paged: false });
+    const worker = new ClassModelWorker();
+    try {
+      for (const [t, maxRows] of [
+        [0, 1e9],
+        [1, 700],
+        [2, 1e9],
+      ] as const) {
+        const state: JointModelState = {
+          scales: Float64Array.from(data.truth, (b, s) => b * (1 + 0.01 * (s + t))),
+          smoother: undefined,
+        };
+        const inThread = refineClassErrorModels(obs, state, "basic", maxRows);
+        const inWorker = refineClassErrorModels(obs, state, "basic", maxRows, undefined, worker);
+        expect(inThread.bragg?.refined).toBe(true);
+        expect(inThread.diffuse?.refined).toBe(true);
+        // toEqual compares numbers with Object.is: every a, b, sd and σ' bin is the same double
+        expect(inWorker).toEqual(inThread);
+      }
+      // every fit ran in the worker (none fell back to this thread)
+      expect(worker.threaded).toBe(true);
+    } finally {
+      worker.close();
+    }
+  });
+
+  it("fall back to this thread when a fit fails in the worker: the same error as there, then every fit here", () => {
+    const broken = {
+      nGroups: 1,
+      n: 1,
+      groupIndex: new Int32Array(1),
+      intensity: new Float64Array(1),
+      variance: new Float64Array(1),
+      inverseScale: new Float64Array(1),
+      weights: new Float64Array(1),
+    };
+    // a fixed model the fit cannot read: one row gives too few groups, so the fit takes the fixed model
+    const task = { rows: broken, fixed: null as unknown as { a: number; b: number }, filter: {} };
+    // the task worker itself reports what the fit threw in its thread
+    const raw = new SyncTaskWorker<typeof task, unknown>(
+      siblingWorkerEntry(
+        new URL("../../src/refine/class-error-models.ts", import.meta.url).href,
+        "class-error-model-worker",
+      ),
+    );
+    try {
+      raw.begin(task);
+      expect(() => raw.end()).toThrow(/a task worker failed: .*null/);
+      expect(() => raw.end()).toThrow(RefinementFailure);
+    } finally {
+      raw.close();
+    }
+    const worker = new ClassModelWorker();
+    try {
+      expect(worker.threaded).toBe(true);
+      worker.begin(task);
+      expect(() => worker.end()).toThrow(TypeError);
+      expect(worker.threaded).toBe(false);
+      expect(() => worker.end()).toThrow(/without a fit begun/);
+      const data = synthetic(11, { braggFactor: 0.8, bTrue: 0.05, diffuseFactor: 2.5, bragg: true, diffuse: true });
+      const obs = buildScalingObservations(data.nStills, data.bragg, data.diffuse, { paged: false });
+      const state: JointModelState = { scales: data.truth, smoother: undefined };
+      expect(refineClassErrorModels(obs, state, "basic", 1e9, undefined, worker)).toEqual(
+        refineClassErrorModels(obs, state, "basic", 1e9),
+      );
+    } finally {
+      worker.close();
     }
   });
 });
