@@ -186,8 +186,8 @@ interface BoundState {
 
 /**
  * The passes on a group of `m` rows (products formed): {@link FRESH_PASSES} fresh passes, then passes by branch and
- * bound in the tournaments (`outlier-tournament.ts`), a near tie that their bounds cannot decide settled by DIALS's sums. If that keeps happening (ties of z
- * between rows that are not identical, one row dominating the sums), the remaining passes go row by row.
+ * bound in the tournaments (`outlier-tournament.ts`), a near tie that their bounds cannot split settled by DIALS's
+ * sums ({@link tiePass}). If passes keep failing outright (one row dominating the sums), the rest go row by row.
  */
 function boundedPasses(s: GroupScratch, m: number, zmax: number): number {
   const { alive } = s;
