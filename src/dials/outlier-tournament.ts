@@ -308,11 +308,12 @@ export function removeTournamentRow(tournament: Tournament, rows: TournamentRows
   while (h < end && rows.alive[tournament.classRows[h]] === 0) h++;
   tournament.classHead[c] = h;
   if (h < end) return;
-  for (const side of [tournament.above, tournament.below]) {
-    // a node decided as before leaves every node above it as it was
-    for (let node = (tournament.leaves + c) >> 1; node >= 1; node >>= 1) {
-      if (!decide(tournament, side, node, tournament.mu)) break;
-    }
+  // a node decided as before leaves every node above it as it was
+  for (let node = (tournament.leaves + c) >> 1; node >= 1; node >>= 1) {
+    if (!decide(tournament, tournament.above, node, tournament.mu)) break;
+  }
+  for (let node = (tournament.leaves + c) >> 1; node >= 1; node >>= 1) {
+    if (!decide(tournament, tournament.below, node, tournament.mu)) break;
   }
 }
 
@@ -357,50 +358,41 @@ export function tournamentPass(tournament: Tournament, rows: TournamentRows, q: 
   if (!(q0 > 0)) return REFRESH;
   const drift = Math.sqrt(1 + Math.max(0, q.cHi - tournament.c0) / q0);
   if (drift - 1 > MAX_DRIFT) return REBUILD;
-  const { above, below, leaves, stackNode, stackBound, classRows, classHead } = tournament;
+  const { above, below, leaves, stackNode, stackBound, classRows, classHead, tested } = tournament;
   moveTo(tournament, above, 1, mu);
   moveTo(tournament, below, 1, mu);
   tournament.mu = mu;
-  const k = drift * (1 + 40 * U);
+  // DIALS's z ≤ (1 + alpha)·exact + beta ≤ kUp·(line + e0) + betaUp (all rounding inside the factors)
+  const kUp = (1 + alpha) * drift * (1 + 48 * U);
+  const betaUp = beta * (1 + 8 * U);
   const e0 = (2.03 * U * q.xMax + q.eMu) * tournament.vMax * (1 + 4 * U);
-  // DIALS's z ≤ (1 + alpha)·exact + beta
-  const dialsUpper = (line: number): number => ((1 + alpha) * k * (line + e0) + beta) * (1 + 8 * U);
+  // |DIALS's z − the z computed here| ≤ 2(alpha·exact + beta) with exact ≤ (z + beta)/(1 − alpha): errA·z + errB
+  const errA = ((2 * alpha) / (1 - alpha)) * (1 + 8 * U);
+  const errB = 2 * ((alpha * beta) / (1 - alpha) + beta) * (1 + 8 * U);
   const { intensity, g, w: variance, wgI, wg2 } = rows;
-  // |DIALS's z − the z computed here| ≤ 2(alpha·exact + beta), exact ≤ (z + beta)/(1 − alpha)
-  const err = (z: number): number => 2 * ((alpha * (z + beta)) / (1 - alpha) + beta) * (1 + 8 * U);
-  const { tested } = tournament;
-  const zOf = (t: number): number => {
-    tested[tournament.nTested++] = t;
-    const gi = g[t];
-    const othersWg2 = sum2 - wg2[t];
-    return Math.abs(
-      (intensity[t] - (gi * (sumI - wgI[t])) / othersWg2) / Math.sqrt(variance[t] + (gi * gi) / othersWg2),
-    );
-  };
-  const upAbove = subtreeUpper(tournament, above, 1, mu);
-  const upBelow = subtreeUpper(tournament, below, 1, mu);
-  if (dialsUpper(Math.max(upAbove, upBelow)) <= zmax) return DONE;
+  const upAbove = kUp * (subtreeUpper(tournament, above, 1, mu) + e0) + betaUp;
+  const upBelow = kUp * (subtreeUpper(tournament, below, 1, mu) + e0) + betaUp;
+  if (Math.max(upAbove, upBelow) <= zmax) return DONE;
   const first = upAbove >= upBelow ? above : below;
   let best = first.win[1];
   if (best < 0) return REFRESH;
-  let bestZ = zOf(classRows[classHead[best]]);
-  let bestLower = bestZ - err(bestZ);
-  let bestUpper = bestZ + err(bestZ);
+  let bestZ = -Infinity;
+  let bestLower = -Infinity;
+  let bestUpper = -Infinity;
   let othersUpper = -Infinity;
-  // stack entries: node, plus `leaves·2` for the second tournament
+  // stack entries: a node, plus 2·leaves for the second tournament; the candidate's own leaf first
   const other = 2 * leaves;
-  let sp = 0;
-  const push = (entry: number, bound: number): void => {
-    if (bound <= zmax || bound < bestLower) return;
-    stackNode[sp] = entry;
-    stackBound[sp++] = bound;
-  };
   const firstOffset = first === above ? 0 : other;
-  const secondOffset = other - firstOffset;
-  push(secondOffset + 1, dialsUpper(first === above ? upBelow : upAbove));
+  let sp = 0;
+  stackNode[sp] = other - firstOffset + 1;
+  stackBound[sp++] = first === above ? upBelow : upAbove;
   for (let node = leaves + best; node > 1; node >>= 1) {
-    push(firstOffset + (node ^ 1), dialsUpper(subtreeUpper(tournament, first, node ^ 1, mu)));
+    stackNode[sp] = firstOffset + (node ^ 1);
+    stackBound[sp++] = kUp * (subtreeUpper(tournament, first, node ^ 1, mu) + e0) + betaUp;
   }
+  stackNode[sp] = firstOffset + leaves + best;
+  stackBound[sp++] = Infinity;
+  best = -1;
   while (sp > 0) {
     sp--;
     const entry = stackNode[sp];
@@ -408,15 +400,24 @@ export function tournamentPass(tournament: Tournament, rows: TournamentRows, q: 
     const side = entry >= other ? below : above;
     const node = entry >= other ? entry - other : entry;
     if (node < leaves) {
-      const offset = entry - node;
-      push(offset + 2 * node, dialsUpper(subtreeUpper(tournament, side, 2 * node, mu)));
-      push(offset + 2 * node + 1, dialsUpper(subtreeUpper(tournament, side, 2 * node + 1, mu)));
+      for (let child = 2 * node; child <= 2 * node + 1; child++) {
+        const bound = kUp * (subtreeUpper(tournament, side, child, mu) + e0) + betaUp;
+        if (bound <= zmax || bound < bestLower) continue;
+        stackNode[sp] = entry - node + child;
+        stackBound[sp++] = bound;
+      }
       continue;
     }
     const c = winner(tournament, side, node);
     if (c < 0 || c === best) continue;
-    const z = zOf(classRows[classHead[c]]);
-    const d = err(z);
+    const t = classRows[classHead[c]];
+    tested[tournament.nTested++] = t;
+    const gi = g[t];
+    const othersWg2 = sum2 - wg2[t];
+    const z = Math.abs(
+      (intensity[t] - (gi * (sumI - wgI[t])) / othersWg2) / Math.sqrt(variance[t] + (gi * gi) / othersWg2),
+    );
+    const d = errA * z + errB;
     if (z > bestZ) {
       othersUpper = Math.max(othersUpper, bestUpper);
       best = c;
@@ -427,7 +428,7 @@ export function tournamentPass(tournament: Tournament, rows: TournamentRows, q: 
       othersUpper = Math.max(othersUpper, z + d);
     }
   }
-  if (bestLower > zmax && bestLower > othersUpper) return classRows[classHead[best]];
+  if (best >= 0 && bestLower > zmax && bestLower > othersUpper) return classRows[classHead[best]];
   if (Math.max(bestUpper, othersUpper) <= zmax) return DONE;
   return REFRESH;
 }
