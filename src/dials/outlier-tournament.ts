@@ -92,7 +92,8 @@ export interface Tournament {
 
 /** What a pass knows: its running sums and how far the exact μ, c and DIALS's z can be from what it computes. */
 export interface TournamentQuery {
-  /** Running Σw·g·I and Σw·g² of the remaining rows. */
+  /** Rows that remain, and their running Σw·g·I and Σw·g². */
+  n: number;
   sumI: number;
   sum2: number;
   /** |sumI/sum2 − exact μ| ≤ eMu; exact c ≤ cHi; every |x| (computed and exact) ≤ xMax·(1 + u). */
@@ -333,8 +334,9 @@ function subtreeUpper(tournament: Tournament, side: Side, node: number, mu: numb
 }
 
 /**
- * The tournament is built anew once the drift of c from c₀ widens the lines' bound by this factor (on n remaining
- * rows, after about n²·10⁻⁶ / 5 passes; a larger drift means more classes searched for each pass).
+ * The tournament is built anew once the drift of c from c₀ widens the lines' bound by this factor, or by 2/n on n
+ * remaining rows when that is larger (c drifts by about 1/n² of itself a pass; a larger drift means a few more
+ * classes searched a pass, a rebuild costs O(n)).
  */
 const MAX_DRIFT = 1e-5;
 
@@ -357,7 +359,7 @@ export function tournamentPass(tournament: Tournament, rows: TournamentRows, q: 
   const q0 = tournament.s2Min * (1 - 4 * U) - q.cHi;
   if (!(q0 > 0)) return REFRESH;
   const drift = Math.sqrt(1 + Math.max(0, q.cHi - tournament.c0) / q0);
-  if (drift - 1 > MAX_DRIFT) return REBUILD;
+  if (drift - 1 > Math.max(MAX_DRIFT, 2 / q.n)) return REBUILD;
   const { above, below, leaves, stackNode, stackBound, classRows, classHead, tested } = tournament;
   moveTo(tournament, above, 1, mu);
   moveTo(tournament, below, 1, mu);

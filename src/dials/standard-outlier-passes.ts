@@ -420,6 +420,7 @@ function passQuery(b: BoundState): TournamentQuery {
   const e = errorBounds(b);
   const ok = e.alpha < 0.5 && e.s2Lo > 0 && Number.isFinite(e.beta) && Number.isFinite(e.eMu);
   return {
+    n: b.n,
     sumI: b.sumI,
     sum2: b.sum2,
     eMu: e.eMu,
