@@ -252,8 +252,9 @@ function decide(tournament: Tournament, side: Side, node: number, mu: number): b
     const dp = p[steep] - p[flat];
     const dv = v[steep] - v[flat];
     const cross = dp / dv;
-    // each of the three operations rounds once: cross is within 3.1u·|cross| of μ× (no underflow: |dp|, |dv| large)
-    const margin = 6 * U * Math.abs(cross);
+    // each of the three operations rounds once: cross is within 3.1u·|cross| of μ× (|dp|, |dv| normal), or within
+    // the spacing of subnormals when it is one
+    const margin = 6 * U * Math.abs(cross) + 4 * Number.MIN_VALUE;
     const tiny = Math.abs(dp) < 1e-280 || Math.abs(dv) < 1e-280 || !Number.isFinite(cross);
     if (!tiny && mu < cross - margin) {
       w = steep;
