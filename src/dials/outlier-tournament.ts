@@ -12,10 +12,11 @@
  * node was decided within rounding of a crossing of two lines). When μ leaves a node's interval, the node is decided
  * again (children first), so a pass costs the nodes whose winner changes, and the root holds the largest z.
  *
- * A pass is decided only when it is proven: the root winner's z as DIALS computes it, within its rounding bound, beats
- * zmax and an upper bound of every other class's z: the winners of the subtrees hanging off the winner's path, plus
- * their slack, and the other tournament's root; each line bound widened for every rounding, the drift of c and the
- * distance between the computed and exact μ. Otherwise the pass is a fresh one.
+ * A pass is decided only when it is proven: the best row's z as DIALS computes it, within its rounding bound, beats
+ * zmax and an upper bound of every other class's z, found by branch and bound from the subtrees hanging off the root
+ * winner's path and the other tournament's root (a node's bound: its winner's line plus its slack, widened for every
+ * rounding, the drift of c and the distance between the computed and exact μ). Otherwise the caller settles the pass
+ * by DIALS's own sums among the rows this one tested, or by a fresh pass.
  *
  * Identical rows (the same I, g, 1/w, w·g·I and w·g²) have bit for bit the same z in DIALS's pass, which rejects the
  * first of them in row order: a class keeps its rows in row order and is one leaf of the tournaments.

@@ -8,12 +8,13 @@
  *   Bragg group);
  * - **bounded** (groups of {@link BOUNDED_PASSES_MIN_ROWS} rows or more): the first passes are DIALS's own (*fresh*
  *   passes, which also record the error bounds below); then the passes keep the two sums by subtracting each rejected
- *   row and find the row with the largest z by branch and bound in a k-d tree of the rows (`outlier-bound-tree.ts`),
- *   O(log m) nodes a pass on usual data, a rejection updating O(log m) nodes. A pass is taken this way only when the
- *   bounds, with every rounding difference between these running sums and DIALS's fresh row-order sums accounted for,
- *   prove which row DIALS's pass rejects (or that it rejects none); otherwise that pass is a fresh one. Either way the
- *   pass rejects DIALS's row. A group of m rows with k outliers costs O((m + k) log m) when few passes need a fresh one
- *   (only near ties of z between rows that are not identical do).
+ *   row and find the row with the largest z in kinetic tournaments over the classes of identical rows
+ *   (`outlier-tournament.ts`): O(log m) nodes a pass on usual data, a rejection updating O(log m) nodes. A pass is
+ *   taken this way only when the bounds, with every rounding difference between these running sums and DIALS's fresh
+ *   row-order sums accounted for, prove which row DIALS's pass rejects (or that it rejects none); a near tie that they
+ *   cannot split is settled by DIALS's own sums ({@link tiePass}, O(m) additions, z of the tied rows alone), anything
+ *   else by a fresh pass. Either way the pass rejects DIALS's row. A group of m rows with k outliers costs
+ *   O((m + k) log m) plus O(m) a near tie (two z closer than DIALS's rounding bound, about m·u relative).
  *
  * Error bounds. Write x = I/g and s² = 1/(w·g²) (the variance of x). With μ = ΣwgI/Σwg² the weighted mean of all
  * remaining rows and c = 1/Σwg², DIALS's leave-one-out z is, in exact arithmetic, z = |x − μ| / sqrt(s² − c). The sums
@@ -45,7 +46,7 @@ const U = Number.EPSILON / 2;
 
 /**
  * The first passes of a bounded group are fresh ones (DIALS's own): most groups reject one or two rows, for which
- * building the tree (about three passes' worth) does not pay.
+ * building the tournaments (a few passes' worth) does not pay.
  */
 const FRESH_PASSES = 3;
 
@@ -380,7 +381,7 @@ function tiePass(s: GroupScratch, b: BoundState, candidates: Int32Array, zmax: n
   return argMax < 0 ? DONE : argMax;
 }
 
-/** Bounds on rounding differences in the sums and in z: used by the fresh pass (r = 0) and by every tree pass. */
+/** Bounds on rounding differences in the sums and in z: used by the fresh pass (r = 0) and by every tournament pass. */
 interface ErrorBounds {
   /** |running or row-order Σw·g·I − exact| and the same for Σw·g². */
   eA: number;
