@@ -232,8 +232,9 @@ export interface GroupedRowColumns {
  * `usable`, without building a new table: the same outliers (same weights capped at 10 × the group median of the usable rows,
  * same sums in the same order, same tie-breaks) as `rejectOutliersStandard` on the usable rows taken in storage order,
  * returned as row indices in ascending order. Groups are independent, so each is iterated to completion in turn; the
- * median is found by selection, not sorting. A group of m usable rows costs O(m log m) for
- * the usual few refreshes of the bounded passes (`standard-outlier-passes.ts`), O(m · passes) at worst.
+ * median is found by selection, not sorting. A group of m usable rows with k outliers costs O((m + k) log m) in the
+ * bounded passes (`standard-outlier-passes.ts`) plus O(m) for each near tie of z they settle by DIALS's sums,
+ * O(m · passes) at worst.
  *
  * @param columns - Group offsets, intensities and variances.
  * @param usable - 1 for the rows that take part (length = number of rows).

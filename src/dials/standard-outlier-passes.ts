@@ -6,21 +6,34 @@
  * - **row by row** ({@link exactPasses}): every pass sums and tests every remaining row, O(m) a pass, O(m · passes) a
  *   group: quadratic when a fixed fraction of a large group is rejected (one voxel holding every row, all rows in one
  *   Bragg group);
- * - **bounded** (groups of {@link BOUNDED_PASSES_MIN_ROWS} rows or more): a pass as above (a *refresh*) also records
- *   every row's z and sorts the rows with z near or above zmax; the passes after it keep the two sums by subtracting
- *   each rejected row and test only the rows whose z may now be the largest, from an upper bound on how far any z can
- *   have moved since the refresh. A pass is taken this way only when the bound, with every rounding difference between
- *   these running sums and DIALS's fresh row-order sums accounted for, proves which row DIALS's pass rejects (or that it
- *   rejects none); otherwise that pass is a refresh. Either way the pass rejects DIALS's row.
+ * - **bounded** (groups of {@link BOUNDED_PASSES_MIN_ROWS} rows or more): the first passes are DIALS's own (*fresh*
+ *   passes, which also record the error bounds below); then the passes keep the two sums by subtracting each rejected
+ *   row and find the row with the largest z in kinetic tournaments over the classes of identical rows
+ *   (`outlier-tournament.ts`): O(log m) nodes a pass on usual data, a rejection updating O(log m) nodes. A pass is
+ *   taken this way only when the bounds, with every rounding difference between these running sums and DIALS's fresh
+ *   row-order sums accounted for, prove which row DIALS's pass rejects (or that it rejects none); a near tie that they
+ *   cannot split is settled by DIALS's own sums ({@link tiePass}, O(m) additions, z of the tied rows alone), anything
+ *   else by a fresh pass. Either way the pass rejects DIALS's row. A group of m rows with k outliers costs
+ *   O((m + k) log m) plus O(m) a near tie (two z closer than DIALS's rounding bound, about m·u relative).
  *
- * The bound. Write x = I/g and s² = 1/(w·g²) (the variance of x). With μ = ΣwgI/Σwg² the weighted mean of all remaining
- * rows and c = 1/Σwg², DIALS's leave-one-out z is, in exact arithmetic, z = |x − μ| / sqrt(s² − c). Rejecting rows
- * moves μ and raises c, so against the refresh's (μ₀, c₀): z ≤ z₀·sqrt(1 + (c − c₀)/q) + |μ − μ₀|/sqrt(q) with
- * q = min s² − c, for every row at once. Each rejection moves μ by about z·s/(rows), so on large groups hundreds of
- * passes go between refreshes, each testing a handful of rows.
+ * Error bounds. Write x = I/g and s² = 1/(w·g²) (the variance of x). With μ = ΣwgI/Σwg² the weighted mean of all
+ * remaining rows and c = 1/Σwg², DIALS's leave-one-out z is, in exact arithmetic, z = |x − μ| / sqrt(s² − c). The sums
+ * as computed (DIALS's fresh ones, or the running ones) are within a bound of the exact sums; that bounds μ and c, and
+ * each z as computed is within alpha·z + beta of the exact z ({@link errorBounds}).
  *
  * @packageDocumentation
  */
+
+import {
+  buildTournament,
+  DONE,
+  REBUILD,
+  REFRESH,
+  removeTournamentRow,
+  tournamentPass,
+  type Tournament,
+  type TournamentQuery,
+} from "./outlier-tournament.ts";
 
 /** z assigned when (Σwg²)_others is exactly zero, to force rejection (as DIALS does). */
 export const ZERO_SUM_Z = 1000;
@@ -32,20 +45,16 @@ export const BOUNDED_PASSES_MIN_ROWS = 64;
 const U = Number.EPSILON / 2;
 
 /**
- * A refresh follows once the bounded passes since the last one have tested this many times its rows (a refresh costs
- * about as much as testing each remaining row a few times; measured: 1 to 4 cost the same within 20 %).
+ * The first passes of a bounded group are fresh ones (DIALS's own): most groups reject one or two rows, for which
+ * building the tournaments (a few passes' worth) does not pay.
  */
-const REFRESH_AFTER = 2;
-
-/** Rows whose refresh z is at least this fraction of zmax are kept, sorted, for the bounded passes. */
-const CANDIDATE_FRACTION = 0.75;
+const FRESH_PASSES = 3;
 
 /**
  * One group's rows for {@link standardGroupPasses}, in row order (index t = the t-th row of the group): row id, capped
  * weight w (replaced by the variance 1/w once the products are formed), inverse scale g, intensity I and the products
- * w·g·I and w·g² (each computed once, as the sums use them); for the bounded passes, whether each row remains, its z at
- * the last refresh and the sorted candidates. Sized for the largest group; `rejected` receives the outlier rows in
- * pass order.
+ * w·g·I and w·g² (each computed once, as the sums use them); for the bounded passes, whether each row remains. Sized
+ * for the largest group; `rejected` receives the outlier rows in pass order.
  */
 export interface GroupScratch {
   row: Int32Array;
@@ -56,14 +65,10 @@ export interface GroupScratch {
   wg2: Float64Array;
   rejected: Int32Array;
   alive: Uint8Array;
-  z0: Float64Array;
-  words: Uint32Array;
-  order: Int32Array;
 }
 
 /** Scratch for groups of up to `size` rows. */
 export function groupScratch(size: number): GroupScratch {
-  const z0 = new Float64Array(size);
   return {
     row: new Int32Array(size),
     w: new Float64Array(size),
@@ -73,21 +78,15 @@ export function groupScratch(size: number): GroupScratch {
     wg2: new Float64Array(size),
     rejected: new Int32Array(size),
     alive: new Uint8Array(size),
-    z0,
-    words: new Uint32Array(z0.buffer),
-    order: new Int32Array(size),
   };
 }
-
-/** Index of the low 32-bit word of a double in a Uint32Array view (0 on little-endian machines). */
-const LOW_WORD = new Uint32Array(Float64Array.of(1).buffer)[0] === 0 ? 0 : 1;
 
 /**
  * The standard algorithm on one group whose `m` rows fill `s.row/w/g/intensity[0..m)` in ascending row order: one pass
  * per outlier, each rejecting the single largest z > zmax (strict; the first maximum in row order wins) while more than
  * two rows remain, stopping at the first pass that rejects nothing. Writes the outlier rows to `s.rejected` in pass
  * order and returns how many there are. Groups of `boundedFrom` rows or more whose values allow it (g > 0, everything
- * finite) take the bounded passes, O(m log m) for the usual few refreshes; the outliers are the same either way.
+ * finite) take the bounded passes, O((m + k) log m) for k outliers on usual data; the outliers are the same either way.
  *
  * @param boundedFrom - smallest group that takes the bounded passes (tests lower it to exercise them on small groups)
  * @internal
@@ -165,86 +164,36 @@ function exactPasses(s: GroupScratch, m: number, zmax: number, nRejected: number
   return nRejected;
 }
 
-/** State of the bounded passes on one group: the running sums, and what the last refresh recorded. */
+/** State of the bounded passes on one group: the running sums, and what the last fresh pass recorded. */
 interface BoundState {
   /** Rows in the group. */
   m: number;
   /** Rows that remain. */
   n: number;
-  /** Running Σw·g·I and Σw·g² of the remaining rows (the refresh's row-order sums less the rejected rows' terms). */
+  /** Running Σw·g·I and Σw·g² of the remaining rows (the fresh pass's row-order sums less the rejected rows' terms). */
   sumI: number;
   sum2: number;
-  /** Rows at the last refresh, and rows rejected since. */
+  /** Rows at the last fresh pass, and rows rejected since. */
   nRef: number;
   r: number;
-  /** At the refresh: Σ|w·g·I|, Σw·g², the largest w·g², the largest |x| = |I|/g. */
+  /** At the fresh pass: Σ|w·g·I|, Σw·g², the largest w·g², the largest |x| = |I|/g. */
   sumAbsA: number;
   sumB: number;
   bMax: number;
   xMax: number;
-  /** A lower bound on min s² = 1/max(w·g²). */
-  sMin2Lo: number;
-  /** The refresh's mean μ₀ and a bound on its rounding error; a lower bound on its c₀. */
-  mu0: number;
-  eMu0: number;
-  c0Lo: number;
-  /** Error of the refresh's z as computed: |z − exact z| ≤ alpha0·z + beta0. */
+  /** The fresh pass's bound on z's relative error (NaN when one row outweighs the rest). */
   alpha0: number;
-  beta0: number;
-  /**
-   * Candidates `order[head..nCand)`, by refresh z descending, with `z0[k]` at least the refresh z of row `order[k]`
-   * (and descending too); every other remaining row had a refresh z below `cutoff`.
-   */
-  nCand: number;
-  head: number;
-  cutoff: number;
-  /** Rows tested by bounded passes since the refresh. */
-  scans: number;
 }
-
-/** What a bounded pass decided, besides a row to reject. */
-const DONE = -1;
-const REFRESH = -2;
 
 /**
- * The passes on a group of `m` rows (products formed): a refresh, then bounded passes until one cannot decide or the
- * rows they test add up to {@link REFRESH_AFTER} times the rows at the refresh, then another refresh. If bounded passes keep failing to decide (ties,
- * one row dominating the sums), the remaining passes go row by row.
+ * The passes on a group of `m` rows (products formed): {@link FRESH_PASSES} fresh passes, then passes by branch and
+ * bound in the tournaments (`outlier-tournament.ts`), a near tie that their bounds cannot split settled by DIALS's
+ * sums ({@link tiePass}). If passes keep failing outright (one row dominating the sums), the rest go row by row.
  */
 function boundedPasses(s: GroupScratch, m: number, zmax: number): number {
-  const { alive, row, rejected, wgI, wg2 } = s;
+  const { alive } = s;
   alive.fill(1, 0, m);
-  const b = emptyState(m, zmax);
-  let nRejected = 0;
-  let refresh = true;
-  let passes = 0;
-  let failures = 0;
-  while (b.n > 2) {
-    passes++;
-    const t = refresh ? refreshPass(s, b, zmax) : boundedPass(s, b, zmax);
-    if (t === REFRESH) {
-      passes--;
-      failures++;
-      if (failures > 8 && 8 * failures > passes) return exactOnRemaining(s, b, zmax, nRejected);
-      refresh = true;
-      continue;
-    }
-    if (t === DONE) break;
-    alive[t] = 0;
-    b.n--;
-    b.r++;
-    b.sumI -= wgI[t];
-    b.sum2 -= wg2[t];
-    rejected[nRejected++] = row[t];
-    // no bound when one row outweighs the rest (the refresh's error bounds say so): row by row from here
-    if (!(b.alpha0 < 0.5)) return exactOnRemaining(s, b, zmax, nRejected);
-    refresh = b.scans > REFRESH_AFTER * b.nRef;
-  }
-  return nRejected;
-}
-
-function emptyState(m: number, zmax: number): BoundState {
-  return {
+  const b: BoundState = {
     m,
     n: m,
     sumI: 0,
@@ -255,21 +204,70 @@ function emptyState(m: number, zmax: number): BoundState {
     sumB: 0,
     bMax: 0,
     xMax: 0,
-    sMin2Lo: 0,
-    mu0: 0,
-    eMu0: 0,
-    c0Lo: 0,
     alpha0: 0,
-    beta0: 0,
-    nCand: 0,
-    head: 0,
-    cutoff: CANDIDATE_FRACTION * zmax,
-    scans: 0,
   };
+  let tournament: Tournament | undefined;
+  let nRejected = 0;
+  let fresh = true;
+  let passes = 0;
+  let failures = 0;
+  while (b.n > 2) {
+    passes++;
+    let t: number;
+    if (fresh) {
+      t = freshPass(s, b, zmax);
+    } else {
+      tournament ??= buildTournament(s, b.m, 1 / b.sum2, b.sumI / b.sum2);
+      if (tournament === undefined) return exactOnRemaining(s, b, zmax, nRejected);
+      t = tournamentPass(tournament, s, passQuery(b), zmax);
+    }
+    if (t === REBUILD) {
+      // c has drifted: lines anew at the present c, on the remaining rows moved to the front when they are few
+      passes--;
+      if (2 * b.n < b.m) compact(s, b);
+      tournament = undefined;
+      continue;
+    }
+    if (t === REFRESH && tournament !== undefined && tournament.nTested > 0) {
+      // a near tie: DIALS's sums decide between the rows the pass tested
+      t = tiePass(s, b, tournament.tested.subarray(0, tournament.nTested), zmax);
+    }
+    if (t === REFRESH) {
+      passes--;
+      failures++;
+      if (failures > 8 && 8 * failures > passes) return exactOnRemaining(s, b, zmax, nRejected);
+      fresh = true;
+      continue;
+    }
+    if (t === DONE) break;
+    nRejected = reject(s, b, t, nRejected);
+    if (tournament !== undefined) removeTournamentRow(tournament, s, t);
+    // no bound when one row outweighs the rest (the fresh pass's error bounds say so): row by row from here
+    if (!(b.alpha0 < 0.5)) return exactOnRemaining(s, b, zmax, nRejected);
+    fresh = passes < FRESH_PASSES;
+  }
+  return nRejected;
+}
+
+/** Rejects row t: out of the running sums, onto the outliers. Returns the new count of outliers. */
+function reject(s: GroupScratch, b: BoundState, t: number, nRejected: number): number {
+  s.alive[t] = 0;
+  b.n--;
+  b.r++;
+  b.sumI -= s.wgI[t];
+  b.sum2 -= s.wg2[t];
+  s.rejected[nRejected] = s.row[t];
+  return nRejected + 1;
 }
 
 /** Moves the remaining rows to the front (row order kept) and finishes the group row by row. */
 function exactOnRemaining(s: GroupScratch, b: BoundState, zmax: number, nRejected: number): number {
+  compact(s, b);
+  return exactPasses(s, b.m, zmax, nRejected);
+}
+
+/** Moves the remaining rows to the front, row order kept: they are the group's rows from here on. */
+function compact(s: GroupScratch, b: BoundState): void {
   const { alive, row, w, g, intensity, wgI, wg2 } = s;
   let n = 0;
   for (let t = 0; t < b.m; t++) {
@@ -280,17 +278,18 @@ function exactOnRemaining(s: GroupScratch, b: BoundState, zmax: number, nRejecte
     intensity[n] = intensity[t];
     wgI[n] = wgI[t];
     wg2[n] = wg2[t];
+    alive[n] = 1;
     n++;
   }
-  return exactPasses(s, n, zmax, nRejected);
+  b.m = n;
 }
 
 /**
  * A pass exactly as DIALS's (sums afresh in row order over the remaining rows, every row tested) that also records
- * each row's z, the error bounds of the next passes and the sorted candidates. Returns the row to reject, or DONE.
+ * what the error bounds of the next passes need. Returns the row to reject, or DONE.
  */
-function refreshPass(s: GroupScratch, b: BoundState, zmax: number): number {
-  const { alive, w: v, g, intensity, wgI, wg2, z0, words, order } = s;
+function freshPass(s: GroupScratch, b: BoundState, zmax: number): number {
+  const { alive, w: v, g, intensity, wgI, wg2 } = s;
   const m = b.m;
   let sumI = 0;
   let sum2 = 0;
@@ -304,7 +303,6 @@ function refreshPass(s: GroupScratch, b: BoundState, zmax: number): number {
   let sumAbsA = 0;
   let bMax = 0;
   let xMax = 0;
-  let nCand = 0;
   for (let t = 0; t < m; t++) {
     if (alive[t] === 0) continue;
     const gi = g[t];
@@ -319,24 +317,17 @@ function refreshPass(s: GroupScratch, b: BoundState, zmax: number): number {
       maxZ = z;
       argMax = t;
     }
-    if (z >= b.cutoff) {
-      // the key: z with its low 32 bits replaced by the row (a plain numeric sort orders by z, 2⁻²⁰ relative)
-      z0[nCand] = Math.min(z, 1e300);
-      words[2 * nCand + LOW_WORD] = t;
-      nCand++;
-    }
     sumAbsA += Math.abs(wgI[t]);
     if (wg2[t] > bMax) bMax = wg2[t];
     const x = Math.abs(I) / gi;
     if (x > xMax) xMax = x;
   }
-  z0.subarray(0, nCand).sort();
-  z0.subarray(0, nCand).reverse();
-  for (let k = 0; k < nCand; k++) {
-    order[k] = words[2 * k + LOW_WORD];
-    // rounded up: at least the row's z
-    words[2 * k + LOW_WORD] = 0xffffffff;
-  }
+  setReference(b, sumI, sum2, sumAbsA, bMax, xMax);
+  return argMax < 0 ? DONE : argMax;
+}
+
+/** Takes DIALS's sums over the remaining rows as the running ones, with what their error bounds need. */
+function setReference(b: BoundState, sumI: number, sum2: number, sumAbsA: number, bMax: number, xMax: number): void {
   b.sumI = sumI;
   b.sum2 = sum2;
   b.nRef = b.n;
@@ -345,20 +336,52 @@ function refreshPass(s: GroupScratch, b: BoundState, zmax: number): number {
   b.sumB = sum2;
   b.bMax = bMax;
   b.xMax = xMax;
-  b.sMin2Lo = (1 / bMax) * (1 - 8 * U);
-  b.nCand = nCand;
-  b.head = 0;
-  b.scans = 0;
-  const e = errorBounds(b);
-  b.mu0 = sumI / sum2;
-  b.eMu0 = e.eMu;
-  b.c0Lo = (1 / (sum2 + e.eB)) * (1 - 4 * U);
-  b.alpha0 = e.alpha;
-  b.beta0 = e.beta;
+  b.alpha0 = errorBounds(b).alpha;
+}
+
+/**
+ * DIALS's pass when it can only reject one of the rows `candidates` (or none): its sums, afresh in row order over the
+ * remaining rows, then its z of those rows alone. The sums become the running ones (their rounding bounds start
+ * over). O(n), but no z other than the candidates'.
+ */
+function tiePass(s: GroupScratch, b: BoundState, candidates: Int32Array, zmax: number): number {
+  const { alive, w: v, g, intensity, wgI, wg2 } = s;
+  let sumI = 0;
+  let sum2 = 0;
+  let sumAbsA = 0;
+  let bMax = 0;
+  let xMax = 0;
+  for (let t = 0; t < b.m; t++) {
+    if (alive[t] === 0) continue;
+    sumI += wgI[t];
+    sum2 += wg2[t];
+    sumAbsA += Math.abs(wgI[t]);
+    if (wg2[t] > bMax) bMax = wg2[t];
+    const x = Math.abs(intensity[t]) / g[t];
+    if (x > xMax) xMax = x;
+  }
+  setReference(b, sumI, sum2, sumAbsA, bMax, xMax);
+  // in row order: the first largest z wins
+  candidates.sort();
+  let maxZ = zmax;
+  let argMax = -1;
+  for (const t of candidates) {
+    const gi = g[t];
+    const othersWgI = sumI - wgI[t];
+    const othersWg2 = sum2 - wg2[t];
+    const z =
+      othersWg2 === 0
+        ? ZERO_SUM_Z
+        : Math.abs((intensity[t] - (gi * othersWgI) / othersWg2) / Math.sqrt(v[t] + (gi * gi) / othersWg2));
+    if (z > maxZ) {
+      maxZ = z;
+      argMax = t;
+    }
+  }
   return argMax < 0 ? DONE : argMax;
 }
 
-/** Bounds on rounding differences in the sums and in z: used by the refresh (r = 0) and by every bounded pass. */
+/** Bounds on rounding differences in the sums and in z: used by the fresh pass (r = 0) and by every tournament pass. */
 interface ErrorBounds {
   /** |running or row-order Σw·g·I − exact| and the same for Σw·g². */
   eA: number;
@@ -393,68 +416,18 @@ function errorBounds(b: BoundState): ErrorBounds {
   return { eA, eB, s2Lo, alpha, beta, eMu };
 }
 
-/**
- * A pass from the running sums: tests the candidates in descending refresh z while the bound says that one of them may
- * be the largest; returns the row DIALS's pass rejects, DONE when it rejects none, REFRESH when the bound cannot tell.
- */
-function boundedPass(s: GroupScratch, b: BoundState, zmax: number): number {
-  const { alive, w: v, g, intensity, wgI, wg2, z0, order } = s;
+/** What a pass from the running sums knows of them (see {@link TournamentQuery}); NaN bounds when none hold. */
+function passQuery(b: BoundState): TournamentQuery {
   const e = errorBounds(b);
-  const cHi = (1 / e.s2Lo) * (1 + 4 * U);
-  const q = b.sMin2Lo - cHi;
-  // any z now ≤ slope · (its refresh z) + offset, for rows that DIALS computes as well as for the exact values
-  const rho = Math.sqrt(1 + Math.max(0, cHi - b.c0Lo) / q) * (1 + 4 * U);
-  const shift = ((Math.abs(b.sumI / b.sum2 - b.mu0) * (1 + 2 * U) + e.eMu + b.eMu0) / Math.sqrt(q)) * (1 + 4 * U);
-  const slope = (((1 + e.alpha) * rho) / (1 - b.alpha0)) * (1 + 8 * U);
-  const offset = ((1 + e.alpha) * ((rho * b.beta0) / (1 - b.alpha0) + shift) + e.beta) * (1 + 8 * U);
-  if (!(q > 0 && b.alpha0 < 0.5 && e.alpha < 0.5 && Number.isFinite(slope) && Number.isFinite(offset))) return REFRESH;
-  // |DIALS's z − this z| ≤ 2(alpha·exact + beta), exact ≤ (z + beta)/(1 − alpha)
-  const err = (z: number): number => 2 * ((e.alpha * (z + e.beta)) / (1 - e.alpha) + e.beta) * (1 + 8 * U);
-  const { sumI, sum2 } = b;
-  let best = -1;
-  let bestZ = -Infinity;
-  let bestLower = -Infinity;
-  let bestUpper = -Infinity;
-  let othersUpper = -Infinity;
-  let unscanned = b.cutoff > 0 ? slope * b.cutoff + offset : -Infinity;
-  while (b.head < b.nCand && alive[order[b.head]] === 0) b.head++;
-  for (let k = b.head; k < b.nCand; k++) {
-    const t = order[k];
-    if (alive[t] === 0) continue;
-    const bound = slope * z0[k] + offset;
-    if (bound <= zmax || bound < bestLower) {
-      unscanned = bound;
-      break;
-    }
-    b.scans++;
-    const gi = g[t];
-    const I = intensity[t];
-    const othersWg2 = sum2 - wg2[t];
-    const z = Math.abs((I - (gi * (sumI - wgI[t])) / othersWg2) / Math.sqrt(v[t] + (gi * gi) / othersWg2));
-    if (
-      best >= 0 &&
-      I === intensity[best] &&
-      gi === g[best] &&
-      v[t] === v[best] &&
-      wgI[t] === wgI[best] &&
-      wg2[t] === wg2[best]
-    ) {
-      // the same values: DIALS's z is the same too, and the first in row order is the one it rejects
-      if (t < best) best = t;
-      continue;
-    }
-    const d = err(z);
-    if (z > bestZ) {
-      othersUpper = Math.max(othersUpper, bestUpper);
-      best = t;
-      bestZ = z;
-      bestLower = z - d;
-      bestUpper = z + d;
-    } else {
-      othersUpper = Math.max(othersUpper, z + d);
-    }
-  }
-  if (best >= 0 && bestLower > zmax && bestLower > othersUpper && bestLower > unscanned) return best;
-  if (Math.max(bestUpper, othersUpper, unscanned) <= zmax) return DONE;
-  return REFRESH;
+  const ok = e.alpha < 0.5 && e.s2Lo > 0 && Number.isFinite(e.beta) && Number.isFinite(e.eMu);
+  return {
+    n: b.n,
+    sumI: b.sumI,
+    sum2: b.sum2,
+    eMu: e.eMu,
+    cHi: ok ? (1 / e.s2Lo) * (1 + 4 * U) : NaN,
+    xMax: b.xMax,
+    alpha: e.alpha,
+    beta: e.beta,
+  };
 }
