@@ -1,8 +1,8 @@
 /**
  * Per-thread cache of what the binning needs per pixel of a panel under a beam: q, |q| and the product of the
- * corrections switched on, taken from {@link panelPixelGeometry} (the geometry checked against dxtbx/DIALS). Stills
- * of a serial dataset share their detector and beam, so this is computed once per thread and every still only
- * reads it. It holds the panels of the last detector, beam, corrections and resolution limits seen.
+ * corrections switched on, computed by the code of `panelPixelGeometry` (the geometry checked against dxtbx/DIALS),
+ * a block of rows at a time. Stills of a serial dataset share their detector and beam, so this is computed once per
+ * thread and every still only reads it. It holds the panels of the last detector, beam, corrections and resolution limits seen.
  *
  * Only the pixels inside the resolution limits are kept, as spans of consecutive pixel indices, and their five
  * numbers are interleaved (`qx, qy, qz, |q|, correction`, 40 bytes per pixel) so that the binning loop reads one
@@ -10,7 +10,13 @@
  *
  * @packageDocumentation
  */
-import { panelPixelGeometry, type BeamFrame, type PanelFrame } from "./pixel-geometry.ts";
+import {
+  checkFrames,
+  pixelGeometryRows,
+  type BeamFrame,
+  type PanelFrame,
+  type PanelPixelGeometry,
+} from "./pixel-geometry.ts";
 
 /** Numbers per in-resolution pixel in {@link CachedPanelGeometry.pixels}. */
 export const CACHED_PIXEL_STRIDE = 5;
@@ -56,49 +62,79 @@ export class GeometryCache {
   }
 }
 
+/** Pixels of a panel computed at a time (whole rows; the block's arrays, 48 bytes per pixel, are reused). */
+const BLOCK_PIXELS = 1 << 16;
+
 function panelArrays(panel: PanelFrame, beam: BeamFrame, settings: CachedGeometrySettings): CachedPanelGeometry {
-  const g = panelPixelGeometry(panel, beam);
-  const n = g.polarization.length;
-  const { qMin, qMax } = settings;
-  const qLength = new Float64Array(n);
+  checkFrames(panel, beam);
+  const [w, h] = panel.imageSize;
+  const rowsPerBlock = Math.max(1, Math.floor(BLOCK_PIXELS / w));
+  const blockPixels = rowsPerBlock * w;
+  const block: PanelPixelGeometry = {
+    q: new Float64Array(3 * blockPixels),
+    polarization: new Float64Array(blockPixels),
+    solidAngle: new Float64Array(blockPixels),
+    qe: new Float64Array(blockPixels),
+  };
+  // grown by doubling, cut to the kept pixels at the end
+  let pixels = new Float64Array(CACHED_PIXEL_STRIDE * blockPixels);
+  const spans: number[] = [];
   let kept = 0;
-  let nSpans = 0;
-  let inside = false;
-  for (let i = 0; i < n; i++) {
-    const qx = g.q[3 * i];
-    const qy = g.q[3 * i + 1];
-    const qz = g.q[3 * i + 2];
-    const qq = Math.sqrt(qx * qx + qy * qy + qz * qz);
-    qLength[i] = qq;
-    const keep = qq <= qMax && qq >= qMin;
-    if (keep) kept++;
-    if (keep && !inside) nSpans++;
-    inside = keep;
+  for (let y0 = 0; y0 < h; y0 += rowsPerBlock) {
+    const y1 = Math.min(h, y0 + rowsPerBlock);
+    pixelGeometryRows(panel, beam, y0, y1, block);
+    const need = CACHED_PIXEL_STRIDE * (kept + (y1 - y0) * w);
+    if (need > pixels.length) {
+      const grown = new Float64Array(Math.min(Math.max(need, 2 * pixels.length), CACHED_PIXEL_STRIDE * w * h));
+      grown.set(pixels.subarray(0, CACHED_PIXEL_STRIDE * kept));
+      pixels = grown;
+    }
+    kept = keepInside(block, (y1 - y0) * w, y0 * w, settings, pixels, kept, spans);
   }
-  const spans = new Int32Array(2 * nSpans);
-  const pixels = new Float64Array(CACHED_PIXEL_STRIDE * kept);
-  let s = 0;
-  let j = 0;
-  inside = false;
-  for (let i = 0; i < n; i++) {
-    const qq = qLength[i];
+  if (spans.length % 2 === 1) spans.push(w * h);
+  const used = CACHED_PIXEL_STRIDE * kept;
+  return { spans: Int32Array.from(spans), pixels: used < pixels.length ? pixels.slice(0, used) : pixels };
+}
+
+/**
+ * Appends the pixels of `block` (`count` pixels, the first of index `first`) inside the resolution limits to
+ * `pixels` (after its first `kept`), opening and closing spans in `spans` (open while its length is odd). Returns
+ * the new number kept.
+ */
+function keepInside(
+  block: PanelPixelGeometry,
+  count: number,
+  first: number,
+  settings: CachedGeometrySettings,
+  pixels: Float64Array,
+  kept: number,
+  spans: number[],
+): number {
+  const { q, polarization, solidAngle, qe } = block;
+  const { qMin, qMax } = settings;
+  let inside = spans.length % 2 === 1;
+  let j = CACHED_PIXEL_STRIDE * kept;
+  for (let i = 0; i < count; i++) {
+    const qx = q[3 * i];
+    const qy = q[3 * i + 1];
+    const qz = q[3 * i + 2];
+    const qq = Math.sqrt(qx * qx + qy * qy + qz * qz);
     const keep = qq <= qMax && qq >= qMin;
     if (keep !== inside) {
-      spans[s++] = i;
+      spans.push(first + i);
       inside = keep;
     }
     if (!keep) continue;
     let c = 1;
-    if (settings.polarization) c *= g.polarization[i];
-    if (settings.solidAngle) c *= g.solidAngle[i];
-    if (settings.qe) c *= g.qe[i];
-    pixels[j] = g.q[3 * i];
-    pixels[j + 1] = g.q[3 * i + 1];
-    pixels[j + 2] = g.q[3 * i + 2];
+    if (settings.polarization) c *= polarization[i];
+    if (settings.solidAngle) c *= solidAngle[i];
+    if (settings.qe) c *= qe[i];
+    pixels[j] = qx;
+    pixels[j + 1] = qy;
+    pixels[j + 2] = qz;
     pixels[j + 3] = qq;
     pixels[j + 4] = c;
     j += CACHED_PIXEL_STRIDE;
   }
-  if (inside) spans[s] = n;
-  return { spans, pixels };
+  return j / CACHED_PIXEL_STRIDE;
 }

@@ -14,7 +14,6 @@
  */
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 import { voxelIndexOfKernel, type VoxelGrid } from "../voxelize/voxel-grid.ts";
-import { roundHalfEven } from "../voxelize/voxelize.ts";
 import { CACHED_PIXEL_STRIDE, GeometryCache, type CachedPanelGeometry } from "./geometry-cache.ts";
 import type { BeamFrame, PanelFrame } from "./pixel-geometry.ts";
 import {
@@ -29,6 +28,14 @@ import {
   SUM_QZ,
   VoxelAccumulator,
 } from "./voxel-accumulator.ts";
+
+/**
+ * 1.5·2^52: `x + ROUND_EVEN − ROUND_EVEN` is x rounded to the nearest integer, halves to even, for |x| < 2^51 (the
+ * sum lies in [2^52, 2^53), where doubles are the integers, and IEEE addition rounds to nearest-even). It is
+ * `roundHalfEven` of voxelize/ there, at a quarter of the cost of `Math.round` in V8; any |x| ≥ 2^51 gives a result
+ * of magnitude ≥ 2^51 (as `Math.round` does), which lies outside every voxel grid.
+ */
+const ROUND_EVEN = 6755399441055744;
 
 /** Pixel values of one panel, row-major (slow, fast). */
 export type PixelValues =
@@ -198,17 +205,10 @@ function binPanel(
       const qx = g[j];
       const qy = g[j + 1];
       const qz = g[j + 2];
-      // the rounding of voxelize/: Math.round is the nearest integer except at exact halves (it rounds those up),
-      // which alone go through voxelize's own function (calling it for every pixel costs a third of the loop)
-      const fh = (a0 * qx + a1 * qy + a2 * qz) * ndiv;
-      const fk = (b0 * qx + b1 * qy + b2 * qz) * ndiv;
-      const fl = (c0 * qx + c1 * qy + c2 * qz) * ndiv;
-      let hh = Math.round(fh);
-      let kk = Math.round(fk);
-      let ll = Math.round(fl);
-      if (hh - fh === 0.5) hh = roundHalfEven(fh);
-      if (kk - fk === 0.5) kk = roundHalfEven(fk);
-      if (ll - fl === 0.5) ll = roundHalfEven(fl);
+      // the rounding of voxelize/ (half to even), by ROUND_EVEN (see there)
+      const hh = (a0 * qx + a1 * qy + a2 * qz) * ndiv + ROUND_EVEN - ROUND_EVEN;
+      const kk = (b0 * qx + b1 * qy + b2 * qz) * ndiv + ROUND_EVEN - ROUND_EVEN;
+      const ll = (c0 * qx + c1 * qy + c2 * qz) * ndiv + ROUND_EVEN - ROUND_EVEN;
       if (hh > H0 || hh < -H0 || kk > H1 || kk < -H1 || ll > H2 || ll < -H2) {
         outsideGrid++;
         continue;
@@ -278,14 +278,12 @@ export function binStill(
   return combineAsymmetricUnit(acc, acc.second(), settings, counts);
 }
 
-/** Maps the raw voxels of `acc` to the asymmetric unit and combines those that meet (see the module text). */
-function combineAsymmetricUnit(
-  acc: VoxelAccumulator,
-  rowAcc: VoxelAccumulator,
-  settings: BinningSettings,
-  counts: StillPixelCounts,
-): StillRows {
-  const grid = settings.grid;
+// The three loops of the combine are separate functions that end with their loop: V8 compiles a long loop on its
+// first run (on-stack replacement) before the code after it has run, and code after the loop would then leave the
+// compiled code on every call.
+
+/** The grid sub-indices (h, k, l) of each slot of `acc`, 3 per slot. */
+function slotIndices(acc: VoxelAccumulator, grid: VoxelGrid): Int32Array {
   const n = acc.size;
   const H0 = grid.hklMax[0] * grid.ndiv;
   const H1 = grid.hklMax[1] * grid.ndiv;
@@ -294,6 +292,19 @@ function combineAsymmetricUnit(
   const D2 = grid.dims[2];
   const sub = new Int32Array(3 * n);
   const keys = acc.keys;
+  if (grid.dims[0] * D1 * D2 <= 2 ** 31) {
+    // integer division (a floating-point % is a library call in V8)
+    for (let s = 0; s < n; s++) {
+      const key = keys[s] | 0;
+      const l = key % D2;
+      const rest = ((key - l) / D2) | 0;
+      const k = rest % D1;
+      sub[3 * s] = (rest - k) / D1 - H0;
+      sub[3 * s + 1] = k - H1;
+      sub[3 * s + 2] = l - H2;
+    }
+    return sub;
+  }
   for (let s = 0; s < n; s++) {
     const key = keys[s];
     const l = key % D2;
@@ -304,16 +315,29 @@ function combineAsymmetricUnit(
     sub[3 * s + 1] = k - H1;
     sub[3 * s + 2] = l - H2;
   }
-  settings.spaceGroup.mapToAsuBatch(sub, false, sub);
-  // rows in order of their first slot, each summing its slots in slot order; `largest`: the slot of most pixels
-  rowAcc.clear();
-  const largest = new Int32Array(n);
+  return sub;
+}
+
+/**
+ * Sums the slots of `acc` into the rows of `rowAcc` (keyed by the voxel of each slot's asymmetric-unit sub-index
+ * `sub`; rows in order of their first slot, each summing its slots in slot order) and sets `largest[r]` to the slot
+ * of most pixels of row r (the first of equals). Returns the pixels of slots outside the grid.
+ */
+function sumRows(
+  acc: VoxelAccumulator,
+  sub: Int32Array,
+  grid: VoxelGrid,
+  rowAcc: VoxelAccumulator,
+  largest: Int32Array,
+): number {
+  const n = acc.size;
   const sums = acc.sums;
+  let outside = 0;
   for (let s = 0; s < n; s++) {
     const o = SLOT_STRIDE * s;
     const v = voxelIndexOfKernel(grid, sub[3 * s], sub[3 * s + 1], sub[3 * s + 2]);
     if (v < 0) {
-      counts.outsideGrid += sums[o + SUM_PIXELS];
+      outside += sums[o + SUM_PIXELS];
       continue;
     }
     const before = rowAcc.size;
@@ -327,14 +351,19 @@ function combineAsymmetricUnit(
     rowSums[t + SUM_QLENGTH] += sums[o + SUM_QLENGTH];
     rowSums[t + SUM_PIXELS] += sums[o + SUM_PIXELS];
   }
-  const rows = rowAcc.size;
-  const rowSums = rowAcc.sums;
-  const voxel = rowAcc.keys.slice(0, rows);
-  const pixels = new Int32Array(rows);
-  const intensity = new Float64Array(rows);
-  const sigma = new Float64Array(rows);
-  const q = new Float64Array(3 * rows);
-  for (let r = 0; r < rows; r++) {
+  return outside;
+}
+
+/** Fills the rows' I, σ, mean q and pixels from their sums. Returns the pixels of all rows. */
+function finishRows(
+  rowSums: Float64Array,
+  slotSums: Float64Array,
+  largest: Int32Array,
+  rows: { intensity: Float64Array; sigma: Float64Array; q: Float64Array; pixels: Int32Array },
+): number {
+  const { intensity, sigma, q, pixels } = rows;
+  let used = 0;
+  for (let r = 0; r < pixels.length; r++) {
     const t = SLOT_STRIDE * r;
     const sumCorr = rowSums[t + SUM_CORRECTION];
     const nPixels = rowSums[t + SUM_PIXELS];
@@ -342,15 +371,39 @@ function combineAsymmetricUnit(
     intensity[r] = rowSums[t + SUM_NET] / sumCorr;
     sigma[r] = Math.sqrt(Math.max(rowSums[t + SUM_COUNTS], 1)) / sumCorr;
     const o = SLOT_STRIDE * largest[r];
-    const qx = sums[o + SUM_QX];
-    const qy = sums[o + SUM_QY];
-    const qz = sums[o + SUM_QZ];
+    const qx = slotSums[o + SUM_QX];
+    const qy = slotSums[o + SUM_QY];
+    const qz = slotSums[o + SUM_QZ];
     const norm = Math.sqrt(qx * qx + qy * qy + qz * qz);
     const scale = norm > 0 ? rowSums[t + SUM_QLENGTH] / nPixels / norm : 0;
     q[3 * r] = qx * scale;
     q[3 * r + 1] = qy * scale;
     q[3 * r + 2] = qz * scale;
-    counts.used += nPixels;
+    used += nPixels;
   }
-  return { voxel, intensity, sigma, q, pixels, counts };
+  return used;
+}
+
+/** Maps the raw voxels of `acc` to the asymmetric unit and combines those that meet (see the module text). */
+function combineAsymmetricUnit(
+  acc: VoxelAccumulator,
+  rowAcc: VoxelAccumulator,
+  settings: BinningSettings,
+  counts: StillPixelCounts,
+): StillRows {
+  const sub = slotIndices(acc, settings.grid);
+  settings.spaceGroup.mapToAsuBatch(sub, false, sub);
+  rowAcc.clear();
+  const largest = new Int32Array(acc.size);
+  counts.outsideGrid += sumRows(acc, sub, settings.grid, rowAcc, largest);
+  const n = rowAcc.size;
+  const voxel = rowAcc.keys.slice(0, n);
+  const rows = {
+    intensity: new Float64Array(n),
+    sigma: new Float64Array(n),
+    q: new Float64Array(3 * n),
+    pixels: new Int32Array(n),
+  };
+  counts.used += finishRows(rowAcc.sums, acc.sums, largest, rows);
+  return { voxel, ...rows, counts };
 }

@@ -19,9 +19,10 @@ export const SUM_QZ = 5;
 export const SUM_QLENGTH = 6;
 export const SUM_PIXELS = 7;
 
+/** A hash of a non-negative integer key below 2^53 (`>>> 0` is the key modulo 2^32, without a floating-point `%`). */
 function hashKey(key: number): number {
-  const lo = (key % 4294967296) | 0;
-  const hi = (key / 4294967296) | 0;
+  const lo = key >>> 0;
+  const hi = key < 4294967296 ? 0 : (key / 4294967296) >>> 0;
   return Math.imul(lo ^ Math.imul(hi, 0x27d4eb2d), 0x9e3779b1) ^ (lo >>> 15);
 }
 
