@@ -51,7 +51,11 @@ export class GeometryCache {
   #panels: CachedPanelGeometry[] = [];
 
   /** The arrays of every panel of a detector under `beam` with `settings` (computed on a change). */
-  get(panels: readonly PanelFrame[], beam: BeamFrame, settings: CachedGeometrySettings): readonly CachedPanelGeometry[] {
+  get(
+    panels: readonly PanelFrame[],
+    beam: BeamFrame,
+    settings: CachedGeometrySettings,
+  ): readonly CachedPanelGeometry[] {
     const key = JSON.stringify([panels, beam, settings]);
     if (key === this.#key) return this.#panels;
     this.#panels = [];
