@@ -11,8 +11,9 @@
  *    in memory): decode + bin in this thread (ms).
  * 3. The `extract` command of the built CLI (`dist/`, built first unless `--no-build`) in a child process timed by
  *    `/usr/bin/time`, with `--threads 1` and `2`: on images-8 listed `--copies K` times (default 8: 64 stills, 67
- *    Mpixels; the identifiers made unique), the reading + binning rate the command reports (pixels over the wall time
- *    from the first still read to the last binned, worker start-up included) and the CPU time of the whole process;
+ *    Mpixels; the identifiers made unique), the reading + binning rate the command reports (`--json`: pixels over the
+ *    wall time from the first still read to the last binned, worker start-up included, and over the CPU time of all
+ *    threads in that time) and the wall and CPU time of the whole process;
  *    and the whole job on images-8 as it is (8 stills: start-up, the `.refl`, the first-still JIT and geometry, the
  *    deflated output included).
  * The numbers are written to `bench/extract-results.json` with a description of the machine.
@@ -245,14 +246,17 @@ function copiesExpt(k: number): string {
   return path;
 }
 interface JobRun {
+  /** Wall and CPU time (s) of the whole process. */
   wall: number;
   cpu: number;
+  /** Reading + binning: Mpixels per second of wall time, and per second of CPU time (every thread). */
   rate: number;
+  cpuRate: number;
 }
-/** Runs `diffuse-scale extract` on `expt` with `threads`; wall and CPU time of the process, and the reported rate. */
+/** Runs `diffuse-scale extract --json` on `expt` with `threads`. */
 function job(expt: string, threads: number): JobRun {
   const out = join(work, "binned.h5");
-  const cmd = [cli, "extract", "--expt", expt, "--refl", join(fixture, "stills.refl")];
+  const cmd = [cli, "extract", "--expt", expt, "--refl", join(fixture, "stills.refl"), "--json"];
   cmd.push("--ndiv", "2", "--dmin", "1.8", "--threads", String(threads), "--out", out);
   const useTime = existsSync("/usr/bin/time");
   const t0 = performance.now();
@@ -261,13 +265,27 @@ function job(expt: string, threads: number): JobRun {
     : spawnSync(process.execPath, cmd, { encoding: "utf8" });
   const wall = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`extract failed: ${r.stderr}`);
-  const rate = /\(([\d.]+) Mpx\/s\)/.exec(r.stdout + r.stderr);
-  if (rate === null) throw new Error(`no rate in the output of extract: ${r.stdout}${r.stderr}`);
+  const summary = JSON.parse(r.stdout) as { pixels: number; seconds: number; cpuSeconds: number };
   const time = /__TIME__ ([\d.]+) ([\d.]+)/.exec(r.stderr);
   rmSync(out, { force: true });
-  return { wall, cpu: time === null ? NaN : Number(time[1]) + Number(time[2]), rate: Number(rate[1]) };
+  return {
+    wall,
+    cpu: time === null ? NaN : Number(time[1]) + Number(time[2]),
+    rate: summary.pixels / summary.seconds / 1e6,
+    cpuRate: summary.pixels / summary.cpuSeconds / 1e6,
+  };
 }
-const jobs: Record<string, { stills: number; threads: number; rate: Spread; wall: Spread; cpu: Spread }> = {};
+interface JobCase {
+  stills: number;
+  threads: number;
+  /** Reading + binning, Mpixels/s of wall time and of CPU time. */
+  rate: Spread;
+  cpuRate: Spread;
+  /** The whole process, s. */
+  wall: Spread;
+  cpu: Spread;
+}
+const jobs: Record<string, JobCase> = {};
 try {
   const manyExpt = copiesExpt(copies);
   const cases: [string, string, number][] = [];
@@ -278,10 +296,15 @@ try {
   for (let r = 0; r < repeats; r++) cases.forEach(([, expt, threads], c) => runs[c].push(job(expt, threads)));
   cases.forEach(([name, , threads], c) => {
     const stills = name === "images-8" ? 8 : 8 * copies;
-    const rate = spread(runs[c].map((x) => x.rate));
-    const wall = spread(runs[c].map((x) => x.wall));
-    const cpuTime = spread(runs[c].map((x) => x.cpu));
-    jobs[`${name}, threads ${threads}`] = { stills, threads, rate, wall, cpu: cpuTime };
+    const of = (key: keyof JobRun): Spread => spread(runs[c].map((x) => x[key]));
+    jobs[`${name}, threads ${threads}`] = {
+      stills,
+      threads,
+      rate: of("rate"),
+      cpuRate: of("cpuRate"),
+      wall: of("wall"),
+      cpu: of("cpu"),
+    };
   });
 } finally {
   rmSync(work, { recursive: true, force: true });
@@ -289,8 +312,8 @@ try {
 process.stdout.write(`3. diffuse-scale extract (built CLI, one process per run):\n`);
 for (const [name, j] of Object.entries(jobs)) {
   process.stdout.write(
-    `   ${name.padEnd(22)} reading + binning ${show(j.rate, (x) => x.toFixed(1))} Mpixels/s; ` +
-      `process wall ${show(j.wall, (x) => x.toFixed(2))} s, cpu ${show(j.cpu, (x) => x.toFixed(2))} s\n`,
+    `   ${name.padEnd(22)} reading + binning ${show(j.rate, one1)} Mpixels/s of wall, ${show(j.cpuRate, one1)} ` +
+      `per CPU-second; whole process wall ${show(j.wall, (x) => x.toFixed(2))} s, cpu ${show(j.cpu, (x) => x.toFixed(2))} s\n`,
   );
 }
 process.stdout.write(`load average ${load()}\n`);

@@ -29,6 +29,8 @@ export interface ExtractSummary extends StillPixelCounts {
   rows: number;
   /** Wall time of reading and binning (s). */
   seconds: number;
+  /** CPU time (user + system, every thread of the process) of reading and binning (s). */
+  cpuSeconds: number;
   /** Pixels read and binned per second of wall time. */
   pixelsPerSecond: number;
 }
@@ -151,6 +153,7 @@ export async function extractDiffuse(input: ExtractOptions): Promise<ExtractSumm
     used: 0,
   };
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   let nDone = 0;
   const done = (still: number, rows: StillRows): void => {
     results[still] = rows;
@@ -169,6 +172,7 @@ export async function extractDiffuse(input: ExtractOptions): Promise<ExtractSumm
   if (options.threads === 1 || plans.length === 1) await runInThread(plans, setup, done);
   else await runInWorkers(plans, setup, options.threads, done);
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   let n = 0;
   for (const r of results) n += r?.voxel.length ?? 0;
   const intensities = new Float32Array(n);
@@ -197,6 +201,7 @@ export async function extractDiffuse(input: ExtractOptions): Promise<ExtractSumm
     stills: plans.length,
     rows: n,
     seconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
     pixelsPerSecond: seconds > 0 ? totals.pixels / seconds : 0,
     ...totals,
   };

@@ -14,6 +14,7 @@
  */
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 import { voxelIndexOfKernel, type VoxelGrid } from "../voxelize/voxel-grid.ts";
+import { roundHalfEvenSmall } from "../voxelize/voxelize.ts";
 import { CACHED_PIXEL_STRIDE, GeometryCache, type CachedPanelGeometry } from "./geometry-cache.ts";
 import type { BeamFrame, PanelFrame } from "./pixel-geometry.ts";
 import {
@@ -28,14 +29,6 @@ import {
   SUM_QZ,
   VoxelAccumulator,
 } from "./voxel-accumulator.ts";
-
-/**
- * 1.5·2^52: `x + ROUND_EVEN − ROUND_EVEN` is x rounded to the nearest integer, halves to even, for |x| < 2^51 (the
- * sum lies in [2^52, 2^53), where doubles are the integers, and IEEE addition rounds to nearest-even). It is
- * `roundHalfEven` of voxelize/ there, at a quarter of the cost of `Math.round` in V8; any |x| ≥ 2^51 gives a result
- * of magnitude ≥ 2^51 (as `Math.round` does), which lies outside every voxel grid.
- */
-const ROUND_EVEN = 6755399441055744;
 
 /** Pixel values of one panel, row-major (slow, fast). */
 export type PixelValues =
@@ -205,10 +198,10 @@ function binPanel(
       const qx = g[j];
       const qy = g[j + 1];
       const qz = g[j + 2];
-      // the rounding of voxelize/ (half to even), by ROUND_EVEN (see there)
-      const hh = (a0 * qx + a1 * qy + a2 * qz) * ndiv + ROUND_EVEN - ROUND_EVEN;
-      const kk = (b0 * qx + b1 * qy + b2 * qz) * ndiv + ROUND_EVEN - ROUND_EVEN;
-      const ll = (c0 * qx + c1 * qy + c2 * qz) * ndiv + ROUND_EVEN - ROUND_EVEN;
+      // the rounding of voxelize/ (half to even)
+      const hh = roundHalfEvenSmall((a0 * qx + a1 * qy + a2 * qz) * ndiv);
+      const kk = roundHalfEvenSmall((b0 * qx + b1 * qy + b2 * qz) * ndiv);
+      const ll = roundHalfEvenSmall((c0 * qx + c1 * qy + c2 * qz) * ndiv);
       if (hh > H0 || hh < -H0 || kk > H1 || kk < -H1 || ll > H2 || ll < -H2) {
         outsideGrid++;
         continue;

@@ -137,6 +137,9 @@ describe("extract", () => {
     expect(events).toEqual([1, 2]);
     expect(one.stills).toBe(2);
     expect(two.rows).toBe(one.rows);
+    // CPU time of reading and binning (every thread) is measured
+    expect(one.cpuSeconds).toBeGreaterThan(0);
+    expect(two.cpuSeconds).toBeGreaterThan(0);
     expect(readFileSync(join(dir, "one.h5")).equals(readFileSync(join(dir, "two.h5")))).toBe(true);
     const data = await readBinnedDiffuse(join(dir, "one.h5"));
     expect(data.intensities.length).toBe(one.rows);
