@@ -28,7 +28,8 @@ import { resolveExtractOptions } from "../src/extract/extract-options.ts";
 import { GeometryCache } from "../src/extract/geometry-cache.ts";
 import { stillMask } from "../src/extract/pixel-masks.ts";
 import { binStill } from "../src/extract/still-binning.ts";
-import { planStills, setupSpaceGroup } from "../src/extract/still-plan.ts";
+import { planStills } from "../src/extract/still-plan.ts";
+import { setupSpaceGroup } from "../src/extract/still-run.ts";
 import { VoxelAccumulator } from "../src/extract/voxel-accumulator.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));

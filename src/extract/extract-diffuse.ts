@@ -17,7 +17,8 @@ import type { WorkerReply } from "./extract-worker.ts";
 import { resolveExtractOptions, type ExtractOptions, type ResolvedExtractOptions } from "./extract-options.ts";
 import { StillImageReader } from "./image-source.ts";
 import type { StillPixelCounts, StillRows } from "./still-binning.ts";
-import { planStills, runStill, setupSpaceGroup, type ExtractSetup, type StillPlan } from "./still-plan.ts";
+import { planStills, type ExtractSetup, type StillPlan } from "./still-plan.ts";
+import { runStill, setupSpaceGroup } from "./still-run.ts";
 import { VoxelAccumulator } from "./voxel-accumulator.ts";
 import { GeometryCache } from "./geometry-cache.ts";
 

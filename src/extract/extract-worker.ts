@@ -7,7 +7,8 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { ConfigError, InputError } from "../errors.ts";
 import { StillImageReader } from "./image-source.ts";
-import { runStill, setupSpaceGroup, type ExtractSetup, type StillPlan } from "./still-plan.ts";
+import type { ExtractSetup, StillPlan } from "./still-plan.ts";
+import { runStill, setupSpaceGroup } from "./still-run.ts";
 import type { StillRows } from "./still-binning.ts";
 import { VoxelAccumulator } from "./voxel-accumulator.ts";
 import { GeometryCache } from "./geometry-cache.ts";
