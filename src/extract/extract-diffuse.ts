@@ -13,14 +13,14 @@ import { ConfigError, InputError } from "../errors.ts";
 import { writeBinnedDiffuse } from "../io/binned-diffuse.ts";
 import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
 import { binnedGridAttributes } from "../voxelize/voxel-grid.ts";
-import type { WorkerReply } from "./extract-worker.ts";
+import type { GeometrySeed, WorkerMessage, WorkerReply } from "./extract-worker.ts";
 import { resolveExtractOptions, type ExtractOptions, type ResolvedExtractOptions } from "./extract-options.ts";
 import { StillImageReader } from "./image-source.ts";
 import type { StillPixelCounts, StillRows } from "./still-binning.ts";
 import { planStills, type ExtractSetup, type StillPlan } from "./still-plan.ts";
 import { runStill, setupSpaceGroup } from "./still-run.ts";
 import { VoxelAccumulator } from "./voxel-accumulator.ts";
-import { GeometryCache } from "./geometry-cache.ts";
+import { cachedGeometrySettings, GeometryCache, sharedGeometry } from "./geometry-cache.ts";
 
 /** What an extraction did. */
 export interface ExtractSummary extends StillPixelCounts {
@@ -80,8 +80,8 @@ function runInWorkers(
       for (const w of workers) void w.terminate();
     };
     const feed = (w: Worker): void => {
-      if (next < plans.length) w.postMessage(plans[next++]);
-      else w.postMessage(null);
+      const message: WorkerMessage = next < plans.length ? plans[next++] : null;
+      w.postMessage(message);
     };
     for (let i = 0; i < n; i++) {
       const workerData = { setup };
@@ -111,6 +111,22 @@ function runInWorkers(
         stopAll();
         reject(error);
       });
+    }
+    // the per-pixel geometry of the first still's detector and beam, computed once here while the workers start and
+    // shared with them (each computes any other detector or beam itself)
+    let seed: GeometrySeed;
+    try {
+      const { panels, beam } = plans[0];
+      const geometry = new GeometryCache().get(panels, beam, cachedGeometrySettings(setup));
+      seed = { panels, beam, geometry: sharedGeometry(geometry) };
+    } catch (error) {
+      failed = true;
+      stopAll();
+      reject(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    for (const w of workers) {
+      w.postMessage(seed satisfies WorkerMessage);
       feed(w);
     }
   });

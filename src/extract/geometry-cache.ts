@@ -45,10 +45,27 @@ export interface CachedGeometrySettings {
   readonly qMax: number;
 }
 
+/** The cache settings of a binning's corrections and resolution limits (d in Å; no `dMax`: no low limit). */
+export function cachedGeometrySettings(binning: {
+  readonly polarization: boolean;
+  readonly solidAngle: boolean;
+  readonly qe: boolean;
+  readonly dMin: number;
+  readonly dMax: number | undefined;
+}): CachedGeometrySettings {
+  return {
+    polarization: binning.polarization,
+    solidAngle: binning.solidAngle,
+    qe: binning.qe,
+    qMin: binning.dMax === undefined ? 0 : 1 / binning.dMax,
+    qMax: 1 / binning.dMin,
+  };
+}
+
 /** The cache of one thread: the panels of one detector under one beam. */
 export class GeometryCache {
   #key = "";
-  #panels: CachedPanelGeometry[] = [];
+  #panels: readonly CachedPanelGeometry[] = [];
 
   /** The arrays of every panel of a detector under `beam` with `settings` (computed on a change). */
   get(
@@ -64,6 +81,31 @@ export class GeometryCache {
     this.#key = key;
     return this.#panels;
   }
+
+  /**
+   * Makes `geometry` the entry for these arguments: what {@link GeometryCache.get} returned for the same arguments in
+   * another thread (so that worker threads share one computation; see {@link sharedGeometry}).
+   */
+  seed(
+    panels: readonly PanelFrame[],
+    beam: BeamFrame,
+    settings: CachedGeometrySettings,
+    geometry: readonly CachedPanelGeometry[],
+  ): void {
+    this.#panels = geometry;
+    this.#key = JSON.stringify([panels, beam, settings]);
+  }
+}
+
+/** `geometry` copied into shared memory (a worker thread receiving it reads the same memory, not a copy). */
+export function sharedGeometry(geometry: readonly CachedPanelGeometry[]): CachedPanelGeometry[] {
+  return geometry.map(({ spans, pixels }) => {
+    const s = new Int32Array(new SharedArrayBuffer(spans.byteLength));
+    s.set(spans);
+    const p = new Float64Array(new SharedArrayBuffer(pixels.byteLength));
+    p.set(pixels);
+    return { spans: s, pixels: p };
+  });
 }
 
 /** Pixels of a panel computed at a time (whole rows; the block's arrays, 48 bytes per pixel, are reused). */

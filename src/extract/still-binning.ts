@@ -15,7 +15,12 @@
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 import { voxelIndexOfKernel, type VoxelGrid } from "../voxelize/voxel-grid.ts";
 import { roundHalfEvenSmall } from "../voxelize/voxelize.ts";
-import { CACHED_PIXEL_STRIDE, GeometryCache, type CachedPanelGeometry } from "./geometry-cache.ts";
+import {
+  CACHED_PIXEL_STRIDE,
+  cachedGeometrySettings,
+  GeometryCache,
+  type CachedPanelGeometry,
+} from "./geometry-cache.ts";
 import type { BeamFrame, PanelFrame } from "./pixel-geometry.ts";
 import {
   SLOT_STRIDE,
@@ -240,13 +245,7 @@ export function binStill(
   cache: GeometryCache = new GeometryCache(),
 ): StillRows {
   acc.clear();
-  const geometry = cache.get(still.panels, still.beam, {
-    polarization: settings.polarization,
-    solidAngle: settings.solidAngle,
-    qe: settings.qe,
-    qMin: settings.dMax === undefined ? 0 : 1 / settings.dMax,
-    qMax: 1 / settings.dMin,
-  });
+  const geometry = cache.get(still.panels, still.beam, cachedGeometrySettings(settings));
   const counts: StillPixelCounts = {
     pixels: 0,
     untrusted: 0,
