@@ -26,7 +26,8 @@
  *
  * Not here: the valid inputs at the edges of the cost (one voxel or hkl holding every row, all-zero indices, 10^5
  * experiments of which few have data, 10^5 stills with one observation each) are `npm run bench:edges`
- * (`bench/input-edges.ts`), and reading + grouping alone is `npm run bench:read`.
+ * (`bench/input-edges.ts`), reading + grouping alone is `npm run bench:read`, and the throughput of `extract`
+ * (reading and binning images) is `npm run bench:extract` (`bench/extract.bench.ts`).
  */
 import { spawnSync } from "node:child_process";
 import {

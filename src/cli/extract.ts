@@ -91,7 +91,7 @@ Examples:
       if (opts.json === true) process.stdout.write(`${JSON.stringify(summary)}\n`);
       else if (opts.quiet !== true) {
         process.stderr.write(
-          `extracted ${summary.rows} rows from ${summary.used} of ${summary.pixels} pixels of ${summary.stills} stills (${(summary.pixelsPerSecond / 1e6).toFixed(1)} Mpx/s) → ${opts.out}\n`,
+          `extracted ${summary.rows} rows from ${summary.used} of ${summary.pixels} pixels of ${summary.stills} stills (${(summary.pixelsPerSecond / 1e6).toFixed(1)} Mpx/s, ${summary.cpuSeconds.toFixed(2)} s of CPU) → ${opts.out}\n`,
         );
       }
     });

@@ -13,13 +13,14 @@ import { ConfigError, InputError } from "../errors.ts";
 import { writeBinnedDiffuse } from "../io/binned-diffuse.ts";
 import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
 import { binnedGridAttributes } from "../voxelize/voxel-grid.ts";
-import type { WorkerReply } from "./extract-worker.ts";
+import type { GeometrySeed, WorkerMessage, WorkerReply } from "./extract-worker.ts";
 import { resolveExtractOptions, type ExtractOptions, type ResolvedExtractOptions } from "./extract-options.ts";
 import { StillImageReader } from "./image-source.ts";
 import type { StillPixelCounts, StillRows } from "./still-binning.ts";
-import { planStills, runStill, setupSpaceGroup, type ExtractSetup, type StillPlan } from "./still-plan.ts";
+import { planStills, type ExtractSetup, type StillPlan } from "./still-plan.ts";
+import { runStill, setupSpaceGroup } from "./still-run.ts";
 import { VoxelAccumulator } from "./voxel-accumulator.ts";
-import { GeometryCache } from "./geometry-cache.ts";
+import { cachedGeometrySettings, GeometryCache, sharedGeometry } from "./geometry-cache.ts";
 
 /** What an extraction did. */
 export interface ExtractSummary extends StillPixelCounts {
@@ -29,6 +30,8 @@ export interface ExtractSummary extends StillPixelCounts {
   rows: number;
   /** Wall time of reading and binning (s). */
   seconds: number;
+  /** CPU time (user + system, every thread of the process) of reading and binning (s). */
+  cpuSeconds: number;
   /** Pixels read and binned per second of wall time. */
   pixelsPerSecond: number;
 }
@@ -77,8 +80,8 @@ function runInWorkers(
       for (const w of workers) void w.terminate();
     };
     const feed = (w: Worker): void => {
-      if (next < plans.length) w.postMessage(plans[next++]);
-      else w.postMessage(null);
+      const message: WorkerMessage = next < plans.length ? plans[next++] : null;
+      w.postMessage(message);
     };
     for (let i = 0; i < n; i++) {
       const workerData = { setup };
@@ -108,6 +111,22 @@ function runInWorkers(
         stopAll();
         reject(error);
       });
+    }
+    // the per-pixel geometry of the first still's detector and beam, computed once here while the workers start and
+    // shared with them (each computes any other detector or beam itself)
+    let seed: GeometrySeed;
+    try {
+      const { panels, beam } = plans[0];
+      const geometry = new GeometryCache().get(panels, beam, cachedGeometrySettings(setup));
+      seed = { panels, beam, geometry: sharedGeometry(geometry) };
+    } catch (error) {
+      failed = true;
+      stopAll();
+      reject(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    for (const w of workers) {
+      w.postMessage(seed satisfies WorkerMessage);
       feed(w);
     }
   });
@@ -151,6 +170,7 @@ export async function extractDiffuse(input: ExtractOptions): Promise<ExtractSumm
     used: 0,
   };
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   let nDone = 0;
   const done = (still: number, rows: StillRows): void => {
     results[still] = rows;
@@ -169,6 +189,7 @@ export async function extractDiffuse(input: ExtractOptions): Promise<ExtractSumm
   if (options.threads === 1 || plans.length === 1) await runInThread(plans, setup, done);
   else await runInWorkers(plans, setup, options.threads, done);
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   let n = 0;
   for (const r of results) n += r?.voxel.length ?? 0;
   const intensities = new Float32Array(n);
@@ -197,6 +218,7 @@ export async function extractDiffuse(input: ExtractOptions): Promise<ExtractSumm
     stills: plans.length,
     rows: n,
     seconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
     pixelsPerSecond: seconds > 0 ? totals.pixels / seconds : 0,
     ...totals,
   };

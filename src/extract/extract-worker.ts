@@ -7,10 +7,25 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { ConfigError, InputError } from "../errors.ts";
 import { StillImageReader } from "./image-source.ts";
-import { runStill, setupSpaceGroup, type ExtractSetup, type StillPlan } from "./still-plan.ts";
+import type { ExtractSetup, StillPlan } from "./still-plan.ts";
+import { runStill, setupSpaceGroup } from "./still-run.ts";
 import type { StillRows } from "./still-binning.ts";
 import { VoxelAccumulator } from "./voxel-accumulator.ts";
-import { GeometryCache } from "./geometry-cache.ts";
+import { cachedGeometrySettings, GeometryCache, type CachedPanelGeometry } from "./geometry-cache.ts";
+import type { BeamFrame, PanelFrame } from "./pixel-geometry.ts";
+
+/**
+ * A message to a worker: the per-pixel geometry of a detector and beam computed once for every worker (sent before
+ * the first still), a still to read and bin, or null (stop).
+ */
+export type WorkerMessage = GeometrySeed | StillPlan | null;
+
+/** Shared per-pixel geometry (see `GeometryCache.seed`). */
+export interface GeometrySeed {
+  readonly panels: readonly PanelFrame[];
+  readonly beam: BeamFrame;
+  readonly geometry: readonly CachedPanelGeometry[];
+}
 
 /** A message from a worker: a still's rows, or the error that stopped it. */
 export type WorkerReply =
@@ -24,10 +39,14 @@ if (port !== null) {
   const reader = new StillImageReader();
   const acc = new VoxelAccumulator(1 << 16);
   const cache = new GeometryCache();
-  port.on("message", (plan: StillPlan | null) => {
+  port.on("message", (plan: WorkerMessage) => {
     if (plan === null) {
       reader.close();
       port.close();
+      return;
+    }
+    if ("geometry" in plan) {
+      cache.seed(plan.panels, plan.beam, cachedGeometrySettings(setup), plan.geometry);
       return;
     }
     const t0 = performance.now();

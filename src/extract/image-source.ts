@@ -8,7 +8,7 @@
  */
 import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { InputError } from "../errors.ts";
-import { readMiniCbf } from "../io/cbf-read.ts";
+import { readMiniCbfReusing } from "../io/cbf-read.ts";
 import { openNexusImages, type NexusImages } from "../io/nexus-read.ts";
 import type { PanelFrame } from "./pixel-geometry.ts";
 import type { PixelValues } from "./still-binning.ts";
@@ -67,9 +67,12 @@ function splitPanels(
 /** Reads still images for one thread, keeping the last NeXus file open. */
 export class StillImageReader {
   #nexus: NexusImages | undefined;
+  /** The values of the last CBF image, decoded into again by the next one of the same size. */
+  #cbfValues: Int32Array | undefined;
 
   /**
-   * Reads the image of `ref` split into `panels`.
+   * Reads the image of `ref` split into `panels`. The values of a CBF image are valid until the next call (they are
+   * decoded into the same memory).
    *
    * @throws {@link InputError} with one line naming the experiment and the path when the image is missing, and
    * naming the file for an unreadable one
@@ -88,7 +91,8 @@ export class StillImageReader {
     }
     if (String.fromCharCode(...magic.subarray(0, 6)) === "###CBF") {
       if (ref.frame !== 0) throw new InputError(`frame ${ref.frame} requested from a single-image CBF file`, ref.path);
-      const image = readMiniCbf(ref.path);
+      const image = readMiniCbfReusing(ref.path, this.#cbfValues);
+      this.#cbfValues = image.data;
       return splitPanels(image.data, image.width, image.height, panels, ref.path);
     }
     throw new InputError("unknown image format (neither CBF nor HDF5/NeXus)", ref.path);

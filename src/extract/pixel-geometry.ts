@@ -148,7 +148,7 @@ export function unitS0(beam: BeamFrame): [number, number, number] {
 const MAX_PANEL_PIXELS = 2 ** 26;
 
 /** Throws a ConfigError unless `panel` and `beam` hold the fields {@link panelPixelGeometry} reads. */
-function checkFrames(panel: unknown, beam: unknown): void {
+export function checkFrames(panel: unknown, beam: unknown): void {
   const fn = "panelPixelGeometry";
   requireObjectArgument(panel, `${fn}: panel`);
   requireObjectArgument(beam, `${fn}: beam`);
@@ -173,12 +173,32 @@ function checkFrames(panel: unknown, beam: unknown): void {
  */
 export function panelPixelGeometry(panel: PanelFrame, beam: BeamFrame): PanelPixelGeometry {
   checkFrames(panel, beam);
-  const [w, h] = panel.imageSize;
-  const n = w * h;
-  const q = new Float64Array(3 * n);
-  const polarization = new Float64Array(n);
-  const solidAngle = new Float64Array(n);
-  const qe = new Float64Array(n);
+  const n = panel.imageSize[0] * panel.imageSize[1];
+  const out: PanelPixelGeometry = {
+    q: new Float64Array(3 * n),
+    polarization: new Float64Array(n),
+    solidAngle: new Float64Array(n),
+    qe: new Float64Array(n),
+  };
+  pixelGeometryRows(panel, beam, 0, panel.imageSize[1], out);
+  return out;
+}
+
+/**
+ * The quantities of {@link panelPixelGeometry} for the rows `[y0, y1)` of a panel, written from the start of `out`'s
+ * arrays (which hold at least `(y1 − y0)·width` pixels). The frames are not checked.
+ *
+ * @internal
+ */
+export function pixelGeometryRows(
+  panel: PanelFrame,
+  beam: BeamFrame,
+  y0: number,
+  y1: number,
+  out: PanelPixelGeometry,
+): void {
+  const w = panel.imageSize[0];
+  const { q, polarization, solidAngle, qe } = out;
   const { normal, distance } = panelNormal(panel);
   const [nx, ny, nz] = normal;
   const d2 = distance * distance;
@@ -192,10 +212,10 @@ export function panelPixelGeometry(panel: PanelFrame, beam: BeamFrame): PanelPix
   const [sx, sy, sz] = panel.slow;
   const [px, py] = panel.pixelSize;
   const lab = new Float64Array(3);
-  for (let y = 0; y < h; y++) {
+  for (let y = y0; y < y1; y++) {
     const my = (y + 0.5) * py;
     for (let x = 0; x < w; x++) {
-      const i = y * w + x;
+      const i = (y - y0) * w + x;
       let lx: number, ly: number, lz: number;
       if (panel.parallaxCorrected) {
         pixelToLab(panel, x + 0.5, y + 0.5, lab);
@@ -223,7 +243,6 @@ export function panelPixelGeometry(panel: PanelFrame, beam: BeamFrame): PanelPix
       qe[i] = useQe ? 1 - Math.exp(-muT / cosN) : 1;
     }
   }
-  return { q, polarization, solidAngle, qe };
 }
 
 /** A {@link PanelFrame} from a typed panel and its detector fields. */

@@ -14,10 +14,26 @@
  */
 import type { SpaceGroup } from "../symmetry/space-group.ts";
 import { voxelIndexOfKernel, type VoxelGrid } from "../voxelize/voxel-grid.ts";
-import { roundHalfEven } from "../voxelize/voxelize.ts";
-import { GeometryCache, type CachedPanelGeometry } from "./geometry-cache.ts";
+import { roundHalfEvenSmall } from "../voxelize/voxelize.ts";
+import {
+  CACHED_PIXEL_STRIDE,
+  cachedGeometrySettings,
+  GeometryCache,
+  type CachedPanelGeometry,
+} from "./geometry-cache.ts";
 import type { BeamFrame, PanelFrame } from "./pixel-geometry.ts";
-import type { VoxelAccumulator } from "./voxel-accumulator.ts";
+import {
+  SLOT_STRIDE,
+  SUM_CORRECTION,
+  SUM_COUNTS,
+  SUM_NET,
+  SUM_PIXELS,
+  SUM_QLENGTH,
+  SUM_QX,
+  SUM_QY,
+  SUM_QZ,
+  VoxelAccumulator,
+} from "./voxel-accumulator.ts";
 
 /** Pixel values of one panel, row-major (slow, fast). */
 export type PixelValues =
@@ -81,6 +97,56 @@ export interface StillRows {
   readonly counts: StillPixelCounts;
 }
 
+/** Adds the sums of a run of pixels of one voxel to its slot. */
+function addRun(
+  acc: VoxelAccumulator,
+  key: number,
+  counts: number,
+  net: number,
+  correction: number,
+  qx: number,
+  qy: number,
+  qz: number,
+  qLength: number,
+  pixels: number,
+): void {
+  const o = SLOT_STRIDE * acc.slot(key);
+  const sums = acc.sums;
+  sums[o + SUM_COUNTS] += counts;
+  sums[o + SUM_NET] += net;
+  sums[o + SUM_CORRECTION] += correction;
+  sums[o + SUM_QX] += qx;
+  sums[o + SUM_QY] += qy;
+  sums[o + SUM_QZ] += qz;
+  sums[o + SUM_QLENGTH] += qLength;
+  sums[o + SUM_PIXELS] += pixels;
+}
+
+/**
+ * Counts the pixels `[from, to)` outside the resolution limits into `counts`: untrusted, else masked, else outside
+ * the resolution (the order in which the binning tests a pixel).
+ */
+function countOutside(
+  data: PixelValues,
+  mask: Uint8Array | undefined,
+  from: number,
+  to: number,
+  lo: number,
+  hi: number,
+  counts: StillPixelCounts,
+): void {
+  let untrusted = 0;
+  let masked = 0;
+  for (let i = from; i < to; i++) {
+    const v = data[i];
+    if (!(v > lo && v < hi) || v < 0) untrusted++;
+    else if (mask !== undefined && mask[i] === 0) masked++;
+  }
+  counts.untrusted += untrusted;
+  counts.masked += masked;
+  counts.outsideResolution += to - from - untrusted - masked;
+}
+
 /** Sums one panel's pixels into `acc` (the hot loop; every per-pixel geometry value comes from `geometry`). */
 function binPanel(
   panel: PanelFrame,
@@ -95,7 +161,7 @@ function binPanel(
 ): void {
   const n = panel.imageSize[0] * panel.imageSize[1];
   const [lo, hi] = panel.trustedRange;
-  const { q, qLength, correction } = geometry;
+  const { spans, pixels: g } = geometry;
   const [a0, a1, a2, b0, b1, b2, c0, c1, c2] = realSpace;
   const ndiv = settings.grid.ndiv;
   const H0 = settings.grid.hklMax[0] * ndiv;
@@ -103,12 +169,9 @@ function binPanel(
   const H2 = settings.grid.hklMax[2] * ndiv;
   const D1 = settings.grid.dims[1];
   const D2 = settings.grid.dims[2];
-  const qMax = 1 / settings.dMin;
-  const qMin = settings.dMax === undefined ? 0 : 1 / settings.dMax;
   counts.pixels += n;
   let untrusted = 0;
   let masked = 0;
-  let outsideResolution = 0;
   let outsideGrid = 0;
   // neighbouring pixels mostly share a voxel: a run of one voxel is summed here and added to `acc` when it ends
   let runKey = -1;
@@ -120,58 +183,54 @@ function binPanel(
   let sz = 0;
   let sl = 0;
   let sp = 0;
-  for (let i = 0; i < n; i++) {
-    const v = data[i];
-    if (!(v > lo && v < hi) || v < 0) {
-      untrusted++;
-      continue;
+  let done = 0;
+  let j = 0;
+  for (let s = 0; s < spans.length; s += 2) {
+    const start = spans[s];
+    const end = spans[s + 1];
+    if (start > done) countOutside(data, mask, done, start, lo, hi, counts);
+    done = end;
+    for (let i = start; i < end; i++, j += CACHED_PIXEL_STRIDE) {
+      const v = data[i];
+      if (!(v > lo && v < hi) || v < 0) {
+        untrusted++;
+        continue;
+      }
+      if (mask !== undefined && mask[i] === 0) {
+        masked++;
+        continue;
+      }
+      const qx = g[j];
+      const qy = g[j + 1];
+      const qz = g[j + 2];
+      // the rounding of voxelize/ (half to even)
+      const hh = roundHalfEvenSmall((a0 * qx + a1 * qy + a2 * qz) * ndiv);
+      const kk = roundHalfEvenSmall((b0 * qx + b1 * qy + b2 * qz) * ndiv);
+      const ll = roundHalfEvenSmall((c0 * qx + c1 * qy + c2 * qz) * ndiv);
+      if (hh > H0 || hh < -H0 || kk > H1 || kk < -H1 || ll > H2 || ll < -H2) {
+        outsideGrid++;
+        continue;
+      }
+      const key = ((hh + H0) * D1 + (kk + H1)) * D2 + (ll + H2);
+      if (key !== runKey) {
+        if (sp > 0) addRun(acc, runKey, sc, sn, sk, sx, sy, sz, sl, sp);
+        runKey = key;
+        sc = sn = sk = sx = sy = sz = sl = sp = 0;
+      }
+      sc += v;
+      sn += background === undefined ? v : v - background[i];
+      sk += g[j + 4];
+      sx += qx;
+      sy += qy;
+      sz += qz;
+      sl += g[j + 3];
+      sp++;
     }
-    if (mask !== undefined && mask[i] === 0) {
-      masked++;
-      continue;
-    }
-    const qq = qLength[i];
-    if (!(qq <= qMax && qq >= qMin)) {
-      outsideResolution++;
-      continue;
-    }
-    const qx = q[3 * i];
-    const qy = q[3 * i + 1];
-    const qz = q[3 * i + 2];
-    // the rounding of voxelize/: Math.round is the nearest integer except at exact halves (it rounds those up),
-    // which alone go through voxelize's own function (calling it for every pixel costs a third of the loop)
-    const fh = (a0 * qx + a1 * qy + a2 * qz) * ndiv;
-    const fk = (b0 * qx + b1 * qy + b2 * qz) * ndiv;
-    const fl = (c0 * qx + c1 * qy + c2 * qz) * ndiv;
-    let hh = Math.round(fh);
-    let kk = Math.round(fk);
-    let ll = Math.round(fl);
-    if (hh - fh === 0.5) hh = roundHalfEven(fh);
-    if (kk - fk === 0.5) kk = roundHalfEven(fk);
-    if (ll - fl === 0.5) ll = roundHalfEven(fl);
-    if (hh > H0 || hh < -H0 || kk > H1 || kk < -H1 || ll > H2 || ll < -H2) {
-      outsideGrid++;
-      continue;
-    }
-    const key = ((hh + H0) * D1 + (kk + H1)) * D2 + (ll + H2);
-    if (key !== runKey) {
-      if (sp > 0) acc.add(runKey, sc, sn, sk, sx, sy, sz, sl, sp);
-      runKey = key;
-      sc = sn = sk = sx = sy = sz = sl = sp = 0;
-    }
-    sc += v;
-    sn += background === undefined ? v : v - background[i];
-    sk += correction[i];
-    sx += qx;
-    sy += qy;
-    sz += qz;
-    sl += qq;
-    sp++;
   }
-  if (sp > 0) acc.add(runKey, sc, sn, sk, sx, sy, sz, sl, sp);
+  if (n > done) countOutside(data, mask, done, n, lo, hi, counts);
+  if (sp > 0) addRun(acc, runKey, sc, sn, sk, sx, sy, sz, sl, sp);
   counts.untrusted += untrusted;
   counts.masked += masked;
-  counts.outsideResolution += outsideResolution;
   counts.outsideGrid += outsideGrid;
 }
 
@@ -186,11 +245,7 @@ export function binStill(
   cache: GeometryCache = new GeometryCache(),
 ): StillRows {
   acc.clear();
-  const geometry = cache.get(still.panels, still.beam, {
-    polarization: settings.polarization,
-    solidAngle: settings.solidAngle,
-    qe: settings.qe,
-  });
+  const geometry = cache.get(still.panels, still.beam, cachedGeometrySettings(settings));
   const counts: StillPixelCounts = {
     pixels: 0,
     untrusted: 0,
@@ -212,79 +267,135 @@ export function binStill(
       counts,
     );
   });
-  return combineAsymmetricUnit(acc, settings, counts);
+  return combineAsymmetricUnit(acc, acc.second(), settings, counts);
 }
 
-/** Maps the raw voxels of `acc` to the asymmetric unit and combines those that meet (see the module text). */
-function combineAsymmetricUnit(acc: VoxelAccumulator, settings: BinningSettings, counts: StillPixelCounts): StillRows {
-  const grid = settings.grid;
+// The three loops of the combine are separate functions that end with their loop: V8 compiles a long loop on its
+// first run (on-stack replacement) before the code after it has run, and code after the loop would then leave the
+// compiled code on every call.
+
+/** The grid sub-indices (h, k, l) of each slot of `acc`, 3 per slot. */
+function slotIndices(acc: VoxelAccumulator, grid: VoxelGrid): Int32Array {
   const n = acc.size;
   const H0 = grid.hklMax[0] * grid.ndiv;
   const H1 = grid.hklMax[1] * grid.ndiv;
   const H2 = grid.hklMax[2] * grid.ndiv;
+  const D1 = grid.dims[1];
+  const D2 = grid.dims[2];
   const sub = new Int32Array(3 * n);
+  const keys = acc.keys;
+  if (grid.dims[0] * D1 * D2 <= 2 ** 31) {
+    // integer division (a floating-point % is a library call in V8)
+    for (let s = 0; s < n; s++) {
+      const key = keys[s] | 0;
+      const l = key % D2;
+      const rest = ((key - l) / D2) | 0;
+      const k = rest % D1;
+      sub[3 * s] = (rest - k) / D1 - H0;
+      sub[3 * s + 1] = k - H1;
+      sub[3 * s + 2] = l - H2;
+    }
+    return sub;
+  }
   for (let s = 0; s < n; s++) {
-    const key = acc.keys[s];
-    const l = key % grid.dims[2];
-    const rest = (key - l) / grid.dims[2];
-    const k = rest % grid.dims[1];
-    const h = (rest - k) / grid.dims[1];
+    const key = keys[s];
+    const l = key % D2;
+    const rest = (key - l) / D2;
+    const k = rest % D1;
+    const h = (rest - k) / D1;
     sub[3 * s] = h - H0;
     sub[3 * s + 1] = k - H1;
     sub[3 * s + 2] = l - H2;
   }
-  settings.spaceGroup.mapToAsuBatch(sub, false, sub);
-  const rowOf = new Map<number, number>();
-  const slotRow = new Int32Array(n);
-  let rows = 0;
+  return sub;
+}
+
+/**
+ * Sums the slots of `acc` into the rows of `rowAcc` (keyed by the voxel of each slot's asymmetric-unit sub-index
+ * `sub`; rows in order of their first slot, each summing its slots in slot order) and sets `largest[r]` to the slot
+ * of most pixels of row r (the first of equals). Returns the pixels of slots outside the grid.
+ */
+function sumRows(
+  acc: VoxelAccumulator,
+  sub: Int32Array,
+  grid: VoxelGrid,
+  rowAcc: VoxelAccumulator,
+  largest: Int32Array,
+): number {
+  const n = acc.size;
+  const sums = acc.sums;
+  let outside = 0;
   for (let s = 0; s < n; s++) {
+    const o = SLOT_STRIDE * s;
     const v = voxelIndexOfKernel(grid, sub[3 * s], sub[3 * s + 1], sub[3 * s + 2]);
     if (v < 0) {
-      slotRow[s] = -1;
-      counts.outsideGrid += acc.pixels[s];
+      outside += sums[o + SUM_PIXELS];
       continue;
     }
-    let r = rowOf.get(v);
-    if (r === undefined) {
-      r = rows++;
-      rowOf.set(v, r);
-    }
-    slotRow[s] = r;
+    const before = rowAcc.size;
+    const r = rowAcc.slot(v);
+    if (r === before || sums[o + SUM_PIXELS] > sums[SLOT_STRIDE * largest[r] + SUM_PIXELS]) largest[r] = s;
+    const rowSums = rowAcc.sums;
+    const t = SLOT_STRIDE * r;
+    rowSums[t + SUM_COUNTS] += sums[o + SUM_COUNTS];
+    rowSums[t + SUM_NET] += sums[o + SUM_NET];
+    rowSums[t + SUM_CORRECTION] += sums[o + SUM_CORRECTION];
+    rowSums[t + SUM_QLENGTH] += sums[o + SUM_QLENGTH];
+    rowSums[t + SUM_PIXELS] += sums[o + SUM_PIXELS];
   }
-  const voxel = new Float64Array(rows);
-  const sumCounts = new Float64Array(rows);
-  const sumNet = new Float64Array(rows);
-  const sumCorr = new Float64Array(rows);
-  const sumQLength = new Float64Array(rows);
-  const pixels = new Int32Array(rows);
-  const largest = new Int32Array(rows).fill(-1);
-  for (const [v, r] of rowOf) voxel[r] = v;
-  for (let s = 0; s < n; s++) {
-    const r = slotRow[s];
-    if (r < 0) continue;
-    sumCounts[r] += acc.counts[s];
-    sumNet[r] += acc.net[s];
-    sumCorr[r] += acc.correction[s];
-    sumQLength[r] += acc.qLength[s];
-    pixels[r] += acc.pixels[s];
-    if (largest[r] < 0 || acc.pixels[s] > acc.pixels[largest[r]]) largest[r] = s;
-  }
-  const intensity = new Float64Array(rows);
-  const sigma = new Float64Array(rows);
-  const q = new Float64Array(3 * rows);
-  for (let r = 0; r < rows; r++) {
-    intensity[r] = sumNet[r] / sumCorr[r];
-    sigma[r] = Math.sqrt(Math.max(sumCounts[r], 1)) / sumCorr[r];
-    const s = largest[r];
-    const qx = acc.q[3 * s];
-    const qy = acc.q[3 * s + 1];
-    const qz = acc.q[3 * s + 2];
+  return outside;
+}
+
+/** Fills the rows' I, σ, mean q and pixels from their sums. Returns the pixels of all rows. */
+function finishRows(
+  rowSums: Float64Array,
+  slotSums: Float64Array,
+  largest: Int32Array,
+  rows: { intensity: Float64Array; sigma: Float64Array; q: Float64Array; pixels: Int32Array },
+): number {
+  const { intensity, sigma, q, pixels } = rows;
+  let used = 0;
+  for (let r = 0; r < pixels.length; r++) {
+    const t = SLOT_STRIDE * r;
+    const sumCorr = rowSums[t + SUM_CORRECTION];
+    const nPixels = rowSums[t + SUM_PIXELS];
+    pixels[r] = nPixels;
+    intensity[r] = rowSums[t + SUM_NET] / sumCorr;
+    sigma[r] = Math.sqrt(Math.max(rowSums[t + SUM_COUNTS], 1)) / sumCorr;
+    const o = SLOT_STRIDE * largest[r];
+    const qx = slotSums[o + SUM_QX];
+    const qy = slotSums[o + SUM_QY];
+    const qz = slotSums[o + SUM_QZ];
     const norm = Math.sqrt(qx * qx + qy * qy + qz * qz);
-    const scale = norm > 0 ? sumQLength[r] / pixels[r] / norm : 0;
+    const scale = norm > 0 ? rowSums[t + SUM_QLENGTH] / nPixels / norm : 0;
     q[3 * r] = qx * scale;
     q[3 * r + 1] = qy * scale;
     q[3 * r + 2] = qz * scale;
-    counts.used += pixels[r];
+    used += nPixels;
   }
-  return { voxel, intensity, sigma, q, pixels, counts };
+  return used;
+}
+
+/** Maps the raw voxels of `acc` to the asymmetric unit and combines those that meet (see the module text). */
+function combineAsymmetricUnit(
+  acc: VoxelAccumulator,
+  rowAcc: VoxelAccumulator,
+  settings: BinningSettings,
+  counts: StillPixelCounts,
+): StillRows {
+  const sub = slotIndices(acc, settings.grid);
+  settings.spaceGroup.mapToAsuBatch(sub, false, sub);
+  rowAcc.clear();
+  const largest = new Int32Array(acc.size);
+  counts.outsideGrid += sumRows(acc, sub, settings.grid, rowAcc, largest);
+  const n = rowAcc.size;
+  const voxel = rowAcc.keys.slice(0, n);
+  const rows = {
+    intensity: new Float64Array(n),
+    sigma: new Float64Array(n),
+    q: new Float64Array(3 * n),
+    pixels: new Int32Array(n),
+  };
+  counts.used += finishRows(rowAcc.sums, acc.sums, largest, rows);
+  return { voxel, ...rows, counts };
 }

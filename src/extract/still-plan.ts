@@ -11,17 +11,12 @@ import { readExperiments } from "../io/expt.ts";
 import { readExperimentImages } from "../io/expt-imagesets.ts";
 import type { Crystal } from "../io/expt-models.ts";
 import { readReflections } from "../io/refl-read.ts";
-import { SpaceGroup } from "../symmetry/space-group.ts";
 import type { VoxelGrid } from "../voxelize/voxel-grid.ts";
 import { gridForCrystals } from "../voxelize/voxelize.ts";
 import type { ResolvedExtractOptions } from "./extract-options.ts";
 import type { StillImageRef } from "./image-source.ts";
-import { readBackgroundImage, readUserMask, stillMask } from "./pixel-masks.ts";
+import { readBackgroundImage, readUserMask } from "./pixel-masks.ts";
 import { beamFrameOf, panelFrameOf, type BeamFrame, type PanelFrame } from "./pixel-geometry.ts";
-import { binStill, type StillRows } from "./still-binning.ts";
-import type { StillImageReader } from "./image-source.ts";
-import type { VoxelAccumulator } from "./voxel-accumulator.ts";
-import type { GeometryCache } from "./geometry-cache.ts";
 
 /** One still's work. */
 export interface StillPlan {
@@ -167,35 +162,4 @@ export async function planStills(
     background,
   };
   return { plans: finalPlans, identifiers, setup };
-}
-
-/** Reads one still's image and bins it (the work of one thread for one still). */
-export async function runStill(
-  plan: StillPlan,
-  setup: ExtractSetup,
-  spaceGroup: SpaceGroup,
-  reader: StillImageReader,
-  acc: VoxelAccumulator,
-  cache: GeometryCache,
-): Promise<StillRows> {
-  const data = await reader.read(plan.image, plan.panels);
-  const mask = stillMask(plan.panels, setup.userMask, plan.boxes, setup.braggMaskGrow);
-  return binStill(
-    {
-      panels: plan.panels,
-      data,
-      ...(mask === undefined ? {} : { mask }),
-      ...(setup.background === undefined ? {} : { background: setup.background }),
-      beam: plan.beam,
-      realSpace: plan.realSpace,
-    },
-    { ...setup, spaceGroup },
-    acc,
-    cache,
-  );
-}
-
-/** The space group of a setup (each thread builds its own). */
-export function setupSpaceGroup(setup: ExtractSetup): SpaceGroup {
-  return SpaceGroup.fromHall(setup.hall);
 }

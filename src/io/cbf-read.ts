@@ -169,11 +169,12 @@ function mimeValue(mime: string, key: string): string | undefined {
 }
 
 /**
- * Parses a mini-CBF file's bytes.
+ * Parses a mini-CBF file's bytes. The values are decoded into `reuse` when it has exactly their number (a reader
+ * keeping one image in memory), else into a new array.
  *
  * @throws {@link InputError} naming `path` for anything but one byte-offset section of signed 32-bit integers
  */
-export function parseMiniCbf(bytes: Uint8Array, path: string): MiniCbfImage {
+export function parseMiniCbf(bytes: Uint8Array, path: string, reuse?: Int32Array): MiniCbfImage {
   const start = indexOfBytes(bytes, BINARY_START, 0);
   if (start < 0) throw new InputError("no CBF binary section (start bytes 0C 1A 04 D5 not found)", path);
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, start).toString("latin1");
@@ -202,7 +203,7 @@ export function parseMiniCbf(bytes: Uint8Array, path: string): MiniCbfImage {
   const payloadStart = start + BINARY_START.length;
   const available = bytes.length - payloadStart;
   const payloadBytes = Number.isSafeInteger(size) && size > 0 ? Math.min(size, available) : available;
-  const data = new Int32Array(count);
+  const data = reuse !== undefined && reuse.length === count ? reuse : new Int32Array(count);
   decodeByteOffset(bytes.subarray(payloadStart, payloadStart + payloadBytes), data, path);
   const headerStart = text.indexOf("_array_data.header_contents");
   const headerEnd = text.indexOf("_array_data.data");
@@ -216,11 +217,20 @@ export function parseMiniCbf(bytes: Uint8Array, path: string): MiniCbfImage {
  * @throws {@link InputError} when the file cannot be read or is not a byte-offset mini-CBF
  */
 export function readMiniCbf(path: string): MiniCbfImage {
+  return readMiniCbfReusing(path, undefined);
+}
+
+/**
+ * {@link readMiniCbf}, decoding into `reuse` when it has the image's number of values (see {@link parseMiniCbf}).
+ *
+ * @internal
+ */
+export function readMiniCbfReusing(path: string, reuse: Int32Array | undefined): MiniCbfImage {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
   } catch (e) {
     throw new InputError(`cannot read image: ${e instanceof Error ? e.message : String(e)}`, path);
   }
-  return parseMiniCbf(bytes, path);
+  return parseMiniCbf(bytes, path, reuse);
 }

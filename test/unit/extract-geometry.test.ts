@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { readExperiments } from "../../src/io/expt.ts";
 import { parsePanelFields } from "../../src/io/expt-imagesets.ts";
 import { readNpz } from "../../src/io/npz.ts";
-import { beamFrameOf, panelFrameOf, panelPixelGeometry } from "../../src/extract/pixel-geometry.ts";
+import { CACHED_PIXEL_STRIDE, GeometryCache } from "../../src/extract/geometry-cache.ts";
+import { beamFrameOf, panelFrameOf, panelPixelGeometry, type PanelFrame } from "../../src/extract/pixel-geometry.ts";
 
 // make_pixel_reference.py computed these with dxtbx (pixel_to_millimeter, get_lab_coord) and DIALS
 // (Corrections.lp, Corrections.qe): every 509th pixel, and per-panel sums over every pixel
@@ -96,5 +97,67 @@ describe("per-pixel geometry and corrections against dxtbx/DIALS", () => {
 
   it("tilted 2-panel detector, parallax-corrected silicon sensor with QE, other beam polarization", async () => {
     await check("tilted.expt", "tilted");
+  });
+});
+
+describe("the binning's per-thread geometry cache", () => {
+  it("holds panelPixelGeometry's pixels inside the resolution limits, bit for bit, as spans", async () => {
+    const experiments = await readExperiments(dir + "tilted.expt");
+    const doc = JSON.parse(readFileSync(dir + "tilted.expt", "utf8")) as {
+      detector: { panels: Record<string, unknown>[] }[];
+    };
+    const e = experiments.experiments[0];
+    if (e.detector === undefined || e.beam === undefined) throw new Error("fixture lacks a detector or beam");
+    const beam = beamFrameOf(e.beam);
+    // the two parallax-corrected Si panels, the second made 500 rows high (computed in three blocks of rows)
+    const panels: PanelFrame[] = e.detector.panels.map((p, k) =>
+      panelFrameOf(p, parsePanelFields(doc.detector[0].panels[k], `panel ${k}`, "tilted.expt")),
+    );
+    panels[1] = { ...panels[1], imageSize: [300, 500] };
+    const whole = panels.map((p) => panelPixelGeometry(p, beam));
+    const lengths = whole.flatMap((g) =>
+      Array.from({ length: g.polarization.length }, (_, i) => Math.hypot(g.q[3 * i], g.q[3 * i + 1], g.q[3 * i + 2])),
+    );
+    lengths.sort((a, b) => a - b);
+    const qMin = lengths[Math.floor(0.3 * lengths.length)];
+    const qMax = lengths[Math.floor(0.8 * lengths.length)];
+    for (const switches of [
+      { polarization: true, solidAngle: true, qe: true },
+      { polarization: false, solidAngle: true, qe: false },
+    ]) {
+      const cached = new GeometryCache().get(panels, beam, { ...switches, qMin, qMax });
+      let kept = 0;
+      for (const [k, g] of whole.entries()) {
+        const { spans, pixels } = cached[k];
+        const inSpan = new Uint8Array(g.polarization.length);
+        for (let s = 0; s < spans.length; s += 2) {
+          expect(spans[s]).toBeLessThan(spans[s + 1]);
+          if (s > 0) expect(spans[s]).toBeGreaterThan(spans[s - 1]);
+          inSpan.fill(1, spans[s], spans[s + 1]);
+        }
+        let j = 0;
+        let mismatches = 0;
+        for (let i = 0; i < inSpan.length; i++) {
+          const [qx, qy, qz] = [g.q[3 * i], g.q[3 * i + 1], g.q[3 * i + 2]];
+          const qq = Math.sqrt(qx * qx + qy * qy + qz * qz);
+          const inside = qq <= qMax && qq >= qMin;
+          if (inside !== (inSpan[i] === 1)) mismatches++;
+          if (!inside) continue;
+          let c = 1;
+          if (switches.polarization) c *= g.polarization[i];
+          if (switches.solidAngle) c *= g.solidAngle[i];
+          if (switches.qe) c *= g.qe[i];
+          const want = [qx, qy, qz, qq, c];
+          for (let t = 0; t < CACHED_PIXEL_STRIDE; t++) if (pixels[j + t] !== want[t]) mismatches++;
+          j += CACHED_PIXEL_STRIDE;
+        }
+        expect(mismatches).toBe(0);
+        expect(pixels.length).toBe(j);
+        kept += j / CACHED_PIXEL_STRIDE;
+      }
+      // about half of all pixels (30 % to 80 % of the |q| range by count)
+      expect(kept / lengths.length).toBeGreaterThan(0.49);
+      expect(kept / lengths.length).toBeLessThan(0.51);
+    }
   });
 });

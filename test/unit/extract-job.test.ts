@@ -11,7 +11,8 @@ import { resolveExtractOptions } from "../../src/extract/extract-options.ts";
 import { panelPixelGeometry } from "../../src/extract/pixel-geometry.ts";
 import { stillMask } from "../../src/extract/pixel-masks.ts";
 import { binStill } from "../../src/extract/still-binning.ts";
-import { planStills, setupSpaceGroup } from "../../src/extract/still-plan.ts";
+import { planStills } from "../../src/extract/still-plan.ts";
+import { setupSpaceGroup } from "../../src/extract/still-run.ts";
 import { VoxelAccumulator } from "../../src/extract/voxel-accumulator.ts";
 import { GeometryCache } from "../../src/extract/geometry-cache.ts";
 import { roundHalfEven } from "../../src/voxelize/voxelize.ts";
@@ -137,6 +138,9 @@ describe("extract", () => {
     expect(events).toEqual([1, 2]);
     expect(one.stills).toBe(2);
     expect(two.rows).toBe(one.rows);
+    // CPU time of reading and binning (every thread) is measured
+    expect(one.cpuSeconds).toBeGreaterThan(0);
+    expect(two.cpuSeconds).toBeGreaterThan(0);
     expect(readFileSync(join(dir, "one.h5")).equals(readFileSync(join(dir, "two.h5")))).toBe(true);
     const data = await readBinnedDiffuse(join(dir, "one.h5"));
     expect(data.intensities.length).toBe(one.rows);

@@ -6,6 +6,7 @@ import { decodeByteOffset, readMiniCbf } from "../../src/io/cbf-read.ts";
 import { parseNpy } from "../../src/io/npy.ts";
 import { openNexusImages } from "../../src/io/nexus-read.ts";
 import { InputError } from "../../src/errors.ts";
+import { StillImageReader } from "../../src/extract/image-source.ts";
 
 const dir = fileURLToPath(new URL("../fixtures/extract/", import.meta.url));
 const npy = (name: string): ArrayLike<number> => parseNpy(readFileSync(dir + name), name).data as ArrayLike<number>;
@@ -39,6 +40,33 @@ function encodeByteOffset(values: readonly number[]): Uint8Array {
 }
 
 describe("mini-CBF reader", () => {
+  it("reads consecutive stills of one size into the same memory, each with its own values", async () => {
+    const images = fileURLToPath(new URL("../../../shared/fixtures/sim/images-8/images/", import.meta.url));
+    const reader = new StillImageReader();
+    const panel = {
+      origin: [0, 0, -100] as const,
+      fast: [1, 0, 0] as const,
+      slow: [0, -1, 0] as const,
+      pixelSize: [0.172, 0.172] as const,
+      imageSize: [1024, 1024] as const,
+      trustedRange: [-1, 1e6] as const,
+      thickness: 0,
+      mu: 0,
+      parallaxCorrected: false,
+    };
+    const read = (k: number) =>
+      reader.read({ experiment: `still ${k}`, path: `${images}still_0000${k}.cbf`, frame: 0 }, [panel]);
+    const [first] = await read(0);
+    const want0 = Array.from(readMiniCbf(`${images}still_00000.cbf`).data);
+    expect(Array.from(first)).toEqual(want0);
+    const [second] = await read(1);
+    expect(second).toBe(first);
+    const want1 = Array.from(readMiniCbf(`${images}still_00001.cbf`).data);
+    expect(Array.from(second)).toEqual(want1);
+    expect(want1).not.toEqual(want0);
+    reader.close();
+  });
+
   it("decodes a dxtbx-written byte-offset image to the values dxtbx reads back (int8/16/32 deltas, −1 pixels)", () => {
     const image = readMiniCbf(dir + "small_00001.cbf");
     expect([image.width, image.height]).toEqual([64, 48]);

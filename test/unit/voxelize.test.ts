@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { readBinnedDiffuse } from "../../src/io/binned-diffuse.ts";
 import { voxelizeFiles } from "../../src/job/voxelize-files.ts";
-import { roundHalfEven } from "../../src/voxelize/voxelize.ts";
+import { roundHalfEven, roundHalfEvenSmall } from "../../src/voxelize/voxelize.ts";
 import { makeVoxelGrid, voxelCentre, voxelIndexOf } from "../../src/voxelize/voxel-grid.ts";
 
 const sim = fileURLToPath(new URL("../../../shared/fixtures/sim/tetragonal-40/", import.meta.url));
@@ -32,6 +32,24 @@ describe("voxel grid", () => {
 
   it("rounds half to even like NumPy", () => {
     expect([0.5, 1.5, 2.5, -0.5, -1.5, 2.4, -2.6].map(roundHalfEven)).toEqual([0, 2, 2, -0, -2, 2, -3]);
+  });
+
+  it("rounds as roundHalfEven with the 1.5·2^52 shift below 2^51, and stays large above", () => {
+    const xs: number[] = [0, -0, 0.49999999999999994, -0.49999999999999994, 0.5000000000000001, 2 ** 51 - 0.5];
+    for (let i = -3000; i <= 3000; i++) xs.push(i / 4, i + 0.5, i - 0.5, i + 0.4999999999999999, i / 3, i * 1e9 + 0.5);
+    let seed = 1;
+    for (let i = 0; i < 20000; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      xs.push((seed / 2 ** 32 - 0.5) * 10 ** (i % 16));
+    }
+    const wrong = xs.filter((x) => roundHalfEvenSmall(x) !== roundHalfEven(x));
+    expect(wrong).toEqual([]);
+    // beyond 2^51 both results are at least 2^51 in magnitude: outside any voxel grid alike
+    for (const x of [2 ** 51, -(2 ** 51), 2 ** 52 + 1, -(2 ** 52) - 0.5, 1e300, -1e300, Infinity, -Infinity]) {
+      expect(Math.abs(roundHalfEvenSmall(x))).toBeGreaterThanOrEqual(2 ** 51);
+      expect(Math.abs(roundHalfEven(x))).toBeGreaterThanOrEqual(2 ** 51);
+    }
+    expect(roundHalfEvenSmall(NaN)).toBeNaN();
   });
 });
 
