@@ -97,31 +97,6 @@ export interface StillRows {
   readonly counts: StillPixelCounts;
 }
 
-/** Adds the sums of a run of pixels of one voxel to its slot. */
-function addRun(
-  acc: VoxelAccumulator,
-  key: number,
-  counts: number,
-  net: number,
-  correction: number,
-  qx: number,
-  qy: number,
-  qz: number,
-  qLength: number,
-  pixels: number,
-): void {
-  const o = SLOT_STRIDE * acc.slot(key);
-  const sums = acc.sums;
-  sums[o + SUM_COUNTS] += counts;
-  sums[o + SUM_NET] += net;
-  sums[o + SUM_CORRECTION] += correction;
-  sums[o + SUM_QX] += qx;
-  sums[o + SUM_QY] += qy;
-  sums[o + SUM_QZ] += qz;
-  sums[o + SUM_QLENGTH] += qLength;
-  sums[o + SUM_PIXELS] += pixels;
-}
-
 /**
  * Counts the pixels `[from, to)` outside the resolution limits into `counts`: untrusted, else masked, else outside
  * the resolution (the order in which the binning tests a pixel).
@@ -213,7 +188,7 @@ function binPanel(
       }
       const key = ((hh + H0) * D1 + (kk + H1)) * D2 + (ll + H2);
       if (key !== runKey) {
-        if (sp > 0) addRun(acc, runKey, sc, sn, sk, sx, sy, sz, sl, sp);
+        if (sp > 0) acc.add(runKey, sc, sn, sk, sx, sy, sz, sl, sp);
         runKey = key;
         sc = sn = sk = sx = sy = sz = sl = sp = 0;
       }
@@ -228,7 +203,7 @@ function binPanel(
     }
   }
   if (n > done) countOutside(data, mask, done, n, lo, hi, counts);
-  if (sp > 0) addRun(acc, runKey, sc, sn, sk, sx, sy, sz, sl, sp);
+  if (sp > 0) acc.add(runKey, sc, sn, sk, sx, sy, sz, sl, sp);
   counts.untrusted += untrusted;
   counts.masked += masked;
   counts.outsideGrid += outsideGrid;
