@@ -179,6 +179,33 @@ function buildBoth(p: CaseParameters): { paged: ScalingObservations; resident: S
   return { paged, resident, c };
 }
 
+/** One row per voxel given, all of still 0 with unit intensity and variance. */
+function rows(voxels: number[]): DiffuseInput {
+  return {
+    still: Int32Array.from(voxels, () => 0),
+    voxel: Float64Array.from(voxels),
+    intensity: Float64Array.from(voxels, () => 1),
+    variance: Float64Array.from(voxels, () => 1),
+    qMagnitude: Float64Array.from(voxels, () => 0.1),
+    sourceRow: Int32Array.from(voxels, (_, i) => i),
+  };
+}
+
+/**
+ * Binned rows ordered by still, each in one of `nVoxels` voxels (every third id from 100); with `unusable`, a NaN
+ * intensity every 97th row and a zero σ every 89th (rows the grouping must skip).
+ */
+function binnedRows(nStills: number, nRows: number, nVoxels: number, seed: number, unusable: boolean) {
+  const rand = seededRandom(seed);
+  return {
+    stillIds: Int32Array.from({ length: nRows }, (_, i) => Math.floor((i * nStills) / nRows)),
+    voxelIndices: Float64Array.from({ length: nRows }, () => 100 + 3 * Math.floor(rand() * nVoxels)),
+    intensities: Float32Array.from({ length: nRows }, (_, i) => (unusable && i % 97 === 5 ? NaN : 10 + 90 * rand())),
+    sigmas: Float32Array.from({ length: nRows }, (_, i) => (unusable && i % 89 === 3 ? 0 : 1 + rand())),
+    qVectors: Float32Array.from({ length: 3 * nRows }, () => rand() - 0.5),
+  };
+}
+
 describe("paged grouping (rows in a scratch file)", () => {
   it("gives the resident groups, row order, column bytes and weights, for any input, chunking and buffer sizes", () => {
     fc.assert(
@@ -216,14 +243,7 @@ describe("paged grouping (rows in a scratch file)", () => {
   it("groups a binned source (unusable rows skipped) through many buckets, staging flushes and windows", () => {
     const nStills = 25;
     const nRows = 6000;
-    const rand = seededRandom(17);
-    const data = {
-      stillIds: Int32Array.from({ length: nRows }, (_, i) => Math.floor((i * nStills) / nRows)),
-      voxelIndices: Float64Array.from({ length: nRows }, () => 100 + 3 * Math.floor(rand() * 700)),
-      intensities: Float32Array.from({ length: nRows }, (_, i) => (i % 97 === 5 ? NaN : 10 + 90 * rand())),
-      sigmas: Float32Array.from({ length: nRows }, (_, i) => (i % 89 === 3 ? 0 : 1 + rand())),
-      qVectors: Float32Array.from({ length: 3 * nRows }, () => rand() - 0.5),
-    };
+    const data = binnedRows(nStills, nRows, 700, 17, true);
     const paged = buildScalingObservations(
       nStills,
       undefined,
@@ -340,14 +360,6 @@ describe("paged grouping (rows in a scratch file)", () => {
   });
 
   it("refuses, paged or not, rows its voxel pass did not count", () => {
-    const rows = (voxels: number[]): DiffuseInput => ({
-      still: Int32Array.from(voxels, () => 0),
-      voxel: Float64Array.from(voxels),
-      intensity: Float64Array.from(voxels, () => 1),
-      variance: Float64Array.from(voxels, () => 1),
-      qMagnitude: Float64Array.from(voxels, () => 0.1),
-      sourceRow: Int32Array.from(voxels, (_, i) => i),
-    });
     // counted: voxels 0..1023 once each (buckets of two or more voxels); yielded: voxel 0 in place of voxel 1 (same
     // bucket, which keeps its row count), a voxel never counted, or one row too many
     const counted = Array.from({ length: 1024 }, (_, v) => v);
@@ -428,14 +440,7 @@ describe("diffuse placement in worker threads", () => {
   it("groups a binned source in blocks of rows larger than one placement block exactly as the serial pass", () => {
     const nStills = 40;
     const nRows = 150_000;
-    const rand = seededRandom(23);
-    const data = {
-      stillIds: Int32Array.from({ length: nRows }, (_, i) => Math.floor((i * nStills) / nRows)),
-      voxelIndices: Float64Array.from({ length: nRows }, () => 100 + 3 * Math.floor(rand() * 5000)),
-      intensities: Float32Array.from({ length: nRows }, () => 10 + 90 * rand()),
-      sigmas: Float32Array.from({ length: nRows }, () => 1 + rand()),
-      qVectors: Float32Array.from({ length: 3 * nRows }, () => rand() - 0.5),
-    };
+    const data = binnedRows(nStills, nRows, 5000, 23, false);
     const build = (options: BuildScalingObservationsOptions): ScalingObservations =>
       buildScalingObservations(nStills, undefined, diffuseChunkSource(data, nStills).source, options);
     const serial = build({});
@@ -451,14 +456,6 @@ describe("diffuse placement in worker threads", () => {
 
   it("refuses rows its voxel pass did not count with the serial pass's error", () => {
     const counted = Array.from({ length: 1024 }, (_, v) => v);
-    const rows = (voxels: number[]): DiffuseInput => ({
-      still: Int32Array.from(voxels, () => 0),
-      voxel: Float64Array.from(voxels),
-      intensity: Float64Array.from(voxels, () => 1),
-      variance: Float64Array.from(voxels, () => 1),
-      qMagnitude: Float64Array.from(voxels, () => 0.1),
-      sourceRow: Int32Array.from(voxels, (_, i) => i),
-    });
     const source = (yielded: number[]): DiffuseChunkSource => ({
       maxRows: 1024,
       voxelBounds: [0, 4000],
