@@ -38,6 +38,16 @@ import {
 /** z assigned when (Σwg²)_others is exactly zero, to force rejection (as DIALS does). */
 export const ZERO_SUM_Z = 1000;
 
+/**
+ * DIALS's leave-one-out z of a row: |I − g·(ΣwgI)_others/(Σwg²)_others| / √(σ² + g²/(Σwg²)_others), or
+ * {@link ZERO_SUM_Z} when (Σwg²)_others is exactly zero.
+ */
+function leaveOneOutZ(I: number, g: number, variance: number, othersWgI: number, othersWg2: number): number {
+  return othersWg2 === 0
+    ? ZERO_SUM_Z
+    : Math.abs((I - (g * othersWgI) / othersWg2) / Math.sqrt(variance + (g * g) / othersWg2));
+}
+
 /** Groups with at least this many rows take the bounded passes; smaller ones are cheapest row by row. */
 export const BOUNDED_PASSES_MIN_ROWS = 64;
 
@@ -146,10 +156,7 @@ function exactPasses(s: GroupScratch, m: number, zmax: number, nRejected: number
       const I = intensity[t];
       const othersWgI = sumWgI - wgI[t];
       const othersWg2 = sumWg2 - wg2[t];
-      const z =
-        othersWg2 === 0
-          ? ZERO_SUM_Z
-          : Math.abs((I - (gi * othersWgI) / othersWg2) / Math.sqrt(w[t] + (gi * gi) / othersWg2));
+      const z = leaveOneOutZ(I, gi, w[t], othersWgI, othersWg2);
       if (z > maxZ) {
         maxZ = z;
         argMax = t;
@@ -309,10 +316,7 @@ function freshPass(s: GroupScratch, b: BoundState, zmax: number): number {
     const I = intensity[t];
     const othersWgI = sumI - wgI[t];
     const othersWg2 = sum2 - wg2[t];
-    const z =
-      othersWg2 === 0
-        ? ZERO_SUM_Z
-        : Math.abs((I - (gi * othersWgI) / othersWg2) / Math.sqrt(v[t] + (gi * gi) / othersWg2));
+    const z = leaveOneOutZ(I, gi, v[t], othersWgI, othersWg2);
     if (z > maxZ) {
       maxZ = z;
       argMax = t;
@@ -369,10 +373,7 @@ function tiePass(s: GroupScratch, b: BoundState, candidates: Int32Array, zmax: n
     const gi = g[t];
     const othersWgI = sumI - wgI[t];
     const othersWg2 = sum2 - wg2[t];
-    const z =
-      othersWg2 === 0
-        ? ZERO_SUM_Z
-        : Math.abs((intensity[t] - (gi * othersWgI) / othersWg2) / Math.sqrt(v[t] + (gi * gi) / othersWg2));
+    const z = leaveOneOutZ(intensity[t], gi, v[t], othersWgI, othersWg2);
     if (z > maxZ) {
       maxZ = z;
       argMax = t;
