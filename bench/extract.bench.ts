@@ -20,9 +20,10 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { describeMachine } from "./machine.ts";
 import { decodeByteOffset, readMiniCbf } from "../src/io/cbf-read.ts";
 import { resolveExtractOptions } from "../src/extract/extract-options.ts";
 import { GeometryCache } from "../src/extract/geometry-cache.ts";
@@ -328,14 +329,7 @@ writeFileSync(
   `${JSON.stringify(
     {
       started: new Date().toISOString(),
-      machine: {
-        cpu: cpu[0]?.model ?? "unknown",
-        cores: cpu.length,
-        memory_gb: totalmem() / 2 ** 30,
-        node: process.version,
-        load_average_at_start: loadAtStart,
-        load_average_at_end: loadavg(),
-      },
+      machine: describeMachine(loadAtStart, true),
       repeats,
       images8_one_thread: {
         pixels: pixels8,

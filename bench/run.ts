@@ -40,9 +40,10 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { describeMachine } from "./machine.ts";
 import { openBinnedDiffuse } from "../src/io/binned-diffuse.ts";
 import { simulateDataset } from "../src/simulate/simulate-dataset.ts";
 
@@ -419,16 +420,9 @@ async function main(): Promise<void> {
   if (ratio !== null) {
     process.stdout.write(`dials.scale / ours on the 300-still Bragg set (median wall times): ${ratio.toFixed(1)}×\n`);
   }
-  const cpu = cpus();
   const results = {
     started,
-    machine: {
-      cpu: cpu[0]?.model ?? "unknown",
-      cores: cpu.length,
-      memory_gb: totalmem() / 2 ** 30,
-      node: process.version,
-      load_average_at_start: load,
-    },
+    machine: describeMachine(load),
     repeats,
     rows,
     dials_over_ours_bragg_300: ratio,

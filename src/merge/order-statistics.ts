@@ -136,6 +136,7 @@ export class Float32OrderStatistics {
     segmented: boolean,
   ): number {
     const nBins = 1 << bits;
+    const weight = 2 ** shift;
     let nSlots = 0;
     for (let j = 0; j < this.rankKey.length; j++) {
       const base = segmented ? this.rankSlot[j] << bits : 0;
@@ -146,7 +147,7 @@ export class Float32OrderStatistics {
         b++;
       }
       this.rankRest[j] = rest;
-      this.rankKey[j] += b * 2 ** shift;
+      this.rankKey[j] += b * weight;
       if (slots !== undefined) {
         if (slots[base + b] < 0) slots[base + b] = nSlots++;
         this.rankSlot[j] = slots[base + b];
