@@ -418,6 +418,8 @@ export function tournamentPass(tournament: Tournament, rows: TournamentRows, q: 
     tested[tournament.nTested++] = t;
     const gi = g[t];
     const othersWg2 = sum2 - wg2[t];
+    // a zero (Σwg²)_others gives z = NaN here, which makes othersUpper NaN and the pass REFRESH: DIALS's fresh pass
+    // then gives that row leaveOneOutZ's ZERO_SUM_Z, as the row-by-row passes do
     const z = Math.abs(
       (intensity[t] - (gi * (sumI - wgI[t])) / othersWg2) / Math.sqrt(variance[t] + (gi * gi) / othersWg2),
     );
