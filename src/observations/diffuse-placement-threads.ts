@@ -39,7 +39,7 @@ export const PLACEMENT_BLOCK_ROWS = 1 << 16;
 const COUNT_BLOCK_ROWS = 1 << 18;
 
 /** Largest voxel range counted in threads (a table of 4 bytes per voxel for each thread). */
-const THREADED_COUNT_RANGE = 1 << 25;
+const THREADED_COUNT_RANGE = 1 << 24;
 
 /** Blocks in the ring of pass 2: one read, one selected, one placed at a time. */
 export const RING = 3;
