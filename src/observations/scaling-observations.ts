@@ -96,8 +96,10 @@ export interface BuildScalingObservationsOptions {
    */
   stagingRows?: number;
   /**
-   * Threads that place and order the diffuse rows of a resident build (worker threads over `SharedArrayBuffer`s, each
-   * with its own run of voxels; the rows are the same for any number). @defaultValue 1 (this thread)
+   * Threads that count the voxels of a source of unprepared rows (a binned file, binned rows in memory) and select,
+   * place and order the diffuse rows of a resident build (worker threads over `SharedArrayBuffer`s, each with its own
+   * part of every block of rows and its own run of voxels; the rows are the same for any number).
+   * @defaultValue 1 (this thread)
    */
   threads?: number;
   /**
@@ -106,6 +108,9 @@ export interface BuildScalingObservationsOptions {
    */
   threadedMinRows?: number;
 }
+
+/** Fewest diffuse rows grouped in threads (the default of `threadedMinRows`). */
+const THREADED_MIN_ROWS = 1 << 20;
 
 /** Most threads diffuse placement uses (more split the rows of a block into runs too short to pay). */
 const MAX_PLACEMENT_THREADS = 4;
@@ -163,7 +168,7 @@ export function buildScalingObservations(
   const nThreads = Math.min(options.threads ?? 1, MAX_PLACEMENT_THREADS);
   // started first: their start-up overlaps the grouping of the Bragg rows
   const threads =
-    source !== undefined && nThreads >= 2 && source.maxRows >= (options.threadedMinRows ?? 1 << 20)
+    source !== undefined && nThreads >= 2 && source.maxRows >= (options.threadedMinRows ?? THREADED_MIN_ROWS)
       ? GroupingThreads.start(nThreads)
       : undefined;
   try {
@@ -221,7 +226,7 @@ function groupRows(
         windowRows,
         bucketRows: options.bucketRows,
         stagingRows: options.stagingRows,
-        threads: slots.nRows >= (options.threadedMinRows ?? 1 << 20) ? threads : undefined,
+        threads: slots.nRows >= (options.threadedMinRows ?? THREADED_MIN_ROWS) ? threads : undefined,
       });
       nGroups = nBraggGroups + nVoxels;
       if (nVoxels !== slots.unique.length) voxelIndex = slots.unique.slice(0, nVoxels);
