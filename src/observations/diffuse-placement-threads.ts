@@ -6,12 +6,14 @@
  * block into shared buffers and the threads count them, each a part of every block into a table of its own (summed
  * at the end); this thread reads the next block meanwhile.
  *
- * Pass 2 (resident rows only): the buckets of voxels are split into one run of consecutive buckets per thread (about
- * equally many rows each). Blocks of rows go through a ring of shared buffers: while this thread reads block c + 1,
- * each thread selects and converts its part of block c (what `chunks()` does, looking up each row's voxel id and
- * bucket) and places, from every part of block c − 1 in order, the rows of its own buckets — so each bucket's rows
- * keep their source order, and every row lands in exactly the slot the serial pass gives it. The threads then order
- * their own buckets. A source without unprepared rows yields prepared rows, which this thread copies into the ring.
+ * Pass 2 (resident rows only): blocks of rows go through a ring of shared buffers. While this thread reads block
+ * c + 1, each thread selects and converts its part of block c (what `chunks()` does), looks up each kept row's voxel
+ * id and bucket and counts its rows per bucket, and writes its part of block c − 1 straight into the buckets' slots of
+ * the grouped columns, after the rows the parts before it put in each bucket (from their counts) — so each bucket's
+ * rows keep their source order, and every row lands in exactly the slot the serial pass gives it; this thread then
+ * moves each bucket's next slot on. The buckets of voxels are split into one run of consecutive buckets per thread
+ * (about equally many rows each), and each thread orders its own run in place. A source without unprepared rows
+ * yields prepared rows, which this thread copies into the ring (the threads then only look them up).
  *
  * Errors are the serial pass's: a block a thread cannot count or select (or that this thread cannot read) stops the
  * threads, and the serial pass over the source (`countVoxels`, `chunks()`) raises the error. Only their order can
