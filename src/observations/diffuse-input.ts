@@ -6,7 +6,7 @@
  */
 import { InputError } from "../errors.ts";
 import type { BinnedDiffuseBuffers, BinnedDiffuseChunk, BinnedDiffuseFile } from "../io/binned-diffuse.ts";
-import { voxelBoundsOf, type DiffuseChunkSource, type DiffuseInput } from "./scaling-input.ts";
+import { voxelBoundsOf, type DiffuseChunkSource, type DiffuseInput, type UnpreparedRows } from "./scaling-input.ts";
 import { SigmaExponents, inValueRange } from "./value-unit.ts";
 
 /** Why diffuse rows were not used. */
@@ -26,7 +26,7 @@ export interface DiffuseSelectionCounts {
 }
 
 /** Counts with every reason at 0. */
-function zeroCounts(): DiffuseSelectionCounts {
+export function zeroCounts(): DiffuseSelectionCounts {
   return {
     nRows: 0,
     nUsed: 0,
@@ -48,14 +48,17 @@ export interface DiffuseSelection {
   source?: string | undefined;
 }
 
-/** Column buffers of prepared diffuse rows, reused chunk after chunk by a source (capacity: their length). */
-interface PreparedColumns {
+/**
+ * Column buffers of prepared diffuse rows, reused chunk after chunk by a source (capacity: their length); grouping
+ * threads prepare rows without their source rows (grouping keeps none).
+ */
+export interface PreparedColumns {
   still: Int32Array;
   voxel: Float64Array;
   intensity: Float32Array;
   variance: Float32Array;
   qMagnitude: Float32Array;
-  sourceRow: Int32Array;
+  sourceRow: Int32Array | undefined;
 }
 
 /** Buffers for `n` prepared rows. */
@@ -75,8 +78,10 @@ function preparedColumns(n: number): PreparedColumns {
  * The selection and conversion of {@link prepareDiffuseInput}, in one pass: usable rows go, in order, to rows
  * [0, m) of `out` (at least as long as `data`), the others are counted by reason in `counts` (only when no error is
  * thrown: they are added at the end). Returns m.
+ *
+ * @throws {@link InputError} (naming `source`) when a usable row's q vector is not finite.
  */
-function prepareInto(
+export function prepareInto(
   data: BinnedPixelData,
   nStills: number,
   firstRow: number,
@@ -129,7 +134,7 @@ function prepareInto(
     variance[t] = sigma * sigma;
     // √(x² + y² + z²) directly: Math.hypot is several times slower and float32 inputs cannot overflow here
     qMagnitude[t] = Math.sqrt(qx * qx + qy * qy + qz * qz);
-    sourceRow[t] = firstRow + i;
+    if (sourceRow !== undefined) sourceRow[t] = firstRow + i;
     t++;
   }
   counts.nRows += n;
@@ -149,7 +154,7 @@ function preparedRows(c: PreparedColumns, m: number): DiffuseInput {
     intensity: c.intensity.subarray(0, m),
     variance: c.variance.subarray(0, m),
     qMagnitude: c.qMagnitude.subarray(0, m),
-    sourceRow: c.sourceRow.subarray(0, m),
+    sourceRow: (c.sourceRow ?? new Int32Array(0)).subarray(0, m),
   };
 }
 
@@ -202,6 +207,18 @@ function unitOfFirstChunk(sigmas: Float32Array): number {
 
 /** Rows per chunk when diffuse data are grouped from memory or from a file. */
 const SOURCE_CHUNK_ROWS = 1 << 20;
+
+/** Rows [start, end) of rows in memory (views). */
+function sliceOf(data: BinnedPixelData, start: number, end: number): BinnedDiffuseChunk {
+  return {
+    start,
+    intensities: data.intensities.subarray(start, end),
+    sigmas: data.sigmas.subarray(start, end),
+    stillIds: data.stillIds.subarray(start, end),
+    voxelIndices: data.voxelIndices.subarray(start, end),
+    qVectors: data.qVectors.subarray(3 * start, 3 * end),
+  };
+}
 
 /** Whether `data` is an open file rather than rows in memory. */
 function isFile(data: BinnedPixelData | BinnedDiffuseFile): data is BinnedDiffuseFile {
@@ -264,22 +281,49 @@ export function diffuseChunkSource(
     };
     raw = function* () {
       for (let start = 0; start < maxRows; start += SOURCE_CHUNK_ROWS) {
-        const end = Math.min(maxRows, start + SOURCE_CHUNK_ROWS);
-        yield {
-          start,
-          intensities: data.intensities.subarray(start, end),
-          sigmas: data.sigmas.subarray(start, end),
-          stillIds: data.stillIds.subarray(start, end),
-          voxelIndices: data.voxelIndices.subarray(start, end),
-          qVectors: data.qVectors.subarray(3 * start, 3 * end),
-        };
+        yield sliceOf(data, start, Math.min(maxRows, start + SOURCE_CHUNK_ROWS));
       }
     };
   }
+  // the selection counts of the first pass (chunks() or grouping threads through `unprepared`)
+  const addCounts = (passCounts: DiffuseSelectionCounts): void => {
+    for (const key of Object.keys(counts) as (keyof DiffuseSelectionCounts)[]) counts[key] += passCounts[key];
+  };
+  const unprepared: UnpreparedRows = {
+    nRows: maxRows,
+    nStills,
+    readVoxels: isFile(data)
+      ? (start, end, into) => {
+          data.readVoxelIndices(start, end, into);
+        }
+      : (start, end, into) => {
+          into.set(data.voxelIndices.subarray(start, end));
+        },
+    read: (start, end, into) => {
+      const rows = isFile(data) ? data.readSlice(start, end, into) : sliceOf(data, start, end);
+      for (const key of ["intensities", "sigmas", "stillIds", "voxelIndices", "qVectors"] as const) {
+        const from = rows[key];
+        const to = into[key];
+        // a reader may return arrays of its own (h5wasm), rows in memory always do
+        if (from.buffer !== to.buffer || from.byteOffset !== to.byteOffset) to.set(from);
+      }
+    },
+    unit() {
+      if (unit === undefined) {
+        const end = Math.min(maxRows, SOURCE_CHUNK_ROWS);
+        unit = unitOfFirstChunk(isFile(data) ? data.readSlice(0, end).sigmas : data.sigmas.subarray(0, end));
+      }
+      return unit;
+    },
+    addCounts(passCounts) {
+      if (passes++ === 0) addCounts(passCounts);
+    },
+  };
   const source: DiffuseChunkSource = {
     maxRows,
     voxelBounds,
     voxelChunks,
+    unprepared,
     get unit() {
       return unit ?? 1;
     },
@@ -293,9 +337,7 @@ export function diffuseChunkSource(
         if (out === undefined || out.still.length < n) out = preparedColumns(n);
         const passCounts = zeroCounts();
         const m = prepareInto(chunk, nStills, chunk.start, unit, file, out, passCounts);
-        if (first) {
-          for (const key of Object.keys(counts) as (keyof DiffuseSelectionCounts)[]) counts[key] += passCounts[key];
-        }
+        if (first) addCounts(passCounts);
         yield preparedRows(out, m);
       }
     },

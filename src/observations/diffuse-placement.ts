@@ -9,7 +9,7 @@
 import { ConfigError } from "../errors.ts";
 import { initialWeight } from "./initial-weight.ts";
 import { BYTES_PER_OBSERVATION, type RowColumns } from "./row-columns.ts";
-import { groupDiffuseRowsInThreads } from "./diffuse-placement-threads.ts";
+import { groupDiffuseRowsInThreads, type GroupingThreads } from "./diffuse-placement-threads.ts";
 import { placedRows, ResidentStore, type PlacedRows, type RowStore } from "./row-stores.ts";
 import { checkStills, type DiffuseChunkSource } from "./scaling-input.ts";
 import { sortGroupsByStill } from "./still-order.ts";
@@ -171,6 +171,73 @@ export function placeBlock(
       cursor[b] += stagingRows;
       staged[b] = 0;
     }
+  }
+}
+
+/** Prepared rows with their dense voxel ids and buckets already looked up (what grouping threads place). */
+export interface LookedUpRows {
+  readonly still: Int32Array;
+  readonly intensity: Float32Array;
+  readonly variance: Float32Array;
+  readonly qMagnitude: Float32Array;
+  /** Dense voxel id of each row. */
+  readonly id: Int32Array;
+  /** Bucket of each row. */
+  readonly bucket: Int32Array;
+}
+
+/**
+ * Looks up the dense voxel id and the bucket of rows [from, to) of `rows` (voxel indices `voxel`), and adds each row
+ * to its bucket's count in `perBucket`. Returns false when a row's voxel was not counted (the rows after it are not
+ * looked up).
+ */
+export function lookUpRows(
+  lookup: Pick<PlacementState, "slots" | "bucketOfId">,
+  voxel: Float64Array,
+  rows: LookedUpRows,
+  from: number,
+  to: number,
+  perBucket: Int32Array,
+): boolean {
+  const { slots, bucketOfId } = lookup;
+  const { id, bucket } = rows;
+  const table = slots.table;
+  const lo = slots.lo;
+  for (let i = from; i < to; i++) {
+    const v = table !== undefined ? table[voxel[i] - lo] : voxelId(slots, voxel[i]);
+    if (!(v >= 0)) return false;
+    id[i] = v;
+    const b = bucketOfId[v];
+    bucket[i] = b;
+    perBucket[b]++;
+  }
+  return true;
+}
+
+/**
+ * Writes rows [from, to) of looked-up rows to the slots `next[bucket]++` of `dst` (source order inside a bucket), each
+ * row's voxel id in the bytes of its weight column (`dstVoxel`), as placement's staging does.
+ */
+export function scatterToBuckets(
+  rows: LookedUpRows,
+  from: number,
+  to: number,
+  next: Int32Array,
+  dst: RowColumns,
+  dstVoxel: Int32Array,
+): void {
+  const { still, intensity, variance, qMagnitude, id, bucket } = rows;
+  const outStill = dst.still;
+  const outIntensity = dst.intensity;
+  const outVariance = dst.variance;
+  const outQ = dst.qMagnitude;
+  for (let i = from; i < to; i++) {
+    const j = next[bucket[i]]++;
+    outStill[j] = still[i];
+    outIntensity[j] = intensity[i];
+    outVariance[j] = variance[i];
+    outQ[j] = qMagnitude[i];
+    dstVoxel[j] = id[i];
   }
 }
 
@@ -356,10 +423,8 @@ export interface PlacementSizes {
   readonly bucketRows: number | undefined;
   /** Rows staged per bucket of a paged build. @defaultValue from `memoryLimit` and the number of buckets */
   readonly stagingRows: number | undefined;
-  /** Threads that place and order resident rows (1: this thread). */
-  readonly threads: number;
-  /** Fewest diffuse rows placed in threads. */
-  readonly threadedMinRows: number;
+  /** Threads that place and order resident rows (none: this thread). */
+  readonly threads: GroupingThreads | undefined;
 }
 
 /**
@@ -393,18 +458,17 @@ export function groupDiffuseRows(
     : RESIDENT_STAGING_ROWS;
   const bucketBegin = new Int32Array(nBuckets + 1);
   for (let b = 0; b <= nBuckets; b++) bucketBegin[b] = groupStart[nBraggGroups + buckets.firstVoxel[b]];
-  if (!sizes.paged && sizes.threads >= 2 && nDiffuse >= sizes.threadedMinRows && store instanceof ResidentStore) {
+  if (!sizes.paged && sizes.threads !== undefined && store instanceof ResidentStore) {
     const kept = groupDiffuseRowsInThreads(
+      sizes.threads,
       source,
       slots,
       nStills,
       buckets,
       bucketBegin,
-      stagingRows,
       store,
       groupStart,
       nBraggGroups,
-      sizes.threads,
     );
     if (kept !== undefined) return kept;
   }

@@ -5,6 +5,8 @@
  * @packageDocumentation
  */
 import { ConfigError } from "../errors.ts";
+import type { BinnedDiffuseBuffers } from "../io/binned-diffuse.ts";
+import type { DiffuseSelectionCounts } from "./diffuse-input.ts";
 
 /** Bragg observations before grouping (already filtered and partiality-corrected). */
 export interface BraggInput {
@@ -64,6 +66,31 @@ export interface DiffuseChunkSource {
    * skip rows (unusable ones): the holes they leave are closed afterwards.
    */
   voxelChunks?(): Iterable<Float64Array>;
+  /**
+   * The rows before selection and conversion, read by ranges, or undefined: grouping threads then read them into
+   * shared buffers and select and convert them themselves (as `chunks()` does), each a part of every block.
+   */
+  readonly unprepared?: UnpreparedRows;
+}
+
+/**
+ * Binned rows before selection (a file's, or rows in memory) read by ranges into buffers of the caller: what grouping
+ * threads need to do the work of `chunks()` themselves. `chunks()` stays the reference: a thread that finds an
+ * unusable block leaves the error to it.
+ */
+export interface UnpreparedRows {
+  /** Number of rows (before selection). */
+  readonly nRows: number;
+  /** Number of experiments (rows of other stills are unusable). */
+  readonly nStills: number;
+  /** Reads the voxel index of rows [start, end) into rows [0, end − start) of `into`. */
+  readVoxels(start: number, end: number, into: Float64Array): void;
+  /** Reads rows [start, end) into rows [0, end − start) of `into` (`qVectors`: three a row), still ids matched. */
+  read(start: number, end: number, into: BinnedDiffuseBuffers): void;
+  /** The diffuse unit `chunks()` divides by (from the first rows: reads them the first time). */
+  unit(): number;
+  /** Adds the selection counts of every row (once, after all rows were selected; as a first pass of `chunks()`). */
+  addCounts(counts: DiffuseSelectionCounts): void;
 }
 
 /** Inclusive bounds [min, max] of voxel indices held in memory ([0, 0] when there are none). */

@@ -22,6 +22,7 @@ import { sharedInt32 } from "../runtime/shared-arrays.ts";
 import { usableMemory } from "../runtime/usable-memory.ts";
 import { braggGroupKeys, denseIds, groupBraggRows, unpackHkl } from "./bragg-grouping.ts";
 import { groupDiffuseRows } from "./diffuse-placement.ts";
+import { countVoxelsInThreads, GroupingThreads } from "./diffuse-placement-threads.ts";
 import { createRowFile, type PagedRows, type ResidentRows } from "./observation-windows.ts";
 import { BYTES_PER_OBSERVATION, sliceRows } from "./row-columns.ts";
 import { PagedStore, ResidentStore } from "./row-stores.ts";
@@ -95,8 +96,10 @@ export interface BuildScalingObservationsOptions {
    */
   stagingRows?: number;
   /**
-   * Threads that place and order the diffuse rows of a resident build (worker threads over `SharedArrayBuffer`s, each
-   * with its own run of voxels; the rows are the same for any number). @defaultValue 1 (this thread)
+   * Threads that count the voxels of a source of unprepared rows (a binned file, binned rows in memory) and select,
+   * place and order the diffuse rows of a resident build (worker threads over `SharedArrayBuffer`s, each with its own
+   * part of every block of rows and its own run of voxels; the rows are the same for any number).
+   * @defaultValue 1 (this thread)
    */
   threads?: number;
   /**
@@ -105,6 +108,9 @@ export interface BuildScalingObservationsOptions {
    */
   threadedMinRows?: number;
 }
+
+/** Fewest diffuse rows grouped in threads (the default of `threadedMinRows`). */
+const THREADED_MIN_ROWS = 1 << 20;
 
 /** Most threads diffuse placement uses (more split the rows of a block into runs too short to pay). */
 const MAX_PLACEMENT_THREADS = 4;
@@ -159,10 +165,36 @@ export function buildScalingObservations(
   checkCount("stagingRows", options.stagingRows);
   checkCount("threads", options.threads);
   checkCount("threadedMinRows", options.threadedMinRows);
+  const nThreads = Math.min(options.threads ?? 1, MAX_PLACEMENT_THREADS);
+  // started first: their start-up overlaps the grouping of the Bragg rows
+  const threads =
+    source !== undefined && nThreads >= 2 && source.maxRows >= (options.threadedMinRows ?? THREADED_MIN_ROWS)
+      ? GroupingThreads.start(nThreads)
+      : undefined;
+  try {
+    return groupRows(nStills, bragg, source, options, memoryLimit, threads);
+  } finally {
+    threads?.close();
+  }
+}
+
+/** {@link buildScalingObservations} once its options are checked, with its grouping threads (if any). */
+function groupRows(
+  nStills: number,
+  bragg: BraggInput | undefined,
+  source: DiffuseChunkSource | undefined,
+  options: BuildScalingObservationsOptions,
+  memoryLimit: number,
+  threads: GroupingThreads | undefined,
+): ScalingObservations {
+  const nB = bragg?.still.length ?? 0;
   const braggKeys = bragg === undefined ? new Float64Array(0) : braggGroupKeys(bragg, nStills);
   const bIds = denseIds(braggKeys);
   const nBraggGroups = bIds.unique.length;
-  const slots = source === undefined ? undefined : countVoxels(source);
+  const slots =
+    source === undefined
+      ? undefined
+      : ((threads === undefined ? undefined : countVoxelsInThreads(threads, source)) ?? countVoxels(source));
   const nCounted = nB + (slots?.nRows ?? 0);
   checkCapacity(nCounted);
   let nGroups = nBraggGroups + (slots?.unique.length ?? 0);
@@ -194,8 +226,7 @@ export function buildScalingObservations(
         windowRows,
         bucketRows: options.bucketRows,
         stagingRows: options.stagingRows,
-        threads: Math.min(options.threads ?? 1, MAX_PLACEMENT_THREADS),
-        threadedMinRows: options.threadedMinRows ?? 1 << 20,
+        threads: slots.nRows >= (options.threadedMinRows ?? THREADED_MIN_ROWS) ? threads : undefined,
       });
       nGroups = nBraggGroups + nVoxels;
       if (nVoxels !== slots.unique.length) voxelIndex = slots.unique.slice(0, nVoxels);

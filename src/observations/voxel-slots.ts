@@ -35,38 +35,70 @@ function* voxelsOf(source: DiffuseChunkSource): Iterable<Float64Array> {
   for (const chunk of source.chunks()) yield chunk.voxel;
 }
 
+/**
+ * Whether the voxels of `source` are counted in a table over their range (`sharedInt32(range)`) rather than in a
+ * hash table: the range is at most {@link DENSE_TABLE_LIMIT} and not much larger than the rows.
+ */
+export function denseVoxelRange(source: DiffuseChunkSource): number | undefined {
+  const [lo, hi] = source.voxelBounds;
+  const range = hi - lo + 1;
+  return Number.isFinite(range) && range <= DENSE_TABLE_LIMIT && range <= 4 * source.maxRows + (1 << 20)
+    ? range
+    : undefined;
+}
+
+/**
+ * Adds rows [from, to) of `v` to the counts `table[v − lo]` of a range of `range` voxels. Returns the first row
+ * outside the range, or −1 (rows before it are counted).
+ */
+export function addVoxelCounts(v: Float64Array, from: number, to: number, table: Int32Array, lo: number): number {
+  const range = table.length;
+  for (let i = from; i < to; i++) {
+    const j = v[i] - lo;
+    if (!(j >= 0 && j < range)) return i;
+    table[j]++;
+  }
+  return -1;
+}
+
+/**
+ * Numbers the counted voxels of `table` (counts over `[lo, lo + table.length)`) in increasing order; the table then
+ * holds each voxel's dense id (−1: no such voxel).
+ */
+export function numberVoxels(table: Int32Array, lo: number, nRows: number): VoxelSlots {
+  const range = table.length;
+  let nUnique = 0;
+  for (let j = 0; j < range; j++) if (table[j] !== 0) nUnique++;
+  const unique = new Float64Array(nUnique);
+  const counts = new Int32Array(nUnique);
+  for (let j = 0, u = 0; j < range; j++) {
+    if (table[j] === 0) {
+      table[j] = -1; // no such voxel
+      continue;
+    }
+    unique[u] = lo + j;
+    counts[u] = table[j];
+    table[j] = u++; // from now on: the dense id
+  }
+  return { nRows, unique, counts, table, lo };
+}
+
 /** Pass 1 over a diffuse source: counts the rows of every voxel and numbers the voxels. */
 export function countVoxels(source: DiffuseChunkSource): VoxelSlots {
   const [lo, hi] = source.voxelBounds;
-  const range = hi - lo + 1;
   const outside = (row: number, v: number): ConfigError =>
     new ConfigError(`diffuse row ${row}: voxel index ${v} outside [${lo}, ${hi}]`);
-  if (Number.isFinite(range) && range <= DENSE_TABLE_LIMIT && range <= 4 * source.maxRows + (1 << 20)) {
+  const range = denseVoxelRange(source);
+  if (range !== undefined) {
     // in shared memory: placement threads look voxels up in it without a copy (it may be the largest array here)
-    const table = sharedInt32(Math.max(1, range));
+    const table = sharedInt32(Math.max(1, range)).subarray(0, range);
     let nRows = 0;
     for (const v of voxelsOf(source)) {
-      for (let i = 0; i < v.length; i++) {
-        const j = v[i] - lo;
-        if (!(j >= 0 && j < range)) throw outside(nRows + i, v[i]);
-        table[j]++;
-      }
+      const bad = addVoxelCounts(v, 0, v.length, table, lo);
+      if (bad >= 0) throw outside(nRows + bad, v[bad]);
       nRows += v.length;
     }
-    let nUnique = 0;
-    for (let j = 0; j < range; j++) if (table[j] !== 0) nUnique++;
-    const unique = new Float64Array(nUnique);
-    const counts = new Int32Array(nUnique);
-    for (let j = 0, u = 0; j < range; j++) {
-      if (table[j] === 0) {
-        table[j] = -1; // no such voxel
-        continue;
-      }
-      unique[u] = lo + j;
-      counts[u] = table[j];
-      table[j] = u++; // from now on: the dense id
-    }
-    return { nRows, unique, counts, table, lo };
+    return numberVoxels(table, lo, nRows);
   }
   // a huge voxel range: count the voxels in a hash table (memory per distinct voxel, not per row), then number them
   // in increasing order (rows find their id by binary search)

@@ -15,7 +15,7 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import { parentPort, receiveMessageOnPort, Worker } from "node:worker_threads";
 import { RefinementFailure } from "../errors.ts";
 
 /** Control words (Int32 indices of the control block). */
@@ -162,6 +162,16 @@ export class SyncWorkerPool {
     if (Atomics.load(c, ERROR) !== 0) throw new RefinementFailure("a worker thread failed during a pass");
   }
 
+  /**
+   * Posts `message` to every worker (structured-cloned: typed arrays over `SharedArrayBuffer`s stay shared), for
+   * data that exists only after the workers started; each worker takes it with {@link receivePosted} while it runs a
+   * later command.
+   */
+  post(message: unknown): void {
+    if (this.closed) throw new RefinementFailure("worker pool is closed");
+    for (const w of this.workers) w.postMessage(message);
+  }
+
   /** Stops the workers (idempotent). */
   close(): void {
     if (this.closed) return;
@@ -172,6 +182,18 @@ export class SyncWorkerPool {
     Atomics.notify(c, EPOCH);
     for (const w of this.workers) void w.terminate();
   }
+}
+
+/**
+ * The worker side of {@link SyncWorkerPool.post}: the oldest message posted and not yet taken (read synchronously:
+ * the worker's event loop does not run while it serves commands).
+ *
+ * @throws {@link RefinementFailure} outside a worker thread, or when nothing was posted.
+ */
+export function receivePosted(): unknown {
+  const received = parentPort === null ? undefined : receiveMessageOnPort(parentPort);
+  if (received === undefined) throw new RefinementFailure("worker: no message was posted");
+  return received.message;
 }
 
 /** What a worker's handler gets to take shards and reduce them in order. */
