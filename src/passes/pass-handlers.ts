@@ -6,6 +6,11 @@
  *
  * @packageDocumentation
  */
+import {
+  choleskyFactorRowsKernel,
+  choleskyInverseFactorKernel,
+  choleskyInverseProductKernel,
+} from "../solve/cholesky.ts";
 import { type JointModelState, inverseScalesInRange } from "./inverse-scales.ts";
 import {
   addInto,
@@ -47,6 +52,10 @@ export interface PassPartials {
   [PassMode.outlierWeights]: OutlierWeightCounts;
   /** Nothing: the inverse scales are written straight to the shared array. */
   [PassMode.inverseScales]: undefined;
+  /** Nothing: each item writes its own rows of the shared matrix (so do the two inverse modes). */
+  [PassMode.factorRows]: undefined;
+  [PassMode.inverseFactorRows]: undefined;
+  [PassMode.inverseProductRows]: undefined;
 }
 
 /** Model state view for the kernels. */
@@ -200,6 +209,25 @@ const inverseScalesPass: PassHandler<undefined> = {
   },
 };
 
+/** A dense-matrix step: item k runs `kernel` on rows [cut_k, cut_{k+1}) of {@link JointPassPayload.matrixTask}. */
+function matrixRowsPass(
+  kernel: (p: JointPassPayload, n: number, rowBegin: number, rowEnd: number, jEnd: number) => void,
+): PassHandler<undefined> {
+  return {
+    create: () => undefined,
+    compute(p, k) {
+      const t = p.matrixTask;
+      kernel(p, t[0], t[2 + k], t[3 + k], t[1]);
+    },
+    reduce() {
+      // every item writes its own rows
+    },
+    clear() {
+      // every element the step owns is written
+    },
+  };
+}
+
 /** The handler of every pass mode. */
 export const PASS_HANDLERS: { readonly [M in PassModeValue]: PassHandler<PassPartials[M]> } = {
   [PassMode.objective]: normalEquationPass(false, false),
@@ -209,6 +237,15 @@ export const PASS_HANDLERS: { readonly [M in PassModeValue]: PassHandler<PassPar
   [PassMode.densify]: densifyPass,
   [PassMode.outlierWeights]: outlierWeightsPass,
   [PassMode.inverseScales]: inverseScalesPass,
+  [PassMode.factorRows]: matrixRowsPass((p, n, r0, r1, jEnd) => {
+    choleskyFactorRowsKernel(p.matrix, n, r0, r1, 0, jEnd);
+  }),
+  [PassMode.inverseFactorRows]: matrixRowsPass((p, n, r0, r1) => {
+    choleskyInverseFactorKernel(p.matrix, p.inverseFactor, n, r0, r1);
+  }),
+  [PassMode.inverseProductRows]: matrixRowsPass((p, n, r0, r1) => {
+    choleskyInverseProductKernel(p.inverseFactor, p.matrix, n, r0, r1);
+  }),
 };
 
 /**

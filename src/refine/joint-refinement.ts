@@ -11,7 +11,6 @@
  * @packageDocumentation
  */
 import { RefinementFailure } from "../errors.ts";
-import { choleskyFactor, choleskyInverse } from "../solve/cholesky.ts";
 import { gaussNewton } from "../solve/gauss-newton.ts";
 import { levenbergMarquardt } from "../solve/levenberg-marquardt.ts";
 import type { RefinementResult } from "../solve/least-squares-problem.ts";
@@ -308,10 +307,10 @@ function gaugeProjectedCovariance(problem: JointScalingProblem): {
   const n = ne.n;
   const dof = ne.nEquations - (n - 1);
   const reducedChiSquared = dof > 0 ? (2 * ne.objective) / dof : 0;
-  if (!choleskyFactor(a, n)) {
+  const v = problem.inversePositiveDefinite(a);
+  if (v === undefined) {
     throw new RefinementFailure("normal matrix at the solution is not positive definite (undetermined parameters)");
   }
-  const v = choleskyInverse(a, n);
   projectOutThetaMean(v, n, problem.nStills);
   for (let i = 0; i < n * n; i++) v[i] *= reducedChiSquared;
   return { covariance: v, reducedChiSquared, diagonalOnly: false };

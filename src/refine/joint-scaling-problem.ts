@@ -503,6 +503,15 @@ export class JointScalingProblem implements LeastSquaresProblem {
     return m;
   }
 
+  /**
+   * The inverse of a symmetric positive-definite P×P matrix (`a`, lower triangle read, is overwritten) by Cholesky,
+   * with the rows split over the pass workers when there are any: bit-identical to `choleskyFactor` then
+   * `choleskyInverse` in one thread. Undefined when `a` is not positive definite.
+   */
+  inversePositiveDefinite(a: Float64Array): Float64Array | undefined {
+    return this.runner.inversePositiveDefinite(a);
+  }
+
   /** y = (N + γ11ᵀ)·x from normal equations built in iterative mode. */
   applyNormalMatrix(ne: NormalEquations, x: Float64Array, y: Float64Array): void {
     if (ne.operator === undefined) throw new RangeError("normal equations have no operator (dense mode)");
