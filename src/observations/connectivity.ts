@@ -48,27 +48,33 @@ export function analyseStillConnectivity(obs: ScalingObservations): StillConnect
     for (let h = window.groupBegin; h < window.groupEnd; h++) {
       const begin = groupStart[h] - rowBegin;
       const end = groupStart[h + 1] - rowBegin;
+      // the root of the group's stills so far (one find per new still; unions keep the smaller root)
+      let root = -1;
       let first = -1;
       let last = -1;
       let nUsed = 0;
       for (let o = begin; o < end; o++) {
         if (weight[o] === 0) continue;
-        nUsed++;
         const s = still[o];
-        if (first < 0) {
-          first = s;
-          last = s;
-          continue;
+        // every usable row's still is linked once the group has two usable rows
+        if (++nUsed >= 2) {
+          if (nUsed === 2) linked[first] = 1;
+          linked[s] = 1;
         }
         // rows are sorted by still inside a group: a run of one still needs one union
         if (s === last) continue;
         last = s;
-        const a = find(parent, first);
+        if (first < 0) {
+          first = s;
+          root = find(parent, s);
+          continue;
+        }
+        // most stills already hang directly under the group's root
+        if (parent[s] === root) continue;
         const b = find(parent, s);
-        if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
-      }
-      if (nUsed >= 2) {
-        for (let o = begin; o < end; o++) if (weight[o] !== 0) linked[still[o]] = 1;
+        if (b === root) continue;
+        parent[Math.max(root, b)] = Math.min(root, b);
+        root = Math.min(root, b);
       }
     }
   });

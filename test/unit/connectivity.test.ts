@@ -85,6 +85,71 @@ describe("analyseStillConnectivity", () => {
     expect(Array.from(c.disconnected)).toEqual([2, 3]);
   });
 
+  it("equals a breadth-first search over the stills that share a group (random groups, weight-0 rows, runs)", () => {
+    /** Components by BFS over "two usable rows of one group"; the largest, ties to the smallest still. */
+    function reference(nStills: number, groups: [number, number][][]) {
+      const neighbours = Array.from({ length: nStills }, () => new Set<number>());
+      const linked = new Uint8Array(nStills);
+      for (const g of groups) {
+        const used = g.filter((r) => r[1] !== 0).map((r) => r[0]);
+        if (used.length < 2) continue;
+        for (const a of used) {
+          linked[a] = 1;
+          for (const b of used) if (a !== b) neighbours[a].add(b);
+        }
+      }
+      const component = new Int32Array(nStills).fill(-1);
+      const sizes: number[] = [];
+      for (let s = 0; s < nStills; s++) {
+        if (!linked[s] || component[s] >= 0) continue;
+        const queue = [s];
+        component[s] = sizes.length;
+        for (let i = 0; i < queue.length; i++) {
+          for (const t of neighbours[queue[i]]) {
+            if (component[t] < 0) {
+              component[t] = sizes.length;
+              queue.push(t);
+            }
+          }
+        }
+        sizes.push(queue.length);
+      }
+      // components are numbered by their smallest still, so the first largest one wins ties
+      const best = sizes.indexOf(Math.max(...sizes));
+      const all = Array.from({ length: nStills }, (_, s) => s);
+      return {
+        included: all.filter((s) => linked[s] && component[s] === best),
+        withoutData: all.filter((s) => !linked[s]),
+        disconnected: all.filter((s) => linked[s] && component[s] !== best),
+      };
+    }
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 25 }).chain((nStills) =>
+          fc.tuple(
+            fc.constant(nStills),
+            fc.array(
+              fc.array(fc.tuple(fc.integer({ min: 0, max: nStills - 1 }), fc.constantFrom(0, 1, 1, 1)), {
+                minLength: 1,
+                maxLength: 6,
+              }),
+              { maxLength: 30 },
+            ),
+          ),
+        ),
+        ([nStills, groups]) => {
+          const sorted = groups.map((g) => [...g].sort((a, b) => a[0] - b[0]));
+          const c = analyseStillConnectivity(grouped(nStills, sorted));
+          const want = reference(nStills, sorted);
+          expect(Array.from(c.included)).toEqual(want.included);
+          expect(Array.from(c.withoutData)).toEqual(want.withoutData);
+          expect(Array.from(c.disconnected)).toEqual(want.disconnected);
+        },
+      ),
+      { seed: 7, numRuns: 300 },
+    );
+  });
+
   it("paged observations give the resident result at any window size", () => {
     for (const windowRows of [1, 2, 100]) {
       const paged = pagedCopy(obs, tmp, windowRows);
