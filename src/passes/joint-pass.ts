@@ -211,6 +211,7 @@ export class JointPassRunner {
       smoother !== undefined &&
       (options.precomputeSmoother ?? nRows * smoother.nValues <= PRECOMPUTE_SMOOTHER_MAX_WEIGHTS);
     const columns = passColumns(source, groupStart, precompute ? smoother : undefined);
+    const rowInverseScales = options.rowInverseScales === true && !("paged" in source);
     let cache: GroupCache | undefined;
     if (lowRank) {
       const pairStart = shareI32(options.pairStart ?? pairStartOf(source));
@@ -253,7 +254,12 @@ export class JointPassRunner {
       cacheFile: this.ownedCacheFile?.layout,
       vectorX: sharedFloat64(lowRank ? P : 0),
       vectorY: sharedFloat64(lowRank ? P : 0),
-      inverseScale: sharedFloat32(options.rowInverseScales === true && !("paged" in source) ? nRows : 0),
+      inverseScale: sharedFloat32(rowInverseScales ? nRows : 0),
+      groupReferences: {
+        intensity: sharedFloat64(rowInverseScales ? nGroups : 0),
+        sigma: sharedFloat64(rowInverseScales ? nGroups : 0),
+        nObservations: sharedInt32(rowInverseScales ? nGroups : 0),
+      },
       // untouched (so not resident) until a dense inverse is taken
       inverseFactor: sharedFloat64(dense ? P * P : 0),
       matrixTask: sharedInt32(3 + MAX_MATRIX_ITEMS),

@@ -11,6 +11,7 @@ import {
   choleskyInverseFactorKernel,
   choleskyInverseProductKernel,
 } from "../solve/cholesky.ts";
+import { groupReferencesInRange } from "./group-references.ts";
 import { type JointModelState, inverseScalesInRange } from "./inverse-scales.ts";
 import {
   addInto,
@@ -192,20 +193,18 @@ const inverseScalesPass: PassHandler<undefined> = {
   create: () => undefined,
   compute(p, k) {
     const { groupStart, rows } = p.columns;
-    inverseScalesInRange(
-      stateOf(p),
-      rows.still,
-      rows.qMagnitude,
-      groupStart[p.shards[k]],
-      groupStart[p.shards[k + 1]],
-      p.inverseScale,
-    );
+    const groupBegin = p.shards[k];
+    const groupEnd = p.shards[k + 1];
+    const g = p.inverseScale;
+    inverseScalesInRange(stateOf(p), rows.still, rows.qMagnitude, groupStart[groupBegin], groupStart[groupEnd], g);
+    // the shard's groups, while their rows are in cache
+    groupReferencesInRange(groupStart, rows.weight, rows.intensity, 0, g, 0, groupBegin, groupEnd, p.groupReferences);
   },
   reduce() {
     // every shard writes its own rows of the shared array
   },
   clear() {
-    // every row is overwritten
+    // every row and group is overwritten
   },
 };
 

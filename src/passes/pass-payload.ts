@@ -10,6 +10,7 @@ import type { SmootherKernelState } from "../dials/smoother-weights.ts";
 import { sharedFloat64 } from "../runtime/shared-arrays.ts";
 import type { LowRankSums } from "./joint-accumulation.ts";
 import type { GroupedColumns } from "./joint-normal-equations.ts";
+import type { GroupReferenceArrays } from "./group-references.ts";
 import type { GroupCache } from "./low-rank-operator.ts";
 
 /** Most work items of a dense-matrix step ({@link PassMode.factorRows} and the two inverse modes). */
@@ -35,7 +36,10 @@ export const PassMode = {
    * 1/σ² (0 for outliers and unusable rows), counted in {@link JointPassPayload.outlierCounts}.
    */
   outlierWeights: 6,
-  /** The inverse scale g of every row into {@link JointPassPayload.inverseScale} (resident rows only). */
+  /**
+   * The inverse scale g of every row into {@link JointPassPayload.inverseScale}, and each group's reference at them
+   * into `groupReferences` (resident rows only).
+   */
   inverseScales: 7,
   /**
    * Dense Cholesky of {@link JointPassPayload.matrix} in place, rows split over the threads: item k factors the rows
@@ -180,6 +184,11 @@ export interface JointPassPayload {
   readonly vectorY: Float64Array;
   /** Inverse scale of every row (written by {@link PassMode.inverseScales}; length 0 when not allowed). */
   readonly inverseScale: Float32Array;
+  /**
+   * Each group's reference at the inverse scales of the last {@link PassMode.inverseScales} pass (length nGroups
+   * when `inverseScale` is allowed, else 0).
+   */
+  readonly groupReferences: GroupReferenceArrays;
   /** U = L⁻ᵀ of the dense inverse (P², or length 0 when dense passes are not allowed). */
   readonly inverseFactor: Float64Array;
   /**

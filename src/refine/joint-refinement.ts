@@ -25,6 +25,7 @@ import {
 import type { BraggInput, DiffuseChunkSource, DiffuseInput } from "../observations/scaling-input.ts";
 import { restrictToStills } from "../observations/restrict-stills.ts";
 import { forEachWindow } from "../observations/observation-windows.ts";
+import { groupReferencesInRange } from "../passes/group-references.ts";
 import { forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
 import type { JointModelState } from "../passes/inverse-scales.ts";
 import type { PassSource } from "../passes/joint-pass.ts";
@@ -203,30 +204,14 @@ export function computeReferences(
   const intensity = new Float64Array(obs.nGroups);
   const sigma = new Float64Array(obs.nGroups);
   const nObservations = new Int32Array(obs.nGroups);
+  const out = { intensity, sigma, nObservations };
   const { groupStart } = obs;
   forEachInverseScaleBatch(
     obs,
     state,
     (win, groupBegin, groupEnd, g, gRow) => {
-      const base = win.rowBegin;
-      const { weight } = win.rows;
-      const I = win.rows.intensity;
-      for (let h = groupBegin; h < groupEnd; h++) {
-        let S = 0;
-        let T = 0;
-        let n = 0;
-        for (let o = groupStart[h]; o < groupStart[h + 1]; o++) {
-          const w = weight[o - base];
-          if (w === 0) continue;
-          const go = g[o - gRow];
-          S += w * go * go;
-          T += w * go * I[o - base];
-          n++;
-        }
-        intensity[h] = S > 0 ? T / S : 0;
-        sigma[h] = S > 0 ? 1 / Math.sqrt(S) : 0;
-        nObservations[h] = n;
-      }
+      const { weight, intensity: I } = win.rows;
+      groupReferencesInRange(groupStart, weight, I, win.rowBegin, g, gRow, groupBegin, groupEnd, out);
     },
     { precomputed },
   );
@@ -585,9 +570,11 @@ function resultAtSolution(
     scales,
     smoother: live === undefined || smootherValues === undefined ? undefined : { ...live, values: smootherValues },
   };
-  // resident rows: g of every row once, in parallel, for the references and the caller's merge and diagnostics
-  const rowInverseScales = problem.inverseScales();
-  const references = computeReferences(observations, finalState, rowInverseScales);
+  // resident rows: g of every row once and the groups' references from it, in parallel (g also for the caller's merge
+  // and diagnostics); paged rows: the references here, batch by batch
+  const atSolution = problem.inverseScalesAndReferences();
+  const rowInverseScales = atSolution?.inverseScales;
+  const references = atSolution?.references ?? computeReferences(observations, finalState);
   const finalAcc = problem.accumulateReusing();
   let shiftB = 0;
   for (let s = 0; s < scales.length; s++) shiftB = Math.max(shiftB, Math.abs(scales[s] - initialScales[s]));

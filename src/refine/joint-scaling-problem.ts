@@ -30,6 +30,7 @@
  *
  * @packageDocumentation
  */
+import type { GroupReferenceArrays } from "../passes/group-references.ts";
 import type { LeastSquaresProblem, NormalEquations } from "../solve/least-squares-problem.ts";
 import { applyLowRankBlocks } from "../passes/low-rank-operator.ts";
 import type { JointAccumulation, LowRankSums } from "../passes/joint-accumulation.ts";
@@ -197,6 +198,20 @@ export class JointScalingProblem implements LeastSquaresProblem {
     return this.runner.payload.rowFile === undefined
       ? this.runner.inverseScales(this.scales(), this.values)
       : undefined;
+  }
+
+  /**
+   * {@link JointScalingProblem.inverseScales} and, from the same pass, each group's reference at them (Ih, σ and the
+   * number of usable rows: the numbers `computeReferences` gives from these g), or undefined for paged rows.
+   */
+  inverseScalesAndReferences(): { inverseScales: Float32Array; references: GroupReferenceArrays } | undefined {
+    const inverseScales = this.inverseScales();
+    if (inverseScales === undefined) return undefined;
+    const r = this.runner.payload.groupReferences;
+    return {
+      inverseScales,
+      references: { intensity: r.intensity.slice(), sigma: r.sigma.slice(), nObservations: r.nObservations.slice() },
+    };
   }
 
   /** Number of threads the passes run on. */

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { passSourceOf, rejectOutliersAt } from "../../src/refine/joint-refinement.ts";
+import { computeReferences, passSourceOf, rejectOutliersAt } from "../../src/refine/joint-refinement.ts";
 import { residentRows } from "../../src/observations/observation-windows.ts";
 import { rejectOutliersStandardGrouped } from "../../src/dials/outlier-rejection.ts";
 import { JointScalingProblem, type JointSmootherSetup } from "../../src/refine/joint-scaling-problem.ts";
@@ -326,6 +326,14 @@ describe("the outlier step over the shards", () => {
         expect(counts.nChanged).toBe(expected.length);
         // a second step at the same scales finds the same set: nothing changes
         expect(problem.rejectOutliers(6)).toEqual({ nOutliers: expected.length, nChanged: 0, nFlipped: 0 });
+        // g of every row and the groups' references from the same pass: those of the serial window pass
+        const at = problem.inverseScalesAndReferences();
+        const refs = computeReferences(serial, state);
+        expect(sameBits(Float64Array.from(at?.inverseScales ?? []), Float64Array.from(g))).toBe(true);
+        expect(sameBits(at?.references.intensity, refs.intensity)).toBe(true);
+        expect(sameBits(at?.references.sigma, refs.sigma)).toBe(true);
+        expect(Array.from(at?.references.nObservations ?? [])).toEqual(Array.from(refs.nObservations));
+        expect(refs.nObservations.some((n) => n > 1)).toBe(true);
         return { weight: Float64Array.from(rows.weight), outliers };
       } finally {
         problem.close();
