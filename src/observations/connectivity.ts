@@ -34,8 +34,11 @@ function find(parent: Int32Array, i: number): number {
  * Union–find over stills: two stills are connected when a group holds usable (weight > 0) observations of both.
  * Ties between equally large components go to the one containing the smallest still index. Resident or paged
  * observations alike (one pass over the rows, window by window).
+ *
+ * @param pairCounts - When given (nGroups + 1 elements), also receives at h + 1 the number of distinct stills among
+ *   all the rows of group h (weight 0 included): what `groupPairStart` counts before its prefix sum, from this sweep.
  */
-export function analyseStillConnectivity(obs: ScalingObservations): StillConnectivity {
+export function analyseStillConnectivity(obs: ScalingObservations, pairCounts?: Int32Array): StillConnectivity {
   const nStills = obs.nStills;
   const parent = new Int32Array(nStills);
   for (let s = 0; s < nStills; s++) parent[s] = s;
@@ -53,9 +56,15 @@ export function analyseStillConnectivity(obs: ScalingObservations): StillConnect
       let first = -1;
       let last = -1;
       let nUsed = 0;
+      let distinct = 0;
+      let previous = -1;
       for (let o = begin; o < end; o++) {
-        if (weight[o] === 0) continue;
         const s = still[o];
+        if (s !== previous) {
+          distinct++;
+          previous = s;
+        }
+        if (weight[o] === 0) continue;
         // every usable row's still is linked once the group has two usable rows
         if (++nUsed >= 2) {
           if (nUsed === 2) linked[first] = 1;
@@ -76,6 +85,7 @@ export function analyseStillConnectivity(obs: ScalingObservations): StillConnect
         parent[Math.max(root, b)] = Math.min(root, b);
         root = Math.min(root, b);
       }
+      if (pairCounts !== undefined) pairCounts[h + 1] = distinct;
     }
   });
   const size = new Int32Array(nStills);

@@ -391,7 +391,9 @@ export function refineResolved(
   onProgress: ((event: RefinementProgress) => void) | undefined,
   started: number,
 ): JointRefinementResult {
-  const connectivity = analyseStillConnectivity(all);
+  // the sweep over the rows also counts each group's distinct stills: the pair slots of the matrix-free passes
+  const pairCounts = new Int32Array(all.nGroups + 1);
+  const connectivity = analyseStillConnectivity(all, pairCounts);
   const included = connectivity.included;
   if (included.length < 2) {
     throw new RefinementFailure(
@@ -399,13 +401,17 @@ export function refineResolved(
     );
   }
   let observations = all;
+  let pairStart: Int32Array | undefined;
   if (included.length !== model.nStills) {
     const remap = new Int32Array(model.nStills).fill(-1);
     included.forEach((s, i) => (remap[s] = i));
     observations = restrictToStills(all, remap, included.length);
+  } else {
+    pairStart = pairCounts;
+    for (let h = 0; h < all.nGroups; h++) pairStart[h + 1] += pairStart[h];
   }
   const initial = Float64Array.from(included, (s) => model.initialScales.get(s) ?? 1);
-  const problem = new JointScalingProblem(passSourceOf(observations), initial, model.smoother, settings);
+  const problem = new JointScalingProblem(passSourceOf(observations), initial, model.smoother, settings, pairStart);
   try {
     return runRefinement(problem, observations, included, connectivity, started, settings, onProgress);
   } finally {

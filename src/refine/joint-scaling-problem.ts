@@ -136,12 +136,15 @@ export class JointScalingProblem implements LeastSquaresProblem {
    * @param initialScales - Initial b per still (positive).
    * @param smoother - The resolution smoother, or undefined when it is off.
    * @param options - Threads, shard size and solver thresholds, resolved. @defaultValue `SCALING_DEFAULTS`
+   * @param knownPairStart - `groupPairStart` of `columns` when already counted (e.g. by the connectivity sweep).
+   *   @defaultValue counted here
    */
   constructor(
     columns: PassSource,
     initialScales: Float64Array,
     smoother: JointSmootherSetup | undefined,
     options: JointScalingProblemOptions = SCALING_DEFAULTS,
+    knownPairStart?: Int32Array,
   ) {
     this.nStills = initialScales.length;
     this.theta = new Float64Array(this.nStills);
@@ -156,7 +159,7 @@ export class JointScalingProblem implements LeastSquaresProblem {
     const iterativeAbove = options.iterativeAbove;
     this.denseAvailable = this.nStills <= iterativeAbove;
     this.speculative = options.speculativeNormalEquations;
-    const pairStart = pairStartOf(columns);
+    const pairStart = knownPairStart ?? pairStartOf(columns);
     this.iterative = this.nStills > iterativeAbove || meanPairsPerGroupWeighted(pairStart) > options.denseGroupLimit;
     this.runner = new JointPassRunner(
       columns,

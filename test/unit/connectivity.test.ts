@@ -4,7 +4,9 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { analyseStillConnectivity } from "../../src/observations/connectivity.ts";
+import { residentRows } from "../../src/observations/observation-windows.ts";
 import type { ScalingObservations } from "../../src/observations/scaling-observations.ts";
+import { groupPairStart } from "../../src/passes/low-rank-operator.ts";
 import { pagedCopy, randomObservations, removePaged } from "../fixtures/windowed/observations.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "connectivity-test-"));
@@ -147,6 +149,34 @@ describe("analyseStillConnectivity", () => {
         },
       ),
       { seed: 7, numRuns: 300 },
+    );
+  });
+
+  it("counts each group's distinct stills over all its rows as groupPairStart does (resident and paged)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1e6 }), fc.integer({ min: 1, max: 40 }), (seed, windowRows) => {
+        const { obs: random } = randomObservations(seed, {
+          nStills: 30,
+          nBraggGroups: 3,
+          nVoxels: 25,
+          maxGroupRows: 4,
+          unusable: 0.3,
+          outliers: 0.2,
+        });
+        const expected = groupPairStart(random.groupStart, residentRows(random).still);
+        const paged = pagedCopy(random, tmp, windowRows);
+        try {
+          for (const o of [random, paged]) {
+            const counts = new Int32Array(random.nGroups + 1);
+            analyseStillConnectivity(o, counts);
+            for (let h = 0; h < random.nGroups; h++) counts[h + 1] += counts[h];
+            expect(Array.from(counts)).toEqual(Array.from(expected));
+          }
+        } finally {
+          removePaged(paged);
+        }
+      }),
+      { seed: 5, numRuns: 40 },
     );
   });
 
