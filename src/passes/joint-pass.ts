@@ -24,7 +24,13 @@ import { siblingWorkerEntry, SyncWorkerPool } from "../runtime/worker-pool.ts";
 import { choleskyFactorKernel, choleskyInverseKernel } from "../solve/cholesky.ts";
 import { invertInPayload } from "./dense-inverse.ts";
 import { precomputeSmootherWeights } from "./inverse-scales.ts";
-import { addInto, symmetrizeUpper, type JointAccumulation, type LowRankSums } from "./joint-accumulation.ts";
+import {
+  addUpperInto,
+  clearUpper,
+  symmetrizeUpper,
+  type JointAccumulation,
+  type LowRankSums,
+} from "./joint-accumulation.ts";
 import type { GroupedColumns } from "./joint-normal-equations.ts";
 import {
   addLowRankBlocksToDenseUpper,
@@ -337,10 +343,10 @@ export class JointPassRunner {
       m = new Float64Array(P * P);
       const partial = new Float64Array(P * P);
       for (let k = 0; k < this.nShards; k++) {
-        partial.fill(0);
+        clearUpper(partial, P);
         const view = this.workspace.views.cache(k, true) ?? cache;
         addLowRankGroupsToDenseUpper(view, p.nStills, P - p.nStills, p.shards[k], p.shards[k + 1], partial);
-        addInto(m, partial);
+        addUpperInto(m, partial, P);
       }
     }
     addLowRankBlocksToDenseUpper(sums, p.nStills, P - p.nStills, m);

@@ -15,7 +15,9 @@ import { groupReferencesInRange } from "./group-references.ts";
 import { type JointModelState, inverseScalesInRange } from "./inverse-scales.ts";
 import {
   addInto,
+  addUpperInto,
   clearJointAccumulation,
+  clearUpper,
   createJointAccumulation,
   type JointAccumulation,
 } from "./joint-accumulation.ts";
@@ -147,13 +149,15 @@ const densifyPass: PassHandler<Float64Array> = {
     return new Float64Array(P * P);
   },
   compute(p, k, partial, views) {
-    partial.fill(0);
+    // the group terms go to the upper triangle only: its lower one stays zero (so does the result's until symmetrized)
+    const kf = freeSmootherValues(p);
+    clearUpper(partial, p.nStills + kf);
     const cache = views.cache(k, true);
     if (cache === undefined) return;
-    addLowRankGroupsToDenseUpper(cache, p.nStills, freeSmootherValues(p), p.shards[k], p.shards[k + 1], partial);
+    addLowRankGroupsToDenseUpper(cache, p.nStills, kf, p.shards[k], p.shards[k + 1], partial);
   },
   reduce(p, partial) {
-    addInto(p.matrix, partial);
+    addUpperInto(p.matrix, partial, p.nStills + freeSmootherValues(p));
   },
   clear(p) {
     p.matrix.fill(0);
