@@ -34,8 +34,11 @@ function find(parent: Int32Array, i: number): number {
  * Union–find over stills: two stills are connected when a group holds usable (weight > 0) observations of both.
  * Ties between equally large components go to the one containing the smallest still index. Resident or paged
  * observations alike (one pass over the rows, window by window).
+ *
+ * @param pairCounts - When given (nGroups + 1 elements), also receives at h + 1 the number of distinct stills among
+ *   all the rows of group h (weight 0 included): what `groupPairStart` counts before its prefix sum, from this sweep.
  */
-export function analyseStillConnectivity(obs: ScalingObservations): StillConnectivity {
+export function analyseStillConnectivity(obs: ScalingObservations, pairCounts?: Int32Array): StillConnectivity {
   const nStills = obs.nStills;
   const parent = new Int32Array(nStills);
   for (let s = 0; s < nStills; s++) parent[s] = s;
@@ -48,28 +51,41 @@ export function analyseStillConnectivity(obs: ScalingObservations): StillConnect
     for (let h = window.groupBegin; h < window.groupEnd; h++) {
       const begin = groupStart[h] - rowBegin;
       const end = groupStart[h + 1] - rowBegin;
+      // the root of the group's stills so far (one find per new still; unions keep the smaller root)
+      let root = -1;
       let first = -1;
       let last = -1;
       let nUsed = 0;
+      let distinct = 0;
+      let previous = -1;
       for (let o = begin; o < end; o++) {
-        if (weight[o] === 0) continue;
-        nUsed++;
         const s = still[o];
-        if (first < 0) {
-          first = s;
-          last = s;
-          continue;
+        if (s !== previous) {
+          distinct++;
+          previous = s;
+        }
+        if (weight[o] === 0) continue;
+        // every usable row's still is linked once the group has two usable rows
+        if (++nUsed >= 2) {
+          if (nUsed === 2) linked[first] = 1;
+          linked[s] = 1;
         }
         // rows are sorted by still inside a group: a run of one still needs one union
         if (s === last) continue;
         last = s;
-        const a = find(parent, first);
+        if (first < 0) {
+          first = s;
+          root = find(parent, s);
+          continue;
+        }
+        // most stills already hang directly under the group's root
+        if (parent[s] === root) continue;
         const b = find(parent, s);
-        if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
+        if (b === root) continue;
+        parent[Math.max(root, b)] = Math.min(root, b);
+        root = Math.min(root, b);
       }
-      if (nUsed >= 2) {
-        for (let o = begin; o < end; o++) if (weight[o] !== 0) linked[still[o]] = 1;
-      }
+      if (pairCounts !== undefined) pairCounts[h + 1] = distinct;
     }
   });
   const size = new Int32Array(nStills);

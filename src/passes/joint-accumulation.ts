@@ -110,3 +110,16 @@ export function clearJointAccumulation(acc: JointAccumulation): void {
 export function addInto(into: Float64Array, from: Float64Array): void {
   for (let i = 0; i < from.length; i++) into[i] += from[i];
 }
+
+/** Zeroes the upper triangle (diagonal included) of a P×P row-major matrix. */
+export function clearUpper(matrix: Float64Array, P: number): void {
+  for (let i = 0; i < P; i++) matrix.fill(0, i * P + i, (i + 1) * P);
+}
+
+/** `into += from` on the upper triangle (diagonal included) of P×P row-major matrices, element by element. */
+export function addUpperInto(into: Float64Array, from: Float64Array, P: number): void {
+  for (let i = 0; i < P; i++) {
+    const end = (i + 1) * P;
+    for (let j = i * P + i; j < end; j++) into[j] += from[j];
+  }
+}

@@ -21,8 +21,16 @@ import type { RowColumns } from "../observations/row-columns.ts";
 import { rowColumns } from "../observations/row-columns.ts";
 import { sharedFloat32, sharedFloat64, sharedInt32, sharedUint8 } from "../runtime/shared-arrays.ts";
 import { siblingWorkerEntry, SyncWorkerPool } from "../runtime/worker-pool.ts";
+import { choleskyFactorKernel, choleskyInverseKernel } from "../solve/cholesky.ts";
+import { invertInPayload } from "./dense-inverse.ts";
 import { precomputeSmootherWeights } from "./inverse-scales.ts";
-import { addInto, symmetrizeUpper, type JointAccumulation, type LowRankSums } from "./joint-accumulation.ts";
+import {
+  addUpperInto,
+  clearUpper,
+  symmetrizeUpper,
+  type JointAccumulation,
+  type LowRankSums,
+} from "./joint-accumulation.ts";
 import type { GroupedColumns } from "./joint-normal-equations.ts";
 import {
   addLowRankBlocksToDenseUpper,
@@ -35,6 +43,7 @@ import type { OutlierWeightCounts, RowErrorModel } from "./outlier-weights.ts";
 import { PASS_HANDLERS, ShardWorkspace } from "./pass-handlers.ts";
 import {
   computeShards,
+  MAX_MATRIX_ITEMS,
   PassMode,
   sharedOutlierCounts,
   sharedPassTotals,
@@ -208,6 +217,7 @@ export class JointPassRunner {
       smoother !== undefined &&
       (options.precomputeSmoother ?? nRows * smoother.nValues <= PRECOMPUTE_SMOOTHER_MAX_WEIGHTS);
     const columns = passColumns(source, groupStart, precompute ? smoother : undefined);
+    const rowInverseScales = options.rowInverseScales === true && !("paged" in source);
     let cache: GroupCache | undefined;
     if (lowRank) {
       const pairStart = shareI32(options.pairStart ?? pairStartOf(source));
@@ -250,7 +260,15 @@ export class JointPassRunner {
       cacheFile: this.ownedCacheFile?.layout,
       vectorX: sharedFloat64(lowRank ? P : 0),
       vectorY: sharedFloat64(lowRank ? P : 0),
-      inverseScale: sharedFloat32(options.rowInverseScales === true && !("paged" in source) ? nRows : 0),
+      inverseScale: sharedFloat32(rowInverseScales ? nRows : 0),
+      groupReferences: {
+        intensity: sharedFloat64(rowInverseScales ? nGroups : 0),
+        sigma: sharedFloat64(rowInverseScales ? nGroups : 0),
+        nObservations: sharedInt32(rowInverseScales ? nGroups : 0),
+      },
+      // untouched (so not resident) until a dense inverse is taken
+      inverseFactor: sharedFloat64(dense ? P * P : 0),
+      matrixTask: sharedInt32(3 + MAX_MATRIX_ITEMS),
     };
     this.workspace = new ShardWorkspace(this.payload);
     const nShards = this.payload.shards.length - 1;
@@ -325,15 +343,38 @@ export class JointPassRunner {
       m = new Float64Array(P * P);
       const partial = new Float64Array(P * P);
       for (let k = 0; k < this.nShards; k++) {
-        partial.fill(0);
+        clearUpper(partial, P);
         const view = this.workspace.views.cache(k, true) ?? cache;
         addLowRankGroupsToDenseUpper(view, p.nStills, P - p.nStills, p.shards[k], p.shards[k + 1], partial);
-        addInto(m, partial);
+        addUpperInto(m, partial, P);
       }
     }
     addLowRankBlocksToDenseUpper(sums, p.nStills, P - p.nStills, m);
     symmetrizeUpper(m, P);
     return m;
+  }
+
+  /**
+   * The inverse of the symmetric positive-definite P×P matrix `a` (row-major, lower triangle read; overwritten) by
+   * Cholesky: on the workers when there are any and dense passes are allowed (see `dense-inverse.ts`; the shared dense
+   * matrix is overwritten), else in this thread. Bit-identical either way to `choleskyFactorKernel` then
+   * `choleskyInverseKernel`. Undefined when `a` is not positive definite.
+   */
+  inversePositiveDefinite(a: Float64Array): Float64Array | undefined {
+    const p = this.payload;
+    const n = p.gradient.length;
+    const pool = this.pool;
+    if (pool === undefined || p.matrix.length !== n * n) {
+      return choleskyFactorKernel(a, n) ? choleskyInverseKernel(a, n) : undefined;
+    }
+    p.matrix.set(a);
+    if (
+      !invertInPayload(p, n, this.threads, (mode, nItems) => {
+        pool.run(mode, nItems);
+      })
+    )
+      return undefined;
+    return p.matrix.slice();
   }
 
   /**

@@ -6,10 +6,18 @@
  *
  * @packageDocumentation
  */
+import {
+  choleskyFactorRowsKernel,
+  choleskyInverseFactorKernel,
+  choleskyInverseProductKernel,
+} from "../solve/cholesky.ts";
+import { groupReferencesInRange } from "./group-references.ts";
 import { type JointModelState, inverseScalesInRange } from "./inverse-scales.ts";
 import {
   addInto,
+  addUpperInto,
   clearJointAccumulation,
+  clearUpper,
   createJointAccumulation,
   type JointAccumulation,
 } from "./joint-accumulation.ts";
@@ -47,6 +55,10 @@ export interface PassPartials {
   [PassMode.outlierWeights]: OutlierWeightCounts;
   /** Nothing: the inverse scales are written straight to the shared array. */
   [PassMode.inverseScales]: undefined;
+  /** Nothing: each item writes its own rows of the shared matrix (so do the two inverse modes). */
+  [PassMode.factorRows]: undefined;
+  [PassMode.inverseFactorRows]: undefined;
+  [PassMode.inverseProductRows]: undefined;
 }
 
 /** Model state view for the kernels. */
@@ -137,13 +149,15 @@ const densifyPass: PassHandler<Float64Array> = {
     return new Float64Array(P * P);
   },
   compute(p, k, partial, views) {
-    partial.fill(0);
+    // the group terms go to the upper triangle only: its lower one stays zero (so does the result's until symmetrized)
+    const kf = freeSmootherValues(p);
+    clearUpper(partial, p.nStills + kf);
     const cache = views.cache(k, true);
     if (cache === undefined) return;
-    addLowRankGroupsToDenseUpper(cache, p.nStills, freeSmootherValues(p), p.shards[k], p.shards[k + 1], partial);
+    addLowRankGroupsToDenseUpper(cache, p.nStills, kf, p.shards[k], p.shards[k + 1], partial);
   },
   reduce(p, partial) {
-    addInto(p.matrix, partial);
+    addUpperInto(p.matrix, partial, p.nStills + freeSmootherValues(p));
   },
   clear(p) {
     p.matrix.fill(0);
@@ -183,22 +197,39 @@ const inverseScalesPass: PassHandler<undefined> = {
   create: () => undefined,
   compute(p, k) {
     const { groupStart, rows } = p.columns;
-    inverseScalesInRange(
-      stateOf(p),
-      rows.still,
-      rows.qMagnitude,
-      groupStart[p.shards[k]],
-      groupStart[p.shards[k + 1]],
-      p.inverseScale,
-    );
+    const groupBegin = p.shards[k];
+    const groupEnd = p.shards[k + 1];
+    const g = p.inverseScale;
+    inverseScalesInRange(stateOf(p), rows.still, rows.qMagnitude, groupStart[groupBegin], groupStart[groupEnd], g);
+    // the shard's groups, while their rows are in cache
+    groupReferencesInRange(groupStart, rows.weight, rows.intensity, 0, g, 0, groupBegin, groupEnd, p.groupReferences);
   },
   reduce() {
     // every shard writes its own rows of the shared array
   },
   clear() {
-    // every row is overwritten
+    // every row and group is overwritten
   },
 };
+
+/** A dense-matrix step: item k runs `kernel` on rows [cut_k, cut_{k+1}) of {@link JointPassPayload.matrixTask}. */
+function matrixRowsPass(
+  kernel: (p: JointPassPayload, n: number, rowBegin: number, rowEnd: number, jEnd: number) => void,
+): PassHandler<undefined> {
+  return {
+    create: () => undefined,
+    compute(p, k) {
+      const t = p.matrixTask;
+      kernel(p, t[0], t[2 + k], t[3 + k], t[1]);
+    },
+    reduce() {
+      // every item writes its own rows
+    },
+    clear() {
+      // every element the step owns is written
+    },
+  };
+}
 
 /** The handler of every pass mode. */
 export const PASS_HANDLERS: { readonly [M in PassModeValue]: PassHandler<PassPartials[M]> } = {
@@ -209,6 +240,15 @@ export const PASS_HANDLERS: { readonly [M in PassModeValue]: PassHandler<PassPar
   [PassMode.densify]: densifyPass,
   [PassMode.outlierWeights]: outlierWeightsPass,
   [PassMode.inverseScales]: inverseScalesPass,
+  [PassMode.factorRows]: matrixRowsPass((p, n, r0, r1, jEnd) => {
+    choleskyFactorRowsKernel(p.matrix, n, r0, r1, 0, jEnd);
+  }),
+  [PassMode.inverseFactorRows]: matrixRowsPass((p, n, r0, r1) => {
+    choleskyInverseFactorKernel(p.matrix, p.inverseFactor, n, r0, r1);
+  }),
+  [PassMode.inverseProductRows]: matrixRowsPass((p, n, r0, r1) => {
+    choleskyInverseProductKernel(p.inverseFactor, p.matrix, n, r0, r1);
+  }),
 };
 
 /**

@@ -10,7 +10,11 @@ import type { SmootherKernelState } from "../dials/smoother-weights.ts";
 import { sharedFloat64 } from "../runtime/shared-arrays.ts";
 import type { LowRankSums } from "./joint-accumulation.ts";
 import type { GroupedColumns } from "./joint-normal-equations.ts";
+import type { GroupReferenceArrays } from "./group-references.ts";
 import type { GroupCache } from "./low-rank-operator.ts";
+
+/** Most work items of a dense-matrix step ({@link PassMode.factorRows} and the two inverse modes). */
+export const MAX_MATRIX_ITEMS = 64;
 
 /** Minimum number of rows per shard. */
 export const SHARD_ROWS = 1 << 18;
@@ -32,8 +36,20 @@ export const PassMode = {
    * 1/σ² (0 for outliers and unusable rows), counted in {@link JointPassPayload.outlierCounts}.
    */
   outlierWeights: 6,
-  /** The inverse scale g of every row into {@link JointPassPayload.inverseScale} (resident rows only). */
+  /**
+   * The inverse scale g of every row into {@link JointPassPayload.inverseScale}, and each group's reference at them
+   * into `groupReferences` (resident rows only).
+   */
   inverseScales: 7,
+  /**
+   * Dense Cholesky of {@link JointPassPayload.matrix} in place, rows split over the threads: item k factors the rows
+   * of item k of {@link JointPassPayload.matrixTask} in the columns before its `jEnd` (see `dense-inverse.ts`).
+   */
+  factorRows: 8,
+  /** U = L⁻ᵀ from the factor in {@link JointPassPayload.matrix} into `inverseFactor`, item k its rows of U. */
+  inverseFactorRows: 9,
+  /** A⁻¹ = U Uᵀ from `inverseFactor` into {@link JointPassPayload.matrix}, item k its rows of A⁻¹. */
+  inverseProductRows: 10,
 } as const;
 /** One of {@link PassMode}'s values. */
 export type PassModeValue = (typeof PassMode)[keyof typeof PassMode];
@@ -168,4 +184,16 @@ export interface JointPassPayload {
   readonly vectorY: Float64Array;
   /** Inverse scale of every row (written by {@link PassMode.inverseScales}; length 0 when not allowed). */
   readonly inverseScale: Float32Array;
+  /**
+   * Each group's reference at the inverse scales of the last {@link PassMode.inverseScales} pass (length nGroups
+   * when `inverseScale` is allowed, else 0).
+   */
+  readonly groupReferences: GroupReferenceArrays;
+  /** U = L⁻ᵀ of the dense inverse (P², or length 0 when dense passes are not allowed). */
+  readonly inverseFactor: Float64Array;
+  /**
+   * The work items of a dense-matrix step: [n, jEnd, cut_0, …, cut_m] (item k covers rows [cut_k, cut_{k+1}); jEnd
+   * is the column bound of {@link PassMode.factorRows}); length 2 + {@link MAX_MATRIX_ITEMS} + 1.
+   */
+  readonly matrixTask: Int32Array;
 }

@@ -11,7 +11,6 @@
  * @packageDocumentation
  */
 import { RefinementFailure } from "../errors.ts";
-import { choleskyFactor, choleskyInverse } from "../solve/cholesky.ts";
 import { gaussNewton } from "../solve/gauss-newton.ts";
 import { levenbergMarquardt } from "../solve/levenberg-marquardt.ts";
 import type { RefinementResult } from "../solve/least-squares-problem.ts";
@@ -26,6 +25,7 @@ import {
 import type { BraggInput, DiffuseChunkSource, DiffuseInput } from "../observations/scaling-input.ts";
 import { restrictToStills } from "../observations/restrict-stills.ts";
 import { forEachWindow } from "../observations/observation-windows.ts";
+import { groupReferencesInRange } from "../passes/group-references.ts";
 import { forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
 import type { JointModelState } from "../passes/inverse-scales.ts";
 import type { PassSource } from "../passes/joint-pass.ts";
@@ -204,30 +204,14 @@ export function computeReferences(
   const intensity = new Float64Array(obs.nGroups);
   const sigma = new Float64Array(obs.nGroups);
   const nObservations = new Int32Array(obs.nGroups);
+  const out = { intensity, sigma, nObservations };
   const { groupStart } = obs;
   forEachInverseScaleBatch(
     obs,
     state,
     (win, groupBegin, groupEnd, g, gRow) => {
-      const base = win.rowBegin;
-      const { weight } = win.rows;
-      const I = win.rows.intensity;
-      for (let h = groupBegin; h < groupEnd; h++) {
-        let S = 0;
-        let T = 0;
-        let n = 0;
-        for (let o = groupStart[h]; o < groupStart[h + 1]; o++) {
-          const w = weight[o - base];
-          if (w === 0) continue;
-          const go = g[o - gRow];
-          S += w * go * go;
-          T += w * go * I[o - base];
-          n++;
-        }
-        intensity[h] = S > 0 ? T / S : 0;
-        sigma[h] = S > 0 ? 1 / Math.sqrt(S) : 0;
-        nObservations[h] = n;
-      }
+      const { weight, intensity: I } = win.rows;
+      groupReferencesInRange(groupStart, weight, I, win.rowBegin, g, gRow, groupBegin, groupEnd, out);
     },
     { precomputed },
   );
@@ -308,10 +292,10 @@ function gaugeProjectedCovariance(problem: JointScalingProblem): {
   const n = ne.n;
   const dof = ne.nEquations - (n - 1);
   const reducedChiSquared = dof > 0 ? (2 * ne.objective) / dof : 0;
-  if (!choleskyFactor(a, n)) {
+  const v = problem.inversePositiveDefinite(a);
+  if (v === undefined) {
     throw new RefinementFailure("normal matrix at the solution is not positive definite (undetermined parameters)");
   }
-  const v = choleskyInverse(a, n);
   projectOutThetaMean(v, n, problem.nStills);
   for (let i = 0; i < n * n; i++) v[i] *= reducedChiSquared;
   return { covariance: v, reducedChiSquared, diagonalOnly: false };
@@ -407,7 +391,9 @@ export function refineResolved(
   onProgress: ((event: RefinementProgress) => void) | undefined,
   started: number,
 ): JointRefinementResult {
-  const connectivity = analyseStillConnectivity(all);
+  // the sweep over the rows also counts each group's distinct stills: the pair slots of the matrix-free passes
+  const pairCounts = new Int32Array(all.nGroups + 1);
+  const connectivity = analyseStillConnectivity(all, pairCounts);
   const included = connectivity.included;
   if (included.length < 2) {
     throw new RefinementFailure(
@@ -415,13 +401,17 @@ export function refineResolved(
     );
   }
   let observations = all;
+  let pairStart: Int32Array | undefined;
   if (included.length !== model.nStills) {
     const remap = new Int32Array(model.nStills).fill(-1);
     included.forEach((s, i) => (remap[s] = i));
     observations = restrictToStills(all, remap, included.length);
+  } else {
+    pairStart = pairCounts;
+    for (let h = 0; h < all.nGroups; h++) pairStart[h + 1] += pairStart[h];
   }
   const initial = Float64Array.from(included, (s) => model.initialScales.get(s) ?? 1);
-  const problem = new JointScalingProblem(passSourceOf(observations), initial, model.smoother, settings);
+  const problem = new JointScalingProblem(passSourceOf(observations), initial, model.smoother, settings, pairStart);
   try {
     return runRefinement(problem, observations, included, connectivity, started, settings, onProgress);
   } finally {
@@ -586,9 +576,11 @@ function resultAtSolution(
     scales,
     smoother: live === undefined || smootherValues === undefined ? undefined : { ...live, values: smootherValues },
   };
-  // resident rows: g of every row once, in parallel, for the references and the caller's merge and diagnostics
-  const rowInverseScales = problem.inverseScales();
-  const references = computeReferences(observations, finalState, rowInverseScales);
+  // resident rows: g of every row once and the groups' references from it, in parallel (g also for the caller's merge
+  // and diagnostics); paged rows: the references here, batch by batch
+  const atSolution = problem.inverseScalesAndReferences();
+  const rowInverseScales = atSolution?.inverseScales;
+  const references = atSolution?.references ?? computeReferences(observations, finalState);
   const finalAcc = problem.accumulateReusing();
   let shiftB = 0;
   for (let s = 0; s < scales.length; s++) shiftB = Math.max(shiftB, Math.abs(scales[s] - initialScales[s]));

@@ -30,6 +30,7 @@
  *
  * @packageDocumentation
  */
+import type { GroupReferenceArrays } from "../passes/group-references.ts";
 import type { LeastSquaresProblem, NormalEquations } from "../solve/least-squares-problem.ts";
 import { applyLowRankBlocks } from "../passes/low-rank-operator.ts";
 import type { JointAccumulation, LowRankSums } from "../passes/joint-accumulation.ts";
@@ -135,12 +136,15 @@ export class JointScalingProblem implements LeastSquaresProblem {
    * @param initialScales - Initial b per still (positive).
    * @param smoother - The resolution smoother, or undefined when it is off.
    * @param options - Threads, shard size and solver thresholds, resolved. @defaultValue `SCALING_DEFAULTS`
+   * @param knownPairStart - `groupPairStart` of `columns` when already counted (e.g. by the connectivity sweep).
+   *   @defaultValue counted here
    */
   constructor(
     columns: PassSource,
     initialScales: Float64Array,
     smoother: JointSmootherSetup | undefined,
     options: JointScalingProblemOptions = SCALING_DEFAULTS,
+    knownPairStart?: Int32Array,
   ) {
     this.nStills = initialScales.length;
     this.theta = new Float64Array(this.nStills);
@@ -155,7 +159,7 @@ export class JointScalingProblem implements LeastSquaresProblem {
     const iterativeAbove = options.iterativeAbove;
     this.denseAvailable = this.nStills <= iterativeAbove;
     this.speculative = options.speculativeNormalEquations;
-    const pairStart = pairStartOf(columns);
+    const pairStart = knownPairStart ?? pairStartOf(columns);
     this.iterative = this.nStills > iterativeAbove || meanPairsPerGroupWeighted(pairStart) > options.denseGroupLimit;
     this.runner = new JointPassRunner(
       columns,
@@ -197,6 +201,20 @@ export class JointScalingProblem implements LeastSquaresProblem {
     return this.runner.payload.rowFile === undefined
       ? this.runner.inverseScales(this.scales(), this.values)
       : undefined;
+  }
+
+  /**
+   * {@link JointScalingProblem.inverseScales} and, from the same pass, each group's reference at them (Ih, σ and the
+   * number of usable rows: the numbers `computeReferences` gives from these g), or undefined for paged rows.
+   */
+  inverseScalesAndReferences(): { inverseScales: Float32Array; references: GroupReferenceArrays } | undefined {
+    const inverseScales = this.inverseScales();
+    if (inverseScales === undefined) return undefined;
+    const r = this.runner.payload.groupReferences;
+    return {
+      inverseScales,
+      references: { intensity: r.intensity.slice(), sigma: r.sigma.slice(), nObservations: r.nObservations.slice() },
+    };
   }
 
   /** Number of threads the passes run on. */
@@ -501,6 +519,15 @@ export class JointScalingProblem implements LeastSquaresProblem {
     const gamma = this.cache.operatorGamma;
     for (let i = 0; i < ns; i++) for (let j = 0; j < ns; j++) m[i * P + j] += gamma;
     return m;
+  }
+
+  /**
+   * The inverse of a symmetric positive-definite P×P matrix (`a`, lower triangle read, is overwritten) by Cholesky,
+   * with the rows split over the pass workers when there are any: bit-identical to `choleskyFactor` then
+   * `choleskyInverse` in one thread. Undefined when `a` is not positive definite.
+   */
+  inversePositiveDefinite(a: Float64Array): Float64Array | undefined {
+    return this.runner.inversePositiveDefinite(a);
   }
 
   /** y = (N + γ11ᵀ)·x from normal equations built in iterative mode. */

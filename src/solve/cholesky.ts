@@ -14,8 +14,13 @@ function checkSquare(a: unknown, n: unknown, what: string, fn: string): asserts 
   requireInstanceArgument(a, Float64Array, `${fn}: ${what} (n×n, row-major)`, n * n);
 }
 
-/** Rows per block in the blocked kernels: the block's rows stay in cache while earlier rows stream past. */
-const NB = 32;
+/**
+ * Rows per block in the blocked kernels: the block's rows stay in cache while earlier rows stream past.
+ *
+ * @internal
+ */
+export const CHOLESKY_BLOCK = 32;
+const NB = CHOLESKY_BLOCK;
 
 /**
  * Unchecked kernel of {@link choleskyFactor}: factorises the row-major n×n matrix `a` in place (row-oriented
@@ -28,12 +33,43 @@ const NB = 32;
 export function choleskyFactorKernel(a: Float64Array, n: number): boolean {
   for (let i0 = 0; i0 < n; i0 += NB) {
     const i1 = Math.min(i0 + NB, n);
-    let j = 0;
     // columns of earlier blocks two at a time, then the block's own columns one at a time
-    for (; j + 1 < i0; j += 2) factorColumnPair(a, n, i0, i1, j);
-    for (; j < i1; j++) if (!factorColumn(a, n, i0, i1, j)) return false;
-    for (let i = i0; i < i1; i++) a.fill(0, i * n + i + 1, (i + 1) * n);
+    choleskyFactorRowsKernel(a, n, i0, i1, 0, i0);
+    if (!choleskyFactorOwnColumnsKernel(a, n, i0, i1)) return false;
   }
+  return true;
+}
+
+/**
+ * Part of {@link choleskyFactorKernel}: columns `[jBegin, jEnd)` of L for the rows `[i0, i1)`, two columns at a time
+ * (then one when their number is odd). Rows before `jEnd` must be finished and their columns before `jBegin` done
+ * (`jEnd ≤ i0`). Rows of L in different ranges are independent here, so ranges may run in different threads; every
+ * element is the same k-ascending dot product whatever the ranges.
+ *
+ * @internal
+ */
+export function choleskyFactorRowsKernel(
+  a: Float64Array,
+  n: number,
+  i0: number,
+  i1: number,
+  jBegin: number,
+  jEnd: number,
+): void {
+  let j = jBegin;
+  for (; j + 1 < jEnd; j += 2) factorColumnPair(a, n, i0, i1, j);
+  if (j < jEnd) factorColumn(a, n, i0, i1, j);
+}
+
+/**
+ * Part of {@link choleskyFactorKernel}: the rows `[i0, i1)`' own columns `[i0, i1)` of L (their earlier columns done by
+ * {@link choleskyFactorRowsKernel}), then their strict upper triangle zeroed. False if A is not positive definite.
+ *
+ * @internal
+ */
+export function choleskyFactorOwnColumnsKernel(a: Float64Array, n: number, i0: number, i1: number): boolean {
+  for (let j = i0; j < i1; j++) if (!factorColumn(a, n, i0, i1, j)) return false;
+  for (let i = i0; i < i1; i++) a.fill(0, i * n + i + 1, (i + 1) * n);
   return true;
 }
 
@@ -321,23 +357,53 @@ export function choleskyInverseKernel(l: Float64Array, n: number): Float64Array 
   // U = L⁻ᵀ stored row-major: row j of U is column j of L⁻¹, i.e. the solution of L x = e_j (zero before j):
   // U[j,i] = −Σ_{k=j}^{i−1} L[i,k] U[j,k] / L[i,i]. A block of U rows shares each streamed row of L.
   const u = new Float64Array(n * n);
-  for (let j0 = 0; j0 < n; j0 += NB) {
-    const j1 = Math.min(j0 + NB, n);
-    let i = j0;
+  choleskyInverseFactorKernel(l, u, n, 0, n);
+  const inv = new Float64Array(n * n);
+  choleskyInverseProductKernel(u, inv, n, 0, n);
+  return inv;
+}
+
+/**
+ * Part of {@link choleskyInverseKernel}: rows `[j0, j1)` of U = L⁻ᵀ (`j0` a multiple of the block size {@link
+ * CHOLESKY_BLOCK}, `j1` one too or n), with their strict lower triangle zeroed. Row blocks of U are independent, so
+ * ranges may run in different threads.
+ *
+ * @internal
+ */
+export function choleskyInverseFactorKernel(l: Float64Array, u: Float64Array, n: number, j0: number, j1: number): void {
+  for (let j = j0; j < j1; j++) u.fill(0, j * n, j * n + j);
+  for (let b0 = j0; b0 < j1; b0 += NB) {
+    const b1 = Math.min(b0 + NB, n);
+    let i = b0;
     // rows inside the block (then U[i,i] = 1/L[i,i]), then pairs of rows below it
-    for (; i < j1; i++) {
-      inverseColumnsOneRow(l, u, n, i, j0, i);
+    for (; i < b1; i++) {
+      inverseColumnsOneRow(l, u, n, i, b0, i);
       u[i * n + i] = 1 / l[i * n + i];
     }
-    for (; i + 1 < n; i += 2) inverseColumnsTwoRows(l, u, n, i, j0, j1);
-    if (i < n) inverseColumnsOneRow(l, u, n, i, j0, j1);
+    for (; i + 1 < n; i += 2) inverseColumnsTwoRows(l, u, n, i, b0, b1);
+    if (i < n) inverseColumnsOneRow(l, u, n, i, b0, b1);
   }
+}
+
+/**
+ * Part of {@link choleskyInverseKernel}: rows `[i0, i1)` of A⁻¹ = U Uᵀ on and below the diagonal, each element also
+ * stored at its mirror (`i0` a multiple of 4, `i1` one too or n). Every element of A⁻¹ is written by exactly one row
+ * range, so ranges may run in different threads.
+ *
+ * @internal
+ */
+export function choleskyInverseProductKernel(
+  u: Float64Array,
+  inv: Float64Array,
+  n: number,
+  i0: number,
+  i1: number,
+): void {
   // A⁻¹ = L⁻ᵀ L⁻¹ = U Uᵀ: (A⁻¹)ij = Σ_{k ≥ max(i,j)} U[i,k] U[j,k], formed on the lower triangle and mirrored, in
   // 4 × 2 register tiles (rows i..i+3 against rows j, j+1: six loads per eight products). Every element is the
   // k-ascending sum from its tile's first k; the terms before its own max(i, j) are products with exact zeros of U.
-  const inv = new Float64Array(n * n);
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
+  let i = i0;
+  for (; i + 3 < i1; i += 4) {
     const r0 = i * n;
     const r1 = r0 + n;
     const r2 = r1 + n;
@@ -380,7 +446,7 @@ export function choleskyInverseKernel(l: Float64Array, n: number): Float64Array 
       storeSymmetric(inv, n, i + 3, j + 1, s3b);
     }
   }
-  for (; i < n; i++) {
+  for (; i < i1; i++) {
     const ri = i * n;
     for (let j = 0; j <= i; j++) {
       const rj = j * n;
@@ -390,7 +456,6 @@ export function choleskyInverseKernel(l: Float64Array, n: number): Float64Array 
       inv[rj + i] = s;
     }
   }
-  return inv;
 }
 
 /** Stores element (i, j) and its mirror when it is on or below the diagonal (j ≤ i); drops it otherwise. */

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { passSourceOf, rejectOutliersAt } from "../../src/refine/joint-refinement.ts";
+import { computeReferences, passSourceOf, rejectOutliersAt } from "../../src/refine/joint-refinement.ts";
 import { residentRows } from "../../src/observations/observation-windows.ts";
 import { rejectOutliersStandardGrouped } from "../../src/dials/outlier-rejection.ts";
 import { JointScalingProblem, type JointSmootherSetup } from "../../src/refine/joint-scaling-problem.ts";
@@ -18,6 +18,7 @@ import { addLowRankToDense } from "../../src/passes/low-rank-operator.ts";
 import { inverseScalesInRange } from "../../src/passes/inverse-scales.ts";
 import type { GroupedColumns } from "../../src/passes/joint-normal-equations.ts";
 import { seededRandom } from "../../src/merge/seeded-random.ts";
+import { choleskyFactorKernel, choleskyInverseKernel } from "../../src/solve/cholesky.ts";
 import { FIVE_POINT_KERNEL } from "../fixtures/kernels/five-point-smoother.ts";
 
 const sim = fileURLToPath(new URL("../../../shared/fixtures/sim/tetragonal-40/", import.meta.url));
@@ -62,6 +63,50 @@ function sameBits(a: Float64Array | undefined, b: Float64Array | undefined): boo
   for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
   return true;
 }
+
+describe("the dense inverse on the workers", () => {
+  it("is bit-identical to the one-thread Cholesky factor and inverse, and rejects a matrix that is not PD", () => {
+    // P = 150 stills + 4 free smoother values: five blocks of 32 rows, the last not a multiple of 4
+    const nStills = 150;
+    const P = nStills + 4;
+    const rand = seededRandom(21);
+    const b = Float64Array.from({ length: P * P }, () => 2 * rand() - 1);
+    const a = new Float64Array(P * P);
+    for (let i = 0; i < P; i++) {
+      for (let j = 0; j <= i; j++) {
+        let s = 0;
+        for (let k = 0; k < P; k++) s += b[k * P + i] * b[k * P + j];
+        a[i * P + j] = a[j * P + i] = s / P + (i === j ? 1 : 0);
+      }
+    }
+    const l = Float64Array.from(a);
+    expect(choleskyFactorKernel(l, P)).toBe(true);
+    const expected = choleskyInverseKernel(l, P);
+    for (const threads of [1, 2, 3]) {
+      const runner = new JointPassRunner(
+        randomColumns(nStills, 600, 5),
+        nStills,
+        { kernel, qMin: 0, qMax: 0.5, nValues: 5 },
+        {
+          threads,
+          dense: true,
+          shardRows: 300,
+        },
+      );
+      try {
+        expect(runner.threads).toBe(threads);
+        expect(sameBits(runner.inversePositiveDefinite(Float64Array.from(a)), expected)).toBe(true);
+        const notPd = Float64Array.from(a);
+        notPd[100 * P + 100] = -1;
+        expect(runner.inversePositiveDefinite(notPd)).toBeUndefined();
+        // the shared matrix is free again for passes afterwards
+        expect(sameBits(runner.inversePositiveDefinite(Float64Array.from(a)), expected)).toBe(true);
+      } finally {
+        runner.close();
+      }
+    }
+  });
+});
 
 describe("fixed shards", () => {
   it("cut only at group boundaries, cover every group once and depend on the data only", () => {
@@ -281,6 +326,14 @@ describe("the outlier step over the shards", () => {
         expect(counts.nChanged).toBe(expected.length);
         // a second step at the same scales finds the same set: nothing changes
         expect(problem.rejectOutliers(6)).toEqual({ nOutliers: expected.length, nChanged: 0, nFlipped: 0 });
+        // g of every row and the groups' references from the same pass: those of the serial window pass
+        const at = problem.inverseScalesAndReferences();
+        const refs = computeReferences(serial, state);
+        expect(sameBits(Float64Array.from(at?.inverseScales ?? []), Float64Array.from(g))).toBe(true);
+        expect(sameBits(at?.references.intensity, refs.intensity)).toBe(true);
+        expect(sameBits(at?.references.sigma, refs.sigma)).toBe(true);
+        expect(Array.from(at?.references.nObservations ?? [])).toEqual(Array.from(refs.nObservations));
+        expect(refs.nObservations.some((n) => n > 1)).toBe(true);
         return { weight: Float64Array.from(rows.weight), outliers };
       } finally {
         problem.close();
