@@ -274,37 +274,82 @@ export const COUNTING_UNIT_STRONGEST_FRACTION = 0.1;
 function countingUnit(c: ClassRows, Ih: Float64Array): number {
   const expected = new Float64Array(c.n);
   const eligible = new Uint8Array(c.n);
-  let nEligible = 0;
-  for (let i = 0; i < c.n; i++) {
-    expected[i] = c.inverseScale[i] * Ih[c.groupIndex[i]];
-    if (c.variance[i] > 0 && Number.isFinite(expected[i]) && Number.isFinite(c.intensity[i])) {
-      eligible[i] = 1;
-      nEligible++;
-    }
-  }
+  const nEligible = expectedIntensities(c.groupIndex, c.intensity, c.variance, c.inverseScale, Ih, expected, eligible);
   if (nEligible === 0) return 1;
   const m = Math.max(1, Math.ceil(COUNTING_UNIT_STRONGEST_FRACTION * nEligible));
   // the m strongest (by expected intensity, ties by row): every row above the m-th largest value, then the rows equal
   // to it in row order. The m-th largest value is found by selection, not by a sort of all the values: the same number
   // (a selection may return −0 for +0 or the reverse, which compare equal here and in every test below)
   const values = new Float64Array(nEligible);
-  for (let i = 0, k = 0; i < c.n; i++) if (eligible[i] !== 0) values[k++] = expected[i];
+  compactEligible(expected, eligible, values);
   selectInPlace(values, nEligible, nEligible - m);
   const threshold = values[nEligible - m];
-  let above = 0;
-  for (let k = 0; k < nEligible; k++) if (values[k] > threshold) above++;
-  let ties = m - above;
   const ratio = new Float64Array(m);
-  let r = 0;
-  for (let i = 0; i < c.n; i++) {
-    if (eligible[i] === 0) continue;
-    const e = expected[i];
-    if (e > threshold || (e === threshold && ties-- > 0)) ratio[r++] = c.intensity[i] / c.variance[i];
-  }
+  strongestRatios(expected, eligible, c.intensity, c.variance, threshold, m - countAbove(values, threshold), ratio);
   // their median I/σ², by selection as well (the central order statistics of a sort; a zero median, of either sign,
   // gives u = 1 below)
   const u = medianInPlace(ratio, m);
   return Number.isFinite(u) && u > 0 ? u : 1;
+}
+
+// The loops of countingUnit are functions of their own (run once per refinement cycle, on cold code: one long function
+// would be deoptimised at each of its later loops).
+
+/**
+ * Each row's expected intensity g·Ih into `expected`, and whether it is eligible (σ² > 0, g·Ih and I finite) into
+ * `eligible`; returns the number eligible.
+ */
+function expectedIntensities(
+  groupIndex: Int32Array,
+  intensity: Float64Array,
+  variance: Float64Array,
+  inverseScale: Float64Array,
+  Ih: Float64Array,
+  expected: Float64Array,
+  eligible: Uint8Array,
+): number {
+  let nEligible = 0;
+  for (let i = 0; i < groupIndex.length; i++) {
+    expected[i] = inverseScale[i] * Ih[groupIndex[i]];
+    if (variance[i] > 0 && Number.isFinite(expected[i]) && Number.isFinite(intensity[i])) {
+      eligible[i] = 1;
+      nEligible++;
+    }
+  }
+  return nEligible;
+}
+
+/** The eligible rows' values, in row order, into `out`. */
+function compactEligible(values: Float64Array, eligible: Uint8Array, out: Float64Array): void {
+  for (let i = 0, k = 0; i < values.length; i++) if (eligible[i] !== 0) out[k++] = values[i];
+}
+
+/** The number of values above `threshold`. */
+function countAbove(values: Float64Array, threshold: number): number {
+  let above = 0;
+  for (let k = 0; k < values.length; k++) if (values[k] > threshold) above++;
+  return above;
+}
+
+/**
+ * I/σ² of the eligible rows whose expected intensity is above `threshold`, and of the first `ties` of those equal to
+ * it, in row order, into `ratio`.
+ */
+function strongestRatios(
+  expected: Float64Array,
+  eligible: Uint8Array,
+  intensity: Float64Array,
+  variance: Float64Array,
+  threshold: number,
+  ties: number,
+  ratio: Float64Array,
+): void {
+  let r = 0;
+  for (let i = 0; i < expected.length; i++) {
+    if (eligible[i] === 0) continue;
+    const e = expected[i];
+    if (e > threshold || (e === threshold && ties-- > 0)) ratio[r++] = intensity[i] / variance[i];
+  }
 }
 
 /**
@@ -346,8 +391,7 @@ export function classModel(
   const u = countingUnit(c, refs.Ih);
   let fit: ReturnType<typeof refineErrorModel>;
   try {
-    const variance = new Float64Array(c.n);
-    for (let i = 0; i < c.n; i++) variance[i] = u * c.variance[i];
+    const variance = scaledCopy(c.variance, u);
     fit = refineErrorModel({ ...c, variance }, { ...filter, deviationPrefactor: "unbiased" });
   } catch (e) {
     if (e instanceof RefinementFailure) return fixedModel(e.message);
@@ -367,6 +411,13 @@ export function classModel(
     normalisedResidualSd: { before, after: normalisedResidualSd(c, a, b, refs) },
     sigmaBins: errorModelSigmaBins(c.intensity, c.variance, a, b),
   };
+}
+
+/** u·x of each x. */
+function scaledCopy(x: Float64Array, u: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = u * x[i];
+  return out;
 }
 
 /**
