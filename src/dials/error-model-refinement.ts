@@ -16,7 +16,7 @@
  */
 import { ConfigError, RefinementFailure, requireOptionsArgument } from "../errors.ts";
 import { brentMinimise } from "../solve/brent.ts";
-import { sortFloat64 } from "../runtime/sort-float64.ts";
+import { SortFloat64Scratch, sortFloat64 } from "../runtime/sort-float64.ts";
 import {
   binVariancesKernel,
   createErrorModelBins,
@@ -271,10 +271,11 @@ function individualFit(
   if (plot.x.length < 2) {
     throw new RefinementFailure(`error model: too few reflections (${n}) for the normal probability plot`);
   }
+  // δ is sorted where it is computed (`delta` is scratch), with the sort's working arrays kept for every a fit
+  const sortScratch = new SortFloat64Scratch();
   const fitA = (aCur: number, bCur: number): number => {
     deltaKernel(ctx, aCur, bCur, delta);
-    const sorted = sortFloat64(delta.slice());
-    return aCur * lineSlope(plot.x, sorted, plot.i0);
+    return aCur * lineSlope(plot.x, sortFloat64(delta, sortScratch), plot.i0);
   };
   const binned = binnedContext(ctx, bins);
   const fitB = (aCur: number, bCur: number): number => minimiseB(binned, bins, aCur, bCur);

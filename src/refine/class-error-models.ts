@@ -392,7 +392,9 @@ export function classModel(
   let fit: ReturnType<typeof refineErrorModel>;
   try {
     const variance = scaledCopy(c.variance, u);
-    fit = refineErrorModel({ ...c, variance }, { ...filter, deviationPrefactor: "unbiased" });
+    // the groups' Ih at the rows' weights are the references already computed (the same sums in the same order as
+    // the weighted means refineErrorModel would compute)
+    fit = refineErrorModel({ ...c, variance, Ih: refs.Ih }, { ...filter, deviationPrefactor: "unbiased" });
   } catch (e) {
     if (e instanceof RefinementFailure) return fixedModel(e.message);
     throw e;

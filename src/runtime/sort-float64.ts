@@ -22,18 +22,22 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
  * the few calls a process makes (the error model sorts a handful of times per refinement cycle) run optimised code
  * from the first pass on, instead of one long function whose every later loop is first interpreted and then
  * deoptimised (a cold first sort took 3–4 times as long).
+ *
+ * @param scratch - working arrays kept between calls. @defaultValue allocated for this call
  */
-export function sortFloat64(a: Float64Array): Float64Array {
+export function sortFloat64(a: Float64Array, scratch?: SortFloat64Scratch): Float64Array {
   const n = a.length;
   if (n < RADIX_MIN_LENGTH || !LITTLE_ENDIAN || hasNaN(a)) return a.sort();
   // little-endian words of each value: lo at 2i, hi at 2i + 1
   const words = new Uint32Array(a.buffer, a.byteOffset, 2 * n);
-  let lo = new Uint32Array(n);
-  let hi = new Uint32Array(n);
+  const work = scratch ?? new SortFloat64Scratch();
+  const keys = work.keys(n);
+  let lo = keys.subarray(0, n);
+  let hi = keys.subarray(n, 2 * n);
   toKeys(words, lo, hi);
-  let lo2 = new Uint32Array(n);
-  let hi2 = new Uint32Array(n);
-  const count = new Int32Array(65536);
+  let lo2 = keys.subarray(2 * n, 3 * n);
+  let hi2 = keys.subarray(3 * n, 4 * n);
+  const count = work.count;
   for (let pass = 0; pass < 4; pass++) {
     const key = pass >= 2 ? hi : lo;
     const shift = (pass & 1) * 16;
@@ -45,6 +49,23 @@ export function sortFloat64(a: Float64Array): Float64Array {
   }
   fromKeys(lo, hi, words);
   return a;
+}
+
+/**
+ * The working arrays of {@link sortFloat64} (the keys of the radix passes and the digit counts), kept between calls:
+ * sorts of arrays up to the longest so far allocate nothing (the error model sorts arrays of one length several times
+ * per refinement cycle).
+ */
+export class SortFloat64Scratch {
+  private words = new Uint32Array(0);
+  /** Counts of one 16-bit digit. */
+  readonly count = new Int32Array(65536);
+
+  /** Room for the four key arrays of n values (contents unspecified). */
+  keys(n: number): Uint32Array {
+    if (this.words.length < 4 * n) this.words = new Uint32Array(4 * n);
+    return this.words;
+  }
 }
 
 /** Whether `a` holds a NaN. */
