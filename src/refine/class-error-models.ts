@@ -22,6 +22,7 @@ import { refineErrorModel, type ErrorModelRefinementOptions } from "../dials/err
 import { medianInPlace, selectInPlace } from "../dials/outlier-rejection.ts";
 import type { ScalingObservations } from "../observations/scaling-observations.ts";
 import { forEachWindow } from "../observations/observation-windows.ts";
+import type { RowColumns } from "../observations/row-columns.ts";
 import { inverseScalesInRange, type JointModelState } from "../passes/inverse-scales.ts";
 import type { RowErrorModel } from "../passes/outlier-weights.ts";
 import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
@@ -108,6 +109,60 @@ function grow<T extends Int32Array | Float64Array>(a: T, n: number): T {
   return b;
 }
 
+/** The rows collected so far ([0, n), in `nGroups` groups), in arrays grown as needed. */
+interface RowsBuffer {
+  n: number;
+  nGroups: number;
+  groupIndex: Int32Array;
+  intensity: Float64Array;
+  variance: Float64Array;
+  inverseScale: Float64Array;
+  weights: Float64Array;
+}
+
+/** Room for `extra` more rows. */
+function reserve(buf: RowsBuffer, extra: number): void {
+  const need = buf.n + extra;
+  if (need <= buf.groupIndex.length) return;
+  buf.groupIndex = grow(buf.groupIndex, need);
+  buf.intensity = grow(buf.intensity, need);
+  buf.variance = grow(buf.variance, need);
+  buf.inverseScale = grow(buf.inverseScale, need);
+  buf.weights = grow(buf.weights, need);
+}
+
+/**
+ * Appends the used rows (weight ≠ 0) of absolute rows [from, to) (at index o − base of `rows`; g of row o at
+ * gh[o − gBase]) as the next group, when there is one (room reserved). A kernel of its own, with the arrays and the
+ * count in locals: the loop runs once a row of the class every refinement cycle.
+ */
+function appendUsedRows(
+  buf: RowsBuffer,
+  rows: RowColumns,
+  base: number,
+  from: number,
+  to: number,
+  gh: Float32Array,
+  gBase: number,
+): void {
+  const { groupIndex, intensity, variance, inverseScale, weights } = buf;
+  const { weight, intensity: rowIntensity, variance: rowVariance } = rows;
+  const group = buf.nGroups;
+  let n = buf.n;
+  for (let o = from; o < to; o++) {
+    const w = weight[o - base];
+    if (w === 0) continue;
+    groupIndex[n] = group;
+    intensity[n] = rowIntensity[o - base];
+    variance[n] = rowVariance[o - base];
+    inverseScale[n] = gh[o - gBase];
+    weights[n] = w;
+    n++;
+  }
+  if (n > buf.n) buf.nGroups++;
+  buf.n = n;
+}
+
 /**
  * The used rows (weight > 0) of groups [groupBegin, groupEnd), every `stride`-th group, with g at `state`: one pass
  * over the windows of those groups, computing g (the values `inverseScalesInRange` gives, row by row) only for the
@@ -123,13 +178,15 @@ function collectClassRows(
   stride: number,
 ): ClassRows {
   const initial = Math.min(1 << 16, Math.max(16, obs.groupStart[groupEnd] - obs.groupStart[groupBegin]));
-  let groupIndex = new Int32Array(initial);
-  let intensity = new Float64Array(initial);
-  let variance = new Float64Array(initial);
-  let inverseScale = new Float64Array(initial);
-  let weights = new Float64Array(initial);
-  let n = 0;
-  let nGroups = 0;
+  const buf: RowsBuffer = {
+    n: 0,
+    nGroups: 0,
+    groupIndex: new Int32Array(initial),
+    intensity: new Float64Array(initial),
+    variance: new Float64Array(initial),
+    inverseScale: new Float64Array(initial),
+    weights: new Float64Array(initial),
+  };
   const { groupStart } = obs;
   let g = new Float32Array(0);
   forEachWindow(
@@ -141,21 +198,12 @@ function collectClassRows(
       const first = win.groupBegin + ((stride - ((win.groupBegin - groupBegin) % stride)) % stride);
       for (let h = first; h < win.groupEnd; h += stride) {
         const size = groupStart[h + 1] - groupStart[h];
-        if (n + size > groupIndex.length) {
-          groupIndex = grow(groupIndex, n + size);
-          intensity = grow(intensity, n + size);
-          variance = grow(variance, n + size);
-          inverseScale = grow(inverseScale, n + size);
-          weights = grow(weights, n + size);
-        }
-        const lo = groupStart[h] - base;
-        let gh: Float32Array;
-        let gBase: number;
+        reserve(buf, size);
         if (precomputed !== undefined) {
           // every row's g, indexed by absolute row
-          gh = precomputed;
-          gBase = 0;
+          appendUsedRows(buf, rows, base, groupStart[h], groupStart[h + 1], precomputed, 0);
         } else {
+          const lo = groupStart[h] - base;
           if (g.length < size) g = new Float32Array(Math.max(size, 2 * g.length));
           inverseScalesInRange(
             state,
@@ -165,33 +213,21 @@ function collectClassRows(
             size,
             g,
           );
-          gh = g;
-          gBase = groupStart[h];
+          appendUsedRows(buf, rows, base, groupStart[h], groupStart[h + 1], g, groupStart[h]);
         }
-        const before = n;
-        for (let o = groupStart[h]; o < groupStart[h + 1]; o++) {
-          const w = rows.weight[o - base];
-          if (w === 0) continue;
-          groupIndex[n] = nGroups;
-          intensity[n] = rows.intensity[o - base];
-          variance[n] = rows.variance[o - base];
-          inverseScale[n] = gh[o - gBase];
-          weights[n] = w;
-          n++;
-        }
-        if (n > before) nGroups++;
       }
     },
     { groupBegin, groupEnd },
   );
+  const { n } = buf;
   return {
-    nGroups,
+    nGroups: buf.nGroups,
     n,
-    groupIndex: groupIndex.subarray(0, n),
-    intensity: intensity.subarray(0, n),
-    variance: variance.subarray(0, n),
-    inverseScale: inverseScale.subarray(0, n),
-    weights: weights.subarray(0, n),
+    groupIndex: buf.groupIndex.subarray(0, n),
+    intensity: buf.intensity.subarray(0, n),
+    variance: buf.variance.subarray(0, n),
+    inverseScale: buf.inverseScale.subarray(0, n),
+    weights: buf.weights.subarray(0, n),
   };
 }
 
