@@ -271,11 +271,12 @@ function individualFit(
   if (plot.x.length < 2) {
     throw new RefinementFailure(`error model: too few reflections (${n}) for the normal probability plot`);
   }
+  const line = lineAbscissae(plot.x);
   // δ is sorted where it is computed (`delta` is scratch), with the sort's working arrays kept for every a fit
   const sortScratch = new SortFloat64Scratch();
   const fitA = (aCur: number, bCur: number): number => {
     deltaKernel(ctx, aCur, bCur, delta);
-    return aCur * lineSlope(plot.x, sortFloat64(delta, sortScratch), plot.i0);
+    return aCur * lineSlope(line, sortFloat64(delta, sortScratch), plot.i0);
   };
   const binned = binnedContext(ctx, bins);
   const fitB = (aCur: number, bCur: number): number => minimiseB(binned, bins, aCur, bCur);
@@ -314,25 +315,50 @@ function individualFit(
   return { a, b, cycles, converged };
 }
 
-/** Slope c1 of the least-squares line y = c0 + c1·x through (x_k, sorted[i0 + k]). */
-function lineSlope(x: Float64Array, sorted: Float64Array, i0: number): number {
+/** The abscissae of the line fit with their mean and Σ(x − mean)², which every fit of a shares. */
+interface LineAbscissae {
+  x: Float64Array;
+  mx: number;
+  sxx: number;
+}
+
+/** x with its mean (the sum in index order over the count) and Σ(x − mean)² (in index order). */
+function lineAbscissae(x: Float64Array): LineAbscissae {
   const m = x.length;
   let sx = 0;
-  let sy = 0;
-  for (let k = 0; k < m; k++) {
-    sx += x[k];
-    sy += sorted[i0 + k];
-  }
+  for (let k = 0; k < m; k++) sx += x[k];
   const mx = sx / m;
-  const my = sy / m;
   let sxx = 0;
-  let sxy = 0;
   for (let k = 0; k < m; k++) {
     const dx = x[k] - mx;
     sxx += dx * dx;
-    sxy += dx * (sorted[i0 + k] - my);
   }
-  return sxy / sxx;
+  return { x, mx, sxx };
+}
+
+/**
+ * Slope c1 of the least-squares line y = c0 + c1·x through (x_k, sorted[i0 + k]): Σ(x − x̄)(y − ȳ)/Σ(x − x̄)², each
+ * sum in index order (the x sums, the same for every fit, come with `line`). The two loops over y are functions of
+ * their own (the fit runs a handful of times per refinement cycle, on cold code).
+ */
+function lineSlope(line: LineAbscissae, sorted: Float64Array, i0: number): number {
+  const m = line.x.length;
+  const my = rangeSum(sorted, i0, m) / m;
+  return crossDeviations(line.x, line.mx, sorted, i0, my) / line.sxx;
+}
+
+/** Σ y[i0 + k] for k < m, in index order. */
+function rangeSum(y: Float64Array, i0: number, m: number): number {
+  let sy = 0;
+  for (let k = 0; k < m; k++) sy += y[i0 + k];
+  return sy;
+}
+
+/** Σ (x_k − mx)·(y[i0 + k] − my), in index order. */
+function crossDeviations(x: Float64Array, mx: number, y: Float64Array, i0: number, my: number): number {
+  let sxy = 0;
+  for (let k = 0; k < x.length; k++) sxy += (x[k] - mx) * (y[i0 + k] - my);
+  return sxy;
 }
 
 /**
