@@ -83,13 +83,7 @@ export function createErrorModelBins(expectedIntensity: Float64Array, options?: 
     if (!hasNaN && v !== 0) return v;
     return Ih[Int32Array.from({ length: n }, (_, i) => i).sort((p, q) => Ih[q] - Ih[p])[m]];
   };
-  let Imax = Number.NEGATIVE_INFINITY;
-  let minIh = Number.POSITIVE_INFINITY;
-  for (let r = 0; r < n; r++) {
-    const x = Ih[r];
-    if (x > Imax) Imax = x;
-    if (x < minIh) minIh = x;
-  }
+  const [minIh, Imax] = extremes(Ih);
   const Imin = Math.max(1.0, minIh);
   const spacing = (Math.log(Imax) - Math.log(Imin)) / nBins;
   const bounds = new Float64Array(nBins + 1);
@@ -116,16 +110,7 @@ export function createErrorModelBins(expectedIntensity: Float64Array, options?: 
   // bin i is (bounds[i + 1], bounds[i]] with the final bounds (bin i's are final once step i ran); a reflection in
   // several (possible only when an enlarged bin reaches past the next boundary) belongs to the last, as each bin's
   // assignment overwrote the previous ones
-  const col = new Int32Array(n).fill(-1);
-  for (let r = 0; r < n; r++) {
-    const x = Ih[r];
-    for (let i = nBins - 1; i >= 0; i--) {
-      if (x <= bounds[i] && x > bounds[i + 1]) {
-        col[r] = i;
-        break;
-      }
-    }
-  }
+  const col = lastBinOf(Ih, bounds);
   const keep: number[] = [];
   for (let i = 0; i < nBins; i++) if (counts[i] >= minPerBin - 5) keep.push(i);
   let finalBounds: Float64Array;
@@ -138,25 +123,70 @@ export function createErrorModelBins(expectedIntensity: Float64Array, options?: 
     keep.forEach((c, k) => (finalBounds[k] = bounds[c]));
     finalBounds[keep.length] = bounds[nBins];
   }
-  const binIndex = new Int32Array(n);
-  for (let r = 0; r < n; r++) binIndex[r] = col[r] < 0 ? -1 : newIndex[col[r]];
+  const binIndex = renumberedBins(col, newIndex);
   const reflPerBin = Float64Array.from(keep, (c) => counts[c]);
-  // each bin's mean over the reflections between its final boundaries, summed in row order
-  const nKept = keep.length;
+  const weights = meansBetweenBounds(Ih, finalBounds);
+  return { binIndex, reflPerBin, binBoundaries: finalBounds, weights };
+}
+
+// The loops over the reflections are functions of their own: the bins are made once per refinement cycle, on cold
+// code, and one long function would be deoptimised at each of its later loops.
+
+/** The smallest and the largest value (NaN ignored; +∞, −∞ for none). */
+function extremes(x: Float64Array): [number, number] {
+  let max = Number.NEGATIVE_INFINITY;
+  let min = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < x.length; r++) {
+    const v = x[r];
+    if (v > max) max = v;
+    if (v < min) min = v;
+  }
+  return [min, max];
+}
+
+/**
+ * The bin i with x in (bounds[i + 1], bounds[i]] of each value, the last such bin when there are several (as each
+ * bin's assignment overwrote the previous ones); −1 for none.
+ */
+function lastBinOf(x: Float64Array, bounds: Float64Array): Int32Array {
+  const nBins = bounds.length - 1;
+  const col = new Int32Array(x.length).fill(-1);
+  for (let r = 0; r < x.length; r++) {
+    const v = x[r];
+    for (let i = nBins - 1; i >= 0; i--) {
+      if (v <= bounds[i] && v > bounds[i + 1]) {
+        col[r] = i;
+        break;
+      }
+    }
+  }
+  return col;
+}
+
+/** Each value's bin under the new numbering (−1 stays −1). */
+function renumberedBins(col: Int32Array, newIndex: Int32Array): Int32Array {
+  const binIndex = new Int32Array(col.length);
+  for (let r = 0; r < col.length; r++) binIndex[r] = col[r] < 0 ? -1 : newIndex[col[r]];
+  return binIndex;
+}
+
+/** Each bin's mean over the values between its boundaries (bounds[k + 1], bounds[k]], summed in row order. */
+function meansBetweenBounds(x: Float64Array, bounds: Float64Array): Float64Array {
+  const nKept = bounds.length - 1;
   const sum = new Float64Array(nKept);
   const num = new Float64Array(nKept);
-  for (let r = 0; r < n; r++) {
-    const x = Ih[r];
+  for (let r = 0; r < x.length; r++) {
+    const v = x[r];
     for (let k = 0; k < nKept; k++) {
-      if (x <= finalBounds[k] && x > finalBounds[k + 1]) {
-        sum[k] += x;
+      if (v <= bounds[k] && v > bounds[k + 1]) {
+        sum[k] += v;
         num[k]++;
       }
     }
   }
   const weights = new Float64Array(nKept);
   for (let k = 0; k < nKept; k++) weights[k] = sum[k] / num[k];
-  return { binIndex, reflPerBin, binBoundaries: finalBounds, weights };
+  return weights;
 }
 
 /**

@@ -188,10 +188,7 @@ export function prepareErrorModelData(obs: ErrorModelObservations, options?: Err
   const IhGroup = obs.Ih ?? weightedGroupIh(obs);
   const rows = new Int32Array(n);
   const Ih = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    rows[i] = i;
-    Ih[i] = IhGroup[obs.groupIndex[i]];
-  }
+  rowsAndGroupValues(obs.groupIndex, IhGroup, rows, Ih);
   // the input's columns are only read: every filter selects its rows into new arrays
   let t: Table = {
     rows,
@@ -217,6 +214,14 @@ export function prepareErrorModelData(obs: ErrorModelObservations, options?: Err
   return finishData(t, nGroups);
 }
 
+/** Each row's index, and its group's value (one loop of its own: it runs once per refinement cycle, on cold code). */
+function rowsAndGroupValues(groupIndex: Int32Array, perGroup: Float64Array, rows: Int32Array, out: Float64Array): void {
+  for (let i = 0; i < groupIndex.length; i++) {
+    rows[i] = i;
+    out[i] = perGroup[groupIndex[i]];
+  }
+}
+
 /** Ih of each group on the whole input: ΣwgI/Σwg² with the observations' weights (1/σ² when absent). */
 function weightedGroupIh(obs: ErrorModelObservations): Float64Array {
   const n = obs.groupIndex.length;
@@ -238,6 +243,8 @@ function weightedGroupIh(obs: ErrorModelObservations): Float64Array {
  * Steps 2–5 of {@link prepareErrorModelData} (DIALS `filter_unsuitable_reflections` after the partiality cut) on a
  * mask of the rows, which are selected once at the end: every count and sum is taken over the rows still kept, in row
  * order, as DIALS's flex sums over its selected tables are (the same numbers as selecting the table after each step).
+ * Each loop is a function of its own (the filter runs once per refinement cycle, on cold code: one long function
+ * would be deoptimised at each of its later loops).
  */
 function standardFilter(t: Table, nGroups: number, minIh: number, minRefl: number, minMean: number): Table {
   const n = t.group.length;
@@ -245,44 +252,91 @@ function standardFilter(t: Table, nGroups: number, minIh: number, minRefl: numbe
   const keep = new Uint8Array(n).fill(1);
   const cnt = new Float64Array(nGroups);
   const keepGroup = new Uint8Array(nGroups);
-  /** The number of kept rows of each group, into `cnt`. */
-  const countKept = (): void => {
-    cnt.fill(0);
-    for (let i = 0; i < n; i++) if (keep[i] !== 0) cnt[group[i]] += 1;
-  };
-  /** Drops the rows of the groups not kept. */
-  const dropGroups = (): void => {
-    for (let i = 0; i < n; i++) if (keepGroup[group[i]] === 0) keep[i] = 0;
-  };
   // 2. groups with mean I/σ² > 0.85
   if (minMean > Number.NEGATIVE_INFINITY) {
-    const sum = new Float64Array(nGroups);
-    for (let i = 0; i < n; i++) {
-      sum[group[i]] += I[i] / v[i];
-      cnt[group[i]] += 1;
-    }
-    for (let j = 0; j < nGroups; j++) keepGroup[j] = sum[j] / cnt[j] > minMean ? 1 : 0;
-    dropGroups();
+    keepGroupsByMeanIOverVariance(group, I, v, minMean, cnt, keepGroup);
+    dropRowsOfGroups(group, keepGroup, keep);
   }
   // 3. g·Ih > minIh, n_h > 1, I > 0.001
-  countKept();
+  countKeptRows(group, keep, cnt);
+  requireCount(keepStrongMultiple(group, I, g, Ih, minIh, cnt, keep), minRefl);
+  // 4. n_h > 1 again
+  countKeptRows(group, keep, cnt);
+  for (let j = 0; j < nGroups; j++) keepGroup[j] = cnt[j] > 1 ? 1 : 0;
+  dropRowsOfGroups(group, keepGroup, keep);
+  // 5. internal variance ratio
+  countKeptRows(group, keep, cnt);
+  keepGroupsByVarianceRatio(group, I, v, g, Ih, keep, cnt, keepGroup);
+  dropRowsOfGroups(group, keepGroup, keep);
+  return selectTable(t, keep);
+}
+
+/** The number of kept rows of each group, into `cnt`. */
+function countKeptRows(group: Int32Array, keep: Uint8Array, cnt: Float64Array): void {
+  cnt.fill(0);
+  for (let i = 0; i < group.length; i++) if (keep[i] !== 0) cnt[group[i]] += 1;
+}
+
+/** Drops the rows of the groups not kept. */
+function dropRowsOfGroups(group: Int32Array, keepGroup: Uint8Array, keep: Uint8Array): void {
+  for (let i = 0; i < group.length; i++) if (keepGroup[group[i]] === 0) keep[i] = 0;
+}
+
+/** Step 2: keeps the groups whose mean I/σ² over all their rows is above `minMean` (`cnt` gets the row counts). */
+function keepGroupsByMeanIOverVariance(
+  group: Int32Array,
+  I: Float64Array,
+  v: Float64Array,
+  minMean: number,
+  cnt: Float64Array,
+  keepGroup: Uint8Array,
+): void {
+  const sum = new Float64Array(cnt.length);
+  for (let i = 0; i < group.length; i++) {
+    sum[group[i]] += I[i] / v[i];
+    cnt[group[i]] += 1;
+  }
+  for (let j = 0; j < cnt.length; j++) keepGroup[j] = sum[j] / cnt[j] > minMean ? 1 : 0;
+}
+
+/** Step 3: keeps the kept rows with g·Ih > minIh, n_h > 1 (`cnt`) and I > 0.001; returns how many are kept. */
+function keepStrongMultiple(
+  group: Int32Array,
+  I: Float64Array,
+  g: Float64Array,
+  Ih: Float64Array,
+  minIh: number,
+  cnt: Float64Array,
+  keep: Uint8Array,
+): number {
   let m = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < group.length; i++) {
     if (keep[i] === 0) continue;
     if (Ih[i] * g[i] > minIh && cnt[group[i]] > 1 && I[i] > 0.001) m++;
     else keep[i] = 0;
   }
-  requireCount(m, minRefl);
-  // 4. n_h > 1 again
-  countKept();
-  for (let j = 0; j < nGroups; j++) keepGroup[j] = cnt[j] > 1 ? 1 : 0;
-  dropGroups();
-  // 5. internal variance ratio
-  countKept();
+  return m;
+}
+
+/**
+ * Step 5: keeps the groups whose internal variance ratio Σ(I/g − Ih)²/(n−1) / mean(σ²/g²) over their kept rows
+ * (`cnt` of them) is below max(50, max Ih/40).
+ */
+function keepGroupsByVarianceRatio(
+  group: Int32Array,
+  I: Float64Array,
+  v: Float64Array,
+  g: Float64Array,
+  Ih: Float64Array,
+  keep: Uint8Array,
+  cnt: Float64Array,
+  keepGroup: Uint8Array,
+): void {
+  const nGroups = cnt.length;
   const sumDev2 = new Float64Array(nGroups);
   const sumVg = new Float64Array(nGroups);
   let maxIh = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < group.length; i++) {
     if (keep[i] === 0) continue;
     const gi = group[i];
     sumDev2[gi] += (I[i] / g[i] - Ih[i]) ** 2;
@@ -294,8 +348,6 @@ function standardFilter(t: Table, nGroups: number, minIh: number, minRefl: numbe
     const ratio = sumDev2[j] / (cnt[j] - 1) / (sumVg[j] / cnt[j]);
     keepGroup[j] = ratio < limit ? 1 : 0;
   }
-  dropGroups();
-  return selectTable(t, keep);
 }
 
 function stillsFilter(t: Table, nGroups: number, minIh: number, minIsigma: number, minMultiplicity: number): Table {

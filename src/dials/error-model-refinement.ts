@@ -16,7 +16,7 @@
  */
 import { ConfigError, RefinementFailure, requireOptionsArgument } from "../errors.ts";
 import { brentMinimise } from "../solve/brent.ts";
-import { sortFloat64 } from "../runtime/sort-float64.ts";
+import { SortFloat64Scratch, sortFloat64 } from "../runtime/sort-float64.ts";
 import {
   binVariancesKernel,
   createErrorModelBins,
@@ -187,25 +187,16 @@ export function refineErrorModel(
   const unbiased = options?.deviationPrefactor === "unbiased";
   const data = prepareErrorModelData(obs, options);
   const n = data.rows.length;
-  const expected = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    expected[i] = data.Ih[i] * data.inverseScale[i] * (data.partiality === undefined ? 1 : data.partiality[i]);
-  }
+  const expected = expectedIntensities(data);
   const binOptions: ErrorModelBinOptions = { minReflectionsRequired: options?.minReflectionsRequired ?? 250 };
   if (options?.nBins !== undefined) binOptions.nBins = options.nBins;
   const bins = createErrorModelBins(expected, binOptions);
 
   const ctx: DeltaContext = {
-    num: new Float64Array(n),
+    num: deltaNumerators(data, unbiased),
     variance: data.variance,
     intensity: data.intensity,
   };
-  for (let i = 0; i < n; i++) {
-    const nh = data.nh[i];
-    const g = data.inverseScale[i];
-    const prefactor = unbiased ? Math.sqrt(nh / (nh - 1)) : Math.sqrt((nh - 1) / nh);
-    ctx.num[i] = prefactor * (data.intensity[i] / g - data.Ih[i]) * g;
-  }
   const delta = new Float64Array(n);
   deltaKernel(ctx, 1.0, 0.0, delta);
   const initialBinVariances = binVariancesKernel(delta, bins);
@@ -228,6 +219,32 @@ export function refineErrorModel(
   deltaKernel(ctx, a, b, delta);
   const binVariances = binVariancesKernel(delta, bins);
   return { a, b, nUsed: n, cycles, converged, bins, initialBinVariances, binVariances };
+}
+
+// The loops over the reflections are functions of their own (the error model is refined once per refinement cycle, on
+// cold code: one long function would be deoptimised at each of its later loops).
+
+/** The expected intensity g·Ih (times partiality when given) of each reflection. */
+function expectedIntensities(data: ErrorModelData): Float64Array {
+  const { Ih, inverseScale, partiality } = data;
+  const expected = new Float64Array(Ih.length);
+  for (let i = 0; i < expected.length; i++) {
+    expected[i] = Ih[i] * inverseScale[i] * (partiality === undefined ? 1 : partiality[i]);
+  }
+  return expected;
+}
+
+/** The numerator of each reflection's δ: prefactor·(I/g − Ih)·g (see {@link DeltaContext}). */
+function deltaNumerators(data: ErrorModelData, unbiased: boolean): Float64Array {
+  const { nh, inverseScale, intensity, Ih } = data;
+  const num = new Float64Array(nh.length);
+  for (let i = 0; i < num.length; i++) {
+    const n = nh[i];
+    const g = inverseScale[i];
+    const prefactor = unbiased ? Math.sqrt(n / (n - 1)) : Math.sqrt((n - 1) / n);
+    num[i] = prefactor * (intensity[i] / g - Ih[i]) * g;
+  }
+  return num;
 }
 
 /**
@@ -254,10 +271,12 @@ function individualFit(
   if (plot.x.length < 2) {
     throw new RefinementFailure(`error model: too few reflections (${n}) for the normal probability plot`);
   }
+  const line = lineAbscissae(plot.x);
+  // δ is sorted where it is computed (`delta` is scratch), with the sort's working arrays kept for every a fit
+  const sortScratch = new SortFloat64Scratch();
   const fitA = (aCur: number, bCur: number): number => {
     deltaKernel(ctx, aCur, bCur, delta);
-    const sorted = sortFloat64(delta.slice());
-    return aCur * lineSlope(plot.x, sorted, plot.i0);
+    return aCur * lineSlope(line, sortFloat64(delta, sortScratch), plot.i0);
   };
   const binned = binnedContext(ctx, bins);
   const fitB = (aCur: number, bCur: number): number => minimiseB(binned, bins, aCur, bCur);
@@ -296,25 +315,50 @@ function individualFit(
   return { a, b, cycles, converged };
 }
 
-/** Slope c1 of the least-squares line y = c0 + c1·x through (x_k, sorted[i0 + k]). */
-function lineSlope(x: Float64Array, sorted: Float64Array, i0: number): number {
+/** The abscissae of the line fit with their mean and Σ(x − mean)², which every fit of a shares. */
+interface LineAbscissae {
+  x: Float64Array;
+  mx: number;
+  sxx: number;
+}
+
+/** x with its mean (the sum in index order over the count) and Σ(x − mean)² (in index order). */
+function lineAbscissae(x: Float64Array): LineAbscissae {
   const m = x.length;
   let sx = 0;
-  let sy = 0;
-  for (let k = 0; k < m; k++) {
-    sx += x[k];
-    sy += sorted[i0 + k];
-  }
+  for (let k = 0; k < m; k++) sx += x[k];
   const mx = sx / m;
-  const my = sy / m;
   let sxx = 0;
-  let sxy = 0;
   for (let k = 0; k < m; k++) {
     const dx = x[k] - mx;
     sxx += dx * dx;
-    sxy += dx * (sorted[i0 + k] - my);
   }
-  return sxy / sxx;
+  return { x, mx, sxx };
+}
+
+/**
+ * Slope c1 of the least-squares line y = c0 + c1·x through (x_k, sorted[i0 + k]): Σ(x − x̄)(y − ȳ)/Σ(x − x̄)², each
+ * sum in index order (the x sums, the same for every fit, come with `line`). The two loops over y are functions of
+ * their own (the fit runs a handful of times per refinement cycle, on cold code).
+ */
+function lineSlope(line: LineAbscissae, sorted: Float64Array, i0: number): number {
+  const m = line.x.length;
+  const my = rangeSum(sorted, i0, m) / m;
+  return crossDeviations(line.x, line.mx, sorted, i0, my) / line.sxx;
+}
+
+/** Σ y[i0 + k] for k < m, in index order. */
+function rangeSum(y: Float64Array, i0: number, m: number): number {
+  let sy = 0;
+  for (let k = 0; k < m; k++) sy += y[i0 + k];
+  return sy;
+}
+
+/** Σ (x_k − mx)·(y[i0 + k] − my), in index order. */
+function crossDeviations(x: Float64Array, mx: number, y: Float64Array, i0: number, my: number): number {
+  let sxy = 0;
+  for (let k = 0; k < x.length; k++) sxy += (x[k] - mx) * (y[i0 + k] - my);
+  return sxy;
 }
 
 /**
@@ -328,9 +372,7 @@ interface BinnedDeltaContext extends DeltaContext {
 
 function binnedContext(ctx: DeltaContext, bins: ErrorModelBins): BinnedDeltaContext {
   const nb = bins.reflPerBin.length;
-  const binStart = new Int32Array(nb + 1);
-  for (const k of bins.binIndex) if (k >= 0) binStart[k + 1]++;
-  for (let k = 0; k < nb; k++) binStart[k + 1] += binStart[k];
+  const binStart = binStarts(bins.binIndex, nb);
   const m = binStart[nb];
   const out: BinnedDeltaContext = {
     num: new Float64Array(m),
@@ -338,16 +380,31 @@ function binnedContext(ctx: DeltaContext, bins: ErrorModelBins): BinnedDeltaCont
     intensity: new Float64Array(m),
     binStart,
   };
-  const next = binStart.slice(0, nb);
-  for (let i = 0; i < bins.binIndex.length; i++) {
-    const k = bins.binIndex[i];
+  placeByBin(ctx, bins.binIndex, binStart.slice(0, nb), out);
+  return out;
+}
+
+/** The first slot of each of the `nb` bins when the rows are placed bin by bin (length nb + 1; −1: no bin). */
+function binStarts(binIndex: Int32Array, nb: number): Int32Array {
+  const binStart = new Int32Array(nb + 1);
+  for (let i = 0; i < binIndex.length; i++) {
+    const k = binIndex[i];
+    if (k >= 0) binStart[k + 1]++;
+  }
+  for (let k = 0; k < nb; k++) binStart[k + 1] += binStart[k];
+  return binStart;
+}
+
+/** Each binned row of `ctx` to the next slot of its bin (`next`, advanced) in `out`. */
+function placeByBin(ctx: DeltaContext, binIndex: Int32Array, next: Int32Array, out: DeltaContext): void {
+  for (let i = 0; i < binIndex.length; i++) {
+    const k = binIndex[i];
     if (k < 0) continue;
     const j = next[k]++;
     out.num[j] = ctx.num[i];
     out.variance[j] = ctx.variance[i];
     out.intensity[j] = ctx.intensity[i];
   }
-  return out;
 }
 
 /**

@@ -320,6 +320,9 @@ export function standardGroupedOutliersInRange(
     const b = groupStart[h] - rowOffset;
     const e = groupStart[h + 1] - rowOffset;
     let m = 0;
+    let wMin = Infinity;
+    let wMax = -Infinity;
+    let nan = false;
     for (let o = b; o < e; o++) {
       if (usable[o] === 0) continue;
       const w = 1 / variance[o];
@@ -328,12 +331,20 @@ export function standardGroupedOutliersInRange(
       s.g[m] = g[o];
       s.intensity[m] = intensity[o];
       selection[m] = w;
+      if (w < wMin) wMin = w;
+      if (w > wMax) wMax = w;
+      if (w !== w) nan = true;
       m++;
     }
     // groups of two or fewer members are never tested (and their weight cap is irrelevant)
     if (m <= 2) continue;
-    const ceiling = 10 * medianInPlace(selection, m);
-    for (let t = 0; t < m; t++) if (s.w[t] > ceiling) s.w[t] = ceiling;
+    // the cap at 10 × the median weight changes nothing when the largest weight is at most 10 × the smallest (the
+    // median is at least the smallest, and rounding is monotonic: 10·median as computed is at least 10·min as
+    // computed): the median's selection is then skipped (most groups of similar weights), the weights are the same
+    if (nan || !(wMax <= 10 * wMin)) {
+      const ceiling = 10 * medianInPlace(selection, m);
+      for (let t = 0; t < m; t++) if (s.w[t] > ceiling) s.w[t] = ceiling;
+    }
     const nRejected = standardGroupPasses(s, m, zmax, boundedFrom);
     for (let t = 0; t < nRejected; t++) flags[s.rejected[t]] = 1;
   }

@@ -86,8 +86,7 @@ export function outlierWeightsInRange(
   const { still, intensity, variance, weight, qMagnitude } = sliceRows(columns.rows, lo, hi);
   const g = new Float32Array(m);
   inverseScalesInRange(state, still, qMagnitude, 0, m, g);
-  const usable = new Uint8Array(m);
-  for (let t = 0; t < m; t++) usable[t] = initialWeight(variance[t], intensity[t]) > 0 ? 1 : 0;
+  const usable = usableRows(variance, intensity, m);
   const flags = new Uint8Array(m);
   let adjusted: Float64Array | undefined;
   if (errorModel !== undefined) {
@@ -115,18 +114,59 @@ export function outlierWeightsInRange(
     flags,
     offset + lo,
   );
+  return adjusted === undefined
+    ? rewriteWeights(usable, flags, variance, intensity, weight)
+    : rewriteModelWeights(usable, flags, adjusted, weight);
+}
+
+// The loops over the rows are functions of their own: with few shards (one for up to ~2^18 rows) each runs once per
+// outlier step, on cold code, and one long function would be deoptimised at each of its later loops.
+
+/** Whether each of the m rows is usable (its initial weight is positive). */
+function usableRows(variance: Float32Array, intensity: Float32Array, m: number): Uint8Array {
+  const usable = new Uint8Array(m);
+  for (let t = 0; t < usable.length; t++) usable[t] = initialWeight(variance[t], intensity[t]) > 0 ? 1 : 0;
+  return usable;
+}
+
+/**
+ * Every row's weight rewritten (float32): 0 for outliers (`flags`) and unusable rows, else the initial weight 1/σ²;
+ * with the counts of the step.
+ */
+function rewriteWeights(
+  usable: Uint8Array,
+  flags: Uint8Array,
+  variance: Float32Array,
+  intensity: Float32Array,
+  weight: Float32Array,
+): OutlierWeightCounts {
   let nOutliers = 0;
   let nChanged = 0;
   let nFlipped = 0;
-  for (let t = 0; t < m; t++) {
+  for (let t = 0; t < weight.length; t++) {
     const usableRow = usable[t] !== 0;
-    const w = Math.fround(
-      flags[t] !== 0 || !usableRow
-        ? 0
-        : adjusted === undefined
-          ? initialWeight(variance[t], intensity[t])
-          : 1 / adjusted[t],
-    );
+    const w = Math.fround(flags[t] !== 0 || !usableRow ? 0 : initialWeight(variance[t], intensity[t]));
+    nOutliers += flags[t];
+    if (w !== weight[t]) nChanged++;
+    if (usableRow && (weight[t] === 0) !== (flags[t] !== 0)) nFlipped++;
+    weight[t] = w;
+  }
+  return { nOutliers, nChanged, nFlipped };
+}
+
+/** {@link rewriteWeights} with the model's variances σ'² (`adjusted`): 1/σ'² for the rows kept. */
+function rewriteModelWeights(
+  usable: Uint8Array,
+  flags: Uint8Array,
+  adjusted: Float64Array,
+  weight: Float32Array,
+): OutlierWeightCounts {
+  let nOutliers = 0;
+  let nChanged = 0;
+  let nFlipped = 0;
+  for (let t = 0; t < weight.length; t++) {
+    const usableRow = usable[t] !== 0;
+    const w = Math.fround(flags[t] !== 0 || !usableRow ? 0 : 1 / adjusted[t]);
     nOutliers += flags[t];
     if (w !== weight[t]) nChanged++;
     if (usableRow && (weight[t] === 0) !== (flags[t] !== 0)) nFlipped++;

@@ -22,6 +22,7 @@ import { refineErrorModel, type ErrorModelRefinementOptions } from "../dials/err
 import { medianInPlace, selectInPlace } from "../dials/outlier-rejection.ts";
 import type { ScalingObservations } from "../observations/scaling-observations.ts";
 import { forEachWindow } from "../observations/observation-windows.ts";
+import type { RowColumns } from "../observations/row-columns.ts";
 import { inverseScalesInRange, type JointModelState } from "../passes/inverse-scales.ts";
 import type { RowErrorModel } from "../passes/outlier-weights.ts";
 import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
@@ -108,6 +109,60 @@ function grow<T extends Int32Array | Float64Array>(a: T, n: number): T {
   return b;
 }
 
+/** The rows collected so far ([0, n), in `nGroups` groups), in arrays grown as needed. */
+interface RowsBuffer {
+  n: number;
+  nGroups: number;
+  groupIndex: Int32Array;
+  intensity: Float64Array;
+  variance: Float64Array;
+  inverseScale: Float64Array;
+  weights: Float64Array;
+}
+
+/** Room for `extra` more rows. */
+function reserve(buf: RowsBuffer, extra: number): void {
+  const need = buf.n + extra;
+  if (need <= buf.groupIndex.length) return;
+  buf.groupIndex = grow(buf.groupIndex, need);
+  buf.intensity = grow(buf.intensity, need);
+  buf.variance = grow(buf.variance, need);
+  buf.inverseScale = grow(buf.inverseScale, need);
+  buf.weights = grow(buf.weights, need);
+}
+
+/**
+ * Appends the used rows (weight ≠ 0) of absolute rows [from, to) (at index o − base of `rows`; g of row o at
+ * gh[o − gBase]) as the next group, when there is one (room reserved). A kernel of its own, with the arrays and the
+ * count in locals: the loop runs once a row of the class every refinement cycle.
+ */
+function appendUsedRows(
+  buf: RowsBuffer,
+  rows: RowColumns,
+  base: number,
+  from: number,
+  to: number,
+  gh: Float32Array,
+  gBase: number,
+): void {
+  const { groupIndex, intensity, variance, inverseScale, weights } = buf;
+  const { weight, intensity: rowIntensity, variance: rowVariance } = rows;
+  const group = buf.nGroups;
+  let n = buf.n;
+  for (let o = from; o < to; o++) {
+    const w = weight[o - base];
+    if (w === 0) continue;
+    groupIndex[n] = group;
+    intensity[n] = rowIntensity[o - base];
+    variance[n] = rowVariance[o - base];
+    inverseScale[n] = gh[o - gBase];
+    weights[n] = w;
+    n++;
+  }
+  if (n > buf.n) buf.nGroups++;
+  buf.n = n;
+}
+
 /**
  * The used rows (weight > 0) of groups [groupBegin, groupEnd), every `stride`-th group, with g at `state`: one pass
  * over the windows of those groups, computing g (the values `inverseScalesInRange` gives, row by row) only for the
@@ -123,13 +178,15 @@ function collectClassRows(
   stride: number,
 ): ClassRows {
   const initial = Math.min(1 << 16, Math.max(16, obs.groupStart[groupEnd] - obs.groupStart[groupBegin]));
-  let groupIndex = new Int32Array(initial);
-  let intensity = new Float64Array(initial);
-  let variance = new Float64Array(initial);
-  let inverseScale = new Float64Array(initial);
-  let weights = new Float64Array(initial);
-  let n = 0;
-  let nGroups = 0;
+  const buf: RowsBuffer = {
+    n: 0,
+    nGroups: 0,
+    groupIndex: new Int32Array(initial),
+    intensity: new Float64Array(initial),
+    variance: new Float64Array(initial),
+    inverseScale: new Float64Array(initial),
+    weights: new Float64Array(initial),
+  };
   const { groupStart } = obs;
   let g = new Float32Array(0);
   forEachWindow(
@@ -141,21 +198,12 @@ function collectClassRows(
       const first = win.groupBegin + ((stride - ((win.groupBegin - groupBegin) % stride)) % stride);
       for (let h = first; h < win.groupEnd; h += stride) {
         const size = groupStart[h + 1] - groupStart[h];
-        if (n + size > groupIndex.length) {
-          groupIndex = grow(groupIndex, n + size);
-          intensity = grow(intensity, n + size);
-          variance = grow(variance, n + size);
-          inverseScale = grow(inverseScale, n + size);
-          weights = grow(weights, n + size);
-        }
-        const lo = groupStart[h] - base;
-        let gh: Float32Array;
-        let gBase: number;
+        reserve(buf, size);
         if (precomputed !== undefined) {
           // every row's g, indexed by absolute row
-          gh = precomputed;
-          gBase = 0;
+          appendUsedRows(buf, rows, base, groupStart[h], groupStart[h + 1], precomputed, 0);
         } else {
+          const lo = groupStart[h] - base;
           if (g.length < size) g = new Float32Array(Math.max(size, 2 * g.length));
           inverseScalesInRange(
             state,
@@ -165,33 +213,21 @@ function collectClassRows(
             size,
             g,
           );
-          gh = g;
-          gBase = groupStart[h];
+          appendUsedRows(buf, rows, base, groupStart[h], groupStart[h + 1], g, groupStart[h]);
         }
-        const before = n;
-        for (let o = groupStart[h]; o < groupStart[h + 1]; o++) {
-          const w = rows.weight[o - base];
-          if (w === 0) continue;
-          groupIndex[n] = nGroups;
-          intensity[n] = rows.intensity[o - base];
-          variance[n] = rows.variance[o - base];
-          inverseScale[n] = gh[o - gBase];
-          weights[n] = w;
-          n++;
-        }
-        if (n > before) nGroups++;
       }
     },
     { groupBegin, groupEnd },
   );
+  const { n } = buf;
   return {
-    nGroups,
+    nGroups: buf.nGroups,
     n,
-    groupIndex: groupIndex.subarray(0, n),
-    intensity: intensity.subarray(0, n),
-    variance: variance.subarray(0, n),
-    inverseScale: inverseScale.subarray(0, n),
-    weights: weights.subarray(0, n),
+    groupIndex: buf.groupIndex.subarray(0, n),
+    intensity: buf.intensity.subarray(0, n),
+    variance: buf.variance.subarray(0, n),
+    inverseScale: buf.inverseScale.subarray(0, n),
+    weights: buf.weights.subarray(0, n),
   };
 }
 
@@ -274,37 +310,82 @@ export const COUNTING_UNIT_STRONGEST_FRACTION = 0.1;
 function countingUnit(c: ClassRows, Ih: Float64Array): number {
   const expected = new Float64Array(c.n);
   const eligible = new Uint8Array(c.n);
-  let nEligible = 0;
-  for (let i = 0; i < c.n; i++) {
-    expected[i] = c.inverseScale[i] * Ih[c.groupIndex[i]];
-    if (c.variance[i] > 0 && Number.isFinite(expected[i]) && Number.isFinite(c.intensity[i])) {
-      eligible[i] = 1;
-      nEligible++;
-    }
-  }
+  const nEligible = expectedIntensities(c.groupIndex, c.intensity, c.variance, c.inverseScale, Ih, expected, eligible);
   if (nEligible === 0) return 1;
   const m = Math.max(1, Math.ceil(COUNTING_UNIT_STRONGEST_FRACTION * nEligible));
   // the m strongest (by expected intensity, ties by row): every row above the m-th largest value, then the rows equal
   // to it in row order. The m-th largest value is found by selection, not by a sort of all the values: the same number
   // (a selection may return −0 for +0 or the reverse, which compare equal here and in every test below)
   const values = new Float64Array(nEligible);
-  for (let i = 0, k = 0; i < c.n; i++) if (eligible[i] !== 0) values[k++] = expected[i];
+  compactEligible(expected, eligible, values);
   selectInPlace(values, nEligible, nEligible - m);
   const threshold = values[nEligible - m];
-  let above = 0;
-  for (let k = 0; k < nEligible; k++) if (values[k] > threshold) above++;
-  let ties = m - above;
   const ratio = new Float64Array(m);
-  let r = 0;
-  for (let i = 0; i < c.n; i++) {
-    if (eligible[i] === 0) continue;
-    const e = expected[i];
-    if (e > threshold || (e === threshold && ties-- > 0)) ratio[r++] = c.intensity[i] / c.variance[i];
-  }
+  strongestRatios(expected, eligible, c.intensity, c.variance, threshold, m - countAbove(values, threshold), ratio);
   // their median I/σ², by selection as well (the central order statistics of a sort; a zero median, of either sign,
   // gives u = 1 below)
   const u = medianInPlace(ratio, m);
   return Number.isFinite(u) && u > 0 ? u : 1;
+}
+
+// The loops of countingUnit are functions of their own (run once per refinement cycle, on cold code: one long function
+// would be deoptimised at each of its later loops).
+
+/**
+ * Each row's expected intensity g·Ih into `expected`, and whether it is eligible (σ² > 0, g·Ih and I finite) into
+ * `eligible`; returns the number eligible.
+ */
+function expectedIntensities(
+  groupIndex: Int32Array,
+  intensity: Float64Array,
+  variance: Float64Array,
+  inverseScale: Float64Array,
+  Ih: Float64Array,
+  expected: Float64Array,
+  eligible: Uint8Array,
+): number {
+  let nEligible = 0;
+  for (let i = 0; i < groupIndex.length; i++) {
+    expected[i] = inverseScale[i] * Ih[groupIndex[i]];
+    if (variance[i] > 0 && Number.isFinite(expected[i]) && Number.isFinite(intensity[i])) {
+      eligible[i] = 1;
+      nEligible++;
+    }
+  }
+  return nEligible;
+}
+
+/** The eligible rows' values, in row order, into `out`. */
+function compactEligible(values: Float64Array, eligible: Uint8Array, out: Float64Array): void {
+  for (let i = 0, k = 0; i < values.length; i++) if (eligible[i] !== 0) out[k++] = values[i];
+}
+
+/** The number of values above `threshold`. */
+function countAbove(values: Float64Array, threshold: number): number {
+  let above = 0;
+  for (let k = 0; k < values.length; k++) if (values[k] > threshold) above++;
+  return above;
+}
+
+/**
+ * I/σ² of the eligible rows whose expected intensity is above `threshold`, and of the first `ties` of those equal to
+ * it, in row order, into `ratio`.
+ */
+function strongestRatios(
+  expected: Float64Array,
+  eligible: Uint8Array,
+  intensity: Float64Array,
+  variance: Float64Array,
+  threshold: number,
+  ties: number,
+  ratio: Float64Array,
+): void {
+  let r = 0;
+  for (let i = 0; i < expected.length; i++) {
+    if (eligible[i] === 0) continue;
+    const e = expected[i];
+    if (e > threshold || (e === threshold && ties-- > 0)) ratio[r++] = intensity[i] / variance[i];
+  }
 }
 
 /**
@@ -346,9 +427,10 @@ export function classModel(
   const u = countingUnit(c, refs.Ih);
   let fit: ReturnType<typeof refineErrorModel>;
   try {
-    const variance = new Float64Array(c.n);
-    for (let i = 0; i < c.n; i++) variance[i] = u * c.variance[i];
-    fit = refineErrorModel({ ...c, variance }, { ...filter, deviationPrefactor: "unbiased" });
+    const variance = scaledCopy(c.variance, u);
+    // the groups' Ih at the rows' weights are the references already computed (the same sums in the same order as
+    // the weighted means refineErrorModel would compute)
+    fit = refineErrorModel({ ...c, variance, Ih: refs.Ih }, { ...filter, deviationPrefactor: "unbiased" });
   } catch (e) {
     if (e instanceof RefinementFailure) return fixedModel(e.message);
     throw e;
@@ -367,6 +449,13 @@ export function classModel(
     normalisedResidualSd: { before, after: normalisedResidualSd(c, a, b, refs) },
     sigmaBins: errorModelSigmaBins(c.intensity, c.variance, a, b),
   };
+}
+
+/** u·x of each x. */
+function scaledCopy(x: Float64Array, u: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = u * x[i];
+  return out;
 }
 
 /**

@@ -58,16 +58,7 @@ export function errorModelSigmaBins(
   if (!Number.isInteger(nBins) || nBins < 1) {
     throw new ConfigError(`errorModelSigmaBins: nBins must be a positive integer, got ${nBins}`);
   }
-  // a row takes part when 0 < I < ∞ and 0 ≤ σ² < ∞ (the comparisons are false for NaN)
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (let i = 0; i < intensity.length; i++) {
-    const I = intensity[i];
-    const v = variance[i];
-    if (!(I > 0 && I < Infinity && v >= 0 && v < Infinity)) continue;
-    if (I < lo) lo = I;
-    if (I > hi) hi = I;
-  }
+  const [lo, hi] = intensityRange(intensity, variance);
   if (!(lo <= hi)) return [];
   const k = hi > lo ? nBins : 1;
   const logLo = Math.log(lo);
@@ -77,17 +68,7 @@ export function errorModelSigmaBins(
   const sumSigma = new Float64Array(k);
   const sumPrime = new Float64Array(k);
   const scale = span > 0 ? k / span : 0;
-  for (let i = 0; i < intensity.length; i++) {
-    const I = intensity[i];
-    const v = variance[i];
-    if (!(I > 0 && I < Infinity && v >= 0 && v < Infinity)) continue;
-    const bin = Math.min(k - 1, Math.floor(scale * (Math.log(I) - logLo)));
-    const bi = b * I;
-    n[bin]++;
-    sumI[bin] += I;
-    sumSigma[bin] += Math.sqrt(v);
-    sumPrime[bin] += a * Math.sqrt(v + bi * bi);
-  }
+  addToSigmaBins(intensity, variance, a, b, scale, logLo, n, sumI, sumSigma, sumPrime);
   const edge = (j: number): number => (j === 0 ? lo : j === k ? hi : Math.exp(logLo + (span * j) / k));
   const bins: SigmaBin[] = [];
   for (let j = 0; j < k; j++) {
@@ -102,4 +83,51 @@ export function errorModelSigmaBins(
     });
   }
   return bins;
+}
+
+// The two loops over the rows are functions of their own (run once per refinement cycle, on cold code: one long
+// function would be deoptimised at its second loop).
+
+/**
+ * The smallest and largest I of the rows taking part: 0 < I < ∞ and 0 ≤ σ² < ∞ (the comparisons are false for NaN);
+ * (∞, −∞) for none.
+ */
+function intensityRange(intensity: ArrayLike<number>, variance: ArrayLike<number>): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < intensity.length; i++) {
+    const I = intensity[i];
+    const v = variance[i];
+    if (!(I > 0 && I < Infinity && v >= 0 && v < Infinity)) continue;
+    if (I < lo) lo = I;
+    if (I > hi) hi = I;
+  }
+  return [lo, hi];
+}
+
+/** Adds each row taking part to its bin ⌊scale·(log I − logLo)⌋ (at most the last): count, ΣI, Σσ, Σσ'. */
+function addToSigmaBins(
+  intensity: ArrayLike<number>,
+  variance: ArrayLike<number>,
+  a: number,
+  b: number,
+  scale: number,
+  logLo: number,
+  n: Float64Array,
+  sumI: Float64Array,
+  sumSigma: Float64Array,
+  sumPrime: Float64Array,
+): void {
+  const k = n.length;
+  for (let i = 0; i < intensity.length; i++) {
+    const I = intensity[i];
+    const v = variance[i];
+    if (!(I > 0 && I < Infinity && v >= 0 && v < Infinity)) continue;
+    const bin = Math.min(k - 1, Math.floor(scale * (Math.log(I) - logLo)));
+    const bi = b * I;
+    n[bin]++;
+    sumI[bin] += I;
+    sumSigma[bin] += Math.sqrt(v);
+    sumPrime[bin] += a * Math.sqrt(v + bi * bi);
+  }
 }

@@ -133,6 +133,27 @@ describe("rejectOutliersStandardGrouped", () => {
     expect(found).toEqual(viaGeneral(s, 6));
   });
 
+  it("caps weights exactly as the general path when the largest weight is near 10 × the smallest", () => {
+    // the grouped path skips the median when max weight ≤ 10 × min weight (no cap possible): around that edge, and far
+    // beyond it (where the cap decides the outliers: uncapped, rows 4 and 5 would be rejected), the outliers equal those
+    // of rejectOutliersStandard, which always takes the median
+    const group = (ratio: number): Stored => ({
+      groupStart: Int32Array.of(0, 6),
+      intensity: Float64Array.of(100, 101, 99, 100, 102, 99),
+      variance: Float64Array.of(1, 1, 1, 1, 1, 1 / ratio),
+      g: new Float64Array(6).fill(1),
+      usable: new Uint8Array(6).fill(1),
+    });
+    for (const ratio of [9.999, 10, 10.001, 11, 1000]) {
+      for (const zmax of [1, 1.5, 2, 3]) {
+        const s = group(ratio);
+        expect(Array.from(rejectOutliersStandardGrouped(s, s.usable, s.g, { zmax }))).toEqual(viaGeneral(s, zmax));
+      }
+    }
+    const s = group(1000);
+    expect(Array.from(rejectOutliersStandardGrouped(s, s.usable, s.g, { zmax: 1.5 }))).toEqual([1, 4]);
+  });
+
   it("rejects malformed input with ConfigError", () => {
     const s: Stored = {
       groupStart: Int32Array.of(0, 3),

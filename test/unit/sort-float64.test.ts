@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { sortFloat64 } from "../../src/runtime/sort-float64.ts";
+import { SortFloat64Scratch, sortFloat64 } from "../../src/runtime/sort-float64.ts";
 
 /** The bytes of a Float64Array (so that −0 and +0, and NaN payloads, are told apart). */
 function bytes(a: Float64Array): Uint8Array {
@@ -46,5 +46,20 @@ describe("sortFloat64", () => {
     expectSameAsBuiltIn(new Float64Array(4096).fill(2.5));
     expectSameAsBuiltIn(Float64Array.from({ length: 4096 }, (_, i) => i - 2000));
     expectSameAsBuiltIn(Float64Array.from({ length: 4096 }, (_, i) => 2000 - i));
+  });
+
+  it("gives the same order with working arrays reused across calls of different lengths", () => {
+    const scratch = new SortFloat64Scratch();
+    let seed = 11;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    // longer, shorter (stale keys beyond n), longer again (the arrays grow), and a view into a larger buffer
+    for (const n of [6000, 3000, 9000, 2500]) {
+      const values = Float64Array.from({ length: n }, () => (rnd() - 0.5) * Math.exp((rnd() - 0.5) * 60));
+      const expected = values.slice().sort();
+      expect(bytes(sortFloat64(values.slice(), scratch))).toEqual(bytes(expected));
+      const host = new Float64Array(n + 7);
+      host.set(values, 5);
+      expect(bytes(sortFloat64(host.subarray(5, 5 + n), scratch))).toEqual(bytes(expected));
+    }
   });
 });
