@@ -105,11 +105,14 @@ export async function writeScaleOutputs(
     details.settings.errorModel === "basic" ? details.errorModels.bragg : undefined,
   );
   await writeExperiments(outputs.scaledExpt, experiments);
+  // the report worker computes the merging statistics (and renders their plots) while the rest is written
+  report?.written(set.stagingDir, { name: "scaled.expt" });
   if (merged !== undefined && binned !== undefined && options.diffusePath !== undefined) {
     progress?.({ phase: "write", done: 2, total: nWrites, label: "merged_diffuse.h5" });
     outputs.mergedDiffuse = set.path("merged_diffuse.h5");
     const seed = options.seed ?? SCALE_JOB_DEFAULTS.seed;
     await writeMergedMap(outputs.mergedDiffuse, merged, binned, seed, options.diffusePath);
+    report?.written(set.stagingDir, { name: "merged_diffuse.h5", hall: input.spaceGroup.hall });
   }
   const settings = refinement.details.settings;
   const scales = buildScalesJson(
@@ -133,6 +136,8 @@ export async function writeScaleOutputs(
     merged,
   );
   await writeRefinementJson(outputs.refinementJson, refinementDoc);
+  // scales.json but for its warnings and write time: the worker renders the plots ahead of it (a cache only)
+  report?.written(set.stagingDir, { name: "refinement.json", scalesPreview: scales });
   // the inputs' warnings (rows that belong to no experiment, still ids taken as indices) first, then the fit's
   const models = refinement.details.errorModels;
   const refined = models.bragg?.model === "basic" || models.diffuse?.model === "basic" ? models : undefined;
