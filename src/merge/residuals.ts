@@ -50,9 +50,13 @@ class ResidualAccumulator {
   /** Adds one residual (a float32 value) to the current pass. */
   add(d: number): void {
     if (this.pass === 0) {
-      if (this.kept !== undefined) this.kept[this.n] = d;
-      this.n++;
       this.sum += d;
+      if (this.kept !== undefined) {
+        // counted for the order statistics at the end of the pass, in one loop over the kept values
+        this.kept[this.n++] = d;
+        return;
+      }
+      this.n++;
     } else if (this.pass === 1) {
       this.ss += (d - this.mean) ** 2;
       this.bins[Math.min(HISTOGRAM_BINS - 1, Math.max(0, Math.floor(((d + 6) / 12) * HISTOGRAM_BINS)))]++;
@@ -60,17 +64,34 @@ class ResidualAccumulator {
     this.order.add(d);
   }
 
-  /** Adds the residuals kept from pass 1 again, in their order (passes 2 and 3 of a replayable accumulator). */
+  /**
+   * Adds the residuals kept from pass 1 again, in their order (passes 2 and 3 of a replayable accumulator): what
+   * {@link ResidualAccumulator.add} of each would do, in tight loops (the sum of squares in the same order; the
+   * histogram and the order statistics only count).
+   */
   replay(): void {
     const kept = this.kept;
     if (kept === undefined) throw new RangeError("no residuals were kept");
-    for (let i = 0; i < this.n; i++) this.add(kept[i]);
+    if (this.pass === 0) throw new RangeError("pass 1 is not replayed");
+    const values = kept.subarray(0, this.n);
+    if (this.pass === 1) {
+      const { mean, bins } = this;
+      let ss = this.ss;
+      for (let i = 0; i < values.length; i++) {
+        const d = values[i];
+        ss += (d - mean) ** 2;
+        bins[Math.min(HISTOGRAM_BINS - 1, Math.max(0, Math.floor(((d + 6) / 12) * HISTOGRAM_BINS)))]++;
+      }
+      this.ss = ss;
+    }
+    this.order.addAll(values);
   }
 
   /** Ends the current pass. */
   endPass(): void {
     if (this.pass === 0) {
       const n = this.n;
+      if (this.kept !== undefined) this.order.addAll(this.kept.subarray(0, n));
       this.mean = n > 0 ? this.sum / n : 0;
       const m = Math.min(PROBABILITY_POINTS, n);
       this.ranks = new Float64Array(m);

@@ -65,6 +65,48 @@ describe("Float32OrderStatistics", () => {
     );
   });
 
+  it("addAll of a (sub)array is add of each of its values, in every round", () => {
+    const arb = fc.record({
+      n: fc.integer({ min: 1, max: 5000 }),
+      seed: fc.integer({ min: 1, max: 2 ** 30 }),
+      nRanks: fc.integer({ min: 1, max: 400 }),
+    });
+    const extremes = [Infinity, -Infinity, 3.4e38, -3.4e38, 1e-45, -1e-45, 0, -0];
+    fc.assert(
+      fc.property(arb, ({ n, seed, nRanks }) => {
+        const next = lcg(seed);
+        // the values sit after 3 others in their buffer (a subarray with an offset, as the kept residuals)
+        const buffer = new Float32Array(n + 3);
+        const values = buffer.subarray(3);
+        for (let i = 0; i < n; i++) {
+          const u = next();
+          values[i] = u < 0.1 ? extremes[Math.floor(next() * extremes.length)] : Math.floor((u - 0.5) * 40) / 7;
+        }
+        const m = Math.min(nRanks, n);
+        const ranks = Float64Array.from({ length: m }, (_, j) => (m === 1 ? 0 : Math.round((j * (n - 1)) / (m - 1))));
+        const one = new Float32OrderStatistics();
+        const all = new Float32OrderStatistics();
+        for (let round = 0; round < 3; round++) {
+          for (const v of values) one.add(v);
+          all.addAll(values);
+          if (round === 0) {
+            expect(all.n).toBe(one.n);
+            one.setRanks(ranks);
+            all.setRanks(ranks);
+          } else if (round === 1) {
+            one.nextRound();
+            all.nextRound();
+          }
+        }
+        const a = one.values();
+        const b = all.values();
+        for (let j = 0; j < m; j++) if (!Object.is(a[j], b[j])) return false;
+        return true;
+      }),
+      { seed: 7, numRuns: 60 },
+    );
+  });
+
   it("rejects ranks out of range or out of turn", () => {
     const s = new Float32OrderStatistics();
     s.add(1);
