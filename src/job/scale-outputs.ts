@@ -14,11 +14,18 @@ import { writeRefinementJson } from "../io/refinement-json.ts";
 import { writeReflections } from "../io/refl-write.ts";
 import { writeScalesJson, type ScalesJson } from "../io/scales-json.ts";
 import type { MergedDiffuse } from "../merge/merge.ts";
+import { computeDiagnosticsAndSharedGroups } from "../merge/diagnostics.ts";
 import { fitWarningInputOf } from "../merge/fit-warning-input.ts";
 import { fitWarnings } from "../merge/fit-warnings.ts";
 import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
 import { SCALE_JOB_DEFAULTS, type ScaleDatasetOptions, type ScaleDatasetResult } from "./scale-dataset-options.ts";
-import { braggUsedMask, buildRefinementDocument, buildScalesJson, setKbScalingModels } from "./scale-documents.ts";
+import {
+  braggUsedMask,
+  buildRefinementDocument,
+  buildScalesJson,
+  diagnosticsSmoother,
+  setKbScalingModels,
+} from "./scale-documents.ts";
 import type { ScaleInputs } from "./scale-inputs.ts";
 import type { BackgroundReport } from "./background-report.ts";
 import { buildScaledReflections } from "./scaled-reflections.ts";
@@ -122,6 +129,12 @@ export async function writeScaleOutputs(
     { ...seconds, writeS: 0, threads: settings.threads },
     experiments.experiments.map((e) => e.identifier),
   );
+  // the diagnostics' pass over the rows also counts the groups each still shares (for the fit warnings)
+  const { diagnostics, nSharedGroups } = computeDiagnosticsAndSharedGroups(
+    refinement.details,
+    merged,
+    diagnosticsSmoother(model),
+  );
   const refinementDoc = buildRefinementDocument(
     {
       commandLine: options.commandLine ?? SCALE_JOB_DEFAULTS.commandLine,
@@ -134,6 +147,7 @@ export async function writeScaleOutputs(
     model,
     refinement,
     merged,
+    diagnostics,
   );
   await writeRefinementJson(outputs.refinementJson, refinementDoc);
   // scales.json but for its warnings and write time: the worker renders the plots ahead of it (a cache only)
@@ -143,7 +157,7 @@ export async function writeScaleOutputs(
   const refined = models.bragg?.model === "basic" || models.diffuse?.model === "basic" ? models : undefined;
   scales.warnings = [
     ...input.warnings.map((message) => ({ code: "input", message })),
-    ...fitWarnings(fitWarningInputOf(refinement.details, refinementDoc.diagnostics, refined)),
+    ...fitWarnings(fitWarningInputOf(refinement.details, refinementDoc.diagnostics, refined, nSharedGroups)),
   ];
   scales.timings.write_s = (performance.now() - tWrite) / 1000;
   await writeScalesJson(outputs.scalesJson, scales);

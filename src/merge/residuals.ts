@@ -127,6 +127,11 @@ export interface RowCounts {
   readonly nBragg: number[];
   /** Used diffuse rows per still. */
   readonly nDiffuse: number[];
+  /**
+   * Per still: the groups with ≥ 2 used observations that hold at least one used observation of the still, each
+   * counted once (`sharedGroupsPerStill` of ./fit-warning-input.ts).
+   */
+  readonly nSharedGroups: number[];
   /** |q| of the first row of every Bragg group. */
   readonly braggGroupQ: Float32Array;
   /** Smallest |q| of the used Bragg rows. */
@@ -151,6 +156,8 @@ function residualPass(
   const nBraggGroups = obs.nBraggGroups;
   // resident observations: g of every row as the refinement computed it (in parallel); paged: batch by batch
   const precomputed = result.inverseScales;
+  // the last group that counted each still as sharing it (a still seen twice in one group counts once)
+  const lastGroup = counts === undefined ? undefined : new Int32Array(counts.nSharedGroups.length).fill(-1);
   forEachInverseScaleBatch(
     obs,
     result.finalState,
@@ -168,7 +175,12 @@ function residualPass(
         for (let o = begin; o < end; o++) {
           const l = o - rowBegin;
           if (weight[l] === 0) continue;
-          if (counts !== undefined) {
+          if (counts !== undefined && lastGroup !== undefined) {
+            const s = still[l];
+            if (n >= 2 && lastGroup[s] !== h) {
+              lastGroup[s] = h;
+              counts.nSharedGroups[s]++;
+            }
             if (isBragg) {
               counts.nBragg[still[l]]++;
               counts.qMin = Math.min(counts.qMin, qMagnitude[l]);
@@ -208,6 +220,7 @@ export function residualSummaries(result: JointRefinementResult): {
   const counts: RowCounts = {
     nBragg: new Array<number>(nIncluded).fill(0),
     nDiffuse: new Array<number>(nIncluded).fill(0),
+    nSharedGroups: new Array<number>(nIncluded).fill(0),
     braggGroupQ: new Float32Array(obs.nBraggGroups),
     qMin: Infinity,
     qMax: -Infinity,

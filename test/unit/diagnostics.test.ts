@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { computeDiagnostics } from "../../src/merge/diagnostics.ts";
+import { computeDiagnostics, computeDiagnosticsAndSharedGroups } from "../../src/merge/diagnostics.ts";
+import { sharedGroupsPerStill } from "../../src/merge/fit-warning-input.ts";
 import { Float32OrderStatistics } from "../../src/merge/order-statistics.ts";
 import { computeReferences, type JointRefinementResult } from "../../src/refine/joint-refinement.ts";
 import { residentRows } from "../../src/observations/observation-windows.ts";
@@ -233,6 +234,13 @@ describe("computeDiagnostics on paged observations", () => {
       observations: obs,
     } as unknown as JointRefinementResult;
     const resident = computeDiagnostics(result, undefined, undefined);
+    // the shared-group counts of the same pass are sharedGroupsPerStill's
+    const shared = sharedGroupsPerStill(result);
+    expect(shared.some((n) => n > 0)).toBe(true);
+    expect(computeDiagnosticsAndSharedGroups(result, undefined, undefined)).toEqual({
+      diagnostics: resident,
+      nSharedGroups: shared,
+    });
     // per-still counts, outliers and Bragg shells by their definitions
     const { still, weight } = residentRows(obs);
     const nBragg = new Array<number>(nStills).fill(0);
@@ -254,8 +262,13 @@ describe("computeDiagnostics on paged observations", () => {
     for (const windowRows of [1, 13, 500, 1 << 20]) {
       const paged = pagedCopy(obs, tmp, windowRows);
       try {
-        const got = computeDiagnostics({ ...result, observations: paged }, undefined, undefined);
+        const { diagnostics: got, nSharedGroups } = computeDiagnosticsAndSharedGroups(
+          { ...result, observations: paged },
+          undefined,
+          undefined,
+        );
         expect(got).toEqual(resident);
+        expect(nSharedGroups).toEqual(shared);
         // toEqual does not tell −0 from +0: compare the plotted order statistics bit for bit as well
         for (const kind of ["bragg", "diffuse"] as const) {
           const a = resident.residuals[kind]?.normalProbability.observed ?? [];
