@@ -14,6 +14,8 @@ import type { ReportWorkerRequest } from "./report-worker.ts";
 
 /** A report renderer started ahead of time. */
 export interface BackgroundReport {
+  /** Says that the job will write a merged map, so that the worker loads what reads it while it waits. */
+  mapFollows(): void;
   /**
    * Says that an output in `dir` is written and final, so that the worker reads it and renders its plots now (does
    * nothing without a worker; the page does not depend on it, only how soon it is done).
@@ -58,6 +60,9 @@ export function startBackgroundReport(): BackgroundReport {
     w.postMessage(request);
   };
   return {
+    mapFollows() {
+      if (worker !== undefined && !gone) post(worker, { kind: "map follows" });
+    },
     written(dir, file) {
       if (worker !== undefined && !gone) post(worker, { kind: "written", dir, file });
     },

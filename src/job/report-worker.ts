@@ -4,13 +4,15 @@
  * {@link StagedReport} per directory), then writes `report.html` when asked: the page `writeReport` writes from the
  * finished directory (a fresh isolate, so the rendered page is the same).
  *
- * Messages in: `{ kind: "written", dir, file }` (no answer) and `{ kind: "write", dir, outPath }`. Messages out (one
+ * Messages in: `{ kind: "map follows" }` and `{ kind: "written", dir, file }` (no answer), and
+ * `{ kind: "write", dir, outPath }`. Messages out (one
  * per "write"): `{ ok: true }` or `{ ok: false, message }`.
  *
  * @packageDocumentation
  */
 import { resolve } from "node:path";
 import { parentPort } from "node:worker_threads";
+import { loadH5wasm } from "../io/hdf5.ts";
 import { isOutputSet } from "../io/output-set.ts";
 import { vegaRendererSource } from "../report/render-svg.ts";
 import { StagedReport, type StagedFile } from "../report/staged-report.ts";
@@ -18,7 +20,9 @@ import { writeReport } from "../report/write-report.ts";
 
 /** A request of the job thread. */
 export type ReportWorkerRequest =
-  { kind: "written"; dir: string; file: StagedFile } | { kind: "write"; dir: string; outPath: string };
+  | { kind: "map follows" }
+  | { kind: "written"; dir: string; file: StagedFile }
+  | { kind: "write"; dir: string; outPath: string };
 
 const port = parentPort;
 if (port === null) throw new Error("report-worker must run in a worker thread");
@@ -37,6 +41,12 @@ function stagedReport(dir: string): StagedReport {
 }
 
 port.on("message", (request: ReportWorkerRequest) => {
+  if (request.kind === "map follows") {
+    // the map is read with h5wasm: load it now, while this thread waits for the first output (a failure to load is
+    // the reader's own, from the same promise)
+    loadH5wasm().catch(() => undefined);
+    return;
+  }
   if (request.kind === "written") {
     stagedReport(request.dir).written(request.file);
     return;

@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { RefinementFailure } from "../errors.ts";
 import { writeExperiments } from "../io/expt.ts";
+import { loadH5wasm } from "../io/hdf5.ts";
 import { writeMergedDiffuse, type MergedDiffuseAttributes } from "../io/merged-diffuse.ts";
 import { MANIFEST_NAME, type OutputSetWriter } from "../io/output-set.ts";
 import { writeRefinementJson } from "../io/refinement-json.ts";
@@ -101,6 +102,13 @@ export async function writeScaleOutputs(
     report: set.path("report.html"),
   };
   const nWrites = binned === undefined ? 4 : 5;
+  // the merged map's writer needs h5wasm: loading it now lets its module and wasm load while scaled.refl is written
+  // and synced (an error of loading is the writer's own, from the same promise)
+  if (merged !== undefined && binned !== undefined && options.diffusePath !== undefined) {
+    loadH5wasm().catch(() => undefined);
+    // and the report worker, idle until scaled.expt is written, loads it for reading the map
+    report?.mapFollows();
+  }
   progress?.({ phase: "write", done: 0, total: nWrites, label: "scaled.refl" });
   const scaledTable = buildScaledReflections(table, braggUsedMask(refinement, table.nrows), model, refinement);
   await writeReflections(outputs.scaledRefl, scaledTable);

@@ -32,6 +32,10 @@ vi.mock("../../src/job/background-report.ts", async (importOriginal) => {
       calls.started++;
       const inner = real.startBackgroundReport();
       return {
+        mapFollows() {
+          calls.announced.push("map follows");
+          inner.mapFollows();
+        },
         written(dir, file) {
           calls.announced.push(file.name);
           inner.written(dir, file);
@@ -101,7 +105,7 @@ describe("scale job and its background report", () => {
     const result = await scaleSmall(out);
     expect(calls).toMatchObject({ started: 1, disposed: 1, rendered: ["worker"] });
     // the worker was told of each output as it was written, in the order they are written
-    expect(calls.announced).toEqual(["scaled.expt", "merged_diffuse.h5", "refinement.json"]);
+    expect(calls.announced).toEqual(["map follows", "scaled.expt", "merged_diffuse.h5", "refinement.json"]);
     expect(calls.stagedIn).toHaveLength(1);
     expect(calls.stagedIn[0]).not.toBe(out);
     expect(calls.stagedIn[0].startsWith(join(out, "."))).toBe(true);
