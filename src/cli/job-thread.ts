@@ -39,6 +39,67 @@ export function useJobThreads(on: boolean): void {
   threads = on;
 }
 
+/** Loads the code of a job (the modules {@link runJobHere} imports for it), without running it. */
+export function loadJobCode(kind: JobRequest["kind"]): Promise<unknown> {
+  switch (kind) {
+    case "scale":
+      return import("../job/scale-dataset.ts");
+    case "voxelize":
+      return import("../job/voxelize-files.ts");
+    case "simulate":
+      return import("../simulate/simulate-dataset.ts");
+  }
+}
+
+/** A job thread started before its job was known (see {@link prestartJobThread}). */
+let prestarted: { worker: Worker; kind: JobRequest["kind"]; ended: boolean } | undefined;
+
+/**
+ * Starts the job thread of a job of `kind` now (when {@link useJobThreads} is on), so that it loads the job's code
+ * while this thread loads the CLI and parses the arguments; the next {@link runJob} of that kind runs in it. A thread
+ * that is never used does not keep the process alive.
+ */
+export function prestartJobThread(kind: JobRequest["kind"]): void {
+  if (!threads || prestarted !== undefined) return;
+  try {
+    const entry = siblingWorkerEntry(import.meta.url, "job-thread-entry");
+    const workerData = { preload: kind };
+    const worker =
+      entry.kind === "module"
+        ? new Worker(entry.url, { workerData })
+        : new Worker(entry.code, { eval: true, workerData });
+    worker.unref();
+    const started = { worker, kind, ended: false };
+    const ended = (): void => {
+      started.ended = true;
+    };
+    worker.on("error", ended);
+    worker.on("exit", ended);
+    prestarted = started;
+  } catch {
+    // the job starts its thread when it runs
+  }
+}
+
+/** The job thread for `request`: the one started ahead for its kind (sent the request), or a new one. */
+function jobThread(request: JobRequest): Worker {
+  const early = prestarted;
+  prestarted = undefined;
+  if (early !== undefined) {
+    if (early.kind === request.kind && !early.ended) {
+      early.worker.ref();
+      early.worker.postMessage({ request });
+      return early.worker;
+    }
+    void early.worker.terminate();
+  }
+  const entry = siblingWorkerEntry(import.meta.url, "job-thread-entry");
+  const workerData = { request };
+  return entry.kind === "module"
+    ? new Worker(entry.url, { workerData })
+    : new Worker(entry.code, { eval: true, workerData });
+}
+
 /** Runs a job on this thread; returns what the CLI prints (plain data). */
 export async function runJobHere(request: JobRequest, onProgress: (event: ProgressEvent) => void): Promise<unknown> {
   switch (request.kind) {
@@ -119,12 +180,7 @@ const SIGNAL_EXIT: Readonly<Record<"SIGINT" | "SIGTERM", number>> = { SIGINT: 13
  */
 export async function runJob(request: JobRequest, onProgress: (event: ProgressEvent) => void): Promise<unknown> {
   if (!threads) return runJobHere(request, onProgress);
-  const entry = siblingWorkerEntry(import.meta.url, "job-thread-entry");
-  const workerData = { request };
-  const worker =
-    entry.kind === "module"
-      ? new Worker(entry.url, { workerData })
-      : new Worker(entry.code, { eval: true, workerData });
+  const worker = jobThread(request);
   const state = { interrupted: false };
   const onSignal = (signal: "SIGINT" | "SIGTERM"): void => {
     if (state.interrupted) return;

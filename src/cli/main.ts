@@ -1,81 +1,14 @@
 #!/usr/bin/env node
 /**
- * The `diffuse-scale` command-line program. This file only wires commands together: each command lives in its own
- * file and is added by one `register*` call in {@link createProgram}.
+ * The `diffuse-scale` executable. It starts the job thread of a long command (`scale`, `voxelize`, `simulate`) first,
+ * so that the job's code loads in that thread while this one loads the command-line program (`./program.ts`, with
+ * commander) and parses the arguments; then it runs the program.
  *
  * @packageDocumentation
  */
 import { realpathSync } from "node:fs";
-import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { Command } from "commander";
-import { endQuietlyOnEpipe, reportError } from "./errors.ts";
-import { useJobThreads } from "./job-thread.ts";
-import { registerDemo } from "./demo.ts";
-import { registerExtract } from "./extract.ts";
-import { registerInspect } from "./inspect.ts";
-import { registerReport } from "./report.ts";
-import { registerScale } from "./scale.ts";
-import { registerSimulate } from "./simulate.ts";
-import { registerVoxelize } from "./voxelize.ts";
-
-function packageVersion(): string {
-  const require = createRequire(import.meta.url);
-  const pkg = require("../../package.json") as { version?: unknown };
-  return typeof pkg.version === "string" ? pkg.version : "0.0.0";
-}
-
-/**
- * Build the `diffuse-scale` program with every command registered.
- *
- * @returns the commander program (not yet parsed)
- */
-export function createProgram(): Command {
-  const program = new Command();
-  program
-    .name("diffuse-scale")
-    .version(packageVersion())
-    .description("Relative scaling of diffuse X-ray scattering from serial-crystallography stills")
-    .option("--debug", "print stack traces on errors")
-    // Usage errors must end the process with exit code 2 and one line on stderr. exitOverride makes
-    // commander throw a CommanderError instead of calling process.exit (mapped in ./errors.ts), and silencing its
-    // stderr output stops it printing its own message and the help text; `main` prints the one line. Both settings
-    // are inherited by the commands registered below. `--help`/`--version` still print on stdout and exit 0.
-    .exitOverride()
-    .configureOutput({
-      writeErr: () => undefined,
-      outputError: () => undefined,
-    });
-  registerInspect(program);
-  registerVoxelize(program);
-  registerExtract(program);
-  registerScale(program);
-  registerReport(program);
-  registerDemo(program);
-  registerSimulate(program);
-  return program;
-}
-
-/**
- * Run the program on `argv` (as `process.argv`: node, script, arguments...). Errors are printed as one line on
- * stderr and turned into `process.exitCode` (see `./errors.ts`): 2 for bad input, configuration or usage (unknown
- * or missing option), 1 for a refinement failure or an internal error, 0 after `--help`/`--version`.
- *
- * @param argv - the full argument vector
- * @returns the exit code that was set (0 on success)
- */
-export async function main(argv: readonly string[]): Promise<number> {
-  const program = createProgram();
-  try {
-    await program.parseAsync([...argv]);
-    return 0;
-  } catch (err) {
-    const debug = program.opts<{ debug?: boolean }>().debug === true || argv.includes("--debug");
-    const code = reportError(err, { debug });
-    process.exitCode = code;
-    return code;
-  }
-}
+import { prestartJobThread, useJobThreads } from "./job-thread.ts";
 
 function isEntryPoint(): boolean {
   const script = process.argv.at(1);
@@ -88,9 +21,14 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
-  // a reader of stdout that stops early (`| head -1`) ends the command quietly with exit 0
-  endQuietlyOnEpipe(process.stdout);
   // long jobs run in a worker thread, so that SIGINT/SIGTERM are answered at once and leave complete outputs
   useJobThreads(true);
+  // the first word that is not an option names the command (a wrong guess only starts a thread that is not used)
+  const command = process.argv.slice(2).find((a) => !a.startsWith("-"));
+  if (command === "scale" || command === "voxelize" || command === "simulate") prestartJobThread(command);
+  const { endQuietlyOnEpipe } = await import("./errors.ts");
+  const { main } = await import("./program.ts");
+  // a reader of stdout that stops early (`| head -1`) ends the command quietly with exit 0
+  endQuietlyOnEpipe(process.stdout);
   await main(process.argv);
 }

@@ -1,16 +1,26 @@
 /**
  * The HTML report off the critical path: a worker thread started with the job loads the report code and vega while the
- * main thread reads, refines and writes, and renders `report.html` once `scales.json` and `refinement.json` exist.
+ * main thread reads, refines and writes; it reads each output back and renders its plots as soon as the job says the
+ * file is written (see `report/staged-report.ts`), and writes `report.html` once `scales.json` exists.
  * The page is the one `writeReport` writes (same code, fresh isolate). Should the thread fail to start or fail to
  * write, the report is written on the main thread instead, so errors are exactly those of `writeReport`.
  *
  * @packageDocumentation
  */
 import { Worker } from "node:worker_threads";
+import type { StagedFile } from "../report/staged-report.ts";
 import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
+import type { ReportWorkerRequest } from "./report-worker.ts";
 
 /** A report renderer started ahead of time. */
 export interface BackgroundReport {
+  /** Says that the job will write a merged map, so that the worker loads what reads it while it waits. */
+  mapFollows(): void;
+  /**
+   * Says that an output in `dir` is written and final, so that the worker reads it and renders its plots now (does
+   * nothing without a worker; the page does not depend on it, only how soon it is done).
+   */
+  written(dir: string, file: StagedFile): void;
   /**
    * Writes `outPath` from the output files in `dir` (in the worker, or on this thread as the fallback).
    *
@@ -46,7 +56,16 @@ export function startBackgroundReport(): BackgroundReport {
     await writeReport(dir, { outPath });
     return "main thread";
   };
+  const post = (w: Worker, request: ReportWorkerRequest): void => {
+    w.postMessage(request);
+  };
   return {
+    mapFollows() {
+      if (worker !== undefined && !gone) post(worker, { kind: "map follows" });
+    },
+    written(dir, file) {
+      if (worker !== undefined && !gone) post(worker, { kind: "written", dir, file });
+    },
     async write(dir, outPath) {
       const w = worker;
       if (w === undefined || gone) return inProcess(dir, outPath);
@@ -68,7 +87,7 @@ export function startBackgroundReport(): BackgroundReport {
         w.on("error", onEnd);
         // the reply is awaited: the worker keeps this thread alive until it answers or ends
         w.ref();
-        w.postMessage({ dir, outPath });
+        post(w, { kind: "write", dir, outPath });
       });
       w.unref();
       // a failure in the worker is reproduced here, so the caller sees writeReport's own typed error

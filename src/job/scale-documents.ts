@@ -15,7 +15,8 @@ import {
 } from "../errors.ts";
 import type { ExperimentList } from "../io/expt.ts";
 import type { ErrorModelEntry, ScalesJson } from "../io/scales-json.ts";
-import { computeDiagnostics } from "../merge/diagnostics.ts";
+import type { ScalingDiagnostics } from "../io/diagnostics-json.ts";
+import { computeDiagnostics, type DiagnosticsSmoother } from "../merge/diagnostics.ts";
 import type { RefinementJson } from "../io/refinement-json.ts";
 import { ccHalf } from "../merge/cc-half.ts";
 import type { MergedDiffuse } from "../merge/merge.ts";
@@ -158,13 +159,31 @@ export interface RecordedInputs {
   configPath: string | undefined;
 }
 
-/** The refinement.json document: inputs, history, counts, CC½ and diagnostics of a refined model. */
+/** The smoother of a model as the diagnostics plot it (undefined when the model has none). */
+export function diagnosticsSmoother(model: DiffuseScalingModel): DiagnosticsSmoother | undefined {
+  const r = model.resolutionComponent;
+  if (r === undefined) return undefined;
+  return {
+    valueAt: (q: number) => model.resolutionComponent?.valueAt(q) ?? 1,
+    qRange: r.qRange,
+    values: r.parameters,
+    esds: r.parameterEsds ?? new Float64Array(r.nParams),
+  };
+}
+
+/**
+ * The refinement.json document: inputs, history, counts, CC½ and diagnostics of a refined model.
+ *
+ * @param diagnostics - the diagnostics of `refinement` when already computed (`computeDiagnosticsAndSharedGroups`
+ *   with {@link diagnosticsSmoother}). @defaultValue computed here
+ */
 export function buildRefinementDocument(
   inputs: RecordedInputs,
   spaceGroup: SpaceGroup,
   model: DiffuseScalingModel,
   refinement: RefineParametersResult,
   merged: MergedDiffuse | undefined,
+  diagnostics?: ScalingDiagnostics,
 ): RefinementJson {
   const details = refinement.details;
   return {
@@ -190,18 +209,7 @@ export function buildRefinementDocument(
     diffuse_counts: details.diffuseCounts ?? null,
     group_counts: groupCounts(details),
     cc_half: merged === undefined ? null : ccHalf(merged),
-    diagnostics: computeDiagnostics(
-      details,
-      merged,
-      model.resolutionComponent === undefined
-        ? undefined
-        : {
-            valueAt: (q: number) => model.resolutionComponent?.valueAt(q) ?? 1,
-            qRange: model.resolutionComponent.qRange,
-            values: model.resolutionComponent.parameters,
-            esds: model.resolutionComponent.parameterEsds ?? new Float64Array(model.resolutionComponent.nParams),
-          },
-    ),
+    diagnostics: diagnostics ?? computeDiagnostics(details, merged, diagnosticsSmoother(model)),
   };
 }
 

@@ -8,17 +8,25 @@
 import { join } from "node:path";
 import { RefinementFailure } from "../errors.ts";
 import { writeExperiments } from "../io/expt.ts";
+import { loadH5wasm } from "../io/hdf5.ts";
 import { writeMergedDiffuse, type MergedDiffuseAttributes } from "../io/merged-diffuse.ts";
 import { MANIFEST_NAME, type OutputSetWriter } from "../io/output-set.ts";
 import { writeRefinementJson } from "../io/refinement-json.ts";
 import { writeReflections } from "../io/refl-write.ts";
 import { writeScalesJson, type ScalesJson } from "../io/scales-json.ts";
 import type { MergedDiffuse } from "../merge/merge.ts";
+import { computeDiagnosticsAndSharedGroups } from "../merge/diagnostics.ts";
 import { fitWarningInputOf } from "../merge/fit-warning-input.ts";
 import { fitWarnings } from "../merge/fit-warnings.ts";
 import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
 import { SCALE_JOB_DEFAULTS, type ScaleDatasetOptions, type ScaleDatasetResult } from "./scale-dataset-options.ts";
-import { braggUsedMask, buildRefinementDocument, buildScalesJson, setKbScalingModels } from "./scale-documents.ts";
+import {
+  braggUsedMask,
+  buildRefinementDocument,
+  buildScalesJson,
+  diagnosticsSmoother,
+  setKbScalingModels,
+} from "./scale-documents.ts";
 import type { ScaleInputs } from "./scale-inputs.ts";
 import type { BackgroundReport } from "./background-report.ts";
 import { buildScaledReflections } from "./scaled-reflections.ts";
@@ -94,6 +102,13 @@ export async function writeScaleOutputs(
     report: set.path("report.html"),
   };
   const nWrites = binned === undefined ? 4 : 5;
+  // the merged map's writer needs h5wasm: loading it now lets its module and wasm load while scaled.refl is written
+  // and synced (an error of loading is the writer's own, from the same promise)
+  if (merged !== undefined && binned !== undefined && options.diffusePath !== undefined) {
+    loadH5wasm().catch(() => undefined);
+    // and the report worker, idle until scaled.expt is written, loads it for reading the map
+    report?.mapFollows();
+  }
   progress?.({ phase: "write", done: 0, total: nWrites, label: "scaled.refl" });
   const scaledTable = buildScaledReflections(table, braggUsedMask(refinement, table.nrows), model, refinement);
   await writeReflections(outputs.scaledRefl, scaledTable);
@@ -105,11 +120,14 @@ export async function writeScaleOutputs(
     details.settings.errorModel === "basic" ? details.errorModels.bragg : undefined,
   );
   await writeExperiments(outputs.scaledExpt, experiments);
+  // the report worker computes the merging statistics (and renders their plots) while the rest is written
+  report?.written(set.stagingDir, { name: "scaled.expt" });
   if (merged !== undefined && binned !== undefined && options.diffusePath !== undefined) {
     progress?.({ phase: "write", done: 2, total: nWrites, label: "merged_diffuse.h5" });
     outputs.mergedDiffuse = set.path("merged_diffuse.h5");
     const seed = options.seed ?? SCALE_JOB_DEFAULTS.seed;
     await writeMergedMap(outputs.mergedDiffuse, merged, binned, seed, options.diffusePath);
+    report?.written(set.stagingDir, { name: "merged_diffuse.h5", hall: input.spaceGroup.hall });
   }
   const settings = refinement.details.settings;
   const scales = buildScalesJson(
@@ -118,6 +136,12 @@ export async function writeScaleOutputs(
     settings.minimizer,
     { ...seconds, writeS: 0, threads: settings.threads },
     experiments.experiments.map((e) => e.identifier),
+  );
+  // the diagnostics' pass over the rows also counts the groups each still shares (for the fit warnings)
+  const { diagnostics, nSharedGroups } = computeDiagnosticsAndSharedGroups(
+    refinement.details,
+    merged,
+    diagnosticsSmoother(model),
   );
   const refinementDoc = buildRefinementDocument(
     {
@@ -131,14 +155,17 @@ export async function writeScaleOutputs(
     model,
     refinement,
     merged,
+    diagnostics,
   );
   await writeRefinementJson(outputs.refinementJson, refinementDoc);
+  // scales.json but for its warnings and write time: the worker renders the plots ahead of it (a cache only)
+  report?.written(set.stagingDir, { name: "refinement.json", scalesPreview: scales });
   // the inputs' warnings (rows that belong to no experiment, still ids taken as indices) first, then the fit's
   const models = refinement.details.errorModels;
   const refined = models.bragg?.model === "basic" || models.diffuse?.model === "basic" ? models : undefined;
   scales.warnings = [
     ...input.warnings.map((message) => ({ code: "input", message })),
-    ...fitWarnings(fitWarningInputOf(refinement.details, refinementDoc.diagnostics, refined)),
+    ...fitWarnings(fitWarningInputOf(refinement.details, refinementDoc.diagnostics, refined, nSharedGroups)),
   ];
   scales.timings.write_s = (performance.now() - tWrite) / 1000;
   await writeScalesJson(outputs.scalesJson, scales);

@@ -86,27 +86,21 @@ function outlierCounts(result: JointRefinementResult): ScalingDiagnostics["nOutl
 }
 
 /**
- * Computes the diagnostics, in three passes over the rows of the final observations (window by window, whether
- * resident or paged: the same output either way) and nothing stored per row.
- *
- * @param result - The refinement result (its `finalState` gives the inverse scales of the rows).
- * @param merged - The merged diffuse map, if any.
- * @param smoother - The smoother curve evaluator and its control points, if enabled.
- * @param nShells - Number of |q| shells. @defaultValue 10
- * @throws {@link ConfigError} when `result.finalState` has fewer still scales than the observations have stills.
+ * {@link computeDiagnostics}, with the shared-group counts per still gathered in the same first pass over the rows:
+ * the `nSharedGroups` that `fitWarningInputOf` takes (the counts of `sharedGroupsPerStill`, without its own pass).
  */
-export function computeDiagnostics(
+export function computeDiagnosticsAndSharedGroups(
   result: JointRefinementResult,
   merged: MergedDiffuse | undefined,
   smoother: DiagnosticsSmoother | undefined,
   nShells = 10,
-): ScalingDiagnostics {
+): { diagnostics: ScalingDiagnostics; nSharedGroups: number[] } {
   checkModelState(result.observations, result.finalState);
   const { residuals, counts } = residualSummaries(result);
   const edges = diffuseShellEdges(merged, nShells);
   const diffuseMeanIntensity =
     merged === undefined || edges === null ? null : diffuseMeanIntensityShells(merged, edges);
-  return {
+  const diagnostics: ScalingDiagnostics = {
     perStill: {
       still: Array.from(result.includedStills),
       scale: Array.from(result.scales),
@@ -123,4 +117,24 @@ export function computeDiagnostics(
     multiplicity: multiplicityHistograms(result),
     nOutliers: outlierCounts(result),
   };
+  return { diagnostics, nSharedGroups: counts.nSharedGroups };
+}
+
+/**
+ * Computes the diagnostics, in three passes over the rows of the final observations (window by window, whether
+ * resident or paged: the same output either way) and nothing stored per row.
+ *
+ * @param result - The refinement result (its `finalState` gives the inverse scales of the rows).
+ * @param merged - The merged diffuse map, if any.
+ * @param smoother - The smoother curve evaluator and its control points, if enabled.
+ * @param nShells - Number of |q| shells. @defaultValue 10
+ * @throws {@link ConfigError} when `result.finalState` has fewer still scales than the observations have stills.
+ */
+export function computeDiagnostics(
+  result: JointRefinementResult,
+  merged: MergedDiffuse | undefined,
+  smoother: DiagnosticsSmoother | undefined,
+  nShells = 10,
+): ScalingDiagnostics {
+  return computeDiagnosticsAndSharedGroups(result, merged, smoother, nShells).diagnostics;
 }

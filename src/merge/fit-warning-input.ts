@@ -6,7 +6,13 @@
  *
  * @packageDocumentation
  */
-import { requireInstanceArgument, requireObjectArgument, requireOptionsArgument } from "../errors.ts";
+import {
+  ConfigError,
+  requireArrayArgument,
+  requireInstanceArgument,
+  requireObjectArgument,
+  requireOptionsArgument,
+} from "../errors.ts";
 import { requireScalingDiagnosticsArgument, type ScalingDiagnostics } from "../io/diagnostics-json.ts";
 import { forEachWindow } from "../observations/observation-windows.ts";
 import type { JointRefinementResult } from "../refine/joint-refinement.ts";
@@ -48,11 +54,14 @@ export function sharedGroupsPerStill(result: JointRefinementResult): number[] {
  * @param result - The refinement result.
  * @param diagnostics - Its diagnostics (`computeDiagnostics` of the same result).
  * @param errorModel - The error-model summary per class, when the run has one. @defaultValue undefined
+ * @param nSharedGroups - {@link sharedGroupsPerStill} of `result` when already counted (as
+ *   `computeDiagnosticsAndSharedGroups` does in its pass over the rows). @defaultValue counted here
  */
 export function fitWarningInputOf(
   result: JointRefinementResult,
   diagnostics: ScalingDiagnostics,
   errorModel?: FitWarningInput["errorModel"],
+  nSharedGroups?: readonly number[],
 ): FitWarningInput {
   const fn = "fitWarningInputOf";
   requireObjectArgument(result, `${fn}: result (the details of a refinement)`);
@@ -60,6 +69,14 @@ export function fitWarningInputOf(
   requireInstanceArgument(result.observations.groupStart, Int32Array, `${fn}: result.observations.groupStart`);
   requireScalingDiagnosticsArgument(diagnostics, `${fn}: diagnostics`);
   requireOptionsArgument(errorModel, `${fn}: errorModel`);
+  if (nSharedGroups !== undefined) {
+    requireArrayArgument(nSharedGroups, `${fn}: nSharedGroups`);
+    if (nSharedGroups.length !== result.includedStills.length) {
+      throw new ConfigError(
+        `${fn}: nSharedGroups has ${nSharedGroups.length} entries for ${result.includedStills.length} included stills`,
+      );
+    }
+  }
   const p = diagnostics.perStill;
   const obs = result.observations;
   const nRows = obs.groupStart[obs.nGroups];
@@ -69,7 +86,7 @@ export function fitWarningInputOf(
     scales: p.scale,
     scaleEsds: p.esd,
     nObservations: p.nBragg.map((n, i) => n + p.nDiffuse[i]),
-    nSharedGroups: sharedGroupsPerStill(result),
+    nSharedGroups: nSharedGroups === undefined ? sharedGroupsPerStill(result) : [...nSharedGroups],
     scalesBeforeRejection:
       result.scalesBeforeRejection === undefined ? undefined : Array.from(result.scalesBeforeRejection),
     classes: {

@@ -36,6 +36,7 @@ import type { UnitCell } from "../geometry/unit-cell.ts";
 import { ExperimentList } from "../io/expt.ts";
 import { SpaceGroup } from "../symmetry/space-group.ts";
 import { ReflectionTable } from "../table/reflection-table.ts";
+import { millerIndexOrder } from "./index-order.ts";
 import { MersenneTwister } from "./mersenne-twister.ts";
 import { selectScaledIntensities, type ScaledIntensities } from "./scaled-intensities.ts";
 
@@ -426,13 +427,7 @@ export function computeMergingStatistics(
   }
   if (n < 2 || !(hi > 0)) return null;
   const asu = group.mapToAsuBatch(data.hkl, false);
-  const order = Int32Array.from({ length: n }, (_, i) => i).sort((a, b) => {
-    for (let c = 0; c < 3; c++) {
-      const d = asu[3 * a + c] - asu[3 * b + c];
-      if (d !== 0) return d;
-    }
-    return a - b;
-  });
+  const order = millerIndexOrder(asu);
   const limits = binLimits(nBins, lo > 0 ? 1 / Math.sqrt(lo) : 0, 1 / Math.sqrt(hi));
   const binOf = (x: number): number => {
     for (let b = 1; b < limits.length; b++) if (x < limits[b]) return b - 1;

@@ -72,6 +72,40 @@ export class Float32OrderStatistics {
     if (s2 >= 0) this.counts3[(s2 << 10) + (key & 0x3ff)]++;
   }
 
+  /** {@link Float32OrderStatistics.add} of every value of `values`, in one loop over their bits. */
+  addAll(values: Float32Array): void {
+    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+    const n = bits.length;
+    const keyOf = (i: number): number => {
+      const b = bits[i];
+      return b >= 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+    };
+    if (this.round === 0) {
+      const counts1 = this.counts1;
+      for (let i = 0; i < n; i++) counts1[keyOf(i) >>> 21]++;
+      this.count += n;
+      return;
+    }
+    const slot1 = this.slot1;
+    if (this.round === 1) {
+      const counts2 = this.counts2;
+      for (let i = 0; i < n; i++) {
+        const key = keyOf(i);
+        const s1 = slot1[key >>> 21];
+        if (s1 >= 0) counts2[(s1 << 11) + ((key >>> 10) & 0x7ff)]++;
+      }
+      return;
+    }
+    const { slot2, counts3 } = this;
+    for (let i = 0; i < n; i++) {
+      const key = keyOf(i);
+      const s1 = slot1[key >>> 21];
+      if (s1 < 0) continue;
+      const s2 = slot2[(s1 << 11) + ((key >>> 10) & 0x7ff)];
+      if (s2 >= 0) counts3[(s2 << 10) + (key & 0x3ff)]++;
+    }
+  }
+
   /**
    * Ends round 1 and sets the wanted ranks (ascending integers in [0, n)).
    *

@@ -50,9 +50,13 @@ class ResidualAccumulator {
   /** Adds one residual (a float32 value) to the current pass. */
   add(d: number): void {
     if (this.pass === 0) {
-      if (this.kept !== undefined) this.kept[this.n] = d;
-      this.n++;
       this.sum += d;
+      if (this.kept !== undefined) {
+        // counted for the order statistics at the end of the pass, in one loop over the kept values
+        this.kept[this.n++] = d;
+        return;
+      }
+      this.n++;
     } else if (this.pass === 1) {
       this.ss += (d - this.mean) ** 2;
       this.bins[Math.min(HISTOGRAM_BINS - 1, Math.max(0, Math.floor(((d + 6) / 12) * HISTOGRAM_BINS)))]++;
@@ -60,17 +64,34 @@ class ResidualAccumulator {
     this.order.add(d);
   }
 
-  /** Adds the residuals kept from pass 1 again, in their order (passes 2 and 3 of a replayable accumulator). */
+  /**
+   * Adds the residuals kept from pass 1 again, in their order (passes 2 and 3 of a replayable accumulator): what
+   * {@link ResidualAccumulator.add} of each would do, in tight loops (the sum of squares in the same order; the
+   * histogram and the order statistics only count).
+   */
   replay(): void {
     const kept = this.kept;
     if (kept === undefined) throw new RangeError("no residuals were kept");
-    for (let i = 0; i < this.n; i++) this.add(kept[i]);
+    if (this.pass === 0) throw new RangeError("pass 1 is not replayed");
+    const values = kept.subarray(0, this.n);
+    if (this.pass === 1) {
+      const { mean, bins } = this;
+      let ss = this.ss;
+      for (let i = 0; i < values.length; i++) {
+        const d = values[i];
+        ss += (d - mean) ** 2;
+        bins[Math.min(HISTOGRAM_BINS - 1, Math.max(0, Math.floor(((d + 6) / 12) * HISTOGRAM_BINS)))]++;
+      }
+      this.ss = ss;
+    }
+    this.order.addAll(values);
   }
 
   /** Ends the current pass. */
   endPass(): void {
     if (this.pass === 0) {
       const n = this.n;
+      if (this.kept !== undefined) this.order.addAll(this.kept.subarray(0, n));
       this.mean = n > 0 ? this.sum / n : 0;
       const m = Math.min(PROBABILITY_POINTS, n);
       this.ranks = new Float64Array(m);
@@ -106,6 +127,11 @@ export interface RowCounts {
   readonly nBragg: number[];
   /** Used diffuse rows per still. */
   readonly nDiffuse: number[];
+  /**
+   * Per still: the groups with ≥ 2 used observations that hold at least one used observation of the still, each
+   * counted once (`sharedGroupsPerStill` of ./fit-warning-input.ts).
+   */
+  readonly nSharedGroups: number[];
   /** |q| of the first row of every Bragg group. */
   readonly braggGroupQ: Float32Array;
   /** Smallest |q| of the used Bragg rows. */
@@ -130,6 +156,8 @@ function residualPass(
   const nBraggGroups = obs.nBraggGroups;
   // resident observations: g of every row as the refinement computed it (in parallel); paged: batch by batch
   const precomputed = result.inverseScales;
+  // the last group that counted each still as sharing it (a still seen twice in one group counts once)
+  const lastGroup = counts === undefined ? undefined : new Int32Array(counts.nSharedGroups.length).fill(-1);
   forEachInverseScaleBatch(
     obs,
     result.finalState,
@@ -147,7 +175,12 @@ function residualPass(
         for (let o = begin; o < end; o++) {
           const l = o - rowBegin;
           if (weight[l] === 0) continue;
-          if (counts !== undefined) {
+          if (counts !== undefined && lastGroup !== undefined) {
+            const s = still[l];
+            if (n >= 2 && lastGroup[s] !== h) {
+              lastGroup[s] = h;
+              counts.nSharedGroups[s]++;
+            }
             if (isBragg) {
               counts.nBragg[still[l]]++;
               counts.qMin = Math.min(counts.qMin, qMagnitude[l]);
@@ -187,6 +220,7 @@ export function residualSummaries(result: JointRefinementResult): {
   const counts: RowCounts = {
     nBragg: new Array<number>(nIncluded).fill(0),
     nDiffuse: new Array<number>(nIncluded).fill(0),
+    nSharedGroups: new Array<number>(nIncluded).fill(0),
     braggGroupQ: new Float32Array(obs.nBraggGroups),
     qMin: Infinity,
     qMax: -Infinity,

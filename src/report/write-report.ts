@@ -11,8 +11,9 @@ import { join, resolve } from "node:path";
 import { ConfigError, InputError } from "../errors.ts";
 import { writeTextAtomic } from "../io/atomic-write.ts";
 import { isOutputSet, openOutputSet, verifyOutputSet, type OutputSetStatus } from "../io/output-set.ts";
-import { parseRefinementJson } from "../io/refinement-json.ts";
-import { parseScalesJson } from "../io/scales-json.ts";
+import type { TopLevelSpec } from "vega-lite";
+import { parseRefinementJson, type RefinementJson } from "../io/refinement-json.ts";
+import { parseScalesJson, type ScalesJson } from "../io/scales-json.ts";
 import { reportWarnings } from "./fit-warnings-report.ts";
 import { renderReportHtml, type HtmlSection } from "./html.ts";
 import { mapSection } from "./map-section.ts";
@@ -21,7 +22,7 @@ import { mergingSection } from "./merging-section.ts";
 import { renderSvg } from "./render-svg.ts";
 import type { ReportData } from "./report-data.ts";
 import { checkInputSize, readReportMap, readReportMerging, REPORT_INPUT_LIMITS } from "./report-inputs.ts";
-import { buildReportSections, isFigureSpec } from "./specs.ts";
+import { buildReportSections, isFigureSpec, type ReportSection } from "./specs.ts";
 import { buildSummaryRows } from "./summary.ts";
 
 /** A progress event of {@link writeReport}: `done` of `total` plots rendered. */
@@ -134,6 +135,26 @@ async function readJson(path: string): Promise<unknown> {
 }
 
 /**
+ * Reads and validates `scales.json` of an output directory.
+ *
+ * @throws {@link InputError} naming the file (and JSON field) that is missing, too large or malformed.
+ */
+export async function readScalesFile(dir: string): Promise<ScalesJson> {
+  const path = join(dir, "scales.json");
+  return parseScalesJson(await readJson(path), path);
+}
+
+/**
+ * Reads and validates `refinement.json` of an output directory.
+ *
+ * @throws {@link InputError} naming the file (and JSON field) that is missing, too large or malformed.
+ */
+export async function readRefinementFile(dir: string): Promise<RefinementJson> {
+  const path = join(dir, "refinement.json");
+  return parseRefinementJson(await readJson(path), path);
+}
+
+/**
  * Reads and validates the report data of an output directory: `scales.json` and `refinement.json` (required), and,
  * when present, `merged_diffuse.h5` (only for a run with diffuse data, so a map left by an earlier run is not shown)
  * and `scaled.refl`/`scaled.expt`. Every file's size is checked against {@link REPORT_INPUT_LIMITS} before it is read.
@@ -144,10 +165,8 @@ async function readJson(path: string): Promise<unknown> {
  */
 export async function readReportData(dir: string): Promise<ReportData> {
   if (typeof dir !== "string" || dir.length === 0) throw new InputError("report: directory must be a non-empty path");
-  const scalesPath = join(dir, "scales.json");
-  const refinementPath = join(dir, "refinement.json");
-  const scales = parseScalesJson(await readJson(scalesPath), scalesPath);
-  const refinement = parseRefinementJson(await readJson(refinementPath), refinementPath);
+  const scales = await readScalesFile(dir);
+  const refinement = await readRefinementFile(dir);
   const map =
     refinement.inputs.diffuse === null
       ? { absent: "This run had no diffuse data (scale with --diffuse)." }
@@ -155,17 +174,27 @@ export async function readReportData(dir: string): Promise<ReportData> {
   return { scales, refinement, map, merging: await readReportMerging(dir) };
 }
 
+/** Renders one figure's specification to SVG (as {@link renderSvg} with the figure's title as its label). */
+export type FigureRenderer = (spec: TopLevelSpec, title: string) => Promise<string>;
+
+/** The sections of the page, in page order: the map, the merging statistics, then {@link buildReportSections}. */
+export function reportSections(data: ReportData, slices?: readonly string[]): ReportSection[] {
+  return [mapSection(data.map, slices), mergingSection(data.merging), ...buildReportSections(data)];
+}
+
 /**
- * Renders the report page of validated data (no file access).
+ * Renders the page of validated data from its sections (see {@link reportSections}): each plot through `render`.
  *
- * @param data - The report data (see {@link readReportData}).
- * @param options - See {@link RenderReportOptions}.
- * @returns The HTML and counts.
+ * @param earlierSeconds - seconds already spent on this page before this call (shown with the report's own time)
  */
-export async function renderReport(data: ReportData, options: RenderReportOptions = {}): Promise<RenderedReport> {
-  const start = performance.now();
-  checkSlices(options.slices ?? []);
-  const sections = [mapSection(data.map, options.slices), mergingSection(data.merging), ...buildReportSections(data)];
+export async function renderReportSections(
+  data: ReportData,
+  sections: readonly ReportSection[],
+  options: RenderReportOptions,
+  render: FigureRenderer,
+  earlierSeconds = 0,
+): Promise<RenderedReport> {
+  const start = performance.now() - 1000 * earlierSeconds;
   const total = sections.reduce((n, s) => n + s.figures.filter(isFigureSpec).length, 0);
   let done = 0;
   let nMissing = 0;
@@ -175,7 +204,7 @@ export async function renderReport(data: ReportData, options: RenderReportOption
     const figures: HtmlSection["figures"] = [];
     for (const f of section.figures) {
       if (isFigureSpec(f)) {
-        const svg = await renderSvg(f.spec, { ariaLabel: f.title });
+        const svg = await render(f.spec, f.title);
         figures.push({ id: f.id, title: f.title, caption: f.caption, svg });
         done++;
         options.onProgress?.({ phase: "report", done, total, label: f.id });
@@ -200,6 +229,23 @@ export async function renderReport(data: ReportData, options: RenderReportOption
     warnings: reportWarnings(data.scales.warnings),
   });
   return { html, nPlots: done, nFigures: nImages, nMissing, seconds: (performance.now() - start) / 1000 };
+}
+
+/** {@link renderSvg} with the figure's title as its accessible label. */
+const renderFigure: FigureRenderer = (spec, title) => renderSvg(spec, { ariaLabel: title });
+
+/**
+ * Renders the report page of validated data (no file access).
+ *
+ * @param data - The report data (see {@link readReportData}).
+ * @param options - See {@link RenderReportOptions}.
+ * @returns The HTML and counts.
+ */
+export async function renderReport(data: ReportData, options: RenderReportOptions = {}): Promise<RenderedReport> {
+  const start = performance.now();
+  checkSlices(options.slices ?? []);
+  const sections = reportSections(data, options.slices);
+  return renderReportSections(data, sections, options, renderFigure, (performance.now() - start) / 1000);
 }
 
 /**

@@ -3,7 +3,7 @@
  * of exit codes and messages. Not a test file itself.
  */
 import { vi } from "vitest";
-import { main } from "../../src/cli/main.ts";
+import { main } from "../../src/cli/program.ts";
 
 /** Runs `main` in-process, capturing stdout/stderr writes; `process.exitCode` is restored afterwards. */
 export async function runMain(...args: string[]): Promise<{ code: number; out: string; err: string }> {

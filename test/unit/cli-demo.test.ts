@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { examplesDir } from "../../src/cli/demo.ts";
-import { main } from "../../src/cli/main.ts";
+import { main } from "../../src/cli/program.ts";
 
 describe("diffuse-scale demo", () => {
   let out: string;

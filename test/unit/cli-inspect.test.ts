@@ -11,7 +11,7 @@ import {
   RefinementFailure,
 } from "../../src/errors.ts";
 import { errorLine, exitCodeFor, reportError } from "../../src/cli/errors.ts";
-import { createProgram } from "../../src/cli/main.ts";
+import { createProgram } from "../../src/cli/program.ts";
 import { detectDialsFileKind, runInspect } from "../../src/cli/inspect.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");

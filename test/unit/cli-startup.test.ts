@@ -55,8 +55,17 @@ describe("static import graph", () => {
     expect(reach("io/binned-diffuse.ts").files.has(join(srcDir, "io", "hdf5.ts"))).toBe(true);
   });
 
-  it("the CLI entry loads commander only: no pipeline, zod, HDF5, vega or progress bars", () => {
+  it("the CLI entry loads no package: it starts the job thread before it loads the program", () => {
     const g = reach("cli/main.ts");
+    expect([...g.packages].filter((p) => !p.startsWith("node:"))).toEqual([]);
+    expect([...g.files].filter((f) => /[/\\]cli[/\\]/.test(f)).map((f) => f.slice(srcDir.length + 1))).toEqual([
+      join("cli", "main.ts"),
+      join("cli", "job-thread.ts"),
+    ]);
+  });
+
+  it("the CLI program loads commander only: no pipeline, zod, HDF5, vega or progress bars", () => {
+    const g = reach("cli/program.ts");
     expect([...g.packages].filter((p) => !p.startsWith("node:")).sort()).toEqual(["commander"]);
     // the option defaults (SCALING_DEFAULTS, SCALE_JOB_DEFAULTS) give commander its defaults and help text: they import
     // nothing but errors.ts

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { computeDiagnostics } from "../../src/merge/diagnostics.ts";
+import { computeDiagnostics, computeDiagnosticsAndSharedGroups } from "../../src/merge/diagnostics.ts";
+import { sharedGroupsPerStill } from "../../src/merge/fit-warning-input.ts";
 import { Float32OrderStatistics } from "../../src/merge/order-statistics.ts";
 import { computeReferences, type JointRefinementResult } from "../../src/refine/joint-refinement.ts";
 import { residentRows } from "../../src/observations/observation-windows.ts";
@@ -62,6 +63,48 @@ describe("Float32OrderStatistics", () => {
         return true;
       }),
       { seed: 42, numRuns: 120 },
+    );
+  });
+
+  it("addAll of a (sub)array is add of each of its values, in every round", () => {
+    const arb = fc.record({
+      n: fc.integer({ min: 1, max: 5000 }),
+      seed: fc.integer({ min: 1, max: 2 ** 30 }),
+      nRanks: fc.integer({ min: 1, max: 400 }),
+    });
+    const extremes = [Infinity, -Infinity, 3.4e38, -3.4e38, 1e-45, -1e-45, 0, -0];
+    fc.assert(
+      fc.property(arb, ({ n, seed, nRanks }) => {
+        const next = lcg(seed);
+        // the values sit after 3 others in their buffer (a subarray with an offset, as the kept residuals)
+        const buffer = new Float32Array(n + 3);
+        const values = buffer.subarray(3);
+        for (let i = 0; i < n; i++) {
+          const u = next();
+          values[i] = u < 0.1 ? extremes[Math.floor(next() * extremes.length)] : Math.floor((u - 0.5) * 40) / 7;
+        }
+        const m = Math.min(nRanks, n);
+        const ranks = Float64Array.from({ length: m }, (_, j) => (m === 1 ? 0 : Math.round((j * (n - 1)) / (m - 1))));
+        const one = new Float32OrderStatistics();
+        const all = new Float32OrderStatistics();
+        for (let round = 0; round < 3; round++) {
+          for (const v of values) one.add(v);
+          all.addAll(values);
+          if (round === 0) {
+            expect(all.n).toBe(one.n);
+            one.setRanks(ranks);
+            all.setRanks(ranks);
+          } else if (round === 1) {
+            one.nextRound();
+            all.nextRound();
+          }
+        }
+        const a = one.values();
+        const b = all.values();
+        for (let j = 0; j < m; j++) if (!Object.is(a[j], b[j])) return false;
+        return true;
+      }),
+      { seed: 7, numRuns: 60 },
     );
   });
 
@@ -191,6 +234,13 @@ describe("computeDiagnostics on paged observations", () => {
       observations: obs,
     } as unknown as JointRefinementResult;
     const resident = computeDiagnostics(result, undefined, undefined);
+    // the shared-group counts of the same pass are sharedGroupsPerStill's
+    const shared = sharedGroupsPerStill(result);
+    expect(shared.some((n) => n > 0)).toBe(true);
+    expect(computeDiagnosticsAndSharedGroups(result, undefined, undefined)).toEqual({
+      diagnostics: resident,
+      nSharedGroups: shared,
+    });
     // per-still counts, outliers and Bragg shells by their definitions
     const { still, weight } = residentRows(obs);
     const nBragg = new Array<number>(nStills).fill(0);
@@ -212,8 +262,13 @@ describe("computeDiagnostics on paged observations", () => {
     for (const windowRows of [1, 13, 500, 1 << 20]) {
       const paged = pagedCopy(obs, tmp, windowRows);
       try {
-        const got = computeDiagnostics({ ...result, observations: paged }, undefined, undefined);
+        const { diagnostics: got, nSharedGroups } = computeDiagnosticsAndSharedGroups(
+          { ...result, observations: paged },
+          undefined,
+          undefined,
+        );
         expect(got).toEqual(resident);
+        expect(nSharedGroups).toEqual(shared);
         // toEqual does not tell −0 from +0: compare the plotted order statistics bit for bit as well
         for (const kind of ["bragg", "diffuse"] as const) {
           const a = resident.residuals[kind]?.normalProbability.observed ?? [];

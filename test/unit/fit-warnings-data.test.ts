@@ -88,6 +88,10 @@ describe("sharedGroupsPerStill", () => {
     expect(input.classes.diffuse?.residuals?.sd).toBe(d.residuals.diffuse?.sd);
     expect(input.scalesBeforeRejection).toEqual(Array.from(result.scales));
     expect(input.errorModel).toBe(em);
+    // counts given (as the diagnostics' pass gathers them) are taken as they are; a list of the wrong length is refused
+    const given = sharedGroupsPerStill(result).map((n) => n + 1);
+    expect(fitWarningInputOf(result, d, em, given).nSharedGroups).toEqual(given);
+    expect(() => fitWarningInputOf(result, d, em, [1, 2])).toThrow(/nSharedGroups has 2 entries for 6 included stills/);
   });
 });
 

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../src/cli/main.ts";
+import { main } from "../../src/cli/program.ts";
 import { InputError } from "../../src/errors.ts";
 import { escapeHtml, renderReportHtml, type ReportPage } from "../../src/report/html.ts";
 import { readReportData, renderReport, writeReport } from "../../src/report/write-report.ts";

@@ -21,6 +21,7 @@ const calls = vi.hoisted(() => ({
   disposed: 0,
   rendered: [] as string[],
   stagedIn: [] as string[],
+  announced: [] as string[],
   failAfterWrite: false,
 }));
 vi.mock("../../src/job/background-report.ts", async (importOriginal) => {
@@ -31,6 +32,14 @@ vi.mock("../../src/job/background-report.ts", async (importOriginal) => {
       calls.started++;
       const inner = real.startBackgroundReport();
       return {
+        mapFollows() {
+          calls.announced.push("map follows");
+          inner.mapFollows();
+        },
+        written(dir, file) {
+          calls.announced.push(file.name);
+          inner.written(dir, file);
+        },
         async write(dir, outPath) {
           calls.stagedIn.push(dir);
           const where = await inner.write(dir, outPath);
@@ -60,7 +69,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 beforeEach(() => {
-  Object.assign(calls, { started: 0, disposed: 0, rendered: [], stagedIn: [], failAfterWrite: false });
+  Object.assign(calls, { started: 0, disposed: 0, rendered: [], stagedIn: [], announced: [], failAfterWrite: false });
 });
 
 /** The page without what differs between two renders: the time stamp and the report's own seconds. */
@@ -95,6 +104,8 @@ describe("scale job and its background report", () => {
     const out = join(dir, "ok");
     const result = await scaleSmall(out);
     expect(calls).toMatchObject({ started: 1, disposed: 1, rendered: ["worker"] });
+    // the worker was told of each output as it was written, in the order they are written
+    expect(calls.announced).toEqual(["map follows", "scaled.expt", "merged_diffuse.h5", "refinement.json"]);
     expect(calls.stagedIn).toHaveLength(1);
     expect(calls.stagedIn[0]).not.toBe(out);
     expect(calls.stagedIn[0].startsWith(join(out, "."))).toBe(true);
