@@ -6,24 +6,7 @@
  * n³/3 flops, the inverse from the factor about 2n³/3.
  */
 import { choleskyFactor, choleskyInverse, choleskySolve } from "../src/solve/cholesky.ts";
-
-function spd(n: number): Float64Array {
-  let s = 12345;
-  const next = (): number => {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    return s / 4294967296;
-  };
-  const a = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < i; j++) {
-      const v = 2 * next() - 1;
-      a[i * n + j] = v;
-      a[j * n + i] = v;
-    }
-    a[i * n + i] = n + 1;
-  }
-  return a;
-}
+import { spdMatrix } from "./spd-matrix.ts";
 
 function best(reps: number, fn: () => void): number {
   let t = Infinity;
@@ -37,7 +20,7 @@ function best(reps: number, fn: () => void): number {
 
 const sizes = process.argv.slice(2).map(Number);
 for (const n of sizes.length > 0 ? sizes : [500, 1000, 2000]) {
-  const a = spd(n);
+  const a = spdMatrix(n);
   const reps = n <= 1000 ? 5 : 2;
   let l = new Float64Array(0);
   const tf = best(reps, () => {

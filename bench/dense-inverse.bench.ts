@@ -8,22 +8,9 @@
  */
 import { JointPassRunner } from "../src/passes/joint-pass.ts";
 import { choleskyFactorKernel, choleskyInverseKernel } from "../src/solve/cholesky.ts";
+import { spdMatrix } from "./spd-matrix.ts";
 
 const [n, threads, reps] = [1000, 2, 5].map((d, i) => Number(process.argv[2 + i] ?? d));
-
-function spd(): Float64Array {
-  let s = 12345;
-  const next = (): number => {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    return s / 4294967296;
-  };
-  const a = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < i; j++) a[i * n + j] = a[j * n + i] = 2 * next() - 1;
-    a[i * n + i] = n + 1;
-  }
-  return a;
-}
 
 // a runner over n stills with one row each in 2·threads groups (only its workers and shared matrix are used)
 const nGroups = 2 * threads;
@@ -37,7 +24,7 @@ const rows = {
   qMagnitude: new Float32Array(n).fill(0.1),
 };
 const runner = new JointPassRunner({ groupStart, rows }, n, undefined, { threads, dense: true, shardRows: 1 });
-const a = spd();
+const a = spdMatrix(n);
 
 function timed(fn: () => Float64Array | undefined): { wall: number; cpu: number; out: Float64Array } {
   const c0 = process.cpuUsage();

@@ -41,6 +41,18 @@ function grouped(nStills: number, groups: [number, number][][]): ScalingObservat
   };
 }
 
+/** 30 stills in 3 Bragg groups and 25 voxels, a third of the rows unusable and a fifth outliers. */
+function smallRandomObservations(seed: number, maxGroupRows: number) {
+  return randomObservations(seed, {
+    nStills: 30,
+    nBraggGroups: 3,
+    nVoxels: 25,
+    maxGroupRows,
+    unusable: 0.3,
+    outliers: 0.2,
+  }).obs;
+}
+
 describe("analyseStillConnectivity", () => {
   // stills 0–1–2 linked through two groups, 3–4 through one; 5 only in a single-member group; 6 only with weight 0;
   // the weight-0 row of still 3 in the first group does not link 3 to {0, 1, 2}
@@ -155,14 +167,7 @@ describe("analyseStillConnectivity", () => {
   it("counts each group's distinct stills over all its rows as groupPairStart does (resident and paged)", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1e6 }), fc.integer({ min: 1, max: 40 }), (seed, windowRows) => {
-        const { obs: random } = randomObservations(seed, {
-          nStills: 30,
-          nBraggGroups: 3,
-          nVoxels: 25,
-          maxGroupRows: 4,
-          unusable: 0.3,
-          outliers: 0.2,
-        });
+        const random = smallRandomObservations(seed, 4);
         const expected = groupPairStart(random.groupStart, residentRows(random).still);
         const paged = pagedCopy(random, tmp, windowRows);
         try {
@@ -191,14 +196,7 @@ describe("analyseStillConnectivity", () => {
     }
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1e6 }), fc.integer({ min: 1, max: 40 }), (seed, windowRows) => {
-        const { obs: random } = randomObservations(seed, {
-          nStills: 30,
-          nBraggGroups: 3,
-          nVoxels: 25,
-          maxGroupRows: 3,
-          unusable: 0.3,
-          outliers: 0.2,
-        });
+        const random = smallRandomObservations(seed, 3);
         const paged = pagedCopy(random, tmp, windowRows);
         try {
           expect(analyseStillConnectivity(paged)).toEqual(analyseStillConnectivity(random));
