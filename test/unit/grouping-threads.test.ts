@@ -10,7 +10,7 @@ import {
   type BuildScalingObservationsOptions,
   type ScalingObservations,
 } from "../../src/observations/scaling-observations.ts";
-import { seededRandom } from "../../src/merge/seeded-random.ts";
+import { binnedRows, expectSameResident } from "./grouped-rows.ts";
 
 const ATTRS: BinnedDiffuseAttributes = {
   ndiv: 1,
@@ -27,37 +27,6 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** Rows of `nStills` stills written still by still, over `nVoxels` voxels of the grid, some unusable. */
-function binnedRows(nStills: number, nRows: number, nVoxels: number, seed: number): BinnedPixelData {
-  const rand = seededRandom(seed);
-  return {
-    stillIds: Int32Array.from({ length: nRows }, (_, i) => Math.floor((i * nStills) / nRows)),
-    voxelIndices: Float64Array.from({ length: nRows }, () => 7 * Math.floor(rand() * nVoxels)),
-    intensities: Float32Array.from({ length: nRows }, (_, i) => (i % 97 === 5 ? NaN : 10 + 90 * rand())),
-    sigmas: Float32Array.from({ length: nRows }, (_, i) => (i % 89 === 3 ? 0 : 1 + rand())),
-    qVectors: Float32Array.from({ length: 3 * nRows }, () => rand() - 0.5),
-  };
-}
-
-function bytesOf(a: Int32Array | Float32Array | Float64Array): Buffer {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-}
-
-/** Two resident builds are the same bit for bit. */
-function expectSame(a: ScalingObservations, b: ScalingObservations): void {
-  expect(a.rows.kind).toBe("resident");
-  expect(b.rows.kind).toBe("resident");
-  for (const key of ["n", "nStills", "nGroups", "nBraggGroups", "nBraggRows"] as const)
-    expect(a[key], key).toBe(b[key]);
-  for (const key of ["groupStart", "voxelIndex"] as const)
-    expect(bytesOf(a[key]).equals(bytesOf(b[key])), key).toBe(true);
-  if (a.rows.kind !== "resident" || b.rows.kind !== "resident") return;
-  for (const name of ["still", "intensity", "variance", "weight", "qMagnitude"] as const) {
-    expect(bytesOf(a.rows[name]).equals(bytesOf(b.rows[name])), name).toBe(true);
-  }
-  expect(a.units).toEqual(b.units);
-}
 
 const THREADED: BuildScalingObservationsOptions = { paged: false, threads: 2, threadedMinRows: 1 };
 
@@ -88,7 +57,7 @@ describe("diffuse grouping threads over a binned file (rows read by ranges, sele
   const nRows = 2 * PLACEMENT_BLOCK_ROWS + 12_345;
 
   it("counts, selects and places the rows of several blocks exactly as the serial passes", async () => {
-    const data = binnedRows(nStills, nRows, 4000, 5);
+    const data = binnedRows(nStills, nRows, 4000, 5, { first: 0, step: 7, unusable: true });
     for (const compression of [false, true]) {
       const path = join(dir, `rows-${compression}.h5`);
       await writeBinnedDiffuse(path, data, ATTRS, { compression, chunkRows: 10_000 });
@@ -97,7 +66,7 @@ describe("diffuse grouping threads over a binned file (rows read by ranges, sele
       if (threaded instanceof Error) throw threaded;
       expect(serial.n).toBeGreaterThan(0.8 * nRows);
       expect(serial.n).toBeLessThan(nRows);
-      expectSame(threaded, serial);
+      expectSameResident(threaded, serial);
       expect(counts[1]).toEqual(counts[0]);
     }
   });
@@ -109,7 +78,7 @@ describe("diffuse grouping threads over a binned file (rows read by ranges, sele
       ["voxel outside the grid", (d) => (d.voxelIndices[PLACEMENT_BLOCK_ROWS + 5] = N_VOXELS + 3)],
     ];
     for (const [name, fault] of faults) {
-      const data = binnedRows(nStills, nRows, 4000, 9);
+      const data = binnedRows(nStills, nRows, 4000, 9, { first: 0, step: 7, unusable: true });
       fault(data);
       const path = join(dir, `fault-${name.replaceAll(" ", "-")}.h5`);
       await writeBinnedDiffuse(path, data, ATTRS, { compression: false });

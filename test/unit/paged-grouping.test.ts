@@ -5,7 +5,6 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { diffuseChunkSource } from "../../src/observations/diffuse-input.ts";
 import { forEachWindow } from "../../src/observations/observation-windows.ts";
-import type { RowColumnName } from "../../src/observations/row-columns.ts";
 import { BYTES_PER_OBSERVATION } from "../../src/observations/row-columns.ts";
 import {
   buildScalingObservations,
@@ -18,8 +17,7 @@ import { restrictToStills } from "../../src/observations/restrict-stills.ts";
 import type { BraggInput, DiffuseChunkSource, DiffuseInput } from "../../src/observations/scaling-input.ts";
 import { ConfigError, InputError } from "../../src/errors.ts";
 import { seededRandom } from "../../src/merge/seeded-random.ts";
-
-const COLUMNS: readonly RowColumnName[] = ["still", "intensity", "variance", "weight", "qMagnitude"];
+import { binnedRows, COLUMNS, columnBytes, expectSameResident } from "./grouped-rows.ts";
 
 let scratch = "";
 beforeAll(() => {
@@ -28,24 +26,6 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
-
-/** The bytes of rows [0, n) of every row column: the resident arrays, or the scratch file read back. */
-function columnBytes(obs: ScalingObservations): Record<RowColumnName, Uint8Array> {
-  const out = {} as Record<RowColumnName, Uint8Array>;
-  const rows = obs.rows;
-  for (const name of COLUMNS) {
-    let column: Int32Array | Float32Array;
-    if (rows.kind === "resident") {
-      column = rows[name];
-      expect(column.length).toBe(obs.n);
-    } else {
-      column = name === "still" ? new Int32Array(obs.n) : new Float32Array(obs.n);
-      rows.file.read(name, 0, column);
-    }
-    out[name] = new Uint8Array(column.buffer, column.byteOffset, column.byteLength);
-  }
-  return out;
-}
 
 /** Paged and resident observations are the same bit for bit. */
 function expectIdentical(paged: ScalingObservations, resident: ScalingObservations): void {
@@ -191,21 +171,6 @@ function rows(voxels: number[]): DiffuseInput {
   };
 }
 
-/**
- * Binned rows ordered by still, each in one of `nVoxels` voxels (every third id from 100); with `unusable`, a NaN
- * intensity every 97th row and a zero σ every 89th (rows the grouping must skip).
- */
-function binnedRows(nStills: number, nRows: number, nVoxels: number, seed: number, unusable: boolean) {
-  const rand = seededRandom(seed);
-  return {
-    stillIds: Int32Array.from({ length: nRows }, (_, i) => Math.floor((i * nStills) / nRows)),
-    voxelIndices: Float64Array.from({ length: nRows }, () => 100 + 3 * Math.floor(rand() * nVoxels)),
-    intensities: Float32Array.from({ length: nRows }, (_, i) => (unusable && i % 97 === 5 ? NaN : 10 + 90 * rand())),
-    sigmas: Float32Array.from({ length: nRows }, (_, i) => (unusable && i % 89 === 3 ? 0 : 1 + rand())),
-    qVectors: Float32Array.from({ length: 3 * nRows }, () => rand() - 0.5),
-  };
-}
-
 describe("paged grouping (rows in a scratch file)", () => {
   it("gives the resident groups, row order, column bytes and weights, for any input, chunking and buffer sizes", () => {
     fc.assert(
@@ -243,7 +208,7 @@ describe("paged grouping (rows in a scratch file)", () => {
   it("groups a binned source (unusable rows skipped) through many buckets, staging flushes and windows", () => {
     const nStills = 25;
     const nRows = 6000;
-    const data = binnedRows(nStills, nRows, 700, 17, true);
+    const data = binnedRows(nStills, nRows, 700, 17, { first: 100, step: 3, unusable: true });
     const paged = buildScalingObservations(
       nStills,
       undefined,
@@ -397,25 +362,6 @@ describe("paged grouping (rows in a scratch file)", () => {
   });
 });
 
-/** The bytes of a typed array (compared with `Buffer.equals`: `toEqual` walks large arrays element by element). */
-function bytesOf(a: Int32Array | Float32Array | Float64Array | Uint8Array): Buffer {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-}
-
-/** Two resident builds are the same bit for bit. */
-function expectSameResident(a: ScalingObservations, b: ScalingObservations): void {
-  expect(a.rows.kind).toBe("resident");
-  expect(b.rows.kind).toBe("resident");
-  for (const key of ["n", "nStills", "nGroups", "nBraggGroups", "nBraggRows"] as const)
-    expect(a[key], key).toBe(b[key]);
-  for (const key of ["groupStart", "voxelIndex", "braggHkl", "sourceRow"] as const) {
-    expect(bytesOf(a[key]).equals(bytesOf(b[key])), key).toBe(true);
-  }
-  const x = columnBytes(a);
-  const y = columnBytes(b);
-  for (const name of COLUMNS) expect(bytesOf(x[name]).equals(bytesOf(y[name])), name).toBe(true);
-}
-
 describe("diffuse placement in worker threads", () => {
   it("gives the serial groups, row order and column bytes, for any input and chunking, with or without skipped rows", () => {
     fc.assert(
@@ -440,7 +386,7 @@ describe("diffuse placement in worker threads", () => {
   it("groups a binned source in blocks of rows larger than one placement block exactly as the serial pass", () => {
     const nStills = 40;
     const nRows = 150_000;
-    const data = binnedRows(nStills, nRows, 5000, 23, false);
+    const data = binnedRows(nStills, nRows, 5000, 23, { first: 100, step: 3, unusable: false });
     const build = (options: BuildScalingObservationsOptions): ScalingObservations =>
       buildScalingObservations(nStills, undefined, diffuseChunkSource(data, nStills).source, options);
     const serial = build({});
