@@ -114,9 +114,7 @@ export function outlierWeightsInRange(
     flags,
     offset + lo,
   );
-  return adjusted === undefined
-    ? rewriteWeights(usable, flags, variance, intensity, weight)
-    : rewriteModelWeights(usable, flags, adjusted, weight);
+  return rewriteWeights(usable, flags, variance, intensity, adjusted, weight);
 }
 
 // The loops over the rows are functions of their own: with few shards (one for up to ~2^18 rows) each runs once per
@@ -130,14 +128,15 @@ function usableRows(variance: Float32Array, intensity: Float32Array, m: number):
 }
 
 /**
- * Every row's weight rewritten (float32): 0 for outliers (`flags`) and unusable rows, else the initial weight 1/σ²;
- * with the counts of the step.
+ * Every row's weight rewritten (float32): 0 for outliers (`flags`) and unusable rows, else the initial weight 1/σ², or
+ * 1/σ'² with the model's variances (`adjusted`); with the counts of the step.
  */
 function rewriteWeights(
   usable: Uint8Array,
   flags: Uint8Array,
   variance: Float32Array,
   intensity: Float32Array,
+  adjusted: Float64Array | undefined,
   weight: Float32Array,
 ): OutlierWeightCounts {
   let nOutliers = 0;
@@ -145,28 +144,13 @@ function rewriteWeights(
   let nFlipped = 0;
   for (let t = 0; t < weight.length; t++) {
     const usableRow = usable[t] !== 0;
-    const w = Math.fround(flags[t] !== 0 || !usableRow ? 0 : initialWeight(variance[t], intensity[t]));
-    nOutliers += flags[t];
-    if (w !== weight[t]) nChanged++;
-    if (usableRow && (weight[t] === 0) !== (flags[t] !== 0)) nFlipped++;
-    weight[t] = w;
-  }
-  return { nOutliers, nChanged, nFlipped };
-}
-
-/** {@link rewriteWeights} with the model's variances σ'² (`adjusted`): 1/σ'² for the rows kept. */
-function rewriteModelWeights(
-  usable: Uint8Array,
-  flags: Uint8Array,
-  adjusted: Float64Array,
-  weight: Float32Array,
-): OutlierWeightCounts {
-  let nOutliers = 0;
-  let nChanged = 0;
-  let nFlipped = 0;
-  for (let t = 0; t < weight.length; t++) {
-    const usableRow = usable[t] !== 0;
-    const w = Math.fround(flags[t] !== 0 || !usableRow ? 0 : 1 / adjusted[t]);
+    const w = Math.fround(
+      flags[t] !== 0 || !usableRow
+        ? 0
+        : adjusted === undefined
+          ? initialWeight(variance[t], intensity[t])
+          : 1 / adjusted[t],
+    );
     nOutliers += flags[t];
     if (w !== weight[t]) nChanged++;
     if (usableRow && (weight[t] === 0) !== (flags[t] !== 0)) nFlipped++;
