@@ -82,6 +82,7 @@ function mergePhase(
   input: ScaleInputs,
   refinement: RefineParametersResult,
   seed: number,
+  threads: number | undefined,
   progress: ((event: ScaleDatasetProgress) => void) | undefined,
 ): MergedDiffuse | undefined {
   const { binned } = input;
@@ -92,6 +93,7 @@ function mergePhase(
   const merged = mergeDiffuse(details.observations, details.finalState, grid, meanB(input.experiments), {
     seed,
     inverseScales: details.inverseScales,
+    ...(threads === undefined ? {} : { threads }),
   });
   progress?.({ phase: "merge", done: 1, total: 1, label: "voxels" });
   return merged;
@@ -135,7 +137,7 @@ export async function scaleDataset(options: ScaleDatasetOptions): Promise<ScaleD
       const readS = input.openS + details.groupingSeconds;
       const refineS = secondsSince(tRefine) - details.groupingSeconds;
       const tMerge = performance.now();
-      const merged = mergePhase(input, refinement, seed, progress);
+      const merged = mergePhase(input, refinement, seed, jobOptions.threads, progress);
       const mergeS = secondsSince(tMerge);
       const { scales, outputs } = await writeScaleOutputs(
         options,

@@ -13,11 +13,14 @@
 import type { Mat3 } from "../geometry/vector-maths.ts";
 import { allocateMergedDiffuseMap, sliceMergedDiffuseMap, type MergedDiffuseMap } from "../io/merged-diffuse.ts";
 import type { JointModelState } from "../passes/inverse-scales.ts";
-import { checkSeed, seededRandom } from "./seeded-random.ts";
+import { checkSeed, Mulberry32 } from "./seeded-random.ts";
+import { mergeVoxelKernel, usedMembersKernel, type VoxelMergeContext } from "./merge-voxels.ts";
+import { mergeInThreads } from "./merge-threads.ts";
 import { checkModelState, forEachInverseScaleBatch } from "../passes/inverse-scale-batches.ts";
 import type { ScalingObservations } from "../observations/scaling-observations.ts";
-import { makeVoxelGrid, voxelCentreKernel, type VoxelGrid } from "../voxelize/voxel-grid.ts";
-import { ConfigError, requireOptionsArgument } from "../errors.ts";
+import { makeVoxelGrid, type VoxelGrid } from "../voxelize/voxel-grid.ts";
+import { ConfigError, requireIntegerArgument, requireOptionsArgument } from "../errors.ts";
+import { MAX_THREADS } from "../refine/scaling-options.ts";
 
 /** Throws unless the arguments of {@link mergeDiffuse} have the shapes it reads (a JavaScript caller may pass any). */
 function checkMergeArguments(obs: ScalingObservations, state: JointModelState, grid: VoxelGrid, B: Mat3): void {
@@ -64,6 +67,12 @@ export interface MergeOptions {
    * @defaultValue computed from `state`, batch by batch
    */
   inverseScales?: Float32Array | undefined;
+  /**
+   * Threads that merge voxels (with resident observations and `inverseScales` given, in shared memory, and enough
+   * rows; otherwise this thread merges). The map is the same bit for bit for any number.
+   * @defaultValue 1
+   */
+  threads?: number;
 }
 
 function allocateMerged(v: number): MergedDiffuse {
@@ -77,36 +86,6 @@ function trimMerged(m: MergedDiffuse, v: number): MergedDiffuse {
     halfSetCount1: m.halfSetCount1.slice(0, v),
     halfSetCount2: m.halfSetCount2.slice(0, v),
   };
-}
-
-/**
- * The sums of the weighted mean of the scaled intensities over the rows `members[begin..end)`, in that order:
- * `sums[0] = Σ w·g²` and `sums[1] = Σ (w·g²)·(I/g)`, so the mean is `sums[1] / sums[0]` — the reference
- * `Ih = Σ w g I / Σ w g²` of those rows, summed in this form (I/g weighted by w·g²) rather than as Σ(w·g)·I.
- * `weight` and `intensity` are indexed from row `rowBegin`, `g` from row `gRow`.
- */
-function scaledMeanSums(
-  sums: Float64Array,
-  members: Int32Array,
-  begin: number,
-  end: number,
-  weight: Float32Array,
-  intensity: Float32Array,
-  rowBegin: number,
-  g: Float32Array,
-  gRow: number,
-): void {
-  let sw = 0;
-  let swi = 0;
-  for (let i = begin; i < end; i++) {
-    const o = members[i];
-    const go = g[o - gRow];
-    const wg = weight[o - rowBegin] * go * go;
-    sw += wg;
-    swi += wg * (intensity[o - rowBegin] / go);
-  }
-  sums[0] = sw;
-  sums[1] = swi;
 }
 
 /**
@@ -134,7 +113,22 @@ export function mergeDiffuse(
   const seed = checkSeed(options.seed ?? 0);
   checkMergeArguments(obs, state, grid, reciprocalB);
   checkModelState(obs, state);
-  const random = seededRandom(seed);
+  const unit = obs.units?.diffuse ?? 1;
+  const ctx: VoxelMergeContext = {
+    groupStart: obs.groupStart,
+    firstGroup: obs.nBraggGroups,
+    voxelIndex: obs.voxelIndex,
+    grid,
+    reciprocalB,
+    unit,
+  };
+  const threads = options.threads ?? 1;
+  requireIntegerArgument(threads, "mergeDiffuse: options.threads", 1, MAX_THREADS);
+  if (threads >= 2) {
+    const merged = mergeInThreads(obs, ctx, seed, threads, options.inverseScales);
+    if (merged !== undefined) return merged;
+  }
+  const random = new Mulberry32(seed);
   const first = obs.nBraggGroups;
   const groupStart = obs.groupStart;
   // one slot per voxel group (per-group storage), trimmed to the voxels with used rows at the end
@@ -142,55 +136,16 @@ export function mergeDiffuse(
   let members = new Int32Array(0);
   const sums = new Float64Array(2);
   let v = 0;
-  const B = reciprocalB;
-  // the rows are stored in the diffuse unit (a power of two, 1 for ordinary data): the map is given back in the file's
-  const unit = obs.units?.diffuse ?? 1;
   forEachInverseScaleBatch(
     obs,
     state,
     (window, groupBegin, groupEnd, g, gRow) => {
-      const { weight, intensity } = window.rows;
-      const { rowBegin } = window;
+      const rows = { weight: window.rows.weight, intensity: window.rows.intensity, rowBegin: window.rowBegin };
       for (let h = groupBegin; h < groupEnd; h++) {
-        const rowsBegin = groupStart[h];
-        const rowsEnd = groupStart[h + 1];
-        if (members.length < rowsEnd - rowsBegin) members = new Int32Array(rowsEnd - rowsBegin);
-        let n = 0;
-        for (let o = rowsBegin; o < rowsEnd; o++) if (weight[o - rowBegin] !== 0) members[n++] = o;
-        if (n === 0) continue;
-        scaledMeanSums(sums, members, 0, n, weight, intensity, rowBegin, g, gRow);
-        const sw = sums[0];
-        const swi = sums[1];
-        const r = v++;
-        out.voxelIndex[r] = obs.voxelIndex[h - first];
-        voxelCentreKernel(grid, out.voxelIndex[r], out.hkl, 3 * r);
-        const x = out.hkl[3 * r];
-        const y = out.hkl[3 * r + 1];
-        const z = out.hkl[3 * r + 2];
-        out.qMagnitude[r] = Math.hypot(
-          B[0] * x + B[1] * y + B[2] * z,
-          B[3] * x + B[4] * y + B[5] * z,
-          B[6] * x + B[7] * y + B[8] * z,
-        );
-        out.intensity[r] = (swi / sw) * unit;
-        out.sigma[r] = unit / Math.sqrt(sw);
-        out.nObservations[r] = n;
-        // Half-set split (partial Fisher–Yates shuffle of the members).
-        let nsum = Math.floor(n / 2);
-        if (n % 2 === 1 && random() < 0.5) nsum += 1;
-        for (let i = 0; i < nsum; i++) {
-          const j = i + Math.min(n - i - 1, Math.floor(random() * (n - i)));
-          const t = members[i];
-          members[i] = members[j];
-          members[j] = t;
-        }
-        // each half's sums in member order, as the whole voxel's (an empty half's mean is 0)
-        scaledMeanSums(sums, members, 0, nsum, weight, intensity, rowBegin, g, gRow);
-        out.halfSet1[r] = sums[0] > 0 ? (sums[1] / sums[0]) * unit : 0;
-        scaledMeanSums(sums, members, nsum, n, weight, intensity, rowBegin, g, gRow);
-        out.halfSet2[r] = sums[0] > 0 ? (sums[1] / sums[0]) * unit : 0;
-        out.halfSetCount1[r] = nsum;
-        out.halfSetCount2[r] = n - nsum;
+        const size = groupStart[h + 1] - groupStart[h];
+        if (members.length < size) members = new Int32Array(size);
+        const n = usedMembersKernel(groupStart, h, rows.weight, rows.rowBegin, members);
+        if (n > 0) mergeVoxelKernel(ctx, out, v++, h, members, n, rows, g, gRow, random, sums);
       }
     },
     { groupBegin: first, precomputed: options.inverseScales },

@@ -28,14 +28,42 @@ export function checkSeed(seed: unknown, name = "seed"): number {
   return seed;
 }
 
-/** Returns a function giving uniform doubles in [0, 1) from a 32-bit seed (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
+/** The increment of mulberry32's 32-bit state per draw. */
+const MULBERRY_STEP = 0x6d2b79f5;
+
+/**
+ * The mulberry32 generator as an object: {@link Mulberry32.next} gives the draws of {@link seededRandom} with the same
+ * seed, and {@link Mulberry32.seek} moves to any draw at once (the state after k draws is `seed + k·step` mod 2^32), so
+ * that threads can each take their part of one sequence.
+ */
+export class Mulberry32 {
+  private readonly seed: number;
+  private a: number;
+
+  /** @param seed - the seed (its low 32 bits are used) */
+  constructor(seed: number) {
+    this.seed = seed >>> 0;
+    this.a = this.seed;
+  }
+
+  /** Moves to draw `k` (0-based, an integer below 2^53): the next {@link Mulberry32.next} gives the sequence's k-th draw. */
+  seek(k: number): void {
+    // Math.imul takes k modulo 2^32, which is all the 32-bit state keeps of k·step
+    this.a = (this.seed + Math.imul(k, MULBERRY_STEP)) >>> 0;
+  }
+
+  /** The next uniform double in [0, 1). */
+  next(): number {
+    this.a = (this.a + MULBERRY_STEP) >>> 0;
+    let t = this.a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  }
+}
+
+/** Returns a function giving uniform doubles in [0, 1) from a 32-bit seed (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  const generator = new Mulberry32(seed);
+  return () => generator.next();
 }

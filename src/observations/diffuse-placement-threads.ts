@@ -23,7 +23,7 @@
  */
 import { ConfigError } from "../errors.ts";
 import type { BinnedDiffuseBuffers } from "../io/binned-diffuse.ts";
-import { sharedFloat32, sharedFloat64, sharedInt32 } from "../runtime/shared-arrays.ts";
+import { sharedCopy, sharedFloat32, sharedFloat64, sharedInt32 } from "../runtime/shared-arrays.ts";
 import { siblingWorkerEntry, SyncWorkerPool } from "../runtime/worker-pool.ts";
 import { zeroCounts, type DiffuseSelectionCounts } from "./diffuse-input.ts";
 import { checkSecondPass, orderBuckets, type Buckets, type LookedUpRows } from "./diffuse-placement.ts";
@@ -230,14 +230,6 @@ export function countVoxelsInThreads(threads: GroupingThreads, source: DiffuseCh
   if (readError !== undefined) throw readError;
   threads.run(GROUPING_COMMAND.merge);
   return numberVoxels(payload.tables[0], lo, n);
-}
-
-/** `a` itself when it is in shared memory, else a copy in shared memory. */
-function sharedCopy<T extends Int32Array | Float64Array>(a: T): T {
-  if (a.buffer instanceof SharedArrayBuffer) return a;
-  const out = (a instanceof Int32Array ? sharedInt32(a.length) : sharedFloat64(a.length)) as T;
-  out.set(a);
-  return out;
 }
 
 /** Runs of consecutive buckets, one per shard, holding about equally many slots. */

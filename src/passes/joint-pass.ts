@@ -19,7 +19,7 @@ import { ColumnFile } from "../runtime/column-file.ts";
 import { forEachWindow, type PagedRows } from "../observations/observation-windows.ts";
 import type { RowColumns } from "../observations/row-columns.ts";
 import { rowColumns } from "../observations/row-columns.ts";
-import { sharedFloat32, sharedFloat64, sharedInt32, sharedUint8 } from "../runtime/shared-arrays.ts";
+import { sharedCopy, sharedFloat32, sharedFloat64, sharedInt32, sharedUint8 } from "../runtime/shared-arrays.ts";
 import { siblingWorkerEntry, SyncWorkerPool } from "../runtime/worker-pool.ts";
 import { choleskyFactorKernel, choleskyInverseKernel } from "../solve/cholesky.ts";
 import { invertInPayload } from "./dense-inverse.ts";
@@ -66,20 +66,6 @@ function symmetrized(upper: Float64Array, P: number): Float64Array {
   return m;
 }
 
-/** Copies into shared memory unless already shared. */
-function shareF32(a: Float32Array): Float32Array {
-  if (a.buffer instanceof SharedArrayBuffer) return a;
-  const s = sharedFloat32(a.length);
-  s.set(a);
-  return s;
-}
-function shareI32(a: Int32Array): Int32Array {
-  if (a.buffer instanceof SharedArrayBuffer) return a;
-  const s = sharedInt32(a.length);
-  s.set(a);
-  return s;
-}
-
 /** The observations a {@link JointPassRunner} passes over: resident columns, or paged rows. */
 export type PassSource =
   | { readonly groupStart: Int32Array; readonly rows: RowColumns }
@@ -108,14 +94,14 @@ function passColumns(
   smoother: PassSmootherConstants | undefined,
 ): GroupedColumns {
   if ("paged" in source) return { groupStart, rows: rowColumns(0) };
-  const qMagnitude = shareF32(source.rows.qMagnitude);
+  const qMagnitude = sharedCopy(source.rows.qMagnitude);
   return {
     groupStart,
     rows: {
-      still: shareI32(source.rows.still),
-      intensity: shareF32(source.rows.intensity),
-      variance: shareF32(source.rows.variance),
-      weight: shareF32(source.rows.weight),
+      still: sharedCopy(source.rows.still),
+      intensity: sharedCopy(source.rows.intensity),
+      variance: sharedCopy(source.rows.variance),
+      weight: sharedCopy(source.rows.weight),
       qMagnitude,
     },
     ...(smoother === undefined
@@ -210,7 +196,7 @@ export class JointPassRunner {
     const lowRank = options.lowRank ?? false;
     const kf = smoother === undefined ? 0 : smoother.nValues - 1;
     const P = nStills + kf;
-    const groupStart = shareI32(source.groupStart);
+    const groupStart = sharedCopy(source.groupStart);
     const nGroups = groupStart.length - 1;
     const nRows = groupStart[nGroups];
     const precompute =
@@ -220,7 +206,7 @@ export class JointPassRunner {
     const rowInverseScales = options.rowInverseScales === true && !("paged" in source);
     let cache: GroupCache | undefined;
     if (lowRank) {
-      const pairStart = shareI32(options.pairStart ?? pairStartOf(source));
+      const pairStart = sharedCopy(options.pairStart ?? pairStartOf(source));
       // paged rows: the pair factors in a scratch file beside the rows' file, in the same scratch directory
       this.ownedCacheFile =
         "paged" in source
@@ -236,7 +222,7 @@ export class JointPassRunner {
       columns,
       rowFile: "paged" in source ? source.paged.file.layout : undefined,
       precomputeSmoother: precompute,
-      shards: shareI32(computeShards(groupStart, Math.max(1, options.shardRows ?? shardRowsFor(P, dense, nRows)))),
+      shards: sharedCopy(computeShards(groupStart, Math.max(1, options.shardRows ?? shardRowsFor(P, dense, nRows)))),
       nStills,
       smoother:
         smoother === undefined ? undefined : { kernel: smoother.kernel, qMin: smoother.qMin, qMax: smoother.qMax },

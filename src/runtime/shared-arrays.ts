@@ -25,3 +25,17 @@ export function sharedInt32(n: number): Int32Array {
 export function sharedUint8(n: number): Uint8Array {
   return new Uint8Array(new SharedArrayBuffer(Math.max(1, n))).subarray(0, n);
 }
+
+/** `a` itself when it is in shared memory, else a copy of it in shared memory. */
+export function sharedCopy<T extends Float64Array | Float32Array | Int32Array>(a: T): T {
+  if (a.buffer instanceof SharedArrayBuffer) return a;
+  const out = (
+    a instanceof Int32Array
+      ? sharedInt32(a.length)
+      : a instanceof Float32Array
+        ? sharedFloat32(a.length)
+        : sharedFloat64(a.length)
+  ) as T;
+  out.set(a);
+  return out;
+}

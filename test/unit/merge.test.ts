@@ -5,6 +5,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ResolutionSmootherComponent } from "../../src/refine/components/resolution-smoother-component.ts";
 import { forEachInverseScaleBatch } from "../../src/passes/inverse-scale-batches.ts";
 import { mergeDiffuse, type MergedDiffuse } from "../../src/merge/merge.ts";
+import { mergeInThreads } from "../../src/merge/merge-threads.ts";
+import { Mulberry32, seededRandom } from "../../src/merge/seeded-random.ts";
+import { sharedCopy, sharedFloat32 } from "../../src/runtime/shared-arrays.ts";
 import { residentRows } from "../../src/observations/observation-windows.ts";
 import type { ScalingObservations } from "../../src/observations/scaling-observations.ts";
 import { makeVoxelGrid, voxelCentre } from "../../src/voxelize/voxel-grid.ts";
@@ -132,6 +135,64 @@ describe("mergeDiffuse", () => {
       } finally {
         removePaged(paged);
       }
+    }
+  });
+
+  it("threads give the one-thread map bit for bit (any shard size, seed, outliers), and decline what they cannot take", () => {
+    for (const [seed, shardRows, threads] of [
+      [21, 1, 2],
+      [22, 7, 3],
+      [23, 1 << 18, 2],
+    ] as const) {
+      const { obs: plain, scales } = sample(seed, 400);
+      const rows = residentRows(plain);
+      const obs: ScalingObservations = {
+        ...plain,
+        rows: {
+          kind: "resident",
+          still: sharedCopy(rows.still),
+          intensity: sharedCopy(rows.intensity),
+          variance: sharedCopy(rows.variance),
+          weight: sharedCopy(rows.weight),
+          qMagnitude: sharedCopy(rows.qMagnitude),
+        },
+      };
+      const state = modelState(scales, SMOOTHER);
+      const g = sharedFloat32(obs.n);
+      inverseScalesInRange(state, rows.still, rows.qMagnitude, 0, obs.n, g);
+      const one = mergeDiffuse(obs, state, grid, B, { seed });
+      const ctx = {
+        groupStart: obs.groupStart,
+        firstGroup: obs.nBraggGroups,
+        voxelIndex: obs.voxelIndex,
+        grid,
+        reciprocalB: B,
+        unit: 1,
+      };
+      const merged = mergeInThreads(obs, ctx, seed, threads, g, { minRows: 0, shardRows });
+      if (merged === undefined) return expect.fail("the threads declined resident shared rows");
+      expectSameMap(one, merged);
+      // declined: too few rows, g not shared, rows not shared
+      expect(mergeInThreads(obs, ctx, seed, 2, g, { minRows: obs.n })).toBeUndefined();
+      expect(mergeInThreads(obs, ctx, seed, 2, Float32Array.from(g), { minRows: 0 })).toBeUndefined();
+      expect(mergeInThreads(plain, ctx, seed, 2, g, { minRows: 0 })).toBeUndefined();
+    }
+  });
+
+  it("the generator moved to draw k gives the k-th draw of the sequence (k beyond 2^32 included)", () => {
+    const next = seededRandom(77);
+    const draws = Array.from({ length: 300 }, () => next());
+    const generator = new Mulberry32(77);
+    for (const k of [0, 1, 2, 150, 299]) {
+      generator.seek(k);
+      expect(generator.next()).toBe(draws[k]);
+    }
+    // draw k of a far position, from the state formula seed + (k + 1)·step mod 2^32 in exact integers
+    for (const k of [2 ** 31 - 1, 2 ** 31, 2 ** 32 + 5, 3 * 2 ** 40 + 17]) {
+      const state = Number((77n + BigInt(k) * 0x6d2b79f5n) % 2n ** 32n);
+      const reference = new Mulberry32(state);
+      generator.seek(k);
+      expect(generator.next()).toBe(reference.next());
     }
   });
 
