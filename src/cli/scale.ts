@@ -114,7 +114,7 @@ export function registerScale(program: Command): void {
     )
     .option(
       "--threads <n>",
-      `worker threads for the refinement passes and for grouping the diffuse rows, 1..${MAX_THREADS} (default: all cores; results are identical for any n)`,
+      `worker threads for the refinement passes, grouping and merging the diffuse rows, 1..${MAX_THREADS} (default: all cores; results are identical for any n)`,
       integerInRange("--threads", 1, MAX_THREADS),
     )
     .option(

@@ -21,7 +21,7 @@ export const SCALE_JOB_DEFAULTS = {
   seed: 0,
   /** The command line recorded in the outputs. */
   commandLine: "",
-  /** Worker threads of the refinement passes and of diffuse grouping: every core the process may use (at most `MAX_THREADS`). */
+  /** Worker threads of the refinement passes, diffuse grouping and merging: every core the process may use (at most `MAX_THREADS`). */
   threads: (): number => Math.min(availableParallelism(), MAX_THREADS),
 } as const;
 
@@ -36,7 +36,7 @@ export interface ScaleDatasetOptions extends ScaleInputPaths, ScalingOptions {
    */
   outDir: string;
   /**
-   * Worker threads for the refinement passes and for placing the diffuse rows in their groups (results are
+   * Worker threads for the refinement passes, for placing the diffuse rows in their groups and for merging (results are
    * bit-identical for any value).
    * @defaultValue `os.availableParallelism()` (`SCALE_JOB_DEFAULTS.threads`)
    */
