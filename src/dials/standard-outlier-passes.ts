@@ -107,6 +107,17 @@ export function standardGroupPasses(
   zmax: number,
   boundedFrom = BOUNDED_PASSES_MIN_ROWS,
 ): number {
+  formGroupProducts(s, m);
+  return standardPassesOnProducts(s, m, zmax, m >= boundedFrom && m > 2 && boundable(s, m));
+}
+
+/**
+ * The products of each of the `m` rows of `s` (`w` holding the capped weights): w·g·I and w·g², and the variance 1/w
+ * in place of w, as {@link standardGroupPasses} forms them.
+ *
+ * @internal
+ */
+export function formGroupProducts(s: GroupScratch, m: number): void {
   const { w, g, intensity, wgI, wg2 } = s;
   for (let t = 0; t < m; t++) {
     wgI[t] = w[t] * g[t] * intensity[t];
@@ -114,25 +125,43 @@ export function standardGroupPasses(
     // the variance 1/w of the row, from here on in place of w
     w[t] = 1 / w[t];
   }
-  if (m >= boundedFrom && m > 2 && boundable(s, m)) return boundedPasses(s, m, zmax);
-  return exactPasses(s, m, zmax, 0);
+}
+
+/**
+ * {@link standardGroupPasses} on rows whose products are formed ({@link formGroupProducts}): the bounded passes when
+ * `bounded` (the group has `boundedFrom` rows or more, more than two, and every row passes {@link boundableRow}), else
+ * row by row.
+ *
+ * @internal
+ */
+export function standardPassesOnProducts(s: GroupScratch, m: number, zmax: number, bounded: boolean): number {
+  return bounded ? boundedPasses(s, m, zmax) : exactPasses(s, m, zmax, 0);
 }
 
 /** Whether every row has g > 0 and finite values, as the bound assumes. */
 function boundable(s: GroupScratch, m: number): boolean {
   const { w: v, g, intensity, wgI, wg2 } = s;
-  for (let t = 0; t < m; t++) {
-    const ok =
-      g[t] > 0 &&
-      wg2[t] > 0 &&
-      Number.isFinite(wg2[t]) &&
-      Number.isFinite(wgI[t]) &&
-      Number.isFinite(v[t]) &&
-      Number.isFinite(1 / wg2[t]) &&
-      Number.isFinite(Math.abs(intensity[t]) / g[t]);
-    if (!ok) return false;
-  }
+  for (let t = 0; t < m; t++) if (!boundableRow(g[t], intensity[t], v[t], wgI[t], wg2[t])) return false;
   return true;
+}
+
+/**
+ * Whether one row (inverse scale g, intensity I, variance v, products w·g·I and w·g²) has what the bound assumes: g > 0
+ * and w·g² > 0, and w·g·I, v, w·g², 1/(w·g²) and |I|/g finite. The two quotients are formed only where the operands
+ * leave their finiteness open (1/x ≤ 1e300 for x ≥ 1e-300; |I|/g ≤ 2^961 for g ≥ 2^-64 and |I| ≤ 1e270).
+ *
+ * @internal
+ */
+export function boundableRow(g: number, I: number, v: number, wgI: number, wg2: number): boolean {
+  return (
+    g > 0 &&
+    wg2 > 0 &&
+    wg2 < Infinity &&
+    Number.isFinite(wgI) &&
+    Number.isFinite(v) &&
+    (wg2 >= 1e-300 || Number.isFinite(1 / wg2)) &&
+    ((g >= 5.421010862427522e-20 && Math.abs(I) <= 1e270) || Number.isFinite(Math.abs(I) / g))
+  );
 }
 
 /**
@@ -307,27 +336,39 @@ function freshPass(s: GroupScratch, b: BoundState, zmax: number): number {
   }
   let maxZ = zmax;
   let argMax = -1;
-  let sumAbsA = 0;
-  let bMax = 0;
-  let xMax = 0;
   for (let t = 0; t < m; t++) {
     if (alive[t] === 0) continue;
-    const gi = g[t];
-    const I = intensity[t];
     const othersWgI = sumI - wgI[t];
     const othersWg2 = sum2 - wg2[t];
-    const z = leaveOneOutZ(I, gi, v[t], othersWgI, othersWg2);
+    const z = leaveOneOutZ(intensity[t], g[t], v[t], othersWgI, othersWg2);
     if (z > maxZ) {
       maxZ = z;
       argMax = t;
     }
+  }
+  // a pass that rejects nothing ends the group: the bounds of later passes are needed only after a rejection
+  if (argMax < 0) return DONE;
+  referenceStatistics(s, b, sumI, sum2);
+  return argMax;
+}
+
+/**
+ * The error-bound statistics of the remaining rows (Σ|w·g·I|, the largest w·g², the largest |I|/g, in row order) with
+ * DIALS's sums `sumI`, `sum2` of them, taken as the running ones ({@link setReference}).
+ */
+function referenceStatistics(s: GroupScratch, b: BoundState, sumI: number, sum2: number): void {
+  const { alive, g, intensity, wgI, wg2 } = s;
+  let sumAbsA = 0;
+  let bMax = 0;
+  let xMax = 0;
+  for (let t = 0; t < b.m; t++) {
+    if (alive[t] === 0) continue;
     sumAbsA += Math.abs(wgI[t]);
     if (wg2[t] > bMax) bMax = wg2[t];
-    const x = Math.abs(I) / gi;
+    const x = Math.abs(intensity[t]) / g[t];
     if (x > xMax) xMax = x;
   }
   setReference(b, sumI, sum2, sumAbsA, bMax, xMax);
-  return argMax < 0 ? DONE : argMax;
 }
 
 /** Takes DIALS's sums over the remaining rows as the running ones, with what their error bounds need. */
