@@ -145,6 +145,7 @@ function groupOutlierWeights(
   const { intensity, variance, weight, g } = rows;
   const { s, selection, flags, counts } = work;
   const w0 = work.weight;
+  const { row, g: sg, intensity: sI, w: sv, wgI: sA, wg2: sB } = s;
   let m = 0;
   let wMin = Infinity;
   let wMax = -Infinity;
@@ -155,25 +156,25 @@ function groupOutlierWeights(
     const v = variance[o];
     // initialWeight(v, I) > 0 (1/v > 0 for every finite v > 0)
     if (!(v > 0 && v < Infinity && Number.isFinite(I))) continue;
-    let sv = v;
+    let variance2 = v;
     if (model) {
       const bi = bb * I;
-      sv = a2 * (v + bi * bi);
+      variance2 = a2 * (v + bi * bi);
     }
-    const w = 1 / sv;
+    const w = 1 / variance2;
     const gi = g[o];
-    s.row[m] = o;
-    s.g[m] = gi;
-    s.intensity[m] = I;
+    row[m] = o;
+    sg[m] = gi;
+    sI[m] = I;
     w0[m] = w;
     selection[m] = w;
     // the products and the variance 1/w of formGroupProducts, from the weight as yet uncapped
     const wgI = w * gi * I;
     const wg2 = w * gi * gi;
     const vw = 1 / w;
-    s.wgI[m] = wgI;
-    s.wg2[m] = wg2;
-    s.w[m] = vw;
+    sA[m] = wgI;
+    sB[m] = wg2;
+    sv[m] = vw;
     if (bound && !boundableRow(gi, I, vw, wgI, wg2)) bound = false;
     if (w < wMin) wMin = w;
     if (w > wMax) wMax = w;
