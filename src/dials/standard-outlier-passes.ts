@@ -41,11 +41,49 @@ export const ZERO_SUM_Z = 1000;
 /**
  * DIALS's leave-one-out z of a row: |I − g·(ΣwgI)_others/(Σwg²)_others| / √(σ² + g²/(Σwg²)_others), or
  * {@link ZERO_SUM_Z} when (Σwg²)_others is exactly zero.
+ *
+ * @internal
  */
-function leaveOneOutZ(I: number, g: number, variance: number, othersWgI: number, othersWg2: number): number {
+export function leaveOneOutZ(I: number, g: number, variance: number, othersWgI: number, othersWg2: number): number {
   return othersWg2 === 0
     ? ZERO_SUM_Z
     : Math.abs((I - (g * othersWgI) / othersWg2) / Math.sqrt(variance + (g * g) / othersWg2));
+}
+
+/**
+ * Whether DIALS's z of a row ({@link leaveOneOutZ} as computed) is at most zmax, shown without its two quotients and
+ * square root: with P = I·o₂ − g·o₁ and Q = o₂(o₂σ² + g²) (o₁, o₂ the others' Σw·g·I and Σw·g²), z = |P|/√Q exactly,
+ * and z as computed is at most (|P̃| + E)(1 + 8u)/√Q̃ for P̃, Q̃ as computed here and E = 8u(|I·o₂| + |g·o₁|) plus an
+ * absolute term for underflow — within the ranges tested (o₂ in [1e-50, 1e50], Q̃ in [1e-200, 1e200], |g·o₁| ≤ 1e100,
+ * g and σ² positive), where no step of either computation overflows and each is within its relative rounding bound.
+ * `zmax2` is zmax²·(1 − 1e-6): the margin covers the rounding of this test itself. False (not shown) otherwise, NaN
+ * included: the row's z is then computed.
+ *
+ * @internal
+ */
+export function belowZmax(
+  I: number,
+  g: number,
+  variance: number,
+  othersWgI: number,
+  othersWg2: number,
+  zmax2: number,
+): boolean {
+  const io2 = I * othersWg2;
+  const go1 = g * othersWgI;
+  const q = othersWg2 * (othersWg2 * variance + g * g);
+  const e = 8 * U * (Math.abs(io2) + Math.abs(go1)) + 1e-270;
+  const p = Math.abs(io2 - go1) + e;
+  return (
+    p * p <= zmax2 * q &&
+    othersWg2 >= 1e-50 &&
+    othersWg2 <= 1e50 &&
+    q >= 1e-200 &&
+    q <= 1e200 &&
+    Math.abs(go1) <= 1e100 &&
+    g > 0 &&
+    variance > 0
+  );
 }
 
 /** Groups with at least this many rows take the bounded passes; smaller ones are cheapest row by row. */
@@ -171,6 +209,7 @@ export function boundableRow(g: number, I: number, v: number, wgI: number, wg2: 
  */
 function exactPasses(s: GroupScratch, m: number, zmax: number, nRejected: number): number {
   const { row, w, g, intensity, wgI, wg2, rejected } = s;
+  const zmax2 = zmax * zmax * (1 - 1e-6);
   for (let n = m; n > 2; n--) {
     let sumWgI = 0;
     let sumWg2 = 0;
@@ -185,6 +224,8 @@ function exactPasses(s: GroupScratch, m: number, zmax: number, nRejected: number
       const I = intensity[t];
       const othersWgI = sumWgI - wgI[t];
       const othersWg2 = sumWg2 - wg2[t];
+      // a z shown to be at most zmax cannot be the largest above it
+      if (belowZmax(I, gi, w[t], othersWgI, othersWg2, zmax2)) continue;
       const z = leaveOneOutZ(I, gi, w[t], othersWgI, othersWg2);
       if (z > maxZ) {
         maxZ = z;
@@ -327,6 +368,7 @@ function compact(s: GroupScratch, b: BoundState): void {
 function freshPass(s: GroupScratch, b: BoundState, zmax: number): number {
   const { alive, w: v, g, intensity, wgI, wg2 } = s;
   const m = b.m;
+  const zmax2 = zmax * zmax * (1 - 1e-6);
   let sumI = 0;
   let sum2 = 0;
   for (let t = 0; t < m; t++) {
@@ -340,6 +382,7 @@ function freshPass(s: GroupScratch, b: BoundState, zmax: number): number {
     if (alive[t] === 0) continue;
     const othersWgI = sumI - wgI[t];
     const othersWg2 = sum2 - wg2[t];
+    if (belowZmax(intensity[t], g[t], v[t], othersWgI, othersWg2, zmax2)) continue;
     const z = leaveOneOutZ(intensity[t], g[t], v[t], othersWgI, othersWg2);
     if (z > maxZ) {
       maxZ = z;

@@ -7,7 +7,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { standardGroupedOutliersInRange } from "../../src/dials/outlier-rejection.ts";
-import { BOUNDED_PASSES_MIN_ROWS, boundableRow } from "../../src/dials/standard-outlier-passes.ts";
+import {
+  BOUNDED_PASSES_MIN_ROWS,
+  belowZmax,
+  boundableRow,
+  leaveOneOutZ,
+} from "../../src/dials/standard-outlier-passes.ts";
 import { seededRandom } from "../../src/merge/seeded-random.ts";
 import { initialWeight } from "../../src/observations/initial-weight.ts";
 import { rowColumns, type RowColumns } from "../../src/observations/row-columns.ts";
@@ -227,5 +232,57 @@ describe("boundableRow", () => {
       }
     }
     expect(nTrue).toBeGreaterThan(100);
+  });
+});
+
+describe("belowZmax", () => {
+  it("holds only for rows whose z as computed is at most zmax: rows within 1e-15 of zmax, at every scale", () => {
+    const r = seededRandom(99);
+    let nShown = 0;
+    let nNear = 0;
+    let nShownNear = 0;
+    for (const zmax of [6, 3.5, 1e-3, 40]) {
+      const zmax2 = zmax * zmax * (1 - 1e-6);
+      for (let k = 0; k < 40000; k++) {
+        // magnitudes from 1e-60 to 1e60 for the sums, 1e-8 to 1e8 for g and σ²
+        const o2 = 10 ** (120 * r() - 60);
+        const o1 = (r() - 0.3) * 10 ** (120 * r() - 60);
+        const g = 10 ** (16 * r() - 8);
+        const v = 10 ** (16 * r() - 8);
+        // I with z of the exact formula at zmax·(1 + t), t from −1e-6 to 1e-6 and tiny, or anywhere
+        const mu = (g * o1) / o2;
+        const s = Math.sqrt(v + (g * g) / o2);
+        const t = k % 3 === 0 ? (r() - 0.5) * 2e-6 : k % 3 === 1 ? (r() - 0.5) * 1e-14 : 10 * r() - 1;
+        const I = mu + (r() < 0.5 ? -1 : 1) * zmax * (1 + t) * s;
+        const z = leaveOneOutZ(I, g, v, o1, o2);
+        if (Math.abs(z / zmax - 1) < 1e-5) nNear++;
+        if (belowZmax(I, g, v, o1, o2, zmax2)) {
+          nShown++;
+          if (Math.abs(z / zmax - 1) < 1e-5) nShownNear++;
+          expect(z).toBeLessThanOrEqual(zmax);
+        }
+      }
+    }
+    expect(nShown).toBeGreaterThan(5000);
+    expect(nNear).toBeGreaterThan(20000);
+    // rows just below zmax are shown too (the margin is 5e-7 of zmax)
+    expect(nShownNear).toBeGreaterThan(1000);
+  });
+
+  it("shows nothing for zero, negative, non-finite or extreme values", () => {
+    const args: [number, number, number, number, number][] = [
+      [1, 1, 1, 1, 0],
+      [1, 0, 1, 1, 1],
+      [1, -1, 1, 1, 1],
+      [1, 1, 0, 1, 1],
+      [NaN, 1, 1, 1, 1],
+      [Infinity, 1, 1, 1, 1],
+      [1, 1, 1, NaN, 1],
+      [1, 1, 1, 1, 1e-60],
+      [1, 1, 1, 1e200, 1],
+      [1, 1e120, 1, 1, 1],
+    ];
+    for (const [I, g, v, o1, o2] of args) expect(belowZmax(I, g, v, o1, o2, 36)).toBe(false);
+    expect(belowZmax(1, 1, 1, 1, 1, 36)).toBe(true);
   });
 });
