@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { ConfigError, requireInstanceArgument, requireOptionsArgument } from "../errors.ts";
-import { sortFloat64 } from "../runtime/sort-float64.ts";
+import { selectInPlace } from "./outlier-rejection.ts";
 
 /** The intensity bins of the error model (DIALS `ErrorModelBinner`). */
 export interface ErrorModelBins {
@@ -60,27 +60,32 @@ export function createErrorModelBins(expectedIntensity: Float64Array, options?: 
   const Ih = expectedIntensity;
   const n = Ih.length;
   if (n === 0) throw new ConfigError("createErrorModelBins: no reflections to bin");
-  // the intensities in ascending order: the count in a bin (min, max] is #(≤ max) − #(≤ min), and the reflection of
-  // rank m in descending order is sorted[n − 1 − m]; NaN sort last and fall in no bin
-  const sorted = sortFloat64(Ih.slice());
-  const hasNaN = Number.isNaN(sorted[n - 1]);
+  // the count in a bin (min, max] is #(≤ max) − #(≤ min), each count one scan (kept: a bin's maximum is the previous
+  // bin's minimum), and the reflection of rank m in descending order is the (n − 1 − m)-th smallest, found by
+  // selection: the numbers an ascending sort gives (NaN, last in it, is never ≤ a bound and falls in no bin)
+  const hasNaN = anyNaN(Ih);
+  const counts0 = new Map<number, number>();
   const countAtMost = (v: number): number => {
-    let lo = 0;
-    let hi = n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (sorted[mid] <= v) lo = mid + 1;
-      else hi = mid;
+    let c = counts0.get(v);
+    if (c === undefined) {
+      c = countNotAbove(Ih, v);
+      counts0.set(v, c);
     }
-    return lo;
+    return c;
   };
   const countIn = (maximum: number, minimum: number): number =>
     Math.max(0, countAtMost(maximum) - countAtMost(minimum));
-  // with NaN present, or a zero at that rank (−0 and +0 sort apart here, tie there), the rank is taken as DIALS's
-  // descending sort of the indices orders them (equal values and NaN in row order)
+  // with NaN present, or a zero at that rank (−0 and +0 sort apart in the ascending sort, tie there; a selection may
+  // also trade them), the rank is taken as DIALS's descending sort of the indices orders them (equal values and NaN in
+  // row order)
+  let selection: Float64Array | undefined;
   const rankValue = (m: number): number => {
-    const v = sorted[n - 1 - m];
-    if (!hasNaN && v !== 0) return v;
+    if (!hasNaN) {
+      selection ??= Ih.slice();
+      selectInPlace(selection, n, n - 1 - m);
+      const v = selection[n - 1 - m];
+      if (v !== 0) return v;
+    }
     return Ih[Int32Array.from({ length: n }, (_, i) => i).sort((p, q) => Ih[q] - Ih[p])[m]];
   };
   const [minIh, Imax] = extremes(Ih);
@@ -142,6 +147,19 @@ function extremes(x: Float64Array): [number, number] {
     if (v < min) min = v;
   }
   return [min, max];
+}
+
+/** Whether x holds a NaN. */
+function anyNaN(x: Float64Array): boolean {
+  for (let r = 0; r < x.length; r++) if (x[r] !== x[r]) return true;
+  return false;
+}
+
+/** The number of values of x at most v (NaN never is). */
+function countNotAbove(x: Float64Array, v: number): number {
+  let c = 0;
+  for (let r = 0; r < x.length; r++) if (x[r] <= v) c++;
+  return c;
 }
 
 /**

@@ -41,11 +41,49 @@ export const ZERO_SUM_Z = 1000;
 /**
  * DIALS's leave-one-out z of a row: |I − g·(ΣwgI)_others/(Σwg²)_others| / √(σ² + g²/(Σwg²)_others), or
  * {@link ZERO_SUM_Z} when (Σwg²)_others is exactly zero.
+ *
+ * @internal
  */
-function leaveOneOutZ(I: number, g: number, variance: number, othersWgI: number, othersWg2: number): number {
+export function leaveOneOutZ(I: number, g: number, variance: number, othersWgI: number, othersWg2: number): number {
   return othersWg2 === 0
     ? ZERO_SUM_Z
     : Math.abs((I - (g * othersWgI) / othersWg2) / Math.sqrt(variance + (g * g) / othersWg2));
+}
+
+/**
+ * Whether DIALS's z of a row ({@link leaveOneOutZ} as computed) is at most zmax, shown without its two quotients and
+ * square root: with P = I·o₂ − g·o₁ and Q = o₂(o₂σ² + g²) (o₁, o₂ the others' Σw·g·I and Σw·g²), z = |P|/√Q exactly,
+ * and z as computed is at most (|P̃| + E)(1 + 8u)/√Q̃ for P̃, Q̃ as computed here and E = 8u(|I·o₂| + |g·o₁|) plus an
+ * absolute term for underflow — within the ranges tested (o₂ in [1e-50, 1e50], Q̃ in [1e-200, 1e200], |g·o₁| ≤ 1e100,
+ * g and σ² positive), where no step of either computation overflows and each is within its relative rounding bound.
+ * `zmax2` is zmax²·(1 − 1e-6): the margin covers the rounding of this test itself. False (not shown) otherwise, NaN
+ * included: the row's z is then computed.
+ *
+ * @internal
+ */
+export function belowZmax(
+  I: number,
+  g: number,
+  variance: number,
+  othersWgI: number,
+  othersWg2: number,
+  zmax2: number,
+): boolean {
+  const io2 = I * othersWg2;
+  const go1 = g * othersWgI;
+  const q = othersWg2 * (othersWg2 * variance + g * g);
+  const e = 8 * U * (Math.abs(io2) + Math.abs(go1)) + 1e-270;
+  const p = Math.abs(io2 - go1) + e;
+  return (
+    p * p <= zmax2 * q &&
+    othersWg2 >= 1e-50 &&
+    othersWg2 <= 1e50 &&
+    q >= 1e-200 &&
+    q <= 1e200 &&
+    Math.abs(go1) <= 1e100 &&
+    g > 0 &&
+    variance > 0
+  );
 }
 
 /** Groups with at least this many rows take the bounded passes; smaller ones are cheapest row by row. */
@@ -107,6 +145,17 @@ export function standardGroupPasses(
   zmax: number,
   boundedFrom = BOUNDED_PASSES_MIN_ROWS,
 ): number {
+  formGroupProducts(s, m);
+  return standardPassesOnProducts(s, m, zmax, m >= boundedFrom && m > 2 && boundable(s, m));
+}
+
+/**
+ * The products of each of the `m` rows of `s` (`w` holding the capped weights): w·g·I and w·g², and the variance 1/w
+ * in place of w, as {@link standardGroupPasses} forms them.
+ *
+ * @internal
+ */
+export function formGroupProducts(s: GroupScratch, m: number): void {
   const { w, g, intensity, wgI, wg2 } = s;
   for (let t = 0; t < m; t++) {
     wgI[t] = w[t] * g[t] * intensity[t];
@@ -114,25 +163,43 @@ export function standardGroupPasses(
     // the variance 1/w of the row, from here on in place of w
     w[t] = 1 / w[t];
   }
-  if (m >= boundedFrom && m > 2 && boundable(s, m)) return boundedPasses(s, m, zmax);
-  return exactPasses(s, m, zmax, 0);
+}
+
+/**
+ * {@link standardGroupPasses} on rows whose products are formed ({@link formGroupProducts}): the bounded passes when
+ * `bounded` (the group has `boundedFrom` rows or more, more than two, and every row passes {@link boundableRow}), else
+ * row by row.
+ *
+ * @internal
+ */
+export function standardPassesOnProducts(s: GroupScratch, m: number, zmax: number, bounded: boolean): number {
+  return bounded ? boundedPasses(s, m, zmax) : exactPasses(s, m, zmax, 0);
 }
 
 /** Whether every row has g > 0 and finite values, as the bound assumes. */
 function boundable(s: GroupScratch, m: number): boolean {
   const { w: v, g, intensity, wgI, wg2 } = s;
-  for (let t = 0; t < m; t++) {
-    const ok =
-      g[t] > 0 &&
-      wg2[t] > 0 &&
-      Number.isFinite(wg2[t]) &&
-      Number.isFinite(wgI[t]) &&
-      Number.isFinite(v[t]) &&
-      Number.isFinite(1 / wg2[t]) &&
-      Number.isFinite(Math.abs(intensity[t]) / g[t]);
-    if (!ok) return false;
-  }
+  for (let t = 0; t < m; t++) if (!boundableRow(g[t], intensity[t], v[t], wgI[t], wg2[t])) return false;
   return true;
+}
+
+/**
+ * Whether one row (inverse scale g, intensity I, variance v, products w·g·I and w·g²) has what the bound assumes: g > 0
+ * and w·g² > 0, and w·g·I, v, w·g², 1/(w·g²) and |I|/g finite. The two quotients are formed only where the operands
+ * leave their finiteness open (1/x ≤ 1e300 for x ≥ 1e-300; |I|/g ≤ 2^961 for g ≥ 2^-64 and |I| ≤ 1e270).
+ *
+ * @internal
+ */
+export function boundableRow(g: number, I: number, v: number, wgI: number, wg2: number): boolean {
+  return (
+    g > 0 &&
+    wg2 > 0 &&
+    wg2 < Infinity &&
+    Number.isFinite(wgI) &&
+    Number.isFinite(v) &&
+    (wg2 >= 1e-300 || Number.isFinite(1 / wg2)) &&
+    ((g >= 5.421010862427522e-20 && Math.abs(I) <= 1e270) || Number.isFinite(Math.abs(I) / g))
+  );
 }
 
 /**
@@ -142,6 +209,7 @@ function boundable(s: GroupScratch, m: number): boolean {
  */
 function exactPasses(s: GroupScratch, m: number, zmax: number, nRejected: number): number {
   const { row, w, g, intensity, wgI, wg2, rejected } = s;
+  const zmax2 = zmax * zmax * (1 - 1e-6);
   for (let n = m; n > 2; n--) {
     let sumWgI = 0;
     let sumWg2 = 0;
@@ -156,6 +224,8 @@ function exactPasses(s: GroupScratch, m: number, zmax: number, nRejected: number
       const I = intensity[t];
       const othersWgI = sumWgI - wgI[t];
       const othersWg2 = sumWg2 - wg2[t];
+      // a z shown to be at most zmax cannot be the largest above it
+      if (belowZmax(I, gi, w[t], othersWgI, othersWg2, zmax2)) continue;
       const z = leaveOneOutZ(I, gi, w[t], othersWgI, othersWg2);
       if (z > maxZ) {
         maxZ = z;
@@ -298,6 +368,7 @@ function compact(s: GroupScratch, b: BoundState): void {
 function freshPass(s: GroupScratch, b: BoundState, zmax: number): number {
   const { alive, w: v, g, intensity, wgI, wg2 } = s;
   const m = b.m;
+  const zmax2 = zmax * zmax * (1 - 1e-6);
   let sumI = 0;
   let sum2 = 0;
   for (let t = 0; t < m; t++) {
@@ -307,27 +378,40 @@ function freshPass(s: GroupScratch, b: BoundState, zmax: number): number {
   }
   let maxZ = zmax;
   let argMax = -1;
-  let sumAbsA = 0;
-  let bMax = 0;
-  let xMax = 0;
   for (let t = 0; t < m; t++) {
     if (alive[t] === 0) continue;
-    const gi = g[t];
-    const I = intensity[t];
     const othersWgI = sumI - wgI[t];
     const othersWg2 = sum2 - wg2[t];
-    const z = leaveOneOutZ(I, gi, v[t], othersWgI, othersWg2);
+    if (belowZmax(intensity[t], g[t], v[t], othersWgI, othersWg2, zmax2)) continue;
+    const z = leaveOneOutZ(intensity[t], g[t], v[t], othersWgI, othersWg2);
     if (z > maxZ) {
       maxZ = z;
       argMax = t;
     }
+  }
+  // a pass that rejects nothing ends the group: the bounds of later passes are needed only after a rejection
+  if (argMax < 0) return DONE;
+  referenceStatistics(s, b, sumI, sum2);
+  return argMax;
+}
+
+/**
+ * The error-bound statistics of the remaining rows (Σ|w·g·I|, the largest w·g², the largest |I|/g, in row order) with
+ * DIALS's sums `sumI`, `sum2` of them, taken as the running ones ({@link setReference}).
+ */
+function referenceStatistics(s: GroupScratch, b: BoundState, sumI: number, sum2: number): void {
+  const { alive, g, intensity, wgI, wg2 } = s;
+  let sumAbsA = 0;
+  let bMax = 0;
+  let xMax = 0;
+  for (let t = 0; t < b.m; t++) {
+    if (alive[t] === 0) continue;
     sumAbsA += Math.abs(wgI[t]);
     if (wg2[t] > bMax) bMax = wg2[t];
-    const x = Math.abs(I) / gi;
+    const x = Math.abs(intensity[t]) / g[t];
     if (x > xMax) xMax = x;
   }
   setReference(b, sumI, sum2, sumAbsA, bMax, xMax);
-  return argMax < 0 ? DONE : argMax;
 }
 
 /** Takes DIALS's sums over the remaining rows as the running ones, with what their error bounds need. */

@@ -6,8 +6,15 @@
  *
  * @packageDocumentation
  */
-import { initialWeight } from "../observations/initial-weight.ts";
-import { standardGroupedOutliersInRange } from "../dials/outlier-rejection.ts";
+import { medianInPlace } from "../dials/outlier-rejection.ts";
+import {
+  BOUNDED_PASSES_MIN_ROWS,
+  boundableRow,
+  formGroupProducts,
+  groupScratch,
+  standardPassesOnProducts,
+  type GroupScratch,
+} from "../dials/standard-outlier-passes.ts";
 import { sliceRows } from "../observations/row-columns.ts";
 import { inverseScalesInRange, type JointModelState } from "./inverse-scales.ts";
 import type { GroupedColumns } from "./joint-normal-equations.ts";
@@ -40,35 +47,12 @@ export interface RowErrorModel {
 }
 
 /**
- * σ'² of the rows of groups [groupBegin, groupEnd) (row o at index o − rowOffset − lo) under `model`, into `out`.
- * Unchecked.
- */
-export function errorModelVariancesInRange(
-  groupStart: Int32Array,
-  variance: Float32Array,
-  intensity: Float32Array,
-  model: RowErrorModel,
-  groupBegin: number,
-  groupEnd: number,
-  first: number,
-  out: Float64Array,
-): void {
-  for (let h = groupBegin; h < groupEnd; h++) {
-    const bragg = h < model.nBraggGroups;
-    const a = bragg ? model.braggA : model.diffuseA;
-    const b = bragg ? model.braggB : model.diffuseB;
-    const a2 = a * a;
-    for (let o = groupStart[h] - first; o < groupStart[h + 1] - first; o++) {
-      const bi = b * intensity[o];
-      out[o] = a2 * (variance[o] + bi * bi);
-    }
-  }
-}
-
-/**
  * Finds the outliers of groups [groupBegin, groupEnd) at the inverse scales of `state` and rewrites the weights of
  * their rows (the columns' variances are read: every row of the range must have one). With `errorModel`, the test and
  * the weights use σ'² of the model instead of σ² (which rows are usable does not change). Unchecked.
+ *
+ * @param boundedFrom - smallest group that takes the bounded passes (tests change it to exercise both ways).
+ *   @defaultValue BOUNDED_PASSES_MIN_ROWS
  */
 export function outlierWeightsInRange(
   columns: GroupedColumns,
@@ -77,6 +61,7 @@ export function outlierWeightsInRange(
   groupBegin: number,
   groupEnd: number,
   errorModel?: RowErrorModel,
+  boundedFrom = BOUNDED_PASSES_MIN_ROWS,
 ): OutlierWeightCounts {
   const { groupStart } = columns;
   const offset = columns.rowOffset ?? 0;
@@ -86,75 +71,147 @@ export function outlierWeightsInRange(
   const { still, intensity, variance, weight, qMagnitude } = sliceRows(columns.rows, lo, hi);
   const g = new Float32Array(m);
   inverseScalesInRange(state, still, qMagnitude, 0, m, g);
-  const usable = usableRows(variance, intensity, m);
-  const flags = new Uint8Array(m);
-  let adjusted: Float64Array | undefined;
-  if (errorModel !== undefined) {
-    adjusted = new Float64Array(m);
-    errorModelVariancesInRange(
-      groupStart,
-      variance,
-      intensity,
-      errorModel,
-      groupBegin,
-      groupEnd,
-      offset + lo,
-      adjusted,
+  let largest = 0;
+  for (let h = groupBegin; h < groupEnd; h++) largest = Math.max(largest, groupStart[h + 1] - groupStart[h]);
+  const work: GroupWork = {
+    s: groupScratch(largest),
+    weight: new Float64Array(largest),
+    selection: new Float64Array(largest),
+    flags: new Uint8Array(m),
+    counts: { nOutliers: 0, nChanged: 0, nFlipped: 0 },
+  };
+  const rows: RangeRows = { intensity, variance, weight, g };
+  const first = offset + lo;
+  for (let h = groupBegin; h < groupEnd; h++) {
+    const bragg = errorModel === undefined || h < errorModel.nBraggGroups;
+    const a = errorModel === undefined ? 1 : bragg ? errorModel.braggA : errorModel.diffuseA;
+    const b = errorModel === undefined ? 0 : bragg ? errorModel.braggB : errorModel.diffuseB;
+    groupOutlierWeights(
+      rows,
+      work,
+      errorModel !== undefined,
+      a * a,
+      b,
+      groupStart[h] - first,
+      groupStart[h + 1] - first,
+      zmax,
+      boundedFrom,
     );
   }
-  standardGroupedOutliersInRange(
-    groupStart,
-    intensity,
-    adjusted ?? variance,
-    usable,
-    g,
-    zmax,
-    groupBegin,
-    groupEnd,
-    flags,
-    offset + lo,
-  );
-  return rewriteWeights(usable, flags, variance, intensity, adjusted, weight);
+  return work.counts;
 }
 
-// The loops over the rows are functions of their own: with few shards (one for up to ~2^18 rows) each runs once per
-// outlier step, on cold code, and one long function would be deoptimised at each of its later loops.
-
-/** Whether each of the m rows is usable (its initial weight is positive). */
-function usableRows(variance: Float32Array, intensity: Float32Array, m: number): Uint8Array {
-  const usable = new Uint8Array(m);
-  for (let t = 0; t < usable.length; t++) usable[t] = initialWeight(variance[t], intensity[t]) > 0 ? 1 : 0;
-  return usable;
+/** The rows of a range (index o − first), with their inverse scales. */
+interface RangeRows {
+  intensity: Float32Array;
+  variance: Float32Array;
+  weight: Float32Array;
+  g: Float32Array;
 }
 
 /**
- * Every row's weight rewritten (float32): 0 for outliers (`flags`) and unusable rows, else the initial weight 1/σ², or
- * 1/σ'² with the model's variances (`adjusted`); with the counts of the step.
+ * The working arrays of one range: the scratch of the group passes, each usable row's weight before the cap and a copy
+ * the median selection permutes (sized for the largest group), the outlier flag of each row of the range, and the
+ * counts so far.
  */
-function rewriteWeights(
-  usable: Uint8Array,
-  flags: Uint8Array,
-  variance: Float32Array,
-  intensity: Float32Array,
-  adjusted: Float64Array | undefined,
-  weight: Float32Array,
-): OutlierWeightCounts {
-  let nOutliers = 0;
-  let nChanged = 0;
-  let nFlipped = 0;
-  for (let t = 0; t < weight.length; t++) {
-    const usableRow = usable[t] !== 0;
-    const w = Math.fround(
-      flags[t] !== 0 || !usableRow
-        ? 0
-        : adjusted === undefined
-          ? initialWeight(variance[t], intensity[t])
-          : 1 / adjusted[t],
-    );
-    nOutliers += flags[t];
-    if (w !== weight[t]) nChanged++;
-    if (usableRow && (weight[t] === 0) !== (flags[t] !== 0)) nFlipped++;
-    weight[t] = w;
+interface GroupWork {
+  s: GroupScratch;
+  weight: Float64Array;
+  selection: Float64Array;
+  flags: Uint8Array;
+  counts: OutlierWeightCounts;
+}
+
+/**
+ * One group (rows [b, e) of the range) in one sweep over its rows, the rest in cache: its usable rows (positive
+ * initial weight) gathered with their weights 1/σ² (or 1/σ'², σ'² = a²(σ² + (b·I)²) with `model`), the products of
+ * the group passes and whether the bound holds; the weights capped at 10 × the median when the largest is more than
+ * 10 × the smallest (then products and bound formed again from the capped weights); DIALS's standard passes
+ * (`standardGroupedOutliersInRange`'s numbers, row for row); then every row's weight rewritten (float32): 0 for
+ * outliers and unusable rows, else the weight before the cap; counted into `work.counts`. The loops stay in this one
+ * function: it runs for every group of a shard, so it is optimised after the first few groups.
+ */
+function groupOutlierWeights(
+  rows: RangeRows,
+  work: GroupWork,
+  model: boolean,
+  a2: number,
+  bb: number,
+  b: number,
+  e: number,
+  zmax: number,
+  boundedFrom: number,
+): void {
+  const { intensity, variance, weight, g } = rows;
+  const { s, selection, flags, counts } = work;
+  const w0 = work.weight;
+  const { row, g: sg, intensity: sI, w: sv, wgI: sA, wg2: sB } = s;
+  let m = 0;
+  let wMin = Infinity;
+  let wMax = -Infinity;
+  let nan = false;
+  let bound = true;
+  for (let o = b; o < e; o++) {
+    const I = intensity[o];
+    const v = variance[o];
+    // initialWeight(v, I) > 0 (1/v > 0 for every finite v > 0)
+    if (!(v > 0 && v < Infinity && Number.isFinite(I))) continue;
+    let variance2 = v;
+    if (model) {
+      const bi = bb * I;
+      variance2 = a2 * (v + bi * bi);
+    }
+    const w = 1 / variance2;
+    const gi = g[o];
+    row[m] = o;
+    sg[m] = gi;
+    sI[m] = I;
+    w0[m] = w;
+    selection[m] = w;
+    // the products and the variance 1/w of formGroupProducts, from the weight as yet uncapped
+    const wgI = w * gi * I;
+    const wg2 = w * gi * gi;
+    const vw = 1 / w;
+    sA[m] = wgI;
+    sB[m] = wg2;
+    sv[m] = vw;
+    if (bound && !boundableRow(gi, I, vw, wgI, wg2)) bound = false;
+    if (w < wMin) wMin = w;
+    if (w > wMax) wMax = w;
+    if (w !== w) nan = true;
+    m++;
   }
-  return { nOutliers, nChanged, nFlipped };
+  // groups of two or fewer members are never tested (and their weight cap is irrelevant)
+  if (m > 2) {
+    // the cap changes nothing when the largest weight is at most 10 × the smallest (see
+    // standardGroupedOutliersInRange): the products stand
+    if (nan || !(wMax <= 10 * wMin)) {
+      const ceiling = 10 * medianInPlace(selection, m);
+      for (let t = 0; t < m; t++) s.w[t] = w0[t] > ceiling ? ceiling : w0[t];
+      formGroupProducts(s, m);
+      bound = true;
+      for (let t = 0; t < m && bound; t++) bound = boundableRow(s.g[t], s.intensity[t], s.w[t], s.wgI[t], s.wg2[t]);
+    }
+    const nRejected = standardPassesOnProducts(s, m, zmax, m >= boundedFrom && bound);
+    for (let t = 0; t < nRejected; t++) flags[s.rejected[t]] = 1;
+  }
+  let { nOutliers, nChanged, nFlipped } = counts;
+  for (let o = b, t = 0; o < e; o++) {
+    const I = intensity[o];
+    const v = variance[o];
+    const usable = v > 0 && v < Infinity && Number.isFinite(I);
+    const outlier = flags[o];
+    let w = 0;
+    if (usable) {
+      if (outlier === 0) w = Math.fround(w0[t]);
+      t++;
+    }
+    nOutliers += outlier;
+    if (w !== weight[o]) nChanged++;
+    if (usable && (weight[o] === 0) !== (outlier !== 0)) nFlipped++;
+    weight[o] = w;
+  }
+  counts.nOutliers = nOutliers;
+  counts.nChanged = nChanged;
+  counts.nFlipped = nFlipped;
 }

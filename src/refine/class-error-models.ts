@@ -582,10 +582,10 @@ export function refineClassErrorModels(
       diffuseRows === undefined
         ? undefined
         : { rows: diffuseRows, fixed: DIFFUSE_FIXED_ERROR_MODEL, filter: DIFFUSE_FILTER };
-    const braggRows = rowsOf(0, obs.nBraggGroups, obs.nBraggRows);
-    // both classes present: the diffuse fit runs in the worker meanwhile
-    const inWorker = worker !== undefined && diffuseTask !== undefined && braggRows !== undefined;
+    // both classes present: the diffuse fit runs in the worker meanwhile, from before the Bragg rows are collected
+    const inWorker = worker !== undefined && diffuseTask !== undefined && obs.nBraggGroups > 0 && obs.nBraggRows > 0;
     if (inWorker) worker.begin(diffuseTask);
+    const braggRows = rowsOf(0, obs.nBraggGroups, obs.nBraggRows);
     const bragg = braggRows === undefined ? undefined : classModel(braggRows, BRAGG_FIXED_ERROR_MODEL, {});
     let diffuse: ErrorModelSummary | undefined;
     if (inWorker) diffuse = worker.end();
