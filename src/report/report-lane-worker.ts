@@ -1,0 +1,71 @@
+/**
+ * Worker thread of the report's second lane (see `./report-lanes.ts`): loads vega, vega-lite and the readers of the
+ * scaled reflections as soon as it starts, warms vega up (`./render-warm-up.ts`) until work comes, then renders each plot it is sent with {@link renderSvg}, and computes the
+ * merging statistics of an output directory with {@link readReportMerging}, posting each result back.
+ *
+ * Messages in: {@link LaneRequest}. Messages out: {@link LaneReady} once loaded, then one
+ * {@link LaneReply} per request.
+ *
+ * @packageDocumentation
+ */
+import { parentPort } from "node:worker_threads";
+import type { TopLevelSpec } from "vega-lite";
+import type { MergingStatistics } from "../merge/merging-statistics.ts";
+import { renderSvg, vegaRendererSource } from "./render-svg.ts";
+import { warmUpRenderer } from "./render-warm-up.ts";
+import { readReportMerging, type Optional } from "./report-inputs.ts";
+
+/** A plot to render (its specification and accessible label), or the merging statistics of `dir`; numbered. */
+export type LaneRequest =
+  { kind: "render"; id: number; spec: TopLevelSpec; title: string } | { kind: "merging"; id: number; dir: string };
+
+/** Said once, when vega is loaded (work sent earlier would wait for it). */
+export type LaneReady = "ready";
+
+/**
+ * The answer to request `id`: its SVG or statistics, or that it failed (the sender then does the work itself, for its
+ * own error).
+ */
+export type LaneReply =
+  { id: number; svg: string } | { id: number; merging: Optional<MergingStatistics> } | { id: number; failed: string };
+
+const port = parentPort;
+if (port === null) throw new Error("report-lane-worker must run in a worker thread");
+/** Whether work has been asked for (it ends the warm-up). */
+let asked = false;
+// vega is what takes long to load: load it before the first plot arrives, and warm it up until work comes (a failure
+// to load is renderSvg's own, later)
+vegaRendererSource()
+  .catch(() => undefined)
+  .then(() => {
+    port.postMessage("ready" satisfies LaneReady);
+    return warmUpRenderer(() => asked);
+  })
+  .catch(() => undefined);
+
+/** Posts the result of `work`, or that it failed. */
+function answer(id: number, work: Promise<{ svg: string } | { merging: Optional<MergingStatistics> }>): void {
+  work.then(
+    (result) => {
+      port?.postMessage({ id, ...result });
+    },
+    (error: unknown) => {
+      port?.postMessage({ id, failed: String(error) } satisfies LaneReply);
+    },
+  );
+}
+
+port.on("message", (request: LaneRequest) => {
+  asked = true;
+  if (request.kind === "render") {
+    answer(
+      request.id,
+      renderSvg(request.spec, { ariaLabel: request.title }).then((svg) => ({ svg })),
+    );
+  } else {
+    answer(
+      request.id,
+      readReportMerging(request.dir).then((merging) => ({ merging })),
+    );
+  }
+});
