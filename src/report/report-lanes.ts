@@ -63,6 +63,10 @@ export class ReportLanes {
   #helperReady = false;
   /** Whether this thread's lane is rendering (or about to). */
   #hereBusy = false;
+  /** Settles {@link ReportLanes.helperReady} (when asked before the helper was ready or gone). */
+  readonly #readyWaiters: ((ready: boolean) => void)[] = [];
+  /** Plots rendered on each lane so far. */
+  readonly #rendered = { here: 0, helper: 0 };
 
   /**
    * Starts the helper thread (once; it loads its code while no work is asked for). A helper that cannot start, or
@@ -82,6 +86,7 @@ export class ReportLanes {
     worker.on("message", (reply: LaneReply | LaneReady) => {
       if (reply === "ready") {
         this.#helperReady = true;
+        this.#settleReady(true);
         this.#dispatch();
       } else this.#answered(reply);
     });
@@ -119,6 +124,20 @@ export class ReportLanes {
       this.#helperMerging++;
     });
   };
+
+  /**
+   * Whether the helper is ready for work: true once it has loaded, false when there is none (never started, failed
+   * or stopped) or it ends first.
+   */
+  helperReady(): Promise<boolean> {
+    if (this.#helperReady || this.#helper === undefined) return Promise.resolve(this.#helperReady);
+    return new Promise((resolve) => this.#readyWaiters.push(resolve));
+  }
+
+  /** Plots rendered so far on this thread (`here`) and in the helper. */
+  get rendered(): { here: number; helper: number } {
+    return { ...this.#rendered };
+  }
 
   /** Stops the helper (idempotent); work still asked for is done on this thread. */
   dispose(): void {
@@ -161,6 +180,7 @@ export class ReportLanes {
     if (task !== undefined) {
       try {
         task.resolve(await renderSvg(task.spec, { ariaLabel: task.title }));
+        this.#rendered.here++;
       } catch (error) {
         task.reject(error);
       }
@@ -177,8 +197,10 @@ export class ReportLanes {
     if (this.#inHelper.size === 0) this.#helper?.unref();
     if (task.kind === "merging") this.#helperMerging--;
     if ("failed" in reply) this.#doHere(task);
-    else if (task.kind === "render" && "svg" in reply) task.resolve(reply.svg);
-    else if (task.kind === "merging" && "merging" in reply) task.resolve(reply.merging);
+    else if (task.kind === "render" && "svg" in reply) {
+      this.#rendered.helper++;
+      task.resolve(reply.svg);
+    } else if (task.kind === "merging" && "merging" in reply) task.resolve(reply.merging);
     this.#dispatch();
   }
 
@@ -188,11 +210,16 @@ export class ReportLanes {
     else readReportMerging(task.dir).then(task.resolve, task.reject);
   }
 
+  #settleReady(ready: boolean): void {
+    for (const resolve of this.#readyWaiters.splice(0)) resolve(ready);
+  }
+
   /** The helper ended (or is stopped): what it held is done on this thread. */
   #helperGone(worker: Worker): void {
     if (this.#helper !== worker) return;
     this.#helper = undefined;
     this.#helperReady = false;
+    this.#settleReady(false);
     worker.unref();
     const held = [...this.#inHelper.values()];
     this.#inHelper.clear();
