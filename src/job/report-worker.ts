@@ -2,12 +2,12 @@
  * Worker thread of the background report: loads the report module and vega/vega-lite as soon as it starts (while the
  * main thread reads, refines and writes), then starts the helper thread of a second lane (which loads vega in turn;
  * see `report/report-lanes.ts`), prepares the page file by file while the outputs are written (a {@link StagedReport}
- * per directory: its plots rendered two at a time, its merging statistics computed in the helper), then writes `report.html` when asked: the
- * page `writeReport` writes from the finished directory (a fresh isolate, so the rendered page is the same).
+ * per directory: its plots rendered two at a time, its merging statistics computed in the helper), then writes
+ * `report.html` when asked: the page `writeReport` writes from the finished directory (a fresh isolate, so the
+ * rendered page is the same).
  *
  * Messages in: `{ kind: "map follows" }` and `{ kind: "written", dir, file }` (no answer), and
- * `{ kind: "write", dir, outPath }`. Messages out (one
- * per "write"): `{ ok: true }` or `{ ok: false, message }`.
+ * `{ kind: "write", dir, outPath }`. Messages out (one per "write"): `{ ok: true }` or `{ ok: false, message }`.
  *
  * @packageDocumentation
  */
@@ -17,7 +17,6 @@ import { loadH5wasm } from "../io/hdf5.ts";
 import { isOutputSet } from "../io/output-set.ts";
 import { ReportLanes } from "../report/report-lanes.ts";
 import { vegaRendererSource } from "../report/render-svg.ts";
-import { warmUpRenderer } from "../report/render-warm-up.ts";
 import { StagedReport, type StagedFile } from "../report/staged-report.ts";
 import { writeReport } from "../report/write-report.ts";
 
@@ -31,15 +30,11 @@ const port = parentPort;
 if (port === null) throw new Error("report-worker must run in a worker thread");
 // load vega now: it is what makes a cold report slow
 const preload = vegaRendererSource().catch(() => undefined);
-/** Whether a page has been asked for (it ends the warm-up). */
-let asked = false;
 // the second lane's thread is started once this one has loaded (the two would otherwise load at the same time as the
-// job's own start-up, on a machine that may have two cores); then this thread warms vega up until the job's outputs
-// come
+// job's own start-up, on a machine that may have two cores)
 const lanes = new ReportLanes();
 void preload.then(() => {
   lanes.startHelper();
-  return warmUpRenderer(() => asked);
 });
 /** The pages being prepared, by output directory. */
 const staged = new Map<string, StagedReport>();
@@ -60,7 +55,6 @@ port.on("message", (request: ReportWorkerRequest) => {
     loadH5wasm().catch(() => undefined);
     return;
   }
-  asked = true;
   if (request.kind === "written") {
     stagedReport(request.dir).written(request.file);
     return;

@@ -1,6 +1,6 @@
 /**
  * Worker thread of the report's second lane (see `./report-lanes.ts`): loads vega, vega-lite and the readers of the
- * scaled reflections as soon as it starts, warms vega up (`./render-warm-up.ts`) until work comes, then renders each plot it is sent with {@link renderSvg}, and computes the
+ * scaled reflections as soon as it starts, then renders each plot it is sent with {@link renderSvg}, and computes the
  * merging statistics of an output directory with {@link readReportMerging}, posting each result back.
  *
  * Messages in: {@link LaneRequest}. Messages out: {@link LaneReady} once loaded, then one
@@ -12,7 +12,6 @@ import { parentPort } from "node:worker_threads";
 import type { TopLevelSpec } from "vega-lite";
 import type { MergingStatistics } from "../merge/merging-statistics.ts";
 import { renderSvg, vegaRendererSource } from "./render-svg.ts";
-import { warmUpRenderer } from "./render-warm-up.ts";
 import { readReportMerging, type Optional } from "./report-inputs.ts";
 
 /** A plot to render (its specification and accessible label), or the merging statistics of `dir`; numbered. */
@@ -31,17 +30,13 @@ export type LaneReply =
 
 const port = parentPort;
 if (port === null) throw new Error("report-lane-worker must run in a worker thread");
-/** Whether work has been asked for (it ends the warm-up). */
-let asked = false;
-// vega is what takes long to load: load it before the first plot arrives, and warm it up until work comes (a failure
-// to load is renderSvg's own, later)
-vegaRendererSource()
+// vega is what takes long to load: load it before the first plot arrives, then say so (a failure to load is
+// renderSvg's own, later)
+void vegaRendererSource()
   .catch(() => undefined)
   .then(() => {
     port.postMessage("ready" satisfies LaneReady);
-    return warmUpRenderer(() => asked);
-  })
-  .catch(() => undefined);
+  });
 
 /** Posts the result of `work`, or that it failed. */
 function answer(id: number, work: Promise<{ svg: string } | { merging: Optional<MergingStatistics> }>): void {
@@ -56,7 +51,6 @@ function answer(id: number, work: Promise<{ svg: string } | { merging: Optional<
 }
 
 port.on("message", (request: LaneRequest) => {
-  asked = true;
   if (request.kind === "render") {
     answer(
       request.id,
