@@ -13,9 +13,9 @@
  * Files are read one step at a time, in the order the writer announced them. The plots of a step are handed to the
  * renderer (`options.render`: this thread, or both lanes of `./report-lanes.ts`) without waiting for them, and the
  * merging statistics (`options.mergingStatistics`, perhaps in another thread) are not waited for either, so the next
- * step reads while they are computed and rendered. A failed step (a malformed file) fails {@link StagedReport.write}, and so does a plot
- * of the page that fails to render (a plot rendered ahead that the page does not show fails nothing); the caller then
- * reproduces the error with `writeReport`.
+ * step reads while they are computed and rendered. A failed step (a malformed file) fails {@link StagedReport.write},
+ * and so do failed statistics and a plot of the page that fails to render (a plot rendered ahead that the page does
+ * not show fails nothing); the caller then reproduces the error with `writeReport`.
  *
  * @packageDocumentation
  */
@@ -34,7 +34,7 @@ import { readRefinementFile, readScalesFile, renderReportSections, type FigureRe
 /** Options of {@link StagedReport}. */
 export interface StagedReportOptions {
   /**
-   * Renders one plot (e.g. `RenderLanes.render`, two plots at a time).
+   * Renders one plot (e.g. `ReportLanes.render`, two plots at a time).
    * @defaultValue {@link renderSvg} on this thread, with the figure's title as its label
    */
   render?: FigureRenderer;
