@@ -10,8 +10,12 @@
  * - plots rendered ahead of `scales.json` (from a preview of it) are only a cache keyed by the plot's specification and
  *   title: the page's plots are specified from the files, and a plot whose specification differs is rendered anew.
  *
- * Work is done one step at a time, in the order the writer announced the files. A failed step (a malformed file)
- * fails {@link StagedReport.write}; the caller then reproduces the error with `writeReport`.
+ * Files are read one step at a time, in the order the writer announced them. The plots of a step are handed to the
+ * renderer (`options.render`: this thread, or both lanes of `./report-lanes.ts`) without waiting for them, and the
+ * merging statistics (`options.mergingStatistics`, perhaps in another thread) are not waited for either, so the next
+ * step reads while they are computed and rendered. A failed step (a malformed file) fails {@link StagedReport.write},
+ * and so do failed statistics and a plot of the page that fails to render (a plot rendered ahead that the page does
+ * not show fails nothing); the caller then reproduces the error with `writeReport`.
  *
  * @packageDocumentation
  */
@@ -26,6 +30,23 @@ import type { ReportData } from "./report-data.ts";
 import { readReportMap, readReportMerging, type Optional, type ReportMap } from "./report-inputs.ts";
 import { buildReportSections, isFigureSpec, type ReportSection } from "./specs.ts";
 import { readRefinementFile, readScalesFile, renderReportSections, type FigureRenderer } from "./write-report.ts";
+
+/** Options of {@link StagedReport}. */
+export interface StagedReportOptions {
+  /**
+   * Renders one plot (e.g. `ReportLanes.render`, two plots at a time).
+   * @defaultValue {@link renderSvg} on this thread, with the figure's title as its label
+   */
+  render?: FigureRenderer;
+  /**
+   * The merging statistics of the output directory (e.g. `ReportLanes.mergingStatistics`, in another thread).
+   * @defaultValue {@link readReportMerging} on this thread
+   */
+  mergingStatistics?: (dir: string) => Promise<Optional<MergingStatistics>>;
+}
+
+/** {@link renderSvg} with the figure's title as its accessible label. */
+const renderHere: FigureRenderer = (spec, title) => renderSvg(spec, { ariaLabel: title });
 
 /** The files a writer announces, in the order the `scale` job writes them. */
 export type StagedFile =
@@ -49,30 +70,57 @@ export class StagedReport {
   #merging: Staged<Optional<MergingStatistics>> | undefined;
   #map: (Staged<Optional<ReportMap>> & { hall: string }) | undefined;
   #refinement: RefinementJson | undefined;
-  /** Rendered plots by specification and title. */
-  readonly #svgs = new Map<string, string>();
-  /** Seconds spent on steps of this page. */
+  readonly #renderer: FigureRenderer;
+  readonly #mergingStatistics: (dir: string) => Promise<Optional<MergingStatistics>>;
+  /** The merging statistics being computed with their section's plots asked for (settles with them). */
+  #mergingPending: Promise<void> | undefined;
+  /** The plots asked for (rendered, or being rendered), by specification and title. */
+  readonly #svgs = new Map<string, Promise<string>>();
+  /** Seconds during which a step or a plot of this page was under way, before the current stretch. */
   #seconds = 0;
+  /** Steps and plots under way, and since when some were. */
+  #busy = 0;
+  #busySince = 0;
 
-  /** @param dir - the output directory being written */
-  constructor(dir: string) {
+  /**
+   * @param dir - the output directory being written
+   * @param options - see {@link StagedReportOptions}
+   */
+  constructor(dir: string, options: StagedReportOptions = {}) {
     this.#dir = dir;
+    this.#renderer = options.render ?? renderHere;
+    this.#mergingStatistics = options.mergingStatistics ?? readReportMerging;
   }
 
-  /** Renders a plot, or returns it from the cache. */
-  readonly #render: FigureRenderer = async (spec, title) => {
+  /** Counts a step or a plot as under way, until {@link StagedReport.#idle}. */
+  #working(): void {
+    if (this.#busy++ === 0) this.#busySince = performance.now();
+  }
+
+  #idle(): void {
+    if (--this.#busy === 0) this.#seconds += (performance.now() - this.#busySince) / 1000;
+  }
+
+  /** Renders a plot (once: later calls return the same promise). */
+  readonly #render: FigureRenderer = (spec, title) => {
     const key = `${title}\u0000${JSON.stringify(spec)}`;
-    const cached = this.#svgs.get(key);
-    if (cached !== undefined) return cached;
-    const svg = await renderSvg(spec, { ariaLabel: title });
-    this.#svgs.set(key, svg);
+    let svg = this.#svgs.get(key);
+    if (svg === undefined) {
+      this.#working();
+      svg = this.#renderer(spec, title).finally(() => {
+        this.#idle();
+      });
+      // a plot rendered ahead that the page does not show fails nothing (the page awaits the plots it shows)
+      svg.catch(() => undefined);
+      this.#svgs.set(key, svg);
+    }
     return svg;
   };
 
-  /** Renders every plot of `sections` into the cache. */
-  async #renderAll(sections: readonly ReportSection[]): Promise<void> {
+  /** Asks for every plot of `sections` (without waiting for them). */
+  #renderAll(sections: readonly ReportSection[]): void {
     for (const section of sections) {
-      for (const f of section.figures) if (isFigureSpec(f)) await this.#render(f.spec, f.title);
+      for (const f of section.figures) if (isFigureSpec(f)) void this.#render(f.spec, f.title);
     }
   }
 
@@ -80,13 +128,13 @@ export class StagedReport {
   #enqueue(step: () => Promise<void>): void {
     this.#queue = this.#queue.then(async () => {
       if (this.#failure !== undefined) return;
-      const start = performance.now();
+      this.#working();
       try {
         await step();
       } catch (error) {
         this.#failure = { error };
       }
-      this.#seconds += (performance.now() - start) / 1000;
+      this.#idle();
     });
   }
 
@@ -95,11 +143,20 @@ export class StagedReport {
     const dir = this.#dir;
     switch (file.name) {
       case "scaled.expt":
-        this.#enqueue(async () => {
-          const value = await readReportMerging(dir);
-          const section = mergingSection(value);
-          this.#merging = { value, section };
-          await this.#renderAll([section]);
+        this.#enqueue(() => {
+          // the statistics take a while: the next steps do not wait for them (a failure fails the page in write)
+          this.#working();
+          this.#mergingPending = this.#mergingStatistics(dir)
+            .then((value) => {
+              const section = mergingSection(value);
+              this.#merging = { value, section };
+              this.#renderAll([section]);
+            })
+            .finally(() => {
+              this.#idle();
+            });
+          this.#mergingPending.catch(() => undefined);
+          return Promise.resolve();
         });
         return;
       case "merged_diffuse.h5":
@@ -107,7 +164,7 @@ export class StagedReport {
           const value = await readReportMap(dir, file.hall);
           const section = mapSection(value);
           this.#map = { value, section, hall: file.hall };
-          await this.#renderAll([section]);
+          this.#renderAll([section]);
         });
         return;
       case "refinement.json":
@@ -122,7 +179,7 @@ export class StagedReport {
           } catch {
             return;
           }
-          await this.#renderAll(buildReportSections({ scales, refinement }));
+          this.#renderAll(buildReportSections({ scales, refinement }));
         });
         return;
     }
@@ -137,7 +194,18 @@ export class StagedReport {
   async write(outPath: string): Promise<void> {
     await this.#queue;
     if (this.#failure !== undefined) throw this.#failure.error;
-    const start = performance.now();
+    await this.#mergingPending;
+    // the page is under way until it is written (its seconds: every stretch with a step or a plot under way)
+    this.#working();
+    try {
+      await this.#writePage(outPath);
+    } finally {
+      this.#idle();
+    }
+  }
+
+  /** {@link StagedReport.write} once the steps are done. */
+  async #writePage(outPath: string): Promise<void> {
     const dir = this.#dir;
     // the order of readReportData (scales.json first), so that the first malformed file is the one named
     const scales = await readScalesFile(dir);
@@ -160,7 +228,9 @@ export class StagedReport {
     }
     const data: ReportData = { scales, refinement, map: map.value, merging: merging.value };
     const sections = [map.section, merging.section, ...buildReportSections(data)];
-    const earlier = this.#seconds + (performance.now() - start) / 1000;
+    // every plot not yet asked for goes to the renderer now (both lanes), then the page takes them in its order
+    this.#renderAll(sections);
+    const earlier = this.#seconds + (performance.now() - this.#busySince) / 1000;
     const rendered = await renderReportSections(data, sections, {}, this.#render, earlier);
     await writeTextAtomic(outPath, rendered.html);
   }
