@@ -242,6 +242,27 @@ describe("threads 1 and 2 give bit-identical passes", () => {
       expect(one.acc.objective).toBeGreaterThan(0);
     });
   }
+
+  it("a runner without the shared dense matrix expands the same matrix in this thread", () => {
+    const expanded = [true, false].map((dense) => {
+      const runner = new JointPassRunner(cols, nStills, smoother, {
+        threads: 2,
+        dense,
+        lowRank: true,
+        shardRows: 1200,
+        bandRows: 5,
+      });
+      try {
+        const sums = runner.run(PassMode.lowRank, scales, values).lowRank;
+        if (sums === undefined) throw new Error("no low-rank sums");
+        return runner.densify(sums);
+      } finally {
+        runner.close();
+      }
+    });
+    expect(expanded[1].some((v) => v !== 0)).toBe(true);
+    expect(sameBits(expanded[1], expanded[0])).toBe(true);
+  });
 });
 
 describe.skipIf(!existsSync(sim))("scaleDataset with threads 1 and 2", () => {
