@@ -190,12 +190,14 @@ export function expandRowsOverShards(
   const kf = freeSmootherValues(p);
   const P = p.nStills + kf;
   for (let r = rowBegin; r < rowEnd; r++) out.fill(0, r * P + r, (r + 1) * P);
+  // bands of about equal height (no thin last band, whose few rows per group would miss the four-row tiles)
+  const height = Math.ceil((rowEnd - rowBegin) / Math.max(1, Math.ceil((rowEnd - rowBegin) / bandRows)));
   const nShards = p.shards.length - 1;
   for (let s = 0; s < nShards; s++) {
     const cache = views.cache(s, true);
     if (cache === undefined) return;
-    for (let r0 = rowBegin; r0 < rowEnd; r0 += bandRows) {
-      const r1 = Math.min(rowEnd, r0 + bandRows);
+    for (let r0 = rowBegin; r0 < rowEnd; r0 += height) {
+      const r1 = Math.min(rowEnd, r0 + height);
       addLowRankGroupsToDenseRows(cache, p.nStills, kf, p.shards[s], p.shards[s + 1], r0, r1, band);
       moveUpperRowsInto(out, band, P, r0, r1);
     }
