@@ -31,8 +31,18 @@ export function equalWorkCuts(nUnits: number, work: (unit: number) => number, nI
   return cuts;
 }
 
-/** Writes n, jEnd and the row cuts (unit cuts times `unitRows`, the last clamped to n) into the task block. */
-function setTask(p: JointPassPayload, n: number, jEnd: number, cuts: readonly number[], unitRows: number): number {
+/**
+ * Writes n, jEnd (the second word of the task: the column bound of a factor step, the band rows of a dense
+ * expansion) and the row cuts (unit cuts times `unitRows`, the last clamped to n) into the task block; returns the
+ * number of items.
+ */
+export function setMatrixTask(
+  p: JointPassPayload,
+  n: number,
+  jEnd: number,
+  cuts: readonly number[],
+  unitRows: number,
+): number {
   const t = p.matrixTask;
   t[0] = n;
   t[1] = jEnd;
@@ -57,7 +67,7 @@ export function invertInPayload(p: JointPassPayload, n: number, threads: number,
     const nBlocks = Math.ceil((i1 - i0) / NB);
     if (i0 > 0) {
       const cuts = Array.from({ length: nBlocks + 1 }, (_, b) => i0 / NB + b);
-      run(PassMode.factorRows, setTask(p, n, i0, cuts, NB));
+      run(PassMode.factorRows, setMatrixTask(p, n, i0, cuts, NB));
     }
     for (let a0 = i0; a0 < i1; a0 += NB) {
       const a1 = Math.min(i1, a0 + NB);
@@ -70,9 +80,9 @@ export function invertInPayload(p: JointPassPayload, n: number, threads: number,
   const items = Math.min(MAX_MATRIX_ITEMS, 2 * width);
   const nb = Math.ceil(n / NB);
   const factorCuts = equalWorkCuts(nb, (b) => (n - b * NB) ** 2, items);
-  run(PassMode.inverseFactorRows, setTask(p, n, 0, factorCuts, NB));
+  run(PassMode.inverseFactorRows, setMatrixTask(p, n, 0, factorCuts, NB));
   const nTiles = Math.ceil(n / 4);
   const productCuts = equalWorkCuts(nTiles, (t) => (4 * t + 4) * (n - 4 * t), items);
-  run(PassMode.inverseProductRows, setTask(p, n, 0, productCuts, 4));
+  run(PassMode.inverseProductRows, setMatrixTask(p, n, 0, productCuts, 4));
   return true;
 }

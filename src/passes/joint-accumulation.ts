@@ -111,15 +111,24 @@ export function addInto(into: Float64Array, from: Float64Array): void {
   for (let i = 0; i < from.length; i++) into[i] += from[i];
 }
 
-/** Zeroes the upper triangle (diagonal included) of a P×P row-major matrix. */
-export function clearUpper(matrix: Float64Array, P: number): void {
-  for (let i = 0; i < P; i++) matrix.fill(0, i * P + i, (i + 1) * P);
-}
-
-/** `into += from` on the upper triangle (diagonal included) of P×P row-major matrices, element by element. */
-export function addUpperInto(into: Float64Array, from: Float64Array, P: number): void {
-  for (let i = 0; i < P; i++) {
-    const end = (i + 1) * P;
-    for (let j = i * P + i; j < end; j++) into[j] += from[j];
+/**
+ * `into += band` on the upper triangle (diagonal included) of rows `[rowBegin, rowEnd)` of a P×P row-major matrix,
+ * `band` holding those rows (element (r, c) at (r − rowBegin)·P + c), element by element; the band's elements added
+ * are zeroed (ready for the next band).
+ */
+export function moveUpperRowsInto(
+  into: Float64Array,
+  band: Float64Array,
+  P: number,
+  rowBegin: number,
+  rowEnd: number,
+): void {
+  for (let r = rowBegin; r < rowEnd; r++) {
+    const row = r * P;
+    const from = (r - rowBegin) * P;
+    for (let c = r; c < P; c++) {
+      into[row + c] += band[from + c];
+      band[from + c] = 0;
+    }
   }
 }

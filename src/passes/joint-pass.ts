@@ -22,25 +22,19 @@ import { rowColumns } from "../observations/row-columns.ts";
 import { sharedCopy, sharedFloat32, sharedFloat64, sharedInt32, sharedUint8 } from "../runtime/shared-arrays.ts";
 import { siblingWorkerEntry, SyncWorkerPool } from "../runtime/worker-pool.ts";
 import { choleskyFactorKernel, choleskyInverseKernel } from "../solve/cholesky.ts";
-import { invertInPayload } from "./dense-inverse.ts";
+import { equalWorkCuts, invertInPayload, setMatrixTask } from "./dense-inverse.ts";
 import { precomputeSmootherWeights } from "./inverse-scales.ts";
-import {
-  addUpperInto,
-  clearUpper,
-  symmetrizeUpper,
-  type JointAccumulation,
-  type LowRankSums,
-} from "./joint-accumulation.ts";
+import { symmetrizeUpper, type JointAccumulation, type LowRankSums } from "./joint-accumulation.ts";
 import type { GroupedColumns } from "./joint-normal-equations.ts";
 import {
   addLowRankBlocksToDenseUpper,
-  addLowRankGroupsToDenseUpper,
   addPairCounts,
+  denseBandRows,
   groupPairStart,
   type GroupCache,
 } from "./low-rank-operator.ts";
 import type { OutlierWeightCounts, RowErrorModel } from "./outlier-weights.ts";
-import { PASS_HANDLERS, ShardWorkspace } from "./pass-handlers.ts";
+import { expandRowsOverShards, PASS_HANDLERS, ShardWorkspace } from "./pass-handlers.ts";
 import {
   computeShards,
   MAX_MATRIX_ITEMS,
@@ -160,6 +154,8 @@ export interface JointPassRunnerOptions {
   rowInverseScales?: boolean;
   /** Pair offsets already computed with {@link groupPairStart} (saves a pass). @defaultValue computed */
   pairStart?: Int32Array;
+  /** Rows per band of {@link JointPassRunner.densify} (tests use small bands). @defaultValue {@link denseBandRows}(P) */
+  bandRows?: number;
 }
 
 /**
@@ -177,6 +173,8 @@ export class JointPassRunner {
   private readonly workspace: ShardWorkspace;
   /** The pair-factor scratch file of paged matrix-free passes (created and removed here). */
   private readonly ownedCacheFile: ColumnFile | undefined;
+  /** Rows per band of {@link JointPassRunner.densify}. */
+  private readonly bandRows: number;
 
   /**
    * @param source - Observations sorted by group then still: resident columns (copied to shared memory unless already
@@ -196,6 +194,7 @@ export class JointPassRunner {
     const lowRank = options.lowRank ?? false;
     const kf = smoother === undefined ? 0 : smoother.nValues - 1;
     const P = nStills + kf;
+    this.bandRows = Math.max(1, Math.floor(options.bandRows ?? denseBandRows(P)));
     const groupStart = sharedCopy(source.groupStart);
     const nGroups = groupStart.length - 1;
     const nRows = groupStart[nGroups];
@@ -312,28 +311,27 @@ export class JointPassRunner {
 
   /**
    * The dense normal matrix (both triangles, no gauge term or restraints) from the block sums and the group factors of
-   * the last matrix-free pass, the group terms accumulated over the fixed shards (in this thread or on the workers,
-   * same order). Requires the runner to allow matrix-free passes.
+   * the last matrix-free pass. The rows are cut into items of about equal work (in this thread or on the workers, any
+   * order): each item sums every shard's group terms in its rows band by band and adds them in shard order (see the
+   * densify handler), which gives the numbers of per-shard dense partials reduced in shard order. Requires the runner
+   * to allow matrix-free passes.
    */
   densify(sums: LowRankSums): Float64Array {
     const p = this.payload;
     const P = p.gradient.length;
-    const cache = p.cache;
-    if (cache === undefined) throw new RangeError("densify needs a runner that allows matrix-free passes");
+    if (p.cache === undefined) throw new RangeError("densify needs a runner that allows matrix-free passes");
     let m: Float64Array;
     if (p.matrix.length === P * P) {
-      this.pass(PassMode.densify);
+      // the upper triangle's row r holds P − r elements; twice as many items as threads, so that a thread that runs
+      // slower hands work to the others
+      const items = this.pool === undefined ? 1 : Math.min(MAX_MATRIX_ITEMS, 2 * this.threads);
+      const cuts = equalWorkCuts(P, (r) => P - r, items);
+      this.runItems(PassMode.densify, setMatrixTask(p, P, this.bandRows, cuts, 1));
       m = p.matrix.slice();
     } else {
-      // no shared dense matrix (more stills than dense passes allow): the same shards, in this thread
+      // no shared dense matrix (more stills than dense passes allow): the same bands, in this thread
       m = new Float64Array(P * P);
-      const partial = new Float64Array(P * P);
-      for (let k = 0; k < this.nShards; k++) {
-        clearUpper(partial, P);
-        const view = this.workspace.views.cache(k, true) ?? cache;
-        addLowRankGroupsToDenseUpper(view, p.nStills, P - p.nStills, p.shards[k], p.shards[k + 1], partial);
-        addUpperInto(m, partial, P);
-      }
+      expandRowsOverShards(p, this.workspace.views, 0, P, this.bandRows, new Float64Array(this.bandRows * P), m);
     }
     addLowRankBlocksToDenseUpper(sums, p.nStills, P - p.nStills, m);
     symmetrizeUpper(m, P);
@@ -411,6 +409,15 @@ export class JointPassRunner {
     if (values !== undefined) p.values.set(values);
     this.pass(PassMode.inverseScales);
     return p.inverseScale;
+  }
+
+  /** Runs items 0…nItems−1 of a mode whose items write their own part of the result (workers or this thread). */
+  private runItems(mode: PassModeValue, nItems: number): void {
+    if (this.pool !== undefined) {
+      this.pool.run(mode, nItems);
+      return;
+    }
+    for (let k = 0; k < nItems; k++) this.workspace.compute(mode, k);
   }
 
   /**

@@ -172,7 +172,7 @@ export function addLowRankBlocksToDenseUpper(sums: LowRankSums, nStills: number,
 
 /**
  * The low-rank terms of groups `[groupBegin, groupEnd)` added to the upper triangle of a dense P×P matrix (Σ pairs²
- * work; the shards of a parallel densification). Unchecked.
+ * work). Unchecked.
  */
 export function addLowRankGroupsToDenseUpper(
   cache: GroupCache,
@@ -182,9 +182,46 @@ export function addLowRankGroupsToDenseUpper(
   groupEnd: number,
   out: Float64Array,
 ): void {
+  addLowRankGroupsToDenseRows(cache, nStills, kf, groupBegin, groupEnd, 0, nStills + kf, out);
+}
+
+/**
+ * Rows per band of {@link addLowRankGroupsToDenseRows} in a parallel expansion: about 1 MiB of a P-wide band (it stays
+ * in a core's cache while the band's scattered updates land in it), a multiple of 4, at most P.
+ */
+export function denseBandRows(P: number): number {
+  return Math.max(4, Math.min(P, 4 * Math.floor(2 ** 15 / Math.max(1, P))));
+}
+
+/**
+ * The low-rank terms of groups `[groupBegin, groupEnd)` in rows `[rowBegin, rowEnd)` of the upper triangle of a dense
+ * P×P matrix, added to `rows`, which holds those rows (element (r, c) at (r − rowBegin)·P + c). Unchecked.
+ *
+ * Each element gets one term per group that has both its coordinates, in ascending group order, whatever the rows
+ * asked for, so a matrix expanded band by band is bit-identical to one expanded whole. A group's term for the element
+ * of pairs i ≤ j is `Ih (a_i v_j + v_i a_j) + S v_i v_j`, evaluated as `c_i v_j + d_i a_j` with the row constants
+ * `c_i = Ih a_i + S v_i` and `d_i = Ih v_i` (the same for the smoother coordinates), four rows at a time so that each
+ * column's factors are loaded once for four updates. The pairs of a group must be in ascending still order (as the
+ * pass stores them): a band's θ rows of a group are then one run of its pairs.
+ */
+export function addLowRankGroupsToDenseRows(
+  cache: GroupCache,
+  nStills: number,
+  kf: number,
+  groupBegin: number,
+  groupEnd: number,
+  rowBegin: number,
+  rowEnd: number,
+  rows: Float64Array,
+): void {
   const P = nStills + kf;
   const { pairStart, pairCount, pairStill, pairA, pairV, groupIh, groupS, groupSmootherA, groupSmootherV } = cache;
   const pairOffset = cache.pairOffset ?? 0;
+  const origin = rowBegin * P;
+  const thetaEnd = Math.min(rowEnd, nStills);
+  // the band's smoother rows, as smoother indices
+  const kBegin = Math.max(rowBegin, nStills) - nStills;
+  const kEnd = rowEnd - nStills;
   for (let h = groupBegin; h < groupEnd; h++) {
     const nm = pairCount[h];
     if (nm === 0) continue;
@@ -192,42 +229,65 @@ export function addLowRankGroupsToDenseUpper(
     const end = base + nm;
     const Ih = groupIh[h];
     const S = groupS[h];
-    addGroupThetaTerms(pairStill, pairA, pairV, base, end, Ih, S, P, out);
-    if (kf === 0) continue;
     const hk = h * kf;
-    for (let p = base; p < end; p++) {
-      const row = pairStill[p] * P + nStills;
-      const c = Ih * pairA[p] + S * pairV[p];
-      const d = Ih * pairV[p];
-      for (let k = 0; k < kf; k++) out[row + k] += c * groupSmootherV[hk + k] + d * groupSmootherA[hk + k];
+    if (rowBegin < thetaEnd) {
+      const pb = firstPairFrom(pairStill, base, end, rowBegin);
+      const pe = firstPairFrom(pairStill, pb, end, thetaEnd);
+      if (pe > pb) {
+        addGroupThetaTerms(pairStill, pairA, pairV, pb, pe, end, Ih, S, P, origin, rows);
+        for (let p = pb; p < pe && kf > 0; p++) {
+          const row = pairStill[p] * P - origin + nStills;
+          const c = Ih * pairA[p] + S * pairV[p];
+          const d = Ih * pairV[p];
+          for (let k = 0; k < kf; k++) rows[row + k] += c * groupSmootherV[hk + k] + d * groupSmootherA[hk + k];
+        }
+      }
     }
-    for (let k = 0; k < kf; k++) {
-      const row = (nStills + k) * P + nStills;
+    for (let k = kBegin; k < kEnd; k++) {
+      const row = (nStills + k) * P - origin + nStills;
       const c = Ih * groupSmootherA[hk + k] + S * groupSmootherV[hk + k];
       const d = Ih * groupSmootherV[hk + k];
-      for (let l = k; l < kf; l++) out[row + l] += c * groupSmootherV[hk + l] + d * groupSmootherA[hk + l];
+      for (let l = k; l < kf; l++) rows[row + l] += c * groupSmootherV[hk + l] + d * groupSmootherA[hk + l];
     }
   }
 }
 
-/** The θ×θ part of one group's term in {@link addLowRankToDense} (upper triangle, pairs `[base, end)`). */
+/** The first pair in `[lo, hi)` whose still is at least `still` (`hi` if none): a binary search over ascending stills. */
+function firstPairFrom(pairStill: Int32Array, lo: number, hi: number, still: number): number {
+  let a = lo;
+  let b = hi;
+  while (a < b) {
+    const m = (a + b) >>> 1;
+    if (pairStill[m] < still) a = m + 1;
+    else b = m;
+  }
+  return a;
+}
+
+/**
+ * The θ×θ part of one group's term in {@link addLowRankGroupsToDenseRows}: rows of the pairs `[pb, pe)`, columns of the
+ * pairs `[p, end)` from each row's own pair (upper triangle), into `rows` whose first element is at `origin` of the
+ * P×P matrix.
+ */
 function addGroupThetaTerms(
   pairStill: Int32Array,
   pairA: Float64Array,
   pairV: Float64Array,
-  base: number,
+  pb: number,
+  pe: number,
   end: number,
   Ih: number,
   S: number,
   P: number,
+  origin: number,
   out: Float64Array,
 ): void {
-  let p = base;
-  for (; p + 3 < end; p += 4) {
-    const r0 = pairStill[p] * P;
-    const r1 = pairStill[p + 1] * P;
-    const r2 = pairStill[p + 2] * P;
-    const r3 = pairStill[p + 3] * P;
+  let p = pb;
+  for (; p + 3 < pe; p += 4) {
+    const r0 = pairStill[p] * P - origin;
+    const r1 = pairStill[p + 1] * P - origin;
+    const r2 = pairStill[p + 2] * P - origin;
+    const r3 = pairStill[p + 3] * P - origin;
     const c0 = Ih * pairA[p] + S * pairV[p];
     const c1 = Ih * pairA[p + 1] + S * pairV[p + 1];
     const c2 = Ih * pairA[p + 2] + S * pairV[p + 2];
@@ -256,8 +316,8 @@ function addGroupThetaTerms(
       out[r3 + s] += c3 * v + d3 * a;
     }
   }
-  for (; p < end; p++) {
-    const row = pairStill[p] * P;
+  for (; p < pe; p++) {
+    const row = pairStill[p] * P - origin;
     const c = Ih * pairA[p] + S * pairV[p];
     const d = Ih * pairV[p];
     for (let q = p; q < end; q++) out[row + pairStill[q]] += c * pairV[q] + d * pairA[q];

@@ -15,14 +15,13 @@ import { groupReferencesInRange } from "./group-references.ts";
 import { type JointModelState, inverseScalesInRange } from "./inverse-scales.ts";
 import {
   addInto,
-  addUpperInto,
   clearJointAccumulation,
-  clearUpper,
   createJointAccumulation,
+  moveUpperRowsInto,
   type JointAccumulation,
 } from "./joint-accumulation.ts";
 import { accumulateJointNormalEquations } from "./joint-normal-equations.ts";
-import { addLowRankGroupsToDenseUpper, addLowRankGroupTerms } from "./low-rank-operator.ts";
+import { addLowRankGroupsToDenseRows, addLowRankGroupTerms } from "./low-rank-operator.ts";
 import { outlierWeightsInRange, type OutlierWeightCounts, type RowErrorModel } from "./outlier-weights.ts";
 import { PassMode, type JointPassPayload, type PassModeValue } from "./pass-payload.ts";
 import { ShardViews } from "./shard-views.ts";
@@ -37,6 +36,11 @@ export interface PassHandler<P> {
   reduce(p: JointPassPayload, partial: P): void;
   /** Zeroes the shared result before a pass. */
   clear(p: JointPassPayload): void;
+  /**
+   * True when each item writes its own part of the shared result and `reduce` does nothing: a worker then takes the
+   * next item without waiting for the earlier ones to be reduced. @defaultValue false
+   */
+  readonly unordered?: boolean;
 }
 
 /** The partial of each mode. */
@@ -49,8 +53,8 @@ export interface PassPartials {
   [PassMode.lowRank]: JointAccumulation;
   /** The shard's group terms applied to `vectorX` (P). */
   [PassMode.groupProduct]: Float64Array;
-  /** The shard's group terms in a dense matrix (P², upper triangle). */
-  [PassMode.densify]: Float64Array;
+  /** One band of rows of the dense matrix: a shard's group terms there, before they are added (grown on demand). */
+  [PassMode.densify]: { band: Float64Array };
   /** The shard's outlier counts. */
   [PassMode.outlierWeights]: OutlierWeightCounts;
   /** Nothing: the inverse scales are written straight to the shared array. */
@@ -143,26 +147,62 @@ const groupProductPass: PassHandler<Float64Array> = {
   },
 };
 
-const densifyPass: PassHandler<Float64Array> = {
-  create(p) {
-    const P = p.nStills + freeSmootherValues(p);
-    return new Float64Array(P * P);
-  },
+/**
+ * Item k expands rows [cut_k, cut_{k+1}) of {@link JointPassPayload.matrixTask} (its [P, band rows, cuts…]) into the
+ * upper triangle of `payload.matrix`: shard by shard, band by band of those rows, the shard's group terms are
+ * accumulated into a zeroed band, which is then added to the matrix. Every element is thus the sum over the shards,
+ * in shard order, of each shard's terms summed from zero in group order: the numbers of a per-shard dense partial
+ * reduced in shard order, for any cut of the rows. A band stays in cache while its scattered updates land in it, and
+ * items write disjoint rows (no ordered reduction).
+ */
+const densifyPass: PassHandler<{ band: Float64Array }> = {
+  unordered: true,
+  create: () => ({ band: new Float64Array(0) }),
   compute(p, k, partial, views) {
-    // the group terms go to the upper triangle only: its lower one stays zero (so does the result's until symmetrized)
-    const kf = freeSmootherValues(p);
-    clearUpper(partial, p.nStills + kf);
-    const cache = views.cache(k, true);
-    if (cache === undefined) return;
-    addLowRankGroupsToDenseUpper(cache, p.nStills, kf, p.shards[k], p.shards[k + 1], partial);
+    const t = p.matrixTask;
+    const P = t[0];
+    const bandRows = t[1];
+    if (partial.band.length < bandRows * P) partial.band = new Float64Array(bandRows * P);
+    expandRowsOverShards(p, views, t[2 + k], t[3 + k], bandRows, partial.band, p.matrix);
   },
-  reduce(p, partial) {
-    addUpperInto(p.matrix, partial, p.nStills + freeSmootherValues(p));
+  reduce() {
+    // every item writes its own rows
   },
-  clear(p) {
-    p.matrix.fill(0);
+  clear() {
+    // every item zeroes its own rows first
   },
 };
+
+/**
+ * Rows `[rowBegin, rowEnd)` of the upper triangle of `out` (P×P) set to the group terms of the last matrix-free pass
+ * (see {@link densifyPass}), bands of `bandRows` rows at a time in `band` (zero on entry and on return, at least
+ * bandRows·P long).
+ */
+export function expandRowsOverShards(
+  p: JointPassPayload,
+  views: ShardViews,
+  rowBegin: number,
+  rowEnd: number,
+  bandRows: number,
+  band: Float64Array,
+  out: Float64Array,
+): void {
+  const kf = freeSmootherValues(p);
+  const P = p.nStills + kf;
+  for (let r = rowBegin; r < rowEnd; r++) out.fill(0, r * P + r, (r + 1) * P);
+  // bands of about equal height (no thin last band, whose few rows per group would miss the four-row tiles)
+  const height = Math.ceil((rowEnd - rowBegin) / Math.max(1, Math.ceil((rowEnd - rowBegin) / bandRows)));
+  const nShards = p.shards.length - 1;
+  for (let s = 0; s < nShards; s++) {
+    const cache = views.cache(s, true);
+    if (cache === undefined) return;
+    for (let r0 = rowBegin; r0 < rowEnd; r0 += height) {
+      const r1 = Math.min(rowEnd, r0 + height);
+      addLowRankGroupsToDenseRows(cache, p.nStills, kf, p.shards[s], p.shards[s + 1], r0, r1, band);
+      moveUpperRowsInto(out, band, P, r0, r1);
+    }
+  }
+}
 
 /** The error model of the payload, or undefined when it is off. */
 function errorModelOf(p: JointPassPayload): RowErrorModel | undefined {
@@ -217,6 +257,7 @@ function matrixRowsPass(
   kernel: (p: JointPassPayload, n: number, rowBegin: number, rowEnd: number, jEnd: number) => void,
 ): PassHandler<undefined> {
   return {
+    unordered: true,
     create: () => undefined,
     compute(p, k) {
       const t = p.matrixTask;

@@ -13,7 +13,7 @@ import type { GroupedColumns } from "./joint-normal-equations.ts";
 import type { GroupReferenceArrays } from "./group-references.ts";
 import type { GroupCache } from "./low-rank-operator.ts";
 
-/** Most work items of a dense-matrix step ({@link PassMode.factorRows} and the two inverse modes). */
+/** Most work items of a dense-matrix step ({@link PassMode.densify}, {@link PassMode.factorRows}, the inverse modes). */
 export const MAX_MATRIX_ITEMS = 64;
 
 /** Minimum number of rows per shard. */
@@ -29,7 +29,10 @@ export const PassMode = {
   lowRank: 3,
   /** The group terms of the matrix-free operator applied to `vectorX`, into `vectorY` (after a lowRank pass). */
   groupProduct: 4,
-  /** The group terms of the last lowRank pass expanded into the dense matrix (upper triangle; Σ pairs² work). */
+  /**
+   * The group terms of the last lowRank pass expanded into the upper triangle of the dense matrix (Σ pairs² work),
+   * item k the rows of item k of {@link JointPassPayload.matrixTask} (its second word: the rows per band).
+   */
   densify: 5,
   /**
    * DIALS standard outliers among the usable rows at the current inverse scales, and every row's weight reset to
@@ -193,7 +196,8 @@ export interface JointPassPayload {
   readonly inverseFactor: Float64Array;
   /**
    * The work items of a dense-matrix step: [n, jEnd, cut_0, …, cut_m] (item k covers rows [cut_k, cut_{k+1}); jEnd
-   * is the column bound of {@link PassMode.factorRows}); length 2 + {@link MAX_MATRIX_ITEMS} + 1.
+   * is the column bound of {@link PassMode.factorRows}, the rows per band of {@link PassMode.densify}); length 2 +
+   * {@link MAX_MATRIX_ITEMS} + 1.
    */
   readonly matrixTask: Int32Array;
 }

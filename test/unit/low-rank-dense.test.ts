@@ -1,7 +1,8 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { addLowRankToDense, type GroupCache } from "../../src/passes/low-rank-operator.ts";
-import type { LowRankSums } from "../../src/passes/joint-accumulation.ts";
+import { addLowRankGroupsToDenseRows, addLowRankToDense, type GroupCache } from "../../src/passes/low-rank-operator.ts";
+import { moveUpperRowsInto, type LowRankSums } from "../../src/passes/joint-accumulation.ts";
+import { shardPartialsExpansion } from "./shard-partials.ts";
 
 /** A deterministic generator in [0, 1). */
 function lcg(seed: number): () => number {
@@ -155,5 +156,46 @@ describe("addLowRankToDense", () => {
     let worst = 0;
     for (let i = 0; i < P * P; i++) worst = Math.max(worst, Math.abs(got[i] - start[i] - alone[i]));
     expect(worst).toBeLessThan(1e-9);
+  });
+});
+
+describe("addLowRankGroupsToDenseRows", () => {
+  it("band by band, shard by shard, gives the per-shard partials added in shard order bit for bit", () => {
+    const arb = fc.record({
+      nStills: fc.integer({ min: 1, max: 120 }),
+      kf: fc.integer({ min: 0, max: 4 }),
+      nGroups: fc.integer({ min: 1, max: 60 }),
+      nShards: fc.integer({ min: 1, max: 5 }),
+      bandRows: fc.integer({ min: 1, max: 40 }),
+      seed: fc.integer({ min: 1, max: 2 ** 30 }),
+    });
+    fc.assert(
+      fc.property(arb, ({ nStills, kf, nGroups, nShards, bandRows, seed }) => {
+        const { cache } = randomFactors(nStills, kf, nGroups, seed);
+        const P = nStills + kf;
+        const shards = Int32Array.from({ length: nShards + 1 }, (_, k) => Math.round((k * nGroups) / nShards));
+        const expected = shardPartialsExpansion(cache, nStills, kf, shards);
+        // the rows in two items cut at an arbitrary row, each in bands of bandRows rows
+        const cut = seed % (P + 1);
+        const got = new Float64Array(P * P);
+        const band = new Float64Array(bandRows * P);
+        for (const [rowBegin, rowEnd] of [
+          [0, cut],
+          [cut, P],
+        ]) {
+          for (let k = 0; k < nShards; k++) {
+            for (let r0 = rowBegin; r0 < rowEnd; r0 += bandRows) {
+              const r1 = Math.min(rowEnd, r0 + bandRows);
+              addLowRankGroupsToDenseRows(cache, nStills, kf, shards[k], shards[k + 1], r0, r1, band);
+              moveUpperRowsInto(got, band, P, r0, r1);
+            }
+          }
+        }
+        if (band.some((x) => x !== 0)) return false;
+        for (let i = 0; i < P * P; i++) if (!Object.is(got[i], expected[i])) return false;
+        return true;
+      }),
+      { numRuns: 60 },
+    );
   });
 });

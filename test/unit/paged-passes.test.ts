@@ -155,7 +155,7 @@ describe("joint passes over paged rows", () => {
     for (const precomputeSmoother of [true, false]) {
       it(`give the resident numbers bit for bit (${threads} thread(s), precomputed smoother ${precomputeSmoother})`, () => {
         const { groupStart, rows, pagedRows } = randomRows(nStills, 3000, 23, 500);
-        const options = { threads, dense: true, lowRank: true, shardRows: 1500, precomputeSmoother };
+        const options = { threads, dense: true, lowRank: true, shardRows: 1500, precomputeSmoother, bandRows: 7 };
         const resident: PassSource = { groupStart, rows };
         const a = new JointPassRunner(resident, nStills, smoother, options);
         const b = new JointPassRunner({ groupStart, paged: pagedRows }, nStills, smoother, options);

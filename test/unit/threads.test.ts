@@ -14,7 +14,9 @@ import { buildScalingObservations } from "../../src/observations/scaling-observa
 import type { DiffuseInput } from "../../src/observations/scaling-input.ts";
 import { computeShards, PassMode } from "../../src/passes/pass-payload.ts";
 import { JointPassRunner } from "../../src/passes/joint-pass.ts";
-import { addLowRankToDense } from "../../src/passes/low-rank-operator.ts";
+import { addLowRankBlocksToDenseUpper, addLowRankToDense } from "../../src/passes/low-rank-operator.ts";
+import { symmetrizeUpper } from "../../src/passes/joint-accumulation.ts";
+import { shardPartialsExpansion } from "./shard-partials.ts";
 import { inverseScalesInRange } from "../../src/passes/inverse-scales.ts";
 import type { GroupedColumns } from "../../src/passes/joint-normal-equations.ts";
 import { seededRandom } from "../../src/merge/seeded-random.ts";
@@ -179,10 +181,11 @@ describe("threads 1 and 2 give bit-identical passes", () => {
       const results = [1, 2].map((threads) => {
         const runner = new JointPassRunner(cols, nStills, smoother, {
           threads,
-          // the lowRank runner may also densify (in shards, with a dense partial per thread)
+          // the lowRank runner may also densify (rows cut into items, each in bands of 5 rows)
           dense: mode !== PassMode.objective,
           lowRank: mode === PassMode.lowRank,
           shardRows: 1200,
+          bandRows: 5,
         });
         try {
           expect(runner.threads).toBe(threads);
@@ -194,6 +197,13 @@ describe("threads 1 and 2 give bit-identical passes", () => {
           let expandedInThread: Float64Array | undefined;
           if (mode === PassMode.lowRank && acc.lowRank !== undefined) {
             expanded = runner.densify(acc.lowRank);
+            if (cache !== undefined) {
+              // bit for bit the per-shard dense partials added in shard order
+              const byShards = shardPartialsExpansion(cache, nStills, 4, runner.payload.shards);
+              addLowRankBlocksToDenseUpper(acc.lowRank, nStills, 4, byShards);
+              symmetrizeUpper(byShards, nStills + 4);
+              expect(sameBits(expanded, byShards)).toBe(true);
+            }
             // the reference: the whole expansion in one sequential sweep (equal to rounding, not bit for bit)
             expandedInThread = new Float64Array((nStills + 4) ** 2);
             if (cache !== undefined) addLowRankToDense(acc.lowRank, cache, nStills, 4, expandedInThread);
@@ -232,6 +242,27 @@ describe("threads 1 and 2 give bit-identical passes", () => {
       expect(one.acc.objective).toBeGreaterThan(0);
     });
   }
+
+  it("a runner without the shared dense matrix expands the same matrix in this thread", () => {
+    const expanded = [true, false].map((dense) => {
+      const runner = new JointPassRunner(cols, nStills, smoother, {
+        threads: 2,
+        dense,
+        lowRank: true,
+        shardRows: 1200,
+        bandRows: 5,
+      });
+      try {
+        const sums = runner.run(PassMode.lowRank, scales, values).lowRank;
+        if (sums === undefined) throw new Error("no low-rank sums");
+        return runner.densify(sums);
+      } finally {
+        runner.close();
+      }
+    });
+    expect(expanded[1].some((v) => v !== 0)).toBe(true);
+    expect(sameBits(expanded[1], expanded[0])).toBe(true);
+  });
 });
 
 describe.skipIf(!existsSync(sim))("scaleDataset with threads 1 and 2", () => {
