@@ -120,6 +120,8 @@ export async function writeScaleOutputs(
     }
     progress?.({ phase: "write", done: 0, total: nWrites, label: "scaled.refl" });
     const scaledTable = buildScaledReflections(table, braggUsedMask(refinement, table.nrows), model, refinement);
+    // the workers compute the residuals while the files are written (the job thread mostly waits on the disk)
+    residualThreads?.begin();
     await writeReflections(outputs.scaledRefl, scaledTable);
     progress?.({ phase: "write", done: 1, total: nWrites, label: "scaled.expt" });
     setKbScalingModels(

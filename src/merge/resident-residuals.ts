@@ -102,6 +102,8 @@ export class ResidentResidualThreads {
   private readonly thread: ResidualShardThread;
   private readonly pool: SyncWorkerPool | undefined;
   private readonly nIncluded: number;
+  /** The pass over the rows was started by {@link ResidentResidualThreads.begin} and not yet waited for. */
+  private begun = false;
 
   /**
    * @param result - The refinement result (resident rows; its `inverseScales`, computed here when absent).
@@ -173,13 +175,28 @@ export class ResidentResidualThreads {
     this.thread.serve(command, round, () => (next < nShards ? next++ : -1));
   }
 
+  /**
+   * Starts the pass over the rows on the workers and returns at once (nothing with one thread): the caller may go on
+   * with other work (not on these rows' residual arrays) until {@link ResidentResidualThreads.summaries}, which waits
+   * for it. Blocks only while the workers are still starting.
+   */
+  begin(): void {
+    if (this.pool === undefined || this.begun) return;
+    this.payload.ticket[0] = 0;
+    this.pool.start(ResidualCommand.rows, this.payload.shards.length - 1);
+    this.begun = true;
+  }
+
   /** The residual summaries of both kinds and the row counts (see `residualSummaries`). */
   summaries(): {
     residuals: { bragg: ResidualSummary | null; diffuse: ResidualSummary | null };
     counts: RowCounts;
   } {
     const p = this.payload;
-    this.run(ResidualCommand.rows);
+    if (this.begun) {
+      this.begun = false;
+      this.pool?.finish();
+    } else this.run(ResidualCommand.rows);
     const nThreads = this.nThreads;
     const layout = rowSumsLayout(p.nStills);
     const perStill = (offset: number): number[] => {

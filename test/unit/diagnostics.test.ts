@@ -335,6 +335,10 @@ describe("residual summaries on worker threads", () => {
     const withG = { ...result, inverseScales: g };
     const prepared = new ResidentResidualThreads(withG, { threads: 3, shardRows: 500 });
     try {
+      // the pass over the rows started ahead, beside other work
+      prepared.begin();
+      expectSame(residualSummaries(withG, { prepared }));
+      // and again without it
       expectSame(residualSummaries(withG, { prepared }));
     } finally {
       prepared.close();
