@@ -8,8 +8,7 @@
 import { join } from "node:path";
 import { RefinementFailure } from "../errors.ts";
 import { writeExperiments } from "../io/expt.ts";
-import { loadH5wasm } from "../io/hdf5.ts";
-import { writeMergedDiffuse, type MergedDiffuseAttributes } from "../io/merged-diffuse.ts";
+import type { MergedDiffuseAttributes } from "../io/merged-diffuse.ts";
 import { MANIFEST_NAME, type OutputSetWriter } from "../io/output-set.ts";
 import { writeRefinementJson } from "../io/refinement-json.ts";
 import { writeReflections } from "../io/refl-write.ts";
@@ -30,6 +29,7 @@ import {
 } from "./scale-documents.ts";
 import type { ScaleInputs } from "./scale-inputs.ts";
 import type { BackgroundReport } from "./background-report.ts";
+import { writeMergedDiffuseInBackground } from "./background-map-writer.ts";
 import { buildScaledReflections } from "./scaled-reflections.ts";
 
 /** Seconds of the phases before the write phase. */
@@ -42,22 +42,20 @@ export interface EarlierPhaseSeconds {
   mergeS: number;
 }
 
-/** `merged_diffuse.h5`: the merged map with the binned file's grid attributes and the half-set seed. */
-async function writeMergedMap(
-  path: string,
-  merged: MergedDiffuse,
+/** The root attributes of `merged_diffuse.h5`: the binned file's grid attributes and the half-set seed. */
+function mergedMapAttributes(
   binned: NonNullable<ScaleInputs["binned"]>,
   seed: number,
   source: string,
-): Promise<void> {
-  await writeMergedDiffuse(path, merged, {
+): MergedDiffuseAttributes {
+  return {
     ndiv: binned.attributes.ndiv,
     hkl_max: [...binned.attributes.hklMax],
     voxel_grid_dims: [...binned.attributes.voxelGridDims],
     voxel_index_rule: binned.attributes.voxelIndexRule,
     half_set_seed: seed,
     source,
-  } satisfies MergedDiffuseAttributes);
+  };
 }
 
 /** Refuses a merged map holding a NaN or infinite number (no file of the set may hold one). */
@@ -111,11 +109,19 @@ export async function writeScaleOutputs(
       report: set.path("report.html"),
     };
     const nWrites = binned === undefined ? 4 : 5;
-    // the merged map's writer needs h5wasm: loading it now lets its module and wasm load while scaled.refl is written
-    // and synced (an error of loading is the writer's own, from the same promise)
+    // the merged map is written (compressed) by a worker thread from now on, beside everything else here
+    let mapWritten: Promise<void> | undefined;
     if (merged !== undefined && binned !== undefined && options.diffusePath !== undefined) {
-      loadH5wasm().catch(() => undefined);
-      // and the report worker, idle until scaled.expt is written, loads it for reading the map
+      outputs.mergedDiffuse = set.path("merged_diffuse.h5");
+      const seed = options.seed ?? SCALE_JOB_DEFAULTS.seed;
+      mapWritten = writeMergedDiffuseInBackground(
+        outputs.mergedDiffuse,
+        merged,
+        mergedMapAttributes(binned, seed, options.diffusePath),
+      );
+      // awaited below; a job failing before then leaves its failure unhandled
+      mapWritten.catch(() => undefined);
+      // the report worker, idle until scaled.expt is written, loads h5wasm for reading the map
       report?.mapFollows();
     }
     progress?.({ phase: "write", done: 0, total: nWrites, label: "scaled.refl" });
@@ -132,13 +138,7 @@ export async function writeScaleOutputs(
     await writeExperiments(outputs.scaledExpt, experiments);
     // the report worker computes the merging statistics (and renders their plots) while the rest is written
     report?.written(set.stagingDir, { name: "scaled.expt" });
-    if (merged !== undefined && binned !== undefined && options.diffusePath !== undefined) {
-      progress?.({ phase: "write", done: 2, total: nWrites, label: "merged_diffuse.h5" });
-      outputs.mergedDiffuse = set.path("merged_diffuse.h5");
-      const seed = options.seed ?? SCALE_JOB_DEFAULTS.seed;
-      await writeMergedMap(outputs.mergedDiffuse, merged, binned, seed, options.diffusePath);
-      report?.written(set.stagingDir, { name: "merged_diffuse.h5", hall: input.spaceGroup.hall });
-    }
+    if (mapWritten !== undefined) progress?.({ phase: "write", done: 2, total: nWrites, label: "merged_diffuse.h5" });
     const settings = refinement.details.settings;
     const scales = buildScalesJson(
       model,
@@ -156,6 +156,11 @@ export async function writeScaleOutputs(
       residualThreads === undefined ? {} : { prepared: residualThreads },
     );
     residualThreads?.close();
+    // the map was compressed beside the writes and the diagnostics; the report worker hears of it in the write order
+    if (mapWritten !== undefined) {
+      await mapWritten;
+      report?.written(set.stagingDir, { name: "merged_diffuse.h5", hall: input.spaceGroup.hall });
+    }
     const refinementDoc = buildRefinementDocument(
       {
         commandLine: options.commandLine ?? SCALE_JOB_DEFAULTS.commandLine,
