@@ -15,7 +15,7 @@ import { writeReflections } from "../io/refl-write.ts";
 import { writeScalesJson, type ScalesJson } from "../io/scales-json.ts";
 import type { MergedDiffuse } from "../merge/merge.ts";
 import { computeDiagnosticsAndSharedGroups } from "../merge/diagnostics.ts";
-import { fitWarningInputOf } from "../merge/fit-warning-input.ts";
+import { fitWarningInputKernel } from "../merge/fit-warning-input.ts";
 import { ResidentResidualThreads } from "../merge/resident-residuals.ts";
 import { fitWarnings } from "../merge/fit-warnings.ts";
 import type { DiffuseScalingModel, RefineParametersResult } from "../refine/diffuse-scaling-model.ts";
@@ -183,7 +183,8 @@ export async function writeScaleOutputs(
     const refined = models.bragg?.model === "basic" || models.diffuse?.model === "basic" ? models : undefined;
     scales.warnings = [
       ...input.warnings.map((message) => ({ code: "input", message })),
-      ...fitWarnings(fitWarningInputOf(refinement.details, refinementDoc.diagnostics, refined, nSharedGroups)),
+      // the diagnostics are the ones computed above for this result: no schema parse of them again
+      ...fitWarnings(fitWarningInputKernel(refinement.details, refinementDoc.diagnostics, refined, nSharedGroups)),
     ];
     scales.timings.write_s = (performance.now() - tWrite) / 1000;
     await writeScalesJson(outputs.scalesJson, scales);
