@@ -11,6 +11,7 @@ import type { Histogram, ScalingDiagnostics } from "../io/diagnostics-json.ts";
 import type { JointRefinementResult } from "../refine/joint-refinement.ts";
 import { checkModelState } from "../passes/inverse-scale-batches.ts";
 import type { MergedDiffuse } from "./merge.ts";
+import type { ResidentResidualOptions, ResidentResidualThreads } from "./resident-residuals.ts";
 import { residualSummaries } from "./residuals.ts";
 import { braggIOverSigmaShells, diffuseCcHalfShells, diffuseMeanIntensityShells, diffuseShellEdges } from "./shells.ts";
 
@@ -88,15 +89,18 @@ function outlierCounts(result: JointRefinementResult): ScalingDiagnostics["nOutl
 /**
  * {@link computeDiagnostics}, with the shared-group counts per still gathered in the same first pass over the rows:
  * the `nSharedGroups` that `fitWarningInputOf` takes (the counts of `sharedGroupsPerStill`, without its own pass).
+ * `threads`: the worker threads of the pass over resident rows, or those already started for `result`
+ * (`prepared`; the caller closes them); the same output for any number. @defaultValue one thread
  */
 export function computeDiagnosticsAndSharedGroups(
   result: JointRefinementResult,
   merged: MergedDiffuse | undefined,
   smoother: DiagnosticsSmoother | undefined,
   nShells = 10,
+  threads: ResidentResidualOptions & { prepared?: ResidentResidualThreads } = {},
 ): { diagnostics: ScalingDiagnostics; nSharedGroups: number[] } {
   checkModelState(result.observations, result.finalState);
-  const { residuals, counts } = residualSummaries(result);
+  const { residuals, counts } = residualSummaries(result, threads);
   const edges = diffuseShellEdges(merged, nShells);
   const diffuseMeanIntensity =
     merged === undefined || edges === null ? null : diffuseMeanIntensityShells(merged, edges);

@@ -77,6 +77,21 @@ export function fitWarningInputOf(
       );
     }
   }
+  return fitWarningInputKernel(result, diagnostics, errorModel, nSharedGroups);
+}
+
+/**
+ * {@link fitWarningInputOf} without the checks of its arguments: for diagnostics the caller built itself with
+ * `computeDiagnosticsAndSharedGroups` of the same result (the scale job; the schema parse of every per-still array
+ * would only repeat what its types say).
+ * @internal
+ */
+export function fitWarningInputKernel(
+  result: JointRefinementResult,
+  diagnostics: ScalingDiagnostics,
+  errorModel: FitWarningInput["errorModel"],
+  nSharedGroups: readonly number[] | undefined,
+): FitWarningInput {
   const p = diagnostics.perStill;
   const obs = result.observations;
   const nRows = obs.groupStart[obs.nGroups];

@@ -74,36 +74,32 @@ export class Float32OrderStatistics {
 
   /** {@link Float32OrderStatistics.add} of every value of `values`, in one loop over their bits. */
   addAll(values: Float32Array): void {
-    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-    const n = bits.length;
-    const keyOf = (i: number): number => {
-      const b = bits[i];
-      return b >= 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
-    };
-    if (this.round === 0) {
-      const counts1 = this.counts1;
-      for (let i = 0; i < n; i++) counts1[keyOf(i) >>> 21]++;
-      this.count += n;
-      return;
+    const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
+    const { counts } = this.roundTables();
+    countFloat32Keys(bits, 0, bits.length, this.round, this.slot1, this.slot2, counts);
+    if (this.round === 0) this.count += bits.length;
+  }
+
+  /**
+   * What the current round counts with {@link countFloat32Keys} (round, slots of the bins holding a wanted rank) and
+   * the counts it adds to: several threads may count parts of the values into zeroed arrays of `counts.length` and
+   * add them here with {@link Float32OrderStatistics.addCounts} (integer counts: the sum is exact in any order).
+   */
+  roundTables(): { round: number; slot1: Int32Array; slot2: Int32Array; counts: Float64Array } {
+    const counts = this.round === 0 ? this.counts1 : this.round === 1 ? this.counts2 : this.counts3;
+    return { round: this.round, slot1: this.slot1, slot2: this.slot2, counts };
+  }
+
+  /** Adds counts of the current round made with {@link countFloat32Keys} (round 1 also counts the values). */
+  addCounts(partial: Float64Array): void {
+    const { counts } = this.roundTables();
+    if (partial.length !== counts.length) throw new RangeError(`${partial.length} counts for ${counts.length} bins`);
+    let total = 0;
+    for (let i = 0; i < counts.length; i++) {
+      counts[i] += partial[i];
+      total += partial[i];
     }
-    const slot1 = this.slot1;
-    if (this.round === 1) {
-      const counts2 = this.counts2;
-      for (let i = 0; i < n; i++) {
-        const key = keyOf(i);
-        const s1 = slot1[key >>> 21];
-        if (s1 >= 0) counts2[(s1 << 11) + ((key >>> 10) & 0x7ff)]++;
-      }
-      return;
-    }
-    const { slot2, counts3 } = this;
-    for (let i = 0; i < n; i++) {
-      const key = keyOf(i);
-      const s1 = slot1[key >>> 21];
-      if (s1 < 0) continue;
-      const s2 = slot2[(s1 << 11) + ((key >>> 10) & 0x7ff)];
-      if (s2 >= 0) counts3[(s2 << 10) + (key & 0x3ff)]++;
-    }
+    if (this.round === 0) this.count += total;
   }
 
   /**
@@ -188,5 +184,46 @@ export class Float32OrderStatistics {
       }
     }
     return nSlots;
+  }
+}
+
+/**
+ * Counts values of one round of {@link Float32OrderStatistics} into `counts` (see its `roundTables`): the float32
+ * values whose bits are `bits[begin, end)`. Keys are formed in int32 arithmetic (the same unsigned order as a full
+ * ascending sort: negative values' bits inverted, positive values' sign bit set).
+ * @internal
+ */
+export function countFloat32Keys(
+  bits: Int32Array,
+  begin: number,
+  end: number,
+  round: number,
+  slot1: Int32Array,
+  slot2: Int32Array,
+  counts: Float64Array,
+): void {
+  if (round === 0) {
+    for (let i = begin; i < end; i++) {
+      const b = bits[i];
+      counts[(b ^ ((b >> 31) | 0x80000000)) >>> 21]++;
+    }
+    return;
+  }
+  if (round === 1) {
+    for (let i = begin; i < end; i++) {
+      const b = bits[i];
+      const key = b ^ ((b >> 31) | 0x80000000);
+      const s1 = slot1[key >>> 21];
+      if (s1 >= 0) counts[(s1 << 11) + ((key >>> 10) & 0x7ff)]++;
+    }
+    return;
+  }
+  for (let i = begin; i < end; i++) {
+    const b = bits[i];
+    const key = b ^ ((b >> 31) | 0x80000000);
+    const s1 = slot1[key >>> 21];
+    if (s1 < 0) continue;
+    const s2 = slot2[(s1 << 11) + ((key >>> 10) & 0x7ff)];
+    if (s2 >= 0) counts[(s2 << 10) + (key & 0x3ff)]++;
   }
 }

@@ -16,7 +16,7 @@ import {
   SHELL_CC_HALF_MIN_PAIRS,
 } from "./cc-half.ts";
 import type { MergedDiffuse } from "./merge.ts";
-import type { RowCounts } from "./residuals.ts";
+import type { RowCounts } from "./residual-summary.ts";
 
 /** Equal-volume |q|³ shell edges over [qMin, qMax]. */
 export function shellEdges(qMin: number, qMax: number, nShells: number): number[] {

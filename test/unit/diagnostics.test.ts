@@ -6,6 +6,9 @@ import fc from "fast-check";
 import { computeDiagnostics, computeDiagnosticsAndSharedGroups } from "../../src/merge/diagnostics.ts";
 import { sharedGroupsPerStill } from "../../src/merge/fit-warning-input.ts";
 import { Float32OrderStatistics } from "../../src/merge/order-statistics.ts";
+import { ResidentResidualThreads } from "../../src/merge/resident-residuals.ts";
+import { residualSummaries } from "../../src/merge/residuals.ts";
+import { inverseScalesInRange } from "../../src/passes/inverse-scales.ts";
 import { computeReferences, type JointRefinementResult } from "../../src/refine/joint-refinement.ts";
 import { residentRows } from "../../src/observations/observation-windows.ts";
 import { modelState, pagedCopy, randomObservations, removePaged } from "../fixtures/windowed/observations.ts";
@@ -278,6 +281,73 @@ describe("computeDiagnostics on paged observations", () => {
       } finally {
         removePaged(paged);
       }
+    }
+  });
+});
+
+describe("residual summaries on worker threads", () => {
+  it("equal the one-thread summaries and counts exactly, for any shard size (and the paged ones)", () => {
+    const nStills = 9;
+    const { obs, outlierRows } = randomObservations(33, {
+      nStills,
+      nBraggGroups: 1200,
+      nVoxels: 2500,
+      maxGroupRows: 9,
+      unusable: 0.05,
+      outliers: 0.02,
+    });
+    const state = modelState(
+      Float64Array.from({ length: nStills }, (_, s) => 0.7 + 0.1 * s),
+      [1, 1.2, 0.8],
+    );
+    const result = {
+      includedStills: Int32Array.from({ length: nStills }, (_, s) => s),
+      scales: state.scales,
+      scaleEsds: new Float64Array(nStills),
+      outlierRows,
+      references: computeReferences(obs, state),
+      finalState: state,
+      observations: obs,
+    } as unknown as JointRefinementResult;
+    const one = residualSummaries(result);
+    expect(one.residuals.bragg?.n).toBeGreaterThan(400);
+    expect(one.residuals.diffuse?.n).toBeGreaterThan(400);
+    /** Equal, and the plotted order statistics and |q| bit for bit (toEqual does not tell −0 from +0). */
+    const expectSame = (got: ReturnType<typeof residualSummaries>): void => {
+      expect(got).toEqual(one);
+      for (const kind of ["bragg", "diffuse"] as const) {
+        const a = one.residuals[kind]?.normalProbability.observed ?? [];
+        const b = got.residuals[kind]?.normalProbability.observed ?? [];
+        expect(a.every((v, i) => Object.is(v, b[i]))).toBe(true);
+        expect(Object.is(one.residuals[kind]?.mean, got.residuals[kind]?.mean)).toBe(true);
+        expect(Object.is(one.residuals[kind]?.sd, got.residuals[kind]?.sd)).toBe(true);
+      }
+      expect(Array.from(got.counts.braggGroupQ)).toEqual(Array.from(one.counts.braggGroupQ));
+    };
+    for (const shardRows of [1, 97, 4000]) {
+      expectSame(residualSummaries(result, { threads: 1, shardRows }));
+      expectSame(residualSummaries(result, { threads: 2, shardRows }));
+    }
+    // workers started ahead of the call, with the precomputed inverse scales of a refinement
+    const g = new Float32Array(obs.n);
+    const rows = residentRows(obs);
+    inverseScalesInRange(state, rows.still, rows.qMagnitude, 0, obs.n, g);
+    const withG = { ...result, inverseScales: g };
+    const prepared = new ResidentResidualThreads(withG, { threads: 3, shardRows: 500 });
+    try {
+      // the pass over the rows started ahead, beside other work
+      prepared.begin();
+      expectSame(residualSummaries(withG, { prepared }));
+      // and again without it
+      expectSame(residualSummaries(withG, { prepared }));
+    } finally {
+      prepared.close();
+    }
+    const paged = pagedCopy(obs, tmp, 211);
+    try {
+      expectSame(residualSummaries({ ...result, observations: paged }));
+    } finally {
+      removePaged(paged);
     }
   });
 });
