@@ -28,7 +28,10 @@ import { ShardViews } from "./shard-views.ts";
 
 /** What one pass mode does, shard by shard; `P` is the per-thread partial one shard is computed into. */
 export interface PassHandler<P> {
-  /** A partial for this thread (allocated once per thread and mode, reused for every shard). */
+  /**
+   * A partial for this thread (allocated once per thread, mode and slot — see {@link PassHandler.maxPending} — and
+   * reused for every shard).
+   */
   create(p: JointPassPayload): P;
   /** Computes shard k into `partial` (reset first), reading the shard through this thread's `views`. */
   compute(p: JointPassPayload, k: number, partial: P, views: ShardViews): void;
@@ -41,7 +44,16 @@ export interface PassHandler<P> {
    * next item without waiting for the earlier ones to be reduced. @defaultValue false
    */
   readonly unordered?: boolean;
+  /**
+   * Most shards a worker may hold computed but not yet reduced (each in a partial of its own): a worker whose shard
+   * must wait for an earlier one to be reduced computes the next shards meanwhile, and reduces them in shard order
+   * when their turns come. 1 for a partial too large to hold several of. @defaultValue {@link MAX_PENDING_SHARDS}
+   */
+  readonly maxPending?: number;
 }
+
+/** Most shards a worker holds computed and not yet reduced (unless its mode's handler says fewer). */
+export const MAX_PENDING_SHARDS = 4;
 
 /** The partial of each mode. */
 export interface PassPartials {
@@ -98,6 +110,8 @@ function normalEquationPass(withMatrix: boolean, lowRank: boolean): PassHandler<
       accumulateJointNormalEquations(views.columns(k), stateOf(p), p.shards[k], p.shards[k + 1], partial, cache);
       views.storeCache(k, cache);
     },
+    // the dense matrix's partial is P² doubles: one per thread
+    ...(withMatrix ? { maxPending: 1 } : {}),
     reduce(p, partial) {
       const t = p.totals;
       t.objective[0] += partial.objective;
@@ -234,6 +248,7 @@ const outlierWeightsPass: PassHandler<OutlierWeightCounts> = {
 };
 
 const inverseScalesPass: PassHandler<undefined> = {
+  unordered: true,
   create: () => undefined,
   compute(p, k) {
     const { groupStart, rows } = p.columns;
@@ -300,36 +315,37 @@ export class ShardWorkspace {
   /** This thread's view of the shards. */
   readonly views: ShardViews;
   private readonly payload: JointPassPayload;
-  private readonly partials = new Map<PassModeValue, { readonly value: unknown }>();
+  private readonly partials = new Map<PassModeValue, { readonly value: unknown }[]>();
 
   constructor(payload: JointPassPayload) {
     this.payload = payload;
     this.views = new ShardViews(payload);
   }
 
-  /** This thread's partial of `mode`. */
-  private partial<M extends PassModeValue>(mode: M): PassPartials[M] {
-    let slot = this.partials.get(mode);
-    if (slot === undefined) {
-      slot = { value: PASS_HANDLERS[mode].create(this.payload) };
-      this.partials.set(mode, slot);
+  /** This thread's partial of `mode` in `slot`. */
+  private partial<M extends PassModeValue>(mode: M, slot: number): PassPartials[M] {
+    let slots = this.partials.get(mode);
+    if (slots === undefined) {
+      slots = [];
+      this.partials.set(mode, slots);
     }
-    // the slot of `mode` holds what the handler of `mode` created
-    return slot.value as PassPartials[M];
+    slots[slot] ??= { value: PASS_HANDLERS[mode].create(this.payload) };
+    // the slots of `mode` hold what the handler of `mode` created
+    return slots[slot].value as PassPartials[M];
   }
 
-  /** Computes shard k of a pass of `mode` into this thread's partial. */
+  /** Computes shard k of a pass of `mode` into this thread's partial in `slot` (below the mode's maxPending). */
   // M ties the handler of `mode` to its partial (a plain PassModeValue would not type-check the call)
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
-  compute<M extends PassModeValue>(mode: M, k: number): void {
-    PASS_HANDLERS[mode].compute(this.payload, k, this.partial(mode), this.views);
+  compute<M extends PassModeValue>(mode: M, k: number, slot = 0): void {
+    PASS_HANDLERS[mode].compute(this.payload, k, this.partial(mode, slot), this.views);
   }
 
-  /** Adds the shard last computed by {@link ShardWorkspace.compute} to the shared result (call in shard order). */
+  /** Adds the shard computed into `slot` to the shared result (call in shard order). */
   // M ties the handler of `mode` to its partial (a plain PassModeValue would not type-check the call)
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
-  reduce<M extends PassModeValue>(mode: M): void {
-    PASS_HANDLERS[mode].reduce(this.payload, this.partial(mode));
+  reduce<M extends PassModeValue>(mode: M, slot = 0): void {
+    PASS_HANDLERS[mode].reduce(this.payload, this.partial(mode, slot));
   }
 
   /** Closes this thread's file handles. */

@@ -202,6 +202,8 @@ export interface ShardScheduler {
   take(): number;
   /** Blocks until shard `k` may be reduced (all shards before it are); false if another worker failed. */
   waitTurn(k: number): boolean;
+  /** Whether shard `k` may be reduced now (all shards before it are), without waiting. */
+  isTurn(k: number): boolean;
   /** Marks shard `k` as reduced. */
   finishTurn(k: number): void;
 }
@@ -227,6 +229,7 @@ export function serveWorker(control: Int32Array, handler: (command: number, sche
         Atomics.wait(c, TURN, turn, 100);
       }
     },
+    isTurn: (k) => Atomics.load(c, TURN) === k,
     finishTurn: (k) => {
       Atomics.store(c, TURN, k + 1);
       Atomics.notify(c, TURN);
