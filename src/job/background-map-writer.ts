@@ -10,6 +10,7 @@ import { Worker } from "node:worker_threads";
 import type { AttributeValue } from "../io/hdf5.ts";
 import { writeMergedDiffuse, type MergedDiffuseMap } from "../io/merged-diffuse.ts";
 import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
+import { okReply } from "../runtime/worker-reply.ts";
 import type { MapWriterRequest } from "./map-writer-worker.ts";
 
 /** The map's arrays only (a copy of them goes to the worker). */
@@ -31,31 +32,19 @@ export function writeMergedDiffuseInBackground(
 ): Promise<void> {
   const inThread = (): Promise<void> => writeMergedDiffuse(path, mapArrays(map), attributes);
   let worker: Worker;
+  let reply: Promise<boolean>;
   try {
     const entry = siblingWorkerEntry(import.meta.url, "map-writer-worker");
     worker = entry.kind === "module" ? new Worker(entry.url) : new Worker(entry.code, { eval: true });
+    reply = okReply(worker);
     const request: MapWriterRequest = { path, map: mapArrays(map), attributes };
     worker.postMessage(request);
   } catch {
     return inThread();
   }
   const w = worker;
-  return new Promise<boolean>((resolve) => {
-    const settle = (ok: boolean): void => {
-      w.off("message", onMessage);
-      w.off("exit", onEnd);
-      w.off("error", onEnd);
-      void w.terminate();
-      resolve(ok);
-    };
-    const onMessage = (reply: { ok: boolean }): void => {
-      settle(reply.ok);
-    };
-    const onEnd = (): void => {
-      settle(false);
-    };
-    w.on("message", onMessage);
-    w.on("exit", onEnd);
-    w.on("error", onEnd);
-  }).then((ok) => (ok ? undefined : inThread()));
+  return reply.then((ok) => {
+    void w.terminate();
+    return ok ? undefined : inThread();
+  });
 }

@@ -10,6 +10,7 @@
 import { Worker } from "node:worker_threads";
 import type { StagedFile } from "../report/staged-report.ts";
 import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
+import { okReply } from "../runtime/worker-reply.ts";
 import type { ReportWorkerRequest } from "./report-worker.ts";
 
 /** A report renderer started ahead of time. */
@@ -69,26 +70,11 @@ export function startBackgroundReport(): BackgroundReport {
     async write(dir, outPath) {
       const w = worker;
       if (w === undefined || gone) return inProcess(dir, outPath);
-      const ok = await new Promise<boolean>((resolve) => {
-        const settle = (value: boolean): void => {
-          w.off("message", onMessage);
-          w.off("exit", onEnd);
-          w.off("error", onEnd);
-          resolve(value);
-        };
-        const onMessage = (reply: { ok: boolean }): void => {
-          settle(reply.ok);
-        };
-        const onEnd = (): void => {
-          settle(false);
-        };
-        w.on("message", onMessage);
-        w.on("exit", onEnd);
-        w.on("error", onEnd);
-        // the reply is awaited: the worker keeps this thread alive until it answers or ends
-        w.ref();
-        post(w, { kind: "write", dir, outPath });
-      });
+      const reply = okReply(w);
+      // the reply is awaited: the worker keeps this thread alive until it answers or ends
+      w.ref();
+      post(w, { kind: "write", dir, outPath });
+      const ok = await reply;
       w.unref();
       // a failure in the worker is reproduced here, so the caller sees writeReport's own typed error
       return ok ? "worker" : inProcess(dir, outPath);

@@ -14,6 +14,7 @@ import { InputError } from "../../src/errors.ts";
 import { startBackgroundReport } from "../../src/job/background-report.ts";
 import { writeReport } from "../../src/report/write-report.ts";
 import { siblingWorkerEntry } from "../../src/runtime/worker-pool.ts";
+import { stable } from "./stable-report.ts";
 
 /** When set, the report worker's entry is a thread that ends at once (a worker that failed to start). */
 const entry = vi.hoisted(() => ({ endAtOnce: false }));
@@ -38,13 +39,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-/** The page without what differs between two renders: the time stamp and the report's own seconds. */
-function stable(html: string): string {
-  return html
-    .replace(/generated [0-9T:-]+Z/g, "generated X")
-    .replace(/<th>Report<\/th><td>[^<]*<\/td>/g, "<th>Report</th><td>X</td>");
-}
 
 describe("startBackgroundReport", () => {
   it("writes the page writeReport writes", async () => {

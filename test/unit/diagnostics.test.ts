@@ -212,30 +212,51 @@ describe("computeDiagnostics residuals", () => {
   });
 });
 
+/**
+ * Random observations (5 % unusable rows, 2 % outliers) of `nStills` stills with scales `first + step·s` and a
+ * 3-value smoother, and the refinement result the diagnostics read from them (references at those scales).
+ */
+function sampleResult(
+  seed: number,
+  nStills: number,
+  shape: { nBraggGroups: number; nVoxels: number; maxGroupRows: number },
+  first: number,
+  step: number,
+  smoother: number[],
+): {
+  nStills: number;
+  obs: JointRefinementResult["observations"];
+  outlierRows: Int32Array;
+  state: ReturnType<typeof modelState>;
+  result: JointRefinementResult;
+} {
+  const { obs, outlierRows } = randomObservations(seed, { nStills, ...shape, unusable: 0.05, outliers: 0.02 });
+  const state = modelState(
+    Float64Array.from({ length: nStills }, (_, s) => first + step * s),
+    smoother,
+  );
+  const result = {
+    includedStills: Int32Array.from({ length: nStills }, (_, s) => s),
+    scales: state.scales,
+    scaleEsds: new Float64Array(nStills),
+    outlierRows,
+    references: computeReferences(obs, state),
+    finalState: state,
+    observations: obs,
+  } as unknown as JointRefinementResult;
+  return { nStills, obs, outlierRows, state, result };
+}
+
 describe("computeDiagnostics on paged observations", () => {
   it("gives the resident diagnostics exactly, at any window size (Bragg and diffuse, with a smoother)", () => {
-    const nStills = 7;
-    const { obs, outlierRows } = randomObservations(21, {
-      nStills,
-      nBraggGroups: 1500,
-      nVoxels: 3000,
-      maxGroupRows: 7,
-      unusable: 0.05,
-      outliers: 0.02,
-    });
-    const state = modelState(
-      Float64Array.from({ length: nStills }, (_, s) => 0.6 + 0.2 * s),
+    const { nStills, obs, outlierRows, result } = sampleResult(
+      21,
+      7,
+      { nBraggGroups: 1500, nVoxels: 3000, maxGroupRows: 7 },
+      0.6,
+      0.2,
       [1, 1.3, 0.7],
     );
-    const result = {
-      includedStills: Int32Array.from({ length: nStills }, (_, s) => s),
-      scales: state.scales,
-      scaleEsds: new Float64Array(nStills),
-      outlierRows,
-      references: computeReferences(obs, state),
-      finalState: state,
-      observations: obs,
-    } as unknown as JointRefinementResult;
     const resident = computeDiagnostics(result, undefined, undefined);
     // the shared-group counts of the same pass are sharedGroupsPerStill's
     const shared = sharedGroupsPerStill(result);
@@ -287,28 +308,14 @@ describe("computeDiagnostics on paged observations", () => {
 
 describe("residual summaries on worker threads", () => {
   it("equal the one-thread summaries and counts exactly, for any shard size (and the paged ones)", () => {
-    const nStills = 9;
-    const { obs, outlierRows } = randomObservations(33, {
-      nStills,
-      nBraggGroups: 1200,
-      nVoxels: 2500,
-      maxGroupRows: 9,
-      unusable: 0.05,
-      outliers: 0.02,
-    });
-    const state = modelState(
-      Float64Array.from({ length: nStills }, (_, s) => 0.7 + 0.1 * s),
+    const { obs, state, result } = sampleResult(
+      33,
+      9,
+      { nBraggGroups: 1200, nVoxels: 2500, maxGroupRows: 9 },
+      0.7,
+      0.1,
       [1, 1.2, 0.8],
     );
-    const result = {
-      includedStills: Int32Array.from({ length: nStills }, (_, s) => s),
-      scales: state.scales,
-      scaleEsds: new Float64Array(nStills),
-      outlierRows,
-      references: computeReferences(obs, state),
-      finalState: state,
-      observations: obs,
-    } as unknown as JointRefinementResult;
     const one = residualSummaries(result);
     expect(one.residuals.bragg?.n).toBeGreaterThan(400);
     expect(one.residuals.diffuse?.n).toBeGreaterThan(400);

@@ -19,6 +19,7 @@ import { buildReportSections, isFigureSpec, type FigureSpec } from "../../src/re
 import { StagedReport } from "../../src/report/staged-report.ts";
 import { readRefinementFile, readScalesFile, writeReport } from "../../src/report/write-report.ts";
 import { dataset, writeSmallData, writeSmallExpt } from "../robustness/small-dataset.ts";
+import { stable } from "./stable-report.ts";
 
 const fixtureDir = fileURLToPath(new URL("../fixtures/report/", import.meta.url));
 const FILES = ["scales.json", "refinement.json", "scaled.refl", "scaled.expt", "merged_diffuse.h5"];
@@ -27,13 +28,6 @@ let root = "";
 let source = "";
 /** The plots of the report fixture. */
 let figures: FigureSpec[] = [];
-
-/** The page without what differs between two renders: the time stamp and the report's own seconds. */
-function stable(html: string): string {
-  return html
-    .replace(/generated [0-9T:-]+Z/g, "generated X")
-    .replace(/<th>Report<\/th><td>[^<]*<\/td>/g, "<th>Report</th><td>X</td>");
-}
 
 /** A fresh copy of the finished outputs. */
 async function copyOutputs(name: string): Promise<string> {

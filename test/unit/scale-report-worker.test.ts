@@ -14,6 +14,7 @@ import type { BackgroundReport } from "../../src/job/background-report.ts";
 import { scaleDataset } from "../../src/job/scale-dataset.ts";
 import { writeReport } from "../../src/report/write-report.ts";
 import { dataset, writeDisconnectedReflections, writeSmallData, writeSmallExpt } from "../robustness/small-dataset.ts";
+import { stable } from "./stable-report.ts";
 
 /** What the job did with its background report. */
 const calls = vi.hoisted(() => ({
@@ -71,13 +72,6 @@ afterAll(async () => {
 beforeEach(() => {
   Object.assign(calls, { started: 0, disposed: 0, rendered: [], stagedIn: [], announced: [], failAfterWrite: false });
 });
-
-/** The page without what differs between two renders: the time stamp and the report's own seconds. */
-function stable(html: string): string {
-  return html
-    .replace(/generated [0-9T:-]+Z/g, "generated X")
-    .replace(/<th>Report<\/th><td>[^<]*<\/td>/g, "<th>Report</th><td>X</td>");
-}
 
 /** The job on the small dataset into `out`. */
 function scaleSmall(out: string, extra: Partial<Parameters<typeof scaleDataset>[0]> = {}) {

@@ -13,6 +13,7 @@ import { scaleDataset } from "../../src/job/scale-dataset.ts";
 import { StagedReport } from "../../src/report/staged-report.ts";
 import { writeReport } from "../../src/report/write-report.ts";
 import { dataset, writeSmallData, writeSmallExpt } from "../robustness/small-dataset.ts";
+import { stable } from "./stable-report.ts";
 
 const FILES = ["scales.json", "refinement.json", "scaled.refl", "scaled.expt", "merged_diffuse.h5"];
 let root = "";
@@ -21,13 +22,6 @@ let source = "";
 let expected = "";
 let scales: Record<string, unknown> = {};
 let hall = "";
-
-/** The page without what differs between two renders: the time stamp and the report's own seconds. */
-function stable(html: string): string {
-  return html
-    .replace(/generated [0-9T:-]+Z/g, "generated X")
-    .replace(/<th>Report<\/th><td>[^<]*<\/td>/g, "<th>Report</th><td>X</td>");
-}
 
 /** A fresh copy of the finished outputs. */
 async function copyOutputs(name: string): Promise<string> {
