@@ -9,6 +9,7 @@
  */
 import { RefinementFailure } from "../errors.ts";
 import type { ScalingObservations } from "../observations/scaling-observations.ts";
+import { computeShards, shardRowsFor } from "../passes/pass-payload.ts";
 import { sharedCopy, sharedFloat64, sharedInt32 } from "../runtime/shared-arrays.ts";
 import { siblingWorkerEntry, SyncWorkerPool } from "../runtime/worker-pool.ts";
 import { halfSetDraws, type MergedColumns, type VoxelMergeContext } from "./merge-voxels.ts";
@@ -16,9 +17,6 @@ import { Mulberry32 } from "./seeded-random.ts";
 
 /** Fewest diffuse rows merged in threads (below, starting the threads costs more than they save). */
 export const MERGE_THREADS_MIN_ROWS = 1 << 20;
-
-/** Diffuse rows per shard (about: a shard holds whole voxels). */
-const SHARD_ROWS = 1 << 18;
 
 /** Commands of the merge threads. */
 export const MERGE_COMMAND = { count: 0, merge: 1 } as const;
@@ -47,18 +45,11 @@ function isShared(a: ArrayBufferView): boolean {
   return a.buffer instanceof SharedArrayBuffer;
 }
 
-/** Shard boundaries over the voxel groups [first, nGroups), each about {@link SHARD_ROWS} rows of whole groups. */
-function voxelShards(groupStart: Int32Array, first: number, nGroups: number, shardRows: number): Int32Array {
-  const bounds = [first];
-  let start = groupStart[first];
-  for (let h = first; h < nGroups; h++) {
-    if (groupStart[h + 1] - start >= shardRows) {
-      bounds.push(h + 1);
-      start = groupStart[h + 1];
-    }
-  }
-  if (bounds[bounds.length - 1] !== nGroups) bounds.push(nGroups);
-  return Int32Array.from(bounds);
+/** Shard boundaries over the voxel groups [first, nGroups) (absolute group numbers): the passes' runs of whole groups. */
+function voxelShards(groupStart: Int32Array, first: number, shardRows: number): Int32Array {
+  const cuts = computeShards(groupStart.subarray(first), shardRows);
+  for (let i = 0; i < cuts.length; i++) cuts[i] += first;
+  return cuts;
 }
 
 function sharedMergedColumns(v: number): MergedColumns {
@@ -125,7 +116,7 @@ function planVoxels(p: MergeThreadsPayload): number {
  * any error the data cause).
  *
  * @param sizes - `minRows`, the fewest diffuse rows merged in threads, and `shardRows`, the rows per shard (tests make
- *   them small). @defaultValue {@link MERGE_THREADS_MIN_ROWS}, 2^18
+ *   them small). @defaultValue {@link MERGE_THREADS_MIN_ROWS}, the passes' shard size (`shardRowsFor`)
  */
 export function mergeInThreads(
   obs: ScalingObservations,
@@ -148,7 +139,9 @@ export function mergeInThreads(
     intensity: rows.intensity,
     g,
     seed,
-    shardGroup: voxelShards(obs.groupStart, first, obs.nGroups, sizes.shardRows ?? SHARD_ROWS),
+    shardGroup: sharedCopy(
+      voxelShards(obs.groupStart, first, sizes.shardRows ?? shardRowsFor(0, false, obs.n - obs.nBraggRows)),
+    ),
     counts: sharedInt32(nVoxelGroups),
     slot: sharedInt32(nVoxelGroups),
     drawStart: sharedFloat64(nVoxelGroups),
