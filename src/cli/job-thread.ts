@@ -20,7 +20,7 @@ import {
   ParameterLimitExceeded,
   RefinementFailure,
 } from "../errors.ts";
-import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
+import { siblingWorkerEntry, startWorker } from "../runtime/worker-pool.ts";
 import type { ScaleDatasetOptions } from "../job/scale-dataset-options.ts";
 import type { VoxelizeFilesOptions } from "../job/voxelize-files.ts";
 import type { SimulateOptions } from "../simulate/simulation-options.ts";
@@ -64,10 +64,7 @@ export function prestartJobThread(kind: JobRequest["kind"]): void {
   try {
     const entry = siblingWorkerEntry(import.meta.url, "job-thread-entry");
     const workerData = { preload: kind };
-    const worker =
-      entry.kind === "module"
-        ? new Worker(entry.url, { workerData })
-        : new Worker(entry.code, { eval: true, workerData });
+    const worker = startWorker(entry, { workerData });
     worker.unref();
     const started = { worker, kind, ended: false };
     const ended = (): void => {
@@ -95,9 +92,7 @@ function jobThread(request: JobRequest): Worker {
   }
   const entry = siblingWorkerEntry(import.meta.url, "job-thread-entry");
   const workerData = { request };
-  return entry.kind === "module"
-    ? new Worker(entry.url, { workerData })
-    : new Worker(entry.code, { eval: true, workerData });
+  return startWorker(entry, { workerData });
 }
 
 /** Runs a job on this thread; returns what the CLI prints (plain data). */

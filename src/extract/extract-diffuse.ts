@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { ConfigError, InputError } from "../errors.ts";
 import { writeBinnedDiffuse } from "../io/binned-diffuse.ts";
-import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
+import { siblingWorkerEntry, startWorker } from "../runtime/worker-pool.ts";
 import { binnedGridAttributes } from "../voxelize/voxel-grid.ts";
 import type { GeometrySeed, WorkerMessage, WorkerReply } from "./extract-worker.ts";
 import { resolveExtractOptions, type ExtractOptions, type ResolvedExtractOptions } from "./extract-options.ts";
@@ -85,10 +85,7 @@ function runInWorkers(
     };
     for (let i = 0; i < n; i++) {
       const workerData = { setup };
-      const w =
-        entry.kind === "module"
-          ? new Worker(entry.url, { workerData })
-          : new Worker(entry.code, { eval: true, workerData });
+      const w = startWorker(entry, { workerData });
       workers.push(w);
       w.on("message", (reply: WorkerReply) => {
         if (failed) return;

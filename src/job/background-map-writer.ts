@@ -9,7 +9,7 @@
 import { Worker } from "node:worker_threads";
 import type { AttributeValue } from "../io/hdf5.ts";
 import { writeMergedDiffuse, type MergedDiffuseMap } from "../io/merged-diffuse.ts";
-import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
+import { siblingWorkerEntry, startWorker } from "../runtime/worker-pool.ts";
 import { okReply } from "../runtime/worker-reply.ts";
 import type { MapWriterRequest } from "./map-writer-worker.ts";
 
@@ -35,7 +35,7 @@ export function writeMergedDiffuseInBackground(
   let reply: Promise<boolean>;
   try {
     const entry = siblingWorkerEntry(import.meta.url, "map-writer-worker");
-    worker = entry.kind === "module" ? new Worker(entry.url) : new Worker(entry.code, { eval: true });
+    worker = startWorker(entry);
     reply = okReply(worker);
     const request: MapWriterRequest = { path, map: mapArrays(map), attributes };
     worker.postMessage(request);

@@ -9,7 +9,7 @@
  */
 import { Worker } from "node:worker_threads";
 import type { StagedFile } from "../report/staged-report.ts";
-import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
+import { siblingWorkerEntry, startWorker } from "../runtime/worker-pool.ts";
 import { okReply } from "../runtime/worker-reply.ts";
 import type { ReportWorkerRequest } from "./report-worker.ts";
 
@@ -40,7 +40,7 @@ export function startBackgroundReport(): BackgroundReport {
   let gone = false;
   try {
     const entry = siblingWorkerEntry(import.meta.url, "report-worker");
-    worker = entry.kind === "module" ? new Worker(entry.url) : new Worker(entry.code, { eval: true });
+    worker = startWorker(entry);
     // an idle report worker must never keep the process alive
     worker.unref();
     worker.on("error", () => {

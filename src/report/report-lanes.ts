@@ -22,7 +22,7 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
 import type { TopLevelSpec } from "vega-lite";
 import type { MergingStatistics } from "../merge/merging-statistics.ts";
-import { siblingWorkerEntry } from "../runtime/worker-pool.ts";
+import { siblingWorkerEntry, startWorker } from "../runtime/worker-pool.ts";
 import { renderSvg } from "./render-svg.ts";
 import { readReportMerging, type Optional } from "./report-inputs.ts";
 import type { LaneReady, LaneReply, LaneRequest } from "./report-lane-worker.ts";
@@ -77,7 +77,7 @@ export class ReportLanes {
     let worker: Worker;
     try {
       const entry = siblingWorkerEntry(import.meta.url, "report-lane-worker");
-      worker = entry.kind === "module" ? new Worker(entry.url) : new Worker(entry.code, { eval: true });
+      worker = startWorker(entry);
     } catch {
       return;
     }

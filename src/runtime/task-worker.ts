@@ -9,7 +9,7 @@
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort, type Transferable } from "node:worker_threads";
 import { RefinementFailure } from "../errors.ts";
-import type { WorkerEntry } from "./worker-pool.ts";
+import { startWorker, type WorkerEntry } from "./worker-pool.ts";
 
 /** Control words (Int32 indices of the control block). */
 const READY = 0;
@@ -45,8 +45,7 @@ export class SyncTaskWorker<T, R> {
     this.port = port1;
     const workerData: TaskWorkerData = { control: this.control, port: port2 };
     const options = { workerData, transferList: [port2] };
-    this.worker =
-      entry.kind === "module" ? new Worker(entry.url, options) : new Worker(entry.code, { ...options, eval: true });
+    this.worker = startWorker(entry, options);
     // an idle task worker never keeps the process alive
     this.worker.unref();
     this.port.unref();

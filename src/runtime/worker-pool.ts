@@ -15,7 +15,7 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { parentPort, receiveMessageOnPort, Worker } from "node:worker_threads";
+import { parentPort, receiveMessageOnPort, Worker, type WorkerOptions } from "node:worker_threads";
 import { RefinementFailure } from "../errors.ts";
 
 /** Control words (Int32 indices of the control block). */
@@ -65,6 +65,11 @@ export function siblingWorkerEntry(baseUrl: string, name: string): WorkerEntry {
   return { kind: "eval", code: `import(${JSON.stringify(api)}).then((m) => m.tsImport(${target}, ${target}));` };
 }
 
+/** Starts a worker thread at `entry` (see {@link siblingWorkerEntry}) with `options`. */
+export function startWorker(entry: WorkerEntry, options: WorkerOptions = {}): Worker {
+  return entry.kind === "module" ? new Worker(entry.url, options) : new Worker(entry.code, { ...options, eval: true });
+}
+
 /** A pool of workers driven synchronously through a shared control block. */
 export class SyncWorkerPool {
   /** Number of workers. */
@@ -88,10 +93,7 @@ export class SyncWorkerPool {
     this.workers = [];
     for (let i = 0; i < size; i++) {
       const workerData = { control: this.control, payload };
-      const worker =
-        entry.kind === "module"
-          ? new Worker(entry.url, { workerData })
-          : new Worker(entry.code, { eval: true, workerData });
+      const worker = startWorker(entry, { workerData });
       worker.unref();
       this.workers.push(worker);
     }
