@@ -13,7 +13,7 @@ import { residentRows } from "../observations/observation-windows.ts";
 import { inverseScalesInRange } from "../passes/inverse-scales.ts";
 import { computeShards, shardRowsFor } from "../passes/pass-payload.ts";
 import type { JointRefinementResult } from "../refine/joint-refinement.ts";
-import { sharedFloat32, sharedFloat64, sharedInt32 } from "../runtime/shared-arrays.ts";
+import { sharedCopy, sharedFloat32, sharedFloat64, sharedInt32 } from "../runtime/shared-arrays.ts";
 import { siblingWorkerEntry, SyncWorkerPool } from "../runtime/worker-pool.ts";
 import { Float32OrderStatistics } from "./order-statistics.ts";
 import {
@@ -37,14 +37,6 @@ export interface ResidentResidualOptions {
 /** A pair of values, one per kind (0 Bragg, 1 diffuse). */
 function perKind<T>(f: (kind: 0 | 1) => T): [T, T] {
   return [f(0), f(1)];
-}
-
-/** A copy in shared memory unless already shared. */
-function shared<T extends Float32Array | Float64Array | Int32Array>(a: T, allocate: (n: number) => T): T {
-  if (a.buffer instanceof SharedArrayBuffer) return a;
-  const s = allocate(a.length);
-  s.set(a);
-  return s;
 }
 
 /** Shard boundaries in groups: Bragg groups and voxels cut separately, so that every shard is of one kind. */
@@ -129,19 +121,19 @@ export class ResidentResidualThreads {
     const refs = result.references;
     this.nIncluded = result.includedStills.length;
     this.payload = {
-      groupStart: shared(obs.groupStart, sharedInt32),
+      groupStart: sharedCopy(obs.groupStart),
       nBraggGroups: obs.nBraggGroups,
       // (the counts are per included still: as many as the observations' stills)
       nStills: Math.max(obs.nStills, this.nIncluded),
-      still: shared(rows.still, sharedInt32),
-      intensity: shared(rows.intensity, sharedFloat32),
-      variance: shared(rows.variance, sharedFloat32),
-      weight: shared(rows.weight, sharedFloat32),
-      qMagnitude: shared(rows.qMagnitude, sharedFloat32),
-      g: shared(g, sharedFloat32),
-      refIntensity: shared(refs.intensity, sharedFloat64),
-      refSigma: shared(refs.sigma, sharedFloat64),
-      refN: shared(refs.nObservations, sharedInt32),
+      still: sharedCopy(rows.still),
+      intensity: sharedCopy(rows.intensity),
+      variance: sharedCopy(rows.variance),
+      weight: sharedCopy(rows.weight),
+      qMagnitude: sharedCopy(rows.qMagnitude),
+      g: sharedCopy(g),
+      refIntensity: sharedCopy(refs.intensity),
+      refSigma: sharedCopy(refs.sigma),
+      refN: sharedCopy(refs.nObservations),
       shards,
       kept: sharedFloat32(nRows),
       shardCount: sharedInt32(nShards),
@@ -233,10 +225,8 @@ export class ResidentResidualThreads {
       const length = perKind((kind) => tables[kind]?.counts.length ?? 0);
       const round: KeyRound = {
         round: r + 1,
-        slot1: perKind((kind) => shared(tables[kind]?.slot1 ?? new Int32Array(0), sharedInt32)),
-        slot2: perKind((kind) =>
-          shared(r === 1 ? (tables[kind]?.slot2 ?? new Int32Array(0)) : new Int32Array(0), sharedInt32),
-        ),
+        slot1: perKind((kind) => sharedCopy(tables[kind]?.slot1 ?? new Int32Array(0))),
+        slot2: perKind((kind) => sharedCopy(r === 1 ? (tables[kind]?.slot2 ?? new Int32Array(0)) : new Int32Array(0))),
         counts: perKind((kind) => sharedFloat64(nThreads * length[kind])),
         length,
       };
